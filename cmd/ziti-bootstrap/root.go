@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+)
+
+// globals are the flags every command takes.
+type globals struct {
+	envFile  string
+	output   string
+	logLevel string
+	set      []string
+	stdout   io.Writer
+	stderr   io.Writer
+	log      *slog.Logger
+}
+
+// exitError carries a chosen exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func newRootCommand(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "ziti-bootstrap",
+		Short:         "Bring up and converge an OpenZiti + SPIRE + Keycloak zero-trust network on Docker Swarm",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.output != "text" && g.output != "json" {
+				return &exitError{exitcode.InvalidConfig, fmt.Errorf("--output %q: use text or json", g.output)}
+			}
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+				return &exitError{exitcode.InvalidConfig, fmt.Errorf("--log-level %q: use debug, info, warn or error", g.logLevel)}
+			}
+			g.log = newLogger(g.stderr, lvl)
+			return nil
+		},
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&g.envFile, "env-file", "", "read configuration variables from this .env file (see .env.example)")
+	f.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringArrayVar(&g.set, "set", nil, "set a configuration variable, NAME=VALUE (repeatable; overrides env and --env-file)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{exitcode.InvalidConfig, err} })
+	root.AddCommand(newPlanCommand(g), newApplyCommand(g), newStatusCommand(g), newVersionCommand(g))
+	return root
+}
+
+// execute runs the CLI and returns the process exit code.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr, log: slog.New(slog.DiscardHandler)}
+	root := newRootCommand(g)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitcode.OK
+	}
+	fmt.Fprintln(stderr, "error:", err)
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case config.IsInvalid(err):
+		return exitcode.InvalidConfig
+	case strings.HasPrefix(err.Error(), "unknown command"):
+		return exitcode.InvalidConfig
+	}
+	return exitcode.Internal
+}
+
+// loadConfig reads the configuration from --set, the environment and --env-file.
+func (g *globals) loadConfig() (*config.Config, error) {
+	flags := map[string]string{}
+	var bad []config.Problem
+	for _, kv := range g.set {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			bad = append(bad, config.Problem{Var: "--set " + kv, Msg: "expected NAME=VALUE"})
+			continue
+		}
+		if meta, known := config.Lookup(k); known && meta.Secret {
+			bad = append(bad, config.Problem{Var: "--set " + k, Msg: fmt.Sprintf("secrets are not accepted on the command line; use %s_FILE, the environment or the Docker secret %s", k, meta.SecretName)})
+			continue
+		}
+		flags[k] = v
+	}
+	cfg, err := config.Load(config.Sources{Flags: flags, EnvFile: g.envFile})
+	if len(bad) > 0 {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			bad = append(bad, ce.Problems...)
+		}
+		return nil, &config.Error{Problems: bad}
+	}
+	return cfg, err
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// newLogger logs text on a terminal and JSON otherwise.
+func newLogger(w io.Writer, lvl slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: lvl}
+	if isTerminal(w) {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

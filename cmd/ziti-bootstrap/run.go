@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/app"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+)
+
+// runSteps loads the configuration, runs every step in mode, prints the report, and returns an exitError
+// carrying the exit code when the run did not converge.
+func runSteps(ctx context.Context, g *globals, mode steps.Mode, only func(string) bool) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	counter := calls.New()
+	progress := func(what, where string, attempt int, elapsed time.Duration, err error) {
+		g.log.Info("waiting", "for", what, "at", where, "attempt", attempt, "elapsed", elapsed.Round(100*time.Millisecond).String(), "lastError", err.Error())
+	}
+	sys, all := app.Steps(cfg, counter, progress)
+	defer sys.Close()
+	var selected []steps.Step
+	for _, s := range all {
+		if only == nil || only(s.Name()) {
+			selected = append(selected, s)
+		}
+	}
+	runner := &steps.Runner{Steps: selected, Counter: counter, Observer: func(e steps.Event) {
+		if e.Start {
+			g.log.Debug("step start", "step", e.Step)
+			return
+		}
+		r := e.Result
+		g.log.Info("step done", "step", r.Name, "status", string(r.Status), "changes", len(r.Changes), "mutatingCalls", r.MutatingCalls,
+			"duration", r.Duration.Round(time.Millisecond).String())
+	}}
+	rep, err := runner.Run(ctx, mode)
+	if err != nil {
+		return &exitError{exitcode.Internal, err}
+	}
+	if err := printReport(g.stdout, g.output, rep); err != nil {
+		return err
+	}
+	if code := exitcode.For(rep.Errors()...); code != exitcode.OK {
+		return &exitError{code, fmt.Errorf("%s did not converge: %s", rep.Mode, firstErrors(rep))}
+	}
+	return nil
+}
+
+func firstErrors(rep *steps.Report) string {
+	var msgs []string
+	for _, s := range rep.Steps {
+		if s.Status == steps.Failed {
+			msgs = append(msgs, s.Error)
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// printReport writes the report as JSON or as a human summary.
+func printReport(w io.Writer, format string, rep *steps.Report) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	counts := map[steps.Status]int{}
+	for _, s := range rep.Steps {
+		counts[s.Status]++
+		fmt.Fprintf(w, "%-22s %-9s %6.1fs", s.Name, s.Status, float64(s.DurationMS)/1000)
+		if s.MutatingCalls > 0 {
+			fmt.Fprintf(w, "  %d write(s)", s.MutatingCalls)
+		}
+		fmt.Fprintln(w)
+		for _, n := range s.Notes {
+			fmt.Fprintf(w, "    %s\n", n)
+		}
+		for _, c := range s.Changes {
+			fmt.Fprintf(w, "    %s %s\n", map[steps.Action]string{steps.Create: "+", steps.Update: "~", steps.Delete: "-"}[c.Action], c)
+		}
+		if s.Error != "" {
+			fmt.Fprintf(w, "    error: %s\n", s.Error)
+		}
+	}
+	verdict := "converged"
+	if !rep.Converged() {
+		verdict = "NOT converged"
+		if rep.Mode == "plan" && counts[steps.Failed] == 0 && counts[steps.Skipped] == 0 {
+			verdict = "changes pending"
+		}
+	}
+	fmt.Fprintf(w, "%s: %d step(s): %d unchanged, %d %s, %d failed, %d skipped; %d mutating call(s); %s\n",
+		rep.Mode, len(rep.Steps), counts[steps.Unchanged], counts[steps.Changed]+counts[steps.Planned],
+		map[string]string{"plan": "to change", "apply": "changed"}[rep.Mode], counts[steps.Failed], counts[steps.Skipped],
+		rep.MutatingCalls, verdict)
+	return nil
+}

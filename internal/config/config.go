@@ -1,0 +1,298 @@
+// Package config loads ziti-bootstrap's configuration from flags, the environment, an .env file and secrets
+// (NAME, NAME_FILE or a Docker secret), and validates all of it at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the validated configuration.
+type Config struct {
+	Ziti        Ziti
+	Spire       Spire
+	Keycloak    Keycloak
+	S3          S3
+	Docker      Docker
+	WaitTimeout time.Duration
+}
+
+// Ziti is how to reach the OpenZiti controller's management API.
+type Ziti struct {
+	URL      *url.URL
+	User     string
+	Password Secret
+	CAFile   string
+	CATOFU   bool
+}
+
+// Spire is how to reach the SPIRE server's admin API.
+type Spire struct {
+	Socket      string // filesystem path of the admin API unix socket
+	TrustDomain string
+}
+
+// Keycloak is how to reach Keycloak's admin API.
+type Keycloak struct {
+	URL           *url.URL
+	AdminUser     string
+	AdminPassword Secret
+	Realm         string
+}
+
+// S3 is the backup store; Endpoint is nil when backups are not configured.
+type S3 struct {
+	Endpoint  *url.URL
+	Region    string
+	Bucket    string
+	AccessKey string
+	SecretKey Secret
+}
+
+// Docker says whether and where the Docker Engine is used.
+type Docker struct {
+	Enabled bool
+	Host    string
+}
+
+// Sources are where values come from, highest precedence first: Flags, Env, then the .env file.
+type Sources struct {
+	Flags   map[string]string
+	Env     func(string) (string, bool) // os.LookupEnv when nil
+	EnvFile string                      // path of an .env file; "" for none
+	// ReadFile reads *_FILE and Docker secret files; os.ReadFile when nil.
+	ReadFile func(string) ([]byte, error)
+}
+
+// Problem is one thing wrong with the configuration, naming the variable and how to fix it.
+type Problem struct {
+	Var string
+	Msg string
+}
+
+// Error lists every problem found; it is the "invalid configuration" error.
+type Error struct{ Problems []Problem }
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid configuration (%d problem(s)):", len(e.Problems))
+	for _, p := range e.Problems {
+		fmt.Fprintf(&b, "\n  - %s: %s", p.Var, p.Msg)
+	}
+	return b.String()
+}
+
+// IsInvalid reports whether err is (or wraps) an invalid-configuration error.
+func IsInvalid(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}
+
+type loader struct {
+	src      Sources
+	file     map[string]string
+	problems []Problem
+}
+
+// Load reads and validates the configuration. On any problem it returns an *Error listing all of them.
+func Load(src Sources) (*Config, error) {
+	l := &loader{src: src, file: map[string]string{}}
+	if l.src.Env == nil {
+		l.src.Env = os.LookupEnv
+	}
+	if l.src.ReadFile == nil {
+		l.src.ReadFile = os.ReadFile
+	}
+	if src.EnvFile != "" {
+		f, err := os.Open(src.EnvFile)
+		if err != nil {
+			l.fail("--env-file", "cannot read %s: %v; pass an existing file or omit the flag", src.EnvFile, errors.Unwrap(err))
+		} else {
+			m, perr := ParseDotenv(f, src.EnvFile)
+			f.Close()
+			if perr != nil {
+				l.fail("--env-file", "%v", perr)
+			}
+			l.file = m
+		}
+	}
+	for k := range src.Flags {
+		if _, ok := Lookup(k); !ok {
+			l.fail(k, "unknown variable; see .env.example for the list")
+		}
+	}
+
+	c := &Config{}
+	c.Ziti.URL = l.url("ZITI_CTRL_URL", "https", true)
+	c.Ziti.User = l.nonEmpty("ZITI_USER")
+	c.Ziti.Password = l.secret("ZITI_PWD", true)
+	c.Ziti.CATOFU = l.bool("ZITI_CA_TOFU")
+	c.Ziti.CAFile = l.get("ZITI_CA_FILE")
+	if c.Ziti.CAFile != "" {
+		if _, err := l.src.ReadFile(c.Ziti.CAFile); err != nil {
+			l.fail("ZITI_CA_FILE", "cannot read %s: %v; point it at the controller's CA bundle (PEM)", c.Ziti.CAFile, errors.Unwrap(err))
+		}
+	} else if !c.Ziti.CATOFU {
+		l.fail("ZITI_CA_FILE", "required to verify the controller's TLS certificate; set it to the controller CA bundle (PEM), or set ZITI_CA_TOFU=true to trust the controller's published CA on first use")
+	}
+
+	c.Spire.Socket = l.socket("SPIRE_SERVER_ADDRESS")
+	c.Spire.TrustDomain = l.trustDomain("TRUST_DOMAIN")
+
+	c.Keycloak.URL = l.url("KEYCLOAK_URL", "", true)
+	c.Keycloak.AdminUser = l.nonEmpty("KEYCLOAK_ADMIN_USER")
+	c.Keycloak.AdminPassword = l.secret("KEYCLOAK_ADMIN_PASSWORD", true)
+	c.Keycloak.Realm = l.nonEmpty("KEYCLOAK_REALM")
+
+	c.S3.Endpoint = l.url("S3_ENDPOINT", "", false)
+	c.S3.Region = l.nonEmpty("S3_REGION")
+	c.S3.Bucket = l.nonEmpty("S3_BUCKET")
+	enabled := c.S3.Endpoint != nil
+	c.S3.AccessKey = l.get("S3_ACCESS_KEY_ID")
+	if enabled && c.S3.AccessKey == "" {
+		l.fail("S3_ACCESS_KEY_ID", "required when S3_ENDPOINT is set")
+	}
+	c.S3.SecretKey = l.secret("S3_SECRET_ACCESS_KEY", enabled)
+
+	c.Docker.Enabled = l.bool("ZB_DOCKER")
+	c.Docker.Host = l.nonEmpty("DOCKER_HOST")
+	c.WaitTimeout = l.duration("ZB_WAIT_TIMEOUT")
+
+	if len(l.problems) > 0 {
+		sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Var < l.problems[j].Var })
+		return nil, &Error{Problems: l.problems}
+	}
+	return c, nil
+}
+
+func (l *loader) fail(name, format string, args ...any) {
+	l.problems = append(l.problems, Problem{Var: name, Msg: fmt.Sprintf(format, args...)})
+}
+
+// raw returns the value of name from flags, environment or .env file, and whether any of them set it.
+func (l *loader) raw(name string) (string, bool) {
+	if v, ok := l.src.Flags[name]; ok {
+		return v, true
+	}
+	if v, ok := l.src.Env(name); ok {
+		return v, true
+	}
+	v, ok := l.file[name]
+	return v, ok
+}
+
+func (l *loader) get(name string) string {
+	if v, ok := l.raw(name); ok {
+		return strings.TrimSpace(v)
+	}
+	def, _ := Lookup(name)
+	return def.Default
+}
+
+func (l *loader) nonEmpty(name string) string {
+	v := l.get(name)
+	if v == "" {
+		l.fail(name, "must not be empty")
+	}
+	return v
+}
+
+func (l *loader) bool(name string) bool {
+	v := l.get(name)
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		l.fail(name, "%q is not a boolean; use true or false", v)
+	}
+	return b
+}
+
+func (l *loader) duration(name string) time.Duration {
+	v := l.get(name)
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		l.fail(name, "%q is not a positive duration; use e.g. 90s or 2m", v)
+	}
+	return d
+}
+
+// url parses an absolute http(s) URL; wantScheme, when set, is the only scheme allowed.
+func (l *loader) url(name, wantScheme string, required bool) *url.URL {
+	v := l.get(name)
+	if v == "" {
+		if required {
+			l.fail(name, "required; set it to a URL such as https://host:port")
+		}
+		return nil
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		l.fail(name, "malformed URL: %v", errors.Unwrap(err))
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		l.fail(name, "%q is not an absolute http(s) URL; write it as https://host:port", v)
+	case wantScheme != "" && u.Scheme != wantScheme:
+		l.fail(name, "scheme %q not allowed; use %s://", u.Scheme, wantScheme)
+	default:
+		return u
+	}
+	return nil
+}
+
+func (l *loader) socket(name string) string {
+	v := l.get(name)
+	p := strings.TrimPrefix(v, "unix://")
+	if p == "" || !filepath.IsAbs(p) {
+		l.fail(name, "%q is not a unix socket; write it as unix:///path/to/api.sock (the SPIRE server's socket_path)", v)
+	}
+	return p
+}
+
+func (l *loader) trustDomain(name string) string {
+	v := l.get(name)
+	if v == "" || strings.ContainsAny(v, "/:@ ") || strings.ToLower(v) != v {
+		l.fail(name, "%q is not a trust domain; use a lower-case DNS-like name such as example.org", v)
+	}
+	return v
+}
+
+// secret resolves NAME, NAME_FILE, then the Docker secret file. Setting both NAME and NAME_FILE is an error.
+func (l *loader) secret(name string, required bool) Secret {
+	meta, _ := Lookup(name)
+	direct, hasDirect := l.raw(name)
+	file, hasFile := l.raw(name + "_FILE")
+	switch {
+	case hasDirect && hasFile:
+		l.fail(name, "set either %s or %s_FILE, not both", name, name)
+		return Secret{}
+	case hasFile:
+		b, err := l.src.ReadFile(file)
+		if err != nil {
+			l.fail(name+"_FILE", "cannot read %s: %v; point it at a readable file holding the secret", file, errors.Unwrap(err))
+			return Secret{}
+		}
+		s := strings.TrimRight(string(b), "\r\n")
+		if s == "" {
+			l.fail(name+"_FILE", "%s is empty", file)
+		}
+		return NewSecret(s)
+	case hasDirect && direct != "":
+		return NewSecret(direct)
+	}
+	dir := l.get("ZB_SECRETS_DIR")
+	if b, err := l.src.ReadFile(filepath.Join(dir, meta.SecretName)); err == nil {
+		if s := strings.TrimRight(string(b), "\r\n"); s != "" {
+			return NewSecret(s)
+		}
+	}
+	if required {
+		l.fail(name, "required; set %s, %s_FILE, or the Docker secret %s (%s)", name, name, meta.SecretName, filepath.Join(dir, meta.SecretName))
+	}
+	return Secret{}
+}

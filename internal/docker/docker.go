@@ -1,0 +1,98 @@
+// Package docker is ziti-bootstrap's client of the Docker Engine API (Swarm mode).
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/docker/docker/client"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
+)
+
+// Client talks to one Docker Engine; every call is counted.
+type Client struct {
+	api  *client.Client
+	host string
+}
+
+// New returns a client for host (unix:///path or tcp://host:port). It does not connect yet.
+func New(host string, counter *calls.Counter) (*Client, error) {
+	u, err := url.Parse(host)
+	if err != nil {
+		return nil, fmt.Errorf("docker host %q: %w", host, err)
+	}
+	base := &http.Transport{}
+	switch u.Scheme {
+	case "unix":
+		path := u.Path
+		base.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		}
+	case "tcp", "http":
+	default:
+		return nil, fmt.Errorf("docker host %q: scheme %q not supported; use unix:// or tcp://", host, u.Scheme)
+	}
+	// WithHost first (it configures the default transport), then our counting client replaces that transport.
+	api, err := client.NewClientWithOpts(client.WithHost(host),
+		client.WithHTTPClient(&http.Client{Transport: calls.Transport(counter, "docker", base)}),
+		client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client for %s: %w", host, err)
+	}
+	return &Client{api: api, host: host}, nil
+}
+
+// SwarmInfo is what the engine says about itself and its Swarm.
+type SwarmInfo struct {
+	ServerVersion string
+	NodeState     string // active, inactive, pending, error, locked
+	Manager       bool
+	Nodes         int
+	NodeID        string
+}
+
+// Swarm returns the engine's version and Swarm state.
+func (c *Client) Swarm(ctx context.Context) (SwarmInfo, error) {
+	info, err := c.api.Info(ctx)
+	if err != nil {
+		return SwarmInfo{}, fmt.Errorf("docker info at %s: %w", c.host, err)
+	}
+	return SwarmInfo{
+		ServerVersion: info.ServerVersion, NodeState: string(info.Swarm.LocalNodeState),
+		Manager: info.Swarm.ControlAvailable, Nodes: info.Swarm.Nodes, NodeID: info.Swarm.NodeID,
+	}, nil
+}
+
+// ErrNotManager is returned by RequireManager for an engine that is not an active Swarm manager.
+var ErrNotManager = errors.New("not a Swarm manager")
+
+// RequireManager returns an error unless the engine is an active Swarm manager.
+func (c *Client) RequireManager(ctx context.Context) (SwarmInfo, error) {
+	s, err := c.Swarm(ctx)
+	if err != nil {
+		return s, err
+	}
+	if s.NodeState != "active" || !s.Manager {
+		return s, fmt.Errorf("docker %s at %s is %w (node state %q, manager %v): run `docker swarm init` or point DOCKER_HOST at a manager",
+			s.ServerVersion, c.host, ErrNotManager, s.NodeState, s.Manager)
+	}
+	return s, nil
+}
+
+// Describe renders SwarmInfo for a report.
+func (s SwarmInfo) String() string {
+	role := "worker"
+	if s.Manager {
+		role = "manager"
+	}
+	return fmt.Sprintf("Docker %s, swarm %s, %s, %d node(s)", s.ServerVersion, strings.ToLower(s.NodeState), role, s.Nodes)
+}
+
+// Close releases the client's connections.
+func (c *Client) Close() error { return c.api.Close() }

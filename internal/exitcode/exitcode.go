@@ -1,0 +1,39 @@
+// Package exitcode maps outcomes to ziti-bootstrap's process exit codes.
+package exitcode
+
+import (
+	"errors"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
+)
+
+// The exit codes, documented in the README.
+const (
+	OK            = 0 // converged (apply) / computed (plan)
+	Internal      = 1 // unexpected error (a bug, or an interrupted run)
+	InvalidConfig = 2 // bad configuration or usage: fix the named variable or flag
+	Unreachable   = 3 // a dependency did not answer before its deadline
+	StepFailed    = 4 // a step failed against a reachable system
+)
+
+// For classifies errs (e.g. the errors of failed steps): the first invalid-configuration error wins, then
+// unreachable dependencies, then step failures. No error is OK.
+func For(errs ...error) int {
+	code := OK
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var ue *wait.UnreachableError
+		switch {
+		case config.IsInvalid(err):
+			return InvalidConfig
+		case errors.As(err, &ue):
+			code = Unreachable
+		case code == OK:
+			code = StepFailed
+		}
+	}
+	return code
+}

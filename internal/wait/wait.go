@@ -1,0 +1,103 @@
+// Package wait waits for a dependency to become usable, with exponential backoff and a deadline.
+// After the deadline the error names what was awaited, where, for how long, and the last error seen.
+package wait
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// UnreachableError reports a dependency that did not become usable before its deadline.
+type UnreachableError struct {
+	What     string        // e.g. "SPIRE server"
+	Where    string        // address, URL or socket path
+	Waited   time.Duration // how long we tried
+	Attempts int
+	Last     error // the last error seen
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("%s at %s unreachable after %s (%d attempts): last error: %v",
+		e.What, e.Where, e.Waited.Round(100*time.Millisecond), e.Attempts, e.Last)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Last }
+
+// Permanent marks err as not worth retrying (bad credentials, a malformed answer): For returns it at once.
+func Permanent(err error) error { return backoff.Permanent(err) }
+
+// Progress is told about every failed attempt, for a progress line on a terminal.
+type Progress func(what, where string, attempt int, elapsed time.Duration, err error)
+
+// Target describes one dependency to wait for.
+type Target struct {
+	What     string
+	Where    string
+	Deadline time.Duration // total time allowed; 0 means one attempt
+	// Initial and Max bound the interval between attempts (defaults 200 ms and 5 s).
+	Initial, Max time.Duration
+	Progress     Progress
+}
+
+// For calls probe until it succeeds, returns a permanent error, ctx ends, or the deadline passes.
+func For(ctx context.Context, t Target, probe func(context.Context) error) error {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = orDefault(t.Initial, 200*time.Millisecond)
+	b.MaxInterval = orDefault(t.Max, 5*time.Second)
+	b.MaxElapsedTime = 0 // the context below carries the deadline
+	start := time.Now()
+	dctx := ctx
+	if t.Deadline > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, t.Deadline)
+		defer cancel()
+	}
+	attempts := 0
+	var last error
+	permanent := false
+	op := func() error {
+		attempts++
+		err := probe(dctx)
+		if err == nil {
+			return nil
+		}
+		last = err
+		var perm *backoff.PermanentError
+		if errors.As(err, &perm) {
+			permanent = true
+			return err
+		}
+		if t.Progress != nil {
+			t.Progress(t.What, t.Where, attempts, time.Since(start), err)
+		}
+		if t.Deadline <= 0 {
+			return backoff.Permanent(err)
+		}
+		return err
+	}
+	err := backoff.Retry(op, backoff.WithContext(b, dctx))
+	if err == nil {
+		return nil
+	}
+	if permanent {
+		return err // a permanent failure is not "unreachable": the caller classifies it
+	}
+	if ctx.Err() != nil && dctx.Err() == nil {
+		return ctx.Err()
+	}
+	if last == nil {
+		last = err
+	}
+	return &UnreachableError{What: t.What, Where: t.Where, Waited: time.Since(start), Attempts: attempts, Last: last}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}

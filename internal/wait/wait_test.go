@@ -1,0 +1,58 @@
+package wait
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestForSucceedsAfterRetries(t *testing.T) {
+	n := 0
+	err := For(context.Background(), Target{What: "thing", Where: "here", Deadline: 5 * time.Second, Initial: time.Millisecond},
+		func(context.Context) error {
+			n++
+			if n < 3 {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+	if err != nil || n != 3 {
+		t.Fatalf("err=%v attempts=%d, want nil after 3", err, n)
+	}
+}
+
+func TestForDeadlineNamesWhatWhereAndLastError(t *testing.T) {
+	var progress int
+	err := For(context.Background(), Target{What: "SPIRE server", Where: "unix:///x.sock", Deadline: 300 * time.Millisecond,
+		Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond,
+		Progress: func(string, string, int, time.Duration, error) { progress++ }},
+		func(context.Context) error { return errors.New("connection refused") })
+	var ue *UnreachableError
+	if !errors.As(err, &ue) {
+		t.Fatalf("got %T %v, want *UnreachableError", err, err)
+	}
+	for _, want := range []string{"SPIRE server", "unix:///x.sock", "connection refused"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	if ue.Attempts < 3 || progress != ue.Attempts {
+		t.Errorf("attempts=%d progress calls=%d", ue.Attempts, progress)
+	}
+}
+
+func TestForPermanentStopsAtOnce(t *testing.T) {
+	n := 0
+	bad := errors.New("401 invalid credentials")
+	err := For(context.Background(), Target{What: "x", Where: "y", Deadline: 5 * time.Second},
+		func(context.Context) error { n++; return Permanent(bad) })
+	if !errors.Is(err, bad) || n != 1 {
+		t.Fatalf("err=%v n=%d; want the permanent error after one attempt", err, n)
+	}
+	var ue *UnreachableError
+	if errors.As(err, &ue) {
+		t.Fatal("a permanent error must not be reported as unreachable")
+	}
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Builds the real servers of the test bed from their Go modules and caches the binaries by version in
+# $ZB_CACHE (default /var/cache/ziti-bootstrap), so a warm machine skips the builds.
+# Usage: scripts/build-servers.sh [ziti|spire|weed|keycloak|task ...]   (no argument: all, in parallel)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+cache=${ZB_CACHE:-/var/cache/ziti-bootstrap}
+mkdir -p "$cache"
+export GONOSUMDB=github.com/openziti,github.com/spiffe GOFLAGS=-mod=mod GOTOOLCHAIN=local
+
+log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# gotool NAME VERSION MODULE PKG... [-- extra go.mod lines]: builds PKGs as tools of a scratch module into $cache/NAME-VERSION/bin.
+gotool() {
+  local name=$1 version=$2 module=$3; shift 3
+  local dest="$cache/$name-$version" pkgs=() extra=() cgo=0 ldflags=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --replace) extra+=("replace $2"); shift 2 ;;
+      --cgo-static) cgo=1; ldflags="-linkmode external -extldflags -static"; shift ;;
+      *) pkgs+=("$1"); shift ;;
+    esac
+  done
+  if [ -f "$dest/.done" ]; then log "$name $version: cached in $dest"; return 0; fi
+  local t0=$SECONDS work
+  work=$(mktemp -d)
+  log "$name $version: building ${pkgs[*]}"
+  (
+    cd "$work"
+    go mod init zb-tools-$name >/dev/null 2>&1
+    for p in "${pkgs[@]}"; do go get -tool "$p@$version" >/dev/null; done
+    for l in "${extra[@]}"; do echo "$l" >>go.mod; done
+    go mod tidy >/dev/null 2>&1 || true
+    mkdir -p "$dest/bin"
+    CGO_ENABLED=$cgo go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/bin/" "${pkgs[@]}"
+  )
+  rm -rf "$work"
+  touch "$dest/.done"
+  log "$name $version: built in $((SECONDS - t0)) s"
+}
+
+build_ziti()  { gotool ziti "$ZITI_VERSION" github.com/openziti/ziti github.com/openziti/ziti/ziti \
+                  --replace 'github.com/michaelquigley/pfxlog => github.com/michaelquigley/pfxlog v0.6.10'; }
+build_spire() { gotool spire "$SPIRE_VERSION" github.com/spiffe/spire --cgo-static \
+                  github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent; }
+build_weed()  { gotool weed "$SEAWEEDFS_VERSION" github.com/seaweedfs/seaweedfs github.com/seaweedfs/seaweedfs/weed; }
+build_task()  { gotool task "$TASK_VERSION" github.com/go-task/task/v3 github.com/go-task/task/v3/cmd/task; }
+build_keycloak() {
+  local dest="$cache/keycloak-$KEYCLOAK_VERSION"
+  if [ -f "$dest/.done" ]; then log "keycloak $KEYCLOAK_VERSION: cached in $dest"; return 0; fi
+  local t0=$SECONDS work
+  work=$(mktemp -d)
+  log "keycloak $KEYCLOAK_VERSION: downloading the distribution from Maven Central"
+  mvn -q -B dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:tar.gz" \
+    -DoutputDirectory="$work" >/dev/null
+  mkdir -p "$dest"
+  tar -C "$dest" --strip-components=1 -xzf "$work"/keycloak-quarkus-dist-*.tar.gz
+  rm -rf "$work"
+  touch "$dest/.done"
+  log "keycloak $KEYCLOAK_VERSION: ready in $((SECONDS - t0)) s"
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(task keycloak ziti spire weed)
+pids=()
+for t in "${targets[@]}"; do
+  "build_$t" &
+  pids+=($!)
+done
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=1; done
+exit $rc

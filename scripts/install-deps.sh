@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test bed needs (idempotent: skips what is present).
+set -euo pipefail
+need=()
+for p in docker.io postgresql openssl ca-certificates; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "[deps] installing: ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+echo "[deps] ok: docker.io postgresql openssl" >&2

@@ -1,0 +1,224 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
+)
+
+// Mode is what the runner does with each plan.
+type Mode int
+
+const (
+	// PlanOnly computes plans and writes nothing.
+	PlanOnly Mode = iota
+	// Apply computes each plan and carries it out.
+	Apply
+)
+
+// Status of one step after a run.
+type Status string
+
+const (
+	Unchanged Status = "unchanged" // plan was empty
+	Planned   Status = "planned"   // PlanOnly: changes would be made
+	Changed   Status = "changed"   // Apply: changes were made
+	Failed    Status = "failed"
+	Skipped   Status = "skipped" // a dependency failed
+)
+
+// Result is the outcome of one step.
+type Result struct {
+	Name          string        `json:"name"`
+	Status        Status        `json:"status"`
+	Changes       []Change      `json:"changes,omitempty"`
+	Notes         []string      `json:"notes,omitempty"`
+	Error         string        `json:"error,omitempty"`
+	Duration      time.Duration `json:"-"`
+	DurationMS    int64         `json:"durationMs"`
+	MutatingCalls int64         `json:"mutatingCalls"`
+	err           error
+}
+
+// Err is the step's error, for classification with errors.As.
+func (r Result) Err() error { return r.err }
+
+// Report is the outcome of a run.
+type Report struct {
+	Mode          string           `json:"mode"`
+	Steps         []Result         `json:"steps"`
+	MutatingCalls int64            `json:"mutatingCalls"`
+	CallsBySystem map[string]int64 `json:"mutatingCallsBySystem"`
+	Writes        []string         `json:"writes,omitempty"`
+	DurationMS    int64            `json:"durationMs"`
+}
+
+// Converged reports whether every step succeeded and nothing is left to change.
+func (r *Report) Converged() bool {
+	for _, s := range r.Steps {
+		if s.Status != Unchanged && s.Status != Changed {
+			return false
+		}
+	}
+	return true
+}
+
+// Errors returns the errors of failed steps.
+func (r *Report) Errors() []error {
+	var out []error
+	for _, s := range r.Steps {
+		if s.err != nil {
+			out = append(out, s.err)
+		}
+	}
+	return out
+}
+
+// Event is sent to Observer as steps start and end.
+type Event struct {
+	Step   string
+	Start  bool
+	Result *Result // set when the step ended
+}
+
+// Runner runs steps in dependency order.
+type Runner struct {
+	Steps    []Step
+	Counter  *calls.Counter // the counter every client of this run reports to
+	Observer func(Event)    // optional
+}
+
+// Order returns the steps sorted so that each comes after its dependencies, keeping the declared order
+// otherwise. Unknown dependencies and cycles are errors.
+func Order(steps []Step) ([]Step, error) {
+	byName := map[string]Step{}
+	for _, s := range steps {
+		if _, dup := byName[s.Name()]; dup {
+			return nil, fmt.Errorf("step %q declared twice", s.Name())
+		}
+		byName[s.Name()] = s
+	}
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := map[string]int{}
+	var out []Step
+	var visit func(s Step, path []string) error
+	visit = func(s Step, path []string) error {
+		switch state[s.Name()] {
+		case done:
+			return nil
+		case visiting:
+			return fmt.Errorf("dependency cycle: %v", append(path, s.Name()))
+		}
+		state[s.Name()] = visiting
+		for _, d := range s.DependsOn() {
+			dep, ok := byName[d]
+			if !ok {
+				return fmt.Errorf("step %q depends on unknown step %q", s.Name(), d)
+			}
+			if err := visit(dep, append(path, s.Name())); err != nil {
+				return err
+			}
+		}
+		state[s.Name()] = done
+		out = append(out, s)
+		return nil
+	}
+	for _, s := range steps {
+		if err := visit(s, nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Run plans (and in Apply mode applies) every step.
+func (r *Runner) Run(ctx context.Context, mode Mode) (*Report, error) {
+	ordered, err := Order(r.Steps)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	rep := &Report{Mode: map[Mode]string{PlanOnly: "plan", Apply: "apply"}[mode]}
+	failed := map[string]bool{}
+	for _, s := range ordered {
+		res := r.runOne(ctx, s, mode, failed)
+		if res.Status == Failed || res.Status == Skipped {
+			failed[s.Name()] = true
+		}
+		rep.Steps = append(rep.Steps, res)
+		if r.Observer != nil {
+			r.Observer(Event{Step: s.Name(), Result: &res})
+		}
+	}
+	rep.MutatingCalls = r.Counter.Writes()
+	rep.CallsBySystem, rep.Writes = r.Counter.Snapshot()
+	rep.DurationMS = time.Since(start).Milliseconds()
+	return rep, nil
+}
+
+func (r *Runner) runOne(ctx context.Context, s Step, mode Mode, failed map[string]bool) (res Result) {
+	res.Name = s.Name()
+	for _, d := range s.DependsOn() {
+		if failed[d] {
+			res.Status = Skipped
+			res.err = &SkippedError{Step: s.Name(), Dependency: d}
+			res.Error = res.err.Error()
+			return res
+		}
+	}
+	if r.Observer != nil {
+		r.Observer(Event{Step: s.Name(), Start: true})
+	}
+	before := r.Counter.Writes()
+	t0 := time.Now()
+	defer func() {
+		res.Duration = time.Since(t0)
+		res.DurationMS = res.Duration.Milliseconds()
+		res.MutatingCalls = r.Counter.Writes() - before
+	}()
+	plan, err := s.Plan(ctx)
+	if err == nil && mode == PlanOnly && r.Counter.Writes() != before {
+		err = fmt.Errorf("step %s wrote while planning: a bug, please report it", s.Name())
+	}
+	if err != nil {
+		return res.fail(fmt.Errorf("%s: plan: %w", s.Name(), err))
+	}
+	res.Changes, res.Notes = plan.Changes, plan.Notes
+	switch {
+	case plan.Empty():
+		res.Status = Unchanged
+	case mode == PlanOnly:
+		res.Status = Planned
+	default:
+		if err := plan.Apply(ctx); err != nil {
+			return res.fail(fmt.Errorf("%s: apply: %w", s.Name(), err))
+		}
+		res.Status = Changed
+	}
+	return res
+}
+
+func (res Result) fail(err error) Result {
+	res.Status, res.err, res.Error = Failed, err, err.Error()
+	return res
+}
+
+// SkippedError says a step did not run because a dependency failed.
+type SkippedError struct{ Step, Dependency string }
+
+func (e *SkippedError) Error() string {
+	return fmt.Sprintf("%s: skipped because %s failed", e.Step, e.Dependency)
+}
+
+// IsSkipped reports whether err is a SkippedError.
+func IsSkipped(err error) bool {
+	var s *SkippedError
+	return errors.As(err, &s)
+}

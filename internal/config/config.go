@@ -19,6 +19,7 @@ type Config struct {
 	Ziti        Ziti
 	Spire       Spire
 	Keycloak    Keycloak
+	OIDC        OIDC
 	S3          S3
 	Docker      Docker
 	WaitTimeout time.Duration
@@ -33,10 +34,27 @@ type Ziti struct {
 	CATOFU   bool
 }
 
-// Spire is how to reach the SPIRE server's admin API.
+// Spire is how to reach the SPIRE server's admin API, and what to register in it and in OpenZiti.
 type Spire struct {
 	Socket      string // filesystem path of the admin API unix socket
 	TrustDomain string
+	// UpstreamKey holds the PEM private key(s) of the UpstreamAuthority root(s), to verify them in OpenZiti.
+	UpstreamKey Secret
+	EntriesFile string // "" for the built-in defaults
+	// The OpenZiti CA bound to SPIRE's root.
+	ZitiCAName       string
+	ZitiCARoles      []string
+	ZitiCANameFormat string
+}
+
+// OIDC is how people log in to OpenZiti with Keycloak tokens.
+type OIDC struct {
+	ClientID       string
+	RedirectURIs   []string
+	Audience       string
+	Claim          string
+	SignerName     string
+	AuthPolicyName string
 }
 
 // Keycloak is how to reach Keycloak's admin API.
@@ -145,11 +163,28 @@ func Load(src Sources) (*Config, error) {
 
 	c.Spire.Socket = l.socket("SPIRE_SERVER_ADDRESS")
 	c.Spire.TrustDomain = l.trustDomain("TRUST_DOMAIN")
+	c.Spire.UpstreamKey = l.secret("SPIRE_UPSTREAM_CA_KEY", true)
+	c.Spire.EntriesFile = l.get("SPIRE_ENTRIES_FILE")
+	if c.Spire.EntriesFile != "" {
+		if _, err := l.src.ReadFile(c.Spire.EntriesFile); err != nil {
+			l.fail("SPIRE_ENTRIES_FILE", "cannot read %s: %v; point it at a YAML file of entries or leave it empty for the defaults", c.Spire.EntriesFile, errors.Unwrap(err))
+		}
+	}
+	c.Spire.ZitiCAName = l.nonEmpty("ZITI_SPIRE_CA_NAME")
+	c.Spire.ZitiCARoles = l.list("ZITI_SPIRE_CA_ROLES")
+	c.Spire.ZitiCANameFormat = l.nonEmpty("ZITI_SPIRE_CA_NAME_FORMAT")
 
 	c.Keycloak.URL = l.url("KEYCLOAK_URL", "", true)
 	c.Keycloak.AdminUser = l.nonEmpty("KEYCLOAK_ADMIN_USER")
 	c.Keycloak.AdminPassword = l.secret("KEYCLOAK_ADMIN_PASSWORD", true)
 	c.Keycloak.Realm = l.nonEmpty("KEYCLOAK_REALM")
+
+	c.OIDC.ClientID = l.nonEmpty("KEYCLOAK_CLIENT_ID")
+	c.OIDC.RedirectURIs = l.list("KEYCLOAK_REDIRECT_URIS")
+	c.OIDC.Audience = l.nonEmpty("ZITI_OIDC_AUDIENCE")
+	c.OIDC.Claim = l.nonEmpty("ZITI_OIDC_CLAIM")
+	c.OIDC.SignerName = l.nonEmpty("ZITI_JWT_SIGNER_NAME")
+	c.OIDC.AuthPolicyName = l.nonEmpty("ZITI_AUTH_POLICY_NAME")
 
 	c.S3.Endpoint = l.url("S3_ENDPOINT", "", false)
 	c.S3.Region = l.nonEmpty("S3_REGION")
@@ -202,6 +237,17 @@ func (l *loader) nonEmpty(name string) string {
 		l.fail(name, "must not be empty")
 	}
 	return v
+}
+
+// list splits a comma-separated value, dropping blanks.
+func (l *loader) list(name string) []string {
+	var out []string
+	for _, p := range strings.Split(l.get(name), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (l *loader) bool(name string) bool {

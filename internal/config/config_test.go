@@ -21,7 +21,7 @@ func validEnv(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	return map[string]string{
-		"ZITI_PWD": "zpass-SECRET-1", "KEYCLOAK_ADMIN_PASSWORD": "kpass-SECRET-2", "ZITI_CA_FILE": ca,
+		"ZITI_PWD": "zpass-SECRET-1", "KEYCLOAK_ADMIN_PASSWORD": "kpass-SECRET-2", "ZITI_CA_FILE": ca, "SPIRE_UPSTREAM_CA_KEY": "key-SECRET-3",
 		"ZB_SECRETS_DIR": filepath.Join(dir, "none"),
 	}
 }
@@ -52,13 +52,13 @@ func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{"ZITI_CTRL_URL", "ZITI_PWD: required", "ziti_admin_password", "KEYCLOAK_ADMIN_PASSWORD_FILE: cannot read",
-		"ZITI_CA_FILE", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "ZB_WAIT_TIMEOUT", "SPIRE_SERVER_ADDRESS"} {
+		"ZITI_CA_FILE", "SPIRE_UPSTREAM_CA_KEY: required", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "ZB_WAIT_TIMEOUT", "SPIRE_SERVER_ADDRESS"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)
 		}
 	}
-	if n := len(err.(*Error).Problems); n != 8 {
-		t.Errorf("got %d problems, want 8:\n%s", n, msg)
+	if n := len(err.(*Error).Problems); n != 9 {
+		t.Errorf("got %d problems, want 9:\n%s", n, msg)
 	}
 }
 
@@ -104,7 +104,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("cfg", "config", c, "pwd", c.Ziti.Password)
 	j, _ := json.Marshal(c)
 	out := fmt.Sprintf("%v %+v %#v %s %s", c, c, c, j, logs.String())
-	for _, s := range []string{"zpass-SECRET-1", "kpass-SECRET-2"} {
+	for _, s := range []string{"zpass-SECRET-1", "kpass-SECRET-2", "key-SECRET-3"} {
 		if strings.Contains(out, s) {
 			t.Fatalf("secret %q leaked in: %s", s, out)
 		}

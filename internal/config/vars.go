@@ -23,10 +23,23 @@ var Vars = []Var{
 	{Name: "SPIRE_SERVER_ADDRESS", Default: "unix:///tmp/spire-server/private/api.sock", Help: "SPIRE server admin API: unix socket (unix:///path or /path)"},
 	{Name: "TRUST_DOMAIN", Default: "openziti.local", Help: "SPIFFE trust domain of the SPIRE server"},
 
+	{Name: "SPIRE_UPSTREAM_CA_KEY", Secret: true, SecretName: "spire_upstream_ca_key", Help: "PEM private key(s) of SPIRE's disk UpstreamAuthority root(s): proves possession when the root is registered in OpenZiti"},
+	{Name: "SPIRE_ENTRIES_FILE", Help: "YAML file of SPIRE registration entries; empty: the built-in defaults (edge router and bootstrap)"},
+	{Name: "ZITI_SPIRE_CA_NAME", Default: "spire", Help: "name of the OpenZiti CA that holds SPIRE's root (a suffix is added per root)"},
+	{Name: "ZITI_SPIRE_CA_ROLES", Default: "spire-workloads", Help: "comma-separated role attributes of identities auto-enrolled with a SPIRE SVID"},
+	{Name: "ZITI_SPIRE_CA_NAME_FORMAT", Default: "[caName]-[requestedName]", Help: "name format of auto-enrolled identities ([caName], [caId], [commonName], [requestedName], [identityId])"},
+
 	{Name: "KEYCLOAK_URL", Default: "http://keycloak:8080", Help: "Keycloak base URL"},
 	{Name: "KEYCLOAK_ADMIN_USER", Default: "admin", Help: "Keycloak admin user (master realm)"},
 	{Name: "KEYCLOAK_ADMIN_PASSWORD", Secret: true, SecretName: "keycloak_admin_password", Help: "Keycloak admin password"},
 	{Name: "KEYCLOAK_REALM", Default: "openziti", Help: "realm ziti-bootstrap manages for OpenZiti users"},
+
+	{Name: "KEYCLOAK_CLIENT_ID", Default: "openziti", Help: "client people use to log in to OpenZiti (public; device and auth-code flows)"},
+	{Name: "KEYCLOAK_REDIRECT_URIS", Default: "http://localhost:20314/auth/callback,http://127.0.0.1:20314/auth/callback", Help: "comma-separated redirect URIs of that client (OpenZiti tunnelers listen on 20314)"},
+	{Name: "ZITI_OIDC_AUDIENCE", Default: "openziti", Help: "audience tokens must carry for OpenZiti (Keycloak adds it, Ziti requires it)"},
+	{Name: "ZITI_OIDC_CLAIM", Default: "email", Help: "token claim OpenZiti maps to an identity's external ID"},
+	{Name: "ZITI_JWT_SIGNER_NAME", Default: "keycloak", Help: "name of the external JWT signer in OpenZiti"},
+	{Name: "ZITI_AUTH_POLICY_NAME", Default: "keycloak-users", Help: "name of the OpenZiti auth policy allowing that signer"},
 
 	{Name: "S3_ENDPOINT", Help: "S3-compatible endpoint URL for backups; empty disables backups"},
 	{Name: "S3_REGION", Default: "us-east-1", Help: "S3 region"},

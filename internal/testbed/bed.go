@@ -79,14 +79,18 @@ func Up(ctx context.Context, names []string, log io.Writer) (*Info, error) {
 		fn   func() error
 	}{
 		{want["postgres"], func() error {
-			err := launch("postgres", running(in.Postgres.PID), func() (func(*Info), error) {
+			pgUp := running(in.Postgres.PID)
+			err := launch("postgres", pgUp, func() (func(*Info), error) {
 				pg, err := StartPostgres(ctx, dir)
 				return func(i *Info) { i.Postgres = pg }, err
 			})
 			if err != nil || !want["keycloak"] {
 				return err
 			}
-			return launch("keycloak", running(in.Keycloak.PID), func() (func(*Info), error) {
+			if !pgUp {
+				stop(in.Keycloak.PID, 15*time.Second) // its database is new: start it afresh
+			}
+			return launch("keycloak", pgUp && running(in.Keycloak.PID), func() (func(*Info), error) {
 				kc, err := StartKeycloak(ctx, dir, in.Postgres)
 				return func(i *Info) { i.Keycloak = kc }, err
 			})
@@ -184,6 +188,7 @@ func WriteEnv(in *Info) (string, error) {
 	if in.Spire.Socket != "" {
 		add("SPIRE_SERVER_ADDRESS", "unix://"+in.Spire.Socket)
 		add("TRUST_DOMAIN", in.Spire.TrustDomain)
+		add("SPIRE_UPSTREAM_CA_KEY_FILE", in.Spire.UpstreamKey)
 	}
 	if in.Keycloak.URL != "" {
 		add("KEYCLOAK_URL", in.Keycloak.URL)

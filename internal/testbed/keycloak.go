@@ -21,10 +21,11 @@ func StartKeycloak(ctx context.Context, dir string, pg PostgresInfo) (KeycloakIn
 		return KeycloakInfo{}, fmt.Errorf("keycloak %s is not downloaded (%s): run scripts/build-servers.sh keycloak", v["KEYCLOAK_VERSION"], dist)
 	}
 	home := filepath.Join(dir, "keycloak")
-	if _, err := os.Stat(home); err != nil {
-		if _, err := run(ctx, nil, "cp", "-a", dist, home); err != nil {
-			return KeycloakInfo{}, err
-		}
+	if err := os.RemoveAll(home); err != nil {
+		return KeycloakInfo{}, err
+	}
+	if _, err := run(ctx, nil, "cp", "-a", dist, home); err != nil {
+		return KeycloakInfo{}, err
 	}
 	in := KeycloakInfo{URL: "http://127.0.0.1:8180", AdminUser: "admin", AdminPassword: password(), Home: home}
 	env := []string{

@@ -27,7 +27,7 @@ func StartPostgres(ctx context.Context, dir string) (PostgresInfo, error) {
 	gid, _ := strconv.Atoi(pgUser.Gid)
 	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	root := filepath.Join(dir, "pg")
-	if err := os.MkdirAll(root, 0o700); err != nil {
+	if err := fresh(root); err != nil {
 		return in, err
 	}
 	if err := os.Chown(root, uid, gid); err != nil {

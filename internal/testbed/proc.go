@@ -144,3 +144,11 @@ func password() string {
 	_, _ = rand.Read(b)
 	return "Zb-" + hex.EncodeToString(b)
 }
+
+// fresh empties dir: a server the test bed (re)starts begins from a clean state, so its credentials always match.
+func fresh(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	return os.MkdirAll(dir, 0o700)
+}

@@ -2,7 +2,6 @@ package testbed
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"time"
 )
@@ -14,7 +13,7 @@ func StartS3(ctx context.Context, dir string) (S3Info, error) {
 		return S3Info{}, err
 	}
 	data := filepath.Join(dir, "s3")
-	if err := os.MkdirAll(data, 0o700); err != nil {
+	if err := fresh(data); err != nil {
 		return S3Info{}, err
 	}
 	in := S3Info{Endpoint: "http://127.0.0.1:8333", Region: "us-east-1", AccessKey: "zbtestbed", SecretKey: password()}

@@ -90,7 +90,10 @@ func StartSpire(ctx context.Context, dir string) (SpireInfo, error) {
 		return SpireInfo{}, err
 	}
 	sd := filepath.Join(dir, "spire")
-	for _, d := range []string{sd, filepath.Join(sd, "server-data"), filepath.Join(sd, "agent-data")} {
+	if err := fresh(sd); err != nil {
+		return SpireInfo{}, err
+	}
+	for _, d := range []string{filepath.Join(sd, "server-data"), filepath.Join(sd, "agent-data")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return SpireInfo{}, err
 		}
@@ -101,10 +104,8 @@ func StartSpire(ctx context.Context, dir string) (SpireInfo, error) {
 		ServerBin: server, AgentBin: agent, ServerConf: filepath.Join(sd, "server.conf"),
 		AgentSocket: filepath.Join(sd, "agent.sock"), DataDir: sd,
 	}
-	if _, err := os.Stat(in.UpstreamCert); err != nil {
-		if err := writeRootCA(in.UpstreamCert, in.UpstreamKey, "zb-testbed SPIRE upstream root"); err != nil {
-			return in, err
-		}
+	if err := writeRootCA(in.UpstreamCert, in.UpstreamKey, "zb-testbed SPIRE upstream root"); err != nil {
+		return in, err
 	}
 	fill := strings.NewReplacer("{{dir}}", sd, "{{td}}", in.TrustDomain)
 	if err := os.WriteFile(in.ServerConf, []byte(fill.Replace(spireServerConf)), 0o600); err != nil {

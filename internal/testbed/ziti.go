@@ -18,7 +18,7 @@ func StartZiti(ctx context.Context, dir string) (ZitiInfo, error) {
 		return ZitiInfo{}, err
 	}
 	home := filepath.Join(dir, "ziti")
-	if err := os.MkdirAll(home, 0o700); err != nil {
+	if err := fresh(home); err != nil {
 		return ZitiInfo{}, err
 	}
 	in := ZitiInfo{URL: "https://127.0.0.1:1280", User: "admin", Password: password(), Home: home, Bin: bin}

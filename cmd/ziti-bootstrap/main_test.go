@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+)
+
+// cli runs ziti-bootstrap in-process and returns its exit code, stdout and stderr.
+func cli(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := execute(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// bedEnv returns the test bed's .env file for ziti-bootstrap (every server must be up).
+func bedEnv(t *testing.T) (string, *testbed.Info) {
+	t.Helper()
+	in := testbed.Load(t)
+	for _, s := range testbed.Servers {
+		testbed.Require(t, s)
+	}
+	p, err := testbed.WriteEnv(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, in
+}
+
+func report(t *testing.T, stdout string) steps.Report {
+	t.Helper()
+	var rep steps.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("--output json is not a report: %v\n%s", err, stdout)
+	}
+	return rep
+}
+
+func TestApplyTwiceSecondRunMakesNoWrites(t *testing.T) {
+	env, _ := bedEnv(t)
+	code, out, errs := cli(t, "apply", "--env-file", env, "-o", "json")
+	if code != exitcode.OK {
+		t.Fatalf("first apply: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = cli(t, "apply", "--env-file", env, "-o", "json")
+	if code != exitcode.OK {
+		t.Fatalf("second apply: exit %d\n%s\n%s", code, out, errs)
+	}
+	rep := report(t, out)
+	if rep.MutatingCalls != 0 {
+		t.Fatalf("second apply made %d mutating calls: %v", rep.MutatingCalls, rep.Writes)
+	}
+	names := map[string]bool{}
+	for _, s := range rep.Steps {
+		names[s.Name] = true
+		if s.Status != steps.Unchanged {
+			t.Errorf("second apply: step %s is %s, want unchanged (%v)", s.Name, s.Status, s.Changes)
+		}
+	}
+	for _, want := range []string{"ziti/reachable", "spire/reachable", "keycloak/reachable", "s3/reachable", "docker/reachable"} {
+		if !names[want] {
+			t.Errorf("step %s did not run", want)
+		}
+	}
+}
+
+func TestPlanReportsReachabilityOfEveryServer(t *testing.T) {
+	env, _ := bedEnv(t)
+	code, out, errs := cli(t, "status", "--env-file", env)
+	if code != exitcode.OK {
+		t.Fatalf("status: exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"OpenZiti controller at https://127.0.0.1:1280", "SPIRE server at unix://", "trust domain zb.test",
+		"Keycloak at http://127.0.0.1:8180", "S3 store at http://127.0.0.1:8333", "swarm active, manager"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// A server that does not answer fails its own step with exit code "unreachable", naming the server, while the
+// others still pass.
+func TestUnreachableServerIsNamed(t *testing.T) {
+	env, _ := bedEnv(t)
+	dead := filepath.Join(t.TempDir(), "nothing.sock")
+	for _, tc := range []struct{ set, step, names string }{
+		{"ZITI_CTRL_URL=https://127.0.0.1:1", "ziti/reachable", "OpenZiti controller at https://127.0.0.1:1"},
+		{"SPIRE_SERVER_ADDRESS=unix://" + dead, "spire/reachable", "SPIRE server at unix://" + dead},
+		{"KEYCLOAK_URL=http://127.0.0.1:1", "keycloak/reachable", "Keycloak at http://127.0.0.1:1"},
+		{"S3_ENDPOINT=http://127.0.0.1:1", "s3/reachable", "S3 store at http://127.0.0.1:1"},
+		{"DOCKER_HOST=unix://" + dead, "docker/reachable", "Docker Engine at unix://" + dead},
+	} {
+		t.Run(tc.step, func(t *testing.T) {
+			code, out, errs := cli(t, "status", "--env-file", env, "-o", "json", "--set", tc.set, "--set", "ZB_WAIT_TIMEOUT=1500ms")
+			if code != exitcode.Unreachable {
+				t.Fatalf("exit %d, want %d (unreachable)\n%s", code, exitcode.Unreachable, errs)
+			}
+			for _, s := range report(t, out).Steps {
+				switch {
+				case s.Name == tc.step:
+					if s.Status != steps.Failed || !strings.Contains(s.Error, tc.names) || !strings.Contains(s.Error, "last error") {
+						t.Errorf("%s: %s %q; want failed naming %q and the last error", s.Name, s.Status, s.Error, tc.names)
+					}
+				case s.Status != steps.Unchanged:
+					t.Errorf("%s: %s %s; other servers should pass", s.Name, s.Status, s.Error)
+				}
+			}
+		})
+	}
+}
+
+func TestBadConfigurationListsEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	env := filepath.Join(dir, "bad.env")
+	os.WriteFile(env, []byte("ZITI_CTRL_URL=ftp://x\nZITI_PWD_FILE="+filepath.Join(dir, "nope")+"\nZB_SECRETS_DIR="+dir+"\n"), 0o600)
+	code, out, errs := cli(t, "plan", "--env-file", env)
+	if code != exitcode.InvalidConfig {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitcode.InvalidConfig, out, errs)
+	}
+	for _, want := range []string{"ZITI_CTRL_URL", "ZITI_PWD_FILE: cannot read", "KEYCLOAK_ADMIN_PASSWORD: required", "ZITI_CA_FILE"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("error output lacks %q:\n%s", want, errs)
+		}
+	}
+	if out != "" {
+		t.Errorf("nothing should be written to stdout on invalid configuration, got %q", out)
+	}
+}
+
+func TestSecretOnCommandLineRefused(t *testing.T) {
+	code, _, errs := cli(t, "plan", "--set", "ZITI_PWD=hunter2-zb")
+	if code != exitcode.InvalidConfig || !strings.Contains(errs, "secrets are not accepted on the command line") || strings.Contains(errs, "hunter2-zb") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+}
+
+func TestUsageErrorsAreInvalidConfig(t *testing.T) {
+	for _, args := range [][]string{{"plan", "--no-such-flag"}, {"no-such-command"}, {"plan", "-o", "yaml"}} {
+		if code, _, _ := cli(t, args...); code != exitcode.InvalidConfig {
+			t.Errorf("%v: exit %d, want %d", args, code, exitcode.InvalidConfig)
+		}
+	}
+}
+
+// The secrets of the test bed never reach stdout or stderr, in either format, even at debug level.
+func TestSecretsNeverPrinted(t *testing.T) {
+	env, in := bedEnv(t)
+	secrets := []string{in.Ziti.Password, in.Keycloak.AdminPassword, in.S3.SecretKey}
+	for _, format := range []string{"text", "json"} {
+		_, out, errs := cli(t, "apply", "--env-file", env, "-o", format, "--log-level", "debug")
+		for _, s := range secrets {
+			if strings.Contains(out+errs, s) {
+				t.Fatalf("a secret was printed with -o %s", format)
+			}
+		}
+	}
+}

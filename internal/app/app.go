@@ -1,0 +1,153 @@
+// Package app assembles ziti-bootstrap's steps from the configuration: one client per external system, created
+// by that system's "reachable" step and shared with every step that depends on it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
+)
+
+// Systems holds the clients of one run. A client is set by its system's reachable step; steps that depend on
+// that step may use it.
+type Systems struct {
+	Config   *config.Config
+	Counter  *calls.Counter
+	Ziti     *ziti.Client
+	Spire    *spire.Client
+	Keycloak *keycloak.Client
+	S3       *s3store.Client
+	Docker   *docker.Client
+}
+
+// Close releases the clients' connections.
+func (s *Systems) Close() {
+	if s.Spire != nil {
+		s.Spire.Close()
+	}
+	if s.Docker != nil {
+		s.Docker.Close()
+	}
+}
+
+// Reachable step names.
+const (
+	ZitiReachable     = "ziti/reachable"
+	SpireReachable    = "spire/reachable"
+	KeycloakReachable = "keycloak/reachable"
+	S3Reachable       = "s3/reachable"
+	DockerReachable   = "docker/reachable"
+)
+
+// Steps returns the systems of a run and its steps, in order. progress is told about every failed wait attempt.
+func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (*Systems, []steps.Step) {
+	sys := &Systems{Config: cfg, Counter: counter}
+	d := cfg.WaitTimeout
+	out := []steps.Step{
+		reach.New(SpireReachable, "SPIRE server", "unix://"+cfg.Spire.Socket, d, progress, sys.spireProbe),
+		reach.New(KeycloakReachable, "Keycloak", cfg.Keycloak.URL.String(), d, progress, sys.keycloakProbe),
+		reach.New(ZitiReachable, "OpenZiti controller", cfg.Ziti.URL.String(), d, progress, sys.zitiProbe),
+	}
+	if cfg.S3.Endpoint != nil {
+		out = append(out, reach.New(S3Reachable, "S3 store", cfg.S3.Endpoint.String(), d, progress, sys.s3Probe))
+	}
+	if cfg.Docker.Enabled {
+		out = append(out, reach.New(DockerReachable, "Docker Engine", cfg.Docker.Host, d, progress, sys.dockerProbe))
+	}
+	return sys, out
+}
+
+func (s *Systems) zitiProbe(ctx context.Context) (string, error) {
+	if s.Ziti == nil {
+		c, err := ziti.New(ctx, ziti.Options{URL: s.Config.Ziti.URL, User: s.Config.Ziti.User, Password: s.Config.Ziti.Password,
+			CAFile: s.Config.Ziti.CAFile, TOFU: s.Config.Ziti.CATOFU, Counter: s.Counter})
+		if err != nil {
+			return "", err
+		}
+		s.Ziti = c
+	}
+	v, err := s.Ziti.Ping(ctx)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("version %s, logged in as %s", v, s.Config.Ziti.User), nil
+}
+
+func (s *Systems) spireProbe(ctx context.Context) (string, error) {
+	if s.Spire == nil {
+		c, err := spire.Dial(ctx, s.Config.Spire.Socket, s.Counter)
+		if err != nil {
+			return "", err
+		}
+		s.Spire = c
+	}
+	if err := s.Spire.Healthy(ctx); err != nil {
+		return "", err
+	}
+	td, auths, err := s.Spire.X509Bundle(ctx)
+	if err != nil {
+		return "", err
+	}
+	if td != s.Config.Spire.TrustDomain {
+		return "", wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "TRUST_DOMAIN",
+			Msg: fmt.Sprintf("is %q but the SPIRE server's trust domain is %q; set TRUST_DOMAIN=%s", s.Config.Spire.TrustDomain, td, td)}}})
+	}
+	return fmt.Sprintf("trust domain %s, %d X.509 authorit%s in the bundle", td, len(auths), map[bool]string{true: "y", false: "ies"}[len(auths) == 1]), nil
+}
+
+func (s *Systems) keycloakProbe(ctx context.Context) (string, error) {
+	if s.Keycloak == nil {
+		c, err := keycloak.New(ctx, keycloak.Options{URL: s.Config.Keycloak.URL, AdminUser: s.Config.Keycloak.AdminUser,
+			AdminPassword: s.Config.Keycloak.AdminPassword, Counter: s.Counter})
+		if err != nil {
+			return "", err
+		}
+		s.Keycloak = c
+	}
+	v, err := s.Keycloak.Ping(ctx)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("version %s, admin token for %s", v, s.Config.Keycloak.AdminUser), nil
+}
+
+func (s *Systems) s3Probe(ctx context.Context) (string, error) {
+	if s.S3 == nil {
+		c, err := s3store.New(s3store.Options{Endpoint: s.Config.S3.Endpoint, Region: s.Config.S3.Region, Bucket: s.Config.S3.Bucket,
+			AccessKey: s.Config.S3.AccessKey, SecretKey: s.Config.S3.SecretKey, Counter: s.Counter})
+		if err != nil {
+			return "", wait.Permanent(err)
+		}
+		s.S3 = c
+	}
+	return s.S3.Describe(ctx)
+}
+
+func (s *Systems) dockerProbe(ctx context.Context) (string, error) {
+	if s.Docker == nil {
+		c, err := docker.New(s.Config.Docker.Host, s.Counter)
+		if err != nil {
+			return "", wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}})
+		}
+		s.Docker = c
+	}
+	info, err := s.Docker.RequireManager(ctx)
+	if errors.Is(err, docker.ErrNotManager) {
+		return "", wait.Permanent(err)
+	}
+	if err != nil {
+		return "", err
+	}
+	return info.String(), nil
+}

@@ -1,0 +1,291 @@
+// Package keycloak is ziti-bootstrap's one adapter for Keycloak's admin REST API. It logs in to the master realm
+// with admin-cli, keeps the session alive, counts every HTTP call through internal/calls, and turns gocloak's wire
+// types into plain structs (Realm, Client, ProtocolMapper, User, UserProfileAttribute).
+//
+// Updates take a field mask: UpdateRealm(ctx, want, "displayName", "attributes.x") writes exactly the named fields
+// and nothing else, so a step's plan (which names the fields that differ) is what gets written. Keycloak's quirks
+// (realm attributes are replaced as a whole on PUT, protocol mappers and users are replaced as a whole) are
+// handled here by merging with the current object, so callers never send more than they mean to change.
+package keycloak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Nerzal/gocloak/v13"
+	"github.com/go-resty/resty/v2"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
+)
+
+// System is the name calls are counted under.
+const System = "keycloak"
+
+// tokenPath ends every token endpoint; a token request opens a session and is counted as a read.
+const tokenPath = "/protocol/openid-connect/token"
+
+const (
+	adminRealm    = "master"
+	adminClientID = "admin-cli"
+	// renewBefore is how long before its expiry the admin token is replaced.
+	renewBefore = 15 * time.Second
+)
+
+// Options say how to reach Keycloak's admin API.
+type Options struct {
+	URL           *url.URL // base URL, e.g. http://127.0.0.1:8180 (include /auth for Keycloak < 17)
+	AdminUser     string   // a user of the master realm allowed to administer realms
+	AdminPassword config.Secret
+	Counter       *calls.Counter // every HTTP call is counted here; nil counts nothing
+	// Transport is the base HTTP transport (e.g. with a private CA); http.DefaultTransport when nil.
+	Transport http.RoundTripper
+	// Timeout bounds each HTTP request; 30 s when zero.
+	Timeout time.Duration
+}
+
+// Client talks to one Keycloak server as its administrator. It is safe for concurrent use.
+type Client struct {
+	gc   *gocloak.GoCloak
+	base string
+	opts Options
+
+	mu      sync.Mutex
+	token   string
+	expires time.Time
+}
+
+// New connects to Keycloak and logs in to the master realm with admin-cli.
+//
+// A rejected login (invalid_grant) is an invalid configuration (config.IsInvalid) naming KEYCLOAK_ADMIN_PASSWORD,
+// wrapped in wait.Permanent so that wait.For stops at once. A server that is down, starting (5xx) or hidden behind a
+// proxy that does not route yet (404) gives a plain, retryable error naming the URL and the HTTP status.
+func New(ctx context.Context, opts Options) (*Client, error) {
+	c, err := Dial(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.login(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Connect waits, within t's deadline, until Keycloak accepts the admin login and answers Ping, and returns the
+// client and the server version. t.What and t.Where default to "Keycloak" and the URL. After the deadline the error
+// is a *wait.UnreachableError carrying the last failure (e.g. "503 Service Unavailable").
+func Connect(ctx context.Context, opts Options, t wait.Target) (*Client, string, error) {
+	if t.What == "" {
+		t.What = "Keycloak"
+	}
+	if t.Where == "" && opts.URL != nil {
+		t.Where = opts.URL.Redacted()
+	}
+	var (
+		c       *Client
+		version string
+	)
+	err := wait.For(ctx, t, func(ctx context.Context) error {
+		var err error
+		if c == nil {
+			if c, err = New(ctx, opts); err != nil {
+				return err
+			}
+		}
+		version, err = c.Ping(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return c, version, nil
+}
+
+// Dial returns a client without contacting Keycloak: it logs in on its first call, with the same errors as New.
+// Use it to build steps before Keycloak is up; the "keycloak/reachable" step can then probe with Ping.
+func Dial(opts Options) (*Client, error) {
+	if opts.URL == nil || opts.URL.Host == "" {
+		return nil, wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "KEYCLOAK_URL", Msg: "required; set it to Keycloak's base URL such as https://keycloak.example.com"}}})
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	base := strings.TrimRight(opts.URL.String(), "/")
+	gc := gocloak.NewClient(base)
+	gc.RestyClient().
+		SetTransport(calls.Transport(opts.Counter, System, opts.Transport, tokenPath)).
+		SetTimeout(opts.Timeout).
+		SetLogger(restyLogger{})
+	return &Client{gc: gc, base: base, opts: opts}, nil
+}
+
+// URL is the base URL of the server.
+func (c *Client) URL() string { return c.base }
+
+// Ping checks that the admin API answers with the current session and returns the server version.
+func (c *Client) Ping(ctx context.Context) (string, error) {
+	var info *gocloak.ServerInfoRepresentation
+	err := c.authed(ctx, func(tok string) error {
+		var err error
+		info, err = c.gc.GetServerInfo(ctx, tok)
+		return err
+	})
+	if err != nil {
+		return "", c.wrap(err, "read server info")
+	}
+	if info == nil || info.SystemInfo == nil || info.SystemInfo.Version == nil {
+		return "", nil
+	}
+	return *info.SystemInfo.Version, nil
+}
+
+// login obtains a fresh admin token.
+func (c *Client) login(ctx context.Context) error {
+	jwt, err := c.passwordGrant(ctx, adminRealm, adminClientID, "", c.opts.AdminUser, c.opts.AdminPassword.Value())
+	if err == nil {
+		c.mu.Lock()
+		c.token = jwt.AccessToken
+		c.expires = time.Now().Add(time.Duration(jwt.ExpiresIn) * time.Second)
+		c.mu.Unlock()
+		return nil
+	}
+	var oe *OAuthError
+	if !errors.As(err, &oe) {
+		return fmt.Errorf("Keycloak at %s: admin login: %w", c.base, err) // transport: retryable
+	}
+	switch {
+	case oe.Code == "invalid_grant" && strings.Contains(oe.Description, "credentials"):
+		return wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "KEYCLOAK_ADMIN_PASSWORD",
+			Msg: fmt.Sprintf("Keycloak at %s rejected the admin login of user %q in realm %s (%s); check KEYCLOAK_ADMIN_USER and KEYCLOAK_ADMIN_PASSWORD",
+				c.base, c.opts.AdminUser, adminRealm, oe.Description)}}})
+	case oe.Code == "invalid_grant":
+		return wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "KEYCLOAK_ADMIN_USER",
+			Msg: fmt.Sprintf("Keycloak at %s refused the admin login of user %q in realm %s (%s); the user must be enabled and have no pending required actions",
+				c.base, c.opts.AdminUser, adminRealm, oe.Description)}}})
+	case oe.Status >= 500, oe.Status == http.StatusNotFound, oe.Status == http.StatusTooManyRequests, oe.Status == http.StatusBadGateway:
+		// Starting up, overloaded, or a reverse proxy that has no route to Keycloak yet: worth retrying.
+		return fmt.Errorf("Keycloak at %s: admin login: %w", c.base, oe)
+	default:
+		return wait.Permanent(fmt.Errorf("Keycloak at %s: admin login with client %s of realm %s: %w", c.base, adminClientID, adminRealm, oe))
+	}
+}
+
+// currentToken returns a valid admin token, logging in again when the current one is about to expire.
+func (c *Client) currentToken(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	tok, exp := c.token, c.expires
+	c.mu.Unlock()
+	if tok != "" && time.Until(exp) > renewBefore {
+		return tok, nil
+	}
+	if err := c.login(ctx); err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.token, nil
+}
+
+// authed runs fn with an admin token; on 401 (session ended early, e.g. Keycloak restarted) it logs in once more
+// and retries.
+func (c *Client) authed(ctx context.Context, fn func(token string) error) error {
+	tok, err := c.currentToken(ctx)
+	if err != nil {
+		return err
+	}
+	err = fn(tok)
+	if statusOf(err) != http.StatusUnauthorized {
+		return err
+	}
+	c.mu.Lock()
+	if c.token == tok {
+		c.token = ""
+	}
+	c.mu.Unlock()
+	if tok, err = c.currentToken(ctx); err != nil {
+		return err
+	}
+	return fn(tok)
+}
+
+// Token obtains an access token for username with the resource owner password grant (direct access grant) of
+// clientID in realm. clientSecret is empty for public clients. It is meant for tests and verification; a refused
+// grant is an *OAuthError (see IsInvalidGrant).
+func (c *Client) Token(ctx context.Context, realm, clientID, clientSecret, username, password string) (string, error) {
+	jwt, err := c.passwordGrant(ctx, realm, clientID, clientSecret, username, password)
+	if err != nil {
+		return "", fmt.Errorf("keycloak: token for user %q from client %s of realm %s: %w", username, clientID, realm, err)
+	}
+	return jwt.AccessToken, nil
+}
+
+func (c *Client) passwordGrant(ctx context.Context, realm, clientID, clientSecret, username, password string) (*gocloak.JWT, error) {
+	if err := checkName("realm", realm); err != nil {
+		return nil, err
+	}
+	var jwt gocloak.JWT
+	var herr gocloak.HTTPErrorResponse
+	req := c.gc.RestyClient().R().SetContext(ctx).
+		SetFormData(map[string]string{
+			"grant_type": "password",
+			"client_id":  clientID,
+			"username":   username,
+			"password":   password,
+			"scope":      "openid",
+		}).
+		SetResult(&jwt).SetError(&herr)
+	if clientSecret != "" {
+		req.SetFormData(map[string]string{"client_secret": clientSecret}) // client_secret_post
+	}
+	resp, err := req.Post(c.realmURL(realm) + tokenPath)
+	if err != nil {
+		return nil, err
+	}
+	if resp.IsError() {
+		return nil, &OAuthError{Status: resp.StatusCode(), StatusText: resp.Status(), Code: herr.Error, Description: herr.Description}
+	}
+	if jwt.AccessToken == "" {
+		return nil, fmt.Errorf("token endpoint of realm %s answered %s without an access token", realm, resp.Status())
+	}
+	return &jwt, nil
+}
+
+func (c *Client) realmURL(realm string) string      { return c.base + "/realms/" + realm }
+func (c *Client) adminRealmURL(realm string) string { return c.base + "/admin/realms/" + realm }
+
+// wrap names the operation and, for transport failures, the server.
+func (c *Client) wrap(err error, op string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	var perm *config.Error
+	if errors.As(err, &perm) {
+		return err // already says what to fix
+	}
+	return fmt.Errorf("keycloak: %s: %w", fmt.Sprintf(op, args...), normalize(err))
+}
+
+// checkName rejects names that would change the meaning of a URL path (gocloak does not escape path segments).
+func checkName(kind, name string) error {
+	if name == "" || strings.ContainsAny(name, "/?#%\\") || name == "." || name == ".." {
+		return fmt.Errorf("keycloak: invalid %s name %q", kind, name)
+	}
+	return nil
+}
+
+// restyLogger sends resty's own messages to slog at debug level instead of stderr.
+type restyLogger struct{}
+
+func (restyLogger) Errorf(format string, v ...any) { slog.Debug("resty: " + fmt.Sprintf(format, v...)) }
+func (restyLogger) Warnf(format string, v ...any)  { slog.Debug("resty: " + fmt.Sprintf(format, v...)) }
+func (restyLogger) Debugf(format string, v ...any) { slog.Debug("resty: " + fmt.Sprintf(format, v...)) }
+
+var _ resty.Logger = restyLogger{}

@@ -1,0 +1,204 @@
+package keycloak_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak/keycloaktest"
+)
+
+func TestRealKeycloakWrongAdminPassword(t *testing.T) {
+	opts := keycloaktest.Options(t, nil)
+	opts.AdminPassword = config.NewSecret("wrong-" + opts.AdminPassword.Value())
+	_, err := keycloak.New(context.Background(), opts)
+	if !config.IsInvalid(err) || !strings.Contains(err.Error(), "KEYCLOAK_ADMIN_PASSWORD") {
+		t.Fatalf("got %v; want an invalid configuration naming KEYCLOAK_ADMIN_PASSWORD", err)
+	}
+	if strings.Contains(err.Error(), opts.AdminPassword.Value()) {
+		t.Fatalf("error %q reveals the password", err)
+	}
+}
+
+func TestRealKeycloakPingAndDiscovery(t *testing.T) {
+	kc := keycloaktest.Connect(t, nil)
+	ctx := context.Background()
+	v, err := kc.Ping(ctx)
+	if err != nil || !strings.HasPrefix(v, "26.") {
+		t.Fatalf("Ping = %q, %v; want a 26.x version", v, err)
+	}
+	iss, jwks, tok, auth, err := kc.Discovery(ctx, "master")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iss != kc.URL()+"/realms/master" || !strings.HasPrefix(jwks, iss+"/") || !strings.HasSuffix(tok, "/token") || !strings.HasSuffix(auth, "/auth") {
+		t.Fatalf("discovery: issuer %s jwks %s token %s auth %s", iss, jwks, tok, auth)
+	}
+	if _, err := kc.GetRealm(ctx, "zbtest-does-not-exist"); !keycloak.IsNotFound(err) {
+		t.Fatalf("GetRealm of a missing realm: %v; want not found", err)
+	}
+}
+
+// TestRealKeycloakObjects drives every object type through create, read, masked update and token issue, and checks
+// that masked updates leave the rest alone.
+func TestRealKeycloakObjects(t *testing.T) {
+	realm := keycloaktest.RealmName(t, "adapter")
+	counter := calls.New()
+	kc := keycloaktest.Connect(t, counter)
+	ctx := context.Background()
+
+	if err := kc.CreateRealm(ctx, keycloak.Realm{Name: realm, Enabled: true, DisplayName: "before", Attributes: map[string]string{"keep": "me"}}); err != nil {
+		t.Fatal(err)
+	}
+	want := keycloak.Realm{Name: realm, DisplayName: "after", AccessTokenLifespan: 7 * time.Minute, Attributes: map[string]string{"added": "yes"}}
+	if err := kc.UpdateRealm(ctx, want, keycloak.RealmAccessTokenLifespan, keycloak.AttributeField("added")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := kc.GetRealm(ctx, realm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DisplayName != "before" || got.AccessTokenLifespan != 7*time.Minute || !got.Enabled ||
+		got.Attributes["keep"] != "me" || got.Attributes["added"] != "yes" {
+		t.Fatalf("after a masked update: %+v; want only the lifespan and the new attribute changed", got)
+	}
+
+	// user profile: an attribute only administrators may edit
+	if err := kc.PutUserProfileAttribute(ctx, realm, keycloak.UserProfileAttribute{Name: "ziti_id", DisplayName: "Ziti ID", ViewRoles: []string{"admin", "user"}, EditRoles: []string{"admin"}}); err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := kc.UserProfileAttributes(ctx, realm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(attrs, func(a keycloak.UserProfileAttribute) bool { return a.Name == "ziti_id" })
+	if i < 0 || !slices.Equal(attrs[i].EditRoles, []string{"admin"}) || slices.IndexFunc(attrs, func(a keycloak.UserProfileAttribute) bool { return a.Name == "email" }) < 0 {
+		t.Fatalf("user profile attributes %+v", attrs)
+	}
+
+	// a confidential client with direct grants, then a masked update
+	secret := config.NewSecret("cl13nt-s3cret")
+	id, err := kc.CreateClient(ctx, realm, keycloak.OIDCClient{ClientID: "svc", Enabled: true, DirectAccessGrants: true, Secret: secret,
+		RedirectURIs: []string{"http://localhost/cb"}, Attributes: map[string]string{"a": "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kc.GetClient(ctx, realm, "svc")
+	if err != nil || cl.ID != id || cl.Public || cl.Secret.Value() != secret.Value() || cl.Attributes["a"] != "1" {
+		t.Fatalf("GetClient = %+v, %v", cl, err)
+	}
+	cl.Attributes = map[string]string{keycloak.AttrDeviceGrant: "true"}
+	cl.WebOrigins = []string{"+"}
+	if err := kc.UpdateClient(ctx, realm, *cl, keycloak.AttributeField(keycloak.AttrDeviceGrant), keycloak.ClientWebOrigins); err != nil {
+		t.Fatal(err)
+	}
+	cl, _ = kc.GetClient(ctx, realm, "svc")
+	if cl.Attributes["a"] != "1" || cl.Attributes[keycloak.AttrDeviceGrant] != "true" || !slices.Equal(cl.WebOrigins, []string{"+"}) || !cl.DirectAccessGrants {
+		t.Fatalf("after masked client update: %+v", cl)
+	}
+	if _, err := kc.GetClient(ctx, realm, "nope"); !keycloak.IsNotFound(err) {
+		t.Fatalf("missing client: %v", err)
+	}
+
+	// mappers: audience and a user attribute claim
+	aud := keycloak.ProtocolMapper{Name: "aud", Type: "oidc-audience-mapper", Config: map[string]string{"included.custom.audience": "first", "access.token.claim": "true"}}
+	audID, err := kc.CreateProtocolMapper(ctx, realm, id, aud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim := keycloak.ProtocolMapper{Name: "ziti_id", Type: "oidc-usermodel-attribute-mapper", Config: map[string]string{
+		"user.attribute": "ziti_id", "claim.name": "ziti_id", "jsonType.label": "String", "access.token.claim": "true"}}
+	if _, err := kc.CreateProtocolMapper(ctx, realm, id, claim); err != nil {
+		t.Fatal(err)
+	}
+	aud.ID, aud.Config = audID, map[string]string{"included.custom.audience": "openziti"}
+	if err := kc.UpdateProtocolMapper(ctx, realm, id, aud, keycloak.ConfigPrefix+"included.custom.audience"); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := kc.ProtocolMappers(ctx, realm, id)
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("mappers %+v %v", ms, err)
+	}
+	for _, m := range ms {
+		if m.Name == "aud" && (m.Config["included.custom.audience"] != "openziti" || m.Config["access.token.claim"] != "true") {
+			t.Fatalf("audience mapper after masked update: %+v", m)
+		}
+	}
+
+	// a user whose attribute survives (declared in the user profile) and who can log in
+	pw := config.NewSecret("us3r-Passw0rd")
+	uid, err := kc.CreateUser(ctx, realm, keycloak.User{Username: "alice", Email: "alice@example.test", FirstName: "Alice", LastName: "Test",
+		Enabled: true, EmailVerified: true, Attributes: map[string][]string{"ziti_id": {"alice-1"}}}, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := kc.GetUser(ctx, realm, "alice")
+	if err != nil || u.ID != uid || u.Attributes["ziti_id"][0] != "alice-1" {
+		t.Fatalf("GetUser = %+v, %v", u, err)
+	}
+	u.FirstName = "Alicia"
+	if err := kc.UpdateUser(ctx, realm, *u, keycloak.UserFirstName); err != nil {
+		t.Fatal(err)
+	}
+	u, _ = kc.GetUser(ctx, realm, "alice")
+	if u.FirstName != "Alicia" || u.Attributes["ziti_id"][0] != "alice-1" || u.Email != "alice@example.test" {
+		t.Fatalf("after masked user update: %+v", u)
+	}
+	tok, err := kc.Token(ctx, realm, "svc", secret.Value(), "alice", pw.Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := decode(t, tok)
+	if claims["ziti_id"] != "alice-1" || !hasAudience(claims["aud"], "openziti") {
+		t.Fatalf("token claims %v; want ziti_id alice-1 and audience openziti", claims)
+	}
+	if _, err := kc.Token(ctx, realm, "svc", secret.Value(), "alice", "wrong"); !keycloak.IsInvalidCredentials(err) {
+		t.Fatalf("wrong user password: %v; want invalid credentials", err)
+	}
+	if err := kc.SetPassword(ctx, realm, uid, config.NewSecret("n3w-Passw0rd")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.Token(ctx, realm, "admin-cli", "", "alice", "n3w-Passw0rd"); err != nil {
+		t.Fatalf("login with the new password through the realm's admin-cli: %v", err)
+	}
+
+	per, log := counter.Snapshot()
+	t.Logf("mutating calls: %d %v", per[keycloak.System], log)
+	if per[keycloak.System] == 0 || slices.ContainsFunc(log, func(s string) bool { return strings.HasSuffix(s, "/token") }) {
+		t.Fatalf("counted writes %v: want the writes and no token request", log)
+	}
+}
+
+func decode(t *testing.T, jwt string) map[string]any {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", jwt)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func hasAudience(aud any, want string) bool {
+	switch a := aud.(type) {
+	case string:
+		return a == want
+	case []any:
+		return slices.Contains(a, any(want))
+	}
+	return false
+}

@@ -1,0 +1,180 @@
+package keycloak
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/Nerzal/gocloak/v13"
+)
+
+// Realm is the part of a realm's settings ziti-bootstrap reads and writes.
+type Realm struct {
+	Name                   string
+	Enabled                bool
+	DisplayName            string
+	AccessTokenLifespan    time.Duration // whole seconds
+	DuplicateEmailsAllowed bool
+	// Attributes are the realm's attributes. Keycloak lists its own (cibaInterval, …) here too.
+	Attributes map[string]string
+}
+
+// Field names for UpdateRealm; attributes are named with AttributeField.
+const (
+	RealmEnabled                = "enabled"
+	RealmDisplayName            = "displayName"
+	RealmAccessTokenLifespan    = "accessTokenLifespan"
+	RealmDuplicateEmailsAllowed = "duplicateEmailsAllowed"
+)
+
+// attributePrefix starts the field name of one attribute in an update mask.
+const attributePrefix = "attributes."
+
+// AttributeField is the update-mask name of attribute key: "attributes." + key.
+func AttributeField(key string) string { return attributePrefix + key }
+
+// GetRealm reads a realm. A missing realm is an error satisfying IsNotFound.
+func (c *Client) GetRealm(ctx context.Context, name string) (*Realm, error) {
+	if err := checkName("realm", name); err != nil {
+		return nil, err
+	}
+	var rep *gocloak.RealmRepresentation
+	err := c.authed(ctx, func(tok string) error {
+		var err error
+		rep, err = c.gc.GetRealm(ctx, tok, name)
+		return err
+	})
+	if err != nil {
+		return nil, c.wrap(err, "get realm %s", name)
+	}
+	r := &Realm{
+		Name:                   gocloak.PString(rep.Realm),
+		Enabled:                gocloak.PBool(rep.Enabled),
+		DisplayName:            gocloak.PString(rep.DisplayName),
+		AccessTokenLifespan:    time.Duration(gocloak.PInt(rep.AccessTokenLifespan)) * time.Second,
+		DuplicateEmailsAllowed: gocloak.PBool(rep.DuplicateEmailsAllowed),
+		Attributes:             map[string]string{},
+	}
+	if rep.Attributes != nil {
+		for k, v := range *rep.Attributes {
+			r.Attributes[k] = v
+		}
+	}
+	return r, nil
+}
+
+// CreateRealm creates r with the settings given; zero DisplayName and AccessTokenLifespan keep Keycloak's defaults.
+func (c *Client) CreateRealm(ctx context.Context, r Realm) error {
+	if err := checkName("realm", r.Name); err != nil {
+		return err
+	}
+	rep := gocloak.RealmRepresentation{
+		Realm:                  gocloak.StringP(r.Name),
+		Enabled:                gocloak.BoolP(r.Enabled),
+		DuplicateEmailsAllowed: gocloak.BoolP(r.DuplicateEmailsAllowed),
+	}
+	if r.DisplayName != "" {
+		rep.DisplayName = gocloak.StringP(r.DisplayName)
+	}
+	if r.AccessTokenLifespan > 0 {
+		rep.AccessTokenLifespan = gocloak.IntP(seconds(r.AccessTokenLifespan))
+	}
+	if len(r.Attributes) > 0 {
+		attrs := copyMap(r.Attributes)
+		rep.Attributes = &attrs
+	}
+	err := c.authed(ctx, func(tok string) error {
+		_, err := c.gc.CreateRealm(ctx, tok, rep)
+		return err
+	})
+	return c.wrap(err, "create realm %s", r.Name)
+}
+
+// UpdateRealm writes the named fields of want to realm want.Name and nothing else. Attribute fields
+// ("attributes.KEY") are merged into the realm's current attributes: Keycloak replaces the whole attribute set on
+// every update that carries attributes, so this reads them first.
+func (c *Client) UpdateRealm(ctx context.Context, want Realm, fields ...string) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	if err := checkName("realm", want.Name); err != nil {
+		return err
+	}
+	rep := gocloak.RealmRepresentation{Realm: gocloak.StringP(want.Name)}
+	var attrs []string
+	for _, f := range fields {
+		switch {
+		case f == RealmEnabled:
+			rep.Enabled = gocloak.BoolP(want.Enabled)
+		case f == RealmDisplayName:
+			rep.DisplayName = gocloak.StringP(want.DisplayName)
+		case f == RealmAccessTokenLifespan:
+			rep.AccessTokenLifespan = gocloak.IntP(seconds(want.AccessTokenLifespan))
+		case f == RealmDuplicateEmailsAllowed:
+			rep.DuplicateEmailsAllowed = gocloak.BoolP(want.DuplicateEmailsAllowed)
+		case strings.HasPrefix(f, attributePrefix):
+			attrs = append(attrs, strings.TrimPrefix(f, attributePrefix))
+		default:
+			return fmt.Errorf("keycloak: update realm %s: unknown field %q", want.Name, f)
+		}
+	}
+	if len(attrs) > 0 {
+		cur, err := c.GetRealm(ctx, want.Name)
+		if err != nil {
+			return fmt.Errorf("keycloak: update realm %s: %w", want.Name, err)
+		}
+		for _, k := range attrs {
+			cur.Attributes[k] = want.Attributes[k]
+		}
+		rep.Attributes = &cur.Attributes
+	}
+	err := c.authed(ctx, func(tok string) error { return c.gc.UpdateRealm(ctx, tok, rep) })
+	return c.wrap(err, "update realm %s (fields %v)", want.Name, fields)
+}
+
+// DeleteRealm deletes a realm and everything in it. Only tests and explicit teardown use it.
+func (c *Client) DeleteRealm(ctx context.Context, name string) error {
+	if err := checkName("realm", name); err != nil {
+		return err
+	}
+	err := c.authed(ctx, func(tok string) error { return c.gc.DeleteRealm(ctx, tok, name) })
+	return c.wrap(err, "delete realm %s", name)
+}
+
+// Discovery reads the realm's OpenID Provider metadata (/realms/REALM/.well-known/openid-configuration). The
+// issuer is the one Keycloak puts in tokens as seen from this client's URL: unless Keycloak's hostname is fixed
+// (KC_HOSTNAME), clients reaching it under another name get another issuer.
+func (c *Client) Discovery(ctx context.Context, realm string) (issuer, jwksURI, tokenEndpoint, authEndpoint string, err error) {
+	if err := checkName("realm", realm); err != nil {
+		return "", "", "", "", err
+	}
+	var doc struct {
+		Issuer                string `json:"issuer"`
+		JWKSURI               string `json:"jwks_uri"`
+		TokenEndpoint         string `json:"token_endpoint"`
+		AuthorizationEndpoint string `json:"authorization_endpoint"`
+	}
+	resp, err := c.gc.RestyClient().R().SetContext(ctx).SetResult(&doc).
+		Get(c.realmURL(realm) + "/.well-known/openid-configuration")
+	if err != nil {
+		return "", "", "", "", fmt.Errorf("keycloak: discovery of realm %s: %w", realm, err)
+	}
+	if resp.IsError() {
+		return "", "", "", "", fmt.Errorf("keycloak: discovery of realm %s: %w", realm, &APIError{Status: resp.StatusCode(), Message: resp.Status()})
+	}
+	if doc.Issuer == "" || doc.JWKSURI == "" {
+		return "", "", "", "", fmt.Errorf("keycloak: discovery of realm %s: no issuer or jwks_uri in the answer", realm)
+	}
+	return doc.Issuer, doc.JWKSURI, doc.TokenEndpoint, doc.AuthorizationEndpoint, nil
+}
+
+func seconds(d time.Duration) int { return int(d.Round(time.Second) / time.Second) }
+
+func copyMap[V any](m map[string]V) map[string]V {
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

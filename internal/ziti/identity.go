@@ -1,0 +1,143 @@
+package ziti
+
+import (
+	"context"
+
+	"github.com/openziti/edge-api/rest_management_api_client/identity"
+	"github.com/openziti/edge-api/rest_model"
+)
+
+// DefaultAuthPolicyID is the id of the auth policy every identity has unless given another.
+const DefaultAuthPolicyID = "default"
+
+// Identity is a Ziti identity (type Default).
+type Identity struct {
+	ID   string
+	Name string
+	// ExternalID is matched by external-JWT signers with UseExternalID and by CAs with an ExternalIDClaim.
+	// It is unique among identities; "" means none.
+	ExternalID     string
+	RoleAttributes []string
+	AuthPolicyID   string // "" means DefaultAuthPolicyID on create and update; lists always give the id
+	IsAdmin        bool
+	Tags           map[string]any
+}
+
+// ListIdentities returns every identity matching filter (e.g. FilterEq("externalId", id); "" for all).
+func (c *Client) ListIdentities(ctx context.Context, filter string) ([]Identity, error) {
+	var out []Identity
+	err := listAll(ctx, c, "list identities", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
+		p := identity.NewListIdentitiesParamsWithContext(ctx)
+		p.Limit, p.Offset = &limit, &offset
+		p.Filter = optString(filter)
+		resp, err := c.mgmt.Identity.ListIdentities(p, c.session())
+		if err != nil {
+			return 0, nil, err
+		}
+		for _, d := range resp.Payload.Data {
+			out = append(out, identityFromWire(d))
+		}
+		return len(resp.Payload.Data), resp.Payload.Meta, nil
+	})
+	return out, err
+}
+
+// GetIdentity returns one identity by id; IsNotFound(err) when there is none.
+func (c *Client) GetIdentity(ctx context.Context, id string) (Identity, error) {
+	var out Identity
+	err := c.do(ctx, "get identity "+id, func(ctx context.Context) error {
+		p := identity.NewDetailIdentityParamsWithContext(ctx)
+		p.ID = id
+		resp, err := c.mgmt.Identity.DetailIdentity(p, c.session())
+		if err != nil {
+			return err
+		}
+		out = identityFromWire(resp.Payload.Data)
+		return nil
+	})
+	return out, err
+}
+
+// CreateIdentity creates an identity of type Default without an enrollment (it can log in through an external
+// JWT signer or a CA's ExternalIDClaim) and returns its id.
+func (c *Client) CreateIdentity(ctx context.Context, in Identity) (string, error) {
+	var id string
+	err := c.do(ctx, "create identity "+in.Name, func(ctx context.Context) error {
+		p := identity.NewCreateIdentityParamsWithContext(ctx)
+		p.Identity = &rest_model.IdentityCreate{
+			Name:           &in.Name,
+			Type:           rest_model.NewIdentityType(rest_model.IdentityTypeDefault),
+			IsAdmin:        &in.IsAdmin,
+			ExternalID:     optString(in.ExternalID),
+			RoleAttributes: attributes(in.RoleAttributes),
+			AuthPolicyID:   authPolicy(in.AuthPolicyID),
+			Tags:           tagsToWire(in.Tags),
+		}
+		resp, err := c.mgmt.Identity.CreateIdentity(p, c.session())
+		if err != nil {
+			return err
+		}
+		id, err = createdID(resp.Payload)
+		return err
+	})
+	return id, err
+}
+
+// UpdateIdentity sets Name, ExternalID ("" removes it), RoleAttributes, AuthPolicyID, IsAdmin and Tags of
+// identity id. It patches, so fields this package does not model (app data, hosting costs, authenticators,
+// enrollments) are left alone. Non-empty Tags replace all tags; empty or nil Tags leave them unchanged (the
+// controller's PATCH cannot clear tags).
+func (c *Client) UpdateIdentity(ctx context.Context, id string, in Identity) error {
+	return c.do(ctx, "update identity "+nameOr(in.Name, id), func(ctx context.Context) error {
+		p := identity.NewPatchIdentityParamsWithContext(ctx)
+		p.ID = id
+		ext := in.ExternalID // the controller stores "" as no externalId
+		p.Identity = &rest_model.IdentityPatch{
+			Name:           optString(in.Name),
+			ExternalID:     &ext,
+			RoleAttributes: attributes(in.RoleAttributes),
+			AuthPolicyID:   authPolicy(in.AuthPolicyID),
+			IsAdmin:        &in.IsAdmin,
+		}
+		if len(in.Tags) > 0 {
+			p.Identity.Tags = tagsToWire(in.Tags)
+		}
+		_, err := c.mgmt.Identity.PatchIdentity(p, c.session())
+		return err
+	})
+}
+
+// DeleteIdentity removes identity id.
+func (c *Client) DeleteIdentity(ctx context.Context, id string) error {
+	return c.do(ctx, "delete identity "+id, func(ctx context.Context) error {
+		p := identity.NewDeleteIdentityParamsWithContext(ctx)
+		p.ID = id
+		_, err := c.mgmt.Identity.DeleteIdentity(p, c.session())
+		return err
+	})
+}
+
+func authPolicy(id string) *string {
+	if id == "" {
+		id = DefaultAuthPolicyID
+	}
+	return &id
+}
+
+func identityFromWire(d *rest_model.IdentityDetail) Identity {
+	if d == nil {
+		return Identity{}
+	}
+	out := Identity{
+		ID:           str(d.ID),
+		Name:         str(d.Name),
+		ExternalID:   str(d.ExternalID),
+		AuthPolicyID: str(d.AuthPolicyID),
+		IsAdmin:      boolean(d.IsAdmin),
+		Tags:         tagsFromWire(d.Tags),
+	}
+	if d.RoleAttributes != nil {
+		out.RoleAttributes = []string(*d.RoleAttributes)
+	}
+	return out
+}

@@ -1,0 +1,157 @@
+package spireentries
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const td = "zb.test"
+
+func TestDefaultsAreValid(t *testing.T) {
+	d, err := Desired(td, DefaultIDPrefix, Defaults(td))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d) != 2 || d[0].SpiffeID != "spiffe://zb.test/ziti-router" || d[0].ParentID != "spiffe://zb.test/ziti-bootstrap/node" ||
+		d[0].Selectors[0].String() != "docker:label:app:ziti-router" || !Owned(DefaultIDPrefix, d[0].ID) {
+		t.Fatalf("defaults: %+v", d)
+	}
+}
+
+func TestValidationNamesEntryFieldAndFix(t *testing.T) {
+	ok := Entry{SpiffeID: "spiffe://zb.test/a", Selectors: []string{"docker:label:app:a"}}
+	with := func(f func(*Entry)) []Entry { e := ok; f(&e); return []Entry{ok, e} }
+	for name, tc := range map[string]struct {
+		entries []Entry
+		want    []string // substrings of the error
+	}{
+		"unparsable SPIFFE ID": {with(func(e *Entry) { e.SpiffeID = "spiffe://ZB.test/a" }), []string{"entries[1].spiffeId", "not a SPIFFE ID"}},
+		"not a URI":            {with(func(e *Entry) { e.SpiffeID = "ziti-router" }), []string{"entries[1].spiffeId", "spiffe://zb.test/PATH"}},
+		"other trust domain":   {with(func(e *Entry) { e.SpiffeID = "spiffe://other.org/a" }), []string{"entries[1].spiffeId", `"other.org", not "zb.test"`, "TRUST_DOMAIN"}},
+		"no path":              {with(func(e *Entry) { e.SpiffeID = "spiffe://zb.test" }), []string{"entries[1].spiffeId", "no path"}},
+		"reserved path":        {with(func(e *Entry) { e.SpiffeID = "spiffe://zb.test/spire/agent/x" }), []string{"entries[1].spiffeId", "reserves"}},
+		"missing SPIFFE ID":    {with(func(e *Entry) { e.SpiffeID = "" }), []string{"entries[1].spiffeId", "missing"}},
+		"bad parent":           {with(func(e *Entry) { e.ParentID = "spiffe://other.org/node" }), []string{"entries[1].parentId", "other.org"}},
+		"no selectors":         {with(func(e *Entry) { e.Selectors = nil }), []string{"entries[1].selectors", "at least one"}},
+		"selector w/o colon":   {with(func(e *Entry) { e.Selectors = []string{"docker"} }), []string{"entries[1].selectors[0]", "TYPE:VALUE"}},
+		"selector no value":    {with(func(e *Entry) { e.Selectors = []string{"docker:label:a:b", "unix:"} }), []string{"entries[1].selectors[1]", "empty"}},
+		"selector no type":     {with(func(e *Entry) { e.Selectors = []string{":uid:0"} }), []string{"entries[1].selectors[0]", "type"}},
+		"docker label no key":  {with(func(e *Entry) { e.Selectors = []string{"docker:label:"} }), []string{"entries[1].selectors[0]", "docker:label:KEY:VALUE"}},
+		"selector twice":       {with(func(e *Entry) { e.Selectors = []string{"unix:uid:0", "unix:uid:0"} }), []string{"entries[1].selectors[1]", "twice"}},
+		"negative TTL":         {with(func(e *Entry) { e.X509SVIDTTL = -1 }), []string{"entries[1].x509SvidTtl", "seconds"}},
+		"federate with self":   {with(func(e *Entry) { e.FederatesWith = []string{"zb.test"} }), []string{"entries[1].federatesWith[0]", "own trust domain"}},
+		"federate with URI":    {with(func(e *Entry) { e.FederatesWith = []string{"spiffe://o.org"} }), []string{"entries[1].federatesWith[0]", "other.org"}},
+		"bad DNS name":         {with(func(e *Entry) { e.DNSNames = []string{"a b"} }), []string{"entries[1].dnsNames[0]"}},
+		"same ID and parent": {with(func(e *Entry) { e.Selectors = []string{"unix:uid:1"} }),
+			[]string{"entries[1].spiffeId", "entries[0] already declares spiffe://zb.test/a", "`name`"}},
+		"same selectors too": {with(func(e *Entry) { e.Name = "second" }), []string{"entries[1].selectors", "only one such entry"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := Validate(td, tc.entries)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "entries[0]") && !strings.Contains(err.Error(), "entries[0] already") {
+				t.Errorf("the valid entries[0] was blamed: %v", err)
+			}
+		})
+	}
+}
+
+func TestValidationReportsEveryProblem(t *testing.T) {
+	err := Validate(td, []Entry{
+		{SpiffeID: "spiffe://x.org/a", Selectors: []string{"bad"}},
+		{SpiffeID: "spiffe://zb.test/b", Selectors: []string{"unix:uid:0"}, JWTSVIDTTL: -5},
+	})
+	for _, w := range []string{"entries[0].spiffeId", "entries[0].selectors[0]", "entries[1].jwtSvidTtl"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v does not name %s", err, w)
+		}
+	}
+}
+
+func TestNameAllowsTwoSelectorSetsForOneID(t *testing.T) {
+	d, err := Desired(td, DefaultIDPrefix, []Entry{
+		{SpiffeID: "spiffe://zb.test/a", Selectors: []string{"unix:uid:0"}},
+		{SpiffeID: "spiffe://zb.test/a", Selectors: []string{"unix:uid:1"}, Name: "alt"},
+	})
+	if err != nil || d[0].ID == d[1].ID {
+		t.Fatalf("%v %+v", err, d)
+	}
+}
+
+func TestEntryIDStableAndOwnershipExact(t *testing.T) {
+	a := EntryID("zb-", "spiffe://zb.test/a", "spiffe://zb.test/n", "")
+	if a != EntryID("zb-", "spiffe://zb.test/a", "spiffe://zb.test/n", "") || len(a) != 35 {
+		t.Fatalf("unstable or wrong length: %s", a)
+	}
+	if a == EntryID("zb-", "spiffe://zb.test/a", "spiffe://zb.test/n2", "") || a == EntryID("zb-", "spiffe://zb.test/a", "spiffe://zb.test/n", "x") {
+		t.Fatal("parent and name must change the ID")
+	}
+	for id, want := range map[string]bool{
+		a: true,
+		EntryID("zb-prod-", "spiffe://zb.test/a", "spiffe://zb.test/n", ""): false, // another prefix's entry
+		"zb-" + strings.Repeat("A", 32):                                     false,
+		"zb-" + strings.Repeat("0", 31):                                     false,
+		"4f1c0f5e-6f9d-4b6a-9f0e-6a1f3a1b2c3d":                              false, // a server-generated UUID
+		"":                                                                  false,
+	} {
+		if Owned("zb-", id) != want {
+			t.Errorf("Owned(zb-, %q) = %v", id, !want)
+		}
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) string {
+		p := filepath.Join(dir, "entries.yaml")
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := write(`entries:
+  - spiffeId: spiffe://zb.test/ziti-router
+    selectors: ["docker:label:app:ziti-router"]
+    x509SvidTtl: 3600
+    dnsNames: [router.example]
+  - spiffeId: spiffe://zb.test/db
+    parentId: spiffe://zb.test/node/db
+    selectors: ["unix:uid:999", "unix:gid:999"]
+    admin: true
+`)
+	entries, err := LoadFile(p, td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 || entries[0].X509SVIDTTL != 3600 || entries[1].ParentID != "spiffe://zb.test/node/db" || !entries[1].Admin {
+		t.Fatalf("%+v", entries)
+	}
+	d, _ := Desired(td, DefaultIDPrefix, entries)
+	if d[0].ParentID != NodeAlias(td) {
+		t.Fatalf("default parent %s, want %s", d[0].ParentID, NodeAlias(td))
+	}
+
+	_, err = LoadFile(write("entries:\n  - spiffeID: spiffe://zb.test/x\n    selectors: [unix:uid:0]\n"), td)
+	if err == nil || !strings.Contains(err.Error(), "spiffeID") || !strings.Contains(err.Error(), p) {
+		t.Fatalf("a misspelt field: %v", err)
+	}
+	_, err = LoadFile(write("entries:\n  - spiffeId: spiffe://zb.test/x\n    selectors: [unix]\n"), td)
+	if err == nil || !strings.Contains(err.Error(), "entries[0].selectors[0]") || !strings.Contains(err.Error(), p) {
+		t.Fatalf("a bad selector: %v", err)
+	}
+	if _, err := LoadFile(filepath.Join(dir, "absent.yaml"), td); err == nil {
+		t.Fatal("missing file accepted")
+	}
+	if e, err := LoadFile(write(""), td); err != nil || len(e) != 0 {
+		t.Fatalf("empty file: %v %v", e, err)
+	}
+}

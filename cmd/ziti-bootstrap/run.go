@@ -25,7 +25,10 @@ func runSteps(ctx context.Context, g *globals, mode steps.Mode, only func(string
 	progress := func(what, where string, attempt int, elapsed time.Duration, err error) {
 		g.log.Info("waiting", "for", what, "at", where, "attempt", attempt, "elapsed", elapsed.Round(100*time.Millisecond).String(), "lastError", err.Error())
 	}
-	sys, all := app.Steps(cfg, counter, progress)
+	sys, all, err := app.Steps(cfg, counter, progress)
+	if err != nil {
+		return err
+	}
 	defer sys.Close()
 	var selected []steps.Step
 	for _, s := range all {

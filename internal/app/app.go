@@ -16,6 +16,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 )
 
@@ -51,13 +52,30 @@ const (
 )
 
 // Steps returns the systems of a run and its steps, in order. progress is told about every failed wait attempt.
-func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (*Systems, []steps.Step) {
+// Declarations are validated here, before any call: an error is an invalid configuration.
+func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (*Systems, []steps.Step, error) {
 	sys := &Systems{Config: cfg, Counter: counter}
+	kc, err := keycloak.Dial(keycloak.Options{URL: cfg.Keycloak.URL, AdminUser: cfg.Keycloak.AdminUser,
+		AdminPassword: cfg.Keycloak.AdminPassword, Counter: counter})
+	if err != nil {
+		return nil, nil, err
+	}
+	sys.Keycloak = kc
+	realm, err := keycloakrealm.New(kc, keycloakrealm.Declaration{
+		Realm:         cfg.Keycloak.Realm,
+		Public:        keycloakrealm.PublicClient{ClientID: cfg.OIDC.ClientID, RedirectURIs: cfg.OIDC.RedirectURIs},
+		Audience:      cfg.OIDC.Audience,
+		IdentityClaim: cfg.OIDC.Claim,
+	})
+	if err != nil {
+		return nil, nil, invalid("KEYCLOAK_REALM/KEYCLOAK_CLIENT_ID/ZITI_OIDC_*", err)
+	}
 	d := cfg.WaitTimeout
 	out := []steps.Step{
 		reach.New(SpireReachable, "SPIRE server", "unix://"+cfg.Spire.Socket, d, progress, sys.spireProbe),
 		reach.New(KeycloakReachable, "Keycloak", cfg.Keycloak.URL.String(), d, progress, sys.keycloakProbe),
 		reach.New(ZitiReachable, "OpenZiti controller", cfg.Ziti.URL.String(), d, progress, sys.zitiProbe),
+		realm,
 	}
 	if cfg.S3.Endpoint != nil {
 		out = append(out, reach.New(S3Reachable, "S3 store", cfg.S3.Endpoint.String(), d, progress, sys.s3Probe))
@@ -65,7 +83,12 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 	if cfg.Docker.Enabled {
 		out = append(out, reach.New(DockerReachable, "Docker Engine", cfg.Docker.Host, d, progress, sys.dockerProbe))
 	}
-	return sys, out
+	return sys, out, nil
+}
+
+// invalid makes err an invalid-configuration error about vars.
+func invalid(vars string, err error) error {
+	return &config.Error{Problems: []config.Problem{{Var: vars, Msg: err.Error()}}}
 }
 
 func (s *Systems) zitiProbe(ctx context.Context) (string, error) {
@@ -107,14 +130,6 @@ func (s *Systems) spireProbe(ctx context.Context) (string, error) {
 }
 
 func (s *Systems) keycloakProbe(ctx context.Context) (string, error) {
-	if s.Keycloak == nil {
-		c, err := keycloak.New(ctx, keycloak.Options{URL: s.Config.Keycloak.URL, AdminUser: s.Config.Keycloak.AdminUser,
-			AdminPassword: s.Config.Keycloak.AdminPassword, Counter: s.Counter})
-		if err != nil {
-			return "", err
-		}
-		s.Keycloak = c
-	}
 	v, err := s.Keycloak.Ping(ctx)
 	if err != nil {
 		return "", err

@@ -142,6 +142,10 @@ func Load(src Sources) (*Config, error) {
 		}
 	}
 	for k := range src.Flags {
+		base, isFile := strings.CutSuffix(k, "_FILE")
+		if v, ok := Lookup(base); isFile && ok && v.Secret {
+			continue
+		}
 		if _, ok := Lookup(k); !ok {
 			l.fail(k, "unknown variable; see .env.example for the list")
 		}

@@ -170,7 +170,7 @@ func (c *Client) login(ctx context.Context) error {
 		return wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "KEYCLOAK_ADMIN_USER",
 			Msg: fmt.Sprintf("Keycloak at %s refused the admin login of user %q in realm %s (%s); the user must be enabled and have no pending required actions",
 				c.base, c.opts.AdminUser, adminRealm, oe.Description)}}})
-	case oe.Status >= 500, oe.Status == http.StatusNotFound, oe.Status == http.StatusTooManyRequests, oe.Status == http.StatusBadGateway:
+	case oe.Status >= 500, oe.Status == http.StatusNotFound, oe.Status == http.StatusTooManyRequests:
 		// Starting up, overloaded, or a reverse proxy that has no route to Keycloak yet: worth retrying.
 		return fmt.Errorf("Keycloak at %s: admin login: %w", c.base, oe)
 	default:

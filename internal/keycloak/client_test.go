@@ -37,6 +37,7 @@ func TestConnect503IsUnreachableNamingKeycloakAndStatus(t *testing.T) {
 	if !errors.As(err, &ue) {
 		t.Fatalf("got %T %v, want *wait.UnreachableError", err, err)
 	}
+	t.Log(err)
 	for _, want := range []string{"Keycloak", opts.URL.String(), "503"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
@@ -79,6 +80,7 @@ func TestInvalidGrantIsInvalidConfigAndPermanent(t *testing.T) {
 
 func checkBadPassword(t *testing.T, err error) {
 	t.Helper()
+	t.Log(err)
 	if !config.IsInvalid(err) {
 		t.Fatalf("got %T %v; want an invalid-configuration error", err, err)
 	}

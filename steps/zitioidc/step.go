@@ -1,0 +1,343 @@
+package zitioidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
+)
+
+// Name is the step's name. It depends on the realm step (the signer's settings come from it) and on the
+// controller being reachable.
+const (
+	Name          = "ziti/oidc"
+	ZitiReachable = "ziti/reachable"
+)
+
+// Defaults of Settings (the same as internal/config's for ZITI_JWT_SIGNER_NAME and ZITI_AUTH_POLICY_NAME).
+const (
+	DefaultSignerName     = "keycloak"
+	DefaultAuthPolicyName = "keycloak-users"
+)
+
+// DefaultScopes are the scopes tunnelers request from Keycloak when Settings.Scopes is nil.
+var DefaultScopes = []string{"openid"}
+
+// SignerSource says what the signer must accept. (*keycloakrealm.Step) is one: its values come from the
+// realm's discovery document and the realm declaration, so Keycloak and Ziti cannot drift apart.
+type SignerSource interface {
+	ZitiSigner(ctx context.Context) (keycloakrealm.ZitiSigner, error)
+}
+
+var _ SignerSource = (*keycloakrealm.Step)(nil)
+
+// ZitiAPI is what the step needs of the controller; *ziti.Client has it.
+type ZitiAPI interface {
+	ListExtJWTSigners(ctx context.Context, filter string) ([]ziti.ExtJWTSigner, error)
+	CreateExtJWTSigner(ctx context.Context, s ziti.ExtJWTSigner) (string, error)
+	UpdateExtJWTSigner(ctx context.Context, id string, s ziti.ExtJWTSigner) error
+	ListAuthPolicies(ctx context.Context, filter string) ([]ziti.AuthPolicy, error)
+	CreateAuthPolicy(ctx context.Context, ap ziti.AuthPolicy) (string, error)
+	UpdateAuthPolicy(ctx context.Context, id string, ap ziti.AuthPolicy) error
+	ListIdentities(ctx context.Context, filter string) ([]ziti.Identity, error)
+	UpdateIdentity(ctx context.Context, id string, in ziti.Identity) error
+}
+
+var _ ZitiAPI = (*ziti.Client)(nil)
+
+// Settings are the Ziti-side choices.
+type Settings struct {
+	// SignerName names the external JWT signer (ZITI_JWT_SIGNER_NAME); default "keycloak".
+	SignerName string
+	// AuthPolicyName names the auth policy (ZITI_AUTH_POLICY_NAME); default "keycloak-users".
+	AuthPolicyName string
+	// Scopes are what tunnelers request when they obtain a token; nil means DefaultScopes.
+	Scopes []string
+	// AttachIdentities are names of existing identities whose auth policy becomes AuthPolicyName. An identity
+	// that does not exist fails the plan. Identities not listed are left alone.
+	AttachIdentities []string
+}
+
+// Step converges the signer, the auth policy and the attached identities. Create it with New.
+type Step struct {
+	src SignerSource
+	z   ZitiAPI
+	s   Settings
+}
+
+var _ steps.Step = (*Step)(nil)
+
+// New validates the settings (no call is made), fills in their defaults and returns the step.
+func New(src SignerSource, z ZitiAPI, s Settings) (*Step, error) {
+	s, err := withDefaults(s)
+	if err == nil && (src == nil || z == nil) {
+		err = errors.New("a signer source and a Ziti client are required")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	return &Step{src: src, z: z, s: s}, nil
+}
+
+func withDefaults(s Settings) (Settings, error) {
+	var errs []error
+	s.SignerName = strings.TrimSpace(s.SignerName)
+	s.AuthPolicyName = strings.TrimSpace(s.AuthPolicyName)
+	if s.SignerName == "" {
+		s.SignerName = DefaultSignerName
+	}
+	if s.AuthPolicyName == "" {
+		s.AuthPolicyName = DefaultAuthPolicyName
+	}
+	if s.Scopes == nil {
+		s.Scopes = DefaultScopes
+	}
+	for _, sc := range s.Scopes {
+		if sc == "" || strings.ContainsAny(sc, " \t\n") {
+			errs = append(errs, fmt.Errorf("Scopes: %q is not a scope name", sc))
+		}
+	}
+	s.Scopes = normalizeScopes(s.Scopes)
+	seen := map[string]bool{}
+	for i, n := range s.AttachIdentities {
+		switch {
+		case strings.TrimSpace(n) == "":
+			errs = append(errs, fmt.Errorf("AttachIdentities[%d]: empty name", i))
+		case seen[n]:
+			errs = append(errs, fmt.Errorf("AttachIdentities[%d]: %q listed twice", i, n))
+		}
+		seen[n] = true
+	}
+	return s, errors.Join(errs...)
+}
+
+func (s *Step) Name() string        { return Name }
+func (s *Step) DependsOn() []string { return []string{keycloakrealm.Name, ZitiReachable} }
+
+// Settings returns the settings with their defaults filled in.
+func (s *Step) Settings() Settings { return s.s }
+
+// op is one planned change and the call(s) that carry it out.
+type op struct {
+	change steps.Change
+	run    func(ctx context.Context) error
+}
+
+// idRef carries an object's id from its creation (at apply) to the objects that name it.
+type idRef struct{ what, id string }
+
+func (r *idRef) get() (string, error) {
+	if r.id == "" {
+		return "", fmt.Errorf("%s was not created", r.what)
+	}
+	return r.id, nil
+}
+
+// Plan reads the signer settings from the source and the objects from the controller, and returns the changes
+// that make them match. It writes nothing.
+func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
+	src, err := s.src.ZitiSigner(ctx)
+	if err != nil {
+		if keycloak.IsNotFound(err) {
+			return nil, fmt.Errorf("signer settings: %w (the realm does not exist yet: the Ziti side can only be planned once keycloak/realm has been applied)", err)
+		}
+		return nil, fmt.Errorf("signer settings: %w", err)
+	}
+	if err := checkSource(src); err != nil {
+		return nil, err
+	}
+	sname, pname := s.s.SignerName, s.s.AuthPolicyName
+
+	signers, err := s.z.ListExtJWTSigners(ctx, ziti.FilterEq("name", sname)+" or "+ziti.FilterEq("issuer", src.Issuer))
+	if err != nil {
+		return nil, err
+	}
+	policies, err := s.z.ListAuthPolicies(ctx, ziti.FilterEq("name", pname))
+	if err != nil {
+		return nil, err
+	}
+	var idents []ziti.Identity
+	if len(s.s.AttachIdentities) > 0 {
+		if idents, err = s.z.ListIdentities(ctx, filterNameIn(s.s.AttachIdentities)); err != nil {
+			return nil, err
+		}
+	}
+
+	// Observe: find ours, refuse what belongs to others.
+	var (
+		problems   []error
+		haveSigner *ziti.ExtJWTSigner
+		havePolicy *ziti.AuthPolicy
+	)
+	for i, sg := range signers {
+		switch {
+		case sg.Name == sname:
+			haveSigner = &signers[i]
+			if !owned(sg.Tags) {
+				problems = append(problems, fmt.Errorf("external JWT signer %q (id %s) exists but is not managed by ziti-bootstrap (no tag %s=%s): "+
+					"set ZITI_JWT_SIGNER_NAME to another name, or hand it over by adding that tag (it will then be overwritten)", sname, sg.ID, OwnerTag, OwnerValue))
+			}
+		case sg.Issuer == src.Issuer:
+			problems = append(problems, fmt.Errorf("external JWT signer %q (id %s) already accepts issuer %s, and the controller allows one signer per issuer: "+
+				"delete it, or set ZITI_JWT_SIGNER_NAME=%s and add the tag %s=%s to hand it over", sg.Name, sg.ID, src.Issuer, sg.Name, OwnerTag, OwnerValue))
+		}
+	}
+	for i, p := range policies {
+		if p.Name != pname {
+			continue
+		}
+		havePolicy = &policies[i]
+		if !owned(p.Tags) {
+			problems = append(problems, fmt.Errorf("auth policy %q (id %s) exists but is not managed by ziti-bootstrap (no tag %s=%s): "+
+				"set ZITI_AUTH_POLICY_NAME to another name, or hand it over by adding that tag (it will then be overwritten)", pname, p.ID, OwnerTag, OwnerValue))
+		}
+	}
+	byName := map[string]ziti.Identity{}
+	for _, in := range idents {
+		byName[in.Name] = in
+	}
+	for _, n := range s.s.AttachIdentities {
+		if _, ok := byName[n]; !ok {
+			problems = append(problems, fmt.Errorf("identity %q, to be attached to auth policy %q, does not exist: create it, or remove it from the identities to attach", n, pname))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+
+	// Diff.
+	var ops []op
+	add := func(ch steps.Change, run func(ctx context.Context) error) { ops = append(ops, op{ch, run}) }
+	z := s.z
+
+	signer := &idRef{what: "external JWT signer " + sname}
+	if haveSigner == nil {
+		want := wantSigner(sname, src, s.s.Scopes, nil)
+		add(steps.Change{Action: steps.Create, Kind: KindSigner, Key: sname, Reason: "missing"},
+			func(ctx context.Context) error {
+				id, err := z.CreateExtJWTSigner(ctx, want)
+				signer.id = id
+				return err
+			})
+	} else {
+		signer.id = haveSigner.ID
+		want := wantSigner(sname, src, s.s.Scopes, haveSigner.Tags)
+		if f := signerFields(want, *haveSigner); len(f) > 0 {
+			id := haveSigner.ID
+			add(steps.Change{Action: steps.Update, Kind: KindSigner, Key: sname, Fields: f, Reason: "differs"},
+				func(ctx context.Context) error { return z.UpdateExtJWTSigner(ctx, id, want) })
+		}
+	}
+
+	policy := &idRef{what: "auth policy " + pname}
+	if havePolicy == nil {
+		add(steps.Change{Action: steps.Create, Kind: KindAuthPolicy, Key: pname, Reason: "missing"},
+			func(ctx context.Context) error {
+				sid, err := signer.get()
+				if err != nil {
+					return err
+				}
+				id, err := z.CreateAuthPolicy(ctx, wantPolicy(pname, sid, nil))
+				policy.id = id
+				return err
+			})
+	} else {
+		policy.id = havePolicy.ID
+		tags, id := havePolicy.Tags, havePolicy.ID
+		// signer.id is empty when the signer is created by this plan: the allowed signers then differ.
+		if f := policyFields(wantPolicy(pname, signer.id, tags), *havePolicy); len(f) > 0 {
+			add(steps.Change{Action: steps.Update, Kind: KindAuthPolicy, Key: pname, Fields: f, Reason: "differs"},
+				func(ctx context.Context) error {
+					sid, err := signer.get()
+					if err != nil {
+						return err
+					}
+					return z.UpdateAuthPolicy(ctx, id, wantPolicy(pname, sid, tags))
+				})
+		}
+	}
+
+	var notes []string
+	for _, n := range s.s.AttachIdentities {
+		in := byName[n]
+		if in.ExternalID == "" && src.UseExternalID {
+			notes = append(notes, fmt.Sprintf("identity %s has no externalId: it cannot log in with a token until its externalId is the value of its user's %s claim", n, src.ClaimsProperty))
+		}
+		if policy.id != "" && in.AuthPolicyID == policy.id {
+			continue
+		}
+		reason := fmt.Sprintf("uses auth policy %s", in.AuthPolicyID)
+		add(steps.Change{Action: steps.Update, Kind: KindIdentity, Key: n, Fields: []string{FieldIdentityAuthPolicyID}, Reason: reason},
+			func(ctx context.Context) error {
+				pid, err := policy.get()
+				if err != nil {
+					return err
+				}
+				in.AuthPolicyID = pid
+				return z.UpdateIdentity(ctx, in.ID, in)
+			})
+	}
+
+	changes := make([]steps.Change, len(ops))
+	for i, o := range ops {
+		changes[i] = o.change
+	}
+	p := steps.NewPlan(changes, func(ctx context.Context) error { return apply(ctx, ops) })
+	claim := "identity id"
+	if src.UseExternalID {
+		claim = "identity externalId"
+	}
+	p.Note("signer %s accepts tokens of %s with audience %s; claim %s is matched to the %s", sname, src.Issuer, src.Audience, claimsProperty(src.ClaimsProperty), claim)
+	for _, n := range notes {
+		p.Note("%s", n)
+	}
+	return p, nil
+}
+
+// apply carries out the operations in order. The signer and the policy are needed by what follows them, so a
+// failure there stops the run; failures of single identities are collected.
+func apply(ctx context.Context, ops []op) error {
+	var errs []error
+	for _, o := range ops {
+		if err := o.run(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", o.change, err))
+			if o.change.Kind != KindIdentity {
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkSource refuses signer settings the controller would refuse or that could never match a token.
+func checkSource(src keycloakrealm.ZitiSigner) error {
+	var errs []error
+	if src.Issuer == "" {
+		errs = append(errs, errors.New("no issuer"))
+	}
+	if src.Audience == "" {
+		errs = append(errs, errors.New("no audience"))
+	}
+	if u, err := url.Parse(src.JWKSEndpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("JWKS endpoint %q is not an http(s) URL", src.JWKSEndpoint))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("signer settings from %s: %w", keycloakrealm.Name, err)
+	}
+	return nil
+}
+
+// filterNameIn is the filter `name in ["a", "b"]`.
+func filterNameIn(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = ziti.Quote(n)
+	}
+	return "name in [" + strings.Join(q, ", ") + "]"
+}

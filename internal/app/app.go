@@ -18,6 +18,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireentries"
 )
 
 // Systems holds the clients of one run. A client is set by its system's reachable step; steps that depend on
@@ -70,11 +71,27 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 	if err != nil {
 		return nil, nil, invalid("KEYCLOAK_REALM/KEYCLOAK_CLIENT_ID/ZITI_OIDC_*", err)
 	}
+	sp, err := spire.Dial(context.Background(), cfg.Spire.Socket, counter)
+	if err != nil {
+		return nil, nil, invalid("SPIRE_SERVER_ADDRESS", err)
+	}
+	sys.Spire = sp
+	declared := spireentries.Defaults(cfg.Spire.TrustDomain)
+	if cfg.Spire.EntriesFile != "" {
+		if declared, err = spireentries.LoadFile(cfg.Spire.EntriesFile, cfg.Spire.TrustDomain); err != nil {
+			return nil, nil, invalid("SPIRE_ENTRIES_FILE", err)
+		}
+	}
+	entries, err := spireentries.New(sp, spireentries.Config{TrustDomain: cfg.Spire.TrustDomain, Entries: declared})
+	if err != nil {
+		return nil, nil, invalid("SPIRE_ENTRIES_FILE/TRUST_DOMAIN", err)
+	}
 	d := cfg.WaitTimeout
 	out := []steps.Step{
 		reach.New(SpireReachable, "SPIRE server", "unix://"+cfg.Spire.Socket, d, progress, sys.spireProbe),
 		reach.New(KeycloakReachable, "Keycloak", cfg.Keycloak.URL.String(), d, progress, sys.keycloakProbe),
 		reach.New(ZitiReachable, "OpenZiti controller", cfg.Ziti.URL.String(), d, progress, sys.zitiProbe),
+		entries,
 		realm,
 	}
 	if cfg.S3.Endpoint != nil {
@@ -108,13 +125,6 @@ func (s *Systems) zitiProbe(ctx context.Context) (string, error) {
 }
 
 func (s *Systems) spireProbe(ctx context.Context) (string, error) {
-	if s.Spire == nil {
-		c, err := spire.Dial(ctx, s.Config.Spire.Socket, s.Counter)
-		if err != nil {
-			return "", err
-		}
-		s.Spire = c
-	}
 	if err := s.Spire.Healthy(ctx); err != nil {
 		return "", err
 	}

@@ -38,7 +38,7 @@ type SpireInfo struct {
 	ServerConf   string `json:"serverConf"`
 	AgentSocket  string `json:"agentSocket"` // workload API socket
 	AgentID      string `json:"agentId"`     // SPIFFE ID of the attested agent (join_token/TOKEN)
-	NodeAlias    string `json:"nodeAlias"`   // spiffe://TD/node/testbed: an alias entry whose parent is AgentID
+	NodeAlias    string `json:"nodeAlias"`   // spiffe://TD/ziti-bootstrap/node: an alias entry whose parent is AgentID
 	DataDir      string `json:"dataDir"`
 	PID          int    `json:"pid"`
 	AgentPID     int    `json:"agentPid"`

@@ -124,7 +124,7 @@ func StartSpire(ctx context.Context, dir string) (SpireInfo, error) {
 	}
 
 	// The agent gets a stable alias, spiffe://TD/node/testbed, so entries can name it as parent.
-	in.NodeAlias = fmt.Sprintf("spiffe://%s/node/testbed", in.TrustDomain)
+	in.NodeAlias = fmt.Sprintf("spiffe://%s/ziti-bootstrap/node", in.TrustDomain) // spireentries.NodeAlias
 	out, err := run(ctx, nil, server, "token", "generate", "-socketPath", in.Socket, "-ttl", "600", "-spiffeID", in.NodeAlias)
 	if err != nil {
 		return in, err

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Builds the local images the stack tests deploy, without any registry: the real servers from the binaries that
+# scripts/build-servers.sh caches, and from Debian packages. Each image keeps the interface of its upstream image
+# (entrypoint, paths, users, environment variables), so the stack files in stacks/ run unchanged on either.
+#
+#   zb-local/spire-server:<v>   FROM scratch + static spire-server (layout and uid 1000 of ghcr.io/spiffe/spire-server)
+#   zb-local/spire-agent:<v>    FROM scratch + static spire-agent  (layout and uid 0 of ghcr.io/spiffe/spire-agent)
+#   zb-local/debian:bookworm    debootstrap minbase + JRE 17 + PostgreSQL 15 (tarball cached in $ZB_CACHE)
+#   zb-local/postgres:15        FROM debian + an entrypoint with the official postgres image's variables
+#   zb-local/keycloak:<v>       FROM debian + the Keycloak distribution (entrypoint /opt/keycloak/bin/kc.sh, uid 1000)
+#   zb-local/ziti-controller:<v>, zb-local/ziti-router:<v>
+#                               FROM debian + static ziti + OpenZiti's own entrypoint/bootstrap scripts (from the ziti
+#                               module), as in docker.io/openziti/ziti-{controller,router}. Not FROM scratch: those
+#                               entrypoints are bash, and so is reading a Swarm secret into ZITI_PWD.
+#
+# An image is skipped when its tag exists with the same inputs (label org.ziti-bootstrap.inputs); FORCE=1 rebuilds.
+# Usage: scripts/images.sh [spire|base|postgres|keycloak|ziti ...]   (no argument: all)
+# Prints the stack variables that select these images (NAME=IMAGE, one per line) on stdout; logs go to stderr.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+cache=${ZB_CACHE:-/var/cache/ziti-bootstrap}
+prefix=${ZB_IMAGE_PREFIX:-zb-local}
+spire_v=${SPIRE_VERSION#v}
+ziti_v=${ZITI_VERSION#v}
+gomodcache=$(go env GOMODCACHE 2>/dev/null || echo "${HOME}/go/pkg/mod")
+
+log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# inputs_hash: a short hash of the build inputs read from stdin.
+inputs_hash() { sha256sum | cut -c1-16; }
+
+# fresh TAG HASH: true when TAG exists and was built from the same inputs.
+fresh() {
+  [ "${FORCE:-0}" = 1 ] && return 1
+  local have
+  have=$(docker image inspect -f '{{index .Config.Labels "org.ziti-bootstrap.inputs"}}' "$1" 2>/dev/null) || return 1
+  [ "$have" = "$2" ]
+}
+
+# build TAG HASH DIR: docker build of DIR (its Dockerfile) with the inputs label.
+build() {
+  local tag=$1 hash=$2 dir=$3 t0=$SECONDS
+  docker build -q --label "org.ziti-bootstrap.inputs=$hash" -t "$tag" "$dir" >/dev/null
+  log "$tag: built in $((SECONDS - t0)) s"
+}
+
+need_bin() { [ -x "$1" ] || die "$1 missing: run scripts/build-servers.sh ${2} first"; }
+
+image_spire() {
+  local bin=$cache/spire-$SPIRE_VERSION/bin
+  need_bin "$bin/spire-server" spire
+  need_bin "$bin/spire-agent" spire
+  for what in server agent; do
+    local tag=$prefix/spire-$what:$spire_v uid=0
+    [ $what = server ] && uid=1000
+    local hash
+    hash=$( (echo "uid $uid"; sed -n '/^image_spire/,/^}/p' "$0"; cat "$bin/spire-$what") | inputs_hash)
+    if fresh "$tag" "$hash"; then log "$tag: up to date"; continue; fi
+    file "$bin/spire-$what" | grep -q 'statically linked' || die "$bin/spire-$what is not statically linked"
+    local ctx
+    ctx=$(mktemp -d)
+    mkdir -p "$ctx/root/opt/spire/bin" "$ctx/root/etc/spire/$what" "$ctx/root/run/spire/$what/public" \
+      "$ctx/root/run/spire/$what/private" "$ctx/root/tmp/spire-$what/public" "$ctx/root/tmp/spire-$what/private" \
+      "$ctx/root/var/lib/spire/$what"
+    cp "$bin/spire-$what" "$ctx/root/opt/spire/bin/"
+    chmod -R 755 "$ctx/root"
+    # /etc/ssl/certs: the upstream images carry a CA bundle (for upstream authorities reached over HTTPS)
+    mkdir -p "$ctx/root/etc/ssl/certs"
+    cp /etc/ssl/certs/ca-certificates.crt "$ctx/root/etc/ssl/certs/"
+    cat >"$ctx/Dockerfile" <<EOF
+FROM scratch
+COPY --chown=$uid:$uid root/ /
+WORKDIR /opt/spire
+USER $uid:$uid
+ENTRYPOINT ["/opt/spire/bin/spire-$what", "run"]
+EOF
+    build "$tag" "$hash" "$ctx"
+    rm -rf "$ctx"
+  done
+  echo "SPIRE_SERVER_IMAGE=$prefix/spire-server:$spire_v"
+  echo "SPIRE_AGENT_IMAGE=$prefix/spire-agent:$spire_v"
+}
+
+base_tag=$prefix/debian:bookworm
+base_packages="openjdk-17-jre-headless postgresql-15 ca-certificates"
+
+image_base() {
+  local hash tarball
+  hash=$(echo "debootstrap minbase bookworm: $base_packages" | inputs_hash)
+  if fresh "$base_tag" "$hash"; then log "$base_tag: up to date"; return 0; fi
+  tarball=$cache/debian-bookworm-$hash.tar
+  if [ ! -s "$tarball" ]; then
+    command -v debootstrap >/dev/null || {
+      log "installing debootstrap"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+    }
+    local root t0=$SECONDS
+    root=$(mktemp -d /var/tmp/zb-debian.XXXXXX)
+    log "debootstrap minbase bookworm into $root"
+    debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
+    # no daemons started by postinst scripts; no default PostgreSQL cluster (the entrypoint makes its own)
+    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+    chmod 755 "$root/usr/sbin/policy-rc.d"
+    mkdir -p "$root/etc/postgresql-common"
+    echo "create_main_cluster = false" >"$root/etc/postgresql-common/createcluster.conf"
+    mount --bind /proc "$root/proc"
+    trap 'umount "$root/proc" 2>/dev/null || true' EXIT
+    log "installing $base_packages"
+    chroot "$root" /usr/bin/env DEBIAN_FRONTEND=noninteractive bash -c \
+      "apt-get update -qq && apt-get install -y -qq --no-install-recommends $base_packages >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*"
+    umount "$root/proc"
+    trap - EXIT
+    tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+    rm -rf "$root"
+    log "base root filesystem cached in $tarball in $((SECONDS - t0)) s"
+  fi
+  local t0=$SECONDS
+  docker import -q -c "LABEL org.ziti-bootstrap.inputs=$hash" -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'CMD ["/bin/bash"]' "$tarball" "$base_tag" >/dev/null
+  log "$base_tag: imported in $((SECONDS - t0)) s"
+}
+
+image_postgres() {
+  image_base
+  local tag=$prefix/postgres:15 ctx hash
+  ctx=$(mktemp -d)
+  cat >"$ctx/docker-entrypoint.sh" <<'EOF'
+#!/usr/bin/env bash
+# A small stand-in for the official postgres image's entrypoint, with its variables (POSTGRES_USER, POSTGRES_DB,
+# POSTGRES_PASSWORD, each also as *_FILE) and data directory ($PGDATA), for images built without a registry.
+set -Eeuo pipefail
+file_env() {
+  local var=$1 file="${1}_FILE"
+  if [[ -n "${!file:-}" ]]; then export "$var=$(<"${!file}")"; fi
+}
+if [[ "${1:-}" != postgres ]]; then exec "$@"; fi
+if [[ $(id -u) == 0 ]]; then
+  mkdir -p "$PGDATA" /var/run/postgresql
+  chown -R postgres:postgres "$PGDATA" /var/run/postgresql
+  chmod 700 "$PGDATA"
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
+fi
+file_env POSTGRES_USER
+file_env POSTGRES_PASSWORD
+file_env POSTGRES_DB
+: "${POSTGRES_USER:=postgres}"
+: "${POSTGRES_DB:=$POSTGRES_USER}"
+if [[ ! -s "$PGDATA/PG_VERSION" ]]; then
+  if [[ -z "${POSTGRES_PASSWORD:-}" ]]; then
+    echo "error: database is uninitialized and POSTGRES_PASSWORD (or POSTGRES_PASSWORD_FILE) is not set" >&2
+    exit 1
+  fi
+  initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
+    --auth-local=trust --auth-host=scram-sha-256 -D "$PGDATA"
+  echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start
+  if [[ "$POSTGRES_DB" != postgres ]]; then
+    psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres -c "CREATE DATABASE \"$POSTGRES_DB\""
+  fi
+  pg_ctl -D "$PGDATA" -m fast -w stop
+  echo "PostgreSQL init process complete; ready for start up."
+fi
+shift
+exec postgres -c listen_addresses='*' "$@"
+EOF
+  chmod 755 "$ctx/docker-entrypoint.sh"
+  cat >"$ctx/Dockerfile" <<EOF
+FROM $base_tag
+ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PGDATA=/var/lib/postgresql/data
+RUN mkdir -p /var/lib/postgresql/data /var/run/postgresql && chown -R postgres:postgres /var/lib/postgresql /var/run/postgresql && chmod 700 /var/lib/postgresql/data
+COPY docker-entrypoint.sh /usr/local/bin/
+STOPSIGNAL SIGINT
+EXPOSE 5432
+ENTRYPOINT ["docker-entrypoint.sh"]
+CMD ["postgres"]
+EOF
+  hash=$( (docker image inspect -f '{{.Id}}' "$base_tag"; cat "$ctx/Dockerfile" "$ctx/docker-entrypoint.sh") | inputs_hash)
+  if fresh "$tag" "$hash"; then log "$tag: up to date"; else build "$tag" "$hash" "$ctx"; fi
+  rm -rf "$ctx"
+  echo "POSTGRES_IMAGE=$tag"
+}
+
+image_keycloak() {
+  image_base
+  local dist=$cache/keycloak-$KEYCLOAK_VERSION tag=$prefix/keycloak:$KEYCLOAK_VERSION ctx hash
+  [ -f "$dist/.done" ] || die "$dist missing: run scripts/build-servers.sh keycloak first"
+  ctx=$(mktemp -d)
+  cp -a "$dist" "$ctx/keycloak"
+  rm -f "$ctx/keycloak/.done"
+  # Like quay.io/keycloak/keycloak: /opt/keycloak, uid 1000, entrypoint kc.sh. Pre-built for PostgreSQL with health
+  # enabled, so `start` (which rebuilds only when build options differ) starts without an augmentation step.
+  cat >"$ctx/Dockerfile" <<EOF
+FROM $base_tag
+RUN groupadd -g 1000 keycloak && useradd -u 1000 -g 1000 -d /opt/keycloak -M -s /usr/sbin/nologin keycloak
+COPY --chown=1000:1000 keycloak/ /opt/keycloak/
+USER 1000
+ENV LANG=en_US.UTF-8
+RUN /opt/keycloak/bin/kc.sh build --db=postgres --health-enabled=true --metrics-enabled=false >/dev/null
+EXPOSE 8080 9000
+ENTRYPOINT ["/opt/keycloak/bin/kc.sh"]
+EOF
+  hash=$( (docker image inspect -f '{{.Id}}' "$base_tag"; cat "$ctx/Dockerfile" "$dist/version.txt") | inputs_hash)
+  if fresh "$tag" "$hash"; then log "$tag: up to date"; else build "$tag" "$hash" "$ctx"; fi
+  rm -rf "$ctx"
+  echo "KEYCLOAK_IMAGE=$tag"
+}
+
+image_ziti() {
+  image_base
+  local bin=$cache/ziti-$ZITI_VERSION/bin/ziti src=$gomodcache/github.com/openziti/ziti@$ZITI_VERSION/dist/dist-packages/linux
+  need_bin "$bin" ziti
+  [ -f "$src/openziti-controller/entrypoint.bash" ] || die "$src missing: the ziti module is not in the module cache (scripts/build-servers.sh ziti fetches it)"
+  for what in controller router; do
+    local tag=$prefix/ziti-$what:$ziti_v ctx hash
+    ctx=$(mktemp -d)
+    cp "$bin" "$ctx/ziti"
+    cp "$src/openziti-$what/entrypoint.bash" "$src/openziti-$what/bootstrap.bash" "$ctx/"
+    chmod 755 "$ctx"/*.bash "$ctx/ziti"
+    # Environment as in dist/docker-images/ziti-{controller,router}/Dockerfile of the same ziti version.
+    if [ $what = controller ]; then
+      env='ZITI_CTRL_BOOTSTRAP_BASH=/bootstrap.bash ZITI_HOME=/ziti-controller ZITI_TIME_FORMAT=utc ZITI_BOOTSTRAP=true \
+ZITI_BOOTSTRAP_PKI=true ZITI_BOOTSTRAP_CONFIG=true ZITI_BOOTSTRAP_DATABASE=true ZITI_BOOTSTRAP_CONSOLE=true \
+ZITI_PKI_ROOT=pki ZITI_CA_FILE=root ZITI_INTERMEDIATE_FILE=intermediate ZITI_SERVER_FILE=server ZITI_CLIENT_FILE=client \
+ZITI_NETWORK_NAME=ctrl ZITI_AUTO_RENEW_CERTS=true ZITI_CTRL_ADVERTISED_PORT=1280 ZITI_CTRL_DATABASE_FILE=bbolt.db ZITI_USER=admin'
+    else
+      env='ZITI_ROUTER_BOOTSTRAP_BASH=/bootstrap.bash ZITI_HOME=/ziti-router ZITI_TIME_FORMAT=utc ZITI_BOOTSTRAP=true \
+ZITI_BOOTSTRAP_CONFIG=true ZITI_BOOTSTRAP_ENROLLMENT=true ZITI_ROUTER_NAME=router ZITI_ROUTER_TYPE=edge \
+ZITI_ROUTER_PORT=3022 ZITI_ROUTER_MODE=host ZITI_AUTO_RENEW_CERTS=true'
+    fi
+    cat >"$ctx/Dockerfile" <<EOF
+FROM $base_tag
+RUN groupadd -g 2171 ziggy && useradd -u 2171 -g 2171 -d /home/ziggy -m -s /bin/bash ziggy \
+ && mkdir -p /ziti-$what && chown 2171:2171 /ziti-$what
+COPY ziti /usr/local/bin/ziti
+COPY bootstrap.bash entrypoint.bash /
+ENV HOME=/home/ziggy $env
+WORKDIR /ziti-$what
+USER ziggy
+ENTRYPOINT ["/entrypoint.bash"]
+EOF
+    hash=$( (docker image inspect -f '{{.Id}}' "$base_tag"; cat "$ctx/Dockerfile" "$ctx"/*.bash "$bin") | inputs_hash)
+    if fresh "$tag" "$hash"; then log "$tag: up to date"; else build "$tag" "$hash" "$ctx"; fi
+    rm -rf "$ctx"
+  done
+  echo "ZITI_CONTROLLER_IMAGE=$prefix/ziti-controller:$ziti_v"
+  echo "ZITI_ROUTER_IMAGE=$prefix/ziti-router:$ziti_v"
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(spire base postgres keycloak ziti)
+for t in "${targets[@]}"; do
+  case $t in
+    spire | base | postgres | keycloak | ziti) "image_$t" ;;
+    *) die "unknown image $t (known: spire base postgres keycloak ziti)" ;;
+  esac
+done

@@ -1,0 +1,502 @@
+package zitioidc_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak/keycloaktest"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/zitioidc"
+)
+
+const password = "Al1ce-pw"
+
+// env is one test's share of the test bed: its own realm, signer and policy names, and a user e-mail unique on
+// the controller (externalIds are unique there).
+type env struct {
+	t      *testing.T
+	sfx    string
+	realm  string
+	email  string
+	kcOpts keycloak.Options
+	zOpts  ziti.Options
+	admin  *ziti.Client     // setup and checks, counted nowhere
+	kc     *keycloak.Client // tokens, counted nowhere
+	set    zitioidc.Settings
+}
+
+func newEnv(t *testing.T, prefix string) *env {
+	t.Helper()
+	in := testbed.Require(t, "ziti")
+	kcOpts := keycloaktest.Options(t, nil)
+	u, err := url.Parse(in.Ziti.URL)
+	must(t, err)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	sfx := hex.EncodeToString(b)
+	e := &env{
+		t:      t,
+		sfx:    sfx,
+		realm:  keycloaktest.RealmName(t, prefix),
+		email:  "alice-" + sfx + "@zb.test",
+		kcOpts: kcOpts,
+		zOpts:  ziti.Options{URL: u, User: in.Ziti.User, Password: config.NewSecret(in.Ziti.Password), CAFile: in.Ziti.CAFile},
+		kc:     keycloaktest.Connect(t, nil),
+		set: zitioidc.Settings{
+			SignerName:     "zbtest-" + prefix + "-" + sfx,
+			AuthPolicyName: "zbtest-" + prefix + "-" + sfx,
+		},
+	}
+	e.admin, err = ziti.New(ctx(t), e.zOpts)
+	must(t, err)
+	// Registered before anything is created, so it runs after the identities' cleanups: the policy cannot go
+	// while identities use it, nor the signer while the policy names it.
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if ps, err := e.admin.ListAuthPolicies(c, ziti.FilterEq("name", e.set.AuthPolicyName)); err == nil {
+			for _, p := range ps {
+				if err := e.admin.DeleteAuthPolicy(c, p.ID); err != nil {
+					t.Errorf("cleanup: %v", err)
+				}
+			}
+		}
+		if ss, err := e.admin.ListExtJWTSigners(c, ziti.FilterEq("name", e.set.SignerName)); err == nil {
+			for _, s := range ss {
+				if err := e.admin.DeleteExtJWTSigner(c, s.ID); err != nil {
+					t.Errorf("cleanup: %v", err)
+				}
+			}
+		}
+	})
+	return e
+}
+
+// decl is a realm with the public client allowing the password grant (for the test) and one dev user.
+func (e *env) decl() keycloakrealm.Declaration {
+	return keycloakrealm.Declaration{
+		Realm:    e.realm,
+		Public:   keycloakrealm.PublicClient{DirectAccessGrants: true},
+		DevUsers: []keycloakrealm.DevUser{{Username: "alice", Password: config.NewSecret(password), Email: e.email}},
+	}
+}
+
+// identity creates an identity whose externalId is the user's e-mail, on the default auth policy.
+func (e *env) identity() ziti.Identity {
+	e.t.Helper()
+	in := ziti.Identity{Name: "zbtest-alice-" + e.sfx, ExternalID: e.email}
+	id, err := e.admin.CreateIdentity(ctx(e.t), in)
+	must(e.t, err)
+	e.t.Cleanup(func() { _ = e.admin.DeleteIdentity(context.Background(), id) })
+	in.ID = id
+	return in
+}
+
+type runResult struct {
+	realm, oidc steps.Result
+	rep         *steps.Report
+	realmStep   *keycloakrealm.Step
+}
+
+// run runs the two reachable steps, keycloak/realm and ziti/oidc as a fresh process would: new clients sharing
+// one new counter.
+func (e *env) run(d keycloakrealm.Declaration, mode steps.Mode) runResult {
+	t := e.t
+	t.Helper()
+	counter := calls.New()
+	kcOpts, zOpts := e.kcOpts, e.zOpts
+	kcOpts.Counter, zOpts.Counter = counter, counter
+	kc, err := keycloak.Dial(kcOpts)
+	must(t, err)
+	z, err := ziti.New(ctx(t), zOpts)
+	must(t, err)
+	rs, err := keycloakrealm.New(kc, d)
+	must(t, err)
+	oidc, err := zitioidc.New(rs, z, e.set)
+	must(t, err)
+	kcReach := reach.New(keycloakrealm.Reachable, "Keycloak", kc.URL(), time.Minute, nil, func(ctx context.Context) (string, error) {
+		v, err := kc.Ping(ctx)
+		return "Keycloak " + v, err
+	})
+	zReach := reach.New(zitioidc.ZitiReachable, "OpenZiti controller", z.URL().String(), time.Minute, nil, z.Ping)
+	start := time.Now()
+	rep, err := (&steps.Runner{Steps: []steps.Step{oidc, zReach, rs, kcReach}, Counter: counter}).Run(ctx(t), mode)
+	must(t, err)
+	out := runResult{rep: rep, realmStep: rs}
+	for _, r := range rep.Steps {
+		switch r.Name {
+		case keycloakrealm.Name:
+			out.realm = r
+		case zitioidc.Name:
+			out.oidc = r
+		default:
+			continue
+		}
+		t.Logf("%s %s: %s, %d mutating calls, %d ms %s", map[steps.Mode]string{steps.PlanOnly: "plan", steps.Apply: "apply"}[mode], r.Name, r.Status, r.MutatingCalls, r.DurationMS, r.Error)
+		for _, c := range r.Changes {
+			t.Logf("  %s", c)
+		}
+	}
+	t.Logf("run: %v, writes per system %v", time.Since(start).Round(time.Millisecond), rep.CallsBySystem)
+	return out
+}
+
+func (e *env) token(realm, clientID string) string {
+	e.t.Helper()
+	tok, err := e.kc.Token(ctx(e.t), realm, clientID, "", "alice", password)
+	must(e.t, err)
+	return tok
+}
+
+// login logs in with fresh tokens from newToken until the controller accepts one (it loads a created or
+// updated signer asynchronously) or 10 s have passed; it returns the session and the token that worked.
+func login(t *testing.T, api ziti.ClientAPI, newToken func() string) (ziti.Session, string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tok := newToken()
+		sess, err := api.AuthenticateJWT(ctx(t), tok)
+		if err == nil {
+			return sess, tok
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("login with a Keycloak token: %v (claims %v)", err, claims(t, tok))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// refused checks that the controller refuses tok as an invalid login (401), not for some other reason.
+func refused(t *testing.T, api ziti.ClientAPI, what, tok string) {
+	t.Helper()
+	sess, err := api.AuthenticateJWT(ctx(t), tok)
+	var ae *ziti.APIError
+	switch {
+	case err == nil:
+		t.Errorf("%s: logged in as %s", what, sess.IdentityName)
+	case !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized:
+		t.Errorf("%s: %v; want a refused login (HTTP 401)", what, err)
+	default:
+		t.Logf("%s: refused: %v", what, err)
+	}
+}
+
+func mustStatus(t *testing.T, r steps.Result, want steps.Status) {
+	t.Helper()
+	if r.Status != want {
+		t.Fatalf("%s: status %s (error %q), want %s", r.Name, r.Status, r.Error, want)
+	}
+}
+
+func changeStrings(r steps.Result) []string {
+	var out []string
+	for _, c := range r.Changes {
+		out = append(out, c.String())
+	}
+	return out
+}
+
+// TestLoginEndToEnd: both steps applied from scratch, an existing identity attached by name, a Keycloak token
+// logs in as that identity, and a second apply writes nothing on either system.
+func TestLoginEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "oidc")
+	in := e.identity()
+	e.set.AttachIdentities = []string{in.Name}
+
+	r := e.run(e.decl(), steps.Apply)
+	mustStatus(t, r.realm, steps.Changed)
+	mustStatus(t, r.oidc, steps.Changed)
+	want := []string{
+		"create ziti-ext-jwt-signer " + e.set.SignerName + ": missing",
+		"create ziti-auth-policy " + e.set.AuthPolicyName + ": missing",
+		"update ziti-identity " + in.Name + " (fields: [authPolicyId]): uses auth policy default",
+	}
+	if got := changeStrings(r.oidc); !slices.Equal(got, want) {
+		t.Fatalf("ziti/oidc changes %q\nwant %q", got, want)
+	}
+	if r.oidc.MutatingCalls != 4 {
+		t.Errorf("ziti/oidc made %d mutating calls, want 4 (signer create + tag update, policy, identity)", r.oidc.MutatingCalls)
+	}
+
+	// What the controller now has is what the realm says.
+	c := ctx(t)
+	src, err := r.realmStep.ZitiSigner(c)
+	must(t, err)
+	ss, err := e.admin.ListExtJWTSigners(c, ziti.FilterEq("name", e.set.SignerName))
+	must(t, err)
+	ps, err := e.admin.ListAuthPolicies(c, ziti.FilterEq("name", e.set.AuthPolicyName))
+	must(t, err)
+	if len(ss) != 1 || len(ps) != 1 {
+		t.Fatalf("signers %+v, policies %+v", ss, ps)
+	}
+	s, p := ss[0], ps[0]
+	if s.Issuer != src.Issuer || s.JWKSEndpoint != src.JWKSEndpoint || s.Audience != "openziti" || s.ClaimsProperty != "email" || !s.UseExternalID ||
+		!s.Enabled || s.ClientID != "openziti" || s.ExternalAuthURL != src.Issuer || s.TargetToken != "ACCESS" ||
+		!slices.Equal(s.Scopes, []string{"openid"}) || s.Tags[zitioidc.OwnerTag] != zitioidc.OwnerValue {
+		t.Errorf("signer %+v, source %+v", s, src)
+	}
+	if !p.PrimaryExtJWTAllowed || !slices.Equal(p.PrimaryExtJWTAllowedSigners, []string{s.ID}) || p.PrimaryCertAllowed || p.PrimaryUpdbAllowed ||
+		p.Tags[zitioidc.OwnerTag] != zitioidc.OwnerValue {
+		t.Errorf("policy %+v", p)
+	}
+	got, err := e.admin.GetIdentity(c, in.ID)
+	must(t, err)
+	if got.AuthPolicyID != p.ID || got.ExternalID != e.email {
+		t.Errorf("identity %+v, want auth policy %s", got, p.ID)
+	}
+
+	// The login, as a tunneler would do it with the public client's token.
+	api := e.admin.ClientAPI()
+	t0 := time.Now()
+	sess, tok := login(t, api, func() string { return e.token(e.realm, "openziti") })
+	t.Logf("logged in as %s (%s) in %v; token claims %v", sess.IdentityName, sess.IdentityID, time.Since(t0).Round(time.Millisecond), claims(t, tok))
+	if sess.IdentityID != in.ID || sess.IdentityName != in.Name || len(sess.AuthQueries) != 0 {
+		t.Fatalf("session %+v; want a full session of identity %s (%s)", sess, in.Name, in.ID)
+	}
+
+	// Converged: a second apply plans nothing and writes nothing, on either system.
+	r = e.run(e.decl(), steps.Apply)
+	mustStatus(t, r.realm, steps.Unchanged)
+	mustStatus(t, r.oidc, steps.Unchanged)
+	if r.rep.MutatingCalls != 0 || r.rep.CallsBySystem[keycloak.System] != 0 || r.rep.CallsBySystem[ziti.System] != 0 || !r.rep.Converged() {
+		t.Fatalf("second apply: %d mutating calls %v", r.rep.MutatingCalls, r.rep.Writes)
+	}
+}
+
+// TestRefusals: with the signer in place and a token that logs in, Ziti refuses a token for another audience, a
+// token of another issuer, a forged token, and the good token once it has expired.
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "refuse")
+	in := e.identity()
+	e.set.AttachIdentities = []string{in.Name}
+	d := e.decl()
+	d.AccessTokenLifespan = 3 * time.Second // keeps the wait for an expired token short
+	r := e.run(d, steps.Apply)
+	mustStatus(t, r.oidc, steps.Changed)
+
+	// A second realm on the same Keycloak, same user and e-mail, but no Ziti signer for its issuer.
+	other := keycloaktest.RealmName(t, "other")
+	d2 := e.decl()
+	d2.Realm = other
+	rs2, err := keycloakrealm.New(e.kc, d2)
+	must(t, err)
+	p2, err := rs2.Plan(ctx(t))
+	must(t, err)
+	must(t, p2.Apply(ctx(t)))
+
+	api := e.admin.ClientAPI()
+	sess, good := login(t, api, func() string { return e.token(e.realm, "openziti") })
+	if sess.IdentityID != in.ID {
+		t.Fatalf("session %+v", sess)
+	}
+	gc := claims(t, good)
+
+	// Another audience: a client of the same realm with the e-mail claim but without the audience mapper, so
+	// issuer, key and claim are those of a good token.
+	noAud, err := e.kc.CreateClient(ctx(t), e.realm, keycloak.OIDCClient{ClientID: "zbtest-no-aud", Enabled: true, Public: true, DirectAccessGrants: true})
+	must(t, err)
+	_, err = e.kc.CreateProtocolMapper(ctx(t), e.realm, noAud, keycloak.ProtocolMapper{Name: "email", Type: "oidc-usermodel-property-mapper",
+		Config: map[string]string{"user.attribute": "email", "claim.name": "email", "jsonType.label": "String", "access.token.claim": "true"}})
+	must(t, err)
+	tok := e.token(e.realm, "zbtest-no-aud")
+	if c := claims(t, tok); c["iss"] != gc["iss"] || c["email"] != e.email || hasAudience(c["aud"], "openziti") {
+		t.Fatalf("token claims %v: want the same iss and email, no audience openziti", c)
+	}
+	refused(t, api, "token without the audience", tok)
+
+	// Another issuer.
+	tok = e.token(other, "openziti")
+	if c := claims(t, tok); c["iss"] == gc["iss"] || c["email"] != e.email || !hasAudience(c["aud"], "openziti") {
+		t.Fatalf("other realm's token claims %v", c)
+	}
+	refused(t, api, "token of another issuer", tok)
+
+	// A forgery: the good token's header (kid) and claims, signed with a key that is not Keycloak's.
+	refused(t, api, "forged token with Keycloak's kid and issuer", forge(t, good))
+
+	// Expired: the token that logged in above, once its exp has passed.
+	exp := time.Unix(int64(gc["exp"].(float64)), 0)
+	if wait := time.Until(exp) + 1100*time.Millisecond; wait > 0 {
+		t.Logf("waiting %v for the token to expire", wait.Round(time.Millisecond))
+		time.Sleep(wait)
+	}
+	refused(t, api, "expired token", good)
+}
+
+// TestAudienceChange: a new audience in the declaration updates the Keycloak mapper and the Ziti signer in the
+// same run; fresh tokens log in, tokens with the old audience no longer do.
+func TestAudienceChange(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "aud")
+	in := e.identity()
+	e.set.AttachIdentities = []string{in.Name}
+	d := e.decl()
+	r := e.run(d, steps.Apply)
+	mustStatus(t, r.oidc, steps.Changed)
+	api := e.admin.ClientAPI()
+	_, old := login(t, api, func() string { return e.token(e.realm, "openziti") })
+
+	d.Audience = "zbtest-aud-" + e.sfx
+	r = e.run(d, steps.PlanOnly)
+	mustStatus(t, r.realm, steps.Planned)
+	mustStatus(t, r.oidc, steps.Planned)
+	wantKC := "update keycloak-protocol-mapper " + e.realm + "/openziti/ziti-bootstrap-audience (fields: [config.included.custom.audience]): differs"
+	wantZiti := "update ziti-ext-jwt-signer " + e.set.SignerName + " (fields: [audience]): differs"
+	if got := changeStrings(r.realm); !slices.Equal(got, []string{wantKC}) {
+		t.Errorf("keycloak/realm plan %q, want %q", got, wantKC)
+	}
+	if got := changeStrings(r.oidc); !slices.Equal(got, []string{wantZiti}) {
+		t.Errorf("ziti/oidc plan %q, want %q", got, wantZiti)
+	}
+	if r.rep.MutatingCalls != 0 {
+		t.Fatalf("planning wrote: %v", r.rep.Writes)
+	}
+
+	r = e.run(d, steps.Apply)
+	mustStatus(t, r.realm, steps.Changed)
+	mustStatus(t, r.oidc, steps.Changed)
+	if r.rep.CallsBySystem[keycloak.System] != 1 || r.rep.CallsBySystem[ziti.System] != 1 {
+		t.Errorf("apply: writes %v, want one on each system", r.rep.Writes)
+	}
+	sess, fresh := login(t, api, func() string { return e.token(e.realm, "openziti") })
+	if c := claims(t, fresh); !hasAudience(c["aud"], d.Audience) || sess.IdentityID != in.ID {
+		t.Fatalf("fresh token claims %v, session %+v", c, sess)
+	}
+	refused(t, api, "token with the old audience", old)
+
+	r = e.run(d, steps.Apply)
+	if r.rep.MutatingCalls != 0 || !r.rep.Converged() {
+		t.Fatalf("third apply: %d mutating calls %v", r.rep.MutatingCalls, r.rep.Writes)
+	}
+}
+
+// TestForeignObjects: a signer or policy of the configured name without the ownership tag, or another signer
+// for the realm's issuer, fails the plan; nothing is written on Ziti.
+func TestForeignObjects(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "foreign")
+	c := ctx(t)
+	foreign := ziti.ExtJWTSigner{Name: e.set.SignerName, Issuer: "https://foreign.zb.test/" + e.sfx, Audience: "theirs",
+		JWKSEndpoint: "https://foreign.zb.test/" + e.sfx + "/certs", Enabled: true}
+	sid, err := e.admin.CreateExtJWTSigner(c, foreign)
+	must(t, err)
+	pid, err := e.admin.CreateAuthPolicy(c, ziti.AuthPolicy{Name: e.set.AuthPolicyName, PrimaryCertAllowed: true, PrimaryExtJWTAllowed: true})
+	must(t, err)
+
+	r := e.run(e.decl(), steps.Apply)
+	mustStatus(t, r.realm, steps.Changed)
+	mustStatus(t, r.oidc, steps.Failed)
+	for _, want := range []string{
+		`external JWT signer "` + e.set.SignerName + `" (id ` + sid + `) exists but is not managed by ziti-bootstrap (no tag ziti-bootstrap=oidc)`,
+		"set ZITI_JWT_SIGNER_NAME to another name, or hand it over by adding that tag",
+		`auth policy "` + e.set.AuthPolicyName + `" (id ` + pid + `) exists but is not managed by ziti-bootstrap`,
+	} {
+		if !strings.Contains(r.oidc.Error, want) {
+			t.Errorf("error lacks %q:\n%s", want, r.oidc.Error)
+		}
+	}
+	if r.oidc.MutatingCalls != 0 || r.rep.CallsBySystem[ziti.System] != 0 {
+		t.Fatalf("ziti writes %v", r.rep.Writes)
+	}
+	ss, err := e.admin.ListExtJWTSigners(c, ziti.FilterEq("id", sid))
+	must(t, err)
+	if len(ss) != 1 || ss[0].Issuer != foreign.Issuer || ss[0].Audience != "theirs" || len(ss[0].Tags) != 0 {
+		t.Fatalf("foreign signer changed: %+v", ss)
+	}
+
+	// Names free, but another signer already accepts the realm's issuer.
+	must(t, e.admin.DeleteAuthPolicy(c, pid))
+	must(t, e.admin.DeleteExtJWTSigner(c, sid))
+	src, err := r.realmStep.ZitiSigner(c)
+	must(t, err)
+	legacy := ziti.ExtJWTSigner{Name: "zbtest-legacy-" + e.sfx, Issuer: src.Issuer, Audience: src.Audience, JWKSEndpoint: src.JWKSEndpoint, Enabled: true}
+	lid, err := e.admin.CreateExtJWTSigner(c, legacy)
+	must(t, err)
+	t.Cleanup(func() { _ = e.admin.DeleteExtJWTSigner(context.Background(), lid) })
+	r = e.run(e.decl(), steps.Apply)
+	mustStatus(t, r.oidc, steps.Failed)
+	if want := `external JWT signer "` + legacy.Name + `" (id ` + lid + `) already accepts issuer ` + src.Issuer; !strings.Contains(r.oidc.Error, want) {
+		t.Errorf("error lacks %q:\n%s", want, r.oidc.Error)
+	}
+	if r.rep.CallsBySystem[ziti.System] != 0 {
+		t.Fatalf("ziti writes %v", r.rep.Writes)
+	}
+
+	// Once the conflict is gone, the step converges.
+	must(t, e.admin.DeleteExtJWTSigner(c, lid))
+	r = e.run(e.decl(), steps.Apply)
+	mustStatus(t, r.oidc, steps.Changed)
+}
+
+func ctx(t *testing.T) context.Context {
+	t.Helper()
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// claims returns a JWT's payload (no signature check).
+func claims(t *testing.T, jwt string) map[string]any {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", jwt)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	must(t, err)
+	var out map[string]any
+	must(t, json.Unmarshal(b, &out))
+	return out
+}
+
+func hasAudience(aud any, want string) bool {
+	switch a := aud.(type) {
+	case string:
+		return a == want
+	case []any:
+		return slices.Contains(a, any(want))
+	}
+	return false
+}
+
+// forge re-signs jwt's header and payload with a fresh RSA key (RS256, like Keycloak's).
+func forge(t *testing.T, jwt string) string {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	must(t, err)
+	input := parts[0] + "." + parts[1]
+	sum := sha256.Sum256([]byte(input))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	must(t, err)
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+}

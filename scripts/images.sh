@@ -99,6 +99,7 @@ image_base() {
     }
     local root t0=$SECONDS
     root=$(mktemp -d /var/tmp/zb-debian.XXXXXX)
+    chmod 755 "$root" # it becomes the image's /
     log "debootstrap minbase bookworm into $root"
     debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
     # no daemons started by postinst scripts; no default PostgreSQL cluster (the entrypoint makes its own)
@@ -119,7 +120,7 @@ image_base() {
     log "base root filesystem cached in $tarball in $((SECONDS - t0)) s"
   fi
   local t0=$SECONDS
-  docker import -q -c "LABEL org.ziti-bootstrap.inputs=$hash" -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  docker import -c "LABEL org.ziti-bootstrap.inputs=$hash" -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     -c 'CMD ["/bin/bash"]' "$tarball" "$base_tag" >/dev/null
   log "$base_tag: imported in $((SECONDS - t0)) s"
 }

@@ -164,3 +164,22 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// Declarations of several steps are validated together, before any call, and reported in one message.
+func TestBadDeclarationsReportedTogetherBeforeAnyCall(t *testing.T) {
+	env, _ := bedEnv(t)
+	entries := filepath.Join(t.TempDir(), "entries.yaml")
+	os.WriteFile(entries, []byte("entries:\n  - spiffeId: spiffe://other.org/x\n    parentId: spiffe://zb.test/p\n    selectors: [\"bad\"]\n    colour: red\n"), 0o600)
+	code, out, errs := cli(t, "apply", "--env-file", env, "--set", "SPIRE_ENTRIES_FILE="+entries, "--set", "KEYCLOAK_REALM=master")
+	if code != exitcode.InvalidConfig {
+		t.Fatalf("exit %d, want %d\n%s", code, exitcode.InvalidConfig, errs)
+	}
+	for _, want := range []string{"SPIRE_ENTRIES_FILE", "colour", "KEYCLOAK_REALM", "master"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("error lacks %q:\n%s", want, errs)
+		}
+	}
+	if out != "" {
+		t.Errorf("no step may run on invalid declarations; stdout: %s", out)
+	}
+}

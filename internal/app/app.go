@@ -53,14 +53,14 @@ const (
 )
 
 // Steps returns the systems of a run and its steps, in order. progress is told about every failed wait attempt.
-// Declarations are validated here, before any call: an error is an invalid configuration.
+// Declarations are validated here, before any call; every problem found is reported in one invalid-configuration
+// error.
 func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (*Systems, []steps.Step, error) {
 	sys := &Systems{Config: cfg, Counter: counter}
+	var problems problems
 	kc, err := keycloak.Dial(keycloak.Options{URL: cfg.Keycloak.URL, AdminUser: cfg.Keycloak.AdminUser,
 		AdminPassword: cfg.Keycloak.AdminPassword, Counter: counter})
-	if err != nil {
-		return nil, nil, err
-	}
+	problems.add("KEYCLOAK_URL", err)
 	sys.Keycloak = kc
 	realm, err := keycloakrealm.New(kc, keycloakrealm.Declaration{
 		Realm:         cfg.Keycloak.Realm,
@@ -68,23 +68,23 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 		Audience:      cfg.OIDC.Audience,
 		IdentityClaim: cfg.OIDC.Claim,
 	})
-	if err != nil {
-		return nil, nil, invalid("KEYCLOAK_REALM/KEYCLOAK_CLIENT_ID/ZITI_OIDC_*", err)
-	}
+	problems.add("KEYCLOAK_REALM/KEYCLOAK_CLIENT_ID/KEYCLOAK_REDIRECT_URIS/ZITI_OIDC_*", err)
 	sp, err := spire.Dial(context.Background(), cfg.Spire.Socket, counter)
-	if err != nil {
-		return nil, nil, invalid("SPIRE_SERVER_ADDRESS", err)
-	}
+	problems.add("SPIRE_SERVER_ADDRESS", err)
 	sys.Spire = sp
-	declared := spireentries.Defaults(cfg.Spire.TrustDomain)
+	declared, loadErr := spireentries.Defaults(cfg.Spire.TrustDomain), error(nil)
 	if cfg.Spire.EntriesFile != "" {
-		if declared, err = spireentries.LoadFile(cfg.Spire.EntriesFile, cfg.Spire.TrustDomain); err != nil {
-			return nil, nil, invalid("SPIRE_ENTRIES_FILE", err)
-		}
+		declared, loadErr = spireentries.LoadFile(cfg.Spire.EntriesFile, cfg.Spire.TrustDomain)
+		problems.add("SPIRE_ENTRIES_FILE", loadErr)
 	}
-	entries, err := spireentries.New(sp, spireentries.Config{TrustDomain: cfg.Spire.TrustDomain, Entries: declared})
-	if err != nil {
-		return nil, nil, invalid("SPIRE_ENTRIES_FILE/TRUST_DOMAIN", err)
+	var entries *spireentries.Step
+	if loadErr == nil {
+		entries, err = spireentries.New(sp, spireentries.Config{TrustDomain: cfg.Spire.TrustDomain, Entries: declared})
+		problems.add("SPIRE_ENTRIES_FILE/TRUST_DOMAIN", err)
+	}
+	if len(problems) > 0 {
+		sys.Close()
+		return nil, nil, &config.Error{Problems: problems}
 	}
 	d := cfg.WaitTimeout
 	out := []steps.Step{
@@ -103,9 +103,13 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 	return sys, out, nil
 }
 
-// invalid makes err an invalid-configuration error about vars.
-func invalid(vars string, err error) error {
-	return &config.Error{Problems: []config.Problem{{Var: vars, Msg: err.Error()}}}
+// problems collects declaration errors, each under the variables that feed it.
+type problems []config.Problem
+
+func (p *problems) add(vars string, err error) {
+	if err != nil {
+		*p = append(*p, config.Problem{Var: vars, Msg: err.Error()})
+	}
 }
 
 func (s *Systems) zitiProbe(ctx context.Context) (string, error) {

@@ -56,8 +56,17 @@
 //
 // Apply carries out exactly that plan in that order, and deletes only when every create, verify and update
 // before it succeeded: when a root rotates, the new root is registered and verified before the old one goes,
-// so SVIDs of either root keep working throughout. While SPIRE's bundle holds both roots (SPIRE keeps the
-// old one until its SVIDs expire), both CAs stay; once SPIRE drops the old root, the next run deletes its CA.
-// An empty bundle is an error, never a reason to delete. An unchanged bundle gives an empty plan and no write.
-// Identities enrolled through a deleted CA stay; they can no longer log in with certificates of its root.
+// so SVIDs of either root keep working throughout. While SPIRE's bundle holds both roots (SPIRE keeps an old
+// root in its bundle until it prunes it), both CAs stay; once SPIRE drops the old root, the next run deletes
+// its CA. An empty bundle is an error, never a reason to delete. An unchanged bundle gives an empty plan and no
+// write. Identities are matched by externalId (the SPIFFE ID), not by CA: a workload enrolled under the old
+// root logs in with an SVID of the new root as the same identity, while certificates of a deleted root no
+// longer log in (both tested against the controller). Identities enrolled through a deleted CA stay.
+//
+// # Wiring
+//
+// FromConfig(spireClient, zitiCAs, cfg.Spire) maps the configuration (ZITI_SPIRE_CA_NAME,
+// ZITI_SPIRE_CA_ROLES, ZITI_SPIRE_CA_NAME_FORMAT, TRUST_DOMAIN, SPIRE_UPSTREAM_CA_KEY) to Settings and
+// calls New. When the OpenZiti client is only created by the "ziti/reachable" step, pass a CAStoreFunc that
+// returns it then (and a nil interface before).
 package spireca

@@ -173,8 +173,8 @@ func (r reachable) Plan(ctx context.Context) (*steps.Plan, error) {
 	return steps.NewPlan(nil, nil), r.probe(ctx)
 }
 
-// run runs the step through a steps.Runner whose counter both clients report to. src nil reads the real
-// SPIRE server's bundle; step, when set, makes the step from the run's clients instead of spireca.New.
+// run runs the step (spireca.New) through a steps.Runner whose counter both clients report to; src nil reads
+// the real SPIRE server's bundle. runWith makes the step with mk from the run's clients.
 func (b *bed) run(mode steps.Mode, src spireca.BundleSource, s spireca.Settings) (*steps.Report, steps.Result) {
 	return b.runWith(mode, func(src spireca.BundleSource, cas spireca.CAStore) steps.Step { return spireca.New(src, cas, s) }, src)
 }
@@ -399,8 +399,7 @@ func issue(t *testing.T, parent *x509.Certificate, parentKey crypto.Signer, key 
 	return c
 }
 
-// enrol mints an SVID for id from the real SPIRE server and enrolls it under requested name; it returns the
-// SVID and the identity found by externalId.
+// mint has the real SPIRE server sign an X509-SVID for id with a fresh key: leaf + SPIRE intermediate(s).
 func (b *bed) mint(id string) tls.Certificate {
 	b.t.Helper()
 	key := newKey(b.t)

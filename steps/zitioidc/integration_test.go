@@ -173,10 +173,13 @@ func (e *env) token(realm, clientID string) string {
 func login(t *testing.T, api ziti.ClientAPI, newToken func() string) (ziti.Session, string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
+	for attempt := 1; ; attempt++ {
 		tok := newToken()
 		sess, err := api.AuthenticateJWT(ctx(t), tok)
 		if err == nil {
+			if attempt > 1 {
+				t.Logf("login succeeded at attempt %d", attempt)
+			}
 			return sess, tok
 		}
 		if time.Now().After(deadline) {
@@ -398,8 +401,9 @@ func TestForeignObjects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "foreign")
 	c := ctx(t)
+	// The controller fetches the JWKS at once: keep it on loopback (nothing listens on port 9).
 	foreign := ziti.ExtJWTSigner{Name: e.set.SignerName, Issuer: "https://foreign.zb.test/" + e.sfx, Audience: "theirs",
-		JWKSEndpoint: "https://foreign.zb.test/" + e.sfx + "/certs", Enabled: true}
+		JWKSEndpoint: "http://127.0.0.1:9/" + e.sfx + "/certs", Enabled: true}
 	sid, err := e.admin.CreateExtJWTSigner(c, foreign)
 	must(t, err)
 	pid, err := e.admin.CreateAuthPolicy(c, ziti.AuthPolicy{Name: e.set.AuthPolicyName, PrimaryCertAllowed: true, PrimaryExtJWTAllowed: true})
@@ -448,6 +452,22 @@ func TestForeignObjects(t *testing.T) {
 	must(t, e.admin.DeleteExtJWTSigner(c, lid))
 	r = e.run(e.decl(), steps.Apply)
 	mustStatus(t, r.oidc, steps.Changed)
+}
+
+// TestPlanBeforeTheRealmExists: on a fresh system a plan cannot show the Ziti side (the issuer comes from the
+// realm's discovery document); the step fails with an explanation and nothing is written.
+func TestPlanBeforeTheRealmExists(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "fresh")
+	r := e.run(e.decl(), steps.PlanOnly)
+	mustStatus(t, r.realm, steps.Planned)
+	mustStatus(t, r.oidc, steps.Failed)
+	if !strings.Contains(r.oidc.Error, "once keycloak/realm has been applied") {
+		t.Errorf("error %q does not explain", r.oidc.Error)
+	}
+	if r.rep.MutatingCalls != 0 {
+		t.Fatalf("plan wrote: %v", r.rep.Writes)
+	}
 }
 
 func ctx(t *testing.T) context.Context {

@@ -145,7 +145,7 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	src, err := s.src.ZitiSigner(ctx)
 	if err != nil {
 		if keycloak.IsNotFound(err) {
-			return nil, fmt.Errorf("signer settings: %w (the realm does not exist yet: the Ziti side can only be planned once keycloak/realm has been applied)", err)
+			return nil, fmt.Errorf("%w (the realm does not exist yet: the Ziti side can only be planned once keycloak/realm has been applied)", err)
 		}
 		return nil, fmt.Errorf("signer settings: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/bedziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
@@ -36,6 +37,15 @@ func bedEnv(t *testing.T) (string, *testbed.Info) {
 	return p, in
 }
 
+// applyEnv is bedEnv for tests that run apply: apply registers the test bed's SPIRE root in the controller,
+// which only one test at a time may do.
+func applyEnv(t *testing.T) (string, *testbed.Info) {
+	t.Helper()
+	env, in := bedEnv(t)
+	bedziti.ClaimSpireRoot(t, bedziti.Admin(t))
+	return env, in
+}
+
 func report(t *testing.T, stdout string) steps.Report {
 	t.Helper()
 	var rep steps.Report
@@ -46,10 +56,14 @@ func report(t *testing.T, stdout string) steps.Report {
 }
 
 func TestApplyTwiceSecondRunMakesNoWrites(t *testing.T) {
-	env, _ := bedEnv(t)
+	env, _ := applyEnv(t)
 	code, out, errs := cli(t, "apply", "--env-file", env, "-o", "json")
 	if code != exitcode.OK {
 		t.Fatalf("first apply: exit %d\n%s\n%s", code, out, errs)
+	}
+	// The claim above removed the SPIRE CA from the controller: the first run must register and verify it.
+	if first := report(t, out); first.MutatingCalls < 2 || first.CallsBySystem["ziti"] < 2 {
+		t.Fatalf("first apply made %d writes (%v); want the CA create and verify at least", first.MutatingCalls, first.Writes)
 	}
 	code, out, errs = cli(t, "apply", "--env-file", env, "-o", "json")
 	if code != exitcode.OK {
@@ -66,7 +80,8 @@ func TestApplyTwiceSecondRunMakesNoWrites(t *testing.T) {
 			t.Errorf("second apply: step %s is %s, want unchanged (%v)", s.Name, s.Status, s.Changes)
 		}
 	}
-	for _, want := range []string{"ziti/reachable", "spire/reachable", "keycloak/reachable", "s3/reachable", "docker/reachable"} {
+	for _, want := range []string{"ziti/reachable", "spire/reachable", "keycloak/reachable", "s3/reachable", "docker/reachable",
+		"spire/entries", "spire/ziti-ca", "keycloak/realm"} {
 		if !names[want] {
 			t.Errorf("step %s did not run", want)
 		}
@@ -153,7 +168,7 @@ func TestUsageErrorsAreInvalidConfig(t *testing.T) {
 
 // The secrets of the test bed never reach stdout or stderr, in either format, even at debug level.
 func TestSecretsNeverPrinted(t *testing.T) {
-	env, in := bedEnv(t)
+	env, in := applyEnv(t)
 	secrets := []string{in.Ziti.Password, in.Keycloak.AdminPassword, in.S3.SecretKey}
 	for _, format := range []string{"text", "json"} {
 		_, out, errs := cli(t, "apply", "--env-file", env, "-o", format, "--log-level", "debug")

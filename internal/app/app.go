@@ -18,6 +18,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireca"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireentries"
 )
 
@@ -82,6 +83,10 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 		entries, err = spireentries.New(sp, spireentries.Config{TrustDomain: cfg.Spire.TrustDomain, Entries: declared})
 		problems.add("SPIRE_ENTRIES_FILE/TRUST_DOMAIN", err)
 	}
+	caStep, err := deferStep(func() (steps.Step, error) {
+		return spireca.FromConfig(sp, sys.zitiOrNil(), cfg.Spire)
+	})
+	problems.add("SPIRE_UPSTREAM_CA_KEY", err)
 	if len(problems) > 0 {
 		sys.Close()
 		return nil, nil, &config.Error{Problems: problems}
@@ -92,6 +97,7 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 		reach.New(KeycloakReachable, "Keycloak", cfg.Keycloak.URL.String(), d, progress, sys.keycloakProbe),
 		reach.New(ZitiReachable, "OpenZiti controller", cfg.Ziti.URL.String(), d, progress, sys.zitiProbe),
 		entries,
+		caStep,
 		realm,
 	}
 	if cfg.S3.Endpoint != nil {
@@ -110,6 +116,14 @@ func (p *problems) add(vars string, err error) {
 	if err != nil {
 		*p = append(*p, config.Problem{Var: vars, Msg: err.Error()})
 	}
+}
+
+// zitiOrNil returns the OpenZiti client as an interface value that is nil until ziti/reachable has created it.
+func (s *Systems) zitiOrNil() spireca.CAStore {
+	if s.Ziti == nil {
+		return nil
+	}
+	return s.Ziti
 }
 
 func (s *Systems) zitiProbe(ctx context.Context) (string, error) {

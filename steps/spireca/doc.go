@@ -67,6 +67,5 @@
 //
 // FromConfig(spireClient, zitiCAs, cfg.Spire) maps the configuration (ZITI_SPIRE_CA_NAME,
 // ZITI_SPIRE_CA_ROLES, ZITI_SPIRE_CA_NAME_FORMAT, TRUST_DOMAIN, SPIRE_UPSTREAM_CA_KEY) to Settings and
-// calls New. When the OpenZiti client is only created by the "ziti/reachable" step, pass a CAStoreFunc that
-// returns it then (and a nil interface before).
+// calls New.
 package spireca

@@ -14,10 +14,8 @@ import (
 	"math/big"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/bedziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireca"
@@ -33,11 +32,9 @@ import (
 // These tests share the test bed's controller and SPIRE server with other packages. Each test owns the CAs of
 // its own name prefix ("t-" + random; ownership is scoped by prefix) and deletes them, and the identities
 // enrolled through them, when it ends. The controller accepts a certificate in one CA only, so tests that
-// register the test bed's real SPIRE root hold a file lock (lockRealRoot) for as long as they do.
+// register the test bed's real SPIRE root claim it (bedziti.ClaimSpireRoot) for as long as they do.
 // The shared SPIRE server is never restarted or reconfigured: a root rotation is simulated with a fake
 // BundleSource.
-
-const realRootLock = "spire-upstream-root.lock"
 
 type bed struct {
 	t      *testing.T
@@ -102,7 +99,7 @@ func (b *bed) spireClient(counter *calls.Counter) *spire.Client {
 func (b *bed) realRoot() (*x509.Certificate, crypto.Signer, string) {
 	b.t.Helper()
 	testbed.Require(b.t, "spire")
-	lockRealRoot(b.t)
+	bedziti.ClaimSpireRoot(b.t, b.admin)
 	certPEM, err := os.ReadFile(b.in.Spire.UpstreamCert)
 	if err != nil {
 		b.t.Fatal(err)
@@ -132,28 +129,6 @@ func (b *bed) realRoot() (*x509.Certificate, crypto.Signer, string) {
 			b.in.Spire.TrustDomain, b.in.Spire.UpstreamCert)
 	}
 	return cert, keys[0], string(keyPEM)
-}
-
-// lockRealRoot serializes, across test processes, the tests that register the test bed's SPIRE root in the
-// controller. The lock is released when the test ends (after its CAs are deleted).
-func lockRealRoot(t *testing.T) {
-	t.Helper()
-	dir := filepath.Join(testbed.StateDir(), "locks")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, realRootLock), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	// registered first, so it runs last (after the cleanup of the CAs)
-	t.Cleanup(func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	})
 }
 
 func (b *bed) settings(keys ...crypto.Signer) spireca.Settings {

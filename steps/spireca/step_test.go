@@ -398,17 +398,3 @@ func TestKeyMatchesByPublicKey(t *testing.T) {
 		t.Error("keyFor")
 	}
 }
-
-func TestCAStoreFuncDefersToTheClientOfTheMoment(t *testing.T) {
-	a := newRoot(t, "root A")
-	var current CAStore
-	s := New(bundleOf(a), CAStoreFunc(func() CAStore { return current }), settings(a.key))
-	if _, err := s.Plan(context.Background()); !errors.Is(err, errNoClient) {
-		t.Errorf("Plan before the client exists: %v", err)
-	}
-	store := newFakeStore()
-	current = store
-	if ch, writes := converge(t, s, store); len(ch) != 1 || len(writes) != 2 {
-		t.Errorf("changes %q, writes %q", ch, writes)
-	}
-}

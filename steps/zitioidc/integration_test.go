@@ -74,18 +74,22 @@ func newEnv(t *testing.T, prefix string) *env {
 	t.Cleanup(func() {
 		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if ps, err := e.admin.ListAuthPolicies(c, ziti.FilterEq("name", e.set.AuthPolicyName)); err == nil {
-			for _, p := range ps {
-				if err := e.admin.DeleteAuthPolicy(c, p.ID); err != nil {
-					t.Errorf("cleanup: %v", err)
-				}
+		ps, err := e.admin.ListAuthPolicies(c, ziti.FilterEq("name", e.set.AuthPolicyName))
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		for _, p := range ps {
+			if err := e.admin.DeleteAuthPolicy(c, p.ID); err != nil {
+				t.Errorf("cleanup: %v", err)
 			}
 		}
-		if ss, err := e.admin.ListExtJWTSigners(c, ziti.FilterEq("name", e.set.SignerName)); err == nil {
-			for _, s := range ss {
-				if err := e.admin.DeleteExtJWTSigner(c, s.ID); err != nil {
-					t.Errorf("cleanup: %v", err)
-				}
+		ss, err := e.admin.ListExtJWTSigners(c, ziti.FilterEq("name", e.set.SignerName))
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		for _, s := range ss {
+			if err := e.admin.DeleteExtJWTSigner(c, s.ID); err != nil {
+				t.Errorf("cleanup: %v", err)
 			}
 		}
 	})
@@ -107,7 +111,11 @@ func (e *env) identity() ziti.Identity {
 	in := ziti.Identity{Name: "zbtest-alice-" + e.sfx, ExternalID: e.email}
 	id, err := e.admin.CreateIdentity(ctx(e.t), in)
 	must(e.t, err)
-	e.t.Cleanup(func() { _ = e.admin.DeleteIdentity(context.Background(), id) })
+	e.t.Cleanup(func() {
+		if err := e.admin.DeleteIdentity(context.Background(), id); err != nil {
+			e.t.Errorf("cleanup: %v", err)
+		}
+	})
 	in.ID = id
 	return in
 }

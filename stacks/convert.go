@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -137,7 +138,7 @@ func (c *converter) object(kind, key string, o types.FileObjectConfig) (Object, 
 	case bool(o.External):
 		c.fail(at+".external", "external %s are not supported: Swarm %s are immutable, so ziti-bootstrap creates and versions them; give `environment:` or `file:`", kind, kind)
 		return Object{}, false
-	case o.Name != "":
+	case o.Name != "" && o.Name != c.scope(key): // compose-go names them <project>_<key> unless told otherwise
 		c.fail(at+".name", "%s are named <stack>_<key>_<hash> by ziti-bootstrap; remove `name`", kind)
 		return Object{}, false
 	case o.Driver != "" || o.TemplateDriver != "":
@@ -249,11 +250,14 @@ func (c *converter) service(s types.ServiceConfig, st *Stack, secrets, configs m
 	var secretRefs []*swarm.SecretReference
 	for i, r := range s.Secrets {
 		o, ok := secrets[r.Source]
+		if _, declared := c.project.Secrets[r.Source]; declared && !ok {
+			continue // reported with the secret
+		}
 		if !ok {
 			c.fail(fmt.Sprintf("%s.secrets.%d", at, i), "secret %q is not declared under the top-level `secrets:`", r.Source)
 			continue
 		}
-		target := r.Target
+		target := strings.TrimPrefix(r.Target, "/run/secrets/") // compose-go's normal form; Swarm wants the file name
 		if target == "" {
 			target = r.Source
 		}
@@ -267,6 +271,9 @@ func (c *converter) service(s types.ServiceConfig, st *Stack, secrets, configs m
 	var configRefs []*swarm.ConfigReference
 	for i, r := range s.Configs {
 		o, ok := configs[r.Source]
+		if _, declared := c.project.Configs[r.Source]; declared && !ok {
+			continue // reported with the config
+		}
 		if !ok {
 			c.fail(fmt.Sprintf("%s.configs.%d", at, i), "config %q is not declared under the top-level `configs:`", r.Source)
 			continue
@@ -382,7 +389,9 @@ func (c *converter) networks(at string, s types.ServiceConfig) []swarm.NetworkAt
 			a.Aliases = append(a.Aliases, cfg.Aliases...)
 			a.DriverOpts = cfg.DriverOpts
 		}
-		a.Aliases = append(a.Aliases, s.Name)
+		if !slices.Contains(a.Aliases, s.Name) {
+			a.Aliases = append(a.Aliases, s.Name)
+		}
 		out = append(out, a)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Target < out[j].Target })

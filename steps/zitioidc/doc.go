@@ -19,7 +19,8 @@
 //	auth policy          Settings.AuthPolicyName (default "keycloak-users")
 //	    primary ext-jwt allowed, allowed signers = [this signer] and nothing else;
 //	    primary cert and primary updb (password) NOT allowed; no secondary factor
-//	identities           Settings.AttachIdentities: authPolicyId = the policy above
+//	identities           Settings.AttachIdentities: authPolicyId = the policy above (other fields are kept;
+//	                     administrators are refused, so that ziti-bootstrap cannot lock itself out)
 //
 // The auth policy is meant for people. They log in only with a Keycloak token, so everything Keycloak decides
 // (a disabled account, a reset password, MFA, session limits) is final: an enrolled certificate or a Ziti

@@ -60,7 +60,8 @@ type Settings struct {
 	// Scopes are what tunnelers request when they obtain a token; nil means DefaultScopes.
 	Scopes []string
 	// AttachIdentities are names of existing identities whose auth policy becomes AuthPolicyName. An identity
-	// that does not exist fails the plan. Identities not listed are left alone.
+	// that does not exist, or an administrator (the policy allows no password: attaching the administrator
+	// ziti-bootstrap logs in as would lock it out), fails the plan. Identities not listed are left alone.
 	AttachIdentities []string
 }
 
@@ -203,8 +204,15 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 		byName[in.Name] = in
 	}
 	for _, n := range s.s.AttachIdentities {
-		if _, ok := byName[n]; !ok {
+		in, ok := byName[n]
+		switch {
+		case !ok:
 			problems = append(problems, fmt.Errorf("identity %q, to be attached to auth policy %q, does not exist: create it, or remove it from the identities to attach", n, pname))
+		case in.IsAdmin && (havePolicy == nil || in.AuthPolicyID != havePolicy.ID):
+			// The policy allows neither passwords nor certificates: attaching the administrator ziti-bootstrap
+			// itself logs in as would lock it out.
+			problems = append(problems, fmt.Errorf("identity %q is an administrator: auth policy %q allows only Keycloak logins, so attaching it could lock out "+
+				"the administrators (ziti-bootstrap included); remove it from the identities to attach, or set its auth policy by hand", n, pname))
 		}
 	}
 	if len(problems) > 0 {

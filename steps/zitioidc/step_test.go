@@ -258,9 +258,9 @@ func TestForeignObjectsFailThePlan(t *testing.T) {
 			{ID: "s3", Name: "unrelated", Issuer: "https://unrelated.test"},
 		},
 		policies:   []ziti.AuthPolicy{{ID: "p1", Name: "keycloak-users", Tags: map[string]any{OwnerTag: "something-else"}}},
-		identities: []ziti.Identity{{ID: "i1", Name: "bob"}},
+		identities: []ziti.Identity{{ID: "i1", Name: "bob"}, {ID: "i2", Name: "Default Admin", IsAdmin: true}},
 	}
-	st := newStep(t, src, z, Settings{AttachIdentities: []string{"bob", "carol"}})
+	st := newStep(t, src, z, Settings{AttachIdentities: []string{"bob", "carol", "Default Admin"}})
 	_, err := st.Plan(context.Background())
 	if err == nil {
 		t.Fatal("plan succeeded")
@@ -271,6 +271,7 @@ func TestForeignObjectsFailThePlan(t *testing.T) {
 		`external JWT signer "legacy-kc" (id s2) already accepts issuer ` + src.s.Issuer,
 		`auth policy "keycloak-users" (id p1) exists but is not managed by ziti-bootstrap`,
 		`identity "carol", to be attached to auth policy "keycloak-users", does not exist`,
+		`identity "Default Admin" is an administrator: auth policy "keycloak-users" allows only Keycloak logins`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Entrypoint of the edge router of stack ${ZB_STACK_OPENZITI}: enrols the router on its first start, then hands over
 # to the image's own entrypoint (/entrypoint.bash), which writes the config and runs the router.
-# Interpolated by ziti-bootstrap: $${NAME} stays a shell variable, single-dollar names were stack variables.
+# Interpolated by ziti-bootstrap like the stack file: $$ is a literal $.
 set -euo pipefail
 home="$${ZITI_HOME:-/ziti-router}"
 if [[ ! -s "$${home}/$${ZITI_ROUTER_NAME}.cert" ]]; then
   ctrl="https://$${ZITI_CTRL_ADVERTISED_ADDRESS}:$${ZITI_CTRL_ADVERTISED_PORT}"
   echo "enrolling edge router $${ZITI_ROUTER_NAME} with $${ctrl}"
   # the controller may still be starting: try for a while (the service restarts us after that)
-  for i in $(seq 1 30); do
-    if ziti edge login "$${ctrl}" -y -u "$${ZITI_USER}" -p "$(< /run/secrets/ziti_admin_password)" >/dev/null; then break; fi
+  for i in $$(seq 1 30); do
+    if ziti edge login "$${ctrl}" -y -u "$${ZITI_USER}" -p "$$(< /run/secrets/ziti_admin_password)" >/dev/null; then break; fi
     [[ $${i} -lt 30 ]] || exit 1
     sleep 5
   done

@@ -198,3 +198,24 @@ func TestBadDeclarationsReportedTogetherBeforeAnyCall(t *testing.T) {
 		t.Errorf("no step may run on invalid declarations; stdout: %s", out)
 	}
 }
+
+// A wrong admin password is an invalid configuration naming the secret, found at once (no waiting), never printed.
+func TestWrongAdminPasswordsNameTheSecret(t *testing.T) {
+	env, _ := bedEnv(t)
+	for _, tc := range []struct{ secret, names string }{
+		{"KEYCLOAK_ADMIN_PASSWORD", "KEYCLOAK_ADMIN_PASSWORD"},
+		{"ZITI_PWD", "ZITI_PWD"},
+	} {
+		t.Run(tc.secret, func(t *testing.T) {
+			wrong := filepath.Join(t.TempDir(), "wrong")
+			os.WriteFile(wrong, []byte("Wrong-Pass-zb-1234"), 0o600)
+			code, out, errs := cli(t, "status", "--env-file", env, "--set", tc.secret+"_FILE="+wrong, "--set", "ZB_WAIT_TIMEOUT=1m")
+			if code != exitcode.InvalidConfig {
+				t.Fatalf("exit %d, want %d\n%s", code, exitcode.InvalidConfig, errs)
+			}
+			if !strings.Contains(out+errs, tc.names) || strings.Contains(out+errs, "Wrong-Pass-zb-1234") {
+				t.Fatalf("output must name %s and not print the password:\n%s\n%s", tc.names, out, errs)
+			}
+		})
+	}
+}

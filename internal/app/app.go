@@ -19,6 +19,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireca"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/zitioidc"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireentries"
 )
 
@@ -87,6 +88,14 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 		return spireca.FromConfig(sp, sys.zitiOrNil(), cfg.Spire)
 	})
 	problems.add("SPIRE_UPSTREAM_CA_KEY", err)
+	oidcStep, err := deferStep(func() (steps.Step, error) {
+		var z zitioidc.ZitiAPI
+		if sys.Ziti != nil {
+			z = sys.Ziti
+		}
+		return zitioidc.FromConfig(realm, z, cfg.OIDC)
+	})
+	problems.add("ZITI_JWT_SIGNER_NAME/ZITI_AUTH_POLICY_NAME", err)
 	if len(problems) > 0 {
 		sys.Close()
 		return nil, nil, &config.Error{Problems: problems}
@@ -99,6 +108,7 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 		entries,
 		caStep,
 		realm,
+		oidcStep,
 	}
 	if cfg.S3.Endpoint != nil {
 		out = append(out, reach.New(S3Reachable, "S3 store", cfg.S3.Endpoint.String(), d, progress, sys.s3Probe))

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -24,13 +25,25 @@ type Options struct {
 	AccessKey string
 	SecretKey config.Secret
 	Counter   *calls.Counter
+	// PartSize is the size of each part of a streaming upload (default 8 MiB, at least 5 MiB), and
+	// Concurrency how many parts are uploaded at once (default 2). A streaming upload holds
+	// (Concurrency+1) × PartSize bytes of buffers, and nothing more of the object.
+	PartSize    int64
+	Concurrency int
 }
 
 // Client talks to one S3-compatible endpoint; every call is counted.
 type Client struct {
-	api    *minio.Client
-	bucket string
-	where  string
+	api         *minio.Client
+	core        minio.Core
+	bucket      string
+	region      string
+	where       string
+	partSize    int64
+	concurrency int
+	bufs        chan []byte // part buffers shared by all uploads of this client
+	mu          sync.Mutex
+	allocated   int // part buffers made so far, at most cap(bufs)
 }
 
 // New returns a client. It does not connect yet.
@@ -46,7 +59,22 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("S3 client for %s: %w", o.Endpoint, err)
 	}
-	return &Client{api: api, bucket: o.Bucket, where: o.Endpoint.String()}, nil
+	if o.Bucket == "" {
+		return nil, fmt.Errorf("S3 client for %s: no bucket given", o.Endpoint)
+	}
+	c := &Client{api: api, core: minio.Core{Client: api}, bucket: o.Bucket, region: o.Region, where: o.Endpoint.String(),
+		partSize: o.PartSize, concurrency: o.Concurrency}
+	if c.partSize == 0 {
+		c.partSize = DefaultPartSize
+	}
+	if c.partSize < MinPartSize || c.partSize > MaxPartSize {
+		return nil, fmt.Errorf("S3 part size %d: must be between %d and %d bytes", c.partSize, MinPartSize, MaxPartSize)
+	}
+	if c.concurrency <= 0 {
+		c.concurrency = DefaultConcurrency
+	}
+	c.bufs = make(chan []byte, c.concurrency+1)
+	return c, nil
 }
 
 // Buckets lists the bucket names the credentials can see. Rejected credentials are an invalid-configuration
@@ -54,11 +82,8 @@ func New(o Options) (*Client, error) {
 func (c *Client) Buckets(ctx context.Context) ([]string, error) {
 	bs, err := c.api.ListBuckets(ctx)
 	if err != nil {
-		resp := minio.ToErrorResponse(err)
-		switch resp.Code {
-		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied":
-			return nil, wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY",
-				Msg: fmt.Sprintf("%s refused the credentials (%s); check the key pair", c.where, resp.Code)}}})
+		if cerr := c.credentialsError(err); cerr != nil {
+			return nil, cerr
 		}
 		return nil, fmt.Errorf("list buckets at %s: %w", c.where, err)
 	}
@@ -67,6 +92,17 @@ func (c *Client) Buckets(ctx context.Context) ([]string, error) {
 		names[i] = b.Name
 	}
 	return names, nil
+}
+
+// credentialsError turns a refusal of the key pair into a permanent invalid-configuration error; nil otherwise.
+func (c *Client) credentialsError(err error) error {
+	resp := minio.ToErrorResponse(err)
+	switch resp.Code {
+	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied":
+		return wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY",
+			Msg: fmt.Sprintf("%s refused the credentials (%s); check the key pair and that it may use bucket %q", c.where, resp.Code, c.bucket)}}})
+	}
+	return nil
 }
 
 // Describe summarises the store for a report: its buckets, and whether the configured one exists.

@@ -3,6 +3,9 @@ package keycloakrealm
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 )
 
 // ZitiSigner is what an OpenZiti external JWT signer needs to accept this realm's tokens.
@@ -19,6 +22,8 @@ type ZitiSigner struct {
 	ExternalAuthURL string
 	// TargetToken is the token the tunnelers present: the access token, which carries Audience and the claim.
 	TargetToken string
+	// Predicted is true when the realm does not exist yet and Issuer and JWKSEndpoint are what it will publish.
+	Predicted bool
 }
 
 // ZitiSigner reads the realm's discovery document and returns the signer settings matching it and the
@@ -26,10 +31,18 @@ type ZitiSigner struct {
 // issuer of the URL users log in at, so Keycloak must have a fixed hostname (KC_HOSTNAME) if the two differ.
 func (s *Step) ZitiSigner(ctx context.Context) (ZitiSigner, error) {
 	iss, jwks, _, _, err := s.api.Discovery(ctx, s.d.Realm)
+	predicted := false
+	if keycloak.IsNotFound(err) {
+		// The realm does not exist yet (a plan before the first apply): predict what Keycloak will publish, the
+		// realm's URL under the URL we reach Keycloak at. Apply creates the realm first, so it reads the real values.
+		iss = strings.TrimSuffix(s.api.URL(), "/") + "/realms/" + s.d.Realm
+		jwks, err, predicted = iss+"/protocol/openid-connect/certs", nil, true
+	}
 	if err != nil {
 		return ZitiSigner{}, fmt.Errorf("%s: Ziti signer settings: %w", Name, err)
 	}
 	return ZitiSigner{
+		Predicted:       predicted,
 		Issuer:          iss,
 		JWKSEndpoint:    jwks,
 		Audience:        s.d.Audience,

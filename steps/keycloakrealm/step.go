@@ -24,6 +24,7 @@ type API interface {
 	CreateRealm(ctx context.Context, r keycloak.Realm) error
 	UpdateRealm(ctx context.Context, want keycloak.Realm, fields ...string) error
 	Discovery(ctx context.Context, realm string) (issuer, jwksURI, tokenEndpoint, authEndpoint string, err error)
+	URL() string
 
 	UserProfileAttributes(ctx context.Context, realm string) ([]keycloak.UserProfileAttribute, error)
 	PutUserProfileAttribute(ctx context.Context, realm string, a keycloak.UserProfileAttribute) error

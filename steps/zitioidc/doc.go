@@ -47,4 +47,9 @@
 // policy by name and the listed identities, and plans a create for each missing object and an update listing
 // the differing fields for each differing one. On a converged system the plan is empty and apply makes no
 // call. Creating the signer takes two writes: controller 1.7.2 drops the tags of a create.
+//
+// The controller loads created and updated signers asynchronously, so a login right after apply may be refused
+// for a moment. It keeps signers in memory by issuer and, in 1.7.2, an issuer update does not drop the old
+// issuer: tokens of the old issuer keep logging in until the controller restarts. The plan says so when the
+// issuer changes (e.g. a new KC_HOSTNAME or realm).
 package zitioidc

@@ -462,16 +462,25 @@ func TestForeignObjects(t *testing.T) {
 	mustStatus(t, r.oidc, steps.Changed)
 }
 
-// TestPlanBeforeTheRealmExists: on a fresh system a plan cannot show the Ziti side (the issuer comes from the
-// realm's discovery document); the step fails with an explanation and nothing is written.
+// TestPlanBeforeTheRealmExists: on a fresh system the plan shows the Ziti side with the issuer predicted from
+// the Keycloak URL (the realm's discovery document does not exist yet), says so, and writes nothing.
 func TestPlanBeforeTheRealmExists(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "fresh")
 	r := e.run(e.decl(), steps.PlanOnly)
 	mustStatus(t, r.realm, steps.Planned)
-	mustStatus(t, r.oidc, steps.Failed)
-	if !strings.Contains(r.oidc.Error, "once keycloak/realm has been applied") {
-		t.Errorf("error %q does not explain", r.oidc.Error)
+	mustStatus(t, r.oidc, steps.Planned)
+	if !strings.Contains(strings.Join(r.oidc.Notes, "\n"), "predicted") {
+		t.Errorf("notes %q do not say the issuer is predicted", r.oidc.Notes)
+	}
+	creates := 0
+	for _, c := range r.oidc.Changes {
+		if c.Action == steps.Create {
+			creates++
+		}
+	}
+	if creates != 2 {
+		t.Errorf("plan %v: want a create of the signer and of the auth policy", r.oidc.Changes)
 	}
 	if r.rep.MutatingCalls != 0 {
 		t.Fatalf("plan wrote: %v", r.rep.Writes)

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
@@ -74,16 +75,24 @@ type Step struct {
 
 var _ steps.Step = (*Step)(nil)
 
-// New validates the settings (no call is made), fills in their defaults and returns the step.
+// New validates the settings (no call is made), fills in their defaults and returns the step. z may be nil
+// when the step is only built to validate the settings (before ziti/reachable has created the client); Plan
+// then fails.
 func New(src SignerSource, z ZitiAPI, s Settings) (*Step, error) {
 	s, err := withDefaults(s)
-	if err == nil && (src == nil || z == nil) {
-		err = errors.New("a signer source and a Ziti client are required")
+	if err == nil && src == nil {
+		err = errors.New("a signer source is required")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	return &Step{src: src, z: z, s: s}, nil
+}
+
+// FromConfig returns the step for the configuration's OIDC section (ZITI_JWT_SIGNER_NAME,
+// ZITI_AUTH_POLICY_NAME); scopes are the default and no identity is attached.
+func FromConfig(src SignerSource, z ZitiAPI, c config.OIDC) (*Step, error) {
+	return New(src, z, Settings{SignerName: c.SignerName, AuthPolicyName: c.AuthPolicyName})
 }
 
 func withDefaults(s Settings) (Settings, error) {
@@ -143,11 +152,11 @@ func (r *idRef) get() (string, error) {
 // Plan reads the signer settings from the source and the objects from the controller, and returns the changes
 // that make them match. It writes nothing.
 func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
+	if s.z == nil {
+		return nil, errors.New("no OpenZiti client: " + ZitiReachable + " must run first")
+	}
 	src, err := s.src.ZitiSigner(ctx)
 	if err != nil {
-		if keycloak.IsNotFound(err) {
-			return nil, fmt.Errorf("%w (the realm does not exist yet: the Ziti side can only be planned once keycloak/realm has been applied)", err)
-		}
 		return nil, fmt.Errorf("signer settings: %w", err)
 	}
 	if err := checkSource(src); err != nil {
@@ -220,7 +229,10 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	}
 
 	// Diff.
-	var ops []op
+	var (
+		ops   []op
+		notes []string
+	)
 	add := func(ch steps.Change, run func(ctx context.Context) error) { ops = append(ops, op{ch, run}) }
 	z := s.z
 
@@ -240,6 +252,12 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 			id := haveSigner.ID
 			add(steps.Change{Action: steps.Update, Kind: KindSigner, Key: sname, Fields: f, Reason: "differs"},
 				func(ctx context.Context) error { return z.UpdateExtJWTSigner(ctx, id, want) })
+			if slices.Contains(f, FieldIssuer) {
+				// Seen with controller 1.7.2: its in-memory table of signers is keyed by issuer, and an update
+				// adds the new issuer without removing the old one (only a restart reloads the table).
+				notes = append(notes, fmt.Sprintf("the issuer of signer %s changes from %s: the controller keeps accepting tokens of the old issuer "+
+					"until it restarts (OpenZiti 1.7.2); restart it after this apply", sname, haveSigner.Issuer))
+			}
 		}
 	}
 
@@ -271,7 +289,6 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 		}
 	}
 
-	var notes []string
 	for _, n := range s.s.AttachIdentities {
 		in := byName[n]
 		if in.ExternalID == "" && src.UseExternalID {
@@ -302,6 +319,9 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 		claim = "identity externalId"
 	}
 	p.Note("signer %s accepts tokens of %s with audience %s; claim %s is matched to the %s", sname, src.Issuer, src.Audience, claimsProperty(src.ClaimsProperty), claim)
+	if src.Predicted {
+		p.Note("realm not created yet: issuer and JWKS endpoint are predicted from the Keycloak URL; apply reads them from the realm once it exists")
+	}
 	for _, n := range notes {
 		p.Note("%s", n)
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
@@ -225,6 +225,23 @@ func TestDriftListsFieldsAndKeepsOtherTags(t *testing.T) {
 	}
 }
 
+func TestIssuerChangeIsNoted(t *testing.T) {
+	z := &fakeZiti{}
+	src := source()
+	st := newStep(t, src, z, Settings{})
+	if err := plan(t, st).Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	src.s.Issuer = "https://login.example.test/realms/openziti"
+	p := plan(t, st)
+	if got := changeStrings(p); !slices.Equal(got, []string{"update ziti-ext-jwt-signer keycloak (fields: [issuer]): differs"}) {
+		t.Fatalf("plan %q", got)
+	}
+	if !slices.ContainsFunc(p.Notes, func(n string) bool { return strings.Contains(n, "keeps accepting tokens of the old issuer") }) {
+		t.Errorf("notes %q lack the restart advice", p.Notes)
+	}
+}
+
 func TestSignerRecreatedUpdatesPolicy(t *testing.T) {
 	z := &fakeZiti{}
 	st := newStep(t, source(), z, Settings{})
@@ -306,14 +323,8 @@ func TestOtherNamesAreOtherObjects(t *testing.T) {
 }
 
 func TestSourceErrors(t *testing.T) {
-	notFound := fmt.Errorf("keycloak/realm: Ziti signer settings: %w", &keycloak.APIError{Status: 404, Message: "404 Not Found"})
-	st := newStep(t, &fakeSource{err: notFound}, &fakeZiti{}, Settings{})
-	_, err := st.Plan(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "once keycloak/realm has been applied") {
-		t.Errorf("missing realm: %v", err)
-	}
 	boom := errors.New("boom")
-	st = newStep(t, &fakeSource{err: boom}, &fakeZiti{}, Settings{})
+	st := newStep(t, &fakeSource{err: boom}, &fakeZiti{}, Settings{})
 	if _, err := st.Plan(context.Background()); !errors.Is(err, boom) {
 		t.Errorf("source error not wrapped: %v", err)
 	}
@@ -344,6 +355,14 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := New(nil, &fakeZiti{}, Settings{}); err == nil {
 		t.Error("nil source accepted")
+	}
+	// Built before ziti/reachable has a client: valid, but cannot plan.
+	st, err = FromConfig(source(), nil, config.OIDC{SignerName: "kc", AuthPolicyName: "people"})
+	if err != nil || st.Settings().SignerName != "kc" || st.Settings().AuthPolicyName != "people" {
+		t.Fatalf("FromConfig: %+v, %v", st, err)
+	}
+	if _, err := st.Plan(context.Background()); err == nil || !strings.Contains(err.Error(), "ziti/reachable must run first") {
+		t.Errorf("plan without a client: %v", err)
 	}
 }
 

@@ -1,0 +1,136 @@
+package backup
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Compression names how stored objects are compressed.
+const Compression = "zstd"
+
+// digest counts and hashes (SHA-256) what is written to it.
+type digest struct {
+	h hash.Hash
+	n int64
+}
+
+func newDigest() *digest { return &digest{h: sha256.New()} }
+
+func (d *digest) Write(p []byte) (int, error) {
+	d.h.Write(p)
+	d.n += int64(len(p))
+	return len(p), nil
+}
+
+func (d *digest) sum() string { return hex.EncodeToString(d.h.Sum(nil)) }
+
+// encoded is what encoding one snapshot produced.
+type encoded struct {
+	RawSize   int64
+	RawSHA256 string
+	Size      int64 // bytes stored
+	SHA256    string
+}
+
+// encoder turns a snapshot into its stored form (zstd, then optionally encryption), hashing both sides, in a
+// goroutine that writes into a pipe: nothing is held beyond the compressor's window and one encryption chunk.
+type encoder struct {
+	pr   *io.PipeReader
+	done chan struct{}
+	res  encoded
+	err  error
+}
+
+// encode starts encoding snap (read to its end and then closed) for the object called name.
+func encode(snap *Snapshot, key *Key, name string, level zstd.EncoderLevel) *encoder {
+	pr, pw := io.Pipe()
+	e := &encoder{pr: pr, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		err := e.run(snap, pw, key, name, level)
+		if cerr := snap.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		// The store sees EOF only after the snapshot's producer (e.g. pg_dump) has exited successfully; any error
+		// reaches the store's reader instead, and the upload is abandoned.
+		pw.CloseWithError(err)
+		e.err = err
+	}()
+	return e
+}
+
+func (e *encoder) run(snap *Snapshot, pw io.Writer, key *Key, name string, level zstd.EncoderLevel) error {
+	stored := newDigest()
+	var w io.Writer = io.MultiWriter(stored, pw)
+	var enc io.WriteCloser
+	if key != nil {
+		var err error
+		if enc, err = newEncWriter(w, key, name); err != nil {
+			return err
+		}
+		w = enc
+	}
+	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(1<<20), zstd.WithEncoderCRC(true))
+	if err != nil {
+		return err
+	}
+	raw := newDigest()
+	if _, err := io.Copy(zw, io.TeeReader(snap.R, raw)); err != nil {
+		zw.Close()
+		return fmt.Errorf("read the snapshot: %w", err)
+	}
+	if err := snap.Close(); err != nil { // the producer's verdict, before the last bytes reach the store
+		zw.Close()
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("compress: %w", err)
+	}
+	if enc != nil {
+		if err := enc.Close(); err != nil {
+			return fmt.Errorf("encrypt: %w", err)
+		}
+	}
+	e.res = encoded{RawSize: raw.n, RawSHA256: raw.sum(), Size: stored.n, SHA256: stored.sum()}
+	return nil
+}
+
+// Reader is the stored form, for the store's Put.
+func (e *encoder) Reader() io.Reader { return e.pr }
+
+// Finish waits for the encoder after the store's Put returned putErr, and returns what was encoded. A failed Put
+// stops the encoder (and the snapshot's producer).
+func (e *encoder) Finish(putErr error) (encoded, error) {
+	if putErr != nil {
+		e.pr.CloseWithError(putErr)
+	}
+	<-e.done
+	if putErr != nil {
+		return e.res, putErr
+	}
+	if e.err != nil {
+		return e.res, e.err
+	}
+	return e.res, nil
+}
+
+// decode reverses encode: r is the stored form of the object called name.
+func decode(r io.Reader, key *Key, name string) (io.ReadCloser, error) {
+	if key != nil {
+		var err error
+		if r, err = newDecReader(r, key, name); err != nil {
+			return nil, err
+		}
+	}
+	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(64<<20))
+	if err != nil {
+		return nil, err
+	}
+	return zr.IOReadCloser(), nil
+}

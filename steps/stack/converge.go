@@ -1,0 +1,285 @@
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
+	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
+)
+
+// ServiceState is where one service stands on its way to convergence, as `docker service ps --no-trunc`
+// would show it.
+type ServiceState struct {
+	Service   string
+	Converged bool
+	Running   int    // tasks of the current spec that run (and are healthy, where a health check exists)
+	Completed int    // jobs: tasks of the current run that completed
+	Desired   int    // tasks wanted
+	Problem   string // why not converged: the latest task's state and error, an update in progress, …
+}
+
+func (s ServiceState) String() string {
+	if s.Converged {
+		return fmt.Sprintf("%s converged (%d/%d)", s.Service, max(s.Running, s.Completed), s.Desired)
+	}
+	return fmt.Sprintf("%s %d/%d: %s", s.Service, max(s.Running, s.Completed), s.Desired, s.Problem)
+}
+
+// NotConvergedError says which services of a stack did not converge before the deadline, and why.
+type NotConvergedError struct {
+	Namespace string
+	Waited    time.Duration
+	Services  []ServiceState // the ones not converged
+}
+
+func (e *NotConvergedError) Error() string {
+	var parts []string
+	for _, s := range e.Services {
+		parts = append(parts, s.String())
+	}
+	return fmt.Sprintf("stack %s did not converge in %s: %s", e.Namespace, e.Waited.Round(time.Second), strings.Join(parts, "; "))
+}
+
+// converge waits until every service of the stack has converged: all tasks of the current spec running (Swarm
+// reports a task with a health check "running" only once healthy), every job run to completion. On failure it
+// returns a *NotConvergedError naming each service, its task state and the last task error.
+func (d *Deploy) converge(ctx context.Context, e Engine) error {
+	t0 := time.Now()
+	ns := d.stack.Namespace
+	var last []ServiceState
+	err := wait.For(ctx, wait.Target{What: "stack " + ns + " to converge", Where: "Docker Swarm", Deadline: d.cfg.timeout(),
+		Initial: time.Second, Max: 5 * time.Second, Progress: d.cfg.Progress}, func(ctx context.Context) error {
+		states, permanent, err := d.check(ctx, e)
+		if err != nil {
+			return err
+		}
+		last = states
+		var bad []ServiceState
+		for _, s := range states {
+			if !s.Converged {
+				bad = append(bad, s)
+			}
+		}
+		if len(bad) == 0 {
+			return nil
+		}
+		nerr := &NotConvergedError{Namespace: ns, Waited: time.Since(t0), Services: bad}
+		if permanent {
+			return wait.Permanent(nerr)
+		}
+		return nerr
+	})
+	if err == nil {
+		return nil
+	}
+	var ue *wait.UnreachableError
+	if errors.As(err, &ue) {
+		var bad []ServiceState
+		for _, s := range last {
+			if !s.Converged {
+				bad = append(bad, s)
+			}
+		}
+		if len(bad) > 0 {
+			return &NotConvergedError{Namespace: ns, Waited: ue.Waited, Services: bad}
+		}
+	}
+	return err
+}
+
+// check reads the services and tasks of the stack once. permanent reports a failure that waiting cannot cure.
+func (d *Deploy) check(ctx context.Context, e Engine) ([]ServiceState, bool, error) {
+	live, err := e.Services(ctx, d.stack.Namespace)
+	if err != nil {
+		return nil, false, err
+	}
+	var out []ServiceState
+	permanent := false
+	for _, want := range d.stack.Services {
+		svc := findService(live, want.Spec.Name)
+		if svc == nil {
+			out = append(out, ServiceState{Service: want.Spec.Name, Problem: "service does not exist"})
+			continue
+		}
+		tasks, err := e.Tasks(ctx, svc.ID)
+		if err != nil {
+			return nil, false, err
+		}
+		st, perm := Assess(*svc, want, tasks)
+		permanent = permanent || perm
+		out = append(out, st)
+	}
+	return out, permanent, nil
+}
+
+// Assess says whether one service has converged, from the service and its tasks as the engine lists them. It
+// is pure. permanent reports a failure that waiting cannot cure (an image that does not exist, an update that
+// Swarm rolled back, a job out of attempts).
+func Assess(svc swarm.Service, want stacks.Service, tasks []swarm.Task) (st ServiceState, permanent bool) {
+	st = ServiceState{Service: svc.Spec.Name}
+	if u := svc.UpdateStatus; u != nil {
+		switch u.State {
+		case swarm.UpdateStateUpdating, swarm.UpdateStateRollbackStarted:
+			st.Problem = fmt.Sprintf("update %s: %s", u.State, u.Message)
+			return st, false
+		case swarm.UpdateStatePaused, swarm.UpdateStateRollbackPaused:
+			st.Problem = fmt.Sprintf("update %s: %s (run `docker service update --rollback %s` or fix and deploy again)", u.State, u.Message, svc.Spec.Name)
+			return st, true
+		case swarm.UpdateStateRollbackCompleted:
+			st.Problem = fmt.Sprintf("update rolled back: %s", u.Message)
+			return st, true
+		}
+	}
+	// tasks of the current spec (an update replaces the others)
+	var current []swarm.Task
+	for _, t := range tasks {
+		if sameTaskSpec(t.Spec, svc.Spec.TaskTemplate) {
+			current = append(current, t)
+		}
+	}
+	sort.Slice(current, func(i, j int) bool { return current[i].Status.Timestamp.After(current[j].Status.Timestamp) })
+	mode := svc.Spec.Mode
+	switch {
+	case mode.ReplicatedJob != nil || mode.GlobalJob != nil:
+		return assessJob(svc, current, st)
+	case mode.Global != nil:
+		st.Desired = int(desiredTasks(svc))
+	default:
+		st.Desired = 1
+		if mode.Replicated != nil && mode.Replicated.Replicas != nil {
+			st.Desired = int(*mode.Replicated.Replicas)
+		}
+	}
+	for _, t := range current {
+		if t.DesiredState == swarm.TaskStateRunning && t.Status.State == swarm.TaskStateRunning {
+			st.Running++
+		}
+	}
+	if st.Running >= st.Desired && (st.Desired > 0 || mode.Global == nil) {
+		// no task of the current spec still on its way up or down
+		for _, t := range current {
+			if t.DesiredState == swarm.TaskStateRunning && t.Status.State != swarm.TaskStateRunning {
+				st.Problem = describe(t, "")
+				return st, false
+			}
+		}
+		st.Converged = true
+		return st, false
+	}
+	st.Problem = "no task yet"
+	if len(current) > 0 {
+		st.Problem = describe(current[0], latestError(current))
+		if current[0].Status.State == swarm.TaskStateRejected && strings.Contains(current[0].Status.Err, "No such image") {
+			permanent = true
+		}
+	}
+	if want.Healthcheck && st.Problem != "" && len(current) > 0 && current[0].Status.State == swarm.TaskStateStarting {
+		st.Problem += " (waiting for the health check)"
+	}
+	return st, permanent
+}
+
+func assessJob(svc swarm.Service, current []swarm.Task, st ServiceState) (ServiceState, bool) {
+	iter := uint64(0)
+	if svc.JobStatus != nil {
+		iter = svc.JobStatus.JobIteration.Index
+	}
+	var run []swarm.Task
+	for _, t := range current {
+		if t.JobIteration == nil || t.JobIteration.Index == iter {
+			run = append(run, t)
+		}
+	}
+	st.Desired = 1
+	if m := svc.Spec.Mode.ReplicatedJob; m != nil && m.TotalCompletions != nil {
+		st.Desired = int(*m.TotalCompletions)
+	}
+	if svc.Spec.Mode.GlobalJob != nil {
+		st.Desired = int(desiredTasks(svc))
+	}
+	failed, active := 0, 0
+	for _, t := range run {
+		switch t.Status.State {
+		case swarm.TaskStateComplete:
+			st.Completed++
+		case swarm.TaskStateFailed, swarm.TaskStateRejected, swarm.TaskStateOrphaned:
+			failed++
+		case swarm.TaskStateShutdown, swarm.TaskStateRemove:
+		default:
+			active++
+		}
+	}
+	if st.Completed >= st.Desired {
+		st.Converged = true
+		return st, false
+	}
+	st.Problem = "no task yet"
+	if len(run) > 0 {
+		st.Problem = describe(run[0], latestError(run))
+	}
+	// out of attempts: Swarm starts no new task
+	if rp := svc.Spec.TaskTemplate.RestartPolicy; rp != nil && rp.MaxAttempts != nil && *rp.MaxAttempts > 0 &&
+		failed > int(*rp.MaxAttempts) && active == 0 {
+		st.Problem = fmt.Sprintf("job failed %d time(s), out of attempts; last: %s", failed, st.Problem)
+		return st, true
+	}
+	return st, false
+}
+
+func desiredTasks(svc swarm.Service) uint64 {
+	if svc.ServiceStatus != nil {
+		return svc.ServiceStatus.DesiredTasks
+	}
+	return 0
+}
+
+// describe renders a task as `docker service ps --no-trunc` would: state, desired state, age, error.
+func describe(t swarm.Task, lastErr string) string {
+	s := fmt.Sprintf("task %s (slot %d) %s, desired %s, since %s", shortID(t.ID), t.Slot, t.Status.State, t.DesiredState,
+		t.Status.Timestamp.Format(time.RFC3339))
+	if t.Status.Message != "" {
+		s += ": " + t.Status.Message
+	}
+	if t.Status.Err != "" {
+		s += ": " + t.Status.Err
+	}
+	if cs := t.Status.ContainerStatus; cs != nil && cs.ExitCode != 0 {
+		s += fmt.Sprintf(" (exit code %d)", cs.ExitCode)
+	}
+	if lastErr != "" && lastErr != t.Status.Err {
+		s += "; last task error: " + lastErr
+	}
+	return s
+}
+
+func latestError(ts []swarm.Task) string {
+	for _, t := range ts { // newest first
+		if t.Status.Err != "" {
+			return t.Status.Err
+		}
+	}
+	return ""
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// sameTaskSpec reports whether a task was made from the service's current task template. Both come from the
+// engine, in the same normal form.
+func sameTaskSpec(a, b swarm.TaskSpec) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}

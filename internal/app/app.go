@@ -19,8 +19,8 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireca"
-	"github.com/ziti-bootstrap/ziti-bootstrap/steps/zitioidc"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireentries"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/zitioidc"
 )
 
 // Systems holds the clients of one run. A client is set by its system's reachable step; steps that depend on

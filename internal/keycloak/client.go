@@ -132,11 +132,8 @@ func (c *Client) URL() string { return c.base }
 
 // Ping checks that the admin API answers with the current session and returns the server version.
 func (c *Client) Ping(ctx context.Context) (string, error) {
-	var info *gocloak.ServerInfoRepresentation
-	err := c.authed(ctx, func(tok string) error {
-		var err error
-		info, err = c.gc.GetServerInfo(ctx, tok)
-		return err
+	info, err := authedValue(ctx, c, func(tok string) (*gocloak.ServerInfoRepresentation, error) {
+		return c.gc.GetServerInfo(ctx, tok)
 	})
 	if err != nil {
 		return "", c.wrap(err, "read server info")
@@ -214,6 +211,17 @@ func (c *Client) authed(ctx context.Context, fn func(token string) error) error 
 		return err
 	}
 	return fn(tok)
+}
+
+// authedValue is authed for a call that returns a value.
+func authedValue[T any](ctx context.Context, c *Client, fn func(token string) (T, error)) (T, error) {
+	var v T
+	err := c.authed(ctx, func(tok string) error {
+		var err error
+		v, err = fn(tok)
+		return err
+	})
+	return v, err
 }
 
 // Token obtains an access token for username with the resource owner password grant (direct access grant) of

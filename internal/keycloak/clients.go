@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/Nerzal/gocloak/v13"
+	"github.com/go-resty/resty/v2"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 )
@@ -85,12 +86,7 @@ func (c *Client) listClients(ctx context.Context, realm, clientID string) ([]OID
 	if clientID != "" {
 		params.ClientID = gocloak.StringP(clientID) // exact match unless search=true
 	}
-	var reps []*gocloak.Client
-	err := c.authed(ctx, func(tok string) error {
-		var err error
-		reps, err = c.gc.GetClients(ctx, tok, realm, params)
-		return err
-	})
+	reps, err := authedValue(ctx, c, func(tok string) ([]*gocloak.Client, error) { return c.gc.GetClients(ctx, tok, realm, params) })
 	if err != nil {
 		if clientID != "" {
 			return nil, c.wrap(err, "get client %s in realm %s", clientID, realm)
@@ -157,9 +153,8 @@ func (c *Client) CreateClient(ctx context.Context, realm string, k OIDCClient) (
 		ImplicitFlowEnabled:       gocloak.BoolP(k.ImplicitFlow),
 		DirectAccessGrantsEnabled: gocloak.BoolP(k.DirectAccessGrants),
 		ServiceAccountsEnabled:    gocloak.BoolP(k.ServiceAccounts),
-	}
-	if k.Name != "" {
-		rep.Name = gocloak.StringP(k.Name)
+		Name:                      optString(k.Name),
+		Attributes:                optMap(k.Attributes),
 	}
 	if k.RedirectURIs != nil {
 		rep.RedirectURIs = &k.RedirectURIs
@@ -170,16 +165,7 @@ func (c *Client) CreateClient(ctx context.Context, realm string, k OIDCClient) (
 	if k.Secret.IsSet() {
 		rep.Secret = gocloak.StringP(k.Secret.Value())
 	}
-	if len(k.Attributes) > 0 {
-		a := copyMap(k.Attributes)
-		rep.Attributes = &a
-	}
-	var id string
-	err := c.authed(ctx, func(tok string) error {
-		var err error
-		id, err = c.gc.CreateClient(ctx, tok, realm, rep)
-		return err
-	})
+	id, err := authedValue(ctx, c, func(tok string) (string, error) { return c.gc.CreateClient(ctx, tok, realm, rep) })
 	if err != nil {
 		return "", c.wrap(err, "create client %s in realm %s", k.ClientID, realm)
 	}
@@ -278,11 +264,8 @@ func (c *Client) CreateProtocolMapper(ctx context.Context, realm, clientUUID str
 		ProtocolMapper: gocloak.StringP(m.Type),
 		Config:         &cfg,
 	}
-	var id string
-	err := c.authed(ctx, func(tok string) error {
-		var err error
-		id, err = c.gc.CreateClientProtocolMapper(ctx, tok, realm, clientUUID, rep)
-		return err
+	id, err := authedValue(ctx, c, func(tok string) (string, error) {
+		return c.gc.CreateClientProtocolMapper(ctx, tok, realm, clientUUID, rep)
 	})
 	if err != nil {
 		return "", c.wrap(err, "create protocol mapper %q on client %s in realm %s", m.Name, clientUUID, realm)
@@ -338,31 +321,25 @@ func (c *Client) DeleteProtocolMapper(ctx context.Context, realm, clientUUID, ma
 
 // adminGet GETs an admin API URL into out.
 func (c *Client) adminGet(ctx context.Context, tok string, out any, u string) error {
-	resp, err := c.gc.GetRequestWithBearerAuth(ctx, tok).SetResult(out).Get(u)
-	if err != nil {
-		return err
-	}
-	if resp.IsError() {
-		return &APIError{Status: resp.StatusCode(), Message: resp.Status() + errorText(resp.Error())}
-	}
-	return nil
+	return adminResult(c.gc.GetRequestWithBearerAuth(ctx, tok).SetResult(out).Get(u))
 }
 
 // adminPut PUTs body to an admin API URL.
 func (c *Client) adminPut(ctx context.Context, tok string, body any, u string) error {
-	resp, err := c.gc.GetRequestWithBearerAuth(ctx, tok).SetBody(body).Put(u)
+	return adminResult(c.gc.GetRequestWithBearerAuth(ctx, tok).SetBody(body).Put(u))
+}
+
+// adminResult turns an error answer of the admin API into an *APIError.
+func adminResult(resp *resty.Response, err error) error {
 	if err != nil {
 		return err
 	}
 	if resp.IsError() {
-		return &APIError{Status: resp.StatusCode(), Message: resp.Status() + errorText(resp.Error())}
+		msg := resp.Status()
+		if h, ok := resp.Error().(*gocloak.HTTPErrorResponse); ok && h.NotEmpty() {
+			msg += ": " + h.String()
+		}
+		return &APIError{Status: resp.StatusCode(), Message: msg}
 	}
 	return nil
-}
-
-func errorText(e any) string {
-	if h, ok := e.(*gocloak.HTTPErrorResponse); ok && h.NotEmpty() {
-		return ": " + h.String()
-	}
-	return ""
 }

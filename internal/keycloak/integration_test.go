@@ -2,8 +2,6 @@ package keycloak_test
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak/keycloaktest"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
 
 func TestRealKeycloakWrongAdminPassword(t *testing.T) {
@@ -155,8 +154,8 @@ func TestRealKeycloakObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims := decode(t, tok)
-	if claims["ziti_id"] != "alice-1" || !hasAudience(claims["aud"], "openziti") {
+	claims := testutil.Claims(t, tok)
+	if claims["ziti_id"] != "alice-1" || !testutil.HasAudience(claims["aud"], "openziti") {
 		t.Fatalf("token claims %v; want ziti_id alice-1 and audience openziti", claims)
 	}
 	if _, err := kc.Token(ctx, realm, "svc", secret.Value(), "alice", "wrong"); !keycloak.IsInvalidCredentials(err) {
@@ -174,31 +173,4 @@ func TestRealKeycloakObjects(t *testing.T) {
 	if per[keycloak.System] == 0 || slices.ContainsFunc(log, func(s string) bool { return strings.HasSuffix(s, "/token") }) {
 		t.Fatalf("counted writes %v: want the writes and no token request", log)
 	}
-}
-
-func decode(t *testing.T, jwt string) map[string]any {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %q", jwt)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func hasAudience(aud any, want string) bool {
-	switch a := aud.(type) {
-	case string:
-		return a == want
-	case []any:
-		return slices.Contains(a, any(want))
-	}
-	return false
 }

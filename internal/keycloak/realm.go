@@ -39,12 +39,7 @@ func (c *Client) GetRealm(ctx context.Context, name string) (*Realm, error) {
 	if err := checkName("realm", name); err != nil {
 		return nil, err
 	}
-	var rep *gocloak.RealmRepresentation
-	err := c.authed(ctx, func(tok string) error {
-		var err error
-		rep, err = c.gc.GetRealm(ctx, tok, name)
-		return err
-	})
+	rep, err := authedValue(ctx, c, func(tok string) (*gocloak.RealmRepresentation, error) { return c.gc.GetRealm(ctx, tok, name) })
 	if err != nil {
 		return nil, c.wrap(err, "get realm %s", name)
 	}
@@ -57,9 +52,7 @@ func (c *Client) GetRealm(ctx context.Context, name string) (*Realm, error) {
 		Attributes:             map[string]string{},
 	}
 	if rep.Attributes != nil {
-		for k, v := range *rep.Attributes {
-			r.Attributes[k] = v
-		}
+		r.Attributes = copyMap(*rep.Attributes)
 	}
 	return r, nil
 }
@@ -73,16 +66,11 @@ func (c *Client) CreateRealm(ctx context.Context, r Realm) error {
 		Realm:                  gocloak.StringP(r.Name),
 		Enabled:                gocloak.BoolP(r.Enabled),
 		DuplicateEmailsAllowed: gocloak.BoolP(r.DuplicateEmailsAllowed),
-	}
-	if r.DisplayName != "" {
-		rep.DisplayName = gocloak.StringP(r.DisplayName)
+		DisplayName:            optString(r.DisplayName),
+		Attributes:             optMap(r.Attributes),
 	}
 	if r.AccessTokenLifespan > 0 {
 		rep.AccessTokenLifespan = gocloak.IntP(seconds(r.AccessTokenLifespan))
-	}
-	if len(r.Attributes) > 0 {
-		attrs := copyMap(r.Attributes)
-		rep.Attributes = &attrs
 	}
 	err := c.authed(ctx, func(tok string) error {
 		_, err := c.gc.CreateRealm(ctx, tok, rep)
@@ -170,6 +158,23 @@ func (c *Client) Discovery(ctx context.Context, realm string) (issuer, jwksURI, 
 }
 
 func seconds(d time.Duration) int { return int(d.Round(time.Second) / time.Second) }
+
+// optString is s for a field that is left out when empty.
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// optMap is a copy of m for a field that is left out when empty.
+func optMap[V any](m map[string]V) *map[string]V {
+	if len(m) == 0 {
+		return nil
+	}
+	c := copyMap(m)
+	return &c
+}
 
 func copyMap[V any](m map[string]V) map[string]V {
 	out := make(map[string]V, len(m))

@@ -39,11 +39,8 @@ func (c *Client) GetUser(ctx context.Context, realm, username string) (*User, er
 	if err := checkName("realm", realm); err != nil {
 		return nil, err
 	}
-	var reps []*gocloak.User
-	err := c.authed(ctx, func(tok string) error {
-		var err error
-		reps, err = c.gc.GetUsers(ctx, tok, realm, gocloak.GetUsersParams{Username: gocloak.StringP(username), Exact: gocloak.BoolP(true)})
-		return err
+	reps, err := authedValue(ctx, c, func(tok string) ([]*gocloak.User, error) {
+		return c.gc.GetUsers(ctx, tok, realm, gocloak.GetUsersParams{Username: gocloak.StringP(username), Exact: gocloak.BoolP(true)})
 	})
 	if err != nil {
 		return nil, c.wrap(err, "get user %s in realm %s", username, realm)
@@ -86,31 +83,17 @@ func (c *Client) CreateUser(ctx context.Context, realm string, u User, password 
 		Username:      gocloak.StringP(u.Username),
 		Enabled:       gocloak.BoolP(u.Enabled),
 		EmailVerified: gocloak.BoolP(u.EmailVerified),
-	}
-	if u.Email != "" {
-		rep.Email = gocloak.StringP(u.Email)
-	}
-	if u.FirstName != "" {
-		rep.FirstName = gocloak.StringP(u.FirstName)
-	}
-	if u.LastName != "" {
-		rep.LastName = gocloak.StringP(u.LastName)
-	}
-	if len(u.Attributes) > 0 {
-		a := copyMap(u.Attributes)
-		rep.Attributes = &a
+		Email:         optString(u.Email),
+		FirstName:     optString(u.FirstName),
+		LastName:      optString(u.LastName),
+		Attributes:    optMap(u.Attributes),
 	}
 	if password.IsSet() {
 		rep.Credentials = &[]gocloak.CredentialRepresentation{{
 			Type: gocloak.StringP("password"), Value: gocloak.StringP(password.Value()), Temporary: gocloak.BoolP(false),
 		}}
 	}
-	var id string
-	err := c.authed(ctx, func(tok string) error {
-		var err error
-		id, err = c.gc.CreateUser(ctx, tok, realm, rep)
-		return err
-	})
+	id, err := authedValue(ctx, c, func(tok string) (string, error) { return c.gc.CreateUser(ctx, tok, realm, rep) })
 	if err != nil {
 		return "", c.wrap(err, "create user %s in realm %s", u.Username, realm)
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -22,39 +21,21 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire/spiretest"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
 // server connects to the test bed's SPIRE server (skipped with -short, fails when the test bed is absent).
 func server(t testing.TB) (*spire.Client, *calls.Counter, testbed.SpireInfo) {
 	t.Helper()
-	in := testbed.Require(t, "spire")
 	counter := calls.New()
-	c, err := spire.Dial(context.Background(), in.Spire.Socket, counter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.WaitHealthy(context.Background(), 30*time.Second, nil); err != nil {
-		t.Fatal(err)
-	}
-	return c, counter, in.Spire
+	c, in := spiretest.Connect(t, counter)
+	return c, counter, in
 }
 
-func randHex(t testing.TB) string {
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t testing.TB) context.Context { return testutil.Context(t, 2*time.Minute) }
 
 func byID(entries []spire.Entry) map[string]spire.Entry {
 	m := map[string]spire.Entry{}
@@ -95,7 +76,7 @@ func TestHealthyAndBundle(t *testing.T) {
 func TestEntryBatchesPerItemStatuses(t *testing.T) {
 	c, counter, in := server(t)
 	ctx := ctxT(t)
-	r := randHex(t)
+	r := testutil.RandHex(t, 6)
 	td := "spiffe://" + in.TrustDomain
 	parent := td + "/test/parent-" + r
 	mk := func(n int) spire.Entry {
@@ -175,12 +156,9 @@ func TestEntryBatchesPerItemStatuses(t *testing.T) {
 }
 
 func TestListEntriesReadsAllPagesAndBatchesChunk(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test")
-	}
 	c, counter, in := server(t)
 	ctx := ctxT(t)
-	r := randHex(t)
+	r := testutil.RandHex(t, 6)
 	n := spire.PageSize + spire.BatchSize/2 // more than one page, and not a whole number of batches
 	entries := make([]spire.Entry, n)
 	ids := make([]string, n)
@@ -219,7 +197,7 @@ func TestListEntriesReadsAllPagesAndBatchesChunk(t *testing.T) {
 func TestJoinTokenAliasAndMintX509SVID(t *testing.T) {
 	c, _, in := server(t)
 	ctx := ctxT(t)
-	r := randHex(t)
+	r := testutil.RandHex(t, 6)
 	alias := "spiffe://" + in.TrustDomain + "/test/node-" + r
 	tok, err := c.CreateJoinToken(ctx, time.Minute, alias)
 	if err != nil || tok == "" {

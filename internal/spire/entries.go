@@ -126,35 +126,17 @@ func (c *Client) ListEntries(ctx context.Context) ([]Entry, error) {
 // SPIFFE ID, parent ID and selectors as an existing one is not created; its error satisfies IsAlreadyExists and
 // names the existing entry's ID (ItemError.ExistingID).
 func (c *Client) BatchCreate(ctx context.Context, entries []Entry) []error {
-	errs := make([]error, len(entries))
-	var idx []int
-	var req []*types.Entry
-	for i, e := range entries {
-		pe, err := toProto(e)
-		if err != nil {
-			errs[i] = &ItemError{Op: "create entry", Item: itemName(e), Code: codes.InvalidArgument, Message: err.Error()}
-			continue
-		}
-		idx = append(idx, i)
-		req = append(req, pe)
-	}
-	c.chunked(len(req), errs, idx, "create entries", func(lo, hi int) ([]*types.Status, []string, error) {
+	errs, idx, req := toRequest("create", entries, false)
+	c.chunked("create", errs, idx, func(i int) string { return itemName(entries[i]) }, func(lo, hi int) ([]*types.Status, []string, error) {
 		resp, err := c.entry.BatchCreateEntry(ctx, &entryv1.BatchCreateEntryRequest{Entries: req[lo:hi], OutputMask: &types.EntryMask{}})
 		if err != nil {
 			return nil, nil, err
 		}
-		st, ids := make([]*types.Status, len(resp.GetResults())), make([]string, len(resp.GetResults()))
+		ids := make([]string, len(resp.GetResults()))
 		for i, r := range resp.GetResults() {
-			st[i], ids[i] = r.GetStatus(), r.GetEntry().GetId()
+			ids[i] = r.GetEntry().GetId()
 		}
-		return st, ids, nil
-	}, func(i int, st *types.Status, id string) error {
-		e := entries[i]
-		ie := &ItemError{Op: "create entry", Item: itemName(e), Code: codes.Code(st.GetCode()), Message: st.GetMessage()}
-		if ie.Code == codes.AlreadyExists {
-			ie.ExistingID = id
-		}
-		return ie
+		return statuses(resp.GetResults()), ids, nil
 	})
 	return errs
 }
@@ -163,37 +145,17 @@ func (c *Client) BatchCreate(ctx context.Context, entries []Entry) []error {
 // carries is written; fields it does not carry (expiry, store_svid) are left as they are. A missing entry gives
 // an error satisfying IsNotFound.
 func (c *Client) BatchUpdate(ctx context.Context, entries []Entry) []error {
-	errs := make([]error, len(entries))
-	var idx []int
-	var req []*types.Entry
-	for i, e := range entries {
-		pe, err := toProto(e)
-		if err == nil && e.ID == "" {
-			err = errors.New("the entry has no ID")
-		}
-		if err != nil {
-			errs[i] = &ItemError{Op: "update entry", Item: itemName(e), Code: codes.InvalidArgument, Message: err.Error()}
-			continue
-		}
-		idx = append(idx, i)
-		req = append(req, pe)
-	}
+	errs, idx, req := toRequest("update", entries, true)
 	mask := &types.EntryMask{
 		SpiffeId: true, ParentId: true, Selectors: true, X509SvidTtl: true, JwtSvidTtl: true,
 		DnsNames: true, FederatesWith: true, Admin: true, Downstream: true, Hint: true,
 	}
-	c.chunked(len(req), errs, idx, "update entries", func(lo, hi int) ([]*types.Status, []string, error) {
+	c.chunked("update", errs, idx, func(i int) string { return itemName(entries[i]) }, func(lo, hi int) ([]*types.Status, []string, error) {
 		resp, err := c.entry.BatchUpdateEntry(ctx, &entryv1.BatchUpdateEntryRequest{Entries: req[lo:hi], InputMask: mask, OutputMask: &types.EntryMask{}})
 		if err != nil {
 			return nil, nil, err
 		}
-		st := make([]*types.Status, len(resp.GetResults()))
-		for i, r := range resp.GetResults() {
-			st[i] = r.GetStatus()
-		}
-		return st, nil, nil
-	}, func(i int, st *types.Status, _ string) error {
-		return &ItemError{Op: "update entry", Item: itemName(entries[i]), Code: codes.Code(st.GetCode()), Message: st.GetMessage()}
+		return statuses(resp.GetResults()), nil, nil
 	})
 	return errs
 }
@@ -206,29 +168,54 @@ func (c *Client) BatchDelete(ctx context.Context, ids []string) []error {
 	for i := range ids {
 		idx[i] = i
 	}
-	c.chunked(len(ids), errs, idx, "delete entries", func(lo, hi int) ([]*types.Status, []string, error) {
+	c.chunked("delete", errs, idx, func(i int) string { return ids[i] }, func(lo, hi int) ([]*types.Status, []string, error) {
 		resp, err := c.entry.BatchDeleteEntry(ctx, &entryv1.BatchDeleteEntryRequest{Ids: ids[lo:hi]})
 		if err != nil {
 			return nil, nil, err
 		}
-		st := make([]*types.Status, len(resp.GetResults()))
-		for i, r := range resp.GetResults() {
-			st[i] = r.GetStatus()
-		}
-		return st, nil, nil
-	}, func(i int, st *types.Status, _ string) error {
-		return &ItemError{Op: "delete entry", Item: ids[i], Code: codes.Code(st.GetCode()), Message: st.GetMessage()}
+		return statuses(resp.GetResults()), nil, nil
 	})
 	return errs
 }
 
-// chunked sends n request items in chunks of BatchSize. call sends items [lo,hi) and returns their statuses
-// (and, optionally, the entry IDs of the results). Item j of the request is item idx[j] of the caller; its
-// error goes to errs[idx[j]], made by itemErr when the status is not OK. When a call fails as a whole, that
-// chunk and all later ones get the call's error: the connection or the server is broken, and more calls
-// would only fail the same way.
-func (c *Client) chunked(n int, errs []error, idx []int, op string,
-	call func(lo, hi int) ([]*types.Status, []string, error), itemErr func(i int, st *types.Status, id string) error) {
+// toRequest converts entries for a batch request of op ("create", "update"). req holds the entries that convert
+// and idx their positions in entries; each entry that does not convert (or, with needID, has no ID) gets an
+// InvalidArgument *ItemError in errs, which has one slot per entry.
+func toRequest(op string, entries []Entry, needID bool) (errs []error, idx []int, req []*types.Entry) {
+	errs = make([]error, len(entries))
+	for i, e := range entries {
+		pe, err := toProto(e)
+		if err == nil && needID && e.ID == "" {
+			err = errors.New("the entry has no ID")
+		}
+		if err != nil {
+			errs[i] = &ItemError{Op: op + " entry", Item: itemName(e), Code: codes.InvalidArgument, Message: err.Error()}
+			continue
+		}
+		idx = append(idx, i)
+		req = append(req, pe)
+	}
+	return errs, idx, req
+}
+
+// statuses are the per-item statuses of a batch answer.
+func statuses[R interface{ GetStatus() *types.Status }](results []R) []*types.Status {
+	st := make([]*types.Status, len(results))
+	for i, r := range results {
+		st[i] = r.GetStatus()
+	}
+	return st
+}
+
+// chunked sends the request items of a batch op ("create", "update", "delete") in chunks of BatchSize. Item j of
+// the request is item idx[j] of the caller, named item(idx[j]) in errors. call sends items [lo,hi) and returns
+// their statuses (and, for creates, the entry IDs of the results). An item whose status is not OK gets an
+// *ItemError in errs[idx[j]]; for AlreadyExists it names the existing entry. When a call fails as a whole, that
+// chunk and all later ones get the call's error: the connection or the server is broken, and more calls would
+// only fail the same way.
+func (c *Client) chunked(op string, errs []error, idx []int, item func(i int) string,
+	call func(lo, hi int) ([]*types.Status, []string, error)) {
+	n := len(idx)
 	for lo := 0; lo < n; lo += BatchSize {
 		hi := min(lo+BatchSize, n)
 		sts, ids, err := call(lo, hi)
@@ -236,21 +223,23 @@ func (c *Client) chunked(n int, errs []error, idx []int, op string,
 			err = fmt.Errorf("the server answered %d results for %d items", len(sts), hi-lo)
 		}
 		if err != nil {
-			err = c.wrap(op, err)
+			err = c.wrap(op+" entries", err)
 			for j := lo; j < n; j++ {
 				errs[idx[j]] = err
 			}
 			return
 		}
 		for j, st := range sts {
-			if codes.Code(st.GetCode()) == codes.OK {
+			code := codes.Code(st.GetCode())
+			if code == codes.OK {
 				continue
 			}
-			id := ""
-			if ids != nil {
-				id = ids[j]
+			i := idx[lo+j]
+			ie := &ItemError{Op: op + " entry", Item: item(i), Code: code, Message: st.GetMessage()}
+			if code == codes.AlreadyExists && ids != nil {
+				ie.ExistingID = ids[j]
 			}
-			errs[idx[lo+j]] = itemErr(idx[lo+j], st, id)
+			errs[i] = ie
 		}
 	}
 }

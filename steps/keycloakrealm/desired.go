@@ -1,6 +1,7 @@
 package keycloakrealm
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
@@ -53,17 +54,12 @@ func (d Declaration) wantRealm() keycloak.Realm {
 // realmFields names the fields of have that differ from the declaration.
 func realmFields(d Declaration, have *keycloak.Realm) []string {
 	want := d.wantRealm()
-	var f []string
-	add := func(differs bool, name string) {
-		if differs {
-			f = append(f, name)
-		}
-	}
-	add(!have.Enabled, keycloak.RealmEnabled)
-	add(want.DisplayName != "" && have.DisplayName != want.DisplayName, keycloak.RealmDisplayName)
-	add(want.AccessTokenLifespan > 0 && have.AccessTokenLifespan != want.AccessTokenLifespan, keycloak.RealmAccessTokenLifespan)
-	add(d.IdentityClaim == "email" && have.DuplicateEmailsAllowed, keycloak.RealmDuplicateEmailsAllowed)
-	add(have.Attributes[ManagedAttribute] != managed, keycloak.AttributeField(ManagedAttribute))
+	var f fieldList
+	f.add(!have.Enabled, keycloak.RealmEnabled)
+	f.add(want.DisplayName != "" && have.DisplayName != want.DisplayName, keycloak.RealmDisplayName)
+	f.add(want.AccessTokenLifespan > 0 && have.AccessTokenLifespan != want.AccessTokenLifespan, keycloak.RealmAccessTokenLifespan)
+	f.add(d.IdentityClaim == "email" && have.DuplicateEmailsAllowed, keycloak.RealmDuplicateEmailsAllowed)
+	f.add(have.Attributes[ManagedAttribute] != managed, keycloak.AttributeField(ManagedAttribute))
 	return f
 }
 
@@ -106,23 +102,18 @@ func (d Declaration) wantClients() []keycloak.OIDCClient {
 // clientFields names the fields of have that differ from want. Nil WebOrigins and an unset Secret in want are
 // not managed.
 func clientFields(want, have keycloak.OIDCClient) []string {
-	var f []string
-	add := func(differs bool, name string) {
-		if differs {
-			f = append(f, name)
-		}
-	}
-	add(want.Enabled != have.Enabled, keycloak.ClientEnabled)
-	add(want.Public != have.Public, keycloak.ClientPublic)
-	add(want.StandardFlow != have.StandardFlow, keycloak.ClientStandardFlow)
-	add(want.ImplicitFlow != have.ImplicitFlow, keycloak.ClientImplicitFlow)
-	add(want.DirectAccessGrants != have.DirectAccessGrants, keycloak.ClientDirectAccessGrants)
-	add(want.ServiceAccounts != have.ServiceAccounts, keycloak.ClientServiceAccounts)
-	add(!sameSet(want.RedirectURIs, have.RedirectURIs), keycloak.ClientRedirectURIs)
-	add(want.WebOrigins != nil && !sameSet(want.WebOrigins, have.WebOrigins), keycloak.ClientWebOrigins)
-	add(!want.Public && want.Secret.IsSet() && want.Secret.Value() != have.Secret.Value(), keycloak.ClientSecret)
-	for _, k := range sortedKeys(want.Attributes) {
-		add(have.Attributes[k] != want.Attributes[k], keycloak.AttributeField(k))
+	var f fieldList
+	f.add(want.Enabled != have.Enabled, keycloak.ClientEnabled)
+	f.add(want.Public != have.Public, keycloak.ClientPublic)
+	f.add(want.StandardFlow != have.StandardFlow, keycloak.ClientStandardFlow)
+	f.add(want.ImplicitFlow != have.ImplicitFlow, keycloak.ClientImplicitFlow)
+	f.add(want.DirectAccessGrants != have.DirectAccessGrants, keycloak.ClientDirectAccessGrants)
+	f.add(want.ServiceAccounts != have.ServiceAccounts, keycloak.ClientServiceAccounts)
+	f.add(!sameSet(want.RedirectURIs, have.RedirectURIs), keycloak.ClientRedirectURIs)
+	f.add(want.WebOrigins != nil && !sameSet(want.WebOrigins, have.WebOrigins), keycloak.ClientWebOrigins)
+	f.add(!want.Public && want.Secret.IsSet() && want.Secret.Value() != have.Secret.Value(), keycloak.ClientSecret)
+	for _, k := range slices.Sorted(maps.Keys(want.Attributes)) {
+		f.add(have.Attributes[k] != want.Attributes[k], keycloak.AttributeField(k))
 	}
 	return f
 }
@@ -154,7 +145,7 @@ func mapperFields(want, have keycloak.ProtocolMapper) (fields []string, replace 
 	if want.Type != have.Type {
 		return []string{"type"}, true
 	}
-	for _, k := range sortedKeys(want.Config) {
+	for _, k := range slices.Sorted(maps.Keys(want.Config)) {
 		if have.Config[k] != want.Config[k] {
 			fields = append(fields, keycloak.ConfigPrefix+k)
 		}
@@ -192,19 +183,14 @@ func wantUser(u DevUser) keycloak.User {
 
 // userFields names the fields of have that differ from want; attributes not declared are left alone.
 func userFields(want, have keycloak.User) []string {
-	var f []string
-	add := func(differs bool, name string) {
-		if differs {
-			f = append(f, name)
-		}
-	}
-	add(want.Email != have.Email, keycloak.UserEmail)
-	add(want.FirstName != have.FirstName, keycloak.UserFirstName)
-	add(want.LastName != have.LastName, keycloak.UserLastName)
-	add(want.Enabled != have.Enabled, keycloak.UserEnabled)
-	add(want.EmailVerified != have.EmailVerified, keycloak.UserEmailVerified)
-	for _, k := range sortedKeys(want.Attributes) {
-		add(!slices.Equal(want.Attributes[k], have.Attributes[k]), keycloak.AttributeField(k))
+	var f fieldList
+	f.add(want.Email != have.Email, keycloak.UserEmail)
+	f.add(want.FirstName != have.FirstName, keycloak.UserFirstName)
+	f.add(want.LastName != have.LastName, keycloak.UserLastName)
+	f.add(want.Enabled != have.Enabled, keycloak.UserEnabled)
+	f.add(want.EmailVerified != have.EmailVerified, keycloak.UserEmailVerified)
+	for _, k := range slices.Sorted(maps.Keys(want.Attributes)) {
+		f.add(!slices.Equal(want.Attributes[k], have.Attributes[k]), keycloak.AttributeField(k))
 	}
 	return f
 }
@@ -216,11 +202,11 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// fieldList collects the names of the fields that differ, in the order they are checked.
+type fieldList []string
+
+func (f *fieldList) add(differs bool, name string) {
+	if differs {
+		*f = append(*f, name)
 	}
-	slices.Sort(keys)
-	return keys
 }

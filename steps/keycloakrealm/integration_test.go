@@ -2,7 +2,6 @@ package keycloakrealm_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak/keycloaktest"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
@@ -25,53 +25,16 @@ import (
 func run(t *testing.T, d keycloakrealm.Declaration, mode steps.Mode) (steps.Result, *steps.Report, *keycloakrealm.Step) {
 	t.Helper()
 	counter := calls.New()
-	opts := keycloaktest.Options(t, counter)
-	kc, err := keycloak.Dial(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kc := keycloaktest.Dial(t, counter)
 	st, err := keycloakrealm.New(kc, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	probe := reach.New(keycloakrealm.Reachable, "Keycloak", kc.URL(), time.Minute, nil, func(ctx context.Context) (string, error) {
-		v, err := kc.Ping(ctx)
-		return "Keycloak " + v, err
-	})
+	testutil.Must(t, err)
+	probe := reach.New(keycloakrealm.Reachable, "Keycloak", kc.URL(), time.Minute, nil, keycloaktest.Probe(kc))
 	rep, err := (&steps.Runner{Steps: []steps.Step{st, probe}, Counter: counter}).Run(context.Background(), mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rep.Steps {
-		if r.Name == keycloakrealm.Name {
-			t.Logf("%s run: %s, %d mutating calls, %d ms", map[steps.Mode]string{steps.PlanOnly: "plan", steps.Apply: "apply"}[mode], r.Status, r.MutatingCalls, r.DurationMS)
-			for _, c := range r.Changes {
-				t.Logf("  %s", c)
-			}
-			for _, n := range r.Notes {
-				t.Logf("  note: %s", n)
-			}
-			return r, rep, st
-		}
-	}
-	t.Fatalf("no %s result in %+v", keycloakrealm.Name, rep)
-	return steps.Result{}, nil, nil
+	testutil.Must(t, err)
+	return testutil.StepResult(t, rep, keycloakrealm.Name), rep, st
 }
 
-func mustStatus(t *testing.T, r steps.Result, want steps.Status) {
-	t.Helper()
-	if r.Status != want {
-		t.Fatalf("%s: status %s (error %q), want %s", r.Name, r.Status, r.Error, want)
-	}
-}
-
-func changeStrings(r steps.Result) []string {
-	var out []string
-	for _, c := range r.Changes {
-		out = append(out, c.String())
-	}
-	return out
-}
+func changeStrings(r steps.Result) []string { return testutil.ChangeStrings(r.Changes) }
 
 func hasChange(r steps.Result, prefix string) bool {
 	return slices.ContainsFunc(changeStrings(r), func(s string) bool { return strings.HasPrefix(s, prefix) })
@@ -88,7 +51,7 @@ func TestEmailClaim(t *testing.T) {
 		DevUsers:    []keycloakrealm.DevUser{{Username: "alice", Password: config.NewSecret("Al1ce-pw"), Email: "Alice@Example.test"}},
 	}
 	r, _, st := run(t, d, steps.Apply)
-	mustStatus(t, r, steps.Changed)
+	testutil.MustStatus(t, r, steps.Changed)
 	for _, want := range []string{
 		"create keycloak-realm " + realm,
 		"create keycloak-client " + realm + "/openziti",
@@ -107,20 +70,16 @@ func TestEmailClaim(t *testing.T) {
 	kc := keycloaktest.Connect(t, nil)
 	ctx := context.Background()
 	tok, err := kc.Token(ctx, realm, "openziti", "", "alice", "Al1ce-pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims, kid := decodeJWT(t, tok)
+	testutil.Must(t, err)
+	claims, kid := testutil.DecodeJWT(t, tok)
 	signer, err := st.ZitiSigner(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.Must(t, err)
 	t.Logf("Ziti signer: %+v", signer)
-	if claims["email"] != "alice@example.test" || !hasAudience(claims["aud"], "openziti") {
+	if claims["email"] != "alice@example.test" || !testutil.HasAudience(claims["aud"], "openziti") {
 		t.Fatalf("token claims %v: want email alice@example.test and audience openziti", claims)
 	}
 	// The two sides cannot drift: what Ziti is told is what the tokens carry.
-	if claims["iss"] != signer.Issuer || claims[signer.ClaimsProperty] != "alice@example.test" || !hasAudience(claims["aud"], signer.Audience) ||
+	if claims["iss"] != signer.Issuer || claims[signer.ClaimsProperty] != "alice@example.test" || !testutil.HasAudience(claims["aud"], signer.Audience) ||
 		claims["azp"] != signer.ClientID || signer.ExternalAuthURL != signer.Issuer || !signer.UseExternalID {
 		t.Fatalf("signer %+v does not match token claims %v", signer, claims)
 	}
@@ -130,7 +89,7 @@ func TestEmailClaim(t *testing.T) {
 
 	// The public client serves the device authorization grant.
 	resp, err := http.PostForm(signer.Issuer+"/protocol/openid-connect/auth/device", url.Values{"client_id": {"openziti"}})
-	must(t, err)
+	testutil.Must(t, err)
 	var dev struct {
 		DeviceCode      string `json:"device_code"`
 		VerificationURI string `json:"verification_uri"`
@@ -142,7 +101,7 @@ func TestEmailClaim(t *testing.T) {
 	}
 	// Converged: a second apply plans nothing and writes nothing.
 	r, rep, _ := run(t, d, steps.Apply)
-	mustStatus(t, r, steps.Unchanged)
+	testutil.MustStatus(t, r, steps.Unchanged)
 	if rep.MutatingCalls != 0 || !rep.Converged() {
 		t.Fatalf("second apply: %d mutating calls %v", rep.MutatingCalls, rep.Writes)
 	}
@@ -163,18 +122,16 @@ func TestAttributeClaimAndConfidentialClient(t *testing.T) {
 		DevUsers:            []keycloakrealm.DevUser{{Username: "bob", Email: "bob@example.test", Password: config.NewSecret("B0b-pw"), Attributes: map[string]string{"ziti_id": "bob-ziti-1"}}},
 	}
 	r, _, st := run(t, d, steps.Apply)
-	mustStatus(t, r, steps.Changed)
+	testutil.MustStatus(t, r, steps.Changed)
 	if !hasChange(r, "create keycloak-user-profile-attribute "+realm+"/ziti_id") {
 		t.Fatalf("no user-profile attribute planned: %v", changeStrings(r))
 	}
 	kc := keycloaktest.Connect(t, nil)
 	ctx := context.Background()
 	tok, err := kc.Token(ctx, realm, "ziti-svc", secret.Value(), "bob", "B0b-pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims, _ := decodeJWT(t, tok)
-	if claims["ziti_id"] != "bob-ziti-1" || !hasAudience(claims["aud"], "ziti-test-aud") {
+	testutil.Must(t, err)
+	claims, _ := testutil.DecodeJWT(t, tok)
+	if claims["ziti_id"] != "bob-ziti-1" || !testutil.HasAudience(claims["aud"], "ziti-test-aud") {
 		t.Fatalf("token claims %v: want ziti_id bob-ziti-1 and audience ziti-test-aud", claims)
 	}
 	if exp, iat := claims["exp"].(float64), claims["iat"].(float64); exp-iat != 600 {
@@ -190,41 +147,39 @@ func TestAttributeClaimAndConfidentialClient(t *testing.T) {
 	authURL := signer.Issuer + "/protocol/openid-connect/auth?response_type=code&scope=openid&client_id=ziti-tunnelers&redirect_uri=" +
 		url.QueryEscape(keycloakrealm.DefaultRedirectURIs[0])
 	resp, err := noRedirect.Get(authURL)
-	must(t, err)
+	testutil.Must(t, err)
 	resp.Body.Close()
 	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "code_challenge") {
 		t.Fatalf("authorization request without PKCE: %s, Location %q; want a redirect with an error about code_challenge", resp.Status, loc)
 	}
 	resp, err = noRedirect.Get(authURL + "&code_challenge_method=S256&code_challenge=" + challenge)
-	must(t, err)
+	testutil.Must(t, err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("authorization request with PKCE: %s; want the login page", resp.Status)
 	}
 	device := signer.Issuer + "/protocol/openid-connect/auth/device"
 	resp, err = http.PostForm(device, url.Values{"client_id": {"ziti-tunnelers"}})
-	must(t, err)
+	testutil.Must(t, err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("device authorization without PKCE: %s; want 400", resp.Status)
 	}
 	resp, err = http.PostForm(device, url.Values{"client_id": {"ziti-tunnelers"}, "code_challenge_method": {"S256"}, "code_challenge": {challenge}})
-	must(t, err)
+	testutil.Must(t, err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("device authorization with PKCE: %s; want 200", resp.Status)
 	}
 
 	attrs, err := kc.UserProfileAttributes(ctx, realm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.Must(t, err)
 	if i := slices.IndexFunc(attrs, func(a keycloak.UserProfileAttribute) bool { return a.Name == "ziti_id" }); i < 0 || slices.Contains(attrs[i].EditRoles, "user") {
 		t.Fatalf("ziti_id must be declared and not user-editable: %+v", attrs)
 	}
 
 	r, rep, _ := run(t, d, steps.Apply)
-	mustStatus(t, r, steps.Unchanged)
+	testutil.MustStatus(t, r, steps.Unchanged)
 	if rep.MutatingCalls != 0 {
 		t.Fatalf("second apply: %d mutating calls %v", rep.MutatingCalls, rep.Writes)
 	}
@@ -232,28 +187,24 @@ func TestAttributeClaimAndConfidentialClient(t *testing.T) {
 	// Drift made by hand: a redirect URI, the audience, the user's attribute and password, a user-editable
 	// ziti_id. The plan names each field; apply repairs exactly those.
 	pub, err := kc.GetClient(ctx, realm, "ziti-tunnelers")
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.Must(t, err)
 	pub.RedirectURIs = append(pub.RedirectURIs, "https://evil.example/*")
-	must(t, kc.UpdateClient(ctx, realm, *pub, keycloak.ClientRedirectURIs))
+	testutil.Must(t, kc.UpdateClient(ctx, realm, *pub, keycloak.ClientRedirectURIs))
 	for _, m := range pub.ProtocolMappers {
 		if m.Name == keycloakrealm.AudienceMapper {
 			m.Config["included.custom.audience"] = "someone-else"
-			must(t, kc.UpdateProtocolMapper(ctx, realm, pub.ID, m, keycloak.ConfigPrefix+"included.custom.audience"))
+			testutil.Must(t, kc.UpdateProtocolMapper(ctx, realm, pub.ID, m, keycloak.ConfigPrefix+"included.custom.audience"))
 		}
 	}
 	u, err := kc.GetUser(ctx, realm, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.Must(t, err)
 	u.Attributes["ziti_id"] = []string{"alice-ziti-1"}
-	must(t, kc.UpdateUser(ctx, realm, *u, keycloak.AttributeField("ziti_id")))
-	must(t, kc.SetPassword(ctx, realm, u.ID, config.NewSecret("changed-by-hand")))
-	must(t, kc.PutUserProfileAttribute(ctx, realm, keycloak.UserProfileAttribute{Name: "ziti_id", ViewRoles: []string{"admin", "user"}, EditRoles: []string{"admin", "user"}}))
+	testutil.Must(t, kc.UpdateUser(ctx, realm, *u, keycloak.AttributeField("ziti_id")))
+	testutil.Must(t, kc.SetPassword(ctx, realm, u.ID, config.NewSecret("changed-by-hand")))
+	testutil.Must(t, kc.PutUserProfileAttribute(ctx, realm, keycloak.UserProfileAttribute{Name: "ziti_id", ViewRoles: []string{"admin", "user"}, EditRoles: []string{"admin", "user"}}))
 
 	r, _, _ = run(t, d, steps.PlanOnly)
-	mustStatus(t, r, steps.Planned)
+	testutil.MustStatus(t, r, steps.Planned)
 	want := []string{
 		"update keycloak-user-profile-attribute " + realm + "/ziti_id (fields: [permissions.edit])",
 		"update keycloak-client " + realm + "/ziti-tunnelers (fields: [redirectUris])",
@@ -269,12 +220,12 @@ func TestAttributeClaimAndConfidentialClient(t *testing.T) {
 		t.Errorf("plan has %d changes, want %d: %v", len(r.Changes), len(want), changeStrings(r))
 	}
 	r, _, _ = run(t, d, steps.Apply)
-	mustStatus(t, r, steps.Changed)
+	testutil.MustStatus(t, r, steps.Changed)
 	if r.MutatingCalls != 5 {
 		t.Errorf("repair made %d mutating calls, want 5 (profile, client, mapper, user, password)", r.MutatingCalls)
 	}
 	r, rep, _ = run(t, d, steps.Apply)
-	mustStatus(t, r, steps.Unchanged)
+	testutil.MustStatus(t, r, steps.Unchanged)
 	if rep.MutatingCalls != 0 {
 		t.Fatalf("after repair: %d mutating calls %v", rep.MutatingCalls, rep.Writes)
 	}
@@ -289,12 +240,12 @@ func TestExistingRealmAdopted(t *testing.T) {
 	realm := keycloaktest.RealmName(t, "adopt")
 	kc := keycloaktest.Connect(t, nil)
 	ctx := context.Background()
-	must(t, kc.CreateRealm(ctx, keycloak.Realm{Name: realm, Enabled: true, DisplayName: "Made by hand", AccessTokenLifespan: time.Minute, DuplicateEmailsAllowed: true,
+	testutil.Must(t, kc.CreateRealm(ctx, keycloak.Realm{Name: realm, Enabled: true, DisplayName: "Made by hand", AccessTokenLifespan: time.Minute, DuplicateEmailsAllowed: true,
 		Attributes: map[string]string{"mine": "keep"}}))
 	d := keycloakrealm.Declaration{Realm: realm, DisplayName: "OpenZiti", AccessTokenLifespan: 5 * time.Minute}
 
 	r, rep, _ := run(t, d, steps.PlanOnly)
-	mustStatus(t, r, steps.Planned)
+	testutil.MustStatus(t, r, steps.Planned)
 	want := fmt.Sprintf("update keycloak-realm %s (fields: [displayName accessTokenLifespan duplicateEmailsAllowed attributes.ziti-bootstrap.managed]): exists, not managed by ziti-bootstrap: adopting it", realm)
 	if got := changeStrings(r); len(got) < 1 || got[0] != want {
 		t.Fatalf("plan %v; want first %q", got, want)
@@ -304,17 +255,15 @@ func TestExistingRealmAdopted(t *testing.T) {
 	}
 
 	r, _, _ = run(t, d, steps.Apply)
-	mustStatus(t, r, steps.Changed)
+	testutil.MustStatus(t, r, steps.Changed)
 	got, err := kc.GetRealm(ctx, realm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.Must(t, err)
 	if got.DisplayName != "OpenZiti" || got.AccessTokenLifespan != 5*time.Minute || got.DuplicateEmailsAllowed ||
 		got.Attributes[keycloakrealm.ManagedAttribute] != "true" || got.Attributes["mine"] != "keep" {
 		t.Fatalf("realm after apply: %+v", got)
 	}
 	r, rep, _ = run(t, d, steps.Apply)
-	mustStatus(t, r, steps.Unchanged)
+	testutil.MustStatus(t, r, steps.Unchanged)
 	if rep.MutatingCalls != 0 {
 		t.Fatalf("second apply: %d mutating calls %v", rep.MutatingCalls, rep.Writes)
 	}
@@ -325,22 +274,22 @@ func TestOwnership(t *testing.T) {
 	realm := keycloaktest.RealmName(t, "own")
 	d := keycloakrealm.Declaration{Realm: realm, Confidential: &keycloakrealm.ConfidentialClient{ClientID: "ziti-svc", ServiceAccounts: true}}
 	r, _, _ := run(t, d, steps.Apply)
-	mustStatus(t, r, steps.Changed)
+	testutil.MustStatus(t, r, steps.Changed)
 
 	kc := keycloaktest.Connect(t, nil)
 	ctx := context.Background()
 	// Someone else's client, and someone else's mapper on our client: never touched.
 	_, err := kc.CreateClient(ctx, realm, keycloak.OIDCClient{ClientID: "other-app", Enabled: true, Public: true, StandardFlow: true, RedirectURIs: []string{"http://app/*"}})
-	must(t, err)
+	testutil.Must(t, err)
 	pub, err := kc.GetClient(ctx, realm, "openziti")
-	must(t, err)
+	testutil.Must(t, err)
 	_, err = kc.CreateProtocolMapper(ctx, realm, pub.ID, keycloak.ProtocolMapper{Name: "their-mapper", Type: "oidc-hardcoded-claim-mapper",
 		Config: map[string]string{"claim.name": "team", "claim.value": "blue", "access.token.claim": "true"}})
-	must(t, err)
+	testutil.Must(t, err)
 	// A stale mapper of ours: deleted.
 	_, err = kc.CreateProtocolMapper(ctx, realm, pub.ID, keycloak.ProtocolMapper{Name: keycloakrealm.MapperPrefix + "old", Type: "oidc-hardcoded-claim-mapper",
 		Config: map[string]string{"claim.name": "old", "claim.value": "x"}})
-	must(t, err)
+	testutil.Must(t, err)
 
 	// The confidential client is no longer declared: it is ours, so it goes.
 	d.Confidential = nil
@@ -353,7 +302,7 @@ func TestOwnership(t *testing.T) {
 		t.Fatalf("plan %v; want %v", got, want)
 	}
 	r, _, _ = run(t, d, steps.Apply)
-	mustStatus(t, r, steps.Changed)
+	testutil.MustStatus(t, r, steps.Changed)
 	if _, err := kc.GetClient(ctx, realm, "other-app"); err != nil {
 		t.Fatalf("someone else's client: %v", err)
 	}
@@ -375,72 +324,30 @@ func TestWrongAdminPasswordFailsTheStepAsInvalidConfig(t *testing.T) {
 	opts := keycloaktest.Options(t, nil)
 	opts.AdminPassword = config.NewSecret("wrong-" + opts.AdminPassword.Value())
 	kc, err := keycloak.Dial(opts)
-	must(t, err)
+	testutil.Must(t, err)
 	st, err := keycloakrealm.New(kc, keycloakrealm.Declaration{Realm: "zbtest-never-created"})
-	must(t, err)
+	testutil.Must(t, err)
 	_, err = st.Plan(context.Background())
 	if !config.IsInvalid(err) || !strings.Contains(err.Error(), "KEYCLOAK_ADMIN_PASSWORD") || strings.Contains(err.Error(), opts.AdminPassword.Value()) {
 		t.Fatalf("got %v; want an invalid configuration naming KEYCLOAK_ADMIN_PASSWORD without the password", err)
 	}
 }
 
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// decodeJWT returns the payload and the key id of a JWT (no signature check: the test trusts its own Keycloak).
-func decodeJWT(t *testing.T, jwt string) (claims map[string]any, kid string) {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %q", jwt)
-	}
-	var hdr struct {
-		Kid string `json:"kid"`
-	}
-	for i, out := range []any{&hdr, &claims} {
-		b, err := base64.RawURLEncoding.DecodeString(parts[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return claims, hdr.Kid
-}
-
-func hasAudience(aud any, want string) bool {
-	switch a := aud.(type) {
-	case string:
-		return a == want
-	case []any:
-		return slices.Contains(a, any(want))
-	}
-	return false
-}
-
 func jwksHasKid(t *testing.T, jwksURL, kid string) bool {
 	t.Helper()
 	resp, err := http.Get(jwksURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.Must(t, err)
 	defer resp.Body.Close()
 	var set struct {
 		Keys []struct {
 			Kid string `json:"kid"`
 		} `json:"keys"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
-		t.Fatal(err)
+	testutil.Must(t, json.NewDecoder(resp.Body).Decode(&set))
+	for _, k := range set.Keys {
+		if kid != "" && k.Kid == kid {
+			return true
+		}
 	}
-	return kid != "" && slices.ContainsFunc(set.Keys, func(k struct {
-		Kid string `json:"kid"`
-	}) bool {
-		return k.Kid == kid
-	})
+	return false
 }

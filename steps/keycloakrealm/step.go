@@ -78,11 +78,15 @@ type op struct {
 // clientRef carries a client's internal id from its creation to the creation of its mappers.
 type clientRef struct{ clientID, id string }
 
-func (r *clientRef) uuid() (string, error) {
-	if r.id == "" {
-		return "", fmt.Errorf("client %s was not created", r.clientID)
+// with returns a run function that calls fn with the client's internal id; it fails when the client was not
+// created.
+func (r *clientRef) with(fn func(ctx context.Context, clientUUID string) error) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		if r.id == "" {
+			return fmt.Errorf("client %s was not created", r.clientID)
+		}
+		return fn(ctx, r.id)
 	}
-	return r.id, nil
 }
 
 // Plan reads the realm and returns the changes that make it match the declaration. It writes nothing; the only
@@ -170,9 +174,7 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 					func(ctx context.Context) error { return api.UpdateClient(ctx, d.Realm, want, f...) })
 			}
 		}
-		for _, o := range mapperOps(api, d, ref, key, haveMappers) {
-			add(o.change, o.run)
-		}
+		ops = append(ops, mapperOps(api, d, ref, key, haveMappers)...)
 	}
 	for _, c := range current {
 		if c.Attributes[ManagedAttribute] == managed && !declared[c.ClientID] {
@@ -200,7 +202,7 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 			continue
 		}
 		want.ID = have.ID
-		f := userFields(want, *have)
+		fields := userFields(want, *have) // what UpdateUser writes; the password is set apart
 		setPassword := false
 		// Keycloak never shows a password: try it. Every realm has the public client admin-cli, which allows the
 		// password grant. A token request changes no configuration.
@@ -215,14 +217,15 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 		default:
 			return nil, fmt.Errorf("verify password of development user %s: %w", key, err)
 		}
+		planned := fields
 		if setPassword {
-			f = append(f, FieldPassword)
+			planned = append(slices.Clone(fields), FieldPassword)
 		}
-		if len(f) > 0 {
-			pw, attrs := u.Password, slices.DeleteFunc(slices.Clone(f), func(s string) bool { return s == FieldPassword })
-			add(steps.Change{Action: steps.Update, Kind: KindUser, Key: key, Fields: f, Reason: "differs (development user)"},
+		if len(planned) > 0 {
+			pw := u.Password
+			add(steps.Change{Action: steps.Update, Kind: KindUser, Key: key, Fields: planned, Reason: "differs (development user)"},
 				func(ctx context.Context) error {
-					if err := api.UpdateUser(ctx, d.Realm, want, attrs...); err != nil {
+					if err := api.UpdateUser(ctx, d.Realm, want, fields...); err != nil {
 						return err
 					}
 					if setPassword {
@@ -250,23 +253,15 @@ func mapperOps(api API, d Declaration, ref *clientRef, clientKey string, have []
 	var ops []op
 	wanted := map[string]bool{}
 	create := func(want keycloak.ProtocolMapper) func(ctx context.Context) error {
-		return func(ctx context.Context) error {
-			id, err := ref.uuid()
-			if err != nil {
-				return err
-			}
-			_, err = api.CreateProtocolMapper(ctx, d.Realm, id, want)
+		return ref.with(func(ctx context.Context, clientUUID string) error {
+			_, err := api.CreateProtocolMapper(ctx, d.Realm, clientUUID, want)
 			return err
-		}
+		})
 	}
 	del := func(mapperID string) func(ctx context.Context) error {
-		return func(ctx context.Context) error {
-			id, err := ref.uuid()
-			if err != nil {
-				return err
-			}
-			return api.DeleteProtocolMapper(ctx, d.Realm, id, mapperID)
-		}
+		return ref.with(func(ctx context.Context, clientUUID string) error {
+			return api.DeleteProtocolMapper(ctx, d.Realm, clientUUID, mapperID)
+		})
 	}
 	for _, want := range d.wantMappers() {
 		wanted[want.Name] = true
@@ -286,13 +281,9 @@ func mapperOps(api API, d Declaration, ref *clientRef, clientKey string, have []
 		case len(f) > 0:
 			want.ID = have[i].ID
 			ops = append(ops, op{steps.Change{Action: steps.Update, Kind: KindMapper, Key: key, Fields: f, Reason: "differs"},
-				func(ctx context.Context) error {
-					id, err := ref.uuid()
-					if err != nil {
-						return err
-					}
-					return api.UpdateProtocolMapper(ctx, d.Realm, id, want, f...)
-				}})
+				ref.with(func(ctx context.Context, clientUUID string) error {
+					return api.UpdateProtocolMapper(ctx, d.Realm, clientUUID, want, f...)
+				})})
 		}
 	}
 	for _, m := range have {

@@ -3,21 +3,17 @@ package spireca
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"maps"
-	"math/big"
 	"net/http"
 	"slices"
 	"testing"
-	"time"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
 
@@ -94,14 +90,23 @@ func (f *fakeStore) CreateCA(_ context.Context, ca ziti.CA) (string, error) {
 	return f.put(ca), nil
 }
 
-func (f *fakeStore) UpdateCA(_ context.Context, id string, ca ziti.CA) error {
-	have, ok := f.cas[id]
-	f.writes = append(f.writes, "update "+have.Name)
-	if err := f.fail["update "+have.Name]; err != nil {
-		return err
+// write records op on the CA with id and returns that CA, or the error injected for it, or NOT_FOUND.
+func (f *fakeStore) write(op, id string) (ziti.CA, error) {
+	ca, ok := f.cas[id]
+	f.writes = append(f.writes, op+" "+ca.Name)
+	if err := f.fail[op+" "+ca.Name]; err != nil {
+		return ca, err
 	}
 	if !ok {
-		return &ziti.APIError{Status: http.StatusNotFound, Code: "NOT_FOUND"}
+		return ca, &ziti.APIError{Status: http.StatusNotFound, Code: "NOT_FOUND"}
+	}
+	return ca, nil
+}
+
+func (f *fakeStore) UpdateCA(_ context.Context, id string, ca ziti.CA) error {
+	have, err := f.write("update", id)
+	if err != nil {
+		return err
 	}
 	ca.ID, ca.CertPEM, ca.IsVerified, ca.VerificationToken = id, have.CertPEM, have.IsVerified, have.VerificationToken
 	f.cas[id] = ca
@@ -109,13 +114,9 @@ func (f *fakeStore) UpdateCA(_ context.Context, id string, ca ziti.CA) error {
 }
 
 func (f *fakeStore) VerifyCA(_ context.Context, id, proof string) error {
-	ca, ok := f.cas[id]
-	f.writes = append(f.writes, "verify "+ca.Name)
-	if err := f.fail["verify "+ca.Name]; err != nil {
+	ca, err := f.write("verify", id)
+	if err != nil {
 		return err
-	}
-	if !ok {
-		return &ziti.APIError{Status: http.StatusNotFound, Code: "NOT_FOUND"}
 	}
 	if ca.IsVerified {
 		return &ziti.APIError{Status: http.StatusConflict, Code: "CA_ALREADY_VERIFIED"}
@@ -131,13 +132,8 @@ func (f *fakeStore) VerifyCA(_ context.Context, id, proof string) error {
 }
 
 func (f *fakeStore) DeleteCA(_ context.Context, id string) error {
-	ca, ok := f.cas[id]
-	f.writes = append(f.writes, "delete "+ca.Name)
-	if err := f.fail["delete "+ca.Name]; err != nil {
+	if _, err := f.write("delete", id); err != nil {
 		return err
-	}
-	if !ok {
-		return &ziti.APIError{Status: http.StatusNotFound, Code: "NOT_FOUND"}
 	}
 	delete(f.cas, id)
 	return nil
@@ -160,34 +156,14 @@ type testRoot struct {
 
 func newRoot(t *testing.T, cn string) testRoot {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"spireca test"}},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testRoot{cert: cert, key: key}
+	key := testutil.NewKey(t)
+	return testRoot{cert: testutil.Issue(t, nil, nil, key, cn, "", true), key: key}
 }
 
 // testKeysPEM returns an EC key as PKCS#8, an RSA key as PKCS#1 and an EC key as SEC 1, in PEM.
 func testKeysPEM(t *testing.T) (pkcs8EC, pkcs1RSA, sec1EC string) {
 	t.Helper()
-	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ec := testutil.NewKey(t)
 	der, err := x509.MarshalPKCS8PrivateKey(ec)
 	if err != nil {
 		t.Fatal(err)

@@ -3,15 +3,9 @@ package spireca_test
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
-	"math/big"
 	"net/url"
 	"os"
 	"slices"
@@ -22,8 +16,10 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire/spiretest"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/bedziti"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireca"
@@ -47,27 +43,13 @@ type bed struct {
 func newBed(t *testing.T) *bed {
 	t.Helper()
 	in := testbed.Require(t, "ziti")
-	b := &bed{t: t, in: in, prefix: "t-" + randHex(t, 4), roles: []string{"spire-workloads", "zbt-" + randHex(t, 3)}}
+	b := &bed{t: t, in: in, prefix: "t-" + testutil.RandHex(t, 4), roles: []string{"spire-workloads", "zbt-" + testutil.RandHex(t, 3)}}
 	b.admin = b.zitiClient(nil)
 	t.Cleanup(b.cleanup)
 	return b
 }
 
-func randHex(t *testing.T, n int) string {
-	t.Helper()
-	p := make([]byte, n)
-	if _, err := rand.Read(p); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(p)
-}
-
-func ctxFor(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxFor(t *testing.T) context.Context { return testutil.Context(t, 3*time.Minute) }
 
 func (b *bed) zitiClient(counter *calls.Counter) *ziti.Client {
 	b.t.Helper()
@@ -85,12 +67,7 @@ func (b *bed) zitiClient(counter *calls.Counter) *ziti.Client {
 
 func (b *bed) spireClient(counter *calls.Counter) *spire.Client {
 	b.t.Helper()
-	testbed.Require(b.t, "spire")
-	c, err := spire.Dial(ctxFor(b.t), b.in.Spire.Socket, counter)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Cleanup(func() { c.Close() })
+	c, _ := spiretest.Dial(b.t, counter)
 	return c
 }
 
@@ -98,20 +75,7 @@ func (b *bed) spireClient(counter *calls.Counter) *spire.Client {
 // is what SPIRE's bundle holds.
 func (b *bed) realRoot() (*x509.Certificate, crypto.Signer, string) {
 	b.t.Helper()
-	testbed.Require(b.t, "spire")
-	bedziti.ClaimSpireRoot(b.t, b.admin)
-	certPEM, err := os.ReadFile(b.in.Spire.UpstreamCert)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	blk, _ := pem.Decode(certPEM)
-	if blk == nil {
-		b.t.Fatalf("%s: no PEM", b.in.Spire.UpstreamCert)
-	}
-	cert, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		b.t.Fatal(err)
-	}
+	cert := bedziti.ClaimSpireRoot(b.t, b.admin)
 	keyPEM, err := os.ReadFile(b.in.Spire.UpstreamKey)
 	if err != nil {
 		b.t.Fatal(err)
@@ -120,10 +84,11 @@ func (b *bed) realRoot() (*x509.Certificate, crypto.Signer, string) {
 	if err != nil || len(keys) != 1 {
 		b.t.Fatalf("ParseKeys(%s) = %d keys, %v", b.in.Spire.UpstreamKey, len(keys), err)
 	}
-	if err := b.spireClient(nil).WaitHealthy(ctxFor(b.t), time.Minute, nil); err != nil {
+	sc := b.spireClient(nil)
+	if err := sc.WaitHealthy(ctxFor(b.t), time.Minute, nil); err != nil {
 		b.t.Fatal(err)
 	}
-	td, auths, err := b.spireClient(nil).X509Bundle(ctxFor(b.t))
+	td, auths, err := sc.X509Bundle(ctxFor(b.t))
 	if err != nil || td != b.in.Spire.TrustDomain || len(auths) != 1 || !auths[0].Equal(cert) {
 		b.t.Fatalf("SPIRE bundle: td %q, %d authorities, %v; want %s and exactly the upstream root %s", td, len(auths), err,
 			b.in.Spire.TrustDomain, b.in.Spire.UpstreamCert)
@@ -134,18 +99,6 @@ func (b *bed) realRoot() (*x509.Certificate, crypto.Signer, string) {
 func (b *bed) settings(keys ...crypto.Signer) spireca.Settings {
 	return spireca.Settings{NamePrefix: b.prefix, Roles: b.roles, NameFormat: spireca.DefaultNameFormat,
 		TrustDomain: b.in.Spire.TrustDomain, Keys: keys}
-}
-
-// reachable stands in for the reachable steps the CA step depends on.
-type reachable struct {
-	name  string
-	probe func(ctx context.Context) error
-}
-
-func (r reachable) Name() string        { return r.name }
-func (r reachable) DependsOn() []string { return nil }
-func (r reachable) Plan(ctx context.Context) (*steps.Plan, error) {
-	return steps.NewPlan(nil, nil), r.probe(ctx)
 }
 
 // run runs the step (spireca.New) through a steps.Runner whose counter both clients report to; src nil reads
@@ -166,25 +119,15 @@ func (b *bed) runWith(mode steps.Mode, mk func(spireca.BundleSource, spireca.CAS
 	}
 	runner := &steps.Runner{Counter: counter, Steps: []steps.Step{
 		mk(src, zc),
-		reachable{"spire/reachable", spireProbe},
-		reachable{"ziti/reachable", func(ctx context.Context) error { _, err := zc.Ping(ctx); return err }},
+		testutil.StandIn("spire/reachable", spireProbe),
+		testutil.StandIn("ziti/reachable", func(ctx context.Context) error { _, err := zc.Ping(ctx); return err }),
 	}}
 	rep, err := runner.Run(ctxFor(b.t), mode)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	for _, r := range rep.Steps {
-		if r.Name == spireca.Name {
-			b.t.Logf("%s run: %s, %d write(s) %v, changes %v", map[steps.Mode]string{steps.PlanOnly: "plan", steps.Apply: "apply"}[mode],
-				r.Status, rep.MutatingCalls, rep.Writes, r.Changes)
-			if r.Error != "" {
-				b.t.Logf("error: %s", r.Error)
-			}
-			return rep, r
-		}
-	}
-	b.t.Fatalf("no result for %s in %+v", spireca.Name, rep)
-	return nil, steps.Result{}
+	b.t.Logf("writes: %v", rep.Writes)
+	return rep, testutil.StepResult(b.t, rep, spireca.Name)
 }
 
 // owned lists the CAs this test's step owns.
@@ -332,52 +275,10 @@ func svid(chain []*x509.Certificate, key crypto.Signer) tls.Certificate {
 	return c
 }
 
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// issue signs a certificate for key with parent/parentKey (self-signed when parent is nil): a CA when isCA,
-// else a client certificate with the SPIFFE ID id as URI SAN and no subject, like an SVID.
-func issue(t *testing.T, parent *x509.Certificate, parentKey crypto.Signer, key crypto.Signer, cn, id string, isCA bool) *x509.Certificate {
-	t.Helper()
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 100))
-	tmpl := &x509.Certificate{SerialNumber: serial, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	if isCA {
-		tmpl.Subject = pkix.Name{CommonName: cn, Organization: []string{"spireca test"}}
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
-	} else {
-		u, err := url.Parse(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl.URIs = []*url.URL{u}
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // mint has the real SPIRE server sign an X509-SVID for id with a fresh key: leaf + SPIRE intermediate(s).
 func (b *bed) mint(id string) tls.Certificate {
 	b.t.Helper()
-	key := newKey(b.t)
+	key := testutil.NewKey(b.t)
 	chain, err := b.spireClient(nil).MintX509SVID(ctxFor(b.t), id, key)
 	if err != nil {
 		b.t.Fatalf("MintX509SVID: %v", err)
@@ -407,7 +308,7 @@ func TestSVIDHolderEnrollsAndLogsIn(t *testing.T) {
 	}
 	api := b.admin.ClientAPI()
 	ctx := ctxFor(t)
-	dev := "device-" + randHex(t, 4)
+	dev := "device-" + testutil.RandHex(t, 4)
 	id := "spiffe://zb.test/device/" + dev
 	cert := b.mint(id)
 	if err := api.EnrollWithCA(ctx, cert, dev); err != nil {
@@ -431,11 +332,11 @@ func TestSVIDHolderEnrollsAndLogsIn(t *testing.T) {
 	}
 
 	// an unrelated self-signed CA: its certificate, with a SPIFFE ID of this trust domain, is refused
-	sk := newKey(t)
-	stranger := issue(t, nil, nil, sk, "stranger root", "", true)
-	lk := newKey(t)
-	for _, sid := range []string{id, "spiffe://zb.test/device/stranger-" + randHex(t, 3)} {
-		alien := svid([]*x509.Certificate{issue(t, stranger, sk, lk, "", sid, false)}, lk)
+	sk := testutil.NewKey(t)
+	stranger := testutil.Issue(t, nil, nil, sk, "stranger root", "", true)
+	lk := testutil.NewKey(t)
+	for _, sid := range []string{id, "spiffe://zb.test/device/stranger-" + testutil.RandHex(t, 3)} {
+		alien := svid([]*x509.Certificate{testutil.Issue(t, stranger, sk, lk, "", sid, false)}, lk)
 		if err := api.EnrollWithCA(ctx, alien, "stranger"); err == nil {
 			t.Errorf("enrollment with a certificate of an unrelated CA (%s) succeeded", sid)
 		} else {
@@ -460,17 +361,17 @@ func TestRootRotation(t *testing.T) {
 	oldName := spireca.CAName(b.prefix, oldRoot)
 	oldCA, _ := b.ca(oldName)
 	// a workload enrolled before the rotation
-	oldID := "spiffe://zb.test/device/old-" + randHex(t, 3)
+	oldID := "spiffe://zb.test/device/old-" + testutil.RandHex(t, 3)
 	oldSVID := b.mint(oldID)
-	if err := api.EnrollWithCA(ctx, oldSVID, "old-"+randHex(t, 2)); err != nil {
+	if err := api.EnrollWithCA(ctx, oldSVID, "old-"+testutil.RandHex(t, 2)); err != nil {
 		t.Fatalf("enroll before rotation: %v", err)
 	}
 
-	newKey0 := newKey(t)
-	newRoot := issue(t, nil, nil, newKey0, "zb rotated root "+b.prefix, "", true)
+	newRootKey := testutil.NewKey(t)
+	newRoot := testutil.Issue(t, nil, nil, newRootKey, "zb rotated root "+b.prefix, "", true)
 	newName := spireca.CAName(b.prefix, newRoot)
 	both := fakeBundle{td: "zb.test", roots: []*x509.Certificate{oldRoot, newRoot}}
-	rep, res := b.run(steps.Apply, both, b.settings(oldKey, newKey0))
+	rep, res := b.run(steps.Apply, both, b.settings(oldKey, newRootKey))
 	if res.Status != steps.Changed || rep.MutatingCalls != 2 || len(res.Changes) != 1 ||
 		res.Changes[0].Action != steps.Create || res.Changes[0].Key != newName {
 		t.Fatalf("old+new: %s, %d writes, changes %v, %s", res.Status, rep.MutatingCalls, res.Changes, res.Error)
@@ -482,20 +383,20 @@ func TestRootRotation(t *testing.T) {
 	b.checkCA(newCA, newRoot)
 
 	// a leaf of the new root, via an intermediate (as SPIRE would issue after the rotation), enrolls and logs in
-	ik := newKey(t)
-	inter := issue(t, newRoot, newKey0, ik, "zb rotated intermediate", "", true)
-	lk := newKey(t)
-	newID := "spiffe://zb.test/device/new-" + randHex(t, 3)
-	leaf := svid([]*x509.Certificate{issue(t, inter, ik, lk, "", newID, false), inter}, lk)
-	if err := api.EnrollWithCA(ctx, leaf, "new-"+randHex(t, 2)); err != nil {
+	ik := testutil.NewKey(t)
+	inter := testutil.Issue(t, newRoot, newRootKey, ik, "zb rotated intermediate", "", true)
+	lk := testutil.NewKey(t)
+	newID := "spiffe://zb.test/device/new-" + testutil.RandHex(t, 3)
+	leaf := svid([]*x509.Certificate{testutil.Issue(t, inter, ik, lk, "", newID, false), inter}, lk)
+	if err := api.EnrollWithCA(ctx, leaf, "new-"+testutil.RandHex(t, 2)); err != nil {
 		t.Fatalf("enroll with a leaf of the new root: %v", err)
 	}
 	if s, err := api.AuthenticateCert(ctx, leaf); err != nil || s.IdentityID != b.identityByExternalID(newID).ID {
 		t.Errorf("login with a leaf of the new root: %+v, %v", s, err)
 	}
 	// the workload enrolled under the old root, renewed under the new one, is the same identity
-	lk2 := newKey(t)
-	renewed := svid([]*x509.Certificate{issue(t, inter, ik, lk2, "", oldID, false), inter}, lk2)
+	lk2 := testutil.NewKey(t)
+	renewed := svid([]*x509.Certificate{testutil.Issue(t, inter, ik, lk2, "", oldID, false), inter}, lk2)
 	if s, err := api.AuthenticateCert(ctx, renewed); err != nil || s.IdentityID != b.identityByExternalID(oldID).ID {
 		t.Errorf("login of a workload enrolled under the old root with an SVID of the new root: %+v, %v", s, err)
 	}
@@ -530,18 +431,15 @@ func TestRootRotation(t *testing.T) {
 func TestForeignCAsAreLeftAlone(t *testing.T) {
 	b := newBed(t)
 	ctx := ctxFor(t)
-	fk, ok2 := newKey(t), newKey(t)
-	foreignRoot := issue(t, nil, nil, fk, "foreign root "+b.prefix, "", true)
-	otherRoot := issue(t, nil, nil, ok2, "other instance root "+b.prefix, "", true)
-	pemOf := func(c *x509.Certificate) string {
-		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
-	}
+	fk, ok2 := testutil.NewKey(t), testutil.NewKey(t)
+	foreignRoot := testutil.Issue(t, nil, nil, fk, "foreign root "+b.prefix, "", true)
+	otherRoot := testutil.Issue(t, nil, nil, ok2, "other instance root "+b.prefix, "", true)
 	var foreignIDs []string
 	for _, ca := range []ziti.CA{
 		// untagged, with settings the step would "fix" if it were ours
-		{Name: b.prefix + "-by-hand", CertPEM: pemOf(foreignRoot), IdentityRoles: []string{"x"}, IsAuthEnabled: true},
+		{Name: b.prefix + "-by-hand", CertPEM: testutil.CertPEM(foreignRoot), IdentityRoles: []string{"x"}, IsAuthEnabled: true},
 		// a ziti-bootstrap with another ZITI_SPIRE_CA_NAME
-		{Name: b.prefix + "x-" + spireca.Fingerprint(otherRoot)[:12], CertPEM: pemOf(otherRoot), IsAuthEnabled: true,
+		{Name: b.prefix + "x-" + spireca.Fingerprint(otherRoot)[:12], CertPEM: testutil.CertPEM(otherRoot), IsAuthEnabled: true,
 			Tags: map[string]any{spireca.TagOwner: spireca.OwnerValue, spireca.TagInstance: b.prefix + "x", spireca.TagTrustDomain: "zb.test"}},
 	} {
 		id, err := b.admin.CreateCA(ctx, ca)
@@ -563,9 +461,9 @@ func TestForeignCAsAreLeftAlone(t *testing.T) {
 	}
 	before := snapshot()
 
-	ak, bk := newKey(t), newKey(t)
-	rootA := issue(t, nil, nil, ak, "root A "+b.prefix, "", true)
-	rootB := issue(t, nil, nil, bk, "root B "+b.prefix, "", true)
+	ak, bk := testutil.NewKey(t), testutil.NewKey(t)
+	rootA := testutil.Issue(t, nil, nil, ak, "root A "+b.prefix, "", true)
+	rootB := testutil.Issue(t, nil, nil, bk, "root B "+b.prefix, "", true)
 	for i, bundle := range [][]*x509.Certificate{{rootA}, {rootB}, {rootB}} {
 		rep, res := b.run(steps.Apply, fakeBundle{td: "zb.test", roots: bundle}, b.settings(ak, bk))
 		if res.Error != "" {
@@ -604,7 +502,7 @@ func TestCrashBetweenCreateAndVerifyIsRepaired(t *testing.T) {
 	name := spireca.CAName(b.prefix, root)
 	// what the step's create leaves behind
 	_, err := b.admin.CreateCA(ctx, ziti.CA{
-		Name: name, CertPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})),
+		Name: name, CertPEM: testutil.CertPEM(root),
 		IdentityNameFormat: spireca.DefaultNameFormat, IdentityRoles: b.roles,
 		IsAuthEnabled: true, IsAutoCaEnrollmentEnabled: true,
 		ExternalIDClaim: &ziti.ExternalIDClaim{Location: ziti.ClaimLocationSANURI, Matcher: ziti.ClaimMatcherScheme, MatcherCriteria: "spiffe", Parser: ziti.ClaimParserNone},
@@ -634,7 +532,7 @@ func TestCrashBetweenCreateAndVerifyIsRepaired(t *testing.T) {
 func TestMissingOrWrongKeyFailsWithoutWriting(t *testing.T) {
 	b := newBed(t)
 	root, _, _ := b.realRoot()
-	for name, keys := range map[string][]crypto.Signer{"no key": nil, "wrong key": {newKey(t)}} {
+	for name, keys := range map[string][]crypto.Signer{"no key": nil, "wrong key": {testutil.NewKey(t)}} {
 		t.Run(name, func(t *testing.T) {
 			rep, res := b.run(steps.Apply, nil, b.settings(keys...))
 			if res.Status != steps.Failed || rep.MutatingCalls != 0 {

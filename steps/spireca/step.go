@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
@@ -209,7 +210,8 @@ func diff(s Settings, td string, bundle []*x509.Certificate, current []ziti.CA) 
 			}
 			continue
 		}
-		byFP[Fingerprint(cert)] = append(byFP[Fingerprint(cert)], held{ca, owned})
+		fp := Fingerprint(cert)
+		byFP[fp] = append(byFP[fp], held{ca, owned})
 	}
 
 	r := &reconciliation{}
@@ -330,12 +332,8 @@ func sameClaim(a, b *ziti.ExternalIDClaim) bool {
 // mergeTags returns have's tags with ours set: tags an operator added are kept.
 func mergeTags(have, ours map[string]any) map[string]any {
 	out := make(map[string]any, len(have)+len(ours))
-	for k, v := range have {
-		out[k] = v
-	}
-	for k, v := range ours {
-		out[k] = v
-	}
+	maps.Copy(out, have)
+	maps.Copy(out, ours)
 	return out
 }
 

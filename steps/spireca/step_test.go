@@ -28,6 +28,19 @@ func bundleOf(roots ...testRoot) fakeBundle {
 	return b
 }
 
+// stepFor returns the step for a bundle of root a alone, with keys and no CA store, and the CA it wants for a.
+func stepFor(a testRoot, keys ...crypto.Signer) (*Step, ziti.CA) {
+	s := New(bundleOf(a), nil, settings(keys...))
+	return s, desired(s.s, td, a.cert)
+}
+
+// onStore gives s a fake CA store holding cas, and returns it.
+func onStore(s *Step, cas ...ziti.CA) *fakeStore {
+	store := newFakeStore(cas...)
+	s.cas = store
+	return store
+}
+
 // plan plans with the fake store and checks that planning wrote nothing.
 func plan(t *testing.T, s *Step, store *fakeStore) (*steps.Plan, error) {
 	t.Helper()
@@ -37,6 +50,29 @@ func plan(t *testing.T, s *Step, store *fakeStore) (*steps.Plan, error) {
 		t.Fatalf("Plan wrote: %v", store.writes[before:])
 	}
 	return p, err
+}
+
+// applyAfter plans, lets meanwhile change the store (as a concurrent run or an operator would), and then applies
+// the plan, which must succeed.
+func applyAfter(t *testing.T, s *Step, store *fakeStore, meanwhile func()) {
+	t.Helper()
+	p, err := plan(t, s, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meanwhile()
+	if err := p.Apply(context.Background()); err != nil {
+		t.Errorf("Apply: %v", err)
+	}
+}
+
+// convergedOnA returns roots A and B, and a fake store on which the CA of A alone is converged.
+func convergedOnA(t *testing.T) (a, b testRoot, store *fakeStore) {
+	t.Helper()
+	a, b = newRoot(t, "root A"), newRoot(t, "root B")
+	store = newFakeStore()
+	converge(t, New(bundleOf(a), store, settings(a.key)), store)
+	return a, b, store
 }
 
 // converge plans and applies, and returns the plan's changes as strings and the writes.
@@ -99,10 +135,8 @@ func TestCreateVerifyThenNothing(t *testing.T) {
 
 func TestVerifyRepairsACrashAfterCreate(t *testing.T) {
 	a := newRoot(t, "root A")
-	s := New(bundleOf(a), nil, settings(a.key))
-	ca := desired(s.s, td, a.cert)
-	store := newFakeStore(ca) // created, never verified
-	s.cas = store
+	s, ca := stepFor(a, a.key)
+	store := onStore(s, ca) // created, never verified
 	ch, writes := converge(t, s, store)
 	if !slices.Equal(ch, []string{"update " + ca.Name + " isVerified"}) || !slices.Equal(writes, []string{"verify " + ca.Name}) {
 		t.Errorf("changes %q, writes %q", ch, writes)
@@ -114,35 +148,26 @@ func TestVerifyRepairsACrashAfterCreate(t *testing.T) {
 
 func TestAlreadyVerifiedMeanwhileIsSuccess(t *testing.T) {
 	a := newRoot(t, "root A")
-	s := New(bundleOf(a), nil, settings(a.key))
-	ca := desired(s.s, td, a.cert)
-	store := newFakeStore(ca)
-	s.cas = store
-	p, err := plan(t, s, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for id, c := range store.cas { // a concurrent run verifies it between plan and apply
-		c.IsVerified = true
-		store.cas[id] = c
-	}
-	if err := p.Apply(context.Background()); err != nil {
-		t.Errorf("Apply: %v", err)
-	}
+	s, ca := stepFor(a, a.key)
+	store := onStore(s, ca)
+	applyAfter(t, s, store, func() {
+		for id, c := range store.cas { // a concurrent run verifies it between plan and apply
+			c.IsVerified = true
+			store.cas[id] = c
+		}
+	})
 }
 
 func TestUpdateNamesFieldsAndKeepsOperatorTags(t *testing.T) {
 	a := newRoot(t, "root A")
-	s := New(bundleOf(a), nil, settings(a.key))
-	ca := desired(s.s, td, a.cert)
+	s, ca := stepFor(a, a.key)
 	ca.IsVerified = true
 	ca.Name = "renamed-by-hand"
 	ca.IdentityRoles = []string{"other"}
 	ca.IsOttCaEnrollmentEnabled = true
 	ca.ExternalIDClaim = nil
 	ca.Tags = map[string]any{TagOwner: OwnerValue, TagInstance: "t", TagTrustDomain: "old.test", "team": "ops"}
-	store := newFakeStore(ca)
-	s.cas = store
+	store := onStore(s, ca)
 	ch, writes := converge(t, s, store)
 	want := "update " + CAName("t", a.cert) + " name,identityRoles,isOttCaEnrollmentEnabled,externalIdClaim,tags"
 	if !slices.Equal(ch, []string{want}) || len(writes) != 1 {
@@ -162,10 +187,8 @@ func TestUpdateNamesFieldsAndKeepsOperatorTags(t *testing.T) {
 }
 
 func TestRotationAddsBeforeItDeletes(t *testing.T) {
-	a, b := newRoot(t, "root A"), newRoot(t, "root B")
-	store := newFakeStore()
+	a, b, store := convergedOnA(t)
 	na, nb := CAName("t", a.cert), CAName("t", b.cert)
-	converge(t, New(bundleOf(a), store, settings(a.key)), store)
 
 	// both roots in the bundle: add B, keep A
 	ch, writes := converge(t, New(bundleOf(a, b), store, settings(a.key, b.key)), store)
@@ -183,10 +206,8 @@ func TestRotationAddsBeforeItDeletes(t *testing.T) {
 }
 
 func TestDirectSwitchCreatesAndVerifiesBeforeDeleting(t *testing.T) {
-	a, b := newRoot(t, "root A"), newRoot(t, "root B")
+	a, b, store := convergedOnA(t)
 	na, nb := CAName("t", a.cert), CAName("t", b.cert)
-	store := newFakeStore()
-	converge(t, New(bundleOf(a), store, settings(a.key)), store)
 	ch, writes := converge(t, New(bundleOf(b), store, settings(b.key)), store)
 	if !slices.Equal(ch, []string{"create " + nb + " ", "delete " + na + " "}) ||
 		!slices.Equal(writes, []string{"create " + nb, "verify " + nb, "delete " + na}) {
@@ -195,10 +216,8 @@ func TestDirectSwitchCreatesAndVerifiesBeforeDeleting(t *testing.T) {
 }
 
 func TestFailedVerifyHoldsBackDeletes(t *testing.T) {
-	a, b := newRoot(t, "root A"), newRoot(t, "root B")
+	a, b, store := convergedOnA(t)
 	na, nb := CAName("t", a.cert), CAName("t", b.cert)
-	store := newFakeStore()
-	converge(t, New(bundleOf(a), store, settings(a.key)), store)
 	store.fail["verify "+nb] = &ziti.APIError{Status: 500, Code: "UNHANDLED"}
 	s := New(bundleOf(b), store, settings(b.key))
 	p, err := plan(t, s, store)
@@ -278,9 +297,8 @@ func TestMissingOrMismatchedKeyIsAConfigError(t *testing.T) {
 		})
 	}
 	// an unverified owned CA needs the key too
-	s := New(bundleOf(a), nil, settings())
-	store := newFakeStore(desired(s.s, td, a.cert))
-	s.cas = store
+	s, ca := stepFor(a)
+	store := onStore(s, ca)
 	if _, err := plan(t, s, store); err == nil || !strings.Contains(err.Error(), "must be verified") {
 		t.Errorf("unverified CA without key: err = %v", err)
 	}
@@ -313,26 +331,19 @@ func TestDeleteOfAVanishedCAIsSuccess(t *testing.T) {
 	a, b := newRoot(t, "root A"), newRoot(t, "root B")
 	store := newFakeStore()
 	converge(t, New(bundleOf(a, b), store, settings(a.key, b.key)), store)
-	p, err := plan(t, New(bundleOf(b), store, settings()), store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, _ := store.byName(CAName("t", a.cert))
-	delete(store.cas, old.ID) // deleted by someone else meanwhile
-	if err := p.Apply(context.Background()); err != nil {
-		t.Errorf("Apply: %v", err)
-	}
+	applyAfter(t, New(bundleOf(b), store, settings()), store, func() {
+		old, _ := store.byName(CAName("t", a.cert))
+		delete(store.cas, old.ID) // deleted by someone else meanwhile
+	})
 }
 
 func TestOwnedDuplicatesAndUnreadableAreDeleted(t *testing.T) {
 	a := newRoot(t, "root A")
-	s := New(bundleOf(a), nil, settings(a.key))
-	good := desired(s.s, td, a.cert)
+	s, good := stepFor(a, a.key)
 	good.IsVerified = true
 	broken := ziti.CA{Name: "t-broken", CertPEM: "garbage", Tags: ownerTags("t", td)}
 	foreignBroken := ziti.CA{Name: "x-broken", CertPEM: "garbage"}
-	store := newFakeStore(good, broken, foreignBroken)
-	s.cas = store
+	store := onStore(s, good, broken, foreignBroken)
 	ch, _ := converge(t, s, store)
 	if !slices.Equal(ch, []string{"delete t-broken "}) {
 		t.Errorf("changes %q", ch)

@@ -97,7 +97,7 @@ func Parse(data []byte, trustDomain string) ([]Entry, error) {
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("not a valid declaration (want `entries:` followed by a list): %w", err)
 	}
-	if _, err := Desired(trustDomain, DefaultIDPrefix, f.Entries); err != nil {
+	if err := Validate(trustDomain, f.Entries); err != nil {
 		return nil, err
 	}
 	return f.Entries, nil
@@ -171,12 +171,13 @@ func Desired(trustDomain, prefix string, entries []Entry) ([]spire.Entry, error)
 			}
 		}
 		for j, f := range d.FederatesWith {
+			field := fmt.Sprintf("federatesWith[%d]", j)
 			ftd, err := spiffeid.TrustDomainFromString(f)
 			switch {
 			case err != nil || strings.Contains(f, "://"):
-				bad(i, fmt.Sprintf("federatesWith[%d]", j), "%q is not a trust domain name (write e.g. other.org)", f)
+				bad(i, field, "%q is not a trust domain name (write e.g. other.org)", f)
 			case ftd == td:
-				bad(i, fmt.Sprintf("federatesWith[%d]", j), "%q is this entry's own trust domain; remove it", f)
+				bad(i, field, "%q is this entry's own trust domain; remove it", f)
 			}
 		}
 		if len(d.Hint) > 1024 {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
@@ -78,10 +79,7 @@ func TestDiffSortsIntoCreateUpdateDeleteAndLeavesForeignAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, c := range p.Changes {
-		got = append(got, c.String())
-	}
+	got := testutil.ChangeStrings(p.Changes)
 	want := []string{
 		"create spire-entry spiffe://zb.test/new (parent spiffe://zb.test/ziti-bootstrap/node): missing (entry " + d[0].ID + ")",
 		"update spire-entry spiffe://zb.test/changed (parent spiffe://zb.test/ziti-bootstrap/node) (fields: [x509SvidTtl hint]): differs (entry " + d[2].ID + ")",

@@ -2,8 +2,6 @@ package spireentries_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -13,7 +11,8 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire/spiretest"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireentries"
 )
@@ -32,31 +31,15 @@ type bed struct {
 
 func newBed(t testing.TB) *bed {
 	t.Helper()
-	in := testbed.Require(t, "spire")
-	c, err := spire.Dial(context.Background(), in.Spire.Socket, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.WaitHealthy(context.Background(), 30*time.Second, nil); err != nil {
-		t.Fatal(err)
-	}
-	r := randHex(t)
-	b := &bed{t: t, td: in.Spire.TrustDomain, parent: spireentries.NodeAlias(in.Spire.TrustDomain),
+	c, in := spiretest.Connect(t, nil)
+	r := testutil.RandHex(t, 5)
+	b := &bed{t: t, td: in.TrustDomain, parent: spireentries.NodeAlias(in.TrustDomain),
 		prefix: "zbt" + r + "-", path: "/test/" + r, client: c}
-	if in.Spire.NodeAlias != "" {
-		b.parent = in.Spire.NodeAlias // the alias the test bed's agent really has
+	if in.NodeAlias != "" {
+		b.parent = in.NodeAlias // the alias the test bed's agent really has
 	}
 	t.Cleanup(b.cleanup)
 	return b
-}
-
-func randHex(t testing.TB) string {
-	b := make([]byte, 5)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }
 
 // id is a SPIFFE ID unique to this test.
@@ -72,12 +55,7 @@ func (b *bed) entry(name string, sel ...string) spireentries.Entry {
 // step builds the step for entries, owned under this test's prefix, on a client that counts on counter.
 func (b *bed) step(counter *calls.Counter, entries ...spireentries.Entry) (*spireentries.Step, *spire.Client) {
 	b.t.Helper()
-	in := testbed.Require(b.t, "spire")
-	c, err := spire.Dial(context.Background(), in.Spire.Socket, counter)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Cleanup(func() { c.Close() })
+	c, _ := spiretest.Dial(b.t, counter)
 	s, err := spireentries.New(c, spireentries.Config{TrustDomain: b.td, Entries: entries, IDPrefix: b.prefix})
 	if err != nil {
 		b.t.Fatal(err)
@@ -86,15 +64,8 @@ func (b *bed) step(counter *calls.Counter, entries ...spireentries.Entry) (*spir
 }
 
 // reachable stands in for the "spire/reachable" step the entries step depends on.
-type reachable struct {
-	c        *spire.Client
-	deadline time.Duration
-}
-
-func (r reachable) Name() string        { return "spire/reachable" }
-func (r reachable) DependsOn() []string { return nil }
-func (r reachable) Plan(ctx context.Context) (*steps.Plan, error) {
-	return steps.NewPlan(nil, nil), r.c.WaitHealthy(ctx, r.deadline, nil)
+func reachable(c *spire.Client, deadline time.Duration) steps.Step {
+	return testutil.StandIn("spire/reachable", func(ctx context.Context) error { return c.WaitHealthy(ctx, deadline, nil) })
 }
 
 // run runs the entries step (after spire/reachable) through a steps.Runner with a fresh counter.
@@ -104,7 +75,7 @@ func (b *bed) run(mode steps.Mode, entries ...spireentries.Entry) (*steps.Report
 	s, c := b.step(counter, entries...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rep, err := (&steps.Runner{Steps: []steps.Step{s, reachable{c, 10 * time.Second}}, Counter: counter}).Run(ctx, mode)
+	rep, err := (&steps.Runner{Steps: []steps.Step{s, reachable(c, 10*time.Second)}, Counter: counter}).Run(ctx, mode)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -167,13 +138,7 @@ func (b *bed) cleanup() {
 	}
 }
 
-func changes(r steps.Result) string {
-	var s []string
-	for _, c := range r.Changes {
-		s = append(s, c.String())
-	}
-	return strings.Join(s, "\n")
-}
+func changes(r steps.Result) string { return strings.Join(testutil.ChangeStrings(r.Changes), "\n") }
 
 func TestApplyCreatesDeclaredEntriesExactlyOnceThenWritesNothing(t *testing.T) {
 	b := newBed(t)
@@ -337,16 +302,11 @@ func TestOneFailedEntryDoesNotStopTheOthers(t *testing.T) {
 }
 
 func TestValidationRejectsBeforeAnyCall(t *testing.T) {
-	in := testbed.Require(t, "spire")
 	counter := calls.New()
-	c, err := spire.Dial(context.Background(), in.Spire.Socket, counter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_, err = spireentries.New(c, spireentries.Config{TrustDomain: in.Spire.TrustDomain, Entries: []spireentries.Entry{
+	c, in := spiretest.Dial(t, counter)
+	_, err := spireentries.New(c, spireentries.Config{TrustDomain: in.TrustDomain, Entries: []spireentries.Entry{
 		{SpiffeID: "spiffe://elsewhere.test/router", Selectors: []string{"docker:label:app:r"}},
-		{SpiffeID: "spiffe://" + in.Spire.TrustDomain + "/ok", Selectors: []string{"docker"}},
+		{SpiffeID: "spiffe://" + in.TrustDomain + "/ok", Selectors: []string{"docker"}},
 	}})
 	if err == nil {
 		t.Fatal("accepted")
@@ -379,7 +339,7 @@ func TestUnreachableServerErrorNamesSocket(t *testing.T) {
 		t.Fatalf("plan against no server: %v", err)
 	}
 	// Through the runner: spire/reachable fails naming the socket; spire/entries is skipped.
-	rep, err := (&steps.Runner{Steps: []steps.Step{s, reachable{c, time.Second}}, Counter: counter}).Run(ctx, steps.Apply)
+	rep, err := (&steps.Runner{Steps: []steps.Step{s, reachable(c, time.Second)}, Counter: counter}).Run(ctx, steps.Apply)
 	if err != nil {
 		t.Fatal(err)
 	}

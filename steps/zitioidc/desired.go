@@ -90,24 +90,19 @@ func wantSigner(name string, src keycloakrealm.ZitiSigner, scopes []string, keep
 
 // signerFields names the fields of have that differ from want, in a fixed order.
 func signerFields(want, have ziti.ExtJWTSigner) []string {
-	var f []string
-	add := func(differs bool, name string) {
-		if differs {
-			f = append(f, name)
-		}
-	}
-	add(want.Issuer != have.Issuer, FieldIssuer)
-	add(want.Audience != have.Audience, FieldAudience)
-	add(want.JWKSEndpoint != have.JWKSEndpoint, FieldJWKSEndpoint)
-	add(want.CertPEM != have.CertPEM, FieldCertPEM)
-	add(want.Kid != have.Kid, FieldKid)
-	add(claimsProperty(want.ClaimsProperty) != claimsProperty(have.ClaimsProperty), FieldClaimsProperty)
-	add(want.UseExternalID != have.UseExternalID, FieldUseExternalID)
-	add(want.Enabled != have.Enabled, FieldEnabled)
-	add(want.ClientID != have.ClientID, FieldClientID)
-	add(want.ExternalAuthURL != have.ExternalAuthURL, FieldExternalAuthURL)
-	add(!ziti.EqualSets(want.Scopes, have.Scopes), FieldScopes)
-	add(targetToken(want.TargetToken) != targetToken(have.TargetToken), FieldTargetToken)
+	var f fieldList
+	f.add(want.Issuer != have.Issuer, FieldIssuer)
+	f.add(want.Audience != have.Audience, FieldAudience)
+	f.add(want.JWKSEndpoint != have.JWKSEndpoint, FieldJWKSEndpoint)
+	f.add(want.CertPEM != have.CertPEM, FieldCertPEM)
+	f.add(want.Kid != have.Kid, FieldKid)
+	f.add(claimsProperty(want.ClaimsProperty) != claimsProperty(have.ClaimsProperty), FieldClaimsProperty)
+	f.add(want.UseExternalID != have.UseExternalID, FieldUseExternalID)
+	f.add(want.Enabled != have.Enabled, FieldEnabled)
+	f.add(want.ClientID != have.ClientID, FieldClientID)
+	f.add(want.ExternalAuthURL != have.ExternalAuthURL, FieldExternalAuthURL)
+	f.add(!ziti.EqualSets(want.Scopes, have.Scopes), FieldScopes)
+	f.add(targetToken(want.TargetToken) != targetToken(have.TargetToken), FieldTargetToken)
 	return f
 }
 
@@ -147,25 +142,29 @@ func wantPolicy(name, signerID string, keepTags map[string]any) ziti.AuthPolicy 
 
 // policyFields names the fields of have that differ from want, in a fixed order.
 func policyFields(want, have ziti.AuthPolicy) []string {
-	var f []string
-	add := func(differs bool, name string) {
-		if differs {
-			f = append(f, name)
-		}
-	}
+	var f fieldList
 	minLen := func(n int64) int64 { return max(n, ziti.MinPasswordLength) }
-	add(want.PrimaryCertAllowed != have.PrimaryCertAllowed, FieldCertAllowed)
-	add(want.PrimaryCertAllowExpiredCerts != have.PrimaryCertAllowExpiredCerts, FieldCertAllowExpired)
-	add(want.PrimaryExtJWTAllowed != have.PrimaryExtJWTAllowed, FieldExtJWTAllowed)
-	add(!ziti.EqualSets(want.PrimaryExtJWTAllowedSigners, have.PrimaryExtJWTAllowedSigners), FieldExtJWTSigners)
-	add(want.PrimaryUpdbAllowed != have.PrimaryUpdbAllowed, FieldUpdbAllowed)
-	add(minLen(want.PrimaryUpdbMinPasswordLength) != minLen(have.PrimaryUpdbMinPasswordLength), FieldUpdbMinLength)
-	add(want.PrimaryUpdbRequireSpecialChar != have.PrimaryUpdbRequireSpecialChar, FieldUpdbSpecialChar)
-	add(want.PrimaryUpdbRequireNumberChar != have.PrimaryUpdbRequireNumberChar, FieldUpdbNumberChar)
-	add(want.PrimaryUpdbRequireMixedCase != have.PrimaryUpdbRequireMixedCase, FieldUpdbMixedCase)
-	add(want.PrimaryUpdbMaxAttempts != have.PrimaryUpdbMaxAttempts, FieldUpdbMaxAttempts)
-	add(want.PrimaryUpdbLockoutDurationMinutes != have.PrimaryUpdbLockoutDurationMinutes, FieldUpdbLockout)
-	add(want.SecondaryRequireTOTP != have.SecondaryRequireTOTP, FieldSecondaryTOTP)
-	add(want.SecondaryRequireExtJWTSigner != have.SecondaryRequireExtJWTSigner, FieldSecondaryExtJWT)
+	f.add(want.PrimaryCertAllowed != have.PrimaryCertAllowed, FieldCertAllowed)
+	f.add(want.PrimaryCertAllowExpiredCerts != have.PrimaryCertAllowExpiredCerts, FieldCertAllowExpired)
+	f.add(want.PrimaryExtJWTAllowed != have.PrimaryExtJWTAllowed, FieldExtJWTAllowed)
+	f.add(!ziti.EqualSets(want.PrimaryExtJWTAllowedSigners, have.PrimaryExtJWTAllowedSigners), FieldExtJWTSigners)
+	f.add(want.PrimaryUpdbAllowed != have.PrimaryUpdbAllowed, FieldUpdbAllowed)
+	f.add(minLen(want.PrimaryUpdbMinPasswordLength) != minLen(have.PrimaryUpdbMinPasswordLength), FieldUpdbMinLength)
+	f.add(want.PrimaryUpdbRequireSpecialChar != have.PrimaryUpdbRequireSpecialChar, FieldUpdbSpecialChar)
+	f.add(want.PrimaryUpdbRequireNumberChar != have.PrimaryUpdbRequireNumberChar, FieldUpdbNumberChar)
+	f.add(want.PrimaryUpdbRequireMixedCase != have.PrimaryUpdbRequireMixedCase, FieldUpdbMixedCase)
+	f.add(want.PrimaryUpdbMaxAttempts != have.PrimaryUpdbMaxAttempts, FieldUpdbMaxAttempts)
+	f.add(want.PrimaryUpdbLockoutDurationMinutes != have.PrimaryUpdbLockoutDurationMinutes, FieldUpdbLockout)
+	f.add(want.SecondaryRequireTOTP != have.SecondaryRequireTOTP, FieldSecondaryTOTP)
+	f.add(want.SecondaryRequireExtJWTSigner != have.SecondaryRequireExtJWTSigner, FieldSecondaryExtJWT)
 	return f
+}
+
+// fieldList collects the names of the fields that differ, in the order they are checked.
+type fieldList []string
+
+func (f *fieldList) add(differs bool, name string) {
+	if differs {
+		*f = append(*f, name)
+	}
 }

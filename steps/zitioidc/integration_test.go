@@ -7,8 +7,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -22,6 +20,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak/keycloaktest"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
@@ -34,41 +33,36 @@ const password = "Al1ce-pw"
 // env is one test's share of the test bed: its own realm, signer and policy names, and a user e-mail unique on
 // the controller (externalIds are unique there).
 type env struct {
-	t      *testing.T
-	sfx    string
-	realm  string
-	email  string
-	kcOpts keycloak.Options
-	zOpts  ziti.Options
-	admin  *ziti.Client     // setup and checks, counted nowhere
-	kc     *keycloak.Client // tokens, counted nowhere
-	set    zitioidc.Settings
+	t     *testing.T
+	sfx   string
+	realm string
+	email string
+	zOpts ziti.Options
+	admin *ziti.Client     // setup and checks, counted nowhere
+	kc    *keycloak.Client // tokens, counted nowhere
+	set   zitioidc.Settings
 }
 
 func newEnv(t *testing.T, prefix string) *env {
 	t.Helper()
 	in := testbed.Require(t, "ziti")
-	kcOpts := keycloaktest.Options(t, nil)
 	u, err := url.Parse(in.Ziti.URL)
-	must(t, err)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	sfx := hex.EncodeToString(b)
+	testutil.Must(t, err)
+	sfx := testutil.RandHex(t, 4)
 	e := &env{
-		t:      t,
-		sfx:    sfx,
-		realm:  keycloaktest.RealmName(t, prefix),
-		email:  "alice-" + sfx + "@zb.test",
-		kcOpts: kcOpts,
-		zOpts:  ziti.Options{URL: u, User: in.Ziti.User, Password: config.NewSecret(in.Ziti.Password), CAFile: in.Ziti.CAFile},
-		kc:     keycloaktest.Connect(t, nil),
+		t:     t,
+		sfx:   sfx,
+		realm: keycloaktest.RealmName(t, prefix),
+		email: "alice-" + sfx + "@zb.test",
+		zOpts: ziti.Options{URL: u, User: in.Ziti.User, Password: config.NewSecret(in.Ziti.Password), CAFile: in.Ziti.CAFile},
+		kc:    keycloaktest.Connect(t, nil),
 		set: zitioidc.Settings{
 			SignerName:     "zbtest-" + prefix + "-" + sfx,
 			AuthPolicyName: "zbtest-" + prefix + "-" + sfx,
 		},
 	}
 	e.admin, err = ziti.New(ctx(t), e.zOpts)
-	must(t, err)
+	testutil.Must(t, err)
 	// Registered before anything is created, so it runs after the identities' cleanups: the policy cannot go
 	// while identities use it, nor the signer while the policy names it.
 	t.Cleanup(func() {
@@ -110,7 +104,7 @@ func (e *env) identity() ziti.Identity {
 	e.t.Helper()
 	in := ziti.Identity{Name: "zbtest-alice-" + e.sfx, ExternalID: e.email}
 	id, err := e.admin.CreateIdentity(ctx(e.t), in)
-	must(e.t, err)
+	testutil.Must(e.t, err)
 	e.t.Cleanup(func() {
 		if err := e.admin.DeleteIdentity(context.Background(), id); err != nil {
 			e.t.Errorf("cleanup: %v", err)
@@ -132,39 +126,21 @@ func (e *env) run(d keycloakrealm.Declaration, mode steps.Mode) runResult {
 	t := e.t
 	t.Helper()
 	counter := calls.New()
-	kcOpts, zOpts := e.kcOpts, e.zOpts
-	kcOpts.Counter, zOpts.Counter = counter, counter
-	kc, err := keycloak.Dial(kcOpts)
-	must(t, err)
+	zOpts := e.zOpts
+	zOpts.Counter = counter
+	kc := keycloaktest.Dial(t, counter)
 	z, err := ziti.New(ctx(t), zOpts)
-	must(t, err)
+	testutil.Must(t, err)
 	rs, err := keycloakrealm.New(kc, d)
-	must(t, err)
+	testutil.Must(t, err)
 	oidc, err := zitioidc.New(rs, z, e.set)
-	must(t, err)
-	kcReach := reach.New(keycloakrealm.Reachable, "Keycloak", kc.URL(), time.Minute, nil, func(ctx context.Context) (string, error) {
-		v, err := kc.Ping(ctx)
-		return "Keycloak " + v, err
-	})
+	testutil.Must(t, err)
+	kcReach := reach.New(keycloakrealm.Reachable, "Keycloak", kc.URL(), time.Minute, nil, keycloaktest.Probe(kc))
 	zReach := reach.New(zitioidc.ZitiReachable, "OpenZiti controller", z.URL().String(), time.Minute, nil, z.Ping)
 	start := time.Now()
 	rep, err := (&steps.Runner{Steps: []steps.Step{oidc, zReach, rs, kcReach}, Counter: counter}).Run(ctx(t), mode)
-	must(t, err)
-	out := runResult{rep: rep, realmStep: rs}
-	for _, r := range rep.Steps {
-		switch r.Name {
-		case keycloakrealm.Name:
-			out.realm = r
-		case zitioidc.Name:
-			out.oidc = r
-		default:
-			continue
-		}
-		t.Logf("%s %s: %s, %d mutating calls, %d ms %s", map[steps.Mode]string{steps.PlanOnly: "plan", steps.Apply: "apply"}[mode], r.Name, r.Status, r.MutatingCalls, r.DurationMS, r.Error)
-		for _, c := range r.Changes {
-			t.Logf("  %s", c)
-		}
-	}
+	testutil.Must(t, err)
+	out := runResult{rep: rep, realmStep: rs, realm: testutil.StepResult(t, rep, keycloakrealm.Name), oidc: testutil.StepResult(t, rep, zitioidc.Name)}
 	t.Logf("run: %v, writes per system %v", time.Since(start).Round(time.Millisecond), rep.CallsBySystem)
 	return out
 }
@@ -172,7 +148,7 @@ func (e *env) run(d keycloakrealm.Declaration, mode steps.Mode) runResult {
 func (e *env) token(realm, clientID string) string {
 	e.t.Helper()
 	tok, err := e.kc.Token(ctx(e.t), realm, clientID, "", "alice", password)
-	must(e.t, err)
+	testutil.Must(e.t, err)
 	return tok
 }
 
@@ -191,7 +167,7 @@ func login(t *testing.T, api ziti.ClientAPI, newToken func() string) (ziti.Sessi
 			return sess, tok
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("login with a Keycloak token: %v (claims %v)", err, claims(t, tok))
+			t.Fatalf("login with a Keycloak token: %v (claims %v)", err, testutil.Claims(t, tok))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -212,20 +188,7 @@ func refused(t *testing.T, api ziti.ClientAPI, what, tok string) {
 	}
 }
 
-func mustStatus(t *testing.T, r steps.Result, want steps.Status) {
-	t.Helper()
-	if r.Status != want {
-		t.Fatalf("%s: status %s (error %q), want %s", r.Name, r.Status, r.Error, want)
-	}
-}
-
-func changeStrings(r steps.Result) []string {
-	var out []string
-	for _, c := range r.Changes {
-		out = append(out, c.String())
-	}
-	return out
-}
+func changeStrings(r steps.Result) []string { return testutil.ChangeStrings(r.Changes) }
 
 // TestLoginEndToEnd: both steps applied from scratch, an existing identity attached by name, a Keycloak token
 // logs in as that identity, and a second apply writes nothing on either system.
@@ -236,8 +199,8 @@ func TestLoginEndToEnd(t *testing.T) {
 	e.set.AttachIdentities = []string{in.Name}
 
 	r := e.run(e.decl(), steps.Apply)
-	mustStatus(t, r.realm, steps.Changed)
-	mustStatus(t, r.oidc, steps.Changed)
+	testutil.MustStatus(t, r.realm, steps.Changed)
+	testutil.MustStatus(t, r.oidc, steps.Changed)
 	want := []string{
 		"create ziti-ext-jwt-signer " + e.set.SignerName + ": missing",
 		"create ziti-auth-policy " + e.set.AuthPolicyName + ": missing",
@@ -253,11 +216,11 @@ func TestLoginEndToEnd(t *testing.T) {
 	// What the controller now has is what the realm says.
 	c := ctx(t)
 	src, err := r.realmStep.ZitiSigner(c)
-	must(t, err)
+	testutil.Must(t, err)
 	ss, err := e.admin.ListExtJWTSigners(c, ziti.FilterEq("name", e.set.SignerName))
-	must(t, err)
+	testutil.Must(t, err)
 	ps, err := e.admin.ListAuthPolicies(c, ziti.FilterEq("name", e.set.AuthPolicyName))
-	must(t, err)
+	testutil.Must(t, err)
 	if len(ss) != 1 || len(ps) != 1 {
 		t.Fatalf("signers %+v, policies %+v", ss, ps)
 	}
@@ -272,7 +235,7 @@ func TestLoginEndToEnd(t *testing.T) {
 		t.Errorf("policy %+v", p)
 	}
 	got, err := e.admin.GetIdentity(c, in.ID)
-	must(t, err)
+	testutil.Must(t, err)
 	if got.AuthPolicyID != p.ID || got.ExternalID != e.email {
 		t.Errorf("identity %+v, want auth policy %s", got, p.ID)
 	}
@@ -281,15 +244,15 @@ func TestLoginEndToEnd(t *testing.T) {
 	api := e.admin.ClientAPI()
 	t0 := time.Now()
 	sess, tok := login(t, api, func() string { return e.token(e.realm, "openziti") })
-	t.Logf("logged in as %s (%s) in %v; token claims %v", sess.IdentityName, sess.IdentityID, time.Since(t0).Round(time.Millisecond), claims(t, tok))
+	t.Logf("logged in as %s (%s) in %v; token claims %v", sess.IdentityName, sess.IdentityID, time.Since(t0).Round(time.Millisecond), testutil.Claims(t, tok))
 	if sess.IdentityID != in.ID || sess.IdentityName != in.Name || len(sess.AuthQueries) != 0 {
 		t.Fatalf("session %+v; want a full session of identity %s (%s)", sess, in.Name, in.ID)
 	}
 
 	// Converged: a second apply plans nothing and writes nothing, on either system.
 	r = e.run(e.decl(), steps.Apply)
-	mustStatus(t, r.realm, steps.Unchanged)
-	mustStatus(t, r.oidc, steps.Unchanged)
+	testutil.MustStatus(t, r.realm, steps.Unchanged)
+	testutil.MustStatus(t, r.oidc, steps.Unchanged)
 	if r.rep.MutatingCalls != 0 || r.rep.CallsBySystem[keycloak.System] != 0 || r.rep.CallsBySystem[ziti.System] != 0 || !r.rep.Converged() {
 		t.Fatalf("second apply: %d mutating calls %v", r.rep.MutatingCalls, r.rep.Writes)
 	}
@@ -305,41 +268,41 @@ func TestRefusals(t *testing.T) {
 	d := e.decl()
 	d.AccessTokenLifespan = 3 * time.Second // keeps the wait for an expired token short
 	r := e.run(d, steps.Apply)
-	mustStatus(t, r.oidc, steps.Changed)
+	testutil.MustStatus(t, r.oidc, steps.Changed)
 
 	// A second realm on the same Keycloak, same user and e-mail, but no Ziti signer for its issuer.
 	other := keycloaktest.RealmName(t, "other")
 	d2 := e.decl()
 	d2.Realm = other
 	rs2, err := keycloakrealm.New(e.kc, d2)
-	must(t, err)
+	testutil.Must(t, err)
 	p2, err := rs2.Plan(ctx(t))
-	must(t, err)
-	must(t, p2.Apply(ctx(t)))
+	testutil.Must(t, err)
+	testutil.Must(t, p2.Apply(ctx(t)))
 
 	api := e.admin.ClientAPI()
 	sess, good := login(t, api, func() string { return e.token(e.realm, "openziti") })
 	if sess.IdentityID != in.ID {
 		t.Fatalf("session %+v", sess)
 	}
-	gc := claims(t, good)
+	gc := testutil.Claims(t, good)
 
 	// Another audience: a client of the same realm with the e-mail claim but without the audience mapper, so
 	// issuer, key and claim are those of a good token.
 	noAud, err := e.kc.CreateClient(ctx(t), e.realm, keycloak.OIDCClient{ClientID: "zbtest-no-aud", Enabled: true, Public: true, DirectAccessGrants: true})
-	must(t, err)
+	testutil.Must(t, err)
 	_, err = e.kc.CreateProtocolMapper(ctx(t), e.realm, noAud, keycloak.ProtocolMapper{Name: "email", Type: "oidc-usermodel-property-mapper",
 		Config: map[string]string{"user.attribute": "email", "claim.name": "email", "jsonType.label": "String", "access.token.claim": "true"}})
-	must(t, err)
+	testutil.Must(t, err)
 	tok := e.token(e.realm, "zbtest-no-aud")
-	if c := claims(t, tok); c["iss"] != gc["iss"] || c["email"] != e.email || hasAudience(c["aud"], "openziti") {
+	if c := testutil.Claims(t, tok); c["iss"] != gc["iss"] || c["email"] != e.email || testutil.HasAudience(c["aud"], "openziti") {
 		t.Fatalf("token claims %v: want the same iss and email, no audience openziti", c)
 	}
 	refused(t, api, "token without the audience", tok)
 
 	// Another issuer.
 	tok = e.token(other, "openziti")
-	if c := claims(t, tok); c["iss"] == gc["iss"] || c["email"] != e.email || !hasAudience(c["aud"], "openziti") {
+	if c := testutil.Claims(t, tok); c["iss"] == gc["iss"] || c["email"] != e.email || !testutil.HasAudience(c["aud"], "openziti") {
 		t.Fatalf("other realm's token claims %v", c)
 	}
 	refused(t, api, "token of another issuer", tok)
@@ -365,14 +328,14 @@ func TestAudienceChange(t *testing.T) {
 	e.set.AttachIdentities = []string{in.Name}
 	d := e.decl()
 	r := e.run(d, steps.Apply)
-	mustStatus(t, r.oidc, steps.Changed)
+	testutil.MustStatus(t, r.oidc, steps.Changed)
 	api := e.admin.ClientAPI()
 	_, old := login(t, api, func() string { return e.token(e.realm, "openziti") })
 
 	d.Audience = "zbtest-aud-" + e.sfx
 	r = e.run(d, steps.PlanOnly)
-	mustStatus(t, r.realm, steps.Planned)
-	mustStatus(t, r.oidc, steps.Planned)
+	testutil.MustStatus(t, r.realm, steps.Planned)
+	testutil.MustStatus(t, r.oidc, steps.Planned)
 	wantKC := "update keycloak-protocol-mapper " + e.realm + "/openziti/ziti-bootstrap-audience (fields: [config.included.custom.audience]): differs"
 	wantZiti := "update ziti-ext-jwt-signer " + e.set.SignerName + " (fields: [audience]): differs"
 	if got := changeStrings(r.realm); !slices.Equal(got, []string{wantKC}) {
@@ -386,13 +349,13 @@ func TestAudienceChange(t *testing.T) {
 	}
 
 	r = e.run(d, steps.Apply)
-	mustStatus(t, r.realm, steps.Changed)
-	mustStatus(t, r.oidc, steps.Changed)
+	testutil.MustStatus(t, r.realm, steps.Changed)
+	testutil.MustStatus(t, r.oidc, steps.Changed)
 	if r.rep.CallsBySystem[keycloak.System] != 1 || r.rep.CallsBySystem[ziti.System] != 1 {
 		t.Errorf("apply: writes %v, want one on each system", r.rep.Writes)
 	}
 	sess, fresh := login(t, api, func() string { return e.token(e.realm, "openziti") })
-	if c := claims(t, fresh); !hasAudience(c["aud"], d.Audience) || sess.IdentityID != in.ID {
+	if c := testutil.Claims(t, fresh); !testutil.HasAudience(c["aud"], d.Audience) || sess.IdentityID != in.ID {
 		t.Fatalf("fresh token claims %v, session %+v", c, sess)
 	}
 	refused(t, api, "token with the old audience", old)
@@ -413,13 +376,13 @@ func TestForeignObjects(t *testing.T) {
 	foreign := ziti.ExtJWTSigner{Name: e.set.SignerName, Issuer: "https://foreign.zb.test/" + e.sfx, Audience: "theirs",
 		JWKSEndpoint: "http://127.0.0.1:9/" + e.sfx + "/certs", Enabled: true}
 	sid, err := e.admin.CreateExtJWTSigner(c, foreign)
-	must(t, err)
+	testutil.Must(t, err)
 	pid, err := e.admin.CreateAuthPolicy(c, ziti.AuthPolicy{Name: e.set.AuthPolicyName, PrimaryCertAllowed: true, PrimaryExtJWTAllowed: true})
-	must(t, err)
+	testutil.Must(t, err)
 
 	r := e.run(e.decl(), steps.Apply)
-	mustStatus(t, r.realm, steps.Changed)
-	mustStatus(t, r.oidc, steps.Failed)
+	testutil.MustStatus(t, r.realm, steps.Changed)
+	testutil.MustStatus(t, r.oidc, steps.Failed)
 	for _, want := range []string{
 		`external JWT signer "` + e.set.SignerName + `" (id ` + sid + `) exists but is not managed by ziti-bootstrap (no tag ziti-bootstrap=oidc)`,
 		"set ZITI_JWT_SIGNER_NAME to another name, or hand it over by adding that tag",
@@ -433,22 +396,22 @@ func TestForeignObjects(t *testing.T) {
 		t.Fatalf("ziti writes %v", r.rep.Writes)
 	}
 	ss, err := e.admin.ListExtJWTSigners(c, ziti.FilterEq("id", sid))
-	must(t, err)
+	testutil.Must(t, err)
 	if len(ss) != 1 || ss[0].Issuer != foreign.Issuer || ss[0].Audience != "theirs" || len(ss[0].Tags) != 0 {
 		t.Fatalf("foreign signer changed: %+v", ss)
 	}
 
 	// Names free, but another signer already accepts the realm's issuer.
-	must(t, e.admin.DeleteAuthPolicy(c, pid))
-	must(t, e.admin.DeleteExtJWTSigner(c, sid))
+	testutil.Must(t, e.admin.DeleteAuthPolicy(c, pid))
+	testutil.Must(t, e.admin.DeleteExtJWTSigner(c, sid))
 	src, err := r.realmStep.ZitiSigner(c)
-	must(t, err)
+	testutil.Must(t, err)
 	legacy := ziti.ExtJWTSigner{Name: "zbtest-legacy-" + e.sfx, Issuer: src.Issuer, Audience: src.Audience, JWKSEndpoint: src.JWKSEndpoint, Enabled: true}
 	lid, err := e.admin.CreateExtJWTSigner(c, legacy)
-	must(t, err)
+	testutil.Must(t, err)
 	t.Cleanup(func() { _ = e.admin.DeleteExtJWTSigner(context.Background(), lid) })
 	r = e.run(e.decl(), steps.Apply)
-	mustStatus(t, r.oidc, steps.Failed)
+	testutil.MustStatus(t, r.oidc, steps.Failed)
 	if want := `external JWT signer "` + legacy.Name + `" (id ` + lid + `) already accepts issuer ` + src.Issuer; !strings.Contains(r.oidc.Error, want) {
 		t.Errorf("error lacks %q:\n%s", want, r.oidc.Error)
 	}
@@ -457,9 +420,9 @@ func TestForeignObjects(t *testing.T) {
 	}
 
 	// Once the conflict is gone, the step converges.
-	must(t, e.admin.DeleteExtJWTSigner(c, lid))
+	testutil.Must(t, e.admin.DeleteExtJWTSigner(c, lid))
 	r = e.run(e.decl(), steps.Apply)
-	mustStatus(t, r.oidc, steps.Changed)
+	testutil.MustStatus(t, r.oidc, steps.Changed)
 }
 
 // TestPlanBeforeTheRealmExists: on a fresh system the plan shows the Ziti side with the issuer predicted from
@@ -468,8 +431,8 @@ func TestPlanBeforeTheRealmExists(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "fresh")
 	r := e.run(e.decl(), steps.PlanOnly)
-	mustStatus(t, r.realm, steps.Planned)
-	mustStatus(t, r.oidc, steps.Planned)
+	testutil.MustStatus(t, r.realm, steps.Planned)
+	testutil.MustStatus(t, r.oidc, steps.Planned)
 	if !strings.Contains(strings.Join(r.oidc.Notes, "\n"), "predicted") {
 		t.Errorf("notes %q do not say the issuer is predicted", r.oidc.Notes)
 	}
@@ -487,53 +450,17 @@ func TestPlanBeforeTheRealmExists(t *testing.T) {
 	}
 }
 
-func ctx(t *testing.T) context.Context {
-	t.Helper()
-	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return c
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// claims returns a JWT's payload (no signature check).
-func claims(t *testing.T, jwt string) map[string]any {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %q", jwt)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	must(t, err)
-	var out map[string]any
-	must(t, json.Unmarshal(b, &out))
-	return out
-}
-
-func hasAudience(aud any, want string) bool {
-	switch a := aud.(type) {
-	case string:
-		return a == want
-	case []any:
-		return slices.Contains(a, any(want))
-	}
-	return false
-}
+func ctx(t *testing.T) context.Context { return testutil.Context(t, 2*time.Minute) }
 
 // forge re-signs jwt's header and payload with a fresh RSA key (RS256, like Keycloak's).
 func forge(t *testing.T, jwt string) string {
 	t.Helper()
 	parts := strings.Split(jwt, ".")
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	must(t, err)
+	testutil.Must(t, err)
 	input := parts[0] + "." + parts[1]
 	sum := sha256.Sum256([]byte(input))
 	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
-	must(t, err)
+	testutil.Must(t, err)
 	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }

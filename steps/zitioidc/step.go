@@ -142,11 +142,14 @@ type op struct {
 // idRef carries an object's id from its creation (at apply) to the objects that name it.
 type idRef struct{ what, id string }
 
-func (r *idRef) get() (string, error) {
-	if r.id == "" {
-		return "", fmt.Errorf("%s was not created", r.what)
+// with returns a run function that calls fn with the object's id; it fails when the object was not created.
+func (r *idRef) with(fn func(ctx context.Context, id string) error) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		if r.id == "" {
+			return fmt.Errorf("%s was not created", r.what)
+		}
+		return fn(ctx, r.id)
 	}
-	return r.id, nil
 }
 
 // Plan reads the signer settings from the source and the objects from the controller, and returns the changes
@@ -264,28 +267,20 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	policy := &idRef{what: "auth policy " + pname}
 	if havePolicy == nil {
 		add(steps.Change{Action: steps.Create, Kind: KindAuthPolicy, Key: pname, Reason: "missing"},
-			func(ctx context.Context) error {
-				sid, err := signer.get()
-				if err != nil {
-					return err
-				}
+			signer.with(func(ctx context.Context, sid string) error {
 				id, err := z.CreateAuthPolicy(ctx, wantPolicy(pname, sid, nil))
 				policy.id = id
 				return err
-			})
+			}))
 	} else {
 		policy.id = havePolicy.ID
 		tags, id := havePolicy.Tags, havePolicy.ID
 		// signer.id is empty when the signer is created by this plan: the allowed signers then differ.
 		if f := policyFields(wantPolicy(pname, signer.id, tags), *havePolicy); len(f) > 0 {
 			add(steps.Change{Action: steps.Update, Kind: KindAuthPolicy, Key: pname, Fields: f, Reason: "differs"},
-				func(ctx context.Context) error {
-					sid, err := signer.get()
-					if err != nil {
-						return err
-					}
+				signer.with(func(ctx context.Context, sid string) error {
 					return z.UpdateAuthPolicy(ctx, id, wantPolicy(pname, sid, tags))
-				})
+				}))
 		}
 	}
 
@@ -299,14 +294,10 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 		}
 		reason := fmt.Sprintf("uses auth policy %s", in.AuthPolicyID)
 		add(steps.Change{Action: steps.Update, Kind: KindIdentity, Key: n, Fields: []string{FieldIdentityAuthPolicyID}, Reason: reason},
-			func(ctx context.Context) error {
-				pid, err := policy.get()
-				if err != nil {
-					return err
-				}
+			policy.with(func(ctx context.Context, pid string) error {
 				in.AuthPolicyID = pid
 				return z.UpdateIdentity(ctx, in.ID, in)
-			})
+			}))
 	}
 
 	changes := make([]steps.Change, len(ops))

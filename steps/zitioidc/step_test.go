@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
@@ -41,14 +42,8 @@ func (f *fakeZiti) CreateExtJWTSigner(_ context.Context, s ziti.ExtJWTSigner) (s
 
 func (f *fakeZiti) UpdateExtJWTSigner(_ context.Context, id string, s ziti.ExtJWTSigner) error {
 	f.writes = append(f.writes, "update signer "+s.Name)
-	for i := range f.signers {
-		if f.signers[i].ID == id {
-			s.ID, s.Scopes, s.Tags = id, normalizeScopes(s.Scopes), maps.Clone(s.Tags)
-			f.signers[i] = s
-			return nil
-		}
-	}
-	return &ziti.APIError{Status: 404, Code: "NOT_FOUND"}
+	s.ID, s.Scopes, s.Tags = id, normalizeScopes(s.Scopes), maps.Clone(s.Tags)
+	return replace(f.signers, s, func(x ziti.ExtJWTSigner) bool { return x.ID == id })
 }
 
 func (f *fakeZiti) ListAuthPolicies(context.Context, string) ([]ziti.AuthPolicy, error) {
@@ -64,14 +59,8 @@ func (f *fakeZiti) CreateAuthPolicy(_ context.Context, ap ziti.AuthPolicy) (stri
 
 func (f *fakeZiti) UpdateAuthPolicy(_ context.Context, id string, ap ziti.AuthPolicy) error {
 	f.writes = append(f.writes, "update policy "+ap.Name)
-	for i := range f.policies {
-		if f.policies[i].ID == id {
-			ap.ID, ap.Tags = id, maps.Clone(ap.Tags)
-			f.policies[i] = ap
-			return nil
-		}
-	}
-	return &ziti.APIError{Status: 404, Code: "NOT_FOUND"}
+	ap.ID, ap.Tags = id, maps.Clone(ap.Tags)
+	return replace(f.policies, ap, func(x ziti.AuthPolicy) bool { return x.ID == id })
 }
 
 func (f *fakeZiti) ListIdentities(context.Context, string) ([]ziti.Identity, error) {
@@ -80,13 +69,17 @@ func (f *fakeZiti) ListIdentities(context.Context, string) ([]ziti.Identity, err
 
 func (f *fakeZiti) UpdateIdentity(_ context.Context, id string, in ziti.Identity) error {
 	f.writes = append(f.writes, "update identity "+in.Name)
-	for i := range f.identities {
-		if f.identities[i].ID == id {
-			f.identities[i] = in
-			return nil
-		}
+	return replace(f.identities, in, func(x ziti.Identity) bool { return x.ID == id })
+}
+
+// replace puts v in place of the item of list that matches, like the controller's update by id.
+func replace[T any](list []T, v T, match func(T) bool) error {
+	i := slices.IndexFunc(list, match)
+	if i < 0 {
+		return &ziti.APIError{Status: 404, Code: "NOT_FOUND"}
 	}
-	return &ziti.APIError{Status: 404, Code: "NOT_FOUND"}
+	list[i] = v
+	return nil
 }
 
 type fakeSource struct {
@@ -127,12 +120,38 @@ func plan(t *testing.T, st *Step) *steps.Plan {
 	return p
 }
 
-func changeStrings(p *steps.Plan) []string {
-	var out []string
-	for _, c := range p.Changes {
-		out = append(out, c.String())
+func changeStrings(p *steps.Plan) []string { return testutil.ChangeStrings(p.Changes) }
+
+// wantPlan fails the test at once unless the changes of p are want.
+func wantPlan(t *testing.T, p *steps.Plan, want ...string) {
+	t.Helper()
+	if got := changeStrings(p); !slices.Equal(got, want) {
+		t.Fatalf("plan %q\nwant %q", got, want)
 	}
-	return out
+}
+
+func mustApply(t *testing.T, p *steps.Plan) {
+	t.Helper()
+	if err := p.Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// converged returns a step with src and s on a fake controller it has converged.
+func converged(t *testing.T, src SignerSource, s Settings) (*Step, *fakeZiti) {
+	t.Helper()
+	z := &fakeZiti{}
+	st := newStep(t, src, z, s)
+	mustApply(t, plan(t, st))
+	return st, z
+}
+
+// onlyField reports whether fields is exactly field, or empty when field is "".
+func onlyField(fields []string, field string) bool {
+	if field == "" {
+		return len(fields) == 0
+	}
+	return slices.Equal(fields, []string{field})
 }
 
 func TestFreshConvergesAndSecondPlanIsEmpty(t *testing.T) {
@@ -141,20 +160,15 @@ func TestFreshConvergesAndSecondPlanIsEmpty(t *testing.T) {
 	src := source()
 	st := newStep(t, src, z, Settings{AttachIdentities: []string{"alice"}})
 	p := plan(t, st)
-	want := []string{
+	wantPlan(t, p,
 		"create ziti-ext-jwt-signer keycloak: missing",
 		"create ziti-auth-policy keycloak-users: missing",
 		"update ziti-identity alice (fields: [authPolicyId]): uses auth policy default",
-	}
-	if got := changeStrings(p); !slices.Equal(got, want) {
-		t.Fatalf("plan %q\nwant %q", got, want)
-	}
+	)
 	if len(z.writes) != 0 {
 		t.Fatalf("planning wrote: %v", z.writes)
 	}
-	if err := p.Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, p)
 	s := z.signers[0]
 	if s.Issuer != src.s.Issuer || s.JWKSEndpoint != src.s.JWKSEndpoint || s.Audience != "openziti" || s.ClaimsProperty != "email" ||
 		!s.UseExternalID || !s.Enabled || s.ClientID != "openziti" || s.ExternalAuthURL != src.s.Issuer || s.TargetToken != "ACCESS" ||
@@ -182,12 +196,8 @@ func TestFreshConvergesAndSecondPlanIsEmpty(t *testing.T) {
 }
 
 func TestDriftListsFieldsAndKeepsOtherTags(t *testing.T) {
-	z := &fakeZiti{}
 	src := source()
-	st := newStep(t, src, z, Settings{})
-	if err := plan(t, st).Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st, z := converged(t, src, Settings{})
 	// Someone edits both objects by hand and adds a tag of their own.
 	z.signers[0].Audience = "other"
 	z.signers[0].Scopes = []string{"email", "openid"}
@@ -200,17 +210,12 @@ func TestDriftListsFieldsAndKeepsOtherTags(t *testing.T) {
 	src.s.Audience = "ziti-prod"
 
 	p := plan(t, st)
-	want := []string{
+	wantPlan(t, p,
 		"update ziti-ext-jwt-signer keycloak (fields: [audience enabled scopes]): differs",
 		"update ziti-auth-policy keycloak-users (fields: [primary.extJwt.allowedSigners primary.updb.allowed]): differs",
-	}
-	if got := changeStrings(p); !slices.Equal(got, want) {
-		t.Fatalf("plan %q\nwant %q", got, want)
-	}
+	)
 	z.writes = nil
-	if err := p.Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, p)
 	if len(z.writes) != 2 {
 		t.Errorf("writes %v, want one update each", z.writes)
 	}
@@ -226,41 +231,26 @@ func TestDriftListsFieldsAndKeepsOtherTags(t *testing.T) {
 }
 
 func TestIssuerChangeIsNoted(t *testing.T) {
-	z := &fakeZiti{}
 	src := source()
-	st := newStep(t, src, z, Settings{})
-	if err := plan(t, st).Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st, _ := converged(t, src, Settings{})
 	src.s.Issuer = "https://login.example.test/realms/openziti"
 	p := plan(t, st)
-	if got := changeStrings(p); !slices.Equal(got, []string{"update ziti-ext-jwt-signer keycloak (fields: [issuer]): differs"}) {
-		t.Fatalf("plan %q", got)
-	}
+	wantPlan(t, p, "update ziti-ext-jwt-signer keycloak (fields: [issuer]): differs")
 	if !slices.ContainsFunc(p.Notes, func(n string) bool { return strings.Contains(n, "keeps accepting tokens of the old issuer") }) {
 		t.Errorf("notes %q lack the restart advice", p.Notes)
 	}
 }
 
 func TestSignerRecreatedUpdatesPolicy(t *testing.T) {
-	z := &fakeZiti{}
-	st := newStep(t, source(), z, Settings{})
-	if err := plan(t, st).Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st, z := converged(t, source(), Settings{})
 	z.signers = nil // deleted by hand (after removing it from the policy)
 	z.policies[0].PrimaryExtJWTAllowedSigners = nil
 	p := plan(t, st)
-	want := []string{
+	wantPlan(t, p,
 		"create ziti-ext-jwt-signer keycloak: missing",
 		"update ziti-auth-policy keycloak-users (fields: [primary.extJwt.allowedSigners]): differs",
-	}
-	if got := changeStrings(p); !slices.Equal(got, want) {
-		t.Fatalf("plan %q\nwant %q", got, want)
-	}
-	if err := p.Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	)
+	mustApply(t, p)
 	if !slices.Equal(z.policies[0].PrimaryExtJWTAllowedSigners, []string{z.signers[0].ID}) {
 		t.Fatalf("policy names %v, signer is %s", z.policies[0].PrimaryExtJWTAllowedSigners, z.signers[0].ID)
 	}
@@ -303,20 +293,13 @@ func TestForeignObjectsFailThePlan(t *testing.T) {
 }
 
 func TestOtherNamesAreOtherObjects(t *testing.T) {
-	z := &fakeZiti{}
-	if err := plan(t, newStep(t, source(), z, Settings{})).Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	_, z := converged(t, source(), Settings{})
 	// A second declaration (another realm, other names) is independent of the first.
 	src2 := source()
 	src2.s.Issuer, src2.s.JWKSEndpoint = "http://kc.test/realms/other", "http://kc.test/realms/other/certs"
 	p := plan(t, newStep(t, src2, z, Settings{SignerName: "kc-other", AuthPolicyName: "other-users", Scopes: []string{"openid", "email", "openid"}}))
-	if got := changeStrings(p); !slices.Equal(got, []string{"create ziti-ext-jwt-signer kc-other: missing", "create ziti-auth-policy other-users: missing"}) {
-		t.Fatalf("plan %q", got)
-	}
-	if err := p.Apply(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	wantPlan(t, p, "create ziti-ext-jwt-signer kc-other: missing", "create ziti-auth-policy other-users: missing")
+	mustApply(t, p)
 	if !slices.Equal(z.signers[1].Scopes, []string{"email", "openid"}) {
 		t.Errorf("scopes %v", z.signers[1].Scopes)
 	}
@@ -390,8 +373,7 @@ func TestSignerFields(t *testing.T) {
 		have := base
 		have.Scopes = slices.Clone(base.Scopes)
 		tc.modify(&have)
-		got := signerFields(base, have)
-		if (tc.field == "" && len(got) != 0) || (tc.field != "" && !slices.Equal(got, []string{tc.field})) {
+		if got := signerFields(base, have); !onlyField(got, tc.field) {
 			t.Errorf("%s: fields %v", tc.field, got)
 		}
 	}
@@ -421,8 +403,7 @@ func TestPolicyFields(t *testing.T) {
 	} {
 		have := base
 		tc.modify(&have)
-		got := policyFields(base, have)
-		if (tc.field == "" && len(got) != 0) || (tc.field != "" && !slices.Equal(got, []string{tc.field})) {
+		if got := policyFields(base, have); !onlyField(got, tc.field) {
 			t.Errorf("%s: fields %v", tc.field, got)
 		}
 	}

@@ -4,8 +4,6 @@ package keycloaktest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -30,6 +29,17 @@ func Options(t testing.TB, counter *calls.Counter) keycloak.Options {
 	return keycloak.Options{URL: u, AdminUser: in.Keycloak.AdminUser, AdminPassword: config.NewSecret(in.Keycloak.AdminPassword), Counter: counter}
 }
 
+// Dial returns an admin client of the test bed's Keycloak that logs in on its first call, as a fresh process
+// would (see keycloak.Dial).
+func Dial(t testing.TB, counter *calls.Counter) *keycloak.Client {
+	t.Helper()
+	c, err := keycloak.Dial(Options(t, counter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // Connect returns an admin client of the test bed's Keycloak, waiting up to a minute for it.
 func Connect(t testing.TB, counter *calls.Counter) *keycloak.Client {
 	t.Helper()
@@ -40,13 +50,19 @@ func Connect(t testing.TB, counter *calls.Counter) *keycloak.Client {
 	return c
 }
 
+// Probe is the probe of a "keycloak/reachable" step (steps/reach) for c: it pings Keycloak and names its version.
+func Probe(c *keycloak.Client) func(ctx context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		v, err := c.Ping(ctx)
+		return "Keycloak " + v, err
+	}
+}
+
 // RealmName returns a realm name unique to this test run, "zbtest-PREFIX-RANDOM", and deletes that realm (if it
 // was created) when the test ends.
 func RealmName(t testing.TB, prefix string) string {
 	t.Helper()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := "zbtest-" + strings.ToLower(prefix) + "-" + hex.EncodeToString(b)
+	name := "zbtest-" + strings.ToLower(prefix) + "-" + testutil.RandHex(t, 4)
 	admin := Connect(t, nil)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -73,7 +73,9 @@ func (s *s3) Remove(ctx context.Context, key string) error { return classify(s.c
 
 func (s *s3) Where(key string) string { return s.c.URL(key) }
 
-func info(o s3store.Object) ObjectInfo { return ObjectInfo{Key: o.Key, Size: o.Size, Modified: o.Modified} }
+func info(o s3store.Object) ObjectInfo {
+	return ObjectInfo{Key: o.Key, Size: o.Size, Modified: o.Modified}
+}
 
 func classify(err error) error {
 	if err != nil && s3store.IsNotExist(err) {

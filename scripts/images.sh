@@ -59,7 +59,7 @@ image_spire() {
     local hash
     hash=$( (echo "uid $uid"; sed -n '/^image_spire/,/^}/p' "$0"; cat "$bin/spire-$what") | inputs_hash)
     if fresh "$tag" "$hash"; then log "$tag: up to date"; continue; fi
-    file "$bin/spire-$what" | grep -q 'statically linked' || die "$bin/spire-$what is not statically linked"
+    if ldd "$bin/spire-$what" >/dev/null 2>&1; then die "$bin/spire-$what is dynamically linked: FROM scratch needs a static build"; fi
     local ctx
     ctx=$(mktemp -d)
     mkdir -p "$ctx/root/opt/spire/bin" "$ctx/root/etc/spire/$what" "$ctx/root/run/spire/$what/public" \
@@ -95,7 +95,7 @@ image_base() {
   if [ ! -s "$tarball" ]; then
     command -v debootstrap >/dev/null || {
       log "installing debootstrap"
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
     }
     local root t0=$SECONDS
     root=$(mktemp -d /var/tmp/zb-debian.XXXXXX)
@@ -200,7 +200,7 @@ RUN groupadd -g 1000 keycloak && useradd -u 1000 -g 1000 -d /opt/keycloak -M -s 
 COPY --chown=1000:1000 keycloak/ /opt/keycloak/
 USER 1000
 ENV LANG=en_US.UTF-8
-RUN /opt/keycloak/bin/kc.sh build --db=postgres --health-enabled=true --metrics-enabled=false >/dev/null
+RUN /opt/keycloak/bin/kc.sh build --db=postgres --health-enabled=true >/dev/null
 EXPOSE 8080 9000
 ENTRYPOINT ["/opt/keycloak/bin/kc.sh"]
 EOF

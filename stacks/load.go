@@ -23,7 +23,8 @@ type Options struct {
 	// Vars are the interpolation variables (the configuration). Missing ones take the defaults written in the
 	// stack files; secrets and configs with an `environment:` source require theirs.
 	Vars map[string]string
-	// Without leaves these services out (e.g. "bootstrap" when it is run from the operator's machine instead).
+	// Without leaves these services out where a stack has them (e.g. "bootstrap" when ziti-bootstrap runs from
+	// the operator's machine instead).
 	Without []string
 	// FS replaces the embedded files (tests); nil means the embedded ones.
 	FS fs.FS
@@ -67,17 +68,19 @@ func Load(ctx context.Context, name string, opts Options) (*Stack, error) {
 		o.SkipInclude = true
 		o.SkipExtends = true
 		o.SkipResolveLabels = true
+		o.SkipConsistencyCheck = true // the converter checks references itself, and names their lines
 	}, loader.WithDiscardEnvFiles)
 	if err != nil {
 		return nil, src.locate(err)
 	}
-	if len(opts.Without) > 0 {
-		for _, w := range opts.Without {
-			if _, err := project.GetService(w); err != nil {
-				return nil, fmt.Errorf("%s: cannot leave out service %q: not in the stack", file, w)
-			}
+	var without []string
+	for _, w := range opts.Without {
+		if _, err := project.GetService(w); err == nil {
+			without = append(without, w)
 		}
-		project = project.WithServicesDisabled(opts.Without...).WithoutUnnecessaryResources()
+	}
+	if len(without) > 0 {
+		project = project.WithServicesDisabled(without...).WithoutUnnecessaryResources()
 	}
 	c := &converter{src: src, ns: ns, project: project, fsys: fsys, vars: vars}
 	st := c.convert()
@@ -163,7 +166,7 @@ var (
 	interpPath  = regexp.MustCompile(`^error while interpolating (\S+): (.*)$`)
 	formatPath  = regexp.MustCompile(`(?s)^invalid interpolation format for (\S+)\.\n.*?\n(.*)$`)
 	extraKey    = regexp.MustCompile(`additional properties? '([^']+)'`)
-	varRef      = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)|\$([A-Za-z_][A-Za-z0-9_]*)`)
+	varRef      = regexp.MustCompile(`(?:^|[^$])\$(?:\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))`) // not $$: a literal $
 	envSource   = regexp.MustCompile(`(?m)^\s+environment:\s+([A-Z_][A-Z0-9_]*)\s*$`)
 	yamlLineErr = regexp.MustCompile(`line (\d+): (.*)`)
 )
@@ -178,6 +181,10 @@ func (s *source) locate(err error) error {
 		case schemaPath.MatchString(msg):
 			m := schemaPath.FindStringSubmatch(msg)
 			p.Key, p.Msg = m[1], m[2]
+			if m[2] == "false schema" { // a key the schema does not allow here
+				parts := strings.Split(m[1], ".")
+				p.Msg = "unknown key " + parts[len(parts)-1]
+			}
 			if k := extraKey.FindStringSubmatch(m[2]); k != nil {
 				p.Key += "." + k[1]
 				p.Msg = "unknown key " + k[1] + " (" + m[2] + ")"

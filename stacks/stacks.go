@@ -162,7 +162,9 @@ type Object struct {
 func (o Object) String() string { return o.Name } // never the data: it may be a secret
 
 // GoString keeps the data of secrets out of %#v.
-func (o Object) GoString() string { return fmt.Sprintf("stacks.Object{Key:%q, Name:%q}", o.Key, o.Name) }
+func (o Object) GoString() string {
+	return fmt.Sprintf("stacks.Object{Key:%q, Name:%q}", o.Key, o.Name)
+}
 
 // Volume is a named volume the stack's services mount. Swarm creates it on each node that runs such a task.
 type Volume struct {
@@ -171,4 +173,32 @@ type Volume struct {
 	External bool
 	Driver   string
 	Labels   map[string]string
+}
+
+// SecretVariables lists the variables that hold the data of secrets (the `environment:` sources under the
+// top-level `secrets:` of the stack files), sorted: they must not be given on a command line.
+func SecretVariables() []string {
+	seen := map[string]bool{}
+	for _, name := range All {
+		b, err := files.ReadFile(File(name))
+		if err != nil {
+			continue
+		}
+		in := false
+		for _, l := range strings.Split(string(b), "\n") {
+			if l != "" && l[0] != ' ' && l[0] != '#' {
+				in = strings.HasPrefix(l, "secrets:")
+				continue
+			}
+			if m := envSource.FindStringSubmatch(l); in && m != nil {
+				seen[m[1]] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

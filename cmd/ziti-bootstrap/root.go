@@ -59,7 +59,8 @@ func newRootCommand(g *globals) *cobra.Command {
 	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringArrayVar(&g.set, "set", nil, "set a configuration variable, NAME=VALUE (repeatable; overrides env and --env-file)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{exitcode.InvalidConfig, err} })
-	root.AddCommand(newPlanCommand(g), newApplyCommand(g), newStatusCommand(g), newVersionCommand(g))
+	root.AddCommand(newPlanCommand(g), newApplyCommand(g), newStatusCommand(g), newVersionCommand(g),
+		newUpCommand(g), newDownCommand(g))
 	return root
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/policies"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireca"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireentries"
@@ -96,6 +97,15 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 		return zitioidc.FromConfig(realm, z, cfg.OIDC)
 	})
 	problems.add("ZITI_JWT_SIGNER_NAME/ZITI_AUTH_POLICY_NAME", err)
+	var policyStep steps.Step
+	if cfg.Ziti.PoliciesFile != "" {
+		if pol, err := policies.LoadFile(cfg.Ziti.PoliciesFile); err != nil {
+			problems.add("POLICIES_FILE", err)
+		} else {
+			policyStep, err = policies.NewLazy(func() policies.API { return sys.Ziti }, policies.Config{Policy: pol})
+			problems.add("POLICIES_FILE", err)
+		}
+	}
 	if len(problems) > 0 {
 		sys.Close()
 		return nil, nil, &config.Error{Problems: problems}
@@ -109,6 +119,9 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 		caStep,
 		realm,
 		oidcStep,
+	}
+	if policyStep != nil {
+		out = append(out, policyStep)
 	}
 	if cfg.S3.Endpoint != nil {
 		out = append(out, reach.New(S3Reachable, "S3 store", cfg.S3.Endpoint.String(), d, progress, sys.s3Probe))

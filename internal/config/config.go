@@ -32,6 +32,8 @@ type Ziti struct {
 	Password Secret
 	CAFile   string
 	CATOFU   bool
+	// PoliciesFile is the policy file reconciled by ziti/policies; "" for none.
+	PoliciesFile string
 }
 
 // Spire is how to reach the SPIRE server's admin API, and what to register in it and in OpenZiti.
@@ -164,6 +166,8 @@ func Load(src Sources) (*Config, error) {
 	} else if !c.Ziti.CATOFU {
 		l.fail("ZITI_CA_FILE", "required to verify the controller's TLS certificate; set it to the controller CA bundle (PEM), or set ZITI_CA_TOFU=true to trust the controller's published CA on first use")
 	}
+
+	c.Ziti.PoliciesFile = l.get("POLICIES_FILE")
 
 	c.Spire.Socket = l.socket("SPIRE_SERVER_ADDRESS")
 	c.Spire.TrustDomain = l.trustDomain("TRUST_DOMAIN")

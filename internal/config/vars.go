@@ -20,6 +20,8 @@ var Vars = []Var{
 	{Name: "ZITI_CA_FILE", Help: "PEM bundle of the controller's CA, pinned for TLS (required unless ZITI_CA_TOFU=true)"},
 	{Name: "ZITI_CA_TOFU", Default: "false", Help: "true: trust the CA the controller publishes at /.well-known/est/cacerts on first use (logged)"},
 
+	{Name: "POLICIES_FILE", Help: "YAML file of OpenZiti services, configs and policies (see examples/policies); empty: none managed"},
+
 	{Name: "SPIRE_SERVER_ADDRESS", Default: "unix:///tmp/spire-server/private/api.sock", Help: "SPIRE server admin API: unix socket (unix:///path or /path)"},
 	{Name: "TRUST_DOMAIN", Default: "openziti.local", Help: "SPIFFE trust domain of the SPIRE server"},
 

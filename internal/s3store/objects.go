@@ -129,3 +129,11 @@ func orStatus(r minio.ErrorResponse) string {
 	}
 	return http.StatusText(r.StatusCode)
 }
+
+// RemoveBucket deletes the configured bucket, which must be empty.
+func (c *Client) RemoveBucket(ctx context.Context) error {
+	if err := c.api.RemoveBucket(ctx, c.bucket); err != nil {
+		return c.wrap("remove bucket", "", err)
+	}
+	return nil
+}

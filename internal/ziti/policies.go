@@ -96,8 +96,8 @@ func (c *Client) ListServicePolicies(ctx context.Context, filter string) ([]Serv
 			out = append(out, ServicePolicy{
 				ID: str(d.ID), Name: str(d.Name), Type: enumStr(d.Type), Semantic: enumStr(d.Semantic),
 				IdentityRoles: d.IdentityRoles, ServiceRoles: d.ServiceRoles, PostureCheckRoles: d.PostureCheckRoles,
-				IdentityRoleNames: roleNames(d.IdentityRoles, d.IdentityRolesDisplay),
-				ServiceRoleNames:  roleNames(d.ServiceRoles, d.ServiceRolesDisplay),
+				IdentityRoleNames:     roleNames(d.IdentityRoles, d.IdentityRolesDisplay),
+				ServiceRoleNames:      roleNames(d.ServiceRoles, d.ServiceRolesDisplay),
 				PostureCheckRoleNames: roleNames(d.PostureCheckRoles, d.PostureCheckRolesDisplay),
 				Tags:                  tagsFromWire(d.Tags),
 			})

@@ -179,7 +179,7 @@ func yamlErrorLine(err error, data []byte) (int, string) {
 	if strings.Contains(msg, "control characters") {
 		for i, r := range string(data) {
 			if r < 0x20 && r != '\n' && r != '\r' && r != '\t' || r == 0x7f {
-				return 1 + bytes.Count(data[:i], []byte("\n")), msg
+				return lineOf(data, i), msg
 			}
 		}
 	}
@@ -190,11 +190,31 @@ func invalidUTF8Line(data []byte) int {
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
 		if r == utf8.RuneError && size <= 1 {
-			return 1 + bytes.Count(data[:i], []byte("\n"))
+			return lineOf(data, i)
 		}
 		i += size
 	}
 	return 1
+}
+
+// lineOf returns the 1-based line of byte offset off in data, counting line breaks as the YAML parser does:
+// \n, \r\n, a lone \r, and U+0085, U+2028, U+2029.
+func lineOf(data []byte, off int) int {
+	line := 1
+	for i := 0; i < off && i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch r {
+		case '\r':
+			if i+1 < len(data) && data[i+1] == '\n' {
+				size = 2
+			}
+			line++
+		case '\n', 0x85, 0x2028, 0x2029:
+			line++
+		}
+		i += size
+	}
+	return line
 }
 
 // walker checks a YAML tree against the File type: keys it knows, lists where lists belong, numbers and

@@ -57,7 +57,7 @@ func (c *checker) bad(path, format string, args ...any) {
 // structural reports whether path is at or under a path with a structural problem (already reported).
 func (c *checker) structural(path string) bool {
 	for _, b := range c.w.bad {
-		if path == b || strings.HasPrefix(path, b+".") || strings.HasPrefix(path, b+"[") || b == "" {
+		if path == b || strings.HasPrefix(path, b+".") || strings.HasPrefix(path, b+"[") {
 			return true
 		}
 	}
@@ -71,7 +71,9 @@ type namer struct {
 	first map[string]string
 }
 
-func (c *checker) namer(kind string) *namer { return &namer{c: c, kind: kind, first: map[string]string{}} }
+func (c *checker) namer(kind string) *namer {
+	return &namer{c: c, kind: kind, first: map[string]string{}}
+}
 
 func (n *namer) check(path, name string) bool {
 	if msg := nameProblem(name); msg != "" {
@@ -429,22 +431,26 @@ func validate(name string, f *File, w *walker) (*Policy, error) {
 		}
 		return m
 	}
-	extNames := func(path string, ns []string) map[string]bool {
+	extNames := func(kind, path string, ns []string) map[string]bool {
 		m := map[string]bool{}
 		for i, n := range ns {
+			ip := fmt.Sprintf("%s[%d]", path, i)
 			if msg := nameProblem(n); msg != "" {
-				c.bad(fmt.Sprintf("%s[%d]", path, i), "%s", msg)
+				c.bad(ip, "%s", msg)
+			} else if m[n] {
+				c.bad(ip, "%q is listed twice; remove one", n)
 			}
 			m[n] = true
+			declare(externalKind(kind), n, ip)
 		}
 		return m
 	}
 	identityAttrs := extAttrs("external.identityRoles", ext.IdentityRoles)
 	serviceAttrs := extAttrs("external.serviceRoles", ext.ServiceRoles)
 	postureAttrs := extAttrs("external.postureCheckRoles", ext.PostureCheckRoles)
-	extServices := extNames("external.services", ext.Services)
-	extPosture := extNames("external.postureChecks", ext.PostureChecks)
-	extConfigs := extNames("external.configs", ext.Configs)
+	extServices := extNames(KindService, "external.services", ext.Services)
+	extPosture := extNames(KindPostureCheck, "external.postureChecks", ext.PostureChecks)
+	extConfigs := extNames(KindConfig, "external.configs", ext.Configs)
 
 	// Identities and rules.
 	idNames := c.namer("identity")
@@ -565,8 +571,9 @@ func validate(name string, f *File, w *walker) (*Policy, error) {
 	// Configs, named and inline.
 	cfgNames := c.namer("config")
 	cfgType := map[string]string{}
-	addConfig := func(path, name string, in *InterceptSpec, h *HostSpec) {
-		okName := cfgNames.check(path+".name", name)
+	// addConfig validates a config; register (false when its inline service's name is bad) declares it.
+	addConfig := func(path, name string, in *InterceptSpec, h *HostSpec, register bool) {
+		okName := register && cfgNames.check(path+".name", name)
 		if okName && extConfigs[name] {
 			c.bad(path+".name", "%q is also listed in external.configs; remove it from one of them", name)
 		}
@@ -590,7 +597,7 @@ func validate(name string, f *File, w *walker) (*Policy, error) {
 		}
 	}
 	for i, cf := range f.Configs {
-		addConfig(fmt.Sprintf("configs[%d]", i), cf.Name, cf.Intercept, cf.Host)
+		addConfig(fmt.Sprintf("configs[%d]", i), cf.Name, cf.Intercept, cf.Host, true)
 	}
 
 	// Services.
@@ -616,12 +623,12 @@ func validate(name string, f *File, w *walker) (*Policy, error) {
 		}
 		if s.Intercept != nil {
 			n := s.Name + InlineInterceptSuffix
-			addConfig(path, n, s.Intercept, nil)
+			addConfig(path, n, s.Intercept, nil, okName)
 			out.Configs = append(out.Configs, n)
 		}
 		if s.Host != nil {
 			n := s.Name + InlineHostSuffix
-			addConfig(path, n, nil, s.Host)
+			addConfig(path, n, nil, s.Host, okName)
 			out.Configs = append(out.Configs, n)
 		}
 		byType := map[string]string{}
@@ -759,6 +766,9 @@ func validate(name string, f *File, w *walker) (*Policy, error) {
 	}
 	return p, nil
 }
+
+// externalKind is the key under which Policy.where records an object listed in external.
+func externalKind(kind string) string { return "external " + kind }
 
 func braces(vars []string) string {
 	if len(vars) == 0 {

@@ -279,6 +279,7 @@ func shortID(id string) string {
 // sameTaskSpec reports whether a task was made from the service's current task template. Both come from the
 // engine, in the same normal form.
 func sameTaskSpec(a, b swarm.TaskSpec) bool {
+	a.Runtime, b.Runtime = "", "" // the service says "container", its tasks say nothing
 	ja, err1 := json.Marshal(a)
 	jb, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && string(ja) == string(jb)

@@ -117,7 +117,7 @@ func (d *Deploy) engine() (Engine, error) {
 		return nil, errors.New("no Docker client: the step docker/reachable must run first")
 	}
 	e := d.cfg.Engine()
-	if e == nil {
+	if c, ok := e.(*docker.Client); e == nil || (ok && c == nil) { // a nil *docker.Client is a non-nil Engine
 		return nil, errors.New("no Docker client: the step docker/reachable must run first")
 	}
 	return e, nil
@@ -190,8 +190,15 @@ func diff(st *stacks.Stack, o *observed) (*plan, []steps.Change, []string, error
 	var changes []steps.Change
 	var notes []string
 	var problems []string
+	// deletes come last, in the order apply makes them: services, secrets, configs, networks
+	dels := map[string][]steps.Change{}
 	add := func(a steps.Action, kind, key, reason string, fields ...string) {
-		changes = append(changes, steps.Change{Action: a, Kind: kind, Key: key, Reason: reason, Fields: fields})
+		c := steps.Change{Action: a, Kind: kind, Key: key, Reason: reason, Fields: fields}
+		if a == steps.Delete {
+			dels[kind] = append(dels[kind], c)
+			return
+		}
+		changes = append(changes, c)
 	}
 
 	// networks
@@ -299,6 +306,9 @@ func diff(st *stacks.Stack, o *observed) (*plan, []steps.Change, []string, error
 	}
 	if len(problems) > 0 {
 		return nil, nil, nil, fmt.Errorf("stack %s: %s", st.Namespace, strings.Join(problems, "; "))
+	}
+	for _, k := range []string{KindService, KindSecret, KindConfig, KindNetwork} {
+		changes = append(changes, dels[k]...)
 	}
 	return p, changes, notes, nil
 }

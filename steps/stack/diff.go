@@ -79,8 +79,13 @@ func Compare(live, want *swarm.ServiceSpec, netName func(string) string) []Diffe
 			continue
 		}
 		d := Difference{Field: f.name, Detail: f.name}
-		if f.show != nil {
+		switch {
+		case f.show != nil:
 			d.Detail = f.show(b, a)
+		default:
+			if bs, ok := b.(string); ok {
+				d.Detail = fmt.Sprintf("%s %s → %s", f.name, bs, a)
+			}
 		}
 		out = append(out, d)
 	}
@@ -260,17 +265,22 @@ func restartPolicy(p *swarm.RestartPolicy) string {
 	if p == nil {
 		return ""
 	}
-	d := func(x *time.Duration) string {
+	// the engine stores the defaults it applies: condition any, delay 5s, no attempt limit, no window
+	d := func(x *time.Duration, def time.Duration) string {
 		if x == nil {
-			return "-"
+			return def.String()
 		}
 		return x.String()
 	}
-	n := "-"
+	n := uint64(0)
 	if p.MaxAttempts != nil {
-		n = fmt.Sprint(*p.MaxAttempts)
+		n = *p.MaxAttempts
 	}
-	return fmt.Sprintf("%s delay=%s attempts=%s window=%s", p.Condition, d(p.Delay), n, d(p.Window))
+	cond := p.Condition
+	if cond == "" {
+		cond = swarm.RestartPolicyConditionAny
+	}
+	return fmt.Sprintf("%s delay=%s attempts=%d window=%s", cond, d(p.Delay, 5*time.Second), n, d(p.Window, 0))
 }
 
 func placement(p *swarm.Placement) string {

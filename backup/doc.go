@@ -1,0 +1,100 @@
+// Package backup takes consistent snapshot sets of the system's state — the OpenZiti controller's database,
+// SPIRE's datastore and Keycloak's database — into S3-compatible storage, lists and prunes them, and restores
+// them after verifying every byte.
+//
+// # Sets
+//
+// One run makes one set, under <prefix>/<set ID>/ in the bucket:
+//
+//	started.json                 written first: the set is visible (in progress) while it is written
+//	ziti.bbolt.zst[.enc]         the controller's bbolt database
+//	spire.sqlite3.zst[.enc]      SPIRE's sqlite3 datastore
+//	keycloak.pgdump.zst[.enc]    Keycloak's PostgreSQL database, pg_dump custom format
+//	manifest.json                written last: a set without it is incomplete and is never restored
+//
+// A set ID is the UTC start time and a random suffix (20261126T033700Z-1a2b), so IDs sort by start. The manifest
+// records, per object, the size and SHA-256 of the bytes stored and of the snapshot itself, its format, the
+// version the server reported, and for the set the start and end times, the host and the tool's version. Only
+// folders named like set IDs are ever listed, pruned or restored: anything else under the prefix is left alone.
+//
+// # Sources and consistency
+//
+// Each object is a consistent copy taken while its server runs (Source):
+//
+//   - ZitiSource asks the controller to snapshot its database (POST /fabric/v1/database/snapshot, a bbolt read
+//     transaction) to __DB_DIR__/zb-backup-<random>.db, i.e. next to its database, then reads that file and removes
+//     it. The controller has no download endpoint: the backup must run where the controller's volume is mounted
+//     (ZITI_DB_PATH is ctrl.db's path in that mount; with the openziti/ziti-controller image the database is
+//     /ziti-controller/bbolt.db, owned by uid 2171, so run as that uid or root). The controller takes at most one
+//     snapshot a minute; a run within that minute waits. HA (raft) controllers are not supported.
+//   - SQLiteSource copies SPIRE's datastore with VACUUM INTO (one read transaction, write-ahead log included),
+//     through a pure-Go SQLite (modernc.org/sqlite: no cgo, fits a FROM scratch image), into a temporary file
+//     that is checked (PRAGMA quick_check) and streamed. It runs where SPIRE's data volume is mounted
+//     (SPIRE_DATASTORE_PATH). A SPIRE with a PostgreSQL datastore would use PostgresSource instead.
+//   - PostgresSource streams `pg_dump --format=custom --compress=0` (one repeatable-read transaction) without a
+//     temporary file; pg_dump's exit status is checked before the object's last byte reaches the store, so a
+//     failed dump never completes an upload. pg_dump, pg_restore and psql of the server's major version (or
+//     newer) must be installed where the backup runs.
+//
+// The objects of a set are taken one after the other, seconds apart: each is consistent, the set is not an
+// atomic cut across the three servers (none of them references another's rows).
+//
+// # Streaming, compression, encryption
+//
+// Each snapshot is read once and streamed: SHA-256 of the snapshot → zstd (SpeedFastest, 1 MiB window) →
+// optional encryption → SHA-256 of the stored bytes → a multipart upload of unknown size (s3store.Client.Put),
+// whose memory is (Concurrency+1) × PartSize (default 3 × 8 MiB) however large the snapshot. Every part carries
+// its SHA-256 in its request signature, and the stored size is compared with the bytes produced before an
+// object counts. A failed source or upload aborts the upload and leaves no object; the run's set then has no
+// manifest, and its other objects are removed.
+//
+// Encryption (BACKUP_ENCRYPTION_KEY: 32 random bytes, base64) is client-side: each object gets a random 32-byte
+// salt and its own AES-256 key, HKDF-SHA256(key, salt, object name); the snapshot is sealed in 64 KiB chunks with
+// AES-GCM, the nonce being the chunk counter and a last-chunk flag (the STREAM construction), so altered,
+// reordered, dropped or truncated chunks, and objects swapped between names, fail to decrypt. An object is
+// "ZBE1" ‖ salt ‖ chunks. The manifest of an encrypted set names the key by an ID derived from it and carries an
+// HMAC (from the same key) of its exact bytes. Without the key nothing can be restored: keep it outside the
+// bucket.
+//
+// # Listing and retention
+//
+// Lister classifies sets: complete (manifest, and every object it names present with its size), in progress (no
+// manifest, active within the grace period, default 6 h), incomplete (no manifest, idle longer: a failed run),
+// damaged (manifest, but an object missing or resized, or an unreadable manifest). Policy.Plan decides, as
+// restic's forget does, from keep-last / keep-daily / keep-weekly; it never deletes the newest complete set, a
+// set in progress, or a damaged set (left for a person to look at), and always deletes incomplete ones. Prune
+// deletes a set's manifest first, so a set is never seen complete with objects missing.
+//
+// # Restore
+//
+// Restore.Prepare resolves a set (an ID, or Latest: the newest set with a manifest), refuses an incomplete one,
+// one encrypted with another key and one whose manifest does not verify; downloads every object to a staging
+// directory checking its size and SHA-256, decodes it (decrypting authenticates every chunk) checking the
+// snapshot's size and SHA-256, and lets each Target check the file (bbolt magic; SQLite quick_check; pg_restore
+// --list). Any failure returns a CorruptError (or IncompleteError) naming the object, before anything is touched.
+// Prepared.Apply then restores each target in turn:
+//
+//   - FileTarget (Ziti, SPIRE): copy the snapshot next to the database; stop the server; move the database and
+//     its sidecars (SQLite -wal, -shm) aside to <file>.before-restore-<set>; rename the copy into place with the
+//     old file's mode and owner; start the server and wait until it answers. The replaced files are kept.
+//   - PostgresTarget (Keycloak): stop Keycloak; pg_restore --clean --if-exists --single-transaction into its
+//     database (a failure rolls back); start Keycloak.
+//
+// How a server is stopped and started is a Service: ExecService runs commands (host-run servers, e.g.
+// systemctl), ProcessService signals a process and starts it again (the test bed), SwarmService scales a Swarm
+// service to 0 and back through a Scaler (a Docker client), Stopped leaves it to the operator.
+//
+// Not in a set: the controller's PKI and configuration, SPIRE's signing keys (keys.json of the disk KeyManager)
+// and configuration, Keycloak's configuration — they are deployment files and secrets, not database state. A
+// restored SPIRE server runs with the keys it has (tested: it starts and serves the restored entries; a restore
+// onto a server whose keys rotated after the backup is not tested).
+//
+// # Scheduled job
+//
+// Job runs Backup on a cron schedule as a long-lived service, retrying a failed run with exponential backoff
+// (never into the next scheduled run), and serves /metrics (ziti_bootstrap_backup_last_success_timestamp_seconds,
+// _last_duration_seconds, _last_size_bytes, _last_object_size_bytes{source}, _runs_total{result},
+// _attempt_failures_total, _running, _next_run_timestamp_seconds, plus Go and process metrics) and /healthz
+// (503 once a run has failed after its retries). In Swarm it must be placed on the node holding the
+// controller's and SPIRE's volumes, mount both, and reach the controller's API and Keycloak's database.
+package backup

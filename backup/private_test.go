@@ -1,0 +1,345 @@
+package backup_test
+
+// Private instances of the real servers for the round-trip tests: restoring the shared test bed's servers would
+// disrupt other tests, so each test run starts its own SPIRE server, PostgreSQL cluster and Ziti quickstart
+// (the binaries the test bed built) on free ports in temporary directories, and stops them at the end.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
+)
+
+func hexID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// tempDir is a short directory (unix socket paths are limited to 108 bytes), removed at the end.
+func tempDir(t testing.TB, name string) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "zb-bk-"+name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
+}
+
+// s3Bucket returns a Store on a new bucket of the test bed's S3 server, emptied and removed at the end.
+func s3Bucket(t testing.TB) (backup.Store, *s3store.Client) {
+	t.Helper()
+	in := testbed.Require(t, "s3")
+	u, err := url.Parse(in.S3.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: "zb-backup-" + hexID(4),
+		AccessKey: in.S3.AccessKey, SecretKey: config.NewSecret(in.S3.SecretKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.EnsureBucket(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		objs, _ := c.List(ctx, "")
+		for _, o := range objs {
+			_ = c.Remove(ctx, o.Key)
+		}
+		_ = c.RemoveBucket(ctx)
+	})
+	return backup.NewS3Store(c), c
+}
+
+// privSpire is a SPIRE server with an sqlite3 datastore.
+type privSpire struct {
+	dir, socket, datastore string
+	svc                    *backup.ProcessService
+	client                 *spire.Client
+}
+
+const privSpireConf = `server {
+  bind_address = "127.0.0.1"
+  bind_port = "{{port}}"
+  socket_path = "{{dir}}/api.sock"
+  trust_domain = "zb-backup.test"
+  data_dir = "{{dir}}/data"
+  log_level = "WARN"
+}
+plugins {
+  DataStore "sql" {
+    plugin_data {
+      database_type = "sqlite3"
+      connection_string = "{{dir}}/data/datastore.sqlite3"
+    }
+  }
+  KeyManager "disk" {
+    plugin_data { keys_path = "{{dir}}/data/keys.json" }
+  }
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+}
+`
+
+func startSpire(t testing.TB, in *testbed.Info) *privSpire {
+	t.Helper()
+	dir := tempDir(t, "spire")
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.NewReplacer("{{dir}}", dir, "{{port}}", strconv.Itoa(freePort(t))).Replace(privSpireConf)
+	if err := os.WriteFile(filepath.Join(dir, "server.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &privSpire{dir: dir, socket: filepath.Join(dir, "api.sock"), datastore: filepath.Join(dir, "data", "datastore.sqlite3")}
+	s.svc = &backup.ProcessService{Name: "private SPIRE server", Command: []string{in.Spire.ServerBin, "run", "-config", filepath.Join(dir, "server.conf")},
+		Dir: dir, LogFile: filepath.Join(dir, "server.log"), Ready: s.healthy}
+	if err := s.svc.Start(context.Background()); err != nil {
+		t.Fatalf("%v\n%s", err, tailFile(filepath.Join(dir, "server.log")))
+	}
+	t.Cleanup(func() { _ = s.svc.Stop(context.Background()) })
+	c, err := spire.Dial(context.Background(), s.socket, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s.client = c
+	return s
+}
+
+func (s *privSpire) healthy(ctx context.Context) error {
+	c, err := spire.Dial(ctx, s.socket, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Healthy(ctx)
+}
+
+// privPostgres is a PostgreSQL cluster with a keycloak database.
+type privPostgres struct {
+	db  backup.Postgres
+	pid int
+}
+
+func startPostgres(t testing.TB, in *testbed.Info) *privPostgres {
+	t.Helper()
+	pgUser, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatalf("OS user postgres: %v", err)
+	}
+	uid, _ := strconv.Atoi(pgUser.Uid)
+	gid, _ := strconv.Atoi(pgUser.Gid)
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	root := tempDir(t, "pg")
+	if err := os.Chown(root, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	pw := "Pw-" + hexID(8)
+	pwfile := filepath.Join(root, "pw")
+	if err := os.WriteFile(pwfile, []byte(pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chown(pwfile, uid, gid)
+	bin := in.Postgres.BinDir
+	if bin == "" {
+		bin = testbed.PostgresBinDir
+	}
+	data := filepath.Join(root, "data")
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "zb", "--pwfile", pwfile, "-A", "scram-sha-256", "-E", "UTF8")
+	initdb.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v: %s", err, out)
+	}
+	port := freePort(t)
+	pg := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
+		"-c", "unix_socket_directories="+root)
+	pg.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
+	pg.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setsid: true}
+	logf, _ := os.Create(filepath.Join(root, "pg.log"))
+	pg.Stdout, pg.Stderr = logf, logf
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = pg.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = pg.Process.Signal(syscall.SIGINT) // fast shutdown
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = pg.Process.Kill()
+		}
+	})
+	p := &privPostgres{pid: pg.Process.Pid, db: backup.Postgres{BinDir: bin, Host: "127.0.0.1", Port: port, User: "zb",
+		Password: config.NewSecret(pw), Database: "postgres"}}
+	err = wait.For(context.Background(), wait.Target{What: "private PostgreSQL", Where: strconv.Itoa(port), Deadline: time.Minute}, func(ctx context.Context) error {
+		_, err := p.db.Query(ctx, "SELECT 1")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, tailFile(filepath.Join(root, "pg.log")))
+	}
+	if _, err := p.db.Query(context.Background(), "CREATE DATABASE keycloak"); err != nil {
+		t.Fatal(err)
+	}
+	p.db.Database = "keycloak"
+	return p
+}
+
+func (p *privPostgres) exec(t testing.TB, sql string) string {
+	t.Helper()
+	out, err := p.db.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// privZiti is a Ziti quickstart (controller + router in one process).
+type privZiti struct {
+	home, dbPath string
+	opts         ziti.Options
+	svc          *backup.ProcessService
+	mu           sync.Mutex
+	client       *ziti.Client
+}
+
+func startZiti(t testing.TB, in *testbed.Info) *privZiti {
+	t.Helper()
+	root := tempDir(t, "ziti")
+	home := filepath.Join(root, "home")
+	ctrlPort, routerPort := freePort(t), freePort(t)
+	pw := "Pw-" + hexID(8)
+	u, _ := url.Parse(fmt.Sprintf("https://127.0.0.1:%d", ctrlPort))
+	z := &privZiti{home: home, dbPath: filepath.Join(home, "db", "ctrl.db"),
+		opts: ziti.Options{URL: u, User: "admin", Password: config.NewSecret(pw), CAFile: filepath.Join(home, "pki", "root-ca", "certs", "root-ca.cert")}}
+	z.svc = &backup.ProcessService{Name: "private Ziti quickstart", Dir: root, LogFile: filepath.Join(root, "ziti.log"),
+		Command: []string{in.Ziti.Bin, "edge", "quickstart", "--home", home, "--ctrl-address", "127.0.0.1", "--router-address", "127.0.0.1",
+			"--ctrl-port", strconv.Itoa(ctrlPort), "--router-port", strconv.Itoa(routerPort), "-p", pw},
+		Ready: z.login, ReadyTimeout: 3 * time.Minute}
+	if err := z.svc.Start(context.Background()); err != nil {
+		t.Fatalf("%v\n%s", err, tailFile(filepath.Join(root, "ziti.log")))
+	}
+	t.Cleanup(func() { _ = z.svc.Stop(context.Background()) })
+	return z
+}
+
+// login makes a new admin session (after a restore the old one may be gone).
+func (z *privZiti) login(ctx context.Context) error {
+	if _, err := os.Stat(z.opts.CAFile); err != nil {
+		return err
+	}
+	c, err := ziti.New(ctx, z.opts)
+	if err != nil {
+		return err
+	}
+	z.mu.Lock()
+	z.client = c
+	z.mu.Unlock()
+	return nil
+}
+
+func (z *privZiti) c() *ziti.Client {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return z.client
+}
+
+func tailFile(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	return "--- " + path + " ---\n" + strings.Join(lines, "\n")
+}
+
+// recService records stops and starts of a server that is not really stopped (Keycloak, for the PostgreSQL
+// round trip: the database itself stays up).
+type recService struct {
+	name          string
+	stops, starts int
+}
+
+func (r *recService) Stop(context.Context) error  { r.stops++; return nil }
+func (r *recService) Start(context.Context) error { r.starts++; return nil }
+func (r *recService) String() string              { return r.name }
+
+// SnapshotDB and Ping make privZiti a backup.ZitiController that follows the client across restarts.
+func (z *privZiti) SnapshotDB(ctx context.Context, path string) (string, error) {
+	return z.c().SnapshotDB(ctx, path)
+}
+
+func (z *privZiti) Ping(ctx context.Context) (string, error) { return z.c().Ping(ctx) }
+
+// goT lets a start helper run in its own goroutine: Fatal ends that goroutine and records the failure.
+type goT struct {
+	testing.TB
+	mu  sync.Mutex
+	err error
+}
+
+func (g *goT) Fatal(args ...any)                 { g.fail(fmt.Sprint(args...)) }
+func (g *goT) Fatalf(format string, args ...any) { g.fail(fmt.Sprintf(format, args...)) }
+func (g *goT) fail(s string) {
+	g.mu.Lock()
+	g.err = fmt.Errorf("%s", s)
+	g.mu.Unlock()
+	runtime.Goexit()
+}
+
+// parallel runs the start functions at once and fails t if any failed.
+func parallel(t *testing.T, fns ...func(testing.TB)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	gs := make([]*goT, len(fns))
+	for i, fn := range fns {
+		gs[i] = &goT{TB: t}
+		wg.Go(func() { fn(gs[i]) })
+	}
+	wg.Wait()
+	for _, g := range gs {
+		if g.err != nil {
+			t.Fatal(g.err)
+		}
+	}
+}

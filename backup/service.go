@@ -1,0 +1,257 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
+)
+
+// Service stops and starts the server a target restores into. Stop returns once the server no longer runs (its
+// files are closed); Start returns once it is back and ready.
+//
+// Implementations: ExecService (host-run servers: commands such as `systemctl stop spire-server`),
+// ProcessService (a process this program may signal and start, e.g. the test bed's), SwarmService (a Docker Swarm
+// service scaled to 0 and back), and Stopped (the operator stopped the server and will start it).
+type Service interface {
+	Stop(ctx context.Context) error
+	Start(ctx context.Context) error
+	String() string
+}
+
+// Stopped is a server the operator has stopped before the restore and starts after it: the documented
+// equivalent for host-run servers without stop/start commands.
+type Stopped struct{ Name string }
+
+func (s Stopped) Stop(context.Context) error  { return nil }
+func (s Stopped) Start(context.Context) error { return nil }
+func (s Stopped) String() string              { return s.Name + " (stopped and started by the operator)" }
+
+// ExecService runs a command to stop the server and one to start it (each argv; use sh -c for a shell line),
+// then waits for Ready, when set.
+type ExecService struct {
+	Name         string
+	StopCommand  []string
+	StartCommand []string
+	Ready        func(ctx context.Context) error
+	ReadyTimeout time.Duration // default 2 minutes
+}
+
+func (s *ExecService) String() string {
+	return fmt.Sprintf("%s (stop: %s; start: %s)", s.Name, strings.Join(s.StopCommand, " "), strings.Join(s.StartCommand, " "))
+}
+
+func (s *ExecService) Stop(ctx context.Context) error {
+	return runCommand(ctx, "stop "+s.Name, s.StopCommand)
+}
+
+func (s *ExecService) Start(ctx context.Context) error {
+	if err := runCommand(ctx, "start "+s.Name, s.StartCommand); err != nil {
+		return err
+	}
+	return ready(ctx, s.Name, s.Ready, s.ReadyTimeout)
+}
+
+func runCommand(ctx context.Context, what string, argv []string) error {
+	if len(argv) == 0 {
+		return fmt.Errorf("%s: no command configured", what)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %s: %w: %s", what, strings.Join(argv, " "), err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+func ready(ctx context.Context, name string, probe func(context.Context) error, timeout time.Duration) error {
+	if probe == nil {
+		return nil
+	}
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	return wait.For(ctx, wait.Target{What: name, Where: "after restore", Deadline: timeout, Initial: 300 * time.Millisecond, Max: 2 * time.Second}, probe)
+}
+
+// ProcessService is a server process on this host that may be signalled: Stop sends SIGTERM to it (and its
+// process group), waits for it to exit, then SIGKILL after StopTimeout; Start runs Command detached in its own
+// session, logging to LogFile, and waits for Ready.
+type ProcessService struct {
+	Name    string
+	PID     func() (int, error) // the running process, until Start has started one
+	Command []string
+	Dir     string
+	Env     []string // added to this process's environment
+	LogFile string   // "" discards the output
+	Ready   func(ctx context.Context) error
+	// ReadyTimeout defaults to 2 minutes, StopTimeout to 30 seconds.
+	ReadyTimeout, StopTimeout time.Duration
+
+	pid int // the process Start started
+}
+
+func (s *ProcessService) String() string {
+	return fmt.Sprintf("%s (signal the process; start: %s)", s.Name, strings.Join(s.Command, " "))
+}
+
+// Current is the PID of the process that runs the server now (0 when unknown).
+func (s *ProcessService) Current() int {
+	if s.pid != 0 {
+		return s.pid
+	}
+	if s.PID != nil {
+		if p, err := s.PID(); err == nil {
+			return p
+		}
+	}
+	return 0
+}
+
+func (s *ProcessService) Stop(ctx context.Context) error {
+	pid := s.pid
+	if pid == 0 {
+		if s.PID == nil {
+			return fmt.Errorf("stop %s: no PID", s.Name)
+		}
+		var err error
+		if pid, err = s.PID(); err != nil {
+			return fmt.Errorf("stop %s: %w", s.Name, err)
+		}
+	}
+	if !processAlive(pid) {
+		return nil
+	}
+	grace := s.StopTimeout
+	if grace <= 0 {
+		grace = 30 * time.Second
+	}
+	signal(pid, syscall.SIGTERM)
+	if gone, err := waitExit(ctx, pid, grace); gone || err != nil {
+		return err
+	}
+	signal(pid, syscall.SIGKILL)
+	if gone, err := waitExit(ctx, pid, 10*time.Second); gone || err != nil {
+		return err
+	}
+	return fmt.Errorf("stop %s: process %d survives SIGKILL", s.Name, pid)
+}
+
+// signal sends sig to pid's process group and to pid.
+func signal(pid int, sig syscall.Signal) {
+	_ = syscall.Kill(-pid, sig)
+	_ = syscall.Kill(pid, sig)
+}
+
+// waitExit waits up to d for pid to exit.
+func waitExit(ctx context.Context, pid int, d time.Duration) (bool, error) {
+	deadline := time.Now().Add(d)
+	for processAlive(pid) {
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return true, nil
+}
+
+func (s *ProcessService) Start(ctx context.Context) error {
+	if len(s.Command) == 0 {
+		return fmt.Errorf("start %s: no command configured", s.Name)
+	}
+	cmd := exec.Command(s.Command[0], s.Command[1:]...)
+	cmd.Dir = s.Dir
+	cmd.Env = append(os.Environ(), s.Env...)
+	if s.LogFile != "" {
+		f, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", s.Name, err)
+		}
+		defer f.Close()
+		cmd.Stdout, cmd.Stderr = f, f
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.Name, err)
+	}
+	s.pid = cmd.Process.Pid
+	go func() { _ = cmd.Wait() }() // reap it
+	return ready(ctx, s.Name, s.Ready, s.ReadyTimeout)
+}
+
+// processAlive reports whether pid runs (a zombie does not).
+func processAlive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses; the state follows the last ')'.
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] != 'Z' && b[i+2] != 'X'
+	}
+	return true
+}
+
+// Scaler scales a Docker Swarm service: the part of a Docker client SwarmService needs. Scale returns once the
+// service's tasks have reached the new count (all stopped, for 0).
+type Scaler interface {
+	Replicas(ctx context.Context, service string) (uint64, error)
+	Scale(ctx context.Context, service string, replicas uint64) error
+}
+
+// SwarmService stops a replicated Swarm service by scaling it to 0, and starts it by scaling it back to the
+// replica count it had.
+type SwarmService struct {
+	Scaler  Scaler
+	Service string
+	Ready   func(ctx context.Context) error
+	// ReadyTimeout defaults to 2 minutes.
+	ReadyTimeout time.Duration
+
+	replicas uint64
+}
+
+func (s *SwarmService) String() string {
+	return fmt.Sprintf("Swarm service %s (scaled to 0 and back)", s.Service)
+}
+
+func (s *SwarmService) Stop(ctx context.Context) error {
+	n, err := s.Scaler.Replicas(ctx, s.Service)
+	if err != nil {
+		return fmt.Errorf("stop Swarm service %s: %w", s.Service, err)
+	}
+	if n == 0 {
+		n = 1
+	}
+	s.replicas = n
+	if err := s.Scaler.Scale(ctx, s.Service, 0); err != nil {
+		return fmt.Errorf("scale Swarm service %s to 0: %w", s.Service, err)
+	}
+	return nil
+}
+
+func (s *SwarmService) Start(ctx context.Context) error {
+	n := s.replicas
+	if n == 0 {
+		n = 1
+	}
+	if err := s.Scaler.Scale(ctx, s.Service, n); err != nil {
+		return fmt.Errorf("scale Swarm service %s back to %d: %w", s.Service, n, err)
+	}
+	return ready(ctx, "Swarm service "+s.Service, s.Ready, s.ReadyTimeout)
+}

@@ -1,0 +1,235 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// FileTarget restores a server whose state is one database file (the Ziti controller's bbolt ctrl.db, SPIRE's
+// sqlite3 datastore). Restore copies the snapshot next to the file first, then stops the server, moves the
+// current file (and its sidecars, such as SQLite's -wal and -shm, which belong to it and would corrupt the
+// restored file) aside as <file>.before-restore-<set>, renames the copy into place with the old file's mode and
+// owner, and starts the server. The replaced files are kept; remove them once the restore is accepted.
+type FileTarget struct {
+	SourceName string
+	Path       string   // the database file, as this process sees it
+	Format     string   // bbolt or sqlite3: the snapshot is checked to be one
+	Sidecars   []string // suffixes of files that belong to Path, e.g. SQLiteSidecars
+	Service    Service
+}
+
+// SQLiteSidecars are the files SQLite keeps next to a database.
+var SQLiteSidecars = []string{"-wal", "-shm", "-journal"}
+
+func (t *FileTarget) Source() string { return t.SourceName }
+
+func (t *FileTarget) String() string { return fmt.Sprintf("file %s, server %s", t.Path, t.Service) }
+
+// Check checks the snapshot's format and that the file's directory exists.
+func (t *FileTarget) Check(ctx context.Context, path string) error {
+	if err := checkFormat(ctx, t.Format, path); err != nil {
+		return err
+	}
+	if st, err := os.Stat(filepath.Dir(t.Path)); err != nil || !st.IsDir() {
+		return fmt.Errorf("directory of %s: %v", t.Path, orNotDir(err))
+	}
+	return nil
+}
+
+func orNotDir(err error) any {
+	if err != nil {
+		return err
+	}
+	return "not a directory"
+}
+
+// Restore replaces the file (see FileTarget).
+func (t *FileTarget) Restore(ctx context.Context, path, set string) (err error) {
+	tmp := t.Path + ".zb-restore"
+	if err := copyFile(path, tmp, t.Path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("copy the snapshot next to %s: %w", t.Path, err)
+	}
+	if err := t.Service.Stop(ctx); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("stop %s (nothing was changed): %w", t.Service, err)
+	}
+	kept := t.Path + ".before-restore-" + set
+	var moved [][2]string // renames done, to undo on failure
+	undo := func() {
+		for i := len(moved) - 1; i >= 0; i-- {
+			_ = os.Rename(moved[i][1], moved[i][0])
+		}
+	}
+	for _, suffix := range append([]string{""}, t.Sidecars...) {
+		from, to := t.Path+suffix, kept+suffix
+		if _, err := os.Lstat(from); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := os.Rename(from, to); err != nil {
+			undo()
+			_ = os.Remove(tmp)
+			return errors.Join(fmt.Errorf("move %s aside (nothing was changed): %w", from, err), t.Service.Start(ctx))
+		}
+		moved = append(moved, [2]string{from, to})
+	}
+	if err := os.Rename(tmp, t.Path); err != nil {
+		undo()
+		_ = os.Remove(tmp)
+		return errors.Join(fmt.Errorf("put the snapshot in place of %s (nothing was changed): %w", t.Path, err), t.Service.Start(ctx))
+	}
+	syncDir(filepath.Dir(t.Path))
+	if err := t.Service.Start(ctx); err != nil {
+		return fmt.Errorf("%s restored, but the server did not start: %w; the replaced file is %s", t.Path, err, kept)
+	}
+	return nil
+}
+
+// copyFile copies src to dst (created), with the mode and owner of like when it exists, and syncs it.
+func copyFile(src, dst, like string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	mode := os.FileMode(0o600)
+	st, statErr := os.Stat(like)
+	if statErr == nil {
+		mode = st.Mode().Perm()
+	}
+	_ = os.Remove(dst)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if statErr == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			if err := out.Chown(int(sys.Uid), int(sys.Gid)); err != nil && !errors.Is(err, os.ErrPermission) {
+				out.Close()
+				return err
+			}
+		}
+		if err := out.Chmod(mode); err != nil {
+			out.Close()
+			return err
+		}
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// checkFormat checks that the file at path is a database of format.
+func checkFormat(ctx context.Context, format, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	head := make([]byte, 32)
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	head = head[:n]
+	switch format {
+	case "bbolt":
+		// page header (16 bytes), then the meta page's magic
+		if n < 20 || binary.LittleEndian.Uint32(head[16:20]) != 0xED0CDAED {
+			return errors.New("not a bbolt database (no meta page magic)")
+		}
+	case "sqlite3":
+		if !bytes.HasPrefix(head, []byte("SQLite format 3\x00")) {
+			return errors.New("not an SQLite database (no header)")
+		}
+		if _, err := checkSQLite(ctx, path, ""); err != nil {
+			return err
+		}
+	case "pg_dump-custom":
+		if !bytes.HasPrefix(head, []byte("PGDMP")) {
+			return errors.New("not a pg_dump custom-format archive (no PGDMP header)")
+		}
+	default:
+		return fmt.Errorf("unknown snapshot format %q", format)
+	}
+	return nil
+}
+
+// PostgresTarget restores a pg_dump custom-format archive into a database (Keycloak's): it stops the service
+// that uses the database, runs pg_restore --clean --if-exists --single-transaction (so a failure rolls back and
+// leaves the database as it was), and starts the service. Objects of the archive are dropped and recreated;
+// objects the archive does not have (none, for the same Keycloak version) are left alone.
+type PostgresTarget struct {
+	SourceName string
+	DB         Postgres
+	Service    Service
+}
+
+func (t *PostgresTarget) Source() string { return t.SourceName }
+
+func (t *PostgresTarget) String() string {
+	return fmt.Sprintf("database %s, server %s", t.DB, t.Service)
+}
+
+// Check lists the archive with pg_restore and checks that the database answers.
+func (t *PostgresTarget) Check(ctx context.Context, path string) error {
+	if err := checkFormat(ctx, "pg_dump-custom", path); err != nil {
+		return err
+	}
+	if err := t.run(ctx, "--list", path); err != nil {
+		return err
+	}
+	if _, err := t.DB.Query(ctx, "SELECT 1"); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Restore runs pg_restore between stopping and starting the service.
+func (t *PostgresTarget) Restore(ctx context.Context, path, _ string) error {
+	if err := t.Service.Stop(ctx); err != nil {
+		return fmt.Errorf("stop %s (nothing was changed): %w", t.Service, err)
+	}
+	rerr := t.run(ctx, "--clean", "--if-exists", "--single-transaction", "--exit-on-error", "--no-password",
+		"--dbname="+t.DB.Database, path)
+	if rerr != nil {
+		rerr = fmt.Errorf("pg_restore into %s (rolled back: the database is as it was): %w", t.DB, rerr)
+	}
+	if err := t.Service.Start(ctx); err != nil {
+		return errors.Join(rerr, fmt.Errorf("start %s: %w", t.Service, err))
+	}
+	return rerr
+}
+
+func (t *PostgresTarget) run(ctx context.Context, args ...string) error {
+	cmd := t.DB.command(ctx, "pg_restore", args...)
+	out := &tailBuffer{max: 4 << 10}
+	cmd.Stderr = out
+	if args[0] == "--list" {
+		cmd.Stdout = io.Discard
+	} else {
+		cmd.Stdout = out
+	}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("pg_restore %s: %w: %s", args[0], err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}

@@ -1,0 +1,312 @@
+package stacks
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/swarm"
+)
+
+// fullVars are the variables every stack needs (the data of secrets and configs).
+func fullVars() map[string]string {
+	return map[string]string{
+		"SPIRE_UPSTREAM_CA_CERT": "upstream cert", "SPIRE_UPSTREAM_CA_KEY": "upstream key",
+		"SPIRE_AGENT_CA_CERT": "agent ca", "SPIRE_AGENT_CERT": "agent cert", "SPIRE_AGENT_KEY": "agent key",
+		"KEYCLOAK_DB_PASSWORD": "db", "KEYCLOAK_ADMIN_PASSWORD": "admin", "ZITI_PWD": "ziti",
+	}
+}
+
+func load(t *testing.T, name string, vars map[string]string, without ...string) *Stack {
+	t.Helper()
+	st, err := Load(context.Background(), name, Options{Names: DefaultNames("t-"), Vars: vars, Without: without})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func service(t *testing.T, st *Stack, key string) swarm.ServiceSpec {
+	t.Helper()
+	for _, s := range st.Services {
+		if s.Key == key {
+			return s.Spec
+		}
+	}
+	t.Fatalf("stack %s has no service %s", st.Namespace, key)
+	return swarm.ServiceSpec{}
+}
+
+func TestEveryObjectIsLabelledWithItsStack(t *testing.T) {
+	for _, name := range All {
+		st := load(t, name, fullVars())
+		ns := "t-" + name
+		if st.Namespace != ns {
+			t.Errorf("%s: namespace %q", name, st.Namespace)
+		}
+		for _, s := range st.Services {
+			if s.Spec.Labels[LabelNamespace] != ns || s.Spec.TaskTemplate.ContainerSpec.Labels[LabelNamespace] != ns {
+				t.Errorf("%s: service %s lacks the namespace label", name, s.Key)
+			}
+			if s.Spec.Labels[LabelImage] != s.Spec.TaskTemplate.ContainerSpec.Image || s.Spec.Labels[LabelImage] == "" {
+				t.Errorf("%s: service %s: image label %q, image %q", name, s.Key, s.Spec.Labels[LabelImage], s.Spec.TaskTemplate.ContainerSpec.Image)
+			}
+			if !strings.HasPrefix(s.Spec.Name, ns+"_") {
+				t.Errorf("%s: service name %s", name, s.Spec.Name)
+			}
+			if s.Spec.TaskTemplate.RestartPolicy == nil {
+				t.Errorf("%s: service %s has no restart policy", name, s.Key)
+			}
+			if r := s.Spec.TaskTemplate.Resources; r == nil || r.Limits == nil || r.Limits.MemoryBytes == 0 {
+				t.Errorf("%s: service %s has no memory limit", name, s.Key)
+			}
+			if !s.Job() && !s.Healthcheck {
+				t.Errorf("%s: service %s has no health check", name, s.Key)
+			}
+		}
+		for _, o := range append(append([]Object{}, st.Secrets...), st.Configs...) {
+			if o.Labels[LabelNamespace] != ns || o.Labels[LabelKey] != o.Key || !strings.HasPrefix(o.Name, ns+"_"+o.Key+"_") {
+				t.Errorf("%s: object %s: labels %v", name, o.Name, o.Labels)
+			}
+		}
+		for _, n := range st.Networks {
+			if !n.External && (n.Labels[LabelNamespace] != ns || n.Name != ns+"_"+n.Key || n.Driver != "overlay") {
+				t.Errorf("%s: network %+v", name, n)
+			}
+		}
+	}
+}
+
+func TestConversion(t *testing.T) {
+	vars := fullVars()
+	spire := load(t, Spire, vars)
+	kc := load(t, Keycloak, vars)
+	oz := load(t, OpenZiti, vars)
+	one := uint64(1)
+	five := uint64(5)
+	tests := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"upstream image default", service(t, spire, "spire-server").TaskTemplate.ContainerSpec.Image, "ghcr.io/spiffe/spire-server:1.13.3"},
+		{"agent image default", service(t, spire, "spire-agent").TaskTemplate.ContainerSpec.Image, "ghcr.io/spiffe/spire-agent:1.13.3"},
+		{"keycloak image default", service(t, kc, "keycloak").TaskTemplate.ContainerSpec.Image, "quay.io/keycloak/keycloak:26.4.7"},
+		{"postgres image default", service(t, kc, "keycloak-db").TaskTemplate.ContainerSpec.Image, "docker.io/library/postgres:15"},
+		{"controller image default", service(t, oz, "ziti-controller").TaskTemplate.ContainerSpec.Image, "docker.io/openziti/ziti-controller:1.7.2"},
+		{"router image default", service(t, oz, "ziti-router").TaskTemplate.ContainerSpec.Image, "docker.io/openziti/ziti-router:1.7.2"},
+		{"server replicas", service(t, spire, "spire-server").Mode, swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &one}}},
+		{"agent global", service(t, spire, "spire-agent").Mode, swarm.ServiceMode{Global: &swarm.GlobalService{}}},
+		{"bootstrap is a job", service(t, oz, "bootstrap").Mode, swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: &one, TotalCompletions: &one}}},
+		{"bootstrap restarts on failure, 5 times", service(t, oz, "bootstrap").TaskTemplate.RestartPolicy,
+			&swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure, Delay: ptr(15 * time.Second), MaxAttempts: &five}},
+		{"server placement", service(t, spire, "spire-server").TaskTemplate.Placement.Constraints, []string{"node.role == manager"}},
+		{"server cpu limit", service(t, spire, "spire-server").TaskTemplate.Resources.Limits.NanoCPUs, int64(1e9)},
+		{"agent cpu limit", service(t, spire, "spire-agent").TaskTemplate.Resources.Limits.NanoCPUs, int64(5e8)},
+		{"agent memory limit", service(t, spire, "spire-agent").TaskTemplate.Resources.Limits.MemoryBytes, int64(256 << 20)},
+		{"server data volume", service(t, spire, "spire-server").TaskTemplate.ContainerSpec.Mounts[0], mount.Mount{Type: mount.TypeVolume,
+			Source: "t-spire_spire-server-data", Target: "/var/lib/spire/server", VolumeOptions: &mount.VolumeOptions{Labels: map[string]string{LabelNamespace: "t-spire"}}}},
+		{"agent docker socket", service(t, spire, "spire-agent").TaskTemplate.ContainerSpec.Mounts[0], mount.Mount{Type: mount.TypeBind,
+			Source: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true}},
+		{"router mounts the agent socket of the spire stack", service(t, oz, "ziti-router").TaskTemplate.ContainerSpec.Mounts[1], mount.Mount{Type: mount.TypeVolume,
+			Source: "t-spire_spire-agent-socket", Target: "/run/spire/agent/public", ReadOnly: true, VolumeOptions: &mount.VolumeOptions{}}},
+		{"server key secret", *service(t, spire, "spire-server").TaskTemplate.ContainerSpec.Secrets[0].File,
+			swarm.SecretReferenceFileTarget{Name: "spire_upstream_ca_key", UID: "1000", GID: "1000", Mode: 0o400}},
+		{"server config", *service(t, spire, "spire-server").TaskTemplate.ContainerSpec.Configs[1].File,
+			swarm.ConfigReferenceFileTarget{Name: "/etc/spire/server/server.conf", UID: "0", GID: "0", Mode: 0o444}},
+		{"network alias", service(t, spire, "spire-server").TaskTemplate.Networks, []swarm.NetworkAttachmentConfig{{Target: "t-spire_spire", Aliases: []string{"spire-server"}}}},
+		{"bootstrap joins keycloak's network", service(t, oz, "bootstrap").TaskTemplate.Networks[0].Target, "t-keycloak_keycloak"},
+		{"controller alias", service(t, oz, "ziti-controller").TaskTemplate.Networks[0].Aliases, []string{"ziti-controller"}},
+		{"published port", service(t, kc, "keycloak").EndpointSpec, &swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP, Ports: []swarm.PortConfig{{
+			Protocol: "tcp", TargetPort: 8080, PublishedPort: 8080, PublishMode: swarm.PortConfigPublishModeIngress}}}},
+		{"healthcheck", service(t, spire, "spire-agent").TaskTemplate.ContainerSpec.Healthcheck.Test,
+			[]string{"CMD", "/opt/spire/bin/spire-agent", "healthcheck", "-socketPath", "/run/spire/agent/public/api.sock"}},
+		{"env sorted", service(t, kc, "keycloak-db").TaskTemplate.ContainerSpec.Env,
+			[]string{"POSTGRES_DB=keycloak", "POSTGRES_PASSWORD_FILE=/run/secrets/keycloak_db_password", "POSTGRES_USER=keycloak"}},
+		{"escaped $ in entrypoint", strings.Contains(service(t, oz, "ziti-controller").TaskTemplate.ContainerSpec.Command[2], `"$(< /run/secrets/ziti_admin_password)"`), true},
+	}
+	for _, tt := range tests {
+		if !equal(tt.got, tt.want) {
+			t.Errorf("%s:\n got  %#v\n want %#v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func equal(a, b any) bool { return strings.TrimSpace(dump(a)) == strings.TrimSpace(dump(b)) }
+
+func TestVariables(t *testing.T) {
+	vars := fullVars()
+	vars["SPIRE_SERVER_IMAGE"] = "local/spire-server:dev"
+	vars["TRUST_DOMAIN"] = "example.org"
+	vars["ZB_ENDPOINT_MODE"] = "dnsrr"
+	st := load(t, Spire, vars)
+	if got := service(t, st, "spire-server").TaskTemplate.ContainerSpec.Image; got != "local/spire-server:dev" {
+		t.Errorf("image override: %s", got)
+	}
+	if got := service(t, st, "spire-server").EndpointSpec.Mode; got != swarm.ResolutionModeDNSRR {
+		t.Errorf("endpoint mode: %s", got)
+	}
+	var conf string
+	for _, c := range st.Configs {
+		if c.Key == "spire_server_conf" {
+			conf = string(c.Data)
+		}
+	}
+	for _, want := range []string{`trust_domain = "example.org"`, "of the stack t-spire.", `log_level = "INFO"`} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("server.conf lacks %q:\n%s", want, conf)
+		}
+	}
+	// object names follow their data
+	a := load(t, Spire, vars)
+	vars["SPIRE_AGENT_KEY"] = "another key"
+	b := load(t, Spire, vars)
+	names := func(st *Stack) map[string]string {
+		m := map[string]string{}
+		for _, o := range st.Secrets {
+			m[o.Key] = o.Name
+		}
+		return m
+	}
+	if names(a)["spire_agent_key"] == names(b)["spire_agent_key"] || names(a)["spire_upstream_ca_key"] != names(b)["spire_upstream_ca_key"] {
+		t.Errorf("secret names: %v then %v", names(a), names(b))
+	}
+	if names(st)["spire_agent_key"] != names(a)["spire_agent_key"] {
+		t.Error("same data, different secret name")
+	}
+	// a stack's view of the others follows their names
+	oz, err := Load(context.Background(), OpenZiti, Options{Names: Names{Spire: "s1", Keycloak: "k1", OpenZiti: "o1"}, Vars: fullVars()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := service(t, oz, "bootstrap").TaskTemplate.ContainerSpec.Mounts[0].Source; got != "s1_spire-server-socket" {
+		t.Errorf("cross-stack volume: %s", got)
+	}
+	// services left out take their now unused objects with them
+	oz = load(t, OpenZiti, fullVars(), "bootstrap")
+	for _, s := range oz.Secrets {
+		if s.Key == "spire_upstream_ca_key" || s.Key == "keycloak_admin_password" {
+			t.Errorf("secret %s kept without its only user", s.Key)
+		}
+	}
+	for _, n := range oz.Networks {
+		if n.Key == "keycloak" {
+			t.Error("keycloak network kept without the bootstrap service")
+		}
+	}
+}
+
+func TestVariablesList(t *testing.T) {
+	vs, err := Variables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(vs, " ")
+	for _, want := range []string{"SPIRE_SERVER_IMAGE", "KEYCLOAK_IMAGE", "POSTGRES_IMAGE", "ZITI_CONTROLLER_IMAGE", "TRUST_DOMAIN",
+		"SPIRE_AGENT_KEY", "KEYCLOAK_DB_PASSWORD", "ZITI_PWD", "ZB_STACK_SPIRE"} {
+		if !strings.Contains(" "+got+" ", " "+want+" ") {
+			t.Errorf("Variables() lacks %s: %s", want, got)
+		}
+	}
+	for _, not := range []string{"ZITI_HOME", "ZITI_ENROLL_TOKEN", "i"} { // $$-escaped shell variables
+		if strings.Contains(" "+got+" ", " "+not+" ") {
+			t.Errorf("Variables() lists the shell variable %s", not)
+		}
+	}
+	if got := strings.Join(SecretVariables(), " "); got != "KEYCLOAK_ADMIN_PASSWORD KEYCLOAK_DB_PASSWORD SPIRE_AGENT_KEY SPIRE_UPSTREAM_CA_KEY ZITI_PWD" {
+		t.Errorf("SecretVariables() = %s", got)
+	}
+}
+
+// TestBadInput: every problem is reported before any write, naming file, line and key.
+func TestBadInput(t *testing.T) {
+	const ok = `services:
+  app:
+    image: busybox
+    secrets: [pw]
+secrets:
+  pw:
+    environment: PW
+`
+	tests := []struct {
+		name, yml string
+		vars      map[string]string
+		want      []string
+	}{
+		{"unknown key", "services:\n  app:\n    image: busybox\n    imagee: x\n", nil,
+			[]string{"spire.yml:4: services.app.imagee: unknown key imagee"}},
+		{"unknown deploy key", "services:\n  app:\n    image: busybox\n    deploy:\n      replica: 2\n", nil,
+			[]string{"spire.yml:5: services.app.deploy.replica: unknown key replica"}},
+		{"bad interpolation", "services:\n  app:\n    image: ${IMG\n", nil,
+			[]string{"spire.yml:3: services.app.image: bad interpolation", "${IMG"}},
+		{"required variable", "services:\n  app:\n    image: ${IMG:?give the image}\n", nil,
+			[]string{"spire.yml:3: services.app.image: interpolation: required variable IMG is missing a value: give the image"}},
+		{"missing image", "services:\n  app:\n    command: [x]\n  other:\n    image: busybox\n", nil,
+			[]string{"spire.yml:2: services.app: no image"}},
+		{"secret variable unset", ok, nil,
+			[]string{"spire.yml:7: secrets.pw.environment: variable PW is not set"}},
+		{"depends_on", "services:\n  app:\n    image: a\n    depends_on: [b]\n  b:\n    image: b\n", nil,
+			[]string{"spire.yml:4: services.app.depends_on: Swarm has no start order"}},
+		{"relative bind", "services:\n  app:\n    image: a\n    volumes:\n      - ./x:/x\n", nil,
+			[]string{"spire.yml:5: services.app.volumes.0: bind source"}},
+		{"undeclared volume", "services:\n  app:\n    image: a\n    volumes:\n      - data:/x\n", nil,
+			[]string{"services.app.volumes.0", "data"}},
+		{"config file interpolation", "services:\n  app:\n    image: a\n    configs: [c]\nconfigs:\n  c:\n    file: ./c.conf\n", nil,
+			[]string{"spire.yml:7: configs.c.file: c.conf:2: ", "required variable X"}},
+		{"bad yaml", "services:\n  app:\n    image: [a\n", nil, []string{"spire.yml"}},
+		{"all problems at once", "services:\n  a:\n    command: [x]\n  b:\n    command: [y]\n", nil,
+			[]string{"spire.yml:2: services.a: no image", "spire.yml:4: services.b: no image"}},
+		{"fine", ok, map[string]string{"PW": "x"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := fstest.MapFS{"spire.yml": {Data: []byte(tt.yml)}, "c.conf": {Data: []byte("a = 1\nb = ${X:?}\n")}}
+			_, err := Load(context.Background(), Spire, Options{FS: fsys, Vars: tt.vars})
+			if tt.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !IsInvalid(err) {
+				t.Errorf("error is not an *Error: %T %v", err, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestNanoCPUs(t *testing.T) {
+	for in, want := range map[float32]int64{0: 0, 0.1: 1e8, 0.5: 5e8, 1: 1e9, 1.25: 125e7, 2: 2e9} {
+		got, err := nanoCPUs(ptrNano(in))
+		if err != nil || got != want {
+			t.Errorf("nanoCPUs(%v) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+}
+
+func TestStackFilesAreReadable(t *testing.T) {
+	for _, name := range All {
+		b, err := Read(File(name))
+		if err != nil || len(b) == 0 {
+			t.Fatalf("%s: %v", name, err)
+		}
+		disk, err := os.ReadFile(File(name))
+		if err != nil || string(disk) != string(b) {
+			t.Errorf("%s: embedded copy differs from the file", name)
+		}
+	}
+}

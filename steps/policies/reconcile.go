@@ -1,0 +1,690 @@
+package policies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+)
+
+// reconciliation is the outcome of reconcile: the ops in apply order, the names known so far, and notes.
+type reconciliation struct {
+	ops   []op
+	ids   *resolver
+	notes []string
+}
+
+// differ compares a policy with the observed state. It makes no call.
+type differ struct {
+	pol      *Policy
+	owner    string
+	obs      *observed
+	ids      *resolver
+	ops      []op
+	notes    []string
+	problems []string
+}
+
+// reconcile sorts the declared objects against the observed ones into creates, updates and deletes. Only
+// objects owned by owner are updated or deleted; a declared object whose name another owner uses fails the
+// plan, as does a role naming an object that does not exist.
+func reconcile(pol *Policy, owner string, obs *observed) (*reconciliation, error) {
+	d := &differ{pol: pol, owner: owner, obs: obs, ids: newResolver()}
+	d.seed()
+	d.checkRefs()
+	d.configs()
+	d.postureChecks()
+	d.services()
+	d.identities()
+	d.servicePolicies()
+	d.edgeRouterPolicies()
+	d.serviceEdgeRouterPolicies()
+	if len(d.problems) > 0 {
+		return nil, errors.New(strings.Join(d.problems, "\n"))
+	}
+	sort.SliceStable(d.ops, func(i, j int) bool { return d.ops[i].phase < d.ops[j].phase })
+	return &reconciliation{ops: d.ops, ids: d.ids, notes: d.notes}, nil
+}
+
+func (d *differ) seed() {
+	for _, x := range d.obs.configTypes {
+		d.ids.set(kindConfigType, x.Name, x.ID)
+	}
+	for _, x := range d.obs.configs {
+		d.ids.set(KindConfig, x.Name, x.ID)
+	}
+	for _, x := range d.obs.services {
+		d.ids.set(KindService, x.Name, x.ID)
+	}
+	for _, x := range d.obs.posture {
+		d.ids.set(KindPostureCheck, x.Name, x.ID)
+	}
+	for _, x := range d.obs.identities {
+		d.ids.set(KindIdentity, x.Name, x.ID)
+	}
+	for _, x := range d.obs.routers {
+		d.ids.set(kindRouter, x.Name, x.ID)
+	}
+}
+
+func (d *differ) problem(where Problem, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if where.File != "" {
+		msg = fmt.Sprintf("%s:%d: %s: %s", where.File, where.Line, where.Path, msg)
+	}
+	d.problems = append(d.problems, msg)
+}
+
+// checkRefs checks that what the file names but does not define exists on the controller.
+func (d *differ) checkRefs() {
+	for _, r := range d.pol.refs {
+		kind := KindIdentity
+		if r.kind == kindRouter {
+			kind = kindRouter
+		}
+		if _, err := d.ids.get(kind, r.name); err != nil {
+			d.problem(r.at, "the controller has no %s named %q; create it first, or remove the role", r.kind, r.name)
+		}
+	}
+	for _, e := range []struct {
+		kind  string
+		names []string
+	}{{KindService, d.pol.External.Services}, {KindPostureCheck, d.pol.External.PostureChecks}, {KindConfig, d.pol.External.Configs}} {
+		for _, n := range e.names {
+			if _, err := d.ids.get(e.kind, n); err != nil {
+				d.problem(d.pol.declared(externalKind(e.kind), n), "listed as external, but the controller has no %s named %q", kindWord(e.kind), n)
+			}
+		}
+	}
+	for _, t := range []string{ziti.ConfigTypeIntercept, ziti.ConfigTypeHost} {
+		if _, err := d.ids.get(kindConfigType, t); err != nil && slices.ContainsFunc(d.pol.Configs, func(c ziti.Config) bool { return c.ConfigTypeName == t }) {
+			d.problems = append(d.problems, fmt.Sprintf("the controller has no config type %s (is it an OpenZiti controller of version 0.19 or later?)", t))
+		}
+	}
+}
+
+func (d *differ) owns(tags map[string]any) bool {
+	v, _ := tags[OwnerTag].(string)
+	return v == d.owner
+}
+
+// tags are the tags to write on an owned object: its own, with the owner tag.
+func (d *differ) tags(have map[string]any) map[string]any {
+	out := maps.Clone(have)
+	if out == nil {
+		out = map[string]any{}
+	}
+	out[OwnerTag] = d.owner
+	return out
+}
+
+func (d *differ) foreign(kind, name, id string, tags map[string]any) {
+	by := "no " + OwnerTag + " tag"
+	if v, ok := tags[OwnerTag]; ok {
+		by = fmt.Sprintf("tag %s=%v", OwnerTag, v)
+	}
+	d.problem(d.pol.declared(kind, name), "%s %q (id %s) exists but is not owned by this policy file (%s, not %s=%s): rename it in the file, "+
+		"delete it, or hand it over by setting that tag (it will then be overwritten)", kindWord(kind), name, id, by, OwnerTag, d.owner)
+}
+
+func (d *differ) add(phase int, ch steps.Change, run func(ctx context.Context, api API, ids *resolver) error) {
+	d.ops = append(d.ops, op{phase: phase, change: ch, run: run})
+}
+
+func (d *differ) isExternal(kind, name string) bool {
+	_, ok := d.pol.where[externalKind(kind)+"\x00"+name]
+	return ok
+}
+
+// deletes plans the deletion of owned objects the file does not declare (objects listed as external are kept).
+func deletes[T any](d *differ, kind string, phase int, have []T, declared map[string]bool, get func(T) (name, id string, tags map[string]any),
+	del func(ctx context.Context, api API, id string) error) {
+	var stale []T
+	for _, h := range have {
+		name, _, tags := get(h)
+		if !d.owns(tags) || declared[name] {
+			continue
+		}
+		if d.isExternal(kind, name) {
+			d.notes = append(d.notes, fmt.Sprintf("%s %s is owned by this policy file but listed as external: left as it is", kindWord(kind), name))
+			continue
+		}
+		stale = append(stale, h)
+	}
+	sort.SliceStable(stale, func(i, j int) bool { a, _, _ := get(stale[i]); b, _, _ := get(stale[j]); return a < b })
+	for _, h := range stale {
+		name, id, _ := get(h)
+		d.add(phase, steps.Change{Action: steps.Delete, Kind: kind, Key: name, Reason: "not declared (id " + id + ")"},
+			func(ctx context.Context, api API, _ *resolver) error { return del(ctx, api, id) })
+	}
+}
+
+// diffs collects the differing fields of one object, with before and after for the plan.
+type diffs struct {
+	names   []string
+	details []string
+}
+
+func (f *diffs) check(name string, differs bool, before, after any) {
+	if !differs {
+		return
+	}
+	f.names = append(f.names, name)
+	b, okB := before.([]string)
+	a, okA := after.([]string)
+	if !okA || !okB {
+		f.details = append(f.details, fmt.Sprintf("%s %s → %s", name, show(before), show(after)))
+		return
+	}
+	// A set: say what is added and removed.
+	var parts []string
+	if add := minus(a, b); len(add) > 0 {
+		parts = append(parts, "add "+show(add))
+	}
+	if del := minus(b, a); len(del) > 0 {
+		parts = append(parts, "remove "+show(del))
+	}
+	f.details = append(f.details, name+" "+strings.Join(parts, ", "))
+}
+
+func (f *diffs) change(kind, key string) steps.Change {
+	return steps.Change{Action: steps.Update, Kind: kind, Key: key, Fields: f.names, Reason: "differs: " + strings.Join(f.details, "; ")}
+}
+
+func show(v any) string {
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = fmt.Sprintf("%q", x)
+	case []string:
+		s = "[" + strings.Join(x, " ") + "]"
+	case nil:
+		s = "(none)"
+	case bool, int, int64:
+		s = fmt.Sprint(x)
+	default:
+		if j, err := ziti.CanonicalJSON(x); err == nil {
+			s = j
+		} else {
+			s = fmt.Sprint(x)
+		}
+	}
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}
+
+func sortedCopy(s []string) []string {
+	out := slices.Clone(s)
+	sort.Strings(out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// Configs.
+
+func (d *differ) configs() {
+	have := map[string]ziti.Config{}
+	for _, c := range d.obs.configs {
+		have[c.Name] = c
+	}
+	declared := map[string]bool{}
+	for _, want := range d.pol.Configs {
+		declared[want.Name] = true
+		h, ok := have[want.Name]
+		switch {
+		case !ok:
+			want := want
+			d.add(phaseConfigs, steps.Change{Action: steps.Create, Kind: KindConfig, Key: want.Name, Reason: "missing (" + want.ConfigTypeName + ")"},
+				func(ctx context.Context, api API, ids *resolver) error {
+					want := want
+					tid, err := ids.get(kindConfigType, want.ConfigTypeName)
+					if err != nil {
+						return err
+					}
+					want.ConfigTypeID, want.Tags = tid, map[string]any{OwnerTag: d.owner}
+					id, err := api.CreateConfig(ctx, want)
+					if err == nil {
+						ids.set(KindConfig, want.Name, id)
+					}
+					return err
+				})
+		case !d.owns(h.Tags):
+			d.foreign(KindConfig, want.Name, h.ID, h.Tags)
+		case h.ConfigTypeName != want.ConfigTypeName:
+			d.problem(d.pol.declared(KindConfig, want.Name), "config %q is of type %s on the controller, and %s in the file: a config's type cannot change; give it a new name",
+				want.Name, h.ConfigTypeName, want.ConfigTypeName)
+		default:
+			var f diffs
+			keys := slices.Sorted(maps.Keys(want.Data))
+			for k := range h.Data {
+				if _, ok := want.Data[k]; !ok {
+					keys = append(keys, k)
+				}
+			}
+			for _, k := range keys {
+				f.check("data."+k, !ziti.EqualJSON(h.Data[k], want.Data[k]), h.Data[k], want.Data[k])
+			}
+			if len(f.names) == 0 {
+				continue
+			}
+			want, id := want, h.ID
+			want.ConfigTypeID, want.Tags = h.ConfigTypeID, d.tags(h.Tags)
+			d.add(phaseConfigs, f.change(KindConfig, want.Name), func(ctx context.Context, api API, _ *resolver) error {
+				return api.UpdateConfig(ctx, id, want)
+			})
+		}
+	}
+	deletes(d, KindConfig, phaseDeleteConfigs, d.obs.configs, declared,
+		func(c ziti.Config) (string, string, map[string]any) { return c.Name, c.ID, c.Tags },
+		func(ctx context.Context, api API, id string) error { return api.DeleteConfig(ctx, id) })
+}
+
+// Posture checks.
+
+func (d *differ) postureChecks() {
+	have := map[string]ziti.PostureCheck{}
+	for _, c := range d.obs.posture {
+		have[c.Name] = c
+	}
+	declared := map[string]bool{}
+	for _, want := range d.pol.PostureChecks {
+		declared[want.Name] = true
+		h, ok := have[want.Name]
+		switch {
+		case !ok:
+			want := want
+			d.add(phaseConfigs, steps.Change{Action: steps.Create, Kind: KindPostureCheck, Key: want.Name, Reason: "missing (" + want.Type + ")"},
+				func(ctx context.Context, api API, ids *resolver) error {
+					want := want
+					want.Tags = map[string]any{OwnerTag: d.owner}
+					id, err := api.CreatePostureCheck(ctx, want)
+					if err == nil {
+						ids.set(KindPostureCheck, want.Name, id)
+					}
+					return err
+				})
+		case !d.owns(h.Tags):
+			d.foreign(KindPostureCheck, want.Name, h.ID, h.Tags)
+		case h.Type != want.Type:
+			d.problem(d.pol.declared(KindPostureCheck, want.Name), "posture check %q is of type %s on the controller, and %s in the file: a posture check's type cannot change; give it a new name",
+				want.Name, h.Type, want.Type)
+		default:
+			var f diffs
+			f.check("roleAttributes", !ziti.EqualSets(h.RoleAttributes, want.RoleAttributes), sortedCopy(h.RoleAttributes), sortedCopy(want.RoleAttributes))
+			if want.Type == ziti.PostureCheckOS {
+				f.check("operatingSystems", !ziti.EqualJSON(osList(h.OperatingSystems), osList(want.OperatingSystems)), osList(h.OperatingSystems), osList(want.OperatingSystems))
+			} else {
+				f.check("macAddresses", !ziti.EqualSets(h.MACAddresses, want.MACAddresses), sortedCopy(h.MACAddresses), sortedCopy(want.MACAddresses))
+			}
+			if len(f.names) == 0 {
+				continue
+			}
+			want, id := want, h.ID
+			want.Tags = d.tags(h.Tags)
+			d.add(phaseConfigs, f.change(KindPostureCheck, want.Name), func(ctx context.Context, api API, _ *resolver) error {
+				return api.UpdatePostureCheck(ctx, id, want)
+			})
+		}
+	}
+	deletes(d, KindPostureCheck, phaseDeleteServices, d.obs.posture, declared,
+		func(c ziti.PostureCheck) (string, string, map[string]any) { return c.Name, c.ID, c.Tags },
+		func(ctx context.Context, api API, id string) error { return api.DeletePostureCheck(ctx, id) })
+}
+
+// osList is the comparable form of an OS check's systems: versions sorted, no nil lists.
+func osList(in []ziti.OperatingSystem) []map[string]any {
+	out := make([]map[string]any, 0, len(in))
+	for _, o := range in {
+		out = append(out, map[string]any{"type": o.Type, "versions": sortedCopy(o.Versions)})
+	}
+	return out
+}
+
+// Services.
+
+func (d *differ) services() {
+	have := map[string]ziti.Service{}
+	for _, s := range d.obs.services {
+		have[s.Name] = s
+	}
+	configName := map[string]string{}
+	for _, c := range d.obs.configs {
+		configName[c.ID] = c.Name
+	}
+	declared := map[string]bool{}
+	for _, want := range d.pol.Services {
+		declared[want.Name] = true
+		h, ok := have[want.Name]
+		// write resolves config names to ids and creates or updates the service.
+		write := func(id string, tags map[string]any) func(ctx context.Context, api API, ids *resolver) error {
+			want := want
+			return func(ctx context.Context, api API, ids *resolver) error {
+				want := want
+				cfgs := make([]string, 0, len(want.Configs))
+				for _, n := range want.Configs {
+					cid, err := ids.get(KindConfig, n)
+					if err != nil {
+						return err
+					}
+					cfgs = append(cfgs, cid)
+				}
+				want.Configs, want.Tags = cfgs, tags
+				if id != "" {
+					return api.UpdateService(ctx, id, want)
+				}
+				nid, err := api.CreateService(ctx, want)
+				if err == nil {
+					ids.set(KindService, want.Name, nid)
+				}
+				return err
+			}
+		}
+		switch {
+		case !ok:
+			d.add(phaseServices, steps.Change{Action: steps.Create, Kind: KindService, Key: want.Name, Reason: "missing"},
+				write("", map[string]any{OwnerTag: d.owner}))
+		case !d.owns(h.Tags):
+			d.foreign(KindService, want.Name, h.ID, h.Tags)
+		default:
+			haveCfgs := make([]string, 0, len(h.Configs))
+			for _, id := range h.Configs {
+				n := configName[id]
+				if n == "" {
+					n = "id:" + id
+				}
+				haveCfgs = append(haveCfgs, n)
+			}
+			var f diffs
+			f.check("configs", !ziti.EqualSets(haveCfgs, want.Configs), sortedCopy(haveCfgs), sortedCopy(want.Configs))
+			f.check("roleAttributes", !ziti.EqualSets(h.RoleAttributes, want.RoleAttributes), sortedCopy(h.RoleAttributes), sortedCopy(want.RoleAttributes))
+			f.check("encryptionRequired", h.EncryptionRequired != want.EncryptionRequired, h.EncryptionRequired, want.EncryptionRequired)
+			f.check("terminatorStrategy", h.TerminatorStrategy != want.TerminatorStrategy, h.TerminatorStrategy, want.TerminatorStrategy)
+			f.check("maxIdleTimeMillis", h.MaxIdleTimeMillis != want.MaxIdleTimeMillis, h.MaxIdleTimeMillis, want.MaxIdleTimeMillis)
+			if len(f.names) > 0 {
+				d.add(phaseServices, f.change(KindService, want.Name), write(h.ID, d.tags(h.Tags)))
+			}
+		}
+	}
+	deletes(d, KindService, phaseDeleteServices, d.obs.services, declared,
+		func(s ziti.Service) (string, string, map[string]any) { return s.Name, s.ID, s.Tags },
+		func(ctx context.Context, api API, id string) error { return api.DeleteService(ctx, id) })
+}
+
+// Identities' role attributes.
+
+// identities plans, for every identity, the role attributes the file gives it (by name and by rules), adding
+// those missing and removing those this owner added earlier that the file no longer gives. The attributes it
+// added are listed in the tag AttributesTag(owner); attributes it did not add are never removed.
+func (d *differ) identities() {
+	key := AttributesTag(d.owner)
+	ruleHits := make([]int, len(d.pol.Rules))
+	seen := map[string]bool{}
+	var badNotes []string
+	for _, in := range d.obs.identities {
+		want := slices.Clone(d.pol.Identities[in.Name])
+		if _, named := d.pol.Identities[in.Name]; named {
+			seen[in.Name] = true
+		}
+		for i, r := range d.pol.Rules {
+			attrs, bad, ok := r.Match(in.ExternalID)
+			if !ok {
+				continue
+			}
+			ruleHits[i]++
+			want = append(want, attrs...)
+			for _, b := range bad {
+				badNotes = append(badNotes, fmt.Sprintf("identity %s: rule %s gives %q, which is not a valid role attribute: skipped", in.Name, r.Pattern, b))
+			}
+		}
+		want = uniqueSorted(want)
+		prev := splitAttrs(in.Tags[key])
+		_, tagged := in.Tags[key]
+		if len(want) == 0 && !tagged {
+			continue
+		}
+		cur := in.RoleAttributes
+		add := minus(want, cur)
+		remove := intersect(minus(prev, want), cur)
+		forget := minus(minus(prev, want), cur) // added earlier, removed by hand since, no longer wanted
+		attrs := append(minus(cur, remove), add...)
+		managed := uniqueSorted(append(intersect(prev, want), add...))
+		if len(add) == 0 && len(remove) == 0 && ziti.EqualSets(managed, prev) {
+			continue
+		}
+		var fields, why []string
+		if len(add) > 0 || len(remove) > 0 {
+			fields = append(fields, "roleAttributes")
+		}
+		fields = append(fields, "tags."+key)
+		if len(add) > 0 {
+			why = append(why, "add "+show(add))
+		}
+		if len(remove) > 0 {
+			why = append(why, "remove "+show(remove))
+		}
+		if len(forget) > 0 {
+			why = append(why, "forget "+show(forget)+" (removed by hand)")
+		}
+		if kept := minus(intersect(want, cur), prev); len(kept) > 0 {
+			why = append(why, "keep "+show(kept)+" (already there, not added by this file)")
+		}
+		tags := maps.Clone(in.Tags)
+		if tags == nil {
+			tags = map[string]any{}
+		}
+		tags[key] = strings.Join(managed, ",")
+		id := in.ID
+		sort.Strings(attrs)
+		d.add(phaseServices, steps.Change{Action: steps.Update, Kind: KindIdentity, Key: in.Name, Fields: fields, Reason: strings.Join(why, "; ")},
+			func(ctx context.Context, api API, _ *resolver) error {
+				return api.SetIdentityRoleAttributes(ctx, id, attrs, tags)
+			})
+	}
+	for _, n := range slices.Sorted(maps.Keys(d.pol.Identities)) {
+		if !seen[n] {
+			d.notes = append(d.notes, fmt.Sprintf("identity %s (%s) does not exist yet: its role attributes are set once it does (re-run)", n, at(d.pol.declared(KindIdentity, n))))
+		}
+	}
+	for i, r := range d.pol.Rules {
+		d.notes = append(d.notes, fmt.Sprintf("identity rule %s matches %d identit%s", r.Pattern, ruleHits[i], map[bool]string{true: "y", false: "ies"}[ruleHits[i] == 1]))
+	}
+	d.notes = append(d.notes, badNotes...)
+}
+
+func splitAttrs(v any) []string {
+	s, _ := v.(string)
+	if s == "" {
+		return nil
+	}
+	return uniqueSorted(strings.Split(s, ","))
+}
+
+// minus returns the elements of a not in b, in a's order.
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Policies.
+
+func (d *differ) servicePolicies() {
+	have := map[string]ziti.ServicePolicy{}
+	for _, p := range d.obs.sps {
+		have[p.Name] = p
+	}
+	declared := map[string]bool{}
+	for _, want := range d.pol.ServicePolicies {
+		declared[want.Name] = true
+		h, ok := have[want.Name]
+		write := func(id string, tags map[string]any) func(ctx context.Context, api API, ids *resolver) error {
+			want := want
+			return func(ctx context.Context, api API, ids *resolver) error {
+				want := want
+				var err error
+				if want.IdentityRoles, err = ids.roles(KindIdentity, want.IdentityRoles); err != nil {
+					return err
+				}
+				if want.ServiceRoles, err = ids.roles(KindService, want.ServiceRoles); err != nil {
+					return err
+				}
+				if want.PostureCheckRoles, err = ids.roles(KindPostureCheck, want.PostureCheckRoles); err != nil {
+					return err
+				}
+				want.Tags = tags
+				if id != "" {
+					return api.UpdateServicePolicy(ctx, id, want)
+				}
+				_, err = api.CreateServicePolicy(ctx, want)
+				return err
+			}
+		}
+		switch {
+		case !ok:
+			d.add(phasePolicies, steps.Change{Action: steps.Create, Kind: KindServicePolicy, Key: want.Name, Reason: "missing (" + want.Type + ")"},
+				write("", map[string]any{OwnerTag: d.owner}))
+		case !d.owns(h.Tags):
+			d.foreign(KindServicePolicy, want.Name, h.ID, h.Tags)
+		default:
+			var f diffs
+			f.check("type", h.Type != want.Type, h.Type, want.Type)
+			f.check("semantic", h.Semantic != want.Semantic, h.Semantic, want.Semantic)
+			f.check("identityRoles", !ziti.EqualSets(h.IdentityRoleNames, want.IdentityRoles), sortedCopy(h.IdentityRoleNames), sortedCopy(want.IdentityRoles))
+			f.check("serviceRoles", !ziti.EqualSets(h.ServiceRoleNames, want.ServiceRoles), sortedCopy(h.ServiceRoleNames), sortedCopy(want.ServiceRoles))
+			f.check("postureCheckRoles", !ziti.EqualSets(h.PostureCheckRoleNames, want.PostureCheckRoles), sortedCopy(h.PostureCheckRoleNames), sortedCopy(want.PostureCheckRoles))
+			if len(f.names) > 0 {
+				d.add(phasePolicies, f.change(KindServicePolicy, want.Name), write(h.ID, d.tags(h.Tags)))
+			}
+		}
+	}
+	deletes(d, KindServicePolicy, phaseDeletePolicies, d.obs.sps, declared,
+		func(p ziti.ServicePolicy) (string, string, map[string]any) { return p.Name, p.ID, p.Tags },
+		func(ctx context.Context, api API, id string) error { return api.DeleteServicePolicy(ctx, id) })
+}
+
+func (d *differ) edgeRouterPolicies() {
+	have := map[string]ziti.EdgeRouterPolicy{}
+	for _, p := range d.obs.erps {
+		have[p.Name] = p
+	}
+	declared := map[string]bool{}
+	for _, want := range d.pol.EdgeRouterPolicies {
+		declared[want.Name] = true
+		h, ok := have[want.Name]
+		write := func(id string, tags map[string]any) func(ctx context.Context, api API, ids *resolver) error {
+			want := want
+			return func(ctx context.Context, api API, ids *resolver) error {
+				want := want
+				var err error
+				if want.IdentityRoles, err = ids.roles(KindIdentity, want.IdentityRoles); err != nil {
+					return err
+				}
+				if want.EdgeRouterRoles, err = ids.roles(kindRouter, want.EdgeRouterRoles); err != nil {
+					return err
+				}
+				want.Tags = tags
+				if id != "" {
+					return api.UpdateEdgeRouterPolicy(ctx, id, want)
+				}
+				_, err = api.CreateEdgeRouterPolicy(ctx, want)
+				return err
+			}
+		}
+		switch {
+		case !ok:
+			d.add(phasePolicies, steps.Change{Action: steps.Create, Kind: KindEdgeRouterPolicy, Key: want.Name, Reason: "missing"},
+				write("", map[string]any{OwnerTag: d.owner}))
+		case h.IsSystem || !d.owns(h.Tags):
+			d.foreign(KindEdgeRouterPolicy, want.Name, h.ID, h.Tags)
+		default:
+			var f diffs
+			f.check("semantic", h.Semantic != want.Semantic, h.Semantic, want.Semantic)
+			f.check("identityRoles", !ziti.EqualSets(h.IdentityRoleNames, want.IdentityRoles), sortedCopy(h.IdentityRoleNames), sortedCopy(want.IdentityRoles))
+			f.check("edgeRouterRoles", !ziti.EqualSets(h.EdgeRouterRoleNames, want.EdgeRouterRoles), sortedCopy(h.EdgeRouterRoleNames), sortedCopy(want.EdgeRouterRoles))
+			if len(f.names) > 0 {
+				d.add(phasePolicies, f.change(KindEdgeRouterPolicy, want.Name), write(h.ID, d.tags(h.Tags)))
+			}
+		}
+	}
+	deletes(d, KindEdgeRouterPolicy, phaseDeletePolicies, d.obs.erps, declared,
+		func(p ziti.EdgeRouterPolicy) (string, string, map[string]any) {
+			if p.IsSystem {
+				return p.Name, p.ID, nil // never ours
+			}
+			return p.Name, p.ID, p.Tags
+		},
+		func(ctx context.Context, api API, id string) error { return api.DeleteEdgeRouterPolicy(ctx, id) })
+}
+
+func (d *differ) serviceEdgeRouterPolicies() {
+	have := map[string]ziti.ServiceEdgeRouterPolicy{}
+	for _, p := range d.obs.serps {
+		have[p.Name] = p
+	}
+	declared := map[string]bool{}
+	for _, want := range d.pol.ServiceEdgeRouterPolicies {
+		declared[want.Name] = true
+		h, ok := have[want.Name]
+		write := func(id string, tags map[string]any) func(ctx context.Context, api API, ids *resolver) error {
+			want := want
+			return func(ctx context.Context, api API, ids *resolver) error {
+				want := want
+				var err error
+				if want.ServiceRoles, err = ids.roles(KindService, want.ServiceRoles); err != nil {
+					return err
+				}
+				if want.EdgeRouterRoles, err = ids.roles(kindRouter, want.EdgeRouterRoles); err != nil {
+					return err
+				}
+				want.Tags = tags
+				if id != "" {
+					return api.UpdateServiceEdgeRouterPolicy(ctx, id, want)
+				}
+				_, err = api.CreateServiceEdgeRouterPolicy(ctx, want)
+				return err
+			}
+		}
+		switch {
+		case !ok:
+			d.add(phasePolicies, steps.Change{Action: steps.Create, Kind: KindServiceEdgeRouterPolicy, Key: want.Name, Reason: "missing"},
+				write("", map[string]any{OwnerTag: d.owner}))
+		case !d.owns(h.Tags):
+			d.foreign(KindServiceEdgeRouterPolicy, want.Name, h.ID, h.Tags)
+		default:
+			var f diffs
+			f.check("semantic", h.Semantic != want.Semantic, h.Semantic, want.Semantic)
+			f.check("serviceRoles", !ziti.EqualSets(h.ServiceRoleNames, want.ServiceRoles), sortedCopy(h.ServiceRoleNames), sortedCopy(want.ServiceRoles))
+			f.check("edgeRouterRoles", !ziti.EqualSets(h.EdgeRouterRoleNames, want.EdgeRouterRoles), sortedCopy(h.EdgeRouterRoleNames), sortedCopy(want.EdgeRouterRoles))
+			if len(f.names) > 0 {
+				d.add(phasePolicies, f.change(KindServiceEdgeRouterPolicy, want.Name), write(h.ID, d.tags(h.Tags)))
+			}
+		}
+	}
+	deletes(d, KindServiceEdgeRouterPolicy, phaseDeletePolicies, d.obs.serps, declared,
+		func(p ziti.ServiceEdgeRouterPolicy) (string, string, map[string]any) { return p.Name, p.ID, p.Tags },
+		func(ctx context.Context, api API, id string) error { return api.DeleteServiceEdgeRouterPolicy(ctx, id) })
+}

@@ -181,7 +181,7 @@ func TestRestoreOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	if w.targets["ziti"].restored != nil || w.targets["spire"].restored == nil {
-		t.Fatal("--only spire restored something else")
+		t.Fatal("restoring only spire restored something else")
 	}
 	r := w.restore(t)
 	r.Targets = r.Targets[:1] // keycloak only

@@ -170,7 +170,11 @@ func TestStreamChild(t *testing.T) {
 	in := testbed.Require(t, "s3")
 	path, bucket := os.Getenv("ZB_STREAM_FILE"), os.Getenv("ZB_STREAM_BUCKET")
 	u, _ := url.Parse(in.S3.Endpoint)
-	c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: bucket, AccessKey: in.S3.AccessKey, SecretKey: config.NewSecret(in.S3.SecretKey)})
+	// ZB_STREAM_PART_MIB and ZB_STREAM_CONCURRENCY tune the uploader (defaults: s3store's)
+	partMiB, _ := strconv.Atoi(os.Getenv("ZB_STREAM_PART_MIB"))
+	conc, _ := strconv.Atoi(os.Getenv("ZB_STREAM_CONCURRENCY"))
+	c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: bucket, AccessKey: in.S3.AccessKey,
+		SecretKey: config.NewSecret(in.S3.SecretKey), PartSize: int64(partMiB) << 20, Concurrency: conc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@
 //
 // Each snapshot is read once and streamed: SHA-256 of the snapshot → zstd (SpeedFastest, 1 MiB window) →
 // optional encryption → SHA-256 of the stored bytes → a multipart upload of unknown size (s3store.Client.Put),
-// whose memory is (Concurrency+1) × PartSize (default 3 × 8 MiB) however large the snapshot. Every part carries
+// whose memory is (Concurrency+1) × PartSize (default 4 × 6 MiB, outside the Go heap) however large the snapshot. Every part carries
 // its SHA-256 in its request signature, and the stored size is compared with the bytes produced before an
 // object counts. A failed source or upload aborts the upload and leaves no object; the run's set then has no
 // manifest, and its other objects are removed.

@@ -78,7 +78,7 @@ func (s *servers) restorer(t *testing.T) *backup.Restore {
 	return &backup.Restore{Store: s.store, Prefix: "zb", Key: s.key, TempDir: t.TempDir(), Log: s.log, Targets: []backup.Target{
 		&backup.PostgresTarget{SourceName: "keycloak", DB: s.pg.db, Service: s.keycloak},
 		&backup.FileTarget{SourceName: "spire", Path: s.spire.datastore, Format: "sqlite3", Sidecars: backup.SQLiteSidecars, Service: s.spire.svc},
-		&backup.FileTarget{SourceName: "ziti", Path: s.ziti.dbPath, Format: "bbolt", Service: s.ziti.svc},
+		&backup.FileTarget{SourceName: "ziti", Path: s.ziti.dbPath, Format: "bbolt", Service: s.ziti},
 	}}
 }
 

@@ -134,7 +134,12 @@ func startSpire(t testing.TB, in *testbed.Info) *privSpire {
 	if err := s.svc.Start(context.Background()); err != nil {
 		t.Fatalf("%v\n%s", err, tailFile(filepath.Join(dir, "server.log")))
 	}
-	t.Cleanup(func() { _ = s.svc.Stop(context.Background()) })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(tailFile(filepath.Join(dir, "server.log")))
+		}
+		_ = s.svc.Stop(context.Background())
+	})
 	c, err := spire.Dial(context.Background(), s.socket, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -234,14 +239,18 @@ func (p *privPostgres) exec(t testing.TB, sql string) string {
 	return out
 }
 
-// privZiti is a Ziti quickstart (controller + router in one process).
+// privZiti is a Ziti quickstart (controller + router in one process). It is the backup.Service of its restore
+// target: Start waits until the quickstart says its router is up, not only until the controller answers (a
+// snapshot taken while the quickstart still enrols its router restores to a router it cannot start).
 type privZiti struct {
-	home, dbPath string
-	opts         ziti.Options
-	svc          *backup.ProcessService
-	mu           sync.Mutex
-	client       *ziti.Client
+	home, dbPath, log string
+	opts              ziti.Options
+	svc               *backup.ProcessService
+	mu                sync.Mutex
+	client            *ziti.Client
 }
+
+const zitiUp = "controller and router started."
 
 func startZiti(t testing.TB, in *testbed.Info) *privZiti {
 	t.Helper()
@@ -250,18 +259,50 @@ func startZiti(t testing.TB, in *testbed.Info) *privZiti {
 	ctrlPort, routerPort := freePort(t), freePort(t)
 	pw := "Pw-" + hexID(8)
 	u, _ := url.Parse(fmt.Sprintf("https://127.0.0.1:%d", ctrlPort))
-	z := &privZiti{home: home, dbPath: filepath.Join(home, "db", "ctrl.db"),
+	z := &privZiti{home: home, dbPath: filepath.Join(home, "db", "ctrl.db"), log: filepath.Join(root, "ziti.log"),
 		opts: ziti.Options{URL: u, User: "admin", Password: config.NewSecret(pw), CAFile: filepath.Join(home, "pki", "root-ca", "certs", "root-ca.cert")}}
-	z.svc = &backup.ProcessService{Name: "private Ziti quickstart", Dir: root, LogFile: filepath.Join(root, "ziti.log"),
+	z.svc = &backup.ProcessService{Name: "private Ziti quickstart", Dir: root, LogFile: z.log,
 		Command: []string{in.Ziti.Bin, "edge", "quickstart", "--home", home, "--ctrl-address", "127.0.0.1", "--router-address", "127.0.0.1",
 			"--ctrl-port", strconv.Itoa(ctrlPort), "--router-port", strconv.Itoa(routerPort), "-p", pw},
 		Ready: z.login, ReadyTimeout: 3 * time.Minute}
-	if err := z.svc.Start(context.Background()); err != nil {
-		t.Fatalf("%v\n%s", err, tailFile(filepath.Join(root, "ziti.log")))
+	if err := z.Start(context.Background()); err != nil {
+		t.Fatalf("%v\n%s", err, tailFile(z.log))
 	}
-	t.Cleanup(func() { _ = z.svc.Stop(context.Background()) })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(tailFile(z.log))
+		}
+		_ = z.svc.Stop(context.Background())
+	})
 	return z
 }
+
+func (z *privZiti) String() string                 { return z.svc.String() }
+func (z *privZiti) Stop(ctx context.Context) error { return z.svc.Stop(ctx) }
+
+// Start starts the quickstart and waits for its router.
+func (z *privZiti) Start(ctx context.Context) error {
+	before := z.upCount()
+	if err := z.svc.Start(ctx); err != nil {
+		return err
+	}
+	return wait.For(ctx, wait.Target{What: "the quickstart's router", Where: z.log, Deadline: 3 * time.Minute}, func(context.Context) error {
+		if z.upCount() > before {
+			return nil
+		}
+		if !processAlive(z.svc.Current()) {
+			return wait.Permanent(fmt.Errorf("the quickstart exited"))
+		}
+		return fmt.Errorf("no %q in the log yet", zitiUp)
+	})
+}
+
+func (z *privZiti) upCount() int {
+	b, _ := os.ReadFile(z.log)
+	return strings.Count(string(b), zitiUp)
+}
+
+func processAlive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
 
 // login makes a new admin session (after a restore the old one may be gone).
 func (z *privZiti) login(ctx context.Context) error {

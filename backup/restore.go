@@ -187,7 +187,7 @@ func (r *Restore) pick(m *Manifest, only []string) ([]Target, []Object, error) {
 		o, ok := m.Object(t.Source())
 		if !ok {
 			if len(only) > 0 {
-				return nil, nil, fmt.Errorf("set %s holds no %s snapshot (it has %s)", m.Set, t.Source(), sources(m))
+				return nil, nil, fmt.Errorf("set %s holds no %s snapshot (it has %s); leave %s out of the sources to restore", m.Set, t.Source(), sources(m), t.Source())
 			}
 			continue
 		}
@@ -197,9 +197,9 @@ func (r *Restore) pick(m *Manifest, only []string) ([]Target, []Object, error) {
 	for _, w := range want {
 		if !slices.ContainsFunc(targets, func(t Target) bool { return t.Source() == w }) {
 			if _, ok := m.Object(w); !ok {
-				return nil, nil, fmt.Errorf("set %s holds no %s snapshot (it has %s)", m.Set, w, sources(m))
+				return nil, nil, fmt.Errorf("set %s holds no %s snapshot (it has %s); leave %s out of the sources to restore", m.Set, w, sources(m), w)
 			}
-			return nil, nil, fmt.Errorf("set %s holds a %s snapshot, but no restore target is configured for it; configure it or leave it out (--only)", m.Set, w)
+			return nil, nil, fmt.Errorf("set %s holds a %s snapshot, but no restore target is configured for it; configure one or leave %s out of the sources to restore", m.Set, w, w)
 		}
 	}
 	return targets, objs, nil

@@ -12,9 +12,12 @@
 #                               FROM debian + static ziti + OpenZiti's own entrypoint/bootstrap scripts (from the ziti
 #                               module), as in docker.io/openziti/ziti-{controller,router}. Not FROM scratch: those
 #                               entrypoints are bash, and so is reading a Swarm secret into ZITI_PWD.
+#   zb-local/ziti-bootstrap:<h> ziti-bootstrap itself, built from this checkout with the repository's Dockerfile
+#                               (FROM scratch); the tag is a hash of the binary, so an unchanged tool keeps its tag
+#                               and an unchanged bootstrap job is not run again.
 #
 # An image is skipped when its tag exists with the same inputs (label org.ziti-bootstrap.inputs); FORCE=1 rebuilds.
-# Usage: scripts/images.sh [spire|base|postgres|keycloak|ziti ...]   (no argument: all)
+# Usage: scripts/images.sh [spire|base|postgres|keycloak|ziti|tool ...]   (no argument: all)
 # Prints the stack variables that select these images (NAME=IMAGE, one per line) on stdout; logs go to stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -249,13 +252,32 @@ EOF
   done
   echo "ZITI_CONTROLLER_IMAGE=$prefix/ziti-controller:$ziti_v"
   echo "ZITI_ROUTER_IMAGE=$prefix/ziti-router:$ziti_v"
+  # the admin console is a separate web application the upstream image carries and these images do not
+  echo "ZITI_CONSOLE=false"
+}
+
+image_tool() {
+  local root ctx hash tag version t0=$SECONDS
+  root=$(cd "$here/.." && pwd)
+  ctx=$(mktemp -d)
+  mkdir -p "$ctx/dist"
+  version=$(git -C "$root" describe --tags --always --dirty 2>/dev/null || echo dev)
+  (cd "$root" && GONOSUMDB=github.com/openziti,github.com/spiffe GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0 \
+    go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$ctx/dist/ziti-bootstrap" ./cmd/ziti-bootstrap)
+  cp /etc/ssl/certs/ca-certificates.crt "$ctx/dist/"
+  cp "$root/Dockerfile" "$root/.dockerignore" "$ctx/"
+  hash=$(cat "$ctx/Dockerfile" "$ctx/dist/ziti-bootstrap" "$ctx/dist/ca-certificates.crt" | inputs_hash)
+  tag=$prefix/ziti-bootstrap:${hash:0:12}
+  if fresh "$tag" "$hash"; then log "$tag: up to date (binary built in $((SECONDS - t0)) s)"; else build "$tag" "$hash" "$ctx"; fi
+  rm -rf "$ctx"
+  echo "ZB_IMAGE=$tag"
 }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(spire base postgres keycloak ziti)
+[ ${#targets[@]} -gt 0 ] || targets=(spire base postgres keycloak ziti tool)
 for t in "${targets[@]}"; do
   case $t in
-    spire | base | postgres | keycloak | ziti) "image_$t" ;;
-    *) die "unknown image $t (known: spire base postgres keycloak ziti)" ;;
+    spire | base | postgres | keycloak | ziti | tool) "image_$t" ;;
+    *) die "unknown image $t (known: spire base postgres keycloak ziti tool)" ;;
   esac
 done

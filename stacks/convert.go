@@ -147,7 +147,8 @@ func (c *converter) object(kind, key string, o types.FileObjectConfig) (Object, 
 	case o.Environment != "":
 		v, ok := c.vars[o.Environment]
 		if !ok || v == "" {
-			c.fail(at+".environment", "variable %s is not set (it holds the data of %s %s)", o.Environment, strings.TrimSuffix(kind, "s"), key)
+			c.fail(at+".environment", "variable %s is not set (it holds the data of %s %s): set %s, or %s_FILE to a file holding it",
+				o.Environment, strings.TrimSuffix(kind, "s"), key, o.Environment, o.Environment)
 			return Object{}, false
 		}
 		data = []byte(v)

@@ -1,9 +1,26 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
 	"github.com/spf13/cobra"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/app"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 )
 
 func newApplyCommand(g *globals) *cobra.Command {
@@ -14,7 +31,17 @@ func newApplyCommand(g *globals) *cobra.Command {
 		Long: `Converge every system to the configuration; a converged system sees no writes.
 
 With --policies FILE only the OpenZiti policy file is reconciled (and the controller checked first): the quick
-path to tighten a segment after a security event. Only the objects that differ are written.`,
+path to tighten a segment after a security event. Only the objects that differ are written.
+
+Two applies never write at the same time: apply first takes the apply lock, a Swarm config named
+ziti-bootstrap.lock (ZB_DOCKER=true; it holds across the Swarm's nodes) or a flock on ZB_LOCK_FILE (this host
+only). While another run holds it, apply waits up to ZB_LOCK_WAIT, then exits with code 5 naming the holder
+(ZB_LOCK_WAIT=0: at once). A lock left by a run that died expires after ZB_LOCK_TTL, or at once when that run
+was on this host.
+
+A dependency that goes away while a step uses it is waited for like at start (ZB_WAIT_TIMEOUT): when it comes
+back the step is planned and applied again; when it does not, apply exits with code 3 naming it and its last
+error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var only func(string) bool
@@ -22,9 +49,272 @@ path to tighten a segment after a security event. Only the objects that differ a
 				g.set = append(g.set, "POLICIES_FILE="+policies)
 				only = func(name string) bool { return name == "ziti/reachable" || name == "ziti/policies" }
 			}
-			return runSteps(cmd.Context(), g, steps.Apply, only)
+			return runApply(cmd.Context(), g, only)
 		},
 	}
 	cmd.Flags().StringVar(&policies, "policies", "", "reconcile only this OpenZiti policy file (see examples/policies)")
 	return cmd
+}
+
+// runApply loads the configuration, takes the apply lock, runs the steps under it, and releases it.
+func runApply(ctx context.Context, g *globals, only func(string) bool) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	lcfg, err := config.LoadLock(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile})
+	if err != nil {
+		return err
+	}
+	lease, closeStore, err := takeLock(ctx, g, cfg, lcfg)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	runErr := applySteps(lease.Context(), g, cfg, only)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := lease.Release(rctx); err != nil && !errors.Is(err, lock.ErrLost) {
+		g.log.Warn("could not release the apply lock; it expires by itself", "lock", lcfg.String(), "error", err.Error())
+	}
+	if lost := lease.Lost(); lost != nil {
+		return &exitError{exitcode.Locked, lost}
+	}
+	return runErr
+}
+
+// setFlags returns the --set values (already validated by loadConfig) by name.
+func (g *globals) setFlags() map[string]string {
+	m := map[string]string{}
+	for _, kv := range g.set {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// takeLock takes the apply lock: in the Swarm when Docker is used, else in the local lock file. closeStore
+// releases the store's connections once the lease is released.
+func takeLock(ctx context.Context, g *globals, cfg *config.Config, lcfg config.Lock) (lease *lock.Lease, closeStore func(), err error) {
+	var (
+		store lock.Store
+		what  string
+	)
+	closeStore = func() {}
+	if cfg.Docker.Enabled {
+		c, err := docker.New(cfg.Docker.Host, nil) // lock calls are not configuration: not counted
+		if err != nil {
+			return nil, nil, &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}
+		}
+		closeStore = func() { c.Close() }
+		store, what = lock.NewSwarm(c, lock.Name, cfg.Docker.Host), "Docker Engine (apply lock)"
+	} else {
+		store, what = lock.NewFile(lcfg.File), "apply lock file"
+	}
+	lastLog := time.Time{}
+	lease, err = lock.Acquire(ctx, store, lock.Options{Wait: lcfg.Wait, TTL: lcfg.TTL, What: what,
+		Waiting: func(h *lock.Holder, waited time.Duration, err error) {
+			if lcfg.Wait == 0 || time.Since(lastLog) < 5*time.Second {
+				return
+			}
+			lastLog = time.Now()
+			if h != nil {
+				g.log.Info("waiting for the apply lock", "lock", store.Where(), "holder", h.String(), "waited", waited.Round(time.Second).String(), "maxWait", lcfg.Wait.String())
+			} else {
+				g.log.Info("waiting for the apply lock", "lock", store.Where(), "waited", waited.Round(time.Second).String(), "lastError", err.Error())
+			}
+		}})
+	if err != nil {
+		closeStore()
+		var held *lock.HeldError
+		switch {
+		case errors.As(err, &held):
+			err = &exitError{exitcode.Locked, err}
+		case errors.As(err, new(*wait.UnreachableError)):
+			err = &exitError{exitcode.Unreachable, err}
+		case errors.Is(err, docker.ErrNotManager):
+			err = &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}
+		case !config.IsInvalid(err):
+			err = &exitError{exitcode.Internal, fmt.Errorf("apply lock: %w", err)}
+		}
+		return nil, nil, err
+	}
+	g.log.Debug("apply lock taken", "lock", store.Where(), "holder", lease.Holder().String())
+	return lease, closeStore, nil
+}
+
+// applySteps runs every step in Apply mode, prints the report, and returns an exitError carrying the exit code
+// when the run did not converge. It is runSteps (run.go) with the steps guarded against dependencies that go
+// away mid-run (see guarded).
+func applySteps(ctx context.Context, g *globals, cfg *config.Config, only func(string) bool) error {
+	counter := calls.New()
+	var down atomic.Int64 // failed attempts to reach a dependency, so far
+	progress := func(what, where string, attempt int, elapsed time.Duration, err error) {
+		down.Add(1)
+		g.log.Info("waiting", "for", what, "at", where, "attempt", attempt, "elapsed", elapsed.Round(100*time.Millisecond).String(), "lastError", err.Error())
+	}
+	sys, all, err := app.Steps(cfg, counter, progress)
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	var selected []steps.Step
+	for _, s := range all {
+		if only == nil || only(s.Name()) {
+			selected = append(selected, s)
+		}
+	}
+	runner := &steps.Runner{Steps: guard(selected, &down, g.log), Counter: counter, Observer: func(e steps.Event) {
+		if e.Start {
+			g.log.Debug("step start", "step", e.Step)
+			return
+		}
+		r := e.Result
+		g.log.Info("step done", "step", r.Name, "status", string(r.Status), "changes", len(r.Changes), "mutatingCalls", r.MutatingCalls,
+			"duration", r.Duration.Round(time.Millisecond).String())
+	}}
+	rep, err := runner.Run(ctx, steps.Apply)
+	if err != nil {
+		return &exitError{exitcode.Internal, err}
+	}
+	if err := printReport(g.stdout, g.output, rep); err != nil {
+		return err
+	}
+	if code := exitcode.For(rep.Errors()...); code != exitcode.OK {
+		return &exitError{code, fmt.Errorf("%s did not converge: %s", rep.Mode, firstErrors(rep))}
+	}
+	return nil
+}
+
+// maxAttempts bounds how often a guarded step is planned and applied in one run.
+const maxAttempts = 3
+
+// guarded is a step that, when it fails, asks the systems it depends on whether they are still there: it runs
+// their reachable steps again, which wait for them up to ZB_WAIT_TIMEOUT. A dependency that stays away turns
+// the failure into "unreachable" (exit code 3), naming it and its last error. A dependency that was away and
+// came back gets the step planned and applied again (steps are idempotent: the new plan holds what is left to
+// do). When every dependency answers at once, the failure is the step's own and stands.
+type guarded struct {
+	steps.Step
+	deps []steps.Step // the reachable steps it depends on, directly or not
+	down *atomic.Int64
+	gone *goneDeps
+	log  *slog.Logger
+}
+
+// goneDeps remembers the dependencies found unreachable during this run, so that the steps failing after them
+// do not wait for them again.
+type goneDeps struct {
+	mu  sync.Mutex
+	err map[string]*wait.UnreachableError
+}
+
+func (g *goneDeps) get(name string) *wait.UnreachableError {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err[name]
+}
+
+func (g *goneDeps) set(name string, err *wait.UnreachableError) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.err[name] = err
+}
+
+// guard wraps every step but the reachable ones.
+func guard(list []steps.Step, down *atomic.Int64, log *slog.Logger) []steps.Step {
+	byName := map[string]steps.Step{}
+	for _, s := range list {
+		byName[s.Name()] = s
+	}
+	gone := &goneDeps{err: map[string]*wait.UnreachableError{}}
+	out := make([]steps.Step, len(list))
+	for i, s := range list {
+		if _, ok := s.(*reach.Step); ok {
+			out[i] = s
+			continue
+		}
+		g := &guarded{Step: s, down: down, gone: gone, log: log}
+		seen := map[string]bool{}
+		var visit func(steps.Step)
+		visit = func(s steps.Step) {
+			for _, d := range s.DependsOn() {
+				dep, ok := byName[d]
+				if !ok || seen[d] {
+					continue
+				}
+				seen[d] = true
+				if _, ok := dep.(*reach.Step); ok {
+					g.deps = append(g.deps, dep)
+				}
+				visit(dep)
+			}
+		}
+		visit(s)
+		out[i] = g
+	}
+	return out
+}
+
+func (s *guarded) Plan(ctx context.Context) (*steps.Plan, error) {
+	for attempt := 1; ; attempt++ {
+		p, err := s.Step.Plan(ctx)
+		if err == nil {
+			return s.wrap(p, attempt), nil
+		}
+		if retry, err := s.recheck(ctx, err, attempt); !retry {
+			return nil, err
+		}
+	}
+}
+
+// wrap returns p, whose apply is retried (planned again, then applied) after a dependency came back.
+func (s *guarded) wrap(p *steps.Plan, attempt int) *steps.Plan {
+	if p.Empty() {
+		return p
+	}
+	np := steps.NewPlan(p.Changes, func(ctx context.Context) error {
+		err := p.Apply(ctx)
+		for err != nil {
+			retry, rerr := s.recheck(ctx, err, attempt)
+			if !retry {
+				return rerr
+			}
+			attempt++
+			var again *steps.Plan
+			if again, err = s.Step.Plan(ctx); err == nil {
+				err = again.Apply(ctx)
+			}
+		}
+		return nil
+	})
+	np.Notes = p.Notes
+	return np
+}
+
+// recheck decides what a failure of attempt means (see guarded): retry, or the error to report.
+func (s *guarded) recheck(ctx context.Context, err error, attempt int) (bool, error) {
+	if len(s.deps) == 0 || ctx.Err() != nil || config.IsInvalid(err) || errors.As(err, new(*wait.UnreachableError)) {
+		return false, err
+	}
+	before := s.down.Load()
+	for _, d := range s.deps {
+		if ue := s.gone.get(d.Name()); ue != nil {
+			return false, fmt.Errorf("%w; then %w", err, ue) // waited for it already in this run
+		}
+		if _, derr := d.Plan(ctx); derr != nil {
+			var ue *wait.UnreachableError
+			if errors.As(derr, &ue) {
+				s.gone.set(d.Name(), ue)
+				return false, fmt.Errorf("%w; then %w", err, ue)
+			}
+			return false, errors.Join(err, derr)
+		}
+	}
+	if s.down.Load() == before || attempt >= maxAttempts {
+		return false, err // every dependency answered at once: the failure is the step's own
+	}
+	s.log.Warn("a dependency went away and came back: planning the step again", "step", s.Name(), "attempt", attempt+1, "error", err.Error())
+	return true, nil
 }

@@ -62,7 +62,7 @@ func (o *backupOptions) bind(f *pflag.FlagSet) {
 	f.DurationVar(&o.grace, "incomplete-grace", backup.DefaultGrace, "a set without a manifest counts as still being written for this long (BACKUP_INCOMPLETE_GRACE)")
 	f.StringSliceVar(&o.sources, "sources", allSources, "servers to back up or restore: ziti, spire, keycloak (BACKUP_SOURCES)")
 	f.StringVar(&o.tmpDir, "tmp-dir", "", "scratch space for SQLite copies and restore staging (BACKUP_TMPDIR); default the system's")
-	f.IntVar(&o.partMiB, "part-size-mib", int(s3store.DefaultPartSize>>20), "S3 multipart part size in MiB; memory use is about 3 parts (BACKUP_PART_SIZE_MIB)")
+	f.IntVar(&o.partMiB, "part-size-mib", int(s3store.DefaultPartSize>>20), "S3 multipart part size in MiB (at least 5; objects up to 10000 parts); uploads hold 4 parts in memory (BACKUP_PART_SIZE_MIB)")
 	f.StringVar(&o.zitiDB, "ziti-db", "/ziti-controller/bbolt.db", "the Ziti controller's database file, as mounted here (ZITI_DB_PATH)")
 	f.StringVar(&o.spireDB, "spire-datastore", "/var/lib/spire/server/datastore.sqlite3", "SPIRE's sqlite3 datastore, as mounted here (SPIRE_DATASTORE_PATH)")
 	f.StringVar(&o.pg.host, "keycloak-db-host", "keycloak-db", "Keycloak's PostgreSQL host (KEYCLOAK_DB_HOST)")

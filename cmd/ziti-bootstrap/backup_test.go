@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 )
 
@@ -132,9 +134,22 @@ func TestBackupCommandsOnTheTestBed(t *testing.T) {
 	if code != exitcode.InvalidConfig || !strings.Contains(errs, "not with the configured key") {
 		t.Errorf("verify with another key: exit %d\n%s%s", code, out, errs)
 	}
-	// remove the last set too
+	// prune never deletes the newest complete set: remove what is left under the prefix directly
 	t.Cleanup(func() {
-		run(exitcode.OK, "backup", "prune", "--keep-last", "0", "--keep-daily", "0", "--keep-weekly", "0")
+		u, _ := url.Parse(in.S3.Endpoint)
+		c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: "ziti-bootstrap", AccessKey: in.S3.AccessKey,
+			SecretKey: config.NewSecret(in.S3.SecretKey)})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		objs, _ := c.List(context.Background(), prefix+"/")
+		for _, o := range objs {
+			_ = c.Remove(context.Background(), o.Key)
+		}
+		if len(objs) == 0 {
+			t.Error("no set left to remove: the newest complete set should have survived prune")
+		}
 	})
 }
 

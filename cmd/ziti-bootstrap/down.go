@@ -27,7 +27,7 @@ and only those of the node whose engine is at DOCKER_HOST are removed.`,
 			if err != nil {
 				return err
 			}
-			vars, err := g.stackVars(o)
+			sc, err := g.stackConfig(o, nil)
 			if err != nil {
 				return err
 			}
@@ -36,9 +36,13 @@ and only those of the node whose engine is at DOCKER_HOST are removed.`,
 			for _, n := range names {
 				pairs = append(pairs, [2]string{n, ns[n]})
 			}
-			return runStackSteps(cmd.Context(), g, o, vars, func(cfg stack.Config) []steps.Step {
+			mode := steps.Apply
+			if o.dryRun {
+				mode = steps.PlanOnly
+			}
+			return execSteps(cmd.Context(), g, mode, stackSteps(sc, o, nil, func(cfg stack.Config) []steps.Step {
 				return stack.RemoveSteps(cfg, app.DockerReachable, volumes, pairs)
-			})
+			}))
 		},
 	}
 	o.bind(cmd)

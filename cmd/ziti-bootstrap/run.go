@@ -11,34 +11,53 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/app"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
-// runSteps loads the configuration, runs every step in mode, prints the report, and returns an exitError
-// carrying the exit code when the run did not converge.
+// stepBuilder makes the steps of one run, given the run's call counter and progress reporter; closer releases
+// the clients they made.
+type stepBuilder func(counter *calls.Counter, progress wait.Progress) (all []steps.Step, closer func(), err error)
+
+// runSteps loads the configuration and runs the configuration steps (those only selects; all when nil) in mode.
 func runSteps(ctx context.Context, g *globals, mode steps.Mode, only func(string) bool) error {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return err
-	}
+	return execSteps(ctx, g, mode, func(counter *calls.Counter, progress wait.Progress) ([]steps.Step, func(), error) {
+		cfg, err := g.loadConfig()
+		if err != nil {
+			return nil, nil, err
+		}
+		sys, all, err := app.Steps(cfg, counter, progress)
+		if err != nil {
+			return nil, nil, err
+		}
+		var selected []steps.Step
+		for _, s := range all {
+			if only == nil || only(s.Name()) {
+				selected = append(selected, s)
+			}
+		}
+		return selected, sys.Close, nil
+	})
+}
+
+// execSteps is the one run path of the commands that run steps (plan, apply, status, up, down): it builds the
+// steps, runs them in mode with every step logged, prints the report, and returns an exitError carrying the
+// exit code when the run did not converge.
+func execSteps(ctx context.Context, g *globals, mode steps.Mode, build stepBuilder) error {
 	counter := calls.New()
 	progress := func(what, where string, attempt int, elapsed time.Duration, err error) {
 		g.log.Info("waiting", "for", what, "at", where, "attempt", attempt, "elapsed", elapsed.Round(100*time.Millisecond).String(), "lastError", err.Error())
 	}
-	sys, all, err := app.Steps(cfg, counter, progress)
+	selected, closer, err := build(counter, progress)
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	var selected []steps.Step
-	for _, s := range all {
-		if only == nil || only(s.Name()) {
-			selected = append(selected, s)
-		}
+	if closer != nil {
+		defer closer()
 	}
 	runner := &steps.Runner{Steps: selected, Counter: counter, Observer: func(e steps.Event) {
 		if e.Start {
-			g.log.Debug("step start", "step", e.Step)
+			g.log.Info("step start", "step", e.Step)
 			return
 		}
 		r := e.Result

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -15,14 +12,16 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/app"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/devenv"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
-	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/stack"
 )
+
+// bootstrapService is the compose key of ziti-bootstrap's one-shot job in the OpenZiti stack.
+const bootstrapService = "bootstrap"
 
 // stackOptions are the flags up and down share.
 type stackOptions struct {
@@ -38,7 +37,7 @@ func (o *stackOptions) bind(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.prefix, "prefix", "", "prefix of the stack names (stacks are <prefix>spire, <prefix>keycloak, <prefix>openziti)")
 	f.StringSliceVar(&o.only, "stack", nil, "only these stacks (spire, keycloak, openziti; repeatable)")
-	f.StringArrayVar(&o.vars, "var", nil, "set a stack variable, NAME=VALUE (repeatable; see stacks/README.md)")
+	f.StringArrayVar(&o.vars, "var", nil, "set a stack variable, NAME=VALUE (repeatable; the same as --set; see stacks/README.md)")
 	f.BoolVar(&o.externalKeycloak, "external-keycloak", false, "Keycloak runs elsewhere (KEYCLOAK_URL): skip its stack")
 	f.BoolVar(&o.dryRun, "dry-run", false, "show the plan (service spec differences included) and write nothing")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for each stack to converge")
@@ -60,164 +59,135 @@ func (o *stackOptions) selected() ([]string, error) {
 	return out, nil
 }
 
-// stackVars gathers the stack variables, lowest precedence first: the --env-file, the environment, then --var.
-// NAME_FILE reads NAME from a file (for secrets).
-//
-// TODO(lead): once the stack variables are part of internal/config, take them from the loaded configuration.
-func (g *globals) stackVars(o *stackOptions) (map[string]string, error) {
-	vars := map[string]string{}
-	var problems []config.Problem
-	if g.envFile != "" {
-		f, err := os.Open(g.envFile)
-		if err != nil {
-			return nil, &config.Error{Problems: []config.Problem{{Var: "--env-file", Msg: err.Error()}}}
-		}
-		m, err := config.ParseDotenv(bufio.NewReader(f), g.envFile)
-		f.Close()
-		if err != nil {
-			return nil, &config.Error{Problems: []config.Problem{{Var: "--env-file", Msg: err.Error()}}}
-		}
-		for k, v := range m {
-			vars[k] = v
-		}
+// stackVariables are the variables the stack files read that come from the configuration (ZB_STACK_* are set
+// from the stack names).
+func stackVariables() ([]string, error) {
+	all, err := stacks.Variables()
+	if err != nil {
+		return nil, err
 	}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			vars[k] = v
-		}
-	}
+	return slices.DeleteFunc(all, func(v string) bool { return strings.HasPrefix(v, "ZB_STACK_") }), nil
+}
+
+// stackConfig loads the stack variables and the Docker Engine settings from the configuration: --set and --var,
+// the environment, the --env-file, then defaults (those of --dev, then the documented ones); secrets also from
+// NAME_FILE or the Docker secrets directory, never from the command line.
+func (g *globals) stackConfig(o *stackOptions, defaults map[string]string) (*config.Stack, error) {
+	flags := map[string]string{}
+	var bad []config.Problem
 	secret := stacks.SecretVariables()
 	for _, kv := range append(slices.Clone(g.set), o.vars...) {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			problems = append(problems, config.Problem{Var: "--var " + kv, Msg: "expected NAME=VALUE"})
+			bad = append(bad, config.Problem{Var: "--set " + kv, Msg: "expected NAME=VALUE"})
 			continue
 		}
 		if meta, known := config.Lookup(k); (known && meta.Secret) || slices.Contains(secret, k) {
-			problems = append(problems, config.Problem{Var: "--var " + k, Msg: fmt.Sprintf("secrets are not accepted on the command line; set %s or %s_FILE in the environment or the --env-file", k, k)})
+			bad = append(bad, config.Problem{Var: "--set " + k, Msg: fmt.Sprintf("secrets are not accepted on the command line; set %s or %s_FILE in the environment or the --env-file", k, k)})
 			continue
 		}
-		vars[k] = v
+		flags[k] = v
 	}
-	used, err := stacks.Variables()
+	src := config.Sources{Flags: flags, EnvFile: g.envFile}
+	if defaults != nil {
+		src = src.WithDefaults(defaults)
+	}
+	names, err := stackVariables()
 	if err != nil {
 		return nil, err
 	}
-	for k, path := range vars {
-		name, isFile := strings.CutSuffix(k, "_FILE")
-		if !isFile || path == "" || !slices.Contains(used, name) {
-			continue
+	sc, err := config.LoadStack(src, names)
+	if len(bad) > 0 {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			bad = append(bad, ce.Problems...)
 		}
-		if _, set := vars[name]; set {
-			continue
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			problems = append(problems, config.Problem{Var: k, Msg: err.Error()})
-			continue
-		}
-		vars[name] = strings.TrimRight(string(b), "\r\n")
+		return nil, &config.Error{Problems: bad}
 	}
-	if len(problems) > 0 {
-		return nil, &config.Error{Problems: problems}
-	}
-	return vars, nil
+	return sc, err
 }
 
-// dockerSteps returns the docker/reachable step and the Engine it makes, for the stack steps.
-func dockerSteps(vars map[string]string, counter *calls.Counter, progress wait.Progress) (steps.Step, func() stack.Engine, func()) {
-	host := vars["DOCKER_HOST"]
-	if host == "" {
-		host = "unix:///var/run/docker.sock"
-	}
-	var client *docker.Client
-	probe := func(ctx context.Context) (string, error) {
-		if client == nil {
-			c, err := docker.New(host, counter)
-			if err != nil {
-				return "", wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}})
-			}
-			client = c
-		}
-		info, err := client.RequireManager(ctx)
-		if errors.Is(err, docker.ErrNotManager) {
-			return "", wait.Permanent(err)
-		}
-		if err != nil {
-			return "", err
-		}
-		return info.String(), nil
-	}
-	step := reach.New(app.DockerReachable, "Docker Engine", host, 2*time.Minute, progress, probe)
-	engine := func() stack.Engine {
-		if client == nil {
-			return nil
-		}
-		return client
-	}
-	closer := func() {
-		if client != nil {
-			client.Close()
-		}
-	}
-	return step, engine, closer
+// dockerConfig is the part of the configuration the docker/reachable step reads.
+func dockerConfig(sc *config.Stack) *config.Config {
+	return &config.Config{Docker: sc.Docker, WaitTimeout: sc.WaitTimeout}
 }
 
-// runStackSteps runs the steps build makes after docker/reachable, prints the report and returns the exit.
-func runStackSteps(ctx context.Context, g *globals, o *stackOptions, vars map[string]string,
-	build func(cfg stack.Config) []steps.Step) error {
-	counter := calls.New()
-	progress := func(what, where string, attempt int, elapsed time.Duration, err error) {
-		g.log.Info("waiting", "for", what, "at", where, "attempt", attempt, "elapsed", elapsed.Round(100*time.Millisecond).String(), "lastError", err.Error())
+// stackSteps returns a stepBuilder of docker/reachable followed by the steps more makes from the stack steps'
+// configuration (its Engine is the client docker/reachable made).
+func stackSteps(sc *config.Stack, o *stackOptions, rerun []string, more func(cfg stack.Config) []steps.Step) stepBuilder {
+	return func(counter *calls.Counter, progress wait.Progress) ([]steps.Step, func(), error) {
+		sys, reachable := app.DockerStep(dockerConfig(sc), counter, progress)
+		cfg := stack.Config{Engine: func() stack.Engine { return sys.Docker }, Timeout: o.timeout, Progress: progress, Rerun: rerun}
+		return append([]steps.Step{reachable}, more(cfg)...), sys.Close, nil
 	}
-	reachable, engine, closer := dockerSteps(vars, counter, progress)
-	defer closer()
-	cfg := stack.Config{Engine: engine, Timeout: o.timeout, Progress: progress}
-	runner := &steps.Runner{Steps: append([]steps.Step{reachable}, build(cfg)...), Counter: counter, Observer: func(e steps.Event) {
-		if e.Start {
-			g.log.Info("step start", "step", e.Step)
-			return
-		}
-		r := e.Result
-		g.log.Info("step done", "step", r.Name, "status", string(r.Status), "changes", len(r.Changes), "mutatingCalls", r.MutatingCalls,
-			"duration", r.Duration.Round(time.Millisecond).String())
-	}}
-	mode := steps.Apply
-	if o.dryRun {
-		mode = steps.PlanOnly
+}
+
+// devOptions are the flags of up's local development mode.
+type devOptions struct {
+	enabled  bool
+	stateDir string
+}
+
+// defaults generates (once) or reads the dev state and returns the configuration defaults it provides.
+func (d *devOptions) defaults(g *globals) (map[string]string, error) {
+	dir := d.stateDir
+	if dir == "" {
+		dir = devenv.DefaultDir()
 	}
-	rep, err := runner.Run(ctx, mode)
+	st, err := devenv.Ensure(dir)
 	if err != nil {
-		return &exitError{exitcode.Internal, err}
+		return nil, &exitError{exitcode.InvalidConfig, err}
 	}
-	if err := printReport(g.stdout, g.output, rep); err != nil {
-		return err
+	what := "reused"
+	if st.Created {
+		what = "generated"
 	}
-	if code := exitcode.For(rep.Errors()...); code != exitcode.OK {
-		return &exitError{code, fmt.Errorf("%s did not converge: %s", rep.Mode, firstErrors(rep))}
+	g.log.Info("dev: secrets and SPIRE PKI "+what, "stateDir", st.Dir, "envFile", st.Path(devenv.EnvFile))
+	defaults := st.Defaults()
+	if !devenv.HasIPVS() {
+		// Swarm's virtual IPs and routing mesh need IPVS: DNS round robin, ports published on the node instead
+		defaults["ZB_ENDPOINT_MODE"], defaults["ZB_PUBLISH_MODE"] = "dnsrr", "host"
+		g.log.Info("dev: this kernel has no IPVS: ZB_ENDPOINT_MODE=dnsrr ZB_PUBLISH_MODE=host unless set")
 	}
-	return nil
+	return defaults, nil
 }
 
 // newUpCommand is `ziti-bootstrap up`: deploy the stacks SPIRE → Keycloak → OpenZiti to Docker Swarm, each once
-// the previous one is healthy.
+// the previous one is healthy, and report what the bootstrap job did.
 func newUpCommand(g *globals) *cobra.Command {
 	o := &stackOptions{}
+	dev := &devOptions{}
 	var without []string
+	var rerun bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Deploy the SPIRE, Keycloak and OpenZiti stacks to Docker Swarm, in order, each gated on the previous one's health",
 		Long: `Deploys the stacks embedded in ziti-bootstrap (see stacks/) through the Docker Engine API, as docker stack
 deploy would: networks, secrets, configs, then services, all labelled com.docker.stack.namespace so that
 docker stack ls/ps/rm see them. A stack that matches its file is not touched. Every stack file is checked
-before anything is written. After each stack, up waits until every task runs and is healthy.`,
+before anything is written. After each stack, up waits until every task runs and is healthy; the OpenZiti
+stack's one-shot bootstrap job (ziti-bootstrap's own image, running apply inside the Swarm) must have run to
+completion, and its report is shown. The job runs again when its spec changes (image, configuration, secrets)
+or with --rerun-bootstrap.
+
+The stack variables come from the configuration (--set, the environment, --env-file; see .env.example).
+With --dev, up brings the stacks up on a local single-node Swarm with built-in development settings: the
+passwords, the SPIRE upstream root and the SPIRE agent certificate are generated once into --state-dir (mode
+0700, files 0600) and reused on every run, and without IPVS in the kernel the services use DNS round robin and
+ports published on the node. Anything set explicitly takes precedence.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			names, err := o.selected()
 			if err != nil {
 				return err
 			}
-			vars, err := g.stackVars(o)
+			var defaults map[string]string
+			if dev.enabled {
+				if defaults, err = dev.defaults(g); err != nil {
+					return err
+				}
+			}
+			sc, err := g.stackConfig(o, defaults)
 			if err != nil {
 				return err
 			}
@@ -225,7 +195,7 @@ before anything is written. After each stack, up waits until every task runs and
 			var loaded []*stacks.Stack
 			var errs []error
 			for _, n := range names {
-				st, err := stacks.Load(cmd.Context(), n, stacks.Options{Names: stacks.DefaultNames(o.prefix), Vars: vars, Without: without})
+				st, err := stacks.Load(cmd.Context(), n, stacks.Options{Names: stacks.DefaultNames(o.prefix), Vars: sc.Vars, Without: without})
 				if err != nil {
 					errs = append(errs, err)
 					continue
@@ -235,12 +205,40 @@ before anything is written. After each stack, up waits until every task runs and
 			if err := errors.Join(errs...); err != nil {
 				return &exitError{exitcode.InvalidConfig, err}
 			}
-			return runStackSteps(cmd.Context(), g, o, vars, func(cfg stack.Config) []steps.Step {
-				return stack.Steps(cfg, app.DockerReachable, loaded...)
-			})
+			var again []string
+			if rerun {
+				again = []string{bootstrapService}
+			}
+			mode := steps.Apply
+			if o.dryRun {
+				mode = steps.PlanOnly
+			}
+			return execSteps(cmd.Context(), g, mode, stackSteps(sc, o, again, func(cfg stack.Config) []steps.Step {
+				out := stack.Steps(cfg, app.DockerReachable, loaded...)
+				for _, st := range loaded {
+					if hasService(st, bootstrapService) && !o.dryRun {
+						out = append(out, stack.NewJob(cfg, st, bootstrapService, loaded...))
+					}
+				}
+				return out
+			}))
 		},
 	}
 	o.bind(cmd)
-	cmd.Flags().StringSliceVar(&without, "without", nil, "leave these services out (e.g. bootstrap, to run ziti-bootstrap from this machine instead)")
+	f := cmd.Flags()
+	f.StringSliceVar(&without, "without", nil, "leave these services out (e.g. bootstrap, to run ziti-bootstrap from this machine instead)")
+	f.BoolVar(&rerun, "rerun-bootstrap", false, "run the bootstrap job again although nothing it depends on changed")
+	f.BoolVar(&dev.enabled, "dev", false, "local development: generate secrets and PKI once into --state-dir, pick dnsrr/host without IPVS")
+	f.StringVar(&dev.stateDir, "state-dir", "", "directory of --dev's generated settings (default "+devenv.DefaultDir()+")")
 	return cmd
+}
+
+// hasService reports whether the stack has the service with compose key key.
+func hasService(st *stacks.Stack, key string) bool {
+	for _, s := range st.Services {
+		if s.Spec.Name == st.Namespace+"_"+key {
+			return true
+		}
+	}
+	return false
 }

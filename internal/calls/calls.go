@@ -32,6 +32,7 @@ func (c *Counter) Write(system, what string) {
 	if c == nil {
 		return
 	}
+	beforeWrite(system, what) // the test-only crash hook (faults.go); does nothing unless ZB_TEST_CRASH_AFTER_WRITES is set
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writes[system]++

@@ -25,9 +25,10 @@ type Options struct {
 	AccessKey string
 	SecretKey config.Secret
 	Counter   *calls.Counter
-	// PartSize is the size of each part of a streaming upload (default 8 MiB, at least 5 MiB), and
-	// Concurrency how many parts are uploaded at once (default 2). A streaming upload holds
-	// (Concurrency+1) × PartSize bytes of buffers, and nothing more of the object.
+	// PartSize is the size of each part of a streaming upload (default 6 MiB, at least 5 MiB; an object has at
+	// most 10000 parts), and Concurrency how many parts are uploaded at once (default 3). Streaming uploads hold
+	// (Concurrency+1) × PartSize bytes of buffers (24 MiB by default), shared by all uploads of a client, and
+	// nothing more of an object.
 	PartSize    int64
 	Concurrency int
 }

@@ -18,9 +18,9 @@ import (
 const (
 	MinPartSize        = 5 << 20 // S3's smallest part (all but the last)
 	MaxPartSize        = 5 << 30 // S3's largest part
-	DefaultPartSize    = 8 << 20
-	DefaultConcurrency = 2
-	maxParts           = 10000 // S3's limit: with 8 MiB parts an object may reach 78 GiB
+	DefaultPartSize    = 6 << 20
+	DefaultConcurrency = 3
+	maxParts           = 10000 // S3's limit: with 6 MiB parts an object may reach 58 GiB
 )
 
 // Put stores everything r yields under key, without knowing its size in advance and without holding more than
@@ -184,7 +184,7 @@ func (c *Client) getBuf(ctx context.Context) ([]byte, error) {
 	if c.allocated < cap(c.bufs) {
 		c.allocated++
 		c.mu.Unlock()
-		return make([]byte, c.partSize), nil
+		return allocPart(c.partSize), nil
 	}
 	c.mu.Unlock()
 	select {

@@ -6,7 +6,7 @@
 // reads every page of a listing, and cuts batch writes into chunks of BatchSize. Batch writes return one error
 // per item, in input order, so that one bad entry does not stop the others; an *ItemError carries the gRPC code
 // (IsAlreadyExists, IsNotFound). Every call goes through calls.UnaryInterceptor, so the run's calls.Counter
-// sees each mutating call as one write of system "spire".
+// sees each mutating call as one write of system "spire". Each call is bounded by CallTimeout.
 //
 // Errors name the socket, e.g. `SPIRE server at unix:///run/spire/api.sock: list entries: …`.
 package spire
@@ -51,6 +51,19 @@ const (
 	PageSize = 500
 )
 
+// CallTimeout bounds each call to the server (unless its context ends sooner): a server that accepts a call
+// and never answers must not stall a run for ever.
+var CallTimeout = 30 * time.Second
+
+// boundCalls gives each call a deadline of d at the latest.
+func boundCalls(d time.Duration) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+}
+
 // Client talks to one SPIRE server over its admin socket. It is safe for concurrent use.
 type Client struct {
 	socket string // filesystem path
@@ -75,7 +88,7 @@ func Dial(ctx context.Context, socketPath string, counter *calls.Counter) (*Clie
 	target := "unix://" + path
 	conn, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithUnaryInterceptor(calls.UnaryInterceptor(counter, System)),
+		grpc.WithChainUnaryInterceptor(calls.UnaryInterceptor(counter, System), boundCalls(CallTimeout)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("SPIRE server at %s: %w", target, err)

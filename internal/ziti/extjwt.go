@@ -53,14 +53,24 @@ func (c *Client) ListExtJWTSigners(ctx context.Context, filter string) ([]ExtJWT
 	return out, err
 }
 
+// CreatingSuffix ends the name of a signer that CreateExtJWTSigner created and has not yet given its tags.
+const CreatingSuffix = ".zb-creating"
+
 // CreateExtJWTSigner creates s and returns its id. Controller 1.7.2 drops the tags of a create, so when s has
-// tags they are set with a second call (UpdateExtJWTSigner): two writes.
+// tags they are set with a second call (UpdateExtJWTSigner): two writes. So that a process that dies between
+// the two does not leave an untagged signer under s.Name (which its owner could no longer tell from someone
+// else's), the signer is created as s.Name+CreatingSuffix and renamed by the second call: a signer with that
+// suffix is an unfinished create, and the next run can finish it.
 func (c *Client) CreateExtJWTSigner(ctx context.Context, s ExtJWTSigner) (string, error) {
 	var id string
-	err := c.do(ctx, "create external JWT signer "+s.Name, func(ctx context.Context) error {
+	name := s.Name
+	if len(s.Tags) > 0 {
+		name += CreatingSuffix
+	}
+	err := c.do(ctx, "create external JWT signer "+name, func(ctx context.Context) error {
 		p := external_jwt_signer.NewCreateExternalJWTSignerParamsWithContext(ctx)
 		p.ExternalJWTSigner = &rest_model.ExternalJWTSignerCreate{
-			Name:            &s.Name,
+			Name:            &name,
 			Issuer:          &s.Issuer,
 			Audience:        &s.Audience,
 			JwksEndpoint:    uri(s.JWKSEndpoint),

@@ -89,10 +89,33 @@ func (d *Deploy) converge(ctx context.Context, e Engine) error {
 			}
 		}
 		if len(bad) > 0 {
-			return &NotConvergedError{Namespace: ns, Waited: ue.Waited, Services: bad}
+			err = &NotConvergedError{Namespace: ns, Waited: ue.Waited, Services: bad}
 		}
 	}
+	d.addJobOutput(ctx, e, err)
 	return err
+}
+
+// addJobOutput adds to the problem of each job that did not converge the last lines its latest finished task
+// printed: why the job failed is in its output.
+func (d *Deploy) addJobOutput(ctx context.Context, e Engine, err error) {
+	var nce *NotConvergedError
+	if !errors.As(err, &nce) {
+		return
+	}
+	live, lerr := e.Services(ctx, d.stack.Namespace)
+	if lerr != nil {
+		return
+	}
+	for i, st := range nce.Services {
+		svc := findService(live, st.Service)
+		if svc == nil || (svc.Spec.Mode.ReplicatedJob == nil && svc.Spec.Mode.GlobalJob == nil) {
+			continue
+		}
+		if out := jobOutput(ctx, e, *svc); out != "" {
+			nce.Services[i].Problem += "; " + out
+		}
+	}
 }
 
 // check reads the services and tasks of the stack once. permanent reports a failure that waiting cannot cure.

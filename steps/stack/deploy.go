@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -69,6 +70,8 @@ type Config struct {
 	Timeout time.Duration
 	// Progress is told about every unsuccessful convergence check.
 	Progress wait.Progress
+	// Rerun names job services (compose keys, e.g. "bootstrap") to run again although their spec is unchanged.
+	Rerun []string
 }
 
 func (c Config) timeout() time.Duration {
@@ -180,8 +183,9 @@ type plan struct {
 }
 
 type serviceUpdate struct {
-	live swarm.Service
-	want stacks.Service
+	live  swarm.Service
+	want  stacks.Service
+	force bool // bump the force-update counter: a job runs again (Config.Rerun)
 }
 
 // diff compares the stack with what is observed; it is pure.
@@ -352,6 +356,7 @@ func (d *Deploy) Plan(ctx context.Context) (*steps.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	changes = append(changes, d.reruns(p, o)...)
 	var pl *steps.Plan
 	if len(changes) == 0 {
 		t0 := time.Now()
@@ -367,6 +372,32 @@ func (d *Deploy) Plan(ctx context.Context) (*steps.Plan, error) {
 		pl.Note("%s", n)
 	}
 	return pl, nil
+}
+
+// reruns adds to p the jobs of Config.Rerun that no other change starts again, as updates of their force-update
+// counter, and returns their changes.
+func (d *Deploy) reruns(p *plan, o *observed) []steps.Change {
+	var out []steps.Change
+	for _, key := range d.cfg.Rerun {
+		name := d.stack.Namespace + "_" + key
+		var want *stacks.Service
+		for i := range d.stack.Services {
+			if d.stack.Services[i].Spec.Name == name {
+				want = &d.stack.Services[i]
+			}
+		}
+		live := findService(o.services, name)
+		if want == nil || live == nil || (want.Spec.Mode.ReplicatedJob == nil && want.Spec.Mode.GlobalJob == nil) {
+			continue // not a job of this stack, or created (and so run) anyway
+		}
+		if slices.ContainsFunc(p.updateServices, func(u serviceUpdate) bool { return u.live.ID == live.ID }) {
+			continue // its spec changed: the update runs it again
+		}
+		p.updateServices = append(p.updateServices, serviceUpdate{live: *live, want: *want, force: true})
+		out = append(out, steps.Change{Action: steps.Update, Kind: KindService, Key: name, Reason: "run the job again (asked for)",
+			Fields: []string{"forceUpdate"}})
+	}
+	return out
 }
 
 // apply carries out p in docker stack's order, then waits for convergence.
@@ -404,6 +435,9 @@ func (d *Deploy) apply(ctx context.Context, e Engine, p *plan) error {
 		if err == nil {
 			// keep the engine's force-update counter: changing it would restart the tasks by itself
 			spec.TaskTemplate.ForceUpdate = u.live.Spec.TaskTemplate.ForceUpdate
+			if u.force {
+				spec.TaskTemplate.ForceUpdate++
+			}
 			_, err = e.UpdateService(ctx, u.live.ID, u.live.Version.Index, spec)
 		}
 		errs = append(errs, err)

@@ -11,9 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
-	"fmt"
 	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -316,55 +314,3 @@ func TestSpireStackE2E(t *testing.T) {
 var imageRemoveOptions = image.RemoveOptions{}
 
 var e2eTimeout = 4 * time.Minute
-
-// freePort returns a TCP port nothing listens on now (for ports the stacks publish on the node).
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-}
-
-// TestAllStacksE2E deploys SPIRE, Keycloak + PostgreSQL and OpenZiti in order, each gated on the previous one's
-// health (ziti-bootstrap's own one-shot service is left out: its image is the tool's), re-deploys them with no
-// mutating call, and removes them.
-func TestAllStacksE2E(t *testing.T) {
-	e := newE2E(t)
-	for k, v := range images(t, "spire", "postgres", "keycloak", "ziti") {
-		e.vars[k] = v
-	}
-	for k, v := range spireVars(t, newCert(t, "zbt agent CA", nil)) {
-		e.vars[k] = v
-	}
-	for k, v := range map[string]string{
-		"KEYCLOAK_DB_PASSWORD": "db-" + randHex(t, 8), "KEYCLOAK_ADMIN_PASSWORD": "kc-" + randHex(t, 8), "ZITI_PWD": "zt-" + randHex(t, 8),
-		"KEYCLOAK_PUBLISHED_PORT": freePort(t), "ZITI_CTRL_PUBLISHED_PORT": freePort(t), "ZITI_ROUTER_PUBLISHED_PORT": freePort(t),
-		"ZITI_CONSOLE": "false", // the local controller image has no console assets
-	} {
-		e.vars[k] = v
-	}
-	e.without = []string{"bootstrap"}
-	t.Cleanup(func() { e.down(stacks.All...) })
-
-	t0 := time.Now()
-	rep := e.deploy(e.load(stacks.All...)...)
-	requireConverged(t, rep, "first deploy")
-	t.Logf("BENCH deploy spire → keycloak → openziti from empty to converged and healthy: %s, %d mutating call(s)",
-		time.Since(t0).Round(time.Millisecond), rep.MutatingCalls)
-
-	t0 = time.Now()
-	rep = e.deploy(e.load(stacks.All...)...)
-	requireConverged(t, rep, "re-deploy")
-	if rep.MutatingCalls != 0 {
-		t.Fatalf("re-deploy of unchanged stacks made %d mutating call(s): %v", rep.MutatingCalls, rep.Writes)
-	}
-	t.Logf("BENCH no-op re-deploy of 3 stacks: %s, 0 mutating calls", time.Since(t0).Round(time.Millisecond))
-
-	t0 = time.Now()
-	rep = e.down(stacks.All...)
-	requireConverged(t, rep, "down")
-	t.Logf("BENCH down of 3 stacks: %s, %d mutating call(s)", time.Since(t0).Round(time.Millisecond), rep.MutatingCalls)
-}

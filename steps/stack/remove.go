@@ -2,8 +2,11 @@ package stack
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
@@ -59,6 +62,10 @@ func (r *Remove) Plan(ctx context.Context) (*steps.Plan, error) {
 			return nil, err
 		}
 	}
+	leftovers, err := jobLeftovers(ctx, e, r.namespace, o.services)
+	if err != nil {
+		return nil, err
+	}
 	sortServices(o.services)
 	var changes []steps.Change
 	del := func(kind, key string) {
@@ -66,6 +73,10 @@ func (r *Remove) Plan(ctx context.Context) (*steps.Plan, error) {
 	}
 	for _, s := range o.services {
 		del(KindService, s.Spec.Name)
+	}
+	for _, c := range leftovers {
+		changes = append(changes, steps.Change{Action: steps.Delete, Kind: KindContainer, Key: c.Name,
+			Reason: "left by a job task (Swarm keeps the containers of jobs, moby/moby#44312); holds the stack's volumes"})
 	}
 	for _, s := range o.secrets {
 		del(KindSecret, s.Name)
@@ -79,17 +90,24 @@ func (r *Remove) Plan(ctx context.Context) (*steps.Plan, error) {
 	for _, v := range vols {
 		del(KindVolume, v.Name)
 	}
-	p := steps.NewPlan(changes, func(ctx context.Context) error { return r.apply(ctx, e, o, vols) })
+	p := steps.NewPlan(changes, func(ctx context.Context) error { return r.apply(ctx, e, o, leftovers, vols) })
 	if !r.volumes {
 		p.Note("volumes of stack %s are kept (use --volumes to remove them)", r.namespace)
 	}
 	return p, nil
 }
 
-func (r *Remove) apply(ctx context.Context, e Engine, o *observed, vols []docker.Volume) error {
+func (r *Remove) apply(ctx context.Context, e Engine, o *observed, leftovers []docker.Container, vols []docker.Volume) error {
 	for _, s := range o.services {
 		if err := e.RemoveService(ctx, s.ID); err != nil && !docker.IsNotFound(err) {
 			return err
+		}
+	}
+	if cs, ok := e.(Containers); ok {
+		for _, c := range leftovers {
+			if err := cs.RemoveContainer(ctx, c.ID); err != nil && !docker.IsNotFound(err) {
+				return err
+			}
 		}
 	}
 	// secrets and configs are released once the tasks are gone; retry while they are in use
@@ -127,4 +145,44 @@ func (r *Remove) apply(ctx context.Context, e Engine, o *observed, vols []docker
 		}
 	}
 	return nil
+}
+
+// Containers lists and removes containers of this engine's node; *docker.Client implements it. Engines without
+// it leave the containers of jobs behind.
+type Containers interface {
+	Containers(ctx context.Context, namespace string) ([]docker.Container, error)
+	RemoveContainer(ctx context.Context, id string) error
+}
+
+// KindContainer is the kind of container removals in plans.
+const KindContainer = "container"
+
+// jobLeftovers returns the stopped containers of the stack's job services, and those of services that no longer
+// exist: Swarm does not remove the containers of a job's tasks with the service (moby/moby#44312), and they keep
+// the stack's volumes in use.
+func jobLeftovers(ctx context.Context, e Engine, namespace string, services []swarm.Service) ([]docker.Container, error) {
+	cs, ok := e.(Containers)
+	if !ok {
+		return nil, nil
+	}
+	list, err := cs.Containers(ctx, namespace)
+	if err != nil {
+		return nil, err
+	}
+	job, live := map[string]bool{}, map[string]bool{}
+	for _, s := range services {
+		live[s.ID] = true
+		job[s.ID] = s.Spec.Mode.ReplicatedJob != nil || s.Spec.Mode.GlobalJob != nil
+	}
+	var out []docker.Container
+	for _, c := range list {
+		if c.State == "running" || c.State == "restarting" || c.State == "removing" || c.ServiceID == "" {
+			continue
+		}
+		if job[c.ServiceID] || !live[c.ServiceID] {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }

@@ -24,6 +24,8 @@ const (
 
 // Field names in plans: the controller's JSON names.
 const (
+	FieldName            = "name"
+	FieldTags            = "tags"
 	FieldIssuer          = "issuer"
 	FieldAudience        = "audience"
 	FieldJWKSEndpoint    = "jwksEndpoint"

@@ -46,7 +46,10 @@
 // Plan reads the signer settings from the source, the signer by name (and any signer with the issuer), the
 // policy by name and the listed identities, and plans a create for each missing object and an update listing
 // the differing fields for each differing one. On a converged system the plan is empty and apply makes no
-// call. Creating the signer takes two writes: controller 1.7.2 drops the tags of a create.
+// call. Creating the signer takes two writes: controller 1.7.2 drops the tags of a create. So that a run that
+// dies between them leaves nothing another run would take for someone else's signer, the signer is created
+// under its name plus ziti.CreatingSuffix and given its name and tags by the second write; a signer so named is
+// an unfinished create, which the next plan finishes with an update.
 //
 // The controller loads created and updated signers asynchronously, so a login right after apply may be refused
 // for a moment. It keeps signers in memory by issuer and, in 1.7.2, an issuer update does not drop the old

@@ -167,7 +167,8 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	}
 	sname, pname := s.s.SignerName, s.s.AuthPolicyName
 
-	signers, err := s.z.ListExtJWTSigners(ctx, ziti.FilterEq("name", sname)+" or "+ziti.FilterEq("issuer", src.Issuer))
+	unfinishedName := sname + ziti.CreatingSuffix // see ziti.CreateExtJWTSigner
+	signers, err := s.z.ListExtJWTSigners(ctx, ziti.FilterEq("name", sname)+" or "+ziti.FilterEq("name", unfinishedName)+" or "+ziti.FilterEq("issuer", src.Issuer))
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +187,7 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	var (
 		problems   []error
 		haveSigner *ziti.ExtJWTSigner
+		unfinished *ziti.ExtJWTSigner // created by a run that died before it gave the signer its name and tags
 		havePolicy *ziti.AuthPolicy
 	)
 	for i, sg := range signers {
@@ -196,6 +198,8 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 				problems = append(problems, fmt.Errorf("external JWT signer %q (id %s) exists but is not managed by ziti-bootstrap (no tag %s=%s): "+
 					"set ZITI_JWT_SIGNER_NAME to another name, or hand it over by adding that tag (it will then be overwritten)", sname, sg.ID, OwnerTag, OwnerValue))
 			}
+		case sg.Name == unfinishedName:
+			unfinished = &signers[i]
 		case sg.Issuer == src.Issuer:
 			problems = append(problems, fmt.Errorf("external JWT signer %q (id %s) already accepts issuer %s, and the controller allows one signer per issuer: "+
 				"delete it, or set ZITI_JWT_SIGNER_NAME=%s and add the tag %s=%s to hand it over", sg.Name, sg.ID, src.Issuer, sg.Name, OwnerTag, OwnerValue))
@@ -240,7 +244,16 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	z := s.z
 
 	signer := &idRef{what: "external JWT signer " + sname}
-	if haveSigner == nil {
+	switch {
+	case haveSigner == nil && unfinished != nil:
+		// Finish the create: the update gives the signer its name, its tags and the wanted settings.
+		signer.id = unfinished.ID
+		want, id := wantSigner(sname, src, s.s.Scopes, unfinished.Tags), unfinished.ID
+		f := append([]string{FieldName, FieldTags}, signerFields(want, *unfinished)...)
+		add(steps.Change{Action: steps.Update, Kind: KindSigner, Key: sname, Fields: f,
+			Reason: fmt.Sprintf("an earlier run created it as %s (id %s) and stopped before naming and tagging it", unfinishedName, id)},
+			func(ctx context.Context) error { return z.UpdateExtJWTSigner(ctx, id, want) })
+	case haveSigner == nil:
 		want := wantSigner(sname, src, s.s.Scopes, nil)
 		add(steps.Change{Action: steps.Create, Kind: KindSigner, Key: sname, Reason: "missing"},
 			func(ctx context.Context) error {
@@ -248,7 +261,7 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 				signer.id = id
 				return err
 			})
-	} else {
+	default:
 		signer.id = haveSigner.ID
 		want := wantSigner(sname, src, s.s.Scopes, haveSigner.Tags)
 		if f := signerFields(want, *haveSigner); len(f) > 0 {
@@ -261,6 +274,10 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 				notes = append(notes, fmt.Sprintf("the issuer of signer %s changes from %s: the controller keeps accepting tokens of the old issuer "+
 					"until it restarts (OpenZiti 1.7.2); restart it after this apply", sname, haveSigner.Issuer))
 			}
+		}
+		if unfinished != nil {
+			notes = append(notes, fmt.Sprintf("external JWT signer %s (id %s) is left over from an interrupted create and is not used: delete it (ziti edge delete ext-jwt-signer %s)",
+				unfinishedName, unfinished.ID, unfinished.ID))
 		}
 	}
 

@@ -414,3 +414,28 @@ func TestFilterNameIn(t *testing.T) {
 		t.Errorf("filter %s", got)
 	}
 }
+
+// A run that died between the two writes of a signer create left it under its unfinished name, untagged: the
+// next plan finishes it (name, tags, settings) instead of refusing it as someone else's, and then converges.
+func TestUnfinishedSignerCreateIsFinished(t *testing.T) {
+	src := source()
+	want := wantSigner(DefaultSignerName, src.s, DefaultScopes, nil)
+	want.ID, want.Name, want.Tags = "half", DefaultSignerName+ziti.CreatingSuffix, nil
+	z := &fakeZiti{signers: []ziti.ExtJWTSigner{want}}
+	st := newStep(t, src, z, Settings{})
+	p := plan(t, st)
+	wantPlan(t, p,
+		"update ziti-ext-jwt-signer keycloak (fields: [name tags]): an earlier run created it as keycloak.zb-creating (id half) and stopped before naming and tagging it",
+		"create ziti-auth-policy keycloak-users: missing",
+	)
+	mustApply(t, p)
+	if s := z.signers[0]; len(z.signers) != 1 || s.ID != "half" || s.Name != DefaultSignerName || !owned(s.Tags) {
+		t.Fatalf("signers %+v", z.signers)
+	}
+	if ap := z.policies[0]; !slices.Equal(ap.PrimaryExtJWTAllowedSigners, []string{"half"}) {
+		t.Fatalf("policy allows %v", ap.PrimaryExtJWTAllowedSigners)
+	}
+	if p := plan(t, st); !p.Empty() {
+		t.Fatalf("second plan: %q", changeStrings(p))
+	}
+}

@@ -1,0 +1,225 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// StackVars documents the variables of the Swarm stack files (stacks/*.yml and stacks/config/) that the
+// configuration does not already have (TRUST_DOMAIN, ZITI_USER, ZITI_PWD, KEYCLOAK_ADMIN_USER, … are shared).
+// init appends them to Vars, so Lookup, --set and the .env.example check know them. The ZB_STACK_* variables
+// are not here: ziti-bootstrap sets them from the stack names.
+var StackVars = []Var{
+	{Name: "SPIRE_SERVER_IMAGE", Default: "ghcr.io/spiffe/spire-server:1.13.3", Help: "image of the SPIRE server service"},
+	{Name: "SPIRE_AGENT_IMAGE", Default: "ghcr.io/spiffe/spire-agent:1.13.3", Help: "image of the SPIRE agent service (global)"},
+	{Name: "POSTGRES_IMAGE", Default: "docker.io/library/postgres:15", Help: "image of Keycloak's PostgreSQL database"},
+	{Name: "KEYCLOAK_IMAGE", Default: "quay.io/keycloak/keycloak:26.4.7", Help: "image of Keycloak"},
+	{Name: "ZITI_CONTROLLER_IMAGE", Default: "docker.io/openziti/ziti-controller:1.7.2", Help: "image of the OpenZiti controller"},
+	{Name: "ZITI_ROUTER_IMAGE", Default: "docker.io/openziti/ziti-router:1.7.2", Help: "image of the OpenZiti edge router"},
+	{Name: "ZB_IMAGE", Default: "ghcr.io/ziti-bootstrap/ziti-bootstrap:0.1.0", Help: "image of ziti-bootstrap's one-shot bootstrap job (this tool)"},
+
+	{Name: "SPIRE_UPSTREAM_CA_CERT", Help: "PEM root SPIRE's CA chains to (UpstreamAuthority disk) and the agents' trust bundle; also SPIRE_UPSTREAM_CA_CERT_FILE"},
+	{Name: "SPIRE_AGENT_CA_CERT", Help: "PEM CA of the agents' x509pop certificates (use it for nothing else); also SPIRE_AGENT_CA_CERT_FILE"},
+	{Name: "SPIRE_AGENT_CERT", Help: "PEM certificate the SPIRE agents attest with (x509pop), signed by SPIRE_AGENT_CA_CERT; also SPIRE_AGENT_CERT_FILE"},
+	{Name: "SPIRE_AGENT_KEY", Secret: true, SecretName: "spire_agent_key", Help: "PEM private key of SPIRE_AGENT_CERT"},
+	{Name: "SPIRE_LOG_LEVEL", Default: "INFO", Help: "log level of the SPIRE server and agents"},
+	{Name: "SPIRE_CA_TTL", Default: "24h", Help: "TTL of the SPIRE server's signing CA"},
+	{Name: "SPIRE_X509_SVID_TTL", Default: "1h", Help: "default TTL of X.509 SVIDs"},
+
+	{Name: "KEYCLOAK_DB_USER", Default: "keycloak", Help: "PostgreSQL user of Keycloak"},
+	{Name: "KEYCLOAK_DB_PASSWORD", Secret: true, SecretName: "keycloak_db_password", Help: "PostgreSQL password of Keycloak"},
+	{Name: "KEYCLOAK_PUBLISHED_PORT", Default: "8080", Help: "port Keycloak's HTTP listener is published on"},
+	{Name: "KEYCLOAK_INTERNAL_URL", Default: "http://keycloak:8080", Help: "Keycloak as the bootstrap job reaches it inside the Swarm"},
+
+	{Name: "ZITI_CTRL_ADVERTISED_ADDRESS", Default: "ziti-controller", Help: "DNS name of the OpenZiti controller (its certificates, its network alias)"},
+	{Name: "ZITI_CTRL_PUBLISHED_PORT", Default: "1280", Help: "port the controller's edge API is published on"},
+	{Name: "ZITI_ROUTER_NAME", Default: "ziti-edge-router", Help: "name of the edge router"},
+	{Name: "ZITI_ROUTER_ADVERTISED_ADDRESS", Default: "ziti-router", Help: "DNS name of the edge router"},
+	{Name: "ZITI_ROUTER_PUBLISHED_PORT", Default: "3022", Help: "port the edge router's listener is published on"},
+	{Name: "ZITI_CONSOLE", Default: "true", Help: "serve the admin console from the controller (/zac)"},
+
+	{Name: "SPIRE_SERVER_CONSTRAINT", Default: "node.role == manager", Help: "placement of the SPIRE server and the bootstrap job (the datastore and admin socket are local volumes)"},
+	{Name: "KEYCLOAK_DB_CONSTRAINT", Default: "node.role == manager", Help: "placement of Keycloak's database (a local volume)"},
+	{Name: "ZITI_CTRL_CONSTRAINT", Default: "node.role == manager", Help: "placement of the OpenZiti controller (a local volume)"},
+	{Name: "ZITI_ROUTER_CONSTRAINT", Default: "node.role == manager", Help: "placement of the edge router (a local volume)"},
+	{Name: "ZB_ENDPOINT_MODE", Default: "vip", Help: "vip, or dnsrr where the kernel has no IPVS (Swarm's virtual IPs and routing mesh need it)"},
+	{Name: "ZB_PUBLISH_MODE", Default: "ingress", Help: "ingress, or host together with ZB_ENDPOINT_MODE=dnsrr"},
+}
+
+func init() { Vars = append(Vars, StackVars...) }
+
+// stackChecks validate stack variables whose wrong values would only fail inside the Swarm.
+var stackChecks = map[string]func(string) error{
+	"ZB_ENDPOINT_MODE":           oneOf("vip", "dnsrr"),
+	"ZB_PUBLISH_MODE":            oneOf("ingress", "host"),
+	"KEYCLOAK_PUBLISHED_PORT":    port,
+	"ZITI_CTRL_PUBLISHED_PORT":   port,
+	"ZITI_ROUTER_PUBLISHED_PORT": port,
+	"ZITI_CONSOLE":               func(v string) error { _, err := strconv.ParseBool(v); return err },
+}
+
+func oneOf(values ...string) func(string) error {
+	return func(v string) error {
+		for _, ok := range values {
+			if v == ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("use %s", strings.Join(values, " or "))
+	}
+}
+
+func port(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		return errors.New("not a TCP port (1-65535)")
+	}
+	return nil
+}
+
+// Stack is the configuration of `up` and `down`: the values of the stack files' variables, and how to reach the
+// Docker Engine.
+type Stack struct {
+	// Vars are the interpolation variables of the stack files. Secrets that are not set anywhere are absent:
+	// the stack that needs one reports it, naming its file and line.
+	Vars        map[string]string
+	Docker      Docker
+	WaitTimeout time.Duration
+}
+
+// LoadStack resolves the stack variables names (stacks.Variables, without the ZB_STACK_* ones) from src like
+// Load does: flags, the environment, then the .env file, else the documented default; secrets from NAME,
+// NAME_FILE or the Docker secret in ZB_SECRETS_DIR. The PEM variables (SPIRE_*_CERT) may be given as NAME_FILE
+// too. It does not need the variables of the other commands (ZITI_PWD is only required by the stack that uses
+// it). Every problem is reported in one *Error.
+func LoadStack(src Sources, names []string) (*Stack, error) {
+	l := newLoader(src)
+	for k := range src.Flags {
+		base, isFile := strings.CutSuffix(k, "_FILE")
+		if _, ok := Lookup(base); isFile && ok {
+			continue
+		}
+		if _, ok := Lookup(k); !ok {
+			l.fail(k, "unknown variable; see .env.example for the list")
+		}
+	}
+	out := &Stack{Vars: map[string]string{}}
+	for _, name := range names {
+		meta, ok := Lookup(name)
+		if !ok {
+			l.fail(name, "read by the stack files but not documented in internal/config (a bug, please report it)")
+			continue
+		}
+		if meta.Secret {
+			if s := l.secret(name, false); s.IsSet() {
+				out.Vars[name] = s.Value()
+			}
+			continue
+		}
+		v := l.get(name)
+		if file, set := l.raw(name + "_FILE"); set && strings.TrimSpace(file) != "" {
+			if direct, _ := l.raw(name); strings.TrimSpace(direct) != "" {
+				l.fail(name, "set either %s or %s_FILE, not both", name, name)
+				continue
+			}
+			b, err := l.src.ReadFile(strings.TrimSpace(file))
+			if err != nil {
+				l.fail(name+"_FILE", "cannot read %s: %v; point it at a readable file", file, errors.Unwrap(err))
+				continue
+			}
+			v = strings.TrimRight(string(b), "\r\n")
+		}
+		if check := stackChecks[name]; check != nil && v != "" {
+			if err := check(v); err != nil {
+				l.fail(name, "%q: %v", v, err)
+				continue
+			}
+		}
+		if v != "" {
+			out.Vars[name] = v
+		}
+	}
+	out.Docker.Host = l.nonEmpty("DOCKER_HOST")
+	out.Docker.Enabled = true
+	out.WaitTimeout = l.duration("ZB_WAIT_TIMEOUT")
+	if len(l.problems) > 0 {
+		sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Var < l.problems[j].Var })
+		return nil, &Error{Problems: l.problems}
+	}
+	return out, nil
+}
+
+// newLoader prepares a loader as Load does: default environment and file reader, the .env file read.
+func newLoader(src Sources) *loader {
+	l := &loader{src: src, file: map[string]string{}}
+	if l.src.Env == nil {
+		l.src.Env = os.LookupEnv
+	}
+	if l.src.ReadFile == nil {
+		l.src.ReadFile = os.ReadFile
+	}
+	if src.EnvFile != "" {
+		f, err := os.Open(src.EnvFile)
+		if err != nil {
+			l.fail("--env-file", "cannot read %s: %v; pass an existing file or omit the flag", src.EnvFile, errors.Unwrap(err))
+		} else {
+			m, perr := ParseDotenv(f, src.EnvFile)
+			f.Close()
+			if perr != nil {
+				l.fail("--env-file", "%v", perr)
+			}
+			l.file = m
+		}
+	}
+	return l
+}
+
+// WithDefaults returns src with defaults below every other source: defaults[NAME] applies only when neither
+// NAME nor NAME_FILE (nor, for NAME_FILE, NAME) is set by the flags, the environment or the .env file. It is
+// how built-in settings such as `up --dev`'s generated secrets (ZITI_PWD_FILE=…) yield to the operator's.
+func (src Sources) WithDefaults(defaults map[string]string) Sources {
+	env := src.Env
+	if env == nil {
+		env = os.LookupEnv
+	}
+	file := map[string]string{}
+	if src.EnvFile != "" {
+		if f, err := os.Open(src.EnvFile); err == nil {
+			file, _ = ParseDotenv(f, src.EnvFile)
+			f.Close()
+			if file == nil {
+				file = map[string]string{}
+			}
+		}
+	}
+	// set: given a non-empty value (a copy of .env.example leaves many variables empty)
+	set := func(k string) bool {
+		if strings.TrimSpace(src.Flags[k]) != "" || strings.TrimSpace(file[k]) != "" {
+			return true
+		}
+		v, _ := env(k)
+		return strings.TrimSpace(v) != ""
+	}
+	out := src
+	out.Env = func(k string) (string, bool) {
+		v, ok := env(k)
+		if ok && strings.TrimSpace(v) != "" {
+			return v, true
+		}
+		d, has := defaults[k]
+		if !has || set(k) {
+			return v, ok
+		}
+		base, isFile := strings.CutSuffix(k, "_FILE")
+		if (isFile && set(base)) || (!isFile && set(k+"_FILE")) {
+			return v, ok
+		}
+		return d, true
+	}
+	return out
+}

@@ -1,0 +1,256 @@
+package crashtest
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
+)
+
+// faultBed is a bed whose runs reach every server through a proxy.
+type faultBed struct {
+	*bed
+	kc *httpProxy // Keycloak, HTTP-aware: faults and "gone after N writes"
+	sp *grpcProxy // SPIRE server admin API, gRPC-aware
+	zt *listener  // OpenZiti controller (TLS passes through)
+	dk *listener  // Docker Engine
+	s3 *listener  // S3
+}
+
+func newFaultBed(t *testing.T) *faultBed {
+	b := newBed(t)
+	zu, err := url.Parse(b.in.Ziti.URL)
+	testutil.Must(t, err)
+	su, err := url.Parse(b.in.S3.Endpoint)
+	testutil.Must(t, err)
+	return &faultBed{bed: b,
+		kc: newHTTPProxy(t, b.in.Keycloak.URL),
+		sp: newGRPCProxy(t, b.in.Spire.Socket),
+		zt: pipe(t, "tcp", "127.0.0.1:0", "tcp", zu.Host),
+		dk: pipe(t, "unix", t.TempDir()+"/docker-proxy.sock", "unix", strings.TrimPrefix(b.in.Docker.Host, "unix://")),
+		s3: pipe(t, "tcp", "127.0.0.1:0", "tcp", su.Host),
+	}
+}
+
+// via are the settings that send a run through the proxies, with ZB_WAIT_TIMEOUT=wait.
+func (f *faultBed) via(wait string) []string {
+	return []string{
+		"--set", "KEYCLOAK_URL=" + f.kc.url(),
+		"--set", "SPIRE_SERVER_ADDRESS=unix://" + f.sp.addr,
+		"--set", "ZITI_CTRL_URL=https://" + f.zt.addr,
+		"--set", "DOCKER_HOST=unix://" + f.dk.addr,
+		"--set", "S3_ENDPOINT=http://" + f.s3.addr,
+		"--set", "ZB_WAIT_TIMEOUT=" + wait,
+	}
+}
+
+// heal brings every proxy back and clears every fault.
+func (f *faultBed) heal() {
+	for _, l := range []*listener{f.kc.listener, f.sp.listener, f.zt, f.dk, f.s3} {
+		l.start(f.t)
+	}
+	f.kc.inj.Set(nil)
+	f.sp.inj.Set(nil)
+	f.kc.stopAfterWrites.Store(0)
+	f.kc.writes.Store(0)
+}
+
+// A fault case: what to do to the dependencies, and what the run must say.
+type faultCase struct {
+	name   string
+	fault  string // for the table
+	wait   string // ZB_WAIT_TIMEOUT; default 3s
+	env    []string
+	arm    func(f *faultBed) runOpts // set the fault up; returns the run's options
+	code   int
+	says   func(f *faultBed) []string // what stderr must contain
+	record func(f *faultBed, r result) string
+}
+
+const (
+	spireList   = "/spire.api.server.entry.v1.Entry/ListEntries"
+	spireCreate = "/spire.api.server.entry.v1.Entry/BatchCreateEntry"
+)
+
+func method(name string) func(string, string) bool {
+	return func(_, target string) bool { return target == name }
+}
+
+// configWrite matches the calls that change configuration: writes other than Keycloak token requests.
+func configWrite(m, target string) bool {
+	return calls.OnlyWrites(m, target) && !strings.HasSuffix(target, "/protocol/openid-connect/token")
+}
+
+// fromWrite matches every call from the n-th configuration write on (the server "breaks" at that write).
+func fromWrite(n int) func(string, string) bool {
+	writes := 0
+	return func(m, target string) bool {
+		if configWrite(m, target) {
+			writes++
+		}
+		return writes >= n
+	}
+}
+
+// TestDependencyFaults takes each dependency away in the middle of a run, or makes it answer badly, from
+// nothing. The run fails as it must (3 "dependency unreachable" naming the dependency and its last error when
+// the dependency stays away; 4 when it answered badly; 5 when the lock could not be kept); then, the dependency
+// back, the next run converges to the state of an uninterrupted run and the one after writes nothing.
+func TestDependencyFaults(t *testing.T) {
+	f := newFaultBed(t)
+	f.reset()
+	f.mustConverge("uninterrupted apply", runOpts{})
+	want := f.state()
+	f.reset()
+	names := func(what string, addr func(f *faultBed) string) func(f *faultBed) []string {
+		return func(f *faultBed) []string {
+			return []string{what + " at " + addr(f) + " unreachable after", "last error"}
+		}
+	}
+	kcAt := func(f *faultBed) string { return f.kc.url() }
+	spAt := func(f *faultBed) string { return "unix://" + f.sp.addr }
+	cases := []faultCase{
+		{name: "spire-stopped-mid-run", fault: "SPIRE server stopped after spire/entries wrote",
+			arm:  func(f *faultBed) runOpts { return runOpts{onLine: onStep("spire/entries", f.sp.stop)} },
+			code: exitcode.Unreachable, says: names("SPIRE server", spAt)},
+		{name: "ziti-stopped-mid-run", fault: "OpenZiti controller stopped after spire/entries wrote",
+			arm:  func(f *faultBed) runOpts { return runOpts{onLine: onStep("spire/entries", f.zt.stop)} },
+			code: exitcode.Unreachable, says: names("OpenZiti controller", func(f *faultBed) string { return "https://" + f.zt.addr })},
+		{name: "keycloak-stopped-mid-step", fault: "Keycloak stopped at its 2nd write (realm made, client not)",
+			arm:  func(f *faultBed) runOpts { f.kc.stopAfterWrites.Store(1); return runOpts{} },
+			code: exitcode.Unreachable, says: names("Keycloak", kcAt)},
+		{name: "keycloak-flaps", fault: "Keycloak stopped at its 2nd write, back 1s later", wait: "30s",
+			arm: func(f *faultBed) runOpts {
+				f.kc.stopAfterWrites.Store(1)
+				return runOpts{onLine: func(line string) {
+					if strings.Contains(line, `"msg":"waiting"`) && strings.Contains(line, `"for":"Keycloak"`) {
+						time.AfterFunc(time.Second, func() { f.kc.stopAfterWrites.Store(0); f.kc.start(f.t) })
+					}
+				}}
+			},
+			code: exitcode.OK, says: func(*faultBed) []string { return []string{"a dependency went away and came back"} }},
+		{name: "docker-stopped-mid-run", fault: "Docker Engine stopped after ziti/oidc (lock held)",
+			arm:  func(f *faultBed) runOpts { return runOpts{onLine: onStep("ziti/oidc", f.dk.stop)} },
+			code: exitcode.Unreachable, says: names("Docker Engine", func(f *faultBed) string { return "unix://" + f.dk.addr })},
+		{name: "s3-stopped-mid-run", fault: "S3 stopped after ziti/oidc",
+			arm:  func(f *faultBed) runOpts { return runOpts{onLine: onStep("ziti/oidc", f.s3.stop)} },
+			code: exitcode.Unreachable, says: names("S3 store", func(f *faultBed) string { return "http://" + f.s3.addr })},
+		{name: "docker-gone-lock-lost", fault: "Docker Engine stopped while apply holds the lock (ZB_LOCK_TTL=3s), run slowed by a 6s Keycloak stall",
+			env: []string{"ZB_LOCK_TTL=3s"},
+			arm: func(f *faultBed) runOpts {
+				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultTimeout, Delay: 6 * time.Second, Times: 1, Match: configWrite})
+				return runOpts{onLine: onStep("spire/reachable", f.dk.stop)}
+			},
+			code: exitcode.Locked, says: func(*faultBed) []string {
+				return []string{"the apply lock", "was lost while this run held it", "could not be renewed before it expired"}
+			}},
+		{name: "keycloak-503-from-2nd-write", fault: "Keycloak answers 503 to every call from its 2nd write on",
+			arm: func(f *faultBed) runOpts {
+				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Match: fromWrite(2)})
+				return runOpts{}
+			},
+			code: exitcode.Unreachable, says: func(f *faultBed) []string { return append(names("Keycloak", kcAt)(f), "503") }},
+		{name: "keycloak-one-502", fault: "Keycloak answers 502 to its 2nd write, once",
+			arm: func(f *faultBed) runOpts {
+				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Status: 502, After: 1, Times: 1, Match: configWrite})
+				return runOpts{}
+			},
+			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"keycloak/realm", "502"} }},
+		{name: "keycloak-lost-answer", fault: "Keycloak creates the client, the answer is lost (connection reset)",
+			arm: func(f *faultBed) runOpts {
+				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultLostAnswer, After: 1, Times: 1, Match: configWrite})
+				return runOpts{}
+			},
+			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"keycloak/realm", "create keycloak-client"} }},
+		{name: "keycloak-malformed-json", fault: "Keycloak answers malformed JSON to the realm's GET, once",
+			arm: func(f *faultBed) runOpts {
+				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultMalformed, Times: 1,
+					Match: func(m, p string) bool { return m == "GET" && strings.HasSuffix(p, "/admin/realms/"+f.realm) }})
+				return runOpts{}
+			},
+			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"keycloak/realm: plan"} }},
+		{name: "keycloak-hangs", fault: "Keycloak stops answering from its 2nd write on (requests hang)",
+			arm: func(f *faultBed) runOpts {
+				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultTimeout, Match: fromWrite(2)})
+				return runOpts{}
+			},
+			code: exitcode.Unreachable, says: func(f *faultBed) []string { return append(names("Keycloak", kcAt)(f), "deadline") }},
+		{name: "spire-malformed-protobuf", fault: "SPIRE answers ListEntries with bytes that are not protobuf, once",
+			arm: func(f *faultBed) runOpts {
+				f.sp.inj.Set(&calls.Fault{Kind: calls.FaultMalformed, Times: 1, Match: method(spireList)})
+				return runOpts{}
+			},
+			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"spire/entries: plan", "unmarshal"} }},
+		{name: "spire-unavailable-from-create", fault: "SPIRE answers UNAVAILABLE to every call from BatchCreateEntry on",
+			arm: func(f *faultBed) runOpts {
+				f.sp.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Match: fromWrite(1)})
+				return runOpts{}
+			},
+			code: exitcode.Unreachable, says: func(f *faultBed) []string { return append(names("SPIRE server", spAt)(f), "Unavailable") }},
+		{name: "spire-lost-answer", fault: "SPIRE creates the entries, the answer is lost",
+			arm: func(f *faultBed) runOpts {
+				f.sp.inj.Set(&calls.Fault{Kind: calls.FaultLostAnswer, Times: 1, Match: method(spireCreate)})
+				return runOpts{}
+			},
+			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"spire/entries: apply"} }},
+		{name: "spire-hangs-once", fault: "SPIRE does not answer ListEntries, once",
+			arm: func(f *faultBed) runOpts {
+				f.sp.inj.Set(&calls.Fault{Kind: calls.FaultTimeout, Times: 1, Match: method(spireList)})
+				return runOpts{timeout: 2 * time.Minute}
+			},
+			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"spire/entries: plan", "DeadlineExceeded"} }},
+	}
+	var table []string
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f.t = t
+			defer func() { f.t = nil }()
+			f.reset()
+			f.heal()
+			o := tc.arm(f)
+			o.env = append(o.env, tc.env...)
+			wait := tc.wait
+			if wait == "" {
+				wait = "3s"
+			}
+			r := f.apply(o, f.via(wait)...)
+			f.heal()
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s", r.code, tc.code, r)
+			}
+			for _, s := range tc.says(f) {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr does not say %q:\n%s", s, r.stderr)
+				}
+			}
+			// Back to normal: the next run converges to an uninterrupted run's state; the one after writes nothing.
+			rep, rerun := f.mustConverge("apply after the fault", runOpts{})
+			diffStates(t, "after "+tc.name, want, f.state())
+			f.mustBeConverged("apply after the recovery")
+			msg := lastError(r.stderr)
+			table = append(table, fmt.Sprintf("| %s | exit %d in %s: %s | exit 0, %d write(s) in %s; then 0 writes |",
+				tc.fault, r.code, r.duration.Round(100*time.Millisecond), msg, rep.MutatingCalls, rerun.duration.Round(100*time.Millisecond)))
+		})
+	}
+	f.t = t
+	f.swarmLockGone()
+	t.Logf("fault table:\n%s", strings.Join(table, "\n"))
+}
+
+// lastError is the "error:" line of stderr, shortened.
+func lastError(stderr string) string {
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "error: ") {
+			if len(l) > 400 {
+				l = l[:400] + "…"
+			}
+			return strings.TrimPrefix(l, "error: ")
+		}
+	}
+	return "(no error line)"
+}

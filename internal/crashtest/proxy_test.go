@@ -1,0 +1,247 @@
+package crashtest
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
+)
+
+// Proxies stand in front of a real server of the test bed so that a test can take the server away (stop:
+// the listener closes and every connection drops; start: it comes back on the same address) or make it
+// answer badly (an Injector's faults), without touching the server others use.
+
+// listener is the part every proxy shares: one address that can be closed and opened again, and the
+// connections accepted on it.
+type listener struct {
+	network, addr string
+	mu            sync.Mutex
+	ln            net.Listener
+	conns         map[net.Conn]bool
+	serve         func(net.Listener) // runs until the listener closes
+}
+
+func (l *listener) start(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln != nil {
+		return
+	}
+	var err error
+	for i := 0; i < 50; i++ { // a closed TCP port can take a moment to be free again
+		if l.ln, err = net.Listen(l.network, l.addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	testutil.Must(t, err)
+	l.addr = l.ln.Addr().String()
+	if l.conns == nil {
+		l.conns = map[net.Conn]bool{}
+	}
+	go l.serve(&tracked{Listener: l.ln, l: l})
+}
+
+// stop closes the listener and every connection: the server is gone (connection refused, reset).
+func (l *listener) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln != nil {
+		l.ln.Close()
+		l.ln = nil
+	}
+	for c := range l.conns {
+		c.Close()
+	}
+	l.conns = map[net.Conn]bool{}
+}
+
+// tracked remembers the connections it accepts, so that stop can drop them.
+type tracked struct {
+	net.Listener
+	l *listener
+}
+
+func (t *tracked) Accept() (net.Conn, error) {
+	c, err := t.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	t.l.mu.Lock()
+	if t.l.ln == nil {
+		t.l.mu.Unlock()
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	t.l.conns[c] = true
+	t.l.mu.Unlock()
+	return c, nil
+}
+
+// pipe copies bytes between its clients and the server at target (TLS and gRPC pass through unchanged).
+func pipe(t *testing.T, network, addr, targetNetwork, target string) *listener {
+	l := &listener{network: network, addr: addr}
+	l.serve = func(ln net.Listener) {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				s, err := net.Dial(targetNetwork, target)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				done := make(chan struct{}, 2)
+				go func() { io.Copy(s, c); done <- struct{}{} }()
+				go func() { io.Copy(c, s); done <- struct{}{} }()
+				<-done
+			}()
+		}
+	}
+	l.start(t)
+	t.Cleanup(l.stop)
+	return l
+}
+
+// httpProxy forwards HTTP to target through calls.FaultTransport: inj decides which requests fail. An
+// injected reset closes the client's connection. When stopAfterWrites > 0, the proxy stops (the server is gone)
+// as the write after that many arrives, dropping it.
+type httpProxy struct {
+	*listener
+	inj             *calls.Injector
+	stopAfterWrites atomic.Int64
+	writes          atomic.Int64
+}
+
+func newHTTPProxy(t *testing.T, target string) *httpProxy {
+	u, err := url.Parse(target)
+	testutil.Must(t, err)
+	p := &httpProxy{listener: &listener{network: "tcp", addr: "127.0.0.1:0"}, inj: calls.NewInjector(nil)}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(u)
+			r.Out.Host = u.Host // the server sees its own address: Keycloak's issuer does not change
+		},
+		Transport: calls.FaultTransport(http.DefaultTransport.(*http.Transport).Clone(), p.inj),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if calls.IsInjectedReset(err) {
+				hangUp(w)
+				return
+			}
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		},
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !strings.HasSuffix(r.URL.Path, "/protocol/openid-connect/token") {
+			if n := p.stopAfterWrites.Load(); n > 0 && p.writes.Add(1) > n {
+				hangUp(w)
+				go p.stop()
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	})
+	p.serve = func(ln net.Listener) { (&http.Server{Handler: handler}).Serve(ln) }
+	p.start(t)
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *httpProxy) url() string { return "http://" + p.addr }
+
+// hangUp closes the client's connection without an answer.
+func hangUp(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			c.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// grpcProxy forwards unary gRPC calls, as raw bytes, from a unix socket to the server at target; calls to
+// the server go through calls.FaultInterceptor, so inj decides which fail (a malformed answer reaches the
+// client as the bytes the interceptor's codec produced).
+type grpcProxy struct {
+	*listener
+	inj *calls.Injector
+}
+
+func newGRPCProxy(t *testing.T, target string) *grpcProxy {
+	p := &grpcProxy{listener: &listener{network: "unix", addr: filepath.Join(t.TempDir(), "spire-proxy.sock")}, inj: calls.NewInjector(nil)}
+	up, err := grpc.NewClient("unix://"+target, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUnaryInterceptor(calls.FaultInterceptor(p.inj)))
+	testutil.Must(t, err)
+	t.Cleanup(func() { up.Close() })
+	forward := func(_ any, stream grpc.ServerStream) error {
+		method, _ := grpc.MethodFromServerStream(stream)
+		in := new(frame)
+		if err := stream.RecvMsg(in); err != nil {
+			return err
+		}
+		md, _ := metadata.FromIncomingContext(stream.Context())
+		out := new(frame)
+		if err := up.Invoke(metadata.NewOutgoingContext(stream.Context(), md), method, in, out, grpc.ForceCodecV2(rawCodec{})); err != nil {
+			return err
+		}
+		return stream.SendMsg(out)
+	}
+	p.serve = func(ln net.Listener) {
+		// Serve returns when stop closes the listener; stop drops the connections.
+		grpc.NewServer(grpc.ForceServerCodecV2(rawCodec{}), grpc.UnknownServiceHandler(forward)).Serve(ln)
+	}
+	p.start(t)
+	t.Cleanup(func() { p.stop(); os.Remove(p.addr) })
+	return p
+}
+
+// frame is one gRPC message as bytes.
+type frame struct{ b []byte }
+
+// rawCodec moves frames without decoding them.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(v.(*frame).b)}, nil
+}
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	f, ok := v.(*frame)
+	if !ok {
+		return errors.New("rawCodec: not a frame")
+	}
+	f.b = data.Materialize()
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+// onStep returns a stderr line handler that calls fn once, when the step named step is logged as done.
+func onStep(step string, fn func()) func(string) {
+	var once sync.Once
+	return func(line string) {
+		if strings.Contains(line, `"msg":"step done"`) && strings.Contains(line, `"step":"`+step+`"`) {
+			once.Do(fn)
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package devenv
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestEnsureGeneratesOnceAndPrivately(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state", "dev")
+	st, err := Ensure(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Created {
+		t.Fatal("first Ensure did not create the state")
+	}
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("state dir: %v %v", fi.Mode(), err)
+	}
+	before := map[string]string{}
+	for _, f := range append(Files, File{Name: EnvFile}) {
+		fi, err := os.Stat(st.Path(f.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %04o, want 0600", f.Name, fi.Mode().Perm())
+		}
+		b, _ := os.ReadFile(st.Path(f.Name))
+		if len(b) == 0 {
+			t.Errorf("%s is empty", f.Name)
+		}
+		before[f.Name] = string(b)
+	}
+	// no leftovers of the atomic creation
+	entries, _ := os.ReadDir(filepath.Dir(dir))
+	if len(entries) != 1 {
+		t.Errorf("parent holds %d entries, want only the state dir", len(entries))
+	}
+
+	again, err := Ensure(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Created {
+		t.Error("second Ensure regenerated the state")
+	}
+	for name, was := range before {
+		if b, _ := os.ReadFile(again.Path(name)); string(b) != was {
+			t.Errorf("%s changed on the second Ensure", name)
+		}
+	}
+
+	// the agent certificate chains to the agent CA, for client authentication; the roots are CAs
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(before["spire_agent_ca.crt"]))
+	blk, _ := pem.Decode([]byte(before["spire_agent.crt"]))
+	agent, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("agent certificate does not verify against the agent CA: %v", err)
+	}
+	blk, _ = pem.Decode([]byte(before["spire_upstream_ca.crt"]))
+	up, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil || !up.IsCA {
+		t.Errorf("upstream root is not a CA: %v", err)
+	}
+	for _, k := range []string{"spire_upstream_ca.key", "spire_agent.key"} {
+		blk, _ := pem.Decode([]byte(before[k]))
+		if blk == nil || blk.Type != "PRIVATE KEY" {
+			t.Errorf("%s is not a PKCS#8 PEM key", k)
+		} else if _, err := x509.ParsePKCS8PrivateKey(blk.Bytes); err != nil {
+			t.Errorf("%s: %v", k, err)
+		}
+	}
+
+	d := st.Defaults()
+	if d["ZITI_PWD_FILE"] != st.Path("ziti_admin_password") || d["SPIRE_AGENT_KEY_FILE"] != st.Path("spire_agent.key") || len(d) != 8 {
+		t.Errorf("defaults: %v", d)
+	}
+	env, _ := os.ReadFile(st.Path(EnvFile))
+	if !strings.Contains(string(env), "KEYCLOAK_DB_PASSWORD_FILE="+st.Path("keycloak_db_password")) {
+		t.Errorf("%s:\n%s", EnvFile, env)
+	}
+}
+
+func TestEnsureRefusesAnUnsafeOrIncompleteState(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dev")
+	st, err := Ensure(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(st.Path("ziti_admin_password"), 0o644)
+	os.Remove(st.Path("spire_agent.key"))
+	_, err = Ensure(dir)
+	if err == nil || !strings.Contains(err.Error(), "ziti_admin_password: mode 0644") || !strings.Contains(err.Error(), "spire_agent.key") {
+		t.Fatalf("want an error naming both files, got %v", err)
+	}
+}

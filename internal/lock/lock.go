@@ -1,0 +1,284 @@
+// Package lock keeps two ziti-bootstrap apply runs from writing at the same time: two bootstrap tasks of a
+// Swarm service, or an operator's apply beside the service, on any nodes.
+//
+// # Where the lock lives
+//
+// With Docker (ZB_DOCKER=true) the lock is a Swarm config object, Swarm (the Docker Engine API of a manager):
+// every manager of the Swarm sees the same object, so the lock holds across nodes. Its name is Name
+// ("ziti-bootstrap.lock"); its labels say who holds it (run id, host, pid, when) and until when. Swarm refuses a
+// second config of the same name, so creating it is the atomic "take the lock"; a config's labels can only be
+// changed together with the version that was read, so taking over an expired lock is a compare-and-swap: of
+// two runs that both saw it expired, one wins and the other sees the winner. The holder renews the expiry
+// every third of the TTL while it runs, and removes the config when done (only if it is still its own).
+//
+// Without Docker (ZB_DOCKER=false) the lock is a flock(2) on a local file (ZB_LOCK_FILE). That keeps out runs
+// on this host only: it is no protection between hosts. The kernel drops the lock when its holder dies, so it
+// needs no expiry; the file holds the holder's description for the message of a waiting run.
+//
+// # A lock left by a dead run
+//
+// A run killed while holding the Swarm lock (SIGKILL, a lost node) cannot remove it. The lock then expires
+// at its "expires" label, at most one TTL after its last renewal, and the next run takes it over. A run on the
+// same host and in the same PID namespace as the dead holder (a re-run in the same container, an operator's
+// re-run on the same machine) sees that the holder's process is gone and takes the lock over at once.
+// Expiry compares the holder's clock with the taker's: the nodes' clocks must agree to well within the TTL
+// (Swarm needs synchronised clocks anyway).
+//
+// # Losing the lock
+//
+// A holder that cannot renew before its lock expires (the Swarm is unreachable), or finds it taken over
+// (its clock was far behind), has lost it: the context of its Lease is cancelled with a *LostError, so the run
+// stops writing, and apply exits with code 5.
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
+)
+
+// Name is the name of the Swarm config that holds the lock.
+const Name = "ziti-bootstrap.lock"
+
+// Store is where a lock lives: a Swarm config (NewSwarm) or a local file (NewFile).
+type Store interface {
+	// Where names the lock for messages.
+	Where() string
+	// TryAcquire makes one attempt to take the lock for me. When another run holds it (alive and unexpired),
+	// it returns that run's Holder and an error satisfying errors.Is(err, ErrHeld).
+	TryAcquire(ctx context.Context, me Holder) (Holder, error)
+	// Renew moves me's expiry to me.Expires. An error satisfying errors.Is(err, ErrLost) says the lock is no
+	// longer me's; other errors may be transient.
+	Renew(ctx context.Context, me Holder) error
+	// Release frees the lock if it is still me's (ErrLost otherwise).
+	Release(ctx context.Context, me Holder) error
+	// Expires reports whether the lock expires unless renewed (a file lock does not: the kernel frees it).
+	Expires() bool
+}
+
+// ErrHeld says another run holds the lock; ErrLost that this run no longer does.
+var (
+	ErrHeld = errors.New("held by another run")
+	ErrLost = errors.New("lock lost")
+)
+
+// Options say how to take and keep the lock.
+type Options struct {
+	// Wait is how long to wait for another run to release the lock (ZB_LOCK_WAIT); 0 makes one attempt.
+	Wait time.Duration
+	// TTL is how long the lock lasts unless renewed (ZB_LOCK_TTL); it is renewed every third of it.
+	TTL time.Duration
+	// Waiting, when set, is told at each attempt that found the lock held, or the store unreachable.
+	Waiting func(holder *Holder, waited time.Duration, err error)
+	// What names the store's system in "unreachable" errors, e.g. "Docker Engine (apply lock)".
+	What string
+}
+
+// HeldError says another run holds the lock and did not release it within Options.Wait.
+type HeldError struct {
+	Where  string
+	Holder Holder
+	Waited time.Duration // 0: refused at once (ZB_LOCK_WAIT=0)
+	Expiry bool          // the lock expires (a Swarm lock); false for a file lock
+	Remove string        // how to remove the lock by hand
+}
+
+func (e *HeldError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "another apply is running: the apply lock (%s) is held by %s; ", e.Where, e.Holder)
+	if e.Waited > 0 {
+		fmt.Fprintf(&b, "waited %s (ZB_LOCK_WAIT) for it: ", e.Waited.Round(100*time.Millisecond))
+	} else {
+		b.WriteString("refusing to run (ZB_LOCK_WAIT=0): ")
+	}
+	b.WriteString("re-run when that run is done, or raise ZB_LOCK_WAIT to wait for it")
+	if e.Expiry {
+		b.WriteString(". A lock left by a run that died expires by itself at its expiry time")
+	}
+	if e.Remove != "" {
+		fmt.Fprintf(&b, "; only if you are sure no apply is running, remove it: %s", e.Remove)
+	}
+	return b.String()
+}
+
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }
+
+// LostError says the lock was lost while the run held it.
+type LostError struct {
+	Where  string
+	Reason string
+	Err    error // the last error seen, if any
+}
+
+func (e *LostError) Error() string {
+	s := fmt.Sprintf("the apply lock (%s) was lost while this run held it: %s", e.Where, e.Reason)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s + "; writes were stopped: re-run apply"
+}
+
+func (e *LostError) Is(target error) bool { return target == ErrLost }
+func (e *LostError) Unwrap() error        { return e.Err }
+
+// Acquire takes the lock in store for this process, waiting up to opts.Wait while another run holds it, and
+// keeps it renewed until the Lease is released. Errors: a *HeldError when another run kept it; a
+// *wait.UnreachableError when the store did not answer before the deadline; ctx's error when ctx ended.
+func Acquire(ctx context.Context, store Store, opts Options) (*Lease, error) {
+	if opts.TTL <= 0 {
+		return nil, fmt.Errorf("lock: TTL must be positive")
+	}
+	me := Self()
+	me.TTL = opts.TTL
+	start := time.Now()
+	var held *Holder
+	target := wait.Target{What: opts.What, Where: store.Where(), Deadline: opts.Wait, Initial: 250 * time.Millisecond, Max: 2 * time.Second}
+	if target.What == "" {
+		target.What = "apply lock store"
+	}
+	err := wait.For(ctx, target, func(ctx context.Context) error {
+		held = nil
+		me.Acquired = time.Now().UTC()
+		me.Expires = me.Acquired.Add(opts.TTL)
+		cctx, cancel := callCtx(ctx, opts.TTL)
+		h, err := store.TryAcquire(cctx, me)
+		cancel()
+		if errors.Is(err, ErrHeld) {
+			held = &h
+		}
+		if err != nil && opts.Waiting != nil {
+			opts.Waiting(held, time.Since(start), err)
+		}
+		return err
+	})
+	if err != nil {
+		var ue *wait.UnreachableError
+		if errors.As(err, &ue) && held != nil {
+			var waited time.Duration
+			if opts.Wait > 0 {
+				waited = time.Since(start)
+			}
+			he := &HeldError{Where: store.Where(), Holder: *held, Waited: waited, Expiry: store.Expires()}
+			if r, ok := store.(interface{ RemoveHint() string }); ok {
+				he.Remove = r.RemoveHint()
+			}
+			return nil, he
+		}
+		return nil, err
+	}
+	lctx, cancel := context.WithCancelCause(ctx)
+	l := &Lease{store: store, me: me, ttl: opts.TTL, ctx: lctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
+	if store.Expires() {
+		go l.renew()
+	} else {
+		close(l.done)
+	}
+	return l, nil
+}
+
+// callCtx bounds one call to the store: a third of the TTL, at most 10 s.
+func callCtx(ctx context.Context, ttl time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, min(ttl/3, 10*time.Second))
+}
+
+// Lease is a held lock.
+type Lease struct {
+	store  Store
+	ttl    time.Duration
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	stop   chan struct{}
+	done   chan struct{}
+
+	mu   sync.Mutex
+	me   Holder
+	lost error
+	once sync.Once
+}
+
+// Context is cancelled, with a *LostError as its cause, when the lock is lost; the run must use it.
+func (l *Lease) Context() context.Context { return l.ctx }
+
+// Holder describes this run as the lock shows it.
+func (l *Lease) Holder() Holder {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.me
+}
+
+// Lost returns the *LostError when the lock was lost, else nil.
+func (l *Lease) Lost() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lost
+}
+
+func (l *Lease) lose(err error) {
+	l.mu.Lock()
+	if l.lost == nil {
+		l.lost = err
+	}
+	l.mu.Unlock()
+	l.cancel(err)
+}
+
+// renew moves the expiry forward every third of the TTL, and sooner after a failed attempt. It gives up (the
+// lock is lost) when the lock is no longer ours, or when it could not be renewed before it expired.
+func (l *Lease) renew() {
+	defer close(l.done)
+	every := l.ttl / 3
+	next := every
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.ctx.Done():
+			return
+		case <-time.After(next):
+		}
+		me := l.Holder()
+		me.Expires = time.Now().UTC().Add(l.ttl)
+		cctx, cancel := callCtx(context.WithoutCancel(l.ctx), l.ttl)
+		err := l.store.Renew(cctx, me)
+		cancel()
+		switch {
+		case err == nil:
+			l.mu.Lock()
+			l.me.Expires = me.Expires
+			l.mu.Unlock()
+			next = every
+		case errors.Is(err, ErrLost):
+			l.lose(&LostError{Where: l.store.Where(), Reason: "another run took it over", Err: err})
+			return
+		default:
+			// Keep trying while the lock still stands; stop writing before it expires (others may take it
+			// over from then on).
+			left := time.Until(l.Holder().Expires)
+			if left <= every/2 {
+				l.lose(&LostError{Where: l.store.Where(), Reason: "it could not be renewed before it expired", Err: err})
+				return
+			}
+			next = min(time.Second, every/3)
+		}
+	}
+}
+
+// Release stops the renewal and frees the lock if it is still ours. It is safe to call more than once; only
+// the first call releases.
+func (l *Lease) Release(ctx context.Context) error {
+	var err error
+	l.once.Do(func() {
+		close(l.stop)
+		<-l.done
+		if l.Lost() == nil {
+			err = l.store.Release(ctx, l.Holder())
+		}
+		l.cancel(context.Canceled)
+	})
+	return err
+}

@@ -1,0 +1,364 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/errdefs"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
+)
+
+// The suite every store passes: take, refuse, wait, time out, release.
+
+type storeFactory struct {
+	name string
+	new  func(t *testing.T) func() Store // returns a maker of stores on one and the same lock
+}
+
+func stores(t *testing.T) []storeFactory {
+	return []storeFactory{
+		{"swarm", func(t *testing.T) func() Store {
+			c, name := swarmLock(t)
+			return func() Store { return NewSwarm(c, name, "test engine") }
+		}},
+		{"file", func(t *testing.T) func() Store {
+			p := filepath.Join(t.TempDir(), "zb.lock")
+			return func() Store { return NewFile(p) }
+		}},
+	}
+}
+
+// swarmLock returns an uncounted client of the test bed's engine and a lock name of this test's own, removed
+// when the test ends.
+func swarmLock(t *testing.T) (*docker.Client, string) {
+	t.Helper()
+	in := testbed.Require(t, "docker")
+	c, err := docker.New(in.Docker.Host, nil)
+	testutil.Must(t, err)
+	name := "zb-locktest-" + testutil.RandHex(t, 6)
+	t.Cleanup(func() {
+		if cur, err := c.InspectConfig(context.Background(), name); err == nil {
+			c.RemoveConfig(context.Background(), cur.ID)
+		}
+		c.Close()
+	})
+	return c, name
+}
+
+func TestSuite(t *testing.T) {
+	for _, f := range stores(t) {
+		t.Run(f.name, func(t *testing.T) {
+			t.Run("RefuseAtOnceNamingTheHolder", func(t *testing.T) {
+				mk := f.new(t)
+				ctx := testutil.Context(t, time.Minute)
+				a := mustAcquire(t, ctx, mk(), Options{TTL: 30 * time.Second})
+				defer a.Release(ctx)
+				t0 := time.Now()
+				_, err := Acquire(ctx, mk(), Options{TTL: 30 * time.Second})
+				var he *HeldError
+				if !errors.As(err, &he) || !errors.Is(err, ErrHeld) {
+					t.Fatalf("second acquire: %v, want a HeldError", err)
+				}
+				if time.Since(t0) > 5*time.Second {
+					t.Errorf("refusing took %s", time.Since(t0))
+				}
+				me := a.Holder()
+				for _, want := range []string{me.Run, "pid " + strconv.Itoa(os.Getpid()), me.Host, "ZB_LOCK_WAIT=0"} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("message lacks %q: %v", want, err)
+					}
+				}
+			})
+			t.Run("WaitForRelease", func(t *testing.T) {
+				mk := f.new(t)
+				ctx := testutil.Context(t, time.Minute)
+				a := mustAcquire(t, ctx, mk(), Options{TTL: 30 * time.Second})
+				time.AfterFunc(time.Second, func() { a.Release(context.Background()) })
+				t0 := time.Now()
+				b := mustAcquire(t, ctx, mk(), Options{TTL: 30 * time.Second, Wait: 20 * time.Second})
+				defer b.Release(ctx)
+				if d := time.Since(t0); d < 900*time.Millisecond || d > 10*time.Second {
+					t.Errorf("took the lock after %s; want soon after the release at 1s", d)
+				}
+			})
+			t.Run("WaitTimesOut", func(t *testing.T) {
+				mk := f.new(t)
+				ctx := testutil.Context(t, time.Minute)
+				a := mustAcquire(t, ctx, mk(), Options{TTL: 30 * time.Second})
+				defer a.Release(ctx)
+				_, err := Acquire(ctx, mk(), Options{TTL: 30 * time.Second, Wait: 1500 * time.Millisecond})
+				var he *HeldError
+				if !errors.As(err, &he) || he.Waited < time.Second || !strings.Contains(err.Error(), "waited") {
+					t.Fatalf("acquire: %v; want a HeldError after waiting", err)
+				}
+			})
+			t.Run("ReleaseTwiceIsHarmless", func(t *testing.T) {
+				mk := f.new(t)
+				ctx := testutil.Context(t, time.Minute)
+				a := mustAcquire(t, ctx, mk(), Options{TTL: 30 * time.Second})
+				testutil.Must(t, a.Release(ctx))
+				testutil.Must(t, a.Release(ctx))
+				b := mustAcquire(t, ctx, mk(), Options{TTL: 30 * time.Second})
+				testutil.Must(t, b.Release(ctx))
+			})
+		})
+	}
+}
+
+func mustAcquire(t *testing.T, ctx context.Context, s Store, o Options) *Lease {
+	t.Helper()
+	l, err := Acquire(ctx, s, o)
+	if err != nil {
+		t.Fatalf("acquire %s: %v", s.Where(), err)
+	}
+	return l
+}
+
+// plant creates the lock config as held by h, as another run would have.
+func plant(t *testing.T, c *docker.Client, name string, h Holder) {
+	t.Helper()
+	_, err := c.CreateConfig(context.Background(), name, []byte(lockData), labels(h))
+	testutil.Must(t, err)
+}
+
+func TestSwarmExpiredLockIsTakenOver(t *testing.T) {
+	c, name := swarmLock(t)
+	ctx := testutil.Context(t, time.Minute)
+	now := time.Now()
+	other := Holder{Run: "0123456789abcdef", Host: "other-node", PID: 1, Acquired: now.Add(-time.Minute), Expires: now.Add(2 * time.Second),
+		TTL: time.Minute, Kernel: "another-kernel", PIDNS: "pid:[1]", PIDStart: "1"}
+	plant(t, c, name, other)
+	// Held until it expires: refused now...
+	_, err := Acquire(ctx, NewSwarm(c, name, "e"), Options{TTL: 10 * time.Second})
+	if !errors.Is(err, ErrHeld) || !strings.Contains(err.Error(), "other-node") {
+		t.Fatalf("acquire before expiry: %v", err)
+	}
+	// ... and taken over once expired.
+	l := mustAcquire(t, ctx, NewSwarm(c, name, "e"), Options{TTL: 10 * time.Second, Wait: 20 * time.Second})
+	defer l.Release(ctx)
+	if time.Now().Before(other.Expires) {
+		t.Fatalf("took the lock before it expired")
+	}
+	cur, err := c.InspectConfig(ctx, name)
+	testutil.Must(t, err)
+	if got := holderOf(cur); got.Run != l.Holder().Run {
+		t.Fatalf("config names %s, want this run %s", got, l.Holder())
+	}
+}
+
+// A holder on this host and PID namespace whose process is gone is known to be dead: no need to wait for expiry.
+func TestSwarmLockOfDeadLocalProcessIsTakenOverAtOnce(t *testing.T) {
+	c, name := swarmLock(t)
+	ctx := testutil.Context(t, time.Minute)
+	cmd := exec.Command("true")
+	testutil.Must(t, cmd.Start())
+	pid := cmd.Process.Pid
+	start := processStart(strconv.Itoa(pid))
+	testutil.Must(t, cmd.Wait())
+	if start == "" {
+		start = "1" // exited before it could be read: any start time will do, the PID is free
+	}
+	me := Self()
+	dead := Holder{Run: "deaddeaddeaddead", Host: me.Host, PID: pid, Acquired: time.Now(), Expires: time.Now().Add(time.Hour),
+		TTL: time.Hour, Kernel: me.Kernel, PIDNS: me.PIDNS, PIDStart: start}
+	if !dead.Dead() {
+		t.Skipf("pid %d was reused already", pid)
+	}
+	plant(t, c, name, dead)
+	t0 := time.Now()
+	l := mustAcquire(t, ctx, NewSwarm(c, name, "e"), Options{TTL: 10 * time.Second})
+	defer l.Release(ctx)
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("took %s to take over a dead holder's lock", d)
+	}
+	// A live local holder (this process) is not dead.
+	if alive := (Holder{PID: os.Getpid(), Kernel: me.Kernel, PIDNS: me.PIDNS, PIDStart: me.PIDStart}); alive.Dead() {
+		t.Fatal("this process looks dead")
+	}
+}
+
+// Runs that all see an expired lock race to take it over: the compare-and-swap lets exactly one win.
+func TestSwarmTakeoverRaceHasOneWinner(t *testing.T) {
+	c, name := swarmLock(t)
+	ctx := testutil.Context(t, time.Minute)
+	plant(t, c, name, Holder{Run: "expiredexpired00", Host: "gone", PID: 7, Expires: time.Now().Add(-time.Second), TTL: time.Second})
+	const n = 8
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []*Lease
+		held    int
+	)
+	startGun := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-startGun
+			l, err := Acquire(ctx, NewSwarm(c, name, "e"), Options{TTL: 30 * time.Second})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				winners = append(winners, l)
+			case errors.Is(err, ErrHeld):
+				held++
+			default:
+				t.Errorf("acquire: %v", err)
+			}
+		}()
+	}
+	close(startGun)
+	wg.Wait()
+	if len(winners) != 1 || held != n-1 {
+		t.Fatalf("%d winners, %d refused; want 1 and %d", len(winners), held, n-1)
+	}
+	cur, err := c.InspectConfig(ctx, name)
+	testutil.Must(t, err)
+	if holderOf(cur).Run != winners[0].Holder().Run {
+		t.Fatalf("config names %s, winner is %s", holderOf(cur), winners[0].Holder())
+	}
+	testutil.Must(t, winners[0].Release(ctx))
+}
+
+func TestSwarmRenewalKeepsTheLockPastItsTTL(t *testing.T) {
+	c, name := swarmLock(t)
+	ctx := testutil.Context(t, time.Minute)
+	l := mustAcquire(t, ctx, NewSwarm(c, name, "e"), Options{TTL: 3 * time.Second})
+	first := l.Holder().Expires
+	time.Sleep(5 * time.Second)
+	if _, err := Acquire(ctx, NewSwarm(c, name, "e"), Options{TTL: 3 * time.Second}); !errors.Is(err, ErrHeld) {
+		t.Fatalf("after 5s with a 3s TTL: %v, want held (renewed)", err)
+	}
+	if !l.Holder().Expires.After(first) || l.Lost() != nil || l.Context().Err() != nil {
+		t.Fatalf("not renewed: expires %s (first %s), lost %v", l.Holder().Expires, first, l.Lost())
+	}
+	testutil.Must(t, l.Release(ctx))
+	if _, err := c.InspectConfig(ctx, name); !docker.IsNotFound(err) {
+		t.Fatalf("released lock still there: %v", err)
+	}
+}
+
+// A holder whose lock was taken over (its clock lagged, or someone relabelled it) stops: its context ends.
+func TestSwarmLockTakenOverIsLost(t *testing.T) {
+	c, name := swarmLock(t)
+	ctx := testutil.Context(t, time.Minute)
+	l := mustAcquire(t, ctx, NewSwarm(c, name, "e"), Options{TTL: 3 * time.Second})
+	cur, err := c.InspectConfig(ctx, name)
+	testutil.Must(t, err)
+	thief := Holder{Run: "thiefthiefthief0", Host: "elsewhere", PID: 9, Expires: time.Now().Add(time.Minute), TTL: time.Minute}
+	testutil.Must(t, c.UpdateConfigLabels(ctx, cur.ID, name, cur.Version, labels(thief)))
+	select {
+	case <-l.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run did not notice it lost the lock")
+	}
+	var le *LostError
+	if !errors.As(context.Cause(l.Context()), &le) || !strings.Contains(le.Error(), "thiefthiefthief0") {
+		t.Fatalf("cause %v, want a LostError naming the new holder", context.Cause(l.Context()))
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatalf("release of a lost lock: %v", err)
+	}
+	if cur, err := c.InspectConfig(ctx, name); err != nil || holderOf(cur).Run != thief.Run {
+		t.Fatalf("release removed or changed the new holder's lock: %v %v", cur.Labels, err)
+	}
+}
+
+func TestSwarmUnreachableEngineNamesIt(t *testing.T) {
+	dead := "unix://" + filepath.Join(t.TempDir(), "no.sock")
+	c, err := docker.New(dead, nil)
+	testutil.Must(t, err)
+	_, err = Acquire(testutil.Context(t, time.Minute), NewSwarm(c, Name, dead), Options{TTL: 10 * time.Second, Wait: time.Second, What: "Docker Engine (apply lock)"})
+	var ue *wait.UnreachableError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "Docker Engine (apply lock)") || !strings.Contains(err.Error(), dead) {
+		t.Fatalf("acquire: %v; want an UnreachableError naming the engine", err)
+	}
+}
+
+// The kernel frees a file lock when its holder dies, so a SIGKILLed holder does not block the next run.
+func TestFileLockOfKilledProcessIsFreeAtOnce(t *testing.T) {
+	if os.Getenv("ZB_LOCK_HELPER") != "" {
+		return
+	}
+	p := filepath.Join(t.TempDir(), "zb.lock")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHoldFileLock$")
+	cmd.Env = append(os.Environ(), "ZB_LOCK_HELPER="+p)
+	out, err := cmd.StdoutPipe()
+	testutil.Must(t, err)
+	testutil.Must(t, cmd.Start())
+	buf := make([]byte, 64)
+	n, _ := out.Read(buf) // "held\n" once the helper holds the lock
+	if !strings.Contains(string(buf[:n]), "held") {
+		t.Fatalf("helper: %q", buf[:n])
+	}
+	ctx := testutil.Context(t, time.Minute)
+	_, err = Acquire(ctx, NewFile(p), Options{TTL: 10 * time.Second})
+	if !errors.Is(err, ErrHeld) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+		t.Fatalf("while the helper holds it: %v; want held naming pid %d", err, cmd.Process.Pid)
+	}
+	testutil.Must(t, cmd.Process.Kill())
+	cmd.Wait()
+	l := mustAcquire(t, ctx, NewFile(p), Options{TTL: 10 * time.Second})
+	testutil.Must(t, l.Release(ctx))
+}
+
+func TestHelperHoldFileLock(t *testing.T) {
+	p := os.Getenv("ZB_LOCK_HELPER")
+	if p == "" {
+		t.Skip("helper process of TestFileLockOfKilledProcessIsFreeAtOnce")
+	}
+	if _, err := Acquire(context.Background(), NewFile(p), Options{TTL: 10 * time.Second}); err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("held")
+	time.Sleep(time.Minute)
+	os.Exit(0)
+}
+
+func TestHolderParsesProcStat(t *testing.T) {
+	me := Self()
+	if me.PIDStart == "" || me.Kernel == "" || me.PIDNS == "" {
+		t.Fatalf("Self() = %+v; want kernel, pid namespace and start time on Linux", me)
+	}
+	if me.Dead() {
+		t.Fatal("this process looks dead")
+	}
+}
+
+// notManager answers every call as an engine that is not a Swarm manager does (503).
+type notManager struct{}
+
+func (notManager) CreateConfig(context.Context, string, []byte, map[string]string) (string, error) {
+	return "", errdefs.Unavailable(errors.New("This node is not a swarm manager."))
+}
+func (notManager) InspectConfig(context.Context, string) (docker.LabelledConfig, error) {
+	return docker.LabelledConfig{}, errors.New("unused")
+}
+func (notManager) UpdateConfigLabels(context.Context, string, string, uint64, map[string]string) error {
+	return errors.New("unused")
+}
+func (notManager) RemoveConfig(context.Context, string) error { return errors.New("unused") }
+
+// An engine that is not a Swarm manager fails at once (waiting cannot cure it), saying what to do.
+func TestSwarmNotAManagerFailsAtOnce(t *testing.T) {
+	t0 := time.Now()
+	_, err := Acquire(context.Background(), NewSwarm(notManager{}, Name, "tcp://worker:2375"), Options{TTL: 10 * time.Second, Wait: time.Minute})
+	if !errors.Is(err, docker.ErrNotManager) || !strings.Contains(err.Error(), "ZB_DOCKER=false") || time.Since(t0) > 5*time.Second {
+		t.Fatalf("after %s: %v; want ErrNotManager at once", time.Since(t0), err)
+	}
+}

@@ -1,0 +1,213 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+)
+
+// LogReader reads the output of a task; *docker.Client implements it. Engines without it report no output.
+type LogReader interface {
+	TaskLogs(ctx context.Context, taskID string, tail int) (stdout, stderr string, err error)
+}
+
+// JobStepName is the name of the step that reports on the job service of stack name, e.g.
+// "stack/openziti/bootstrap".
+func JobStepName(name, service string) string { return StepName(name) + "/" + service }
+
+// Job is the step that reports on a one-shot job of a stack (ziti-bootstrap's own `bootstrap`): when its
+// current run completed, after how many attempts, how long after every service of the stacks had become
+// healthy, and what it printed (its report). It runs after the stack's deploy step, which started the job and
+// waited for it to complete; it never writes.
+type Job struct {
+	cfg     Config
+	stack   *stacks.Stack
+	service string
+	among   []*stacks.Stack
+}
+
+// NewJob returns the report step of the job service of st; among are the stacks whose services' health the
+// job waits for (all the stacks deployed with it).
+func NewJob(cfg Config, st *stacks.Stack, service string, among ...*stacks.Stack) *Job {
+	return &Job{cfg: cfg, stack: st, service: service, among: among}
+}
+
+func (j *Job) Name() string        { return JobStepName(j.stack.Name, j.service) }
+func (j *Job) DependsOn() []string { return []string{StepName(j.stack.Name)} }
+
+// JobRun is what Job found about the current run of the job.
+type JobRun struct {
+	Service    string
+	Iteration  uint64
+	Attempts   int // tasks of this run
+	Failed     int
+	FirstStart time.Time // creation of the run's first task
+	Completed  time.Time
+	// HealthyAt is when the last of the other services of the stacks that were healthy before the job completed
+	// became so (running, and healthy where a health check exists): the job's dependencies are among them.
+	HealthyAt   time.Time
+	LastHealthy string // that service
+	// Later lists the services that became healthy only after the job had completed (the job did not need them).
+	Later  []string
+	Output string // standard output of the completed task
+}
+
+// SinceHealthy is the time from "services healthy" to "job completed".
+func (r JobRun) SinceHealthy() time.Duration { return r.Completed.Sub(r.HealthyAt) }
+
+// Plan reads the job's tasks and output, and the other services' tasks, and returns an empty plan with notes.
+func (j *Job) Plan(ctx context.Context) (*steps.Plan, error) {
+	e, err := (&Deploy{cfg: j.cfg}).engine()
+	if err != nil {
+		return nil, err
+	}
+	run, err := InspectJob(ctx, e, j.stack, j.service, j.among...)
+	if err != nil {
+		return nil, err
+	}
+	p := steps.NewPlan(nil, nil)
+	p.Note("job %s: run %d completed at %s after %d attempt(s), %d failed; %s from its first task",
+		run.Service, run.Iteration, run.Completed.Format(time.RFC3339), run.Attempts, run.Failed,
+		run.Completed.Sub(run.FirstStart).Round(100*time.Millisecond))
+	switch {
+	case !run.HealthyAt.IsZero() && run.HealthyAt.Before(run.FirstStart):
+		p.Note("services were healthy before this run started (the last: %s at %s)", run.LastHealthy, run.HealthyAt.Format(time.RFC3339))
+	case !run.HealthyAt.IsZero():
+		p.Note("bootstrap converged %s after services healthy (the last: %s at %s)",
+			run.SinceHealthy().Round(100*time.Millisecond), run.LastHealthy, run.HealthyAt.Format(time.RFC3339))
+	}
+	if len(run.Later) > 0 {
+		sort.Strings(run.Later)
+		p.Note("healthy only after the job completed: %s", strings.Join(run.Later, ", "))
+	}
+	if run.Output != "" {
+		p.Note("its output:")
+		for _, l := range strings.Split(strings.TrimRight(run.Output, "\n"), "\n") {
+			p.Note("| %s", l)
+		}
+	}
+	return p, nil
+}
+
+// InspectJob finds the completed task of the job's current run and the time the other services became healthy.
+func InspectJob(ctx context.Context, e Engine, st *stacks.Stack, service string, among ...*stacks.Stack) (JobRun, error) {
+	name := st.Namespace + "_" + service
+	run := JobRun{Service: name}
+	live, err := e.Services(ctx, st.Namespace)
+	if err != nil {
+		return run, err
+	}
+	svc := findService(live, name)
+	if svc == nil {
+		return run, fmt.Errorf("job service %s does not exist", name)
+	}
+	if svc.Spec.Mode.ReplicatedJob == nil && svc.Spec.Mode.GlobalJob == nil {
+		return run, fmt.Errorf("service %s is not a job (mode %s)", name, modeString(svc.Spec.Mode))
+	}
+	tasks, err := e.Tasks(ctx, svc.ID)
+	if err != nil {
+		return run, err
+	}
+	if svc.JobStatus != nil {
+		run.Iteration = svc.JobStatus.JobIteration.Index
+	}
+	var done *swarm.Task
+	for i, t := range tasks {
+		if t.JobIteration != nil && t.JobIteration.Index != run.Iteration {
+			continue
+		}
+		run.Attempts++
+		if run.FirstStart.IsZero() || t.CreatedAt.Before(run.FirstStart) {
+			run.FirstStart = t.CreatedAt
+		}
+		switch t.Status.State {
+		case swarm.TaskStateComplete:
+			if done == nil || t.Status.Timestamp.After(done.Status.Timestamp) {
+				done = &tasks[i]
+			}
+		case swarm.TaskStateFailed, swarm.TaskStateRejected:
+			run.Failed++
+		}
+	}
+	if done == nil {
+		return run, fmt.Errorf("job %s: run %d has not completed (%d attempt(s), %d failed)", name, run.Iteration, run.Attempts, run.Failed)
+	}
+	run.Completed = done.Status.Timestamp
+	if r, ok := e.(LogReader); ok {
+		out, _, err := r.TaskLogs(ctx, done.ID, 200)
+		if err != nil {
+			return run, err
+		}
+		run.Output = out
+	}
+	for _, other := range among {
+		svcs, err := e.Services(ctx, other.Namespace)
+		if err != nil {
+			return run, err
+		}
+		for _, s := range svcs {
+			if s.Spec.Mode.ReplicatedJob != nil || s.Spec.Mode.GlobalJob != nil {
+				continue
+			}
+			ts, err := e.Tasks(ctx, s.ID)
+			if err != nil {
+				return run, err
+			}
+			var healthy time.Time
+			for _, t := range ts {
+				if t.DesiredState == swarm.TaskStateRunning && t.Status.State == swarm.TaskStateRunning &&
+					sameTaskSpec(t.Spec, s.Spec.TaskTemplate) && t.Status.Timestamp.After(healthy) {
+					healthy = t.Status.Timestamp
+				}
+			}
+			switch {
+			case healthy.IsZero():
+			case healthy.After(run.Completed):
+				run.Later = append(run.Later, s.Spec.Name)
+			case healthy.After(run.HealthyAt):
+				run.HealthyAt, run.LastHealthy = healthy, s.Spec.Name
+			}
+		}
+	}
+	return run, nil
+}
+
+// jobOutput returns the last lines a failed job printed, for the error that says it did not converge.
+func jobOutput(ctx context.Context, e Engine, svc swarm.Service) string {
+	r, ok := e.(LogReader)
+	if !ok {
+		return ""
+	}
+	tasks, err := e.Tasks(ctx, svc.ID)
+	if err != nil || len(tasks) == 0 {
+		return ""
+	}
+	sort.Slice(tasks, func(i, k int) bool { return tasks[i].Status.Timestamp.After(tasks[k].Status.Timestamp) })
+	for _, t := range tasks {
+		if t.Status.State != swarm.TaskStateFailed && t.Status.State != swarm.TaskStateComplete {
+			continue
+		}
+		out, errs, err := r.TaskLogs(ctx, t.ID, 8)
+		if err != nil {
+			return ""
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(errs+"\n"+out), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) == 0 {
+			return ""
+		}
+		return fmt.Sprintf("output of task %s: %s", shortID(t.ID), strings.Join(lines, " ⏎ "))
+	}
+	return ""
+}

@@ -1,0 +1,66 @@
+package spireca_test
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"os/exec"
+	"testing"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+)
+
+// A real rotation of SPIRE's X.509 signing authority (spire-server localauthority x509 prepare + activate): SVIDs
+// are then signed by a new intermediate under the same upstream root, so a fresh SVID still enrols and logs in as
+// the same identity, and a re-run of the step writes nothing.
+func TestRealSPIREAuthorityRotation(t *testing.T) {
+	b := newBed(t)
+	_, key, _ := b.realRoot()
+	if _, res := b.run(steps.Apply, nil, b.settings(key)); res.Status != steps.Changed {
+		t.Fatalf("apply: %s %s", res.Status, res.Error)
+	}
+	api := b.admin.ClientAPI()
+	ctx := ctxFor(t)
+	dev := "rot-" + testutil.RandHex(t, 4)
+	id := "spiffe://zb.test/device/" + dev
+	before := b.mint(id)
+	if err := api.EnrollWithCA(ctx, before, dev); err != nil {
+		t.Fatalf("enrol: %v", err)
+	}
+	ident := b.identityByExternalID(id)
+
+	spire := func(args ...string) map[string]map[string]string {
+		t.Helper()
+		args = append(args, "-socketPath", b.in.Spire.Socket, "-output", "json")
+		out, err := exec.Command(b.in.Spire.ServerBin, append([]string{"localauthority", "x509"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("spire-server localauthority x509 %v: %v\n%s", args, err, out)
+		}
+		var doc map[string]map[string]string
+		if err := json.Unmarshal(out, &doc); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return doc
+	}
+	spire("prepare")
+	next := spire("show")["prepared"]["authority_id"]
+	if next == "" {
+		t.Fatal("no prepared X.509 authority after prepare")
+	}
+	spire("activate", "-authorityID", next)
+
+	after := b.mint(id)
+	if got := hex.EncodeToString(after.Leaf.AuthorityKeyId); got != next {
+		t.Fatalf("a new SVID is signed by authority %s; want the activated %s", got, next)
+	}
+	if hex.EncodeToString(before.Leaf.AuthorityKeyId) == next {
+		t.Fatal("the first SVID was already signed by the new authority: no rotation happened")
+	}
+	if rep, res := b.run(steps.Apply, nil, b.settings(key)); res.Status != steps.Unchanged || rep.MutatingCalls != 0 {
+		t.Errorf("after the rotation: %s with %d writes %v; want unchanged, 0 writes", res.Status, rep.MutatingCalls, rep.Writes)
+	}
+	s, err := api.AuthenticateCert(ctx, after)
+	if err != nil || s.IdentityID != ident.ID {
+		t.Fatalf("login with an SVID of the new authority: %+v, %v; want identity %s", s, err, ident.ID)
+	}
+}

@@ -5,6 +5,7 @@ need=()
 for p in docker.io postgresql openssl ca-certificates; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
+command -v mvn >/dev/null 2>&1 || need+=(maven)   # downloads the Keycloak distribution
 if [ ${#need[@]} -gt 0 ]; then
   echo "[deps] installing: ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

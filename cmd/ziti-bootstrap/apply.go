@@ -62,6 +62,13 @@ func runApply(ctx context.Context, g *globals, only func(string) bool) error {
 	if err != nil {
 		return err
 	}
+	return withLock(ctx, g, cfg, func(ctx context.Context) error { return applySteps(ctx, g, cfg, only) })
+}
+
+// withLock runs fn while holding the apply lock (see the apply command's help); fn must use the context it is
+// given, which ends when the lock is lost. Every command that writes should run under it (up, down and restore
+// too).
+func withLock(ctx context.Context, g *globals, cfg *config.Config, fn func(ctx context.Context) error) error {
 	lcfg, err := config.LoadLock(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile})
 	if err != nil {
 		return err
@@ -71,7 +78,7 @@ func runApply(ctx context.Context, g *globals, only func(string) bool) error {
 		return err
 	}
 	defer closeStore()
-	runErr := applySteps(lease.Context(), g, cfg, only)
+	runErr := fn(lease.Context())
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if err := lease.Release(rctx); err != nil && !errors.Is(err, lock.ErrLost) {
@@ -144,47 +151,27 @@ func takeLock(ctx context.Context, g *globals, cfg *config.Config, lcfg config.L
 	return lease, closeStore, nil
 }
 
-// applySteps runs every step in Apply mode, prints the report, and returns an exitError carrying the exit code
-// when the run did not converge. It is runSteps (run.go) with the steps guarded against dependencies that go
-// away mid-run (see guarded).
+// applySteps runs the steps (those only selects; all when nil) in Apply mode through execSteps, each guarded
+// against dependencies that go away mid-run (see guarded).
 func applySteps(ctx context.Context, g *globals, cfg *config.Config, only func(string) bool) error {
-	counter := calls.New()
-	var down atomic.Int64 // failed attempts to reach a dependency, so far
-	progress := func(what, where string, attempt int, elapsed time.Duration, err error) {
-		down.Add(1)
-		g.log.Info("waiting", "for", what, "at", where, "attempt", attempt, "elapsed", elapsed.Round(100*time.Millisecond).String(), "lastError", err.Error())
-	}
-	sys, all, err := app.Steps(cfg, counter, progress)
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	var selected []steps.Step
-	for _, s := range all {
-		if only == nil || only(s.Name()) {
-			selected = append(selected, s)
+	return execSteps(ctx, g, steps.Apply, func(counter *calls.Counter, progress wait.Progress) ([]steps.Step, func(), error) {
+		down := new(atomic.Int64) // failed attempts to reach a dependency, so far
+		counting := func(what, where string, attempt int, elapsed time.Duration, err error) {
+			down.Add(1)
+			progress(what, where, attempt, elapsed, err)
 		}
-	}
-	runner := &steps.Runner{Steps: guard(selected, &down, g.log), Counter: counter, Observer: func(e steps.Event) {
-		if e.Start {
-			g.log.Debug("step start", "step", e.Step)
-			return
+		sys, all, err := app.Steps(cfg, counter, counting)
+		if err != nil {
+			return nil, nil, err
 		}
-		r := e.Result
-		g.log.Info("step done", "step", r.Name, "status", string(r.Status), "changes", len(r.Changes), "mutatingCalls", r.MutatingCalls,
-			"duration", r.Duration.Round(time.Millisecond).String())
-	}}
-	rep, err := runner.Run(ctx, steps.Apply)
-	if err != nil {
-		return &exitError{exitcode.Internal, err}
-	}
-	if err := printReport(g.stdout, g.output, rep); err != nil {
-		return err
-	}
-	if code := exitcode.For(rep.Errors()...); code != exitcode.OK {
-		return &exitError{code, fmt.Errorf("%s did not converge: %s", rep.Mode, firstErrors(rep))}
-	}
-	return nil
+		var selected []steps.Step
+		for _, s := range all {
+			if only == nil || only(s.Name()) {
+				selected = append(selected, s)
+			}
+		}
+		return guard(selected, down, g.log), sys.Close, nil
+	})
 }
 
 // maxAttempts bounds how often a guarded step is planned and applied in one run.

@@ -18,9 +18,10 @@ func newDownCommand(g *globals) *cobra.Command {
 		Use:   "down",
 		Short: "Remove the OpenZiti, Keycloak and SPIRE stacks (services, secrets, configs, networks; volumes with --volumes)",
 		Long: `Removes, in reverse order, every service, secret, config and network labelled with a stack's
-com.docker.stack.namespace, and nothing else. Volumes hold the stacks' data (SPIRE's datastore, Keycloak's
-database, OpenZiti's PKI and database) and are kept unless --volumes; Swarm volumes are local to each node,
-and only those of the node whose engine is at DOCKER_HOST are removed.`,
+com.docker.stack.namespace, and nothing else; also the stopped containers Swarm leaves behind for the tasks of a
+job such as bootstrap (moby/moby#44312), which would keep the volumes in use. Volumes hold the stacks' data
+(SPIRE's datastore, Keycloak's database, OpenZiti's PKI and database) and are kept unless --volumes; Swarm
+volumes are local to each node, and only those of the node whose engine is at DOCKER_HOST are removed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			names, err := o.selected()

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
 // File is the single-host fallback: an exclusive flock(2) on a local file. It keeps out runs on this host only
@@ -37,8 +40,9 @@ func (l *File) TryAcquire(_ context.Context, me Holder) (Holder, error) {
 		return Holder{}, fmt.Errorf("%s: already held by this process", l.Where())
 	}
 	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return Holder{}, fmt.Errorf("lock file: %w; set ZB_LOCK_FILE to a writable path", err)
+	if err != nil { // waiting will not help
+		return Holder{}, wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "ZB_LOCK_FILE",
+			Msg: fmt.Sprintf("cannot open the lock file: %v; set ZB_LOCK_FILE to a file this user may create and write", err)}}})
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		defer f.Close()

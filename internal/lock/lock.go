@@ -3,13 +3,14 @@
 //
 // # Where the lock lives
 //
-// With Docker (ZB_DOCKER=true) the lock is a Swarm config object, Swarm (the Docker Engine API of a manager):
-// every manager of the Swarm sees the same object, so the lock holds across nodes. Its name is Name
-// ("ziti-bootstrap.lock"); its labels say who holds it (run id, host, pid, when) and until when. Swarm refuses a
-// second config of the same name, so creating it is the atomic "take the lock"; a config's labels can only be
-// changed together with the version that was read, so taking over an expired lock is a compare-and-swap: of
-// two runs that both saw it expired, one wins and the other sees the winner. The holder renews the expiry
-// every third of the TTL while it runs, and removes the config when done (only if it is still its own).
+// With Docker (ZB_DOCKER=true) the lock is a Swarm config object, created and read through the Docker Engine
+// API of a manager: every manager of the Swarm sees the same object, so the lock holds across nodes. Its name
+// is Name ("ziti-bootstrap.lock"); its labels say who holds it (run id, host, pid, when) and until when. Swarm
+// refuses a second config of the same name, so creating it is the atomic "take the lock"; a config's labels
+// can only be changed together with the version that was read, so taking over an expired lock is a
+// compare-and-swap: of two runs that both saw it expired, one wins and the other sees the winner. The holder
+// renews the expiry every third of the TTL while it runs, and removes the config when done (only if it is
+// still its own).
 //
 // Without Docker (ZB_DOCKER=false) the lock is a flock(2) on a local file (ZB_LOCK_FILE). That keeps out runs
 // on this host only: it is no protection between hosts. The kernel drops the lock when its holder dies, so it

@@ -15,6 +15,7 @@ import (
 
 	"github.com/docker/docker/errdefs"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
@@ -360,5 +361,14 @@ func TestSwarmNotAManagerFailsAtOnce(t *testing.T) {
 	_, err := Acquire(context.Background(), NewSwarm(notManager{}, Name, "tcp://worker:2375"), Options{TTL: 10 * time.Second, Wait: time.Minute})
 	if !errors.Is(err, docker.ErrNotManager) || !strings.Contains(err.Error(), "ZB_DOCKER=false") || time.Since(t0) > 5*time.Second {
 		t.Fatalf("after %s: %v; want ErrNotManager at once", time.Since(t0), err)
+	}
+}
+
+// A lock file that cannot be opened is a configuration problem naming ZB_LOCK_FILE, found at once.
+func TestFileLockUnwritableIsInvalidConfig(t *testing.T) {
+	t0 := time.Now()
+	_, err := Acquire(context.Background(), NewFile(filepath.Join(t.TempDir(), "no", "such", "dir", "zb.lock")), Options{TTL: 10 * time.Second, Wait: time.Minute})
+	if !config.IsInvalid(err) || !strings.Contains(err.Error(), "ZB_LOCK_FILE") || time.Since(t0) > 5*time.Second {
+		t.Fatalf("after %s: %v; want an invalid configuration naming ZB_LOCK_FILE at once", time.Since(t0), err)
 	}
 }

@@ -88,7 +88,7 @@ func (j *Job) Plan(ctx context.Context) (*steps.Plan, error) {
 		p.Note("healthy only after the job completed: %s", strings.Join(run.Later, ", "))
 	}
 	if run.Output != "" {
-		p.Note("its output:")
+		p.Note("output of run %d:", run.Iteration)
 		for _, l := range strings.Split(strings.TrimRight(run.Output, "\n"), "\n") {
 			p.Note("| %s", l)
 		}

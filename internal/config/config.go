@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -123,26 +122,7 @@ type loader struct {
 
 // Load reads and validates the configuration. On any problem it returns an *Error listing all of them.
 func Load(src Sources) (*Config, error) {
-	l := &loader{src: src, file: map[string]string{}}
-	if l.src.Env == nil {
-		l.src.Env = os.LookupEnv
-	}
-	if l.src.ReadFile == nil {
-		l.src.ReadFile = os.ReadFile
-	}
-	if src.EnvFile != "" {
-		f, err := os.Open(src.EnvFile)
-		if err != nil {
-			l.fail("--env-file", "cannot read %s: %v; pass an existing file or omit the flag", src.EnvFile, errors.Unwrap(err))
-		} else {
-			m, perr := ParseDotenv(f, src.EnvFile)
-			f.Close()
-			if perr != nil {
-				l.fail("--env-file", "%v", perr)
-			}
-			l.file = m
-		}
-	}
+	l := newLoader(src)
 	for k := range src.Flags {
 		base, isFile := strings.CutSuffix(k, "_FILE")
 		if v, ok := Lookup(base); isFile && ok && v.Secret {
@@ -208,11 +188,19 @@ func Load(src Sources) (*Config, error) {
 	c.Docker.Host = l.nonEmpty("DOCKER_HOST")
 	c.WaitTimeout = l.duration("ZB_WAIT_TIMEOUT")
 
-	if len(l.problems) > 0 {
-		sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Var < l.problems[j].Var })
-		return nil, &Error{Problems: l.problems}
+	if err := l.err(); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// err is nil, or the *Error listing every problem found, sorted by variable.
+func (l *loader) err() error {
+	if len(l.problems) == 0 {
+		return nil
+	}
+	sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Var < l.problems[j].Var })
+	return &Error{Problems: l.problems}
 }
 
 func (l *loader) fail(name, format string, args ...any) {

@@ -1,11 +1,8 @@
 package config
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
@@ -33,23 +30,7 @@ const MinLockTTL = 3 * time.Second
 // LoadLock reads the lock variables from src with the precedence of Load (flags, environment, .env file) and
 // validates them. On any problem it returns an *Error listing all of them.
 func LoadLock(src Sources) (Lock, error) {
-	l := &loader{src: src, file: map[string]string{}}
-	if l.src.Env == nil {
-		l.src.Env = os.LookupEnv
-	}
-	if src.EnvFile != "" {
-		f, err := os.Open(src.EnvFile)
-		if err != nil {
-			l.fail("--env-file", "cannot read %s: %v; pass an existing file or omit the flag", src.EnvFile, errors.Unwrap(err))
-		} else {
-			m, perr := ParseDotenv(f, src.EnvFile)
-			f.Close()
-			if perr != nil {
-				l.fail("--env-file", "%v", perr)
-			}
-			l.file = m
-		}
-	}
+	l := newLoader(src)
 	var c Lock
 	if v := l.get("ZB_LOCK_WAIT"); v == "0" {
 		c.Wait = 0
@@ -71,9 +52,8 @@ func LoadLock(src Sources) (Lock, error) {
 	if c.File == "" || !filepath.IsAbs(c.File) || strings.HasSuffix(c.File, "/") {
 		l.fail("ZB_LOCK_FILE", "%q is not an absolute file path; use e.g. /tmp/ziti-bootstrap.lock", c.File)
 	}
-	if len(l.problems) > 0 {
-		sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Var < l.problems[j].Var })
-		return Lock{}, &Error{Problems: l.problems}
+	if err := l.err(); err != nil {
+		return Lock{}, err
 	}
 	return c, nil
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -147,9 +146,8 @@ func LoadStack(src Sources, names []string) (*Stack, error) {
 	out.Docker.Host = l.nonEmpty("DOCKER_HOST")
 	out.Docker.Enabled = true
 	out.WaitTimeout = l.duration("ZB_WAIT_TIMEOUT")
-	if len(l.problems) > 0 {
-		sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Var < l.problems[j].Var })
-		return nil, &Error{Problems: l.problems}
+	if err := l.err(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

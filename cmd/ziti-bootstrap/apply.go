@@ -164,13 +164,7 @@ func applySteps(ctx context.Context, g *globals, cfg *config.Config, only func(s
 		if err != nil {
 			return nil, nil, err
 		}
-		var selected []steps.Step
-		for _, s := range all {
-			if only == nil || only(s.Name()) {
-				selected = append(selected, s)
-			}
-		}
-		return guard(selected, down, g.log), sys.Close, nil
+		return guard(selectSteps(all, only), down, g.log), sys.Close, nil
 	})
 }
 

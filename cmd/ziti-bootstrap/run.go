@@ -30,14 +30,22 @@ func runSteps(ctx context.Context, g *globals, mode steps.Mode, only func(string
 		if err != nil {
 			return nil, nil, err
 		}
-		var selected []steps.Step
-		for _, s := range all {
-			if only == nil || only(s.Name()) {
-				selected = append(selected, s)
-			}
-		}
-		return selected, sys.Close, nil
+		return selectSteps(all, only), sys.Close, nil
 	})
+}
+
+// selectSteps returns the steps only selects, in order; all of them when only is nil.
+func selectSteps(all []steps.Step, only func(string) bool) []steps.Step {
+	if only == nil {
+		return all
+	}
+	var selected []steps.Step
+	for _, s := range all {
+		if only(s.Name()) {
+			selected = append(selected, s)
+		}
+	}
+	return selected
 }
 
 // execSteps is the one run path of the commands that run steps (plan, apply, status, up, down): it builds the

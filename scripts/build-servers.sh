@@ -63,7 +63,7 @@ build_keycloak() {
 }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(task keycloak ziti spire weed)
+[ ${#targets[@]} -gt 0 ] || targets=(keycloak ziti spire weed)   # task: on demand (scripts/build-servers.sh task)
 pids=()
 for t in "${targets[@]}"; do
   "build_$t" &

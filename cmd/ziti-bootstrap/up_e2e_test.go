@@ -234,6 +234,26 @@ func TestUpDevE2E(t *testing.T) {
 	}
 	t.Logf("BENCH no-op re-run of up --dev: %s, 0 mutating calls", time.Since(t0).Round(time.Millisecond))
 
+	// status --stacks: every service of the three stacks with all its tasks running (the job: completed)
+	code, out, errs := cli(t, "status", "--stacks", "--prefix", prefix, "--env-file", envFile, "-o", "json")
+	if code != 0 {
+		t.Fatalf("status --stacks: exit %d\n%s\n%s", code, out, lastLines(errs, 20))
+	}
+	st := report(t, out)
+	statusNotes := strings.Join(st.Steps[len(st.Steps)-1].Notes, "\n")
+	for _, svc := range []string{"spire_spire-server", "spire_spire-agent", "keycloak_keycloak-db", "keycloak_keycloak",
+		"openziti_ziti-controller", "openziti_ziti-router", "openziti_bootstrap"} {
+		line := ""
+		for _, l := range strings.Split(statusNotes, "\n") {
+			if strings.HasPrefix(l, prefix+svc+" ") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, " 1/1 ") || strings.Contains(line, "last error") {
+			t.Errorf("status --stacks: service %s%s: %q; want 1/1 and no error\n%s", prefix, svc, line, statusNotes)
+		}
+	}
+
 	// the bootstrap once more, on converged systems: one Swarm write to start it, none by the job
 	t0 = time.Now()
 	rep = run("up --dev --rerun-bootstrap", append(up, "--rerun-bootstrap")...)

@@ -105,15 +105,9 @@ func (s *Swarm) TryAcquire(ctx context.Context, me Holder) (Holder, error) {
 
 // Renew replaces the labels with me's (new expiry) if the lock is still me's, at the version read.
 func (s *Swarm) Renew(ctx context.Context, me Holder) error {
-	cur, err := s.api.InspectConfig(ctx, s.name)
-	if docker.IsNotFound(err) {
-		return fmt.Errorf("%w: the config was removed", ErrLost)
-	}
+	cur, err := s.mine(ctx, me)
 	if err != nil {
 		return err
-	}
-	if h := holderOf(cur); h.Run != me.Run {
-		return fmt.Errorf("%w: now held by %s", ErrLost, h)
 	}
 	if err := s.api.UpdateConfigLabels(ctx, cur.ID, s.name, cur.Version, labels(me)); err != nil {
 		if now, ierr := s.api.InspectConfig(ctx, s.name); ierr == nil && holderOf(now).Run != me.Run {
@@ -126,20 +120,29 @@ func (s *Swarm) Renew(ctx context.Context, me Holder) error {
 
 // Release removes the config if it is still me's.
 func (s *Swarm) Release(ctx context.Context, me Holder) error {
-	cur, err := s.api.InspectConfig(ctx, s.name)
-	if docker.IsNotFound(err) {
-		return fmt.Errorf("%w: the config was removed", ErrLost)
-	}
+	cur, err := s.mine(ctx, me)
 	if err != nil {
 		return err
-	}
-	if h := holderOf(cur); h.Run != me.Run {
-		return fmt.Errorf("%w: now held by %s", ErrLost, h)
 	}
 	if err := s.api.RemoveConfig(ctx, cur.ID); err != nil && !docker.IsNotFound(err) {
 		return err
 	}
 	return nil
+}
+
+// mine reads the config and checks that it is still me's (ErrLost if not).
+func (s *Swarm) mine(ctx context.Context, me Holder) (docker.LabelledConfig, error) {
+	cur, err := s.api.InspectConfig(ctx, s.name)
+	if docker.IsNotFound(err) {
+		return cur, fmt.Errorf("%w: the config was removed", ErrLost)
+	}
+	if err != nil {
+		return cur, err
+	}
+	if h := holderOf(cur); h.Run != me.Run {
+		return cur, fmt.Errorf("%w: now held by %s", ErrLost, h)
+	}
+	return cur, nil
 }
 
 // classify marks the engine's refusals that waiting cannot cure (not a Swarm manager: 503) as permanent; they

@@ -69,22 +69,7 @@ func (c *Client) CreateExtJWTSigner(ctx context.Context, s ExtJWTSigner) (string
 	}
 	err := c.do(ctx, "create external JWT signer "+name, func(ctx context.Context) error {
 		p := external_jwt_signer.NewCreateExternalJWTSignerParamsWithContext(ctx)
-		p.ExternalJWTSigner = &rest_model.ExternalJWTSignerCreate{
-			Name:            &name,
-			Issuer:          &s.Issuer,
-			Audience:        &s.Audience,
-			JwksEndpoint:    uri(s.JWKSEndpoint),
-			CertPem:         optString(s.CertPEM),
-			Kid:             optString(s.Kid),
-			ClaimsProperty:  optString(s.ClaimsProperty),
-			UseExternalID:   &s.UseExternalID,
-			Enabled:         &s.Enabled,
-			ClientID:        optString(s.ClientID),
-			ExternalAuthURL: optString(s.ExternalAuthURL),
-			Scopes:          scopes(s.Scopes),
-			TargetToken:     targetToken(s.TargetToken),
-			Tags:            tagsToWire(s.Tags),
-		}
+		p.ExternalJWTSigner = signerToWire(name, s)
 		resp, err := c.mgmt.ExternalJWTSigner.CreateExternalJWTSigner(p, c.session())
 		if err != nil {
 			return err
@@ -103,22 +88,8 @@ func (c *Client) UpdateExtJWTSigner(ctx context.Context, id string, s ExtJWTSign
 	return c.do(ctx, "update external JWT signer "+nameOr(s.Name, id), func(ctx context.Context) error {
 		p := external_jwt_signer.NewUpdateExternalJWTSignerParamsWithContext(ctx)
 		p.ID = id
-		p.ExternalJWTSigner = &rest_model.ExternalJWTSignerUpdate{
-			Name:            &s.Name,
-			Issuer:          &s.Issuer,
-			Audience:        &s.Audience,
-			JwksEndpoint:    uri(s.JWKSEndpoint),
-			CertPem:         optString(s.CertPEM),
-			Kid:             optString(s.Kid),
-			ClaimsProperty:  optString(s.ClaimsProperty),
-			UseExternalID:   &s.UseExternalID,
-			Enabled:         &s.Enabled,
-			ClientID:        optString(s.ClientID),
-			ExternalAuthURL: optString(s.ExternalAuthURL),
-			Scopes:          scopes(s.Scopes),
-			TargetToken:     targetToken(s.TargetToken),
-			Tags:            tagsToWire(s.Tags),
-		}
+		u := rest_model.ExternalJWTSignerUpdate(*signerToWire(s.Name, s)) // the same fields
+		p.ExternalJWTSigner = &u
 		_, err := c.mgmt.ExternalJWTSigner.UpdateExternalJWTSigner(p, c.session())
 		return err
 	})
@@ -132,6 +103,26 @@ func (c *Client) DeleteExtJWTSigner(ctx context.Context, id string) error {
 		_, err := c.mgmt.ExternalJWTSigner.DeleteExternalJWTSigner(p, c.session())
 		return err
 	})
+}
+
+// signerToWire is the body of a create of s under name; an update has the same fields.
+func signerToWire(name string, s ExtJWTSigner) *rest_model.ExternalJWTSignerCreate {
+	return &rest_model.ExternalJWTSignerCreate{
+		Name:            &name,
+		Issuer:          &s.Issuer,
+		Audience:        &s.Audience,
+		JwksEndpoint:    uri(s.JWKSEndpoint),
+		CertPem:         optString(s.CertPEM),
+		Kid:             optString(s.Kid),
+		ClaimsProperty:  optString(s.ClaimsProperty),
+		UseExternalID:   &s.UseExternalID,
+		Enabled:         &s.Enabled,
+		ClientID:        optString(s.ClientID),
+		ExternalAuthURL: optString(s.ExternalAuthURL),
+		Scopes:          scopes(s.Scopes),
+		TargetToken:     targetToken(s.TargetToken),
+		Tags:            tagsToWire(s.Tags),
+	}
 }
 
 func signerFromWire(d *rest_model.ExternalJWTSignerDetail) ExtJWTSigner {

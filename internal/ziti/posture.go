@@ -87,19 +87,11 @@ func (c *Client) UpdatePostureCheck(ctx context.Context, id string, pc PostureCh
 		var body rest_model.PostureCheckUpdate
 		switch pc.Type {
 		case PostureCheckOS:
-			u := &rest_model.PostureCheckOperatingSystemUpdate{OperatingSystems: osToWire(pc.OperatingSystems)}
-			u.SetName(&pc.Name)
-			u.SetRoleAttributes(attributes(pc.RoleAttributes))
-			u.SetTags(tagsToWire(pc.Tags))
-			body = u
+			body = withPostureFields(&rest_model.PostureCheckOperatingSystemUpdate{OperatingSystems: osToWire(pc.OperatingSystems)}, &pc)
 		case PostureCheckMAC:
-			u := &rest_model.PostureCheckMacAddressUpdate{MacAddresses: list(pc.MACAddresses)}
-			u.SetName(&pc.Name)
-			u.SetRoleAttributes(attributes(pc.RoleAttributes))
-			u.SetTags(tagsToWire(pc.Tags))
-			body = u
+			body = withPostureFields(&rest_model.PostureCheckMacAddressUpdate{MacAddresses: list(pc.MACAddresses)}, &pc)
 		default:
-			return fmt.Errorf("posture check type %q is not supported (use %s or %s)", pc.Type, PostureCheckOS, PostureCheckMAC)
+			return unsupportedPosture(pc.Type)
 		}
 		p := posture_checks.NewUpdatePostureCheckParamsWithContext(ctx)
 		p.ID = id
@@ -141,19 +133,27 @@ func NormalizeMAC(mac string) (string, bool) {
 func postureCreate(pc PostureCheck) (rest_model.PostureCheckCreate, error) {
 	switch pc.Type {
 	case PostureCheckOS:
-		c := &rest_model.PostureCheckOperatingSystemCreate{OperatingSystems: osToWire(pc.OperatingSystems)}
-		c.SetName(&pc.Name)
-		c.SetRoleAttributes(attributes(pc.RoleAttributes))
-		c.SetTags(tagsToWire(pc.Tags))
-		return c, nil
+		return withPostureFields(&rest_model.PostureCheckOperatingSystemCreate{OperatingSystems: osToWire(pc.OperatingSystems)}, &pc), nil
 	case PostureCheckMAC:
-		c := &rest_model.PostureCheckMacAddressCreate{MacAddresses: list(pc.MACAddresses)}
-		c.SetName(&pc.Name)
-		c.SetRoleAttributes(attributes(pc.RoleAttributes))
-		c.SetTags(tagsToWire(pc.Tags))
-		return c, nil
+		return withPostureFields(&rest_model.PostureCheckMacAddressCreate{MacAddresses: list(pc.MACAddresses)}, &pc), nil
 	}
-	return nil, fmt.Errorf("posture check type %q is not supported (use %s or %s)", pc.Type, PostureCheckOS, PostureCheckMAC)
+	return nil, unsupportedPosture(pc.Type)
+}
+
+// withPostureFields sets on body, a create or an update of any posture check type, the fields all types have.
+func withPostureFields[B interface {
+	SetName(*string)
+	SetRoleAttributes(*rest_model.Attributes)
+	SetTags(*rest_model.Tags)
+}](body B, pc *PostureCheck) B {
+	body.SetName(&pc.Name)
+	body.SetRoleAttributes(attributes(pc.RoleAttributes))
+	body.SetTags(tagsToWire(pc.Tags))
+	return body
+}
+
+func unsupportedPosture(typ string) error {
+	return fmt.Errorf("posture check type %q is not supported (use %s or %s)", typ, PostureCheckOS, PostureCheckMAC)
 }
 
 func osToWire(in []OperatingSystem) []*rest_model.OperatingSystem {

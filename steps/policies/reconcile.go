@@ -144,7 +144,7 @@ func (d *differ) isExternal(kind, name string) bool {
 
 // deletes plans the deletion of owned objects the file does not declare (objects listed as external are kept).
 func deletes[T any](d *differ, kind string, phase int, have []T, declared map[string]bool, get func(T) (name, id string, tags map[string]any),
-	del func(ctx context.Context, api API, id string) error) {
+	del func(API, context.Context, string) error) {
 	var stale []T
 	for _, h := range have {
 		name, _, tags := get(h)
@@ -161,7 +161,7 @@ func deletes[T any](d *differ, kind string, phase int, have []T, declared map[st
 	for _, h := range stale {
 		name, id, _ := get(h)
 		d.add(phase, steps.Change{Action: steps.Delete, Kind: kind, Key: name, Reason: "not declared (id " + id + ")"},
-			func(ctx context.Context, api API, _ *resolver) error { return del(ctx, api, id) })
+			func(ctx context.Context, api API, _ *resolver) error { return del(api, ctx, id) })
 	}
 }
 
@@ -230,41 +230,89 @@ func sortedCopy(s []string) []string {
 	return out
 }
 
+// kindRules says how reconcileKind sorts the declared objects of one kind against the observed ones.
+type kindRules[T any] struct {
+	kind            string
+	phase, delPhase int // the phase of creates and updates, and of deletes
+	// ident gives an object's name, id and tags.
+	ident func(T) (name, id string, tags map[string]any)
+	// missing is the reason of a create.
+	missing func(want T) string
+	// system, when set, tells objects of the controller's own that are never owned (optional).
+	system func(have T) bool
+	// conflict, when set, checks that have can become want; false means it reported a problem (optional).
+	conflict func(have, want T) bool
+	// diff records the fields that differ between have and want.
+	diff func(f *diffs, have, want T)
+	// write creates want (have is the zero T) or updates have to want, with these tags.
+	write func(want, have T, tags map[string]any) runFn
+	del   func(api API, ctx context.Context, id string) error
+}
+
+// runFn is the write of one op.
+type runFn = func(ctx context.Context, api API, ids *resolver) error
+
+// reconcileKind plans the creates and updates of the declared objects of one kind (in the file's order), then
+// the deletes of the owned ones it no longer declares.
+func reconcileKind[T any](d *differ, r kindRules[T], observed, declaredObjs []T) {
+	system := func(T) bool { return false }
+	if r.system != nil {
+		system = r.system
+	}
+	have := map[string]T{}
+	for _, h := range observed {
+		name, _, _ := r.ident(h)
+		have[name] = h
+	}
+	declared := map[string]bool{}
+	for _, want := range declaredObjs {
+		name, _, _ := r.ident(want)
+		declared[name] = true
+		h, ok := have[name]
+		if !ok {
+			d.add(r.phase, steps.Change{Action: steps.Create, Kind: r.kind, Key: name, Reason: r.missing(want)},
+				r.write(want, *new(T), map[string]any{OwnerTag: d.owner}))
+			continue
+		}
+		_, id, tags := r.ident(h)
+		switch {
+		case system(h) || !d.owns(tags):
+			d.foreign(r.kind, name, id, tags)
+		case r.conflict != nil && !r.conflict(h, want):
+		default:
+			var f diffs
+			r.diff(&f, h, want)
+			if len(f.names) > 0 {
+				d.add(r.phase, f.change(r.kind, name), r.write(want, h, d.tags(tags)))
+			}
+		}
+	}
+	deletes(d, r.kind, r.delPhase, observed, declared,
+		func(h T) (string, string, map[string]any) {
+			name, id, tags := r.ident(h)
+			if system(h) {
+				return name, id, nil // never ours
+			}
+			return name, id, tags
+		}, r.del)
+}
+
 // Configs.
 
 func (d *differ) configs() {
-	have := map[string]ziti.Config{}
-	for _, c := range d.obs.configs {
-		have[c.Name] = c
-	}
-	declared := map[string]bool{}
-	for _, want := range d.pol.Configs {
-		declared[want.Name] = true
-		h, ok := have[want.Name]
-		switch {
-		case !ok:
-			want := want
-			d.add(phaseConfigs, steps.Change{Action: steps.Create, Kind: KindConfig, Key: want.Name, Reason: "missing (" + want.ConfigTypeName + ")"},
-				func(ctx context.Context, api API, ids *resolver) error {
-					want := want
-					tid, err := ids.get(kindConfigType, want.ConfigTypeName)
-					if err != nil {
-						return err
-					}
-					want.ConfigTypeID, want.Tags = tid, map[string]any{OwnerTag: d.owner}
-					id, err := api.CreateConfig(ctx, want)
-					if err == nil {
-						ids.set(KindConfig, want.Name, id)
-					}
-					return err
-				})
-		case !d.owns(h.Tags):
-			d.foreign(KindConfig, want.Name, h.ID, h.Tags)
-		case h.ConfigTypeName != want.ConfigTypeName:
+	reconcileKind(d, kindRules[ziti.Config]{
+		kind: KindConfig, phase: phaseConfigs, delPhase: phaseDeleteConfigs,
+		ident:   func(c ziti.Config) (string, string, map[string]any) { return c.Name, c.ID, c.Tags },
+		missing: func(want ziti.Config) string { return "missing (" + want.ConfigTypeName + ")" },
+		conflict: func(h, want ziti.Config) bool {
+			if h.ConfigTypeName == want.ConfigTypeName {
+				return true
+			}
 			d.problem(d.pol.declared(KindConfig, want.Name), "config %q is of type %s on the controller, and %s in the file: a config's type cannot change; give it a new name",
 				want.Name, h.ConfigTypeName, want.ConfigTypeName)
-		default:
-			var f diffs
+			return false
+		},
+		diff: func(f *diffs, h, want ziti.Config) {
 			keys := slices.Sorted(maps.Keys(want.Data))
 			for k := range h.Data {
 				if _, ok := want.Data[k]; !ok {
@@ -274,71 +322,68 @@ func (d *differ) configs() {
 			for _, k := range keys {
 				f.check("data."+k, !ziti.EqualJSON(h.Data[k], want.Data[k]), h.Data[k], want.Data[k])
 			}
-			if len(f.names) == 0 {
-				continue
+		},
+		write: func(want, h ziti.Config, tags map[string]any) runFn {
+			if h.ID != "" {
+				want.ConfigTypeID, want.Tags = h.ConfigTypeID, tags
+				return func(ctx context.Context, api API, _ *resolver) error { return api.UpdateConfig(ctx, h.ID, want) }
 			}
-			want, id := want, h.ID
-			want.ConfigTypeID, want.Tags = h.ConfigTypeID, d.tags(h.Tags)
-			d.add(phaseConfigs, f.change(KindConfig, want.Name), func(ctx context.Context, api API, _ *resolver) error {
-				return api.UpdateConfig(ctx, id, want)
-			})
-		}
-	}
-	deletes(d, KindConfig, phaseDeleteConfigs, d.obs.configs, declared,
-		func(c ziti.Config) (string, string, map[string]any) { return c.Name, c.ID, c.Tags },
-		func(ctx context.Context, api API, id string) error { return api.DeleteConfig(ctx, id) })
+			return func(ctx context.Context, api API, ids *resolver) error {
+				want := want
+				tid, err := ids.get(kindConfigType, want.ConfigTypeName)
+				if err != nil {
+					return err
+				}
+				want.ConfigTypeID, want.Tags = tid, tags
+				id, err := api.CreateConfig(ctx, want)
+				if err == nil {
+					ids.set(KindConfig, want.Name, id)
+				}
+				return err
+			}
+		},
+		del: API.DeleteConfig,
+	}, d.obs.configs, d.pol.Configs)
 }
 
 // Posture checks.
 
 func (d *differ) postureChecks() {
-	have := map[string]ziti.PostureCheck{}
-	for _, c := range d.obs.posture {
-		have[c.Name] = c
-	}
-	declared := map[string]bool{}
-	for _, want := range d.pol.PostureChecks {
-		declared[want.Name] = true
-		h, ok := have[want.Name]
-		switch {
-		case !ok:
-			want := want
-			d.add(phaseConfigs, steps.Change{Action: steps.Create, Kind: KindPostureCheck, Key: want.Name, Reason: "missing (" + want.Type + ")"},
-				func(ctx context.Context, api API, ids *resolver) error {
-					want := want
-					want.Tags = map[string]any{OwnerTag: d.owner}
-					id, err := api.CreatePostureCheck(ctx, want)
-					if err == nil {
-						ids.set(KindPostureCheck, want.Name, id)
-					}
-					return err
-				})
-		case !d.owns(h.Tags):
-			d.foreign(KindPostureCheck, want.Name, h.ID, h.Tags)
-		case h.Type != want.Type:
+	reconcileKind(d, kindRules[ziti.PostureCheck]{
+		kind: KindPostureCheck, phase: phaseConfigs, delPhase: phaseDeleteServices,
+		ident:   func(c ziti.PostureCheck) (string, string, map[string]any) { return c.Name, c.ID, c.Tags },
+		missing: func(want ziti.PostureCheck) string { return "missing (" + want.Type + ")" },
+		conflict: func(h, want ziti.PostureCheck) bool {
+			if h.Type == want.Type {
+				return true
+			}
 			d.problem(d.pol.declared(KindPostureCheck, want.Name), "posture check %q is of type %s on the controller, and %s in the file: a posture check's type cannot change; give it a new name",
 				want.Name, h.Type, want.Type)
-		default:
-			var f diffs
+			return false
+		},
+		diff: func(f *diffs, h, want ziti.PostureCheck) {
 			f.check("roleAttributes", !ziti.EqualSets(h.RoleAttributes, want.RoleAttributes), sortedCopy(h.RoleAttributes), sortedCopy(want.RoleAttributes))
 			if want.Type == ziti.PostureCheckOS {
 				f.check("operatingSystems", !ziti.EqualJSON(osList(h.OperatingSystems), osList(want.OperatingSystems)), osList(h.OperatingSystems), osList(want.OperatingSystems))
 			} else {
 				f.check("macAddresses", !ziti.EqualSets(h.MACAddresses, want.MACAddresses), sortedCopy(h.MACAddresses), sortedCopy(want.MACAddresses))
 			}
-			if len(f.names) == 0 {
-				continue
+		},
+		write: func(want, h ziti.PostureCheck, tags map[string]any) runFn {
+			want.Tags = tags
+			if h.ID != "" {
+				return func(ctx context.Context, api API, _ *resolver) error { return api.UpdatePostureCheck(ctx, h.ID, want) }
 			}
-			want, id := want, h.ID
-			want.Tags = d.tags(h.Tags)
-			d.add(phaseConfigs, f.change(KindPostureCheck, want.Name), func(ctx context.Context, api API, _ *resolver) error {
-				return api.UpdatePostureCheck(ctx, id, want)
-			})
-		}
-	}
-	deletes(d, KindPostureCheck, phaseDeleteServices, d.obs.posture, declared,
-		func(c ziti.PostureCheck) (string, string, map[string]any) { return c.Name, c.ID, c.Tags },
-		func(ctx context.Context, api API, id string) error { return api.DeletePostureCheck(ctx, id) })
+			return func(ctx context.Context, api API, ids *resolver) error {
+				id, err := api.CreatePostureCheck(ctx, want)
+				if err == nil {
+					ids.set(KindPostureCheck, want.Name, id)
+				}
+				return err
+			}
+		},
+		del: API.DeletePostureCheck,
+	}, d.obs.posture, d.pol.PostureChecks)
 }
 
 // osList is the comparable form of an OS check's systems: versions sorted, no nil lists.
@@ -353,49 +398,15 @@ func osList(in []ziti.OperatingSystem) []map[string]any {
 // Services.
 
 func (d *differ) services() {
-	have := map[string]ziti.Service{}
-	for _, s := range d.obs.services {
-		have[s.Name] = s
-	}
 	configName := map[string]string{}
 	for _, c := range d.obs.configs {
 		configName[c.ID] = c.Name
 	}
-	declared := map[string]bool{}
-	for _, want := range d.pol.Services {
-		declared[want.Name] = true
-		h, ok := have[want.Name]
-		// write resolves config names to ids and creates or updates the service.
-		write := func(id string, tags map[string]any) func(ctx context.Context, api API, ids *resolver) error {
-			want := want
-			return func(ctx context.Context, api API, ids *resolver) error {
-				want := want
-				cfgs := make([]string, 0, len(want.Configs))
-				for _, n := range want.Configs {
-					cid, err := ids.get(KindConfig, n)
-					if err != nil {
-						return err
-					}
-					cfgs = append(cfgs, cid)
-				}
-				want.Configs, want.Tags = cfgs, tags
-				if id != "" {
-					return api.UpdateService(ctx, id, want)
-				}
-				nid, err := api.CreateService(ctx, want)
-				if err == nil {
-					ids.set(KindService, want.Name, nid)
-				}
-				return err
-			}
-		}
-		switch {
-		case !ok:
-			d.add(phaseServices, steps.Change{Action: steps.Create, Kind: KindService, Key: want.Name, Reason: "missing"},
-				write("", map[string]any{OwnerTag: d.owner}))
-		case !d.owns(h.Tags):
-			d.foreign(KindService, want.Name, h.ID, h.Tags)
-		default:
+	reconcileKind(d, kindRules[ziti.Service]{
+		kind: KindService, phase: phaseServices, delPhase: phaseDeleteServices,
+		ident:   func(s ziti.Service) (string, string, map[string]any) { return s.Name, s.ID, s.Tags },
+		missing: func(ziti.Service) string { return "missing" },
+		diff: func(f *diffs, h, want ziti.Service) {
 			haveCfgs := make([]string, 0, len(h.Configs))
 			for _, id := range h.Configs {
 				n := configName[id]
@@ -404,20 +415,39 @@ func (d *differ) services() {
 				}
 				haveCfgs = append(haveCfgs, n)
 			}
-			var f diffs
 			f.check("configs", !ziti.EqualSets(haveCfgs, want.Configs), sortedCopy(haveCfgs), sortedCopy(want.Configs))
 			f.check("roleAttributes", !ziti.EqualSets(h.RoleAttributes, want.RoleAttributes), sortedCopy(h.RoleAttributes), sortedCopy(want.RoleAttributes))
 			f.check("encryptionRequired", h.EncryptionRequired != want.EncryptionRequired, h.EncryptionRequired, want.EncryptionRequired)
 			f.check("terminatorStrategy", h.TerminatorStrategy != want.TerminatorStrategy, h.TerminatorStrategy, want.TerminatorStrategy)
 			f.check("maxIdleTimeMillis", h.MaxIdleTimeMillis != want.MaxIdleTimeMillis, h.MaxIdleTimeMillis, want.MaxIdleTimeMillis)
-			if len(f.names) > 0 {
-				d.add(phaseServices, f.change(KindService, want.Name), write(h.ID, d.tags(h.Tags)))
+		},
+		write: func(want, h ziti.Service, tags map[string]any) runFn { return writeService(want, h.ID, tags) },
+		del:   API.DeleteService,
+	}, d.obs.services, d.pol.Services)
+}
+
+// writeService resolves want's config names to ids and creates the service (id "") or updates service id.
+func writeService(want ziti.Service, id string, tags map[string]any) runFn {
+	return func(ctx context.Context, api API, ids *resolver) error {
+		want := want
+		cfgs := make([]string, 0, len(want.Configs))
+		for _, n := range want.Configs {
+			cid, err := ids.get(KindConfig, n)
+			if err != nil {
+				return err
 			}
+			cfgs = append(cfgs, cid)
 		}
+		want.Configs, want.Tags = cfgs, tags
+		if id != "" {
+			return api.UpdateService(ctx, id, want)
+		}
+		nid, err := api.CreateService(ctx, want)
+		if err == nil {
+			ids.set(KindService, want.Name, nid)
+		}
+		return err
 	}
-	deletes(d, KindService, phaseDeleteServices, d.obs.services, declared,
-		func(s ziti.Service) (string, string, map[string]any) { return s.Name, s.ID, s.Tags },
-		func(ctx context.Context, api API, id string) error { return api.DeleteService(ctx, id) })
 }
 
 // Identities' role attributes.
@@ -533,158 +563,95 @@ func intersect(a, b []string) []string {
 // Policies.
 
 func (d *differ) servicePolicies() {
-	have := map[string]ziti.ServicePolicy{}
-	for _, p := range d.obs.sps {
-		have[p.Name] = p
-	}
-	declared := map[string]bool{}
-	for _, want := range d.pol.ServicePolicies {
-		declared[want.Name] = true
-		h, ok := have[want.Name]
-		write := func(id string, tags map[string]any) func(ctx context.Context, api API, ids *resolver) error {
-			want := want
-			return func(ctx context.Context, api API, ids *resolver) error {
-				want := want
-				var err error
-				if want.IdentityRoles, err = ids.roles(KindIdentity, want.IdentityRoles); err != nil {
-					return err
-				}
-				if want.ServiceRoles, err = ids.roles(KindService, want.ServiceRoles); err != nil {
-					return err
-				}
-				if want.PostureCheckRoles, err = ids.roles(KindPostureCheck, want.PostureCheckRoles); err != nil {
-					return err
-				}
-				want.Tags = tags
-				if id != "" {
-					return api.UpdateServicePolicy(ctx, id, want)
-				}
-				_, err = api.CreateServicePolicy(ctx, want)
-				return err
-			}
-		}
-		switch {
-		case !ok:
-			d.add(phasePolicies, steps.Change{Action: steps.Create, Kind: KindServicePolicy, Key: want.Name, Reason: "missing (" + want.Type + ")"},
-				write("", map[string]any{OwnerTag: d.owner}))
-		case !d.owns(h.Tags):
-			d.foreign(KindServicePolicy, want.Name, h.ID, h.Tags)
-		default:
-			var f diffs
+	reconcileKind(d, kindRules[ziti.ServicePolicy]{
+		kind: KindServicePolicy, phase: phasePolicies, delPhase: phaseDeletePolicies,
+		ident:   func(p ziti.ServicePolicy) (string, string, map[string]any) { return p.Name, p.ID, p.Tags },
+		missing: func(want ziti.ServicePolicy) string { return "missing (" + want.Type + ")" },
+		diff: func(f *diffs, h, want ziti.ServicePolicy) {
 			f.check("type", h.Type != want.Type, h.Type, want.Type)
 			f.check("semantic", h.Semantic != want.Semantic, h.Semantic, want.Semantic)
 			f.check("identityRoles", !ziti.EqualSets(h.IdentityRoleNames, want.IdentityRoles), sortedCopy(h.IdentityRoleNames), sortedCopy(want.IdentityRoles))
 			f.check("serviceRoles", !ziti.EqualSets(h.ServiceRoleNames, want.ServiceRoles), sortedCopy(h.ServiceRoleNames), sortedCopy(want.ServiceRoles))
 			f.check("postureCheckRoles", !ziti.EqualSets(h.PostureCheckRoleNames, want.PostureCheckRoles), sortedCopy(h.PostureCheckRoleNames), sortedCopy(want.PostureCheckRoles))
-			if len(f.names) > 0 {
-				d.add(phasePolicies, f.change(KindServicePolicy, want.Name), write(h.ID, d.tags(h.Tags)))
-			}
-		}
-	}
-	deletes(d, KindServicePolicy, phaseDeletePolicies, d.obs.sps, declared,
-		func(p ziti.ServicePolicy) (string, string, map[string]any) { return p.Name, p.ID, p.Tags },
-		func(ctx context.Context, api API, id string) error { return api.DeleteServicePolicy(ctx, id) })
+		},
+		write: func(want, h ziti.ServicePolicy, tags map[string]any) runFn {
+			want.Tags = tags
+			return writePolicy(want, h.ID, func(p *ziti.ServicePolicy, ids *resolver) (err error) {
+				if p.IdentityRoles, err = ids.roles(KindIdentity, p.IdentityRoles); err != nil {
+					return err
+				}
+				if p.ServiceRoles, err = ids.roles(KindService, p.ServiceRoles); err != nil {
+					return err
+				}
+				p.PostureCheckRoles, err = ids.roles(KindPostureCheck, p.PostureCheckRoles)
+				return err
+			}, API.CreateServicePolicy, API.UpdateServicePolicy)
+		},
+		del: API.DeleteServicePolicy,
+	}, d.obs.sps, d.pol.ServicePolicies)
 }
 
 func (d *differ) edgeRouterPolicies() {
-	have := map[string]ziti.EdgeRouterPolicy{}
-	for _, p := range d.obs.erps {
-		have[p.Name] = p
-	}
-	declared := map[string]bool{}
-	for _, want := range d.pol.EdgeRouterPolicies {
-		declared[want.Name] = true
-		h, ok := have[want.Name]
-		write := func(id string, tags map[string]any) func(ctx context.Context, api API, ids *resolver) error {
-			want := want
-			return func(ctx context.Context, api API, ids *resolver) error {
-				want := want
-				var err error
-				if want.IdentityRoles, err = ids.roles(KindIdentity, want.IdentityRoles); err != nil {
-					return err
-				}
-				if want.EdgeRouterRoles, err = ids.roles(kindRouter, want.EdgeRouterRoles); err != nil {
-					return err
-				}
-				want.Tags = tags
-				if id != "" {
-					return api.UpdateEdgeRouterPolicy(ctx, id, want)
-				}
-				_, err = api.CreateEdgeRouterPolicy(ctx, want)
-				return err
-			}
-		}
-		switch {
-		case !ok:
-			d.add(phasePolicies, steps.Change{Action: steps.Create, Kind: KindEdgeRouterPolicy, Key: want.Name, Reason: "missing"},
-				write("", map[string]any{OwnerTag: d.owner}))
-		case h.IsSystem || !d.owns(h.Tags):
-			d.foreign(KindEdgeRouterPolicy, want.Name, h.ID, h.Tags)
-		default:
-			var f diffs
+	reconcileKind(d, kindRules[ziti.EdgeRouterPolicy]{
+		kind: KindEdgeRouterPolicy, phase: phasePolicies, delPhase: phaseDeletePolicies,
+		ident:   func(p ziti.EdgeRouterPolicy) (string, string, map[string]any) { return p.Name, p.ID, p.Tags },
+		missing: func(ziti.EdgeRouterPolicy) string { return "missing" },
+		system:  func(p ziti.EdgeRouterPolicy) bool { return p.IsSystem },
+		diff: func(f *diffs, h, want ziti.EdgeRouterPolicy) {
 			f.check("semantic", h.Semantic != want.Semantic, h.Semantic, want.Semantic)
 			f.check("identityRoles", !ziti.EqualSets(h.IdentityRoleNames, want.IdentityRoles), sortedCopy(h.IdentityRoleNames), sortedCopy(want.IdentityRoles))
 			f.check("edgeRouterRoles", !ziti.EqualSets(h.EdgeRouterRoleNames, want.EdgeRouterRoles), sortedCopy(h.EdgeRouterRoleNames), sortedCopy(want.EdgeRouterRoles))
-			if len(f.names) > 0 {
-				d.add(phasePolicies, f.change(KindEdgeRouterPolicy, want.Name), write(h.ID, d.tags(h.Tags)))
-			}
-		}
-	}
-	deletes(d, KindEdgeRouterPolicy, phaseDeletePolicies, d.obs.erps, declared,
-		func(p ziti.EdgeRouterPolicy) (string, string, map[string]any) {
-			if p.IsSystem {
-				return p.Name, p.ID, nil // never ours
-			}
-			return p.Name, p.ID, p.Tags
 		},
-		func(ctx context.Context, api API, id string) error { return api.DeleteEdgeRouterPolicy(ctx, id) })
+		write: func(want, h ziti.EdgeRouterPolicy, tags map[string]any) runFn {
+			want.Tags = tags
+			return writePolicy(want, h.ID, func(p *ziti.EdgeRouterPolicy, ids *resolver) (err error) {
+				if p.IdentityRoles, err = ids.roles(KindIdentity, p.IdentityRoles); err != nil {
+					return err
+				}
+				p.EdgeRouterRoles, err = ids.roles(kindRouter, p.EdgeRouterRoles)
+				return err
+			}, API.CreateEdgeRouterPolicy, API.UpdateEdgeRouterPolicy)
+		},
+		del: API.DeleteEdgeRouterPolicy,
+	}, d.obs.erps, d.pol.EdgeRouterPolicies)
 }
 
 func (d *differ) serviceEdgeRouterPolicies() {
-	have := map[string]ziti.ServiceEdgeRouterPolicy{}
-	for _, p := range d.obs.serps {
-		have[p.Name] = p
-	}
-	declared := map[string]bool{}
-	for _, want := range d.pol.ServiceEdgeRouterPolicies {
-		declared[want.Name] = true
-		h, ok := have[want.Name]
-		write := func(id string, tags map[string]any) func(ctx context.Context, api API, ids *resolver) error {
-			want := want
-			return func(ctx context.Context, api API, ids *resolver) error {
-				want := want
-				var err error
-				if want.ServiceRoles, err = ids.roles(KindService, want.ServiceRoles); err != nil {
-					return err
-				}
-				if want.EdgeRouterRoles, err = ids.roles(kindRouter, want.EdgeRouterRoles); err != nil {
-					return err
-				}
-				want.Tags = tags
-				if id != "" {
-					return api.UpdateServiceEdgeRouterPolicy(ctx, id, want)
-				}
-				_, err = api.CreateServiceEdgeRouterPolicy(ctx, want)
-				return err
-			}
-		}
-		switch {
-		case !ok:
-			d.add(phasePolicies, steps.Change{Action: steps.Create, Kind: KindServiceEdgeRouterPolicy, Key: want.Name, Reason: "missing"},
-				write("", map[string]any{OwnerTag: d.owner}))
-		case !d.owns(h.Tags):
-			d.foreign(KindServiceEdgeRouterPolicy, want.Name, h.ID, h.Tags)
-		default:
-			var f diffs
+	reconcileKind(d, kindRules[ziti.ServiceEdgeRouterPolicy]{
+		kind: KindServiceEdgeRouterPolicy, phase: phasePolicies, delPhase: phaseDeletePolicies,
+		ident:   func(p ziti.ServiceEdgeRouterPolicy) (string, string, map[string]any) { return p.Name, p.ID, p.Tags },
+		missing: func(ziti.ServiceEdgeRouterPolicy) string { return "missing" },
+		diff: func(f *diffs, h, want ziti.ServiceEdgeRouterPolicy) {
 			f.check("semantic", h.Semantic != want.Semantic, h.Semantic, want.Semantic)
 			f.check("serviceRoles", !ziti.EqualSets(h.ServiceRoleNames, want.ServiceRoles), sortedCopy(h.ServiceRoleNames), sortedCopy(want.ServiceRoles))
 			f.check("edgeRouterRoles", !ziti.EqualSets(h.EdgeRouterRoleNames, want.EdgeRouterRoles), sortedCopy(h.EdgeRouterRoleNames), sortedCopy(want.EdgeRouterRoles))
-			if len(f.names) > 0 {
-				d.add(phasePolicies, f.change(KindServiceEdgeRouterPolicy, want.Name), write(h.ID, d.tags(h.Tags)))
-			}
+		},
+		write: func(want, h ziti.ServiceEdgeRouterPolicy, tags map[string]any) runFn {
+			want.Tags = tags
+			return writePolicy(want, h.ID, func(p *ziti.ServiceEdgeRouterPolicy, ids *resolver) (err error) {
+				if p.ServiceRoles, err = ids.roles(KindService, p.ServiceRoles); err != nil {
+					return err
+				}
+				p.EdgeRouterRoles, err = ids.roles(kindRouter, p.EdgeRouterRoles)
+				return err
+			}, API.CreateServiceEdgeRouterPolicy, API.UpdateServiceEdgeRouterPolicy)
+		},
+		del: API.DeleteServiceEdgeRouterPolicy,
+	}, d.obs.serps, d.pol.ServiceEdgeRouterPolicies)
+}
+
+// writePolicy creates want (id "") or updates policy id, once resolve has replaced its role names with ids.
+func writePolicy[T any](want T, id string, resolve func(p *T, ids *resolver) error,
+	create func(API, context.Context, T) (string, error), update func(API, context.Context, string, T) error) runFn {
+	return func(ctx context.Context, api API, ids *resolver) error {
+		want := want
+		if err := resolve(&want, ids); err != nil {
+			return err
 		}
+		if id != "" {
+			return update(api, ctx, id, want)
+		}
+		_, err := create(api, ctx, want)
+		return err
 	}
-	deletes(d, KindServiceEdgeRouterPolicy, phaseDeletePolicies, d.obs.serps, declared,
-		func(p ziti.ServiceEdgeRouterPolicy) (string, string, map[string]any) { return p.Name, p.ID, p.Tags },
-		func(ctx context.Context, api API, id string) error { return api.DeleteServiceEdgeRouterPolicy(ctx, id) })
 }

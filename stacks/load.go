@@ -26,6 +26,9 @@ type Options struct {
 	// Without leaves these services out where a stack has them (e.g. "bootstrap" when ziti-bootstrap runs from
 	// the operator's machine instead).
 	Without []string
+	// ExternalKeycloak: Keycloak runs elsewhere (no keycloak stack), so no service joins the keycloak stack's
+	// network; the bootstrap job reaches Keycloak at KEYCLOAK_INTERNAL_URL.
+	ExternalKeycloak bool
 	// FS replaces the embedded files (tests); nil means the embedded ones.
 	FS fs.FS
 }
@@ -82,6 +85,13 @@ func Load(ctx context.Context, name string, opts Options) (*Stack, error) {
 	if len(without) > 0 {
 		project = project.WithServicesDisabled(without...).WithoutUnnecessaryResources()
 	}
+	if opts.ExternalKeycloak {
+		for name, svc := range project.Services {
+			delete(svc.Networks, keycloakNetwork)
+			project.Services[name] = svc
+		}
+		delete(project.Networks, keycloakNetwork)
+	}
 	c := &converter{src: src, ns: ns, project: project, fsys: fsys, vars: vars}
 	st := c.convert()
 	if len(c.problems) > 0 {
@@ -90,6 +100,9 @@ func Load(ctx context.Context, name string, opts Options) (*Stack, error) {
 	st.Name = name
 	return st, nil
 }
+
+// keycloakNetwork is the key, in the stacks that use it, of the keycloak stack's network.
+const keycloakNetwork = "keycloak"
 
 // LoadAll loads every stack in deployment order; it reports the problems of all of them at once.
 func LoadAll(ctx context.Context, opts Options) ([]*Stack, error) {

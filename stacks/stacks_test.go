@@ -310,3 +310,39 @@ func TestStackFilesAreReadable(t *testing.T) {
 		}
 	}
 }
+
+// With an external Keycloak no service joins the keycloak stack's network (it does not exist), and the
+// bootstrap job is kept: it reaches Keycloak at KEYCLOAK_INTERNAL_URL.
+func TestExternalKeycloakDropsItsNetwork(t *testing.T) {
+	vars := fullVars()
+	vars["KEYCLOAK_INTERNAL_URL"] = "https://sso.example.org"
+	st, err := Load(context.Background(), OpenZiti, Options{Names: DefaultNames("t-"), Vars: vars, ExternalKeycloak: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Networks {
+		if strings.HasSuffix(n.Name, "_keycloak") {
+			t.Errorf("network %s is still declared", n.Name)
+		}
+	}
+	for _, s := range st.Services {
+		for _, n := range s.Spec.TaskTemplate.Networks {
+			if strings.Contains(n.Target, "keycloak") {
+				t.Errorf("service %s still joins %s", s.Key, n.Target)
+			}
+		}
+	}
+	boot := service(t, st, "bootstrap")
+	if !strings.Contains(strings.Join(boot.TaskTemplate.ContainerSpec.Env, " "), "KEYCLOAK_URL=https://sso.example.org") {
+		t.Errorf("bootstrap env %v lacks the external Keycloak URL", boot.TaskTemplate.ContainerSpec.Env)
+	}
+	// without the option the network is there
+	st = load(t, OpenZiti, fullVars())
+	found := false
+	for _, n := range st.Networks {
+		found = found || strings.HasSuffix(n.Name, "_keycloak")
+	}
+	if !found {
+		t.Error("the keycloak network is missing without ExternalKeycloak")
+	}
+}

@@ -195,7 +195,7 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			var loaded []*stacks.Stack
 			var errs []error
 			for _, n := range names {
-				st, err := stacks.Load(cmd.Context(), n, stacks.Options{Names: stacks.DefaultNames(o.prefix), Vars: sc.Vars, Without: without})
+				st, err := stacks.Load(cmd.Context(), n, stacks.Options{Names: stacks.DefaultNames(o.prefix), Vars: sc.Vars, Without: without, ExternalKeycloak: o.externalKeycloak})
 				if err != nil {
 					errs = append(errs, err)
 					continue

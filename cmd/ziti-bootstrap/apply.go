@@ -66,8 +66,7 @@ func runApply(ctx context.Context, g *globals, only func(string) bool) error {
 }
 
 // withLock runs fn while holding the apply lock (see the apply command's help); fn must use the context it is
-// given, which ends when the lock is lost. Every command that writes should run under it (up, down and restore
-// too).
+// given, which ends when the lock is lost. apply, up and down run under it (backup and restore not yet).
 func withLock(ctx context.Context, g *globals, cfg *config.Config, fn func(ctx context.Context) error) error {
 	lcfg, err := config.LoadLock(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile})
 	if err != nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/app"
@@ -41,9 +43,11 @@ volumes are local to each node, and only those of the node whose engine is at DO
 			if o.dryRun {
 				mode = steps.PlanOnly
 			}
-			return execSteps(cmd.Context(), g, mode, stackSteps(sc, o, nil, func(cfg stack.Config) []steps.Step {
-				return stack.RemoveSteps(cfg, app.DockerReachable, volumes, pairs)
-			}))
+			return underStackLock(cmd.Context(), g, sc, mode, func(ctx context.Context) error {
+				return execSteps(ctx, g, mode, stackSteps(sc, o, nil, func(cfg stack.Config) []steps.Step {
+					return stack.RemoveSteps(cfg, app.DockerReachable, volumes, pairs)
+				}))
+			})
 		},
 	}
 	o.bind(cmd)

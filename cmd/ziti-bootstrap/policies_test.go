@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/bedziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
@@ -16,6 +17,7 @@ import (
 // file removes what it created.
 func TestApplyPoliciesHotPath(t *testing.T) {
 	env, _ := bedEnv(t)
+	testbed.LockSwarmApply(t)
 	admin := bedziti.Admin(t)
 	ctx := context.Background()
 	hub, err := admin.ListIdentities(ctx, ziti.FilterEq("name", "iot-sensor-hub"))

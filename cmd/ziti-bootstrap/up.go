@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -112,6 +113,19 @@ func dockerConfig(sc *config.Stack) *config.Config {
 	return &config.Config{Docker: sc.Docker, WaitTimeout: sc.WaitTimeout}
 }
 
+// underStackLock runs fn under the apply lock held in the Swarm (up and down always talk to a Swarm manager), so
+// an operator's apply and up/down never write at once. A dry run takes no lock. The bootstrap job that up starts
+// runs apply with its own (container-local) lock file: it does not wait for this lock, which up holds while it
+// waits for the job.
+func underStackLock(ctx context.Context, g *globals, sc *config.Stack, mode steps.Mode, fn func(context.Context) error) error {
+	if mode == steps.PlanOnly {
+		return fn(ctx)
+	}
+	cfg := dockerConfig(sc)
+	cfg.Docker.Enabled = true
+	return withLock(ctx, g, cfg, fn)
+}
+
 // stackSteps returns a stepBuilder of docker/reachable followed by the steps more makes from the stack steps'
 // configuration (its Engine is the client docker/reachable made).
 func stackSteps(sc *config.Stack, o *stackOptions, rerun []string, more func(cfg stack.Config) []steps.Step) stepBuilder {
@@ -213,15 +227,17 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			if o.dryRun {
 				mode = steps.PlanOnly
 			}
-			return execSteps(cmd.Context(), g, mode, stackSteps(sc, o, again, func(cfg stack.Config) []steps.Step {
-				out := stack.Steps(cfg, app.DockerReachable, loaded...)
-				for _, st := range loaded {
-					if hasService(st, bootstrapService) && !o.dryRun {
-						out = append(out, stack.NewJob(cfg, st, bootstrapService, loaded...))
+			return underStackLock(cmd.Context(), g, sc, mode, func(ctx context.Context) error {
+				return execSteps(ctx, g, mode, stackSteps(sc, o, again, func(cfg stack.Config) []steps.Step {
+					out := stack.Steps(cfg, app.DockerReachable, loaded...)
+					for _, st := range loaded {
+						if hasService(st, bootstrapService) && !o.dryRun {
+							out = append(out, stack.NewJob(cfg, st, bootstrapService, loaded...))
+						}
 					}
-				}
-				return out
-			}))
+					return out
+				}))
+			})
 		},
 	}
 	o.bind(cmd)

@@ -76,6 +76,7 @@ var (
 // of the stacks. Stack names carry a random prefix; ports are free ones.
 func TestUpDevE2E(t *testing.T) {
 	in := testbed.Require(t, "docker")
+	testbed.LockSwarmApply(t) // up and down take the Swarm's apply lock
 	b := make([]byte, 3)
 	rand.Read(b)
 	prefix := "zbt" + hex.EncodeToString(b) + "-"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -58,4 +59,26 @@ func Require(t testing.TB, server string) *Info {
 		t.Fatalf("test bed has no %s server: run `task testbed:up` (state %s)", server, StateFile())
 	}
 	return in
+}
+
+// LockSwarmApply serialises, across test processes, the tests whose runs take ziti-bootstrap's apply lock in the
+// test bed's Swarm (apply, up, down with ZB_DOCKER=true): the lock is global to the Swarm, so a test that expects
+// to find it free would otherwise meet another test's run. Released when the test ends.
+func LockSwarmApply(t testing.TB) {
+	t.Helper()
+	dir := filepath.Join(StateDir(), "locks")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "swarm-apply.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	})
 }

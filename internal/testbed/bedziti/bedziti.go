@@ -35,12 +35,13 @@ func Admin(t testing.TB) *ziti.Client {
 	return c
 }
 
-// ClaimSpireRoot gives the calling test the test bed's SPIRE root for its duration: it takes a lock shared by
-// every test process, and deletes the CAs ziti-bootstrap registered that root under (by an earlier apply, e.g.
+// ClaimSpireRoot gives the calling test the test bed's SPIRE root for its duration (and, first, the Swarm's apply
+// lock: see testbed.LockSwarmApply): it takes a lock shared by every test process, and deletes the CAs ziti-bootstrap registered that root under (by an earlier apply, e.g.
 // scripts/up.sh, or by this test) before the test and again when it ends, before the lock is released.
 func ClaimSpireRoot(t testing.TB, admin *ziti.Client) *x509.Certificate {
 	t.Helper()
 	in := testbed.Require(t, "spire")
+	testbed.LockSwarmApply(t) // such tests run apply, which takes the Swarm's apply lock
 	dir := filepath.Join(testbed.StateDir(), "locks")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

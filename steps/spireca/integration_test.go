@@ -298,23 +298,30 @@ func (b *bed) identityByExternalID(id string) ziti.Identity {
 	return ids[0]
 }
 
+// boundAndEnrolled binds the real SPIRE root (apply must create it) and enrols a device named prefix+random with
+// an SVID minted by the real SPIRE: it returns the device name, its SPIFFE ID, the SVID and the enrolled identity.
+func (b *bed) boundAndEnrolled(key crypto.Signer, prefix string) (string, string, tls.Certificate, ziti.Identity) {
+	b.t.Helper()
+	if _, res := b.run(steps.Apply, nil, b.settings(key)); res.Status != steps.Changed {
+		b.t.Fatalf("apply: %s %s", res.Status, res.Error)
+	}
+	dev := prefix + testutil.RandHex(b.t, 4)
+	id := "spiffe://zb.test/device/" + dev
+	cert := b.mint(id)
+	if err := b.admin.ClientAPI().EnrollWithCA(ctxFor(b.t), cert, dev); err != nil {
+		b.t.Fatalf("EnrollWithCA with a SPIRE SVID: %v", err)
+	}
+	return dev, id, cert, b.identityByExternalID(id)
+}
+
 // 2. An SVID minted by the real SPIRE enrolls on its own, gets the configured roles, and logs in; a certificate
 // of an unrelated CA is refused.
 func TestSVIDHolderEnrollsAndLogsIn(t *testing.T) {
 	b := newBed(t)
 	root, key, _ := b.realRoot()
-	if _, res := b.run(steps.Apply, nil, b.settings(key)); res.Status != steps.Changed {
-		t.Fatalf("apply: %s %s", res.Status, res.Error)
-	}
+	dev, id, cert, ident := b.boundAndEnrolled(key, "device-")
 	api := b.admin.ClientAPI()
 	ctx := ctxFor(t)
-	dev := "device-" + testutil.RandHex(t, 4)
-	id := "spiffe://zb.test/device/" + dev
-	cert := b.mint(id)
-	if err := api.EnrollWithCA(ctx, cert, dev); err != nil {
-		t.Fatalf("EnrollWithCA with a SPIRE SVID: %v", err)
-	}
-	ident := b.identityByExternalID(id)
 	if want := spireca.CAName(b.prefix, root) + "-" + dev; ident.Name != want || !ziti.EqualSets(ident.RoleAttributes, b.roles) || ident.IsAdmin {
 		t.Errorf("enrolled identity %+v; want name %s and roles %v", ident, want, b.roles)
 	}

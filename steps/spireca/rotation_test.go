@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
@@ -16,18 +15,7 @@ import (
 func TestRealSPIREAuthorityRotation(t *testing.T) {
 	b := newBed(t)
 	_, key, _ := b.realRoot()
-	if _, res := b.run(steps.Apply, nil, b.settings(key)); res.Status != steps.Changed {
-		t.Fatalf("apply: %s %s", res.Status, res.Error)
-	}
-	api := b.admin.ClientAPI()
-	ctx := ctxFor(t)
-	dev := "rot-" + testutil.RandHex(t, 4)
-	id := "spiffe://zb.test/device/" + dev
-	before := b.mint(id)
-	if err := api.EnrollWithCA(ctx, before, dev); err != nil {
-		t.Fatalf("enrol: %v", err)
-	}
-	ident := b.identityByExternalID(id)
+	_, id, before, ident := b.boundAndEnrolled(key, "rot-")
 
 	spire := func(args ...string) map[string]map[string]string {
 		t.Helper()
@@ -59,7 +47,7 @@ func TestRealSPIREAuthorityRotation(t *testing.T) {
 	if rep, res := b.run(steps.Apply, nil, b.settings(key)); res.Status != steps.Unchanged || rep.MutatingCalls != 0 {
 		t.Errorf("after the rotation: %s with %d writes %v; want unchanged, 0 writes", res.Status, rep.MutatingCalls, rep.Writes)
 	}
-	s, err := api.AuthenticateCert(ctx, after)
+	s, err := b.admin.ClientAPI().AuthenticateCert(ctxFor(t), after)
 	if err != nil || s.IdentityID != ident.ID {
 		t.Fatalf("login with an SVID of the new authority: %+v, %v; want identity %s", s, err, ident.ID)
 	}

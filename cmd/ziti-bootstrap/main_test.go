@@ -112,6 +112,8 @@ func TestUnreachableServerIsNamed(t *testing.T) {
 		{"SPIRE_SERVER_ADDRESS=unix://" + dead, "spire/reachable", "SPIRE server at unix://" + dead},
 		{"KEYCLOAK_URL=http://127.0.0.1:1", "keycloak/reachable", "Keycloak at http://127.0.0.1:1"},
 		{"S3_ENDPOINT=http://127.0.0.1:1", "s3/reachable", "S3 store at http://127.0.0.1:1"},
+		// the real cause, not the deadline the S3 client's own retries would run into
+		{"S3_ENDPOINT=http://127.0.0.1:1", "s3/reachable", "connection refused"},
 		{"DOCKER_HOST=unix://" + dead, "docker/reachable", "Docker Engine at unix://" + dead},
 	} {
 		t.Run(tc.step, func(t *testing.T) {

@@ -191,7 +191,8 @@ func (s *Systems) keycloakProbe(ctx context.Context) (string, error) {
 func (s *Systems) s3Probe(ctx context.Context) (string, error) {
 	if s.S3 == nil {
 		c, err := s3store.New(s3store.Options{Endpoint: s.Config.S3.Endpoint, Region: s.Config.S3.Region, Bucket: s.Config.S3.Bucket,
-			AccessKey: s.Config.S3.AccessKey, SecretKey: s.Config.S3.SecretKey, Counter: s.Counter})
+			AccessKey: s.Config.S3.AccessKey, SecretKey: s.Config.S3.SecretKey, Counter: s.Counter,
+			MaxRetries: 1}) // the probe waits with its own backoff
 		if err != nil {
 			return "", wait.Permanent(err)
 		}

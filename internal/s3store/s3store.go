@@ -31,6 +31,10 @@ type Options struct {
 	// nothing more of an object.
 	PartSize    int64
 	Concurrency int
+	// MaxRetries bounds the client's own retries of a failed request (default: minio-go's, 10). A caller that
+	// waits with its own backoff (a reachability probe) sets 1, so its last error is the real one (e.g. connection
+	// refused) rather than the deadline the client's retries ran into.
+	MaxRetries int
 }
 
 // Client talks to one S3-compatible endpoint; every call is counted.
@@ -56,6 +60,7 @@ func New(o Options) (*Client, error) {
 		Region:       o.Region,
 		BucketLookup: minio.BucketLookupPath,
 		Transport:    calls.Transport(o.Counter, "s3", base.Clone()),
+		MaxRetries:   o.MaxRetries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("S3 client for %s: %w", o.Endpoint, err)

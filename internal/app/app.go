@@ -86,15 +86,11 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 		problems.add("SPIRE_ENTRIES_FILE/TRUST_DOMAIN", err)
 	}
 	caStep, err := deferStep(func() (steps.Step, error) {
-		return spireca.FromConfig(sp, sys.zitiOrNil(), cfg.Spire)
+		return spireca.FromConfig(sp, zitiAs[spireca.CAStore](sys), cfg.Spire)
 	})
 	problems.add("SPIRE_UPSTREAM_CA_KEY", err)
 	oidcStep, err := deferStep(func() (steps.Step, error) {
-		var z zitioidc.ZitiAPI
-		if sys.Ziti != nil {
-			z = sys.Ziti
-		}
-		return zitioidc.FromConfig(realm, z, cfg.OIDC)
+		return zitioidc.FromConfig(realm, zitiAs[zitioidc.ZitiAPI](sys), cfg.OIDC)
 	})
 	problems.add("ZITI_JWT_SIGNER_NAME/ZITI_AUTH_POLICY_NAME", err)
 	var policyStep steps.Step
@@ -102,7 +98,7 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 		if pol, err := policies.LoadFile(cfg.Ziti.PoliciesFile); err != nil {
 			problems.add("POLICIES_FILE", err)
 		} else {
-			policyStep, err = policies.NewLazy(func() policies.API { return sys.Ziti }, policies.Config{Policy: pol})
+			policyStep, err = policies.NewLazy(func() policies.API { return zitiAs[policies.API](sys) }, policies.Config{Policy: pol})
 			problems.add("POLICIES_FILE", err)
 		}
 	}
@@ -141,12 +137,14 @@ func (p *problems) add(vars string, err error) {
 	}
 }
 
-// zitiOrNil returns the OpenZiti client as an interface value that is nil until ziti/reachable has created it.
-func (s *Systems) zitiOrNil() spireca.CAStore {
+// zitiAs returns the OpenZiti client as the interface T a step takes: a nil interface (not one holding a nil
+// *ziti.Client) until ziti/reachable has created the client, so the step can tell it has none.
+func zitiAs[T any](s *Systems) T {
+	var none T
 	if s.Ziti == nil {
-		return nil
+		return none
 	}
-	return s.Ziti
+	return any(s.Ziti).(T)
 }
 
 func (s *Systems) zitiProbe(ctx context.Context) (string, error) {

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 phase deps scripts/install-deps.sh
 phase build-servers scripts/build-servers.sh
+phase docker go run ./internal/testbed/cmd/testbed up docker
 phase images scripts/images.sh
 phase testbed-up go run ./internal/testbed/cmd/testbed up
 phase lint scripts/lint.sh

@@ -164,15 +164,29 @@ func (c *converter) object(kind, key string, o types.FileObjectConfig) (Object, 
 		c.fail(at, "no data: give `environment: VARIABLE` or `file: ./path`")
 		return Object{}, false
 	}
-	sum := sha256.Sum256(data)
-	name := c.scope(key) + "_" + hex.EncodeToString(sum[:])[:8]
-	if len(name) > maxObjectName {
-		c.fail(at, "name %s is longer than Swarm's %d characters: use a shorter key or stack name", name, maxObjectName)
+	obj, err := newObject(c.ns, key, data, o.Labels)
+	if err != nil {
+		c.fail(at, "%v", err)
 		return Object{}, false
 	}
-	lbl := c.labels(o.Labels)
+	return obj, true
+}
+
+// newObject is the secret or config key of stack namespace ns holding data: named <ns>_<key>_<hash of data>,
+// labelled with the namespace and the key.
+func newObject(ns, key string, data []byte, labels map[string]string) (Object, error) {
+	sum := sha256.Sum256(data)
+	name := ns + "_" + key + "_" + hex.EncodeToString(sum[:])[:8]
+	if len(name) > maxObjectName {
+		return Object{}, fmt.Errorf("name %s is longer than Swarm's %d characters: use a shorter key or stack name", name, maxObjectName)
+	}
+	lbl := map[string]string{}
+	for k, v := range labels {
+		lbl[k] = v
+	}
+	lbl[LabelNamespace] = ns
 	lbl[LabelKey] = key
-	return Object{Key: key, Name: name, Data: data, Labels: lbl}, true
+	return Object{Key: key, Name: name, Data: data, Labels: lbl}, nil
 }
 
 // unsupported are compose keys Swarm services cannot honour: refusing them beats silently ignoring them as

@@ -16,7 +16,7 @@ import (
 )
 
 // cli runs ziti-bootstrap in-process and returns its exit code, stdout and stderr.
-func cli(t *testing.T, args ...string) (int, string, string) {
+func cli(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := execute(context.Background(), args, &out, &errb)
@@ -46,7 +46,7 @@ func applyEnv(t *testing.T) (string, *testbed.Info) {
 	return env, in
 }
 
-func report(t *testing.T, stdout string) steps.Report {
+func report(t testing.TB, stdout string) steps.Report {
 	t.Helper()
 	var rep steps.Report
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/devenv"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
@@ -67,7 +69,7 @@ func stackVariables() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(all, func(v string) bool { return strings.HasPrefix(v, "ZB_STACK_") }), nil
+	return append(slices.DeleteFunc(all, func(v string) bool { return strings.HasPrefix(v, "ZB_STACK_") }), jobFileVars()...), nil
 }
 
 // stackConfig loads the stack variables and the Docker Engine settings from the configuration: --set and --var,
@@ -115,8 +117,8 @@ func dockerConfig(sc *config.Stack) *config.Config {
 
 // underStackLock runs fn under the apply lock held in the Swarm (up and down always talk to a Swarm manager), so
 // an operator's apply and up/down never write at once. A dry run takes no lock. The bootstrap job that up starts
-// runs apply with its own (container-local) lock file: it does not wait for this lock, which up holds while it
-// waits for the job.
+// runs apply under the same lock (it reaches the Swarm through the Docker socket): up hands the lock over just
+// before it starts the job (handOverLock), and from then on only waits for it.
 func underStackLock(ctx context.Context, g *globals, sc *config.Stack, mode steps.Mode, fn func(context.Context) error) error {
 	if mode == steps.PlanOnly {
 		return fn(ctx)
@@ -124,6 +126,16 @@ func underStackLock(ctx context.Context, g *globals, sc *config.Stack, mode step
 	cfg := dockerConfig(sc)
 	cfg.Docker.Enabled = true
 	return withLock(ctx, g, cfg, fn)
+}
+
+// handOverLock frees up's lock for the bootstrap job it is about to start (stack.Config.BeforeJobs).
+func handOverLock(log *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if l := lock.FromContext(ctx); l != nil {
+			log.Info("handing the apply lock over to the bootstrap job, which takes it itself", "holder", l.Holder().String())
+		}
+		return lock.HandOver(ctx)
+	}
 }
 
 // stackSteps returns a stepBuilder of docker/reachable followed by the steps more makes from the stack steps'
@@ -210,6 +222,9 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			var errs []error
 			for _, n := range names {
 				st, err := stacks.Load(cmd.Context(), n, stacks.Options{Names: stacks.DefaultNames(o.prefix), Vars: sc.Vars, Without: without, ExternalKeycloak: o.externalKeycloak})
+				if err == nil {
+					err = addJobFiles(st, sc.Vars)
+				}
 				if err != nil {
 					errs = append(errs, err)
 					continue
@@ -229,6 +244,7 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			}
 			return underStackLock(cmd.Context(), g, sc, mode, func(ctx context.Context) error {
 				return execSteps(ctx, g, mode, stackSteps(sc, o, again, func(cfg stack.Config) []steps.Step {
+					cfg.BeforeJobs = handOverLock(g.log)
 					out := stack.Steps(cfg, app.DockerReachable, loaded...)
 					for _, st := range loaded {
 						if hasService(st, bootstrapService) && !o.dryRun {

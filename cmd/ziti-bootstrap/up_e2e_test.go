@@ -8,20 +8,28 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/devenv"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/stack"
@@ -29,7 +37,7 @@ import (
 
 // localImages builds (or finds cached) every local image with scripts/images.sh, ziti-bootstrap's own from this
 // checkout included, and returns the stack variables that select them.
-func localImages(t *testing.T) map[string]string {
+func localImages(t testing.TB) map[string]string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command("../../scripts/images.sh")
@@ -54,7 +62,7 @@ func localImages(t *testing.T) map[string]string {
 
 // freePort returns a TCP port nothing listens on now, for a port the stacks publish on the node (the test bed's
 // own servers hold 1280, 3022, 8180, …).
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", ":0")
 	if err != nil {
@@ -66,112 +74,203 @@ func freePort(t *testing.T) string {
 
 var (
 	bootstrapBench = regexp.MustCompile(`^bootstrap converged (\S+) after services healthy`)
-	jobReport      = regexp.MustCompile(`^\| apply: .*; (\d+) mutating call\(s\); converged$`)
+	jobReport      = regexp.MustCompile(`^\|? ?apply: .*; (\d+) mutating call\(s\); converged$`)
 )
+
+// e2ePolicies is the POLICIES_FILE of the end-to-end test: a service users with the role e2e-users may dial.
+const e2ePolicies = `services:
+  - name: e2e-web
+    roleAttributes: [e2e]
+    intercept:
+      protocols: [tcp]
+      addresses: [web.e2e]
+      portRanges:
+        - {low: 80, high: 80}
+    host:
+      protocol: tcp
+      address: 127.0.0.1
+      port: 8080
+external:
+  identityRoles: [e2e-users]
+servicePolicies:
+  - name: e2e-users-dial-web
+    type: Dial
+    identityRoles: ["#e2e-users"]
+    serviceRoles: ["@e2e-web"]
+defaults:
+  edgeRouterRoles: ["#all"]
+  edgeRouterPolicy: e2e-endpoints-routers
+  serviceEdgeRouterPolicy: e2e-services-routers
+`
+
+// devSystem is the three stacks brought up by `up --dev` on the test bed's single-node Swarm, under a random
+// stack prefix and on free ports, for end-to-end tests and benchmarks. It holds the test bed's Swarm lock (up and
+// down take the Swarm's apply lock) and removes whatever is left of the stacks when the test ends.
+type devSystem struct {
+	tb      testing.TB
+	c       *docker.Client
+	prefix  string
+	names   map[string]string
+	envFile string
+	state   string
+	common  []string // --prefix, --env-file, -o json
+	// published ports of Keycloak and the controller's edge API
+	keycloakPort, zitiPort string
+}
+
+func newDevSystem(tb testing.TB) *devSystem {
+	tb.Helper()
+	in := testbed.Require(tb, "docker")
+	testbed.LockSwarmApply(tb)
+	b := make([]byte, 3)
+	rand.Read(b)
+	d := &devSystem{tb: tb, prefix: "zbt" + hex.EncodeToString(b) + "-"}
+	d.names = stacks.DefaultNames(d.prefix)
+	dir := tb.TempDir()
+	d.state = filepath.Join(dir, "state")
+	var env strings.Builder
+	for k, v := range localImages(tb) {
+		fmt.Fprintf(&env, "%s=%s\n", k, v)
+	}
+	policies := filepath.Join(dir, "policies.yaml")
+	if err := os.WriteFile(policies, []byte(e2ePolicies), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	// POLICIES_FILE: read here, shipped to the bootstrap job as a config
+	d.keycloakPort, d.zitiPort = freePort(tb), freePort(tb)
+	fmt.Fprintf(&env, "DOCKER_HOST=%s\nKEYCLOAK_PUBLISHED_PORT=%s\nZITI_CTRL_PUBLISHED_PORT=%s\nZITI_ROUTER_PUBLISHED_PORT=%s\nPOLICIES_FILE=%s\n",
+		in.Docker.Host, d.keycloakPort, d.zitiPort, freePort(tb), policies)
+	d.envFile = filepath.Join(dir, ".env")
+	if err := os.WriteFile(d.envFile, []byte(env.String()), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	d.common = []string{"--prefix", d.prefix, "--env-file", d.envFile, "-o", "json"}
+	c, err := docker.New(in.Docker.Host, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d.c = c
+	if l := d.leftovers(); l != "" {
+		tb.Fatalf("stacks exist before the test: %s", l)
+	}
+	tb.Cleanup(func() {
+		if l := d.leftovers(); l != "" {
+			code, out, errs := cli(tb, append([]string{"down", "--volumes"}, d.common...)...)
+			tb.Logf("cleanup: down --volumes: exit %d\n%s\n%s", code, out, lastLines(errs, 20))
+		}
+		c.Close()
+	})
+	return d
+}
+
+// up is the `up --dev` command line, with more flags.
+func (d *devSystem) up(more ...string) []string {
+	return append(append([]string{"up", "--dev", "--state-dir", d.state}, d.common...), more...)
+}
+
+// leftovers describes what exists of the stacks.
+func (d *devSystem) leftovers() string {
+	ctx := context.Background()
+	var out []string
+	for _, s := range stacks.All {
+		ns := d.names[s]
+		svcs, _ := d.c.Services(ctx, ns)
+		nets, _ := d.c.Networks(ctx, ns)
+		cfgs, _ := d.c.Configs(ctx, ns)
+		secs, _ := d.c.Secrets(ctx, ns)
+		vols, _ := d.c.Volumes(ctx, ns)
+		if n := len(svcs) + len(nets) + len(cfgs) + len(secs) + len(vols); n > 0 {
+			out = append(out, fmt.Sprintf("%s: %d service(s), %d network(s), %d config(s), %d secret(s), %d volume(s)",
+				ns, len(svcs), len(nets), len(cfgs), len(secs), len(vols)))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// run runs the command line, logs its report and fails unless it converged.
+func (d *devSystem) run(what string, args ...string) steps.Report {
+	t := d.tb
+	t.Helper()
+	t0 := time.Now()
+	code, out, errs := cli(t, args...)
+	rep := report(t, out)
+	for _, s := range rep.Steps {
+		t.Logf("%s: %s %s in %s, %d mutating call(s)", what, s.Name, s.Status, time.Duration(s.DurationMS)*time.Millisecond, s.MutatingCalls)
+		for _, c := range s.Changes {
+			t.Logf("    %s", c)
+		}
+		for _, n := range s.Notes {
+			t.Logf("    %s", n)
+		}
+		if s.Error != "" {
+			t.Logf("    error: %s", s.Error)
+		}
+	}
+	if code != exitcode.OK || !rep.Converged() {
+		t.Fatalf("%s: exit %d, converged %v\n%s", what, code, rep.Converged(), lastLines(errs, 30))
+	}
+	t.Logf("%s: %s, %d mutating call(s)", what, time.Since(t0).Round(time.Millisecond), rep.MutatingCalls)
+	return rep
+}
+
+// notes are the notes of step in rep.
+func (d *devSystem) notes(rep steps.Report, step string) []string {
+	d.tb.Helper()
+	for _, s := range rep.Steps {
+		if s.Name == step {
+			return s.Notes
+		}
+	}
+	d.tb.Fatalf("no step %s in the report", step)
+	return nil
+}
+
+var jobStep = stack.JobStepName(stacks.OpenZiti, bootstrapService)
+
+// jobWrites is the mutating-call count of the bootstrap job's own apply report, as up showed it.
+func (d *devSystem) jobWrites(rep steps.Report) string {
+	d.tb.Helper()
+	if w := jobWrites(d.notes(rep, jobStep)); w != "" {
+		return w
+	}
+	d.tb.Fatalf("the bootstrap job's output has no converged apply report: %v", d.notes(rep, jobStep))
+	return ""
+}
+
+// jobWrites finds the mutating-call count in the lines of a bootstrap job's output ("" when it has none).
+func jobWrites(lines []string) string {
+	for _, n := range lines {
+		if m := jobReport.FindStringSubmatch(n); m != nil {
+			return m[1]
+		}
+	}
+	return ""
+}
+
+// sinceHealthy is the job's "services healthy → bootstrap converged" time that up reported.
+func (d *devSystem) sinceHealthy(rep steps.Report) (time.Duration, bool) {
+	for _, n := range d.notes(rep, jobStep) {
+		if m := bootstrapBench.FindStringSubmatch(n); m != nil {
+			v, err := time.ParseDuration(m[1])
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
 
 // TestUpDevE2E is the local development path end to end on the test bed's single-node Swarm: from no stack at
 // all, `up --dev` deploys SPIRE → Keycloak → OpenZiti, each gated on the previous one's health, and the bootstrap
 // job (ziti-bootstrap's image, inside the Swarm) converges the configuration; `up --dev` again makes no
-// mutating call; the job run again on the converged systems makes none either; `down --volumes` leaves nothing
-// of the stacks. Stack names carry a random prefix; ports are free ones.
+// mutating call; the job run again on the converged systems makes none either, and waits for the Swarm's apply
+// lock while another run holds it; `down --volumes` leaves nothing of the stacks. Stack names carry a random
+// prefix; ports are free ones.
 func TestUpDevE2E(t *testing.T) {
-	in := testbed.Require(t, "docker")
-	testbed.LockSwarmApply(t) // up and down take the Swarm's apply lock
-	b := make([]byte, 3)
-	rand.Read(b)
-	prefix := "zbt" + hex.EncodeToString(b) + "-"
-	names := stacks.DefaultNames(prefix)
-	dir := t.TempDir()
-	state := filepath.Join(dir, "state")
-	var env strings.Builder
-	for k, v := range localImages(t) {
-		fmt.Fprintf(&env, "%s=%s\n", k, v)
-	}
-	fmt.Fprintf(&env, "DOCKER_HOST=%s\nKEYCLOAK_PUBLISHED_PORT=%s\nZITI_CTRL_PUBLISHED_PORT=%s\nZITI_ROUTER_PUBLISHED_PORT=%s\n",
-		in.Docker.Host, freePort(t), freePort(t), freePort(t))
-	envFile := filepath.Join(dir, ".env")
-	if err := os.WriteFile(envFile, []byte(env.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	common := []string{"--prefix", prefix, "--env-file", envFile, "-o", "json"}
-	up := append([]string{"up", "--dev", "--state-dir", state}, common...)
-	c, err := docker.New(in.Docker.Host, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	d := newDevSystem(t)
 	ctx := context.Background()
-	leftovers := func() string {
-		var out []string
-		for _, s := range stacks.All {
-			ns := names[s]
-			svcs, _ := c.Services(ctx, ns)
-			nets, _ := c.Networks(ctx, ns)
-			cfgs, _ := c.Configs(ctx, ns)
-			secs, _ := c.Secrets(ctx, ns)
-			vols, _ := c.Volumes(ctx, ns)
-			if n := len(svcs) + len(nets) + len(cfgs) + len(secs) + len(vols); n > 0 {
-				out = append(out, fmt.Sprintf("%s: %d service(s), %d network(s), %d config(s), %d secret(s), %d volume(s)",
-					ns, len(svcs), len(nets), len(cfgs), len(secs), len(vols)))
-			}
-		}
-		return strings.Join(out, "; ")
-	}
-	if l := leftovers(); l != "" {
-		t.Fatalf("stacks exist before the test: %s", l)
-	}
-	t.Cleanup(func() {
-		if l := leftovers(); l != "" {
-			code, out, errs := cli(t, append([]string{"down", "--volumes"}, common...)...)
-			t.Logf("cleanup: down --volumes: exit %d\n%s\n%s", code, out, lastLines(errs, 20))
-		}
-	})
-	run := func(what string, args ...string) steps.Report {
-		t.Helper()
-		t0 := time.Now()
-		code, out, errs := cli(t, args...)
-		rep := report(t, out)
-		for _, s := range rep.Steps {
-			t.Logf("%s: %s %s in %s, %d mutating call(s)", what, s.Name, s.Status, time.Duration(s.DurationMS)*time.Millisecond, s.MutatingCalls)
-			for _, c := range s.Changes {
-				t.Logf("    %s", c)
-			}
-			for _, n := range s.Notes {
-				t.Logf("    %s", n)
-			}
-			if s.Error != "" {
-				t.Logf("    error: %s", s.Error)
-			}
-		}
-		if code != exitcode.OK || !rep.Converged() {
-			t.Fatalf("%s: exit %d, converged %v\n%s", what, code, rep.Converged(), lastLines(errs, 30))
-		}
-		t.Logf("%s: %s, %d mutating call(s)", what, time.Since(t0).Round(time.Millisecond), rep.MutatingCalls)
-		return rep
-	}
-	notes := func(rep steps.Report, step string) []string {
-		for _, s := range rep.Steps {
-			if s.Name == step {
-				return s.Notes
-			}
-		}
-		t.Fatalf("no step %s in the report", step)
-		return nil
-	}
-	jobStep := stack.JobStepName(stacks.OpenZiti, bootstrapService)
-	jobWrites := func(rep steps.Report) string {
-		for _, n := range notes(rep, jobStep) {
-			if m := jobReport.FindStringSubmatch(n); m != nil {
-				return m[1]
-			}
-		}
-		t.Fatalf("the bootstrap job's output has no converged apply report: %v", notes(rep, jobStep))
-		return ""
-	}
 
 	// empty Swarm → up --dev
 	t0 := time.Now()
-	rep := run("up --dev", up...)
+	rep := d.run("up --dev", d.up()...)
 	total := time.Since(t0)
 	var order []string
 	for _, s := range rep.Steps {
@@ -183,7 +282,7 @@ func TestUpDevE2E(t *testing.T) {
 	// each stack was created once the previous one was healthy
 	var prevHealthy time.Time
 	for _, s := range stacks.All {
-		svcs, err := c.Services(ctx, names[s])
+		svcs, err := d.c.Services(ctx, d.names[s])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +294,7 @@ func TestUpDevE2E(t *testing.T) {
 			if svc.Spec.Mode.ReplicatedJob != nil {
 				continue
 			}
-			tasks, err := c.Tasks(ctx, svc.ID)
+			tasks, err := d.c.Tasks(ctx, svc.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,37 +305,34 @@ func TestUpDevE2E(t *testing.T) {
 			}
 		}
 		if created.Before(prevHealthy) {
-			t.Errorf("stack %s was created at %s, before the previous stack was healthy (%s)", names[s], created, prevHealthy)
+			t.Errorf("stack %s was created at %s, before the previous stack was healthy (%s)", d.names[s], created, prevHealthy)
 		}
 		prevHealthy = healthy
 	}
-	if w := jobWrites(rep); w == "0" {
+	if w := d.jobWrites(rep); w == "0" {
 		t.Errorf("the first bootstrap made no mutating call: it configured nothing")
 	}
-	bench := "?"
-	for _, n := range notes(rep, jobStep) {
-		if m := bootstrapBench.FindStringSubmatch(n); m != nil {
-			bench = m[1]
-		}
+	// the operator's POLICIES_FILE reached the job, which applied it
+	if !slices.ContainsFunc(d.notes(rep, jobStep), regexp.MustCompile(`^\| ziti/policies +changed .* write\(s\)$`).MatchString) {
+		t.Errorf("the bootstrap job did not apply POLICIES_FILE: %v", d.notes(rep, jobStep))
 	}
-	t.Logf("BENCH up --dev from an empty Swarm to 3 stacks healthy and the bootstrap converged: %s, %d mutating call(s); "+
-		"services healthy → bootstrap converged: %s", total.Round(time.Millisecond), rep.MutatingCalls, bench)
+	since, _ := d.sinceHealthy(rep)
+	t.Logf("up --dev from an empty Swarm to 3 stacks healthy and the bootstrap converged: %s, %d mutating call(s); "+
+		"services healthy → bootstrap converged: %s (BenchmarkUpDev measures these)", total.Round(time.Millisecond), rep.MutatingCalls, since)
 	for _, f := range devenv.Files {
-		if fi, err := os.Stat(filepath.Join(state, f.Name)); err != nil || fi.Mode().Perm() != 0o600 {
+		if fi, err := os.Stat(filepath.Join(d.state, f.Name)); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("dev state %s: %v %v", f.Name, fi.Mode(), err)
 		}
 	}
 
 	// again: nothing to do
-	t0 = time.Now()
-	rep = run("up --dev again", up...)
+	rep = d.run("up --dev again", d.up()...)
 	if rep.MutatingCalls != 0 {
 		t.Fatalf("up --dev again made %d mutating call(s): %v", rep.MutatingCalls, rep.Writes)
 	}
-	t.Logf("BENCH no-op re-run of up --dev: %s, 0 mutating calls", time.Since(t0).Round(time.Millisecond))
 
 	// status --stacks: every service of the three stacks with all its tasks running (the job: completed)
-	code, out, errs := cli(t, "status", "--stacks", "--prefix", prefix, "--env-file", envFile, "-o", "json")
+	code, out, errs := cli(t, "status", "--stacks", "--prefix", d.prefix, "--env-file", d.envFile, "-o", "json")
 	if code != 0 {
 		t.Fatalf("status --stacks: exit %d\n%s\n%s", code, out, lastLines(errs, 20))
 	}
@@ -246,33 +342,180 @@ func TestUpDevE2E(t *testing.T) {
 		"openziti_ziti-controller", "openziti_ziti-router", "openziti_bootstrap"} {
 		line := ""
 		for _, l := range strings.Split(statusNotes, "\n") {
-			if strings.HasPrefix(l, prefix+svc+" ") {
+			if strings.HasPrefix(l, d.prefix+svc+" ") {
 				line = l
 			}
 		}
 		if !strings.Contains(line, " 1/1 ") || strings.Contains(line, "last error") {
-			t.Errorf("status --stacks: service %s%s: %q; want 1/1 and no error\n%s", prefix, svc, line, statusNotes)
+			t.Errorf("status --stacks: service %s%s: %q; want 1/1 and no error\n%s", d.prefix, svc, line, statusNotes)
 		}
 	}
 
-	// the bootstrap once more, on converged systems: one Swarm write to start it, none by the job
+	// the bootstrap once more, on converged systems: one Swarm write to start it, none by the job (up hands its
+	// lock over to the job: were it kept, the job would wait for it until up timed out)
 	t0 = time.Now()
-	rep = run("up --dev --rerun-bootstrap", append(up, "--rerun-bootstrap")...)
+	rep = d.run("up --dev --rerun-bootstrap", d.up("--rerun-bootstrap")...)
 	if rep.MutatingCalls != 1 {
 		t.Errorf("--rerun-bootstrap made %d mutating call(s), want 1 (the job's force update): %v", rep.MutatingCalls, rep.Writes)
 	}
-	if w := jobWrites(rep); w != "0" {
+	if w := d.jobWrites(rep); w != "0" {
 		t.Errorf("the bootstrap run again on converged systems made %s mutating call(s)", w)
 	}
-	t.Logf("BENCH bootstrap re-run on converged systems: %s", time.Since(t0).Round(time.Millisecond))
+	t.Logf("bootstrap re-run on converged systems: %s", time.Since(t0).Round(time.Millisecond))
+
+	d.jobWaitsForTheLock()
+	d.oidcLogin()
 
 	// down --volumes: nothing of ours is left
 	t0 = time.Now()
-	rep = run("down --volumes", append([]string{"down", "--volumes"}, common...)...)
-	if l := leftovers(); l != "" {
+	rep = d.run("down --volumes", append([]string{"down", "--volumes"}, d.common...)...)
+	if l := d.leftovers(); l != "" {
 		t.Errorf("after down --volumes: %s", l)
 	}
-	t.Logf("BENCH down --volumes: %s, %d mutating call(s)", time.Since(t0).Round(time.Millisecond), rep.MutatingCalls)
+	t.Logf("down --volumes: %s, %d mutating call(s)", time.Since(t0).Round(time.Millisecond), rep.MutatingCalls)
+}
+
+// jobWaitsForTheLock holds the Swarm's apply lock as an operator's apply would, starts the bootstrap job again
+// (a force update, as `docker service update --force` does), and checks that the job waits, naming the holder,
+// and completes, writing nothing, once the lock is released: the job and an operator never write at once.
+func (d *devSystem) jobWaitsForTheLock() {
+	t := d.tb
+	t.Helper()
+	ctx := testutil.Context(t, 5*time.Minute)
+	held, err := lock.Acquire(ctx, lock.NewSwarm(d.c, lock.Name, "test engine"), lock.Options{TTL: time.Minute})
+	if err != nil {
+		t.Fatalf("take the apply lock: %v", err)
+	}
+	defer held.Release(context.Background())
+	name := d.names[stacks.OpenZiti] + "_" + bootstrapService
+	svcs, err := d.c.Services(ctx, d.names[stacks.OpenZiti])
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(svcs, func(s swarm.Service) bool { return s.Spec.Name == name })
+	if i < 0 || svcs[i].JobStatus == nil {
+		t.Fatalf("no job service %s", name)
+	}
+	svc := svcs[i]
+	spec := svc.Spec
+	spec.TaskTemplate.ForceUpdate++
+	if _, err := d.c.UpdateService(ctx, svc.ID, svc.Version.Index, spec); err != nil {
+		t.Fatalf("start the job again: %v", err)
+	}
+	iteration := svc.JobStatus.JobIteration.Index + 1
+	var waiting string
+	err = wait.For(ctx, wait.Target{What: "the job to wait for the lock", Where: name, Deadline: 2 * time.Minute, Initial: time.Second, Max: 2 * time.Second},
+		func(ctx context.Context) error {
+			tasks, err := d.c.Tasks(ctx, svc.ID)
+			if err != nil {
+				return err
+			}
+			for _, tk := range tasks {
+				if tk.JobIteration == nil || tk.JobIteration.Index < iteration {
+					continue
+				}
+				if tk.Status.State == swarm.TaskStateComplete {
+					return wait.Permanent(fmt.Errorf("the job completed while the test held the lock"))
+				}
+				_, errs, err := d.c.TaskLogs(ctx, tk.ID, 50)
+				if err != nil {
+					return err
+				}
+				for _, l := range strings.Split(errs, "\n") {
+					if strings.Contains(l, "waiting for the apply lock") && strings.Contains(l, held.Holder().Run) {
+						waiting = l
+						return nil
+					}
+				}
+			}
+			return fmt.Errorf("no task of run %d says it waits for the lock held by %s", iteration, held.Holder().Run)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the job waits: %s", waiting)
+	if err := held.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	var run stack.JobRun
+	err = wait.For(ctx, wait.Target{What: "the job to complete once the lock is free", Where: name, Deadline: 2 * time.Minute, Initial: time.Second, Max: 2 * time.Second},
+		func(ctx context.Context) error {
+			st := &stacks.Stack{Name: stacks.OpenZiti, Namespace: d.names[stacks.OpenZiti]}
+			run, err = stack.InspectJob(ctx, d.c, st, bootstrapService)
+			if err == nil && run.Iteration < iteration {
+				err = fmt.Errorf("run %d is not the new one", run.Iteration)
+			}
+			return err
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := jobWrites(strings.Split(run.Output, "\n")); w != "0" {
+		t.Errorf("the job run after the lock was released: %q mutating call(s), want 0\n%s", w, run.Output)
+	}
+	t.Logf("the job completed %s after the lock was released", time.Since(t0).Round(100*time.Millisecond))
+}
+
+// oidcLogin does what a user of the deployed system does: gets a token from Keycloak at its published port for
+// the realm's client, and logs in to the controller's published edge API with it. That works only if the job
+// configured the signer and auth policy, Keycloak issues tokens under its public URL (KEYCLOAK_PUBLIC_URL) and
+// not the address the request came in on, and the controller reaches Keycloak's keys inside the Swarm. The
+// test gives the client the password grant and makes the user; the identity is matched by e-mail.
+func (d *devSystem) oidcLogin() {
+	t := d.tb
+	t.Helper()
+	ctx := testutil.Context(t, 3*time.Minute)
+	secret := func(name string) config.Secret {
+		b, err := os.ReadFile(filepath.Join(d.state, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return config.NewSecret(strings.TrimSpace(string(b)))
+	}
+	kcURL, _ := url.Parse("http://127.0.0.1:" + d.keycloakPort)
+	kc, err := keycloak.New(ctx, keycloak.Options{URL: kcURL, AdminUser: "admin", AdminPassword: secret("keycloak_admin_password")})
+	if err != nil {
+		t.Fatalf("Keycloak admin at %s: %v", kcURL, err)
+	}
+	realm, clientID := "openziti", "openziti" // the defaults the job configured
+	cl, err := kc.GetClient(ctx, realm, clientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.DirectAccessGrants = true
+	testutil.Must(t, kc.UpdateClient(ctx, realm, *cl, keycloak.ClientDirectAccessGrants))
+	email, password := "alice-"+testutil.RandHex(t, 4)+"@example.org", "Pw-"+testutil.RandHex(t, 8)
+	_, err = kc.CreateUser(ctx, realm, keycloak.User{Username: "alice", Email: email, FirstName: "Alice", LastName: "Test",
+		Enabled: true, EmailVerified: true}, config.NewSecret(password))
+	testutil.Must(t, err)
+	zURL, _ := url.Parse("https://127.0.0.1:" + d.zitiPort)
+	z, err := ziti.New(ctx, ziti.Options{URL: zURL, User: "admin", Password: secret("ziti_admin_password"), TOFU: true})
+	if err != nil {
+		t.Fatalf("OpenZiti admin at %s: %v", zURL, err)
+	}
+	_, err = z.CreateIdentity(ctx, ziti.Identity{Name: "alice", ExternalID: email})
+	testutil.Must(t, err)
+	tok, err := kc.Token(ctx, realm, clientID, "", "alice", password)
+	testutil.Must(t, err)
+	claims := testutil.Claims(t, tok)
+	if want := "http://localhost:" + d.keycloakPort + "/realms/" + realm; claims["iss"] != want {
+		t.Errorf("token issuer %v, want Keycloak's public URL %s (the token was asked for at %s)", claims["iss"], want, kcURL)
+	}
+	var sess ziti.Session
+	err = wait.For(ctx, wait.Target{What: "an OIDC login to the controller", Where: zURL.String(), Deadline: 30 * time.Second, Initial: 500 * time.Millisecond, Max: 2 * time.Second},
+		func(ctx context.Context) error {
+			var err error
+			sess, err = z.ClientAPI().AuthenticateJWT(ctx, tok)
+			return err
+		})
+	if err != nil {
+		t.Fatalf("log in to OpenZiti with a Keycloak token (claims %v): %v", claims, err)
+	}
+	if sess.IdentityName != "alice" {
+		t.Errorf("logged in as %q, want alice", sess.IdentityName)
+	}
+	t.Logf("OIDC login through the deployed stacks: token of %s from %s accepted by %s as identity %s", claims["iss"], kcURL, zURL, sess.IdentityName)
 }
 
 func lastLines(s string, n int) string {

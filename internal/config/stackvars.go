@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +36,7 @@ var StackVars = []Var{
 	{Name: "KEYCLOAK_DB_PASSWORD", Secret: true, SecretName: "keycloak_db_password", Help: "PostgreSQL password of Keycloak"},
 	{Name: "KEYCLOAK_PUBLISHED_PORT", Default: "8080", Help: "port Keycloak's HTTP listener is published on"},
 	{Name: "KEYCLOAK_INTERNAL_URL", Default: "http://keycloak:8080", Help: "Keycloak as the bootstrap job reaches it inside the Swarm"},
+	{Name: "KEYCLOAK_PUBLIC_URL", Default: "http://localhost:8080", Help: "Keycloak's URL as users reach it (its hostname, KC_HOSTNAME): the issuer of the tokens OpenZiti accepts; default http://localhost:<KEYCLOAK_PUBLISHED_PORT>"},
 
 	{Name: "ZITI_CTRL_ADVERTISED_ADDRESS", Default: "ziti-controller", Help: "DNS name of the OpenZiti controller (its certificates, its network alias)"},
 	{Name: "ZITI_CTRL_PUBLISHED_PORT", Default: "1280", Help: "port the controller's edge API is published on"},
@@ -60,6 +63,15 @@ var stackChecks = map[string]func(string) error{
 	"ZITI_CTRL_PUBLISHED_PORT":   port,
 	"ZITI_ROUTER_PUBLISHED_PORT": port,
 	"ZITI_CONSOLE":               func(v string) error { _, err := strconv.ParseBool(v); return err },
+	"KEYCLOAK_PUBLIC_URL":        httpURL,
+}
+
+func httpURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("not an http(s) URL such as https://sso.example.com")
+	}
+	return nil
 }
 
 func oneOf(values ...string) func(string) error {
@@ -141,6 +153,14 @@ func LoadStack(src Sources, names []string) (*Stack, error) {
 		}
 		if v != "" {
 			out.Vars[name] = v
+		}
+	}
+	// Keycloak's public URL follows its published port unless given
+	if _, wanted := out.Vars["KEYCLOAK_PUBLIC_URL"]; wanted || slices.Contains(names, "KEYCLOAK_PUBLIC_URL") {
+		if v, _ := l.raw("KEYCLOAK_PUBLIC_URL"); strings.TrimSpace(v) == "" {
+			if p := out.Vars["KEYCLOAK_PUBLISHED_PORT"]; p != "" {
+				out.Vars["KEYCLOAK_PUBLIC_URL"] = "http://localhost:" + p
+			}
 		}
 	}
 	out.Docker.Host = l.nonEmpty("DOCKER_HOST")

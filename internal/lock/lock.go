@@ -173,7 +173,8 @@ func Acquire(ctx context.Context, store Store, opts Options) (*Lease, error) {
 		return nil, err
 	}
 	lctx, cancel := context.WithCancelCause(ctx)
-	l := &Lease{store: store, me: me, ttl: opts.TTL, ctx: lctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Lease{store: store, me: me, ttl: opts.TTL, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
+	l.ctx = context.WithValue(lctx, leaseKey{}, l)
 	if store.Expires() {
 		go l.renew()
 	} else {
@@ -270,8 +271,21 @@ func (l *Lease) renew() {
 }
 
 // Release stops the renewal and frees the lock if it is still ours. It is safe to call more than once; only
-// the first call releases.
+// the first call (of Release and HandOver) releases.
 func (l *Lease) Release(ctx context.Context) error {
+	err := l.free(ctx)
+	l.cancel(context.Canceled)
+	return err
+}
+
+// HandOver frees the lock for a run this one starts and then waits for (up hands it to the bootstrap job, which
+// takes it itself), but, unlike Release, leaves the lease's context alive: the run goes on, no longer holding
+// the lock, and so no longer writes what the lock protects.
+func (l *Lease) HandOver(ctx context.Context) error {
+	return l.free(ctx)
+}
+
+func (l *Lease) free(ctx context.Context) error {
 	var err error
 	l.once.Do(func() {
 		close(l.stop)
@@ -279,7 +293,24 @@ func (l *Lease) Release(ctx context.Context) error {
 		if l.Lost() == nil {
 			err = l.store.Release(ctx, l.Holder())
 		}
-		l.cancel(context.Canceled)
 	})
 	return err
+}
+
+type leaseKey struct{}
+
+// FromContext returns the lease whose Context ctx is (or derives from), or nil.
+func FromContext(ctx context.Context) *Lease {
+	l, _ := ctx.Value(leaseKey{}).(*Lease)
+	return l
+}
+
+// HandOver hands over the lock of the lease in ctx (see Lease.HandOver); without one it does nothing.
+func HandOver(ctx context.Context) error {
+	if l := FromContext(ctx); l != nil {
+		if err := l.HandOver(ctx); err != nil {
+			return fmt.Errorf("hand over %s: %w", l.store.Where(), err)
+		}
+	}
+	return nil
 }

@@ -106,6 +106,28 @@ func TestSuite(t *testing.T) {
 					t.Fatalf("acquire: %v; want a HeldError after waiting", err)
 				}
 			})
+			t.Run("HandOverFreesTheLockAndKeepsTheRunGoing", func(t *testing.T) {
+				mk := f.new(t)
+				ctx := testutil.Context(t, time.Minute)
+				a := mustAcquire(t, ctx, mk(), Options{TTL: 30 * time.Second})
+				run := a.Context()
+				if FromContext(run) != a {
+					t.Fatal("the lease is not found from its own context")
+				}
+				testutil.Must(t, HandOver(run))
+				// the run that was started takes the lock at once, and the handing run's context lives on
+				b := mustAcquire(t, ctx, mk(), Options{TTL: 30 * time.Second})
+				if err := run.Err(); err != nil {
+					t.Errorf("context of the handing run ended: %v", err)
+				}
+				// the handing run's final Release neither frees the new holder's lock nor fails
+				testutil.Must(t, a.Release(ctx))
+				if _, err := Acquire(ctx, mk(), Options{TTL: 30 * time.Second}); !errors.Is(err, ErrHeld) {
+					t.Errorf("after the handing run's release, a third acquire: %v; want ErrHeld (the new holder keeps it)", err)
+				}
+				testutil.Must(t, b.Release(ctx))
+				testutil.Must(t, HandOver(context.Background())) // no lease: nothing to do
+			})
 			t.Run("ReleaseTwiceIsHarmless", func(t *testing.T) {
 				mk := f.new(t)
 				ctx := testutil.Context(t, time.Minute)

@@ -72,6 +72,9 @@ type Config struct {
 	Progress wait.Progress
 	// Rerun names job services (compose keys, e.g. "bootstrap") to run again although their spec is unchanged.
 	Rerun []string
+	// BeforeJobs, when set, runs just before a job service is created or updated (which starts it): up hands
+	// its lock over to the bootstrap job there, which takes the lock itself.
+	BeforeJobs func(ctx context.Context) error
 }
 
 func (c Config) timeout() time.Duration {
@@ -400,6 +403,21 @@ func (d *Deploy) reruns(p *plan, o *observed) []steps.Change {
 	return out
 }
 
+// beforeJobs runs Config.BeforeJobs when p starts a job.
+func (d *Deploy) beforeJobs(ctx context.Context, p *plan) error {
+	if d.cfg.BeforeJobs == nil {
+		return nil
+	}
+	starts := slices.ContainsFunc(p.createServices, func(s stacks.Service) bool { return s.Job() })
+	for _, u := range p.updateServices {
+		starts = starts || u.want.Job()
+	}
+	if !starts {
+		return nil
+	}
+	return d.cfg.BeforeJobs(ctx)
+}
+
 // apply carries out p in docker stack's order, then waits for convergence.
 func (d *Deploy) apply(ctx context.Context, e Engine, p *plan) error {
 	for _, n := range p.createNetworks {
@@ -421,6 +439,9 @@ func (d *Deploy) apply(ctx context.Context, e Engine, p *plan) error {
 			return err
 		}
 		p.configIDs[c.Name] = id
+	}
+	if err := d.beforeJobs(ctx, p); err != nil {
+		return err
 	}
 	var errs []error
 	for _, s := range p.createServices {

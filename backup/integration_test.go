@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
@@ -26,15 +28,17 @@ import (
 
 const td = "spiffe://zb-backup.test"
 
-// servers are one test's private SPIRE server, PostgreSQL (holding a stand-in for Keycloak's database) and Ziti
-// quickstart, and a bucket on the test bed's S3 server.
+// servers are one test's private SPIRE server, PostgreSQL, Keycloak (its data in that PostgreSQL's keycloak
+// database) and Ziti quickstart, and a bucket on the test bed's S3 server. kcSvc is how the restore stops and
+// starts Keycloak: its process, counted.
 type servers struct {
 	spire    *privSpire
 	pg       *privPostgres
+	keycloak *privKeycloak
+	kcSvc    *counted
 	ziti     *privZiti
 	store    backup.Store
 	key      *backup.Key
-	keycloak *recService
 	log      *slog.Logger
 }
 
@@ -43,8 +47,7 @@ func startServers(t *testing.T) *servers {
 	for _, s := range []string{"spire", "ziti", "postgres"} {
 		testbed.Require(t, s) // the binaries the test bed built
 	}
-	s := &servers{key: newKey(t), keycloak: &recService{name: "keycloak (not running: the database round trip stands in for it)"},
-		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s := &servers{key: newKey(t), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if testing.Verbose() {
 		s.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -52,10 +55,14 @@ func startServers(t *testing.T) *servers {
 	start := time.Now()
 	parallel(t,
 		func(t testing.TB) { s.spire = startSpire(t, in) },
-		func(t testing.TB) { s.pg = startPostgres(t, in) },
+		func(t testing.TB) {
+			s.pg = startPostgres(t, in)
+			s.keycloak = startKeycloak(t, s.pg)
+		},
 		func(t testing.TB) { s.ziti = startZiti(t, in) },
 	)
-	t.Logf("private SPIRE, PostgreSQL and Ziti started in %s", time.Since(start).Round(time.Second))
+	s.kcSvc = &counted{Service: s.keycloak.svc}
+	t.Logf("private SPIRE, PostgreSQL, Keycloak and Ziti started in %s", time.Since(start).Round(time.Second))
 	return s
 }
 
@@ -74,9 +81,10 @@ func (s *servers) backup(t *testing.T) *backup.Manifest {
 	return m
 }
 
-func (s *servers) restorer(t *testing.T) *backup.Restore {
+// restorer restores into the servers; Keycloak is stopped and started with kc.
+func (s *servers) restorer(t *testing.T, kc backup.Service) *backup.Restore {
 	return &backup.Restore{Store: s.store, Prefix: "zb", Key: s.key, TempDir: t.TempDir(), Log: s.log, Targets: []backup.Target{
-		&backup.PostgresTarget{SourceName: "keycloak", DB: s.pg.db, Service: s.keycloak},
+		&backup.PostgresTarget{SourceName: "keycloak", DB: s.pg.db, Service: kc},
 		&backup.FileTarget{SourceName: "spire", Path: s.spire.datastore, Format: "sqlite3", Sidecars: backup.SQLiteSidecars, Service: s.spire.svc},
 		&backup.FileTarget{SourceName: "ziti", Path: s.ziti.dbPath, Format: "bbolt", Service: s.ziti},
 	}}
@@ -151,10 +159,10 @@ func fileID(t *testing.T, path string) string {
 	return fmt.Sprintf("inode=%d kept=%v", st.Sys().(*syscall.Stat_t).Ino, kept)
 }
 
-// TestRealServers runs against private SPIRE, PostgreSQL and Ziti servers and the test bed's S3 server: a round
-// trip through backup and restore, refusals of damaged sets that change nothing, and a backup taken while the
-// servers are being written to. Keycloak itself is not run (it takes ~50 s to start); its database is: a
-// pg_dump / pg_restore round trip of a PostgreSQL database with tables and rows the test writes.
+// TestRealServers runs against private SPIRE, PostgreSQL, Keycloak and Ziti servers and the test bed's S3 server:
+// a round trip through backup and restore (Keycloak stopped while its database is restored, then started again:
+// its users are those of backup time), refusals of damaged sets that change nothing, and a backup taken while the
+// servers are being written to. Besides Keycloak's own tables, its database holds tables and rows the test writes.
 func TestRealServers(t *testing.T) {
 	s := startServers(t)
 	ctx := context.Background()
@@ -169,6 +177,14 @@ func TestRealServers(t *testing.T) {
 		for i := 1; i <= 4; i++ {
 			n := fmt.Sprintf("bk-user-%d", i)
 			ids[n] = createIdentity(t, zc, n, "staff", fmt.Sprintf("team-%d", i%2))
+		}
+		kc := s.keycloak.client(t)
+		if err := kc.CreateRealm(ctx, keycloak.Realm{Name: kcRealm, Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+		kcIDs := map[string]string{}
+		for _, n := range []string{"kc-user-1", "kc-user-2"} {
+			kcIDs[n] = createKeycloakUser(t, kc, n)
 		}
 		s.pg.exec(t, `CREATE TABLE realm_user (id int PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL);
 			CREATE TABLE user_role (user_id int REFERENCES realm_user(id) ON DELETE CASCADE, role text, PRIMARY KEY (user_id, role));
@@ -206,6 +222,10 @@ func TestRealServers(t *testing.T) {
 			t.Fatal(err)
 		}
 		createIdentity(t, zc, "bk-user-9")
+		createKeycloakUser(t, kc, "kc-user-3")
+		if err := kc.DeleteUser(ctx, kcRealm, kcIDs["kc-user-1"]); err != nil {
+			t.Fatal(err)
+		}
 		s.pg.exec(t, `DELETE FROM realm_user WHERE id IN (2, 4); UPDATE realm_user SET email = 'changed@example.org' WHERE id = 1;
 			INSERT INTO realm_user VALUES (9, 'user9', 'user9@example.org'); INSERT INTO user_role VALUES (9, 'admin')`)
 		changed := s.state(t)
@@ -213,7 +233,8 @@ func TestRealServers(t *testing.T) {
 			t.Fatal("the changes did not change the servers' state")
 		}
 
-		p, err := s.restorer(t).Prepare(ctx, backup.Latest, nil)
+		kcPID := s.keycloak.svc.Current()
+		p, err := s.restorer(t, s.kcSvc).Prepare(ctx, backup.Latest, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,8 +253,19 @@ func TestRealServers(t *testing.T) {
 				t.Errorf("%s after restore:\n%s\nwant (at backup time):\n%s", c.name, c.got, c.want)
 			}
 		}
-		if s.keycloak.stops != 1 || s.keycloak.starts != 1 {
-			t.Errorf("keycloak stopped %d and started %d times; want 1 and 1", s.keycloak.stops, s.keycloak.starts)
+		if s.kcSvc.stops != 1 || s.kcSvc.starts != 1 || s.keycloak.svc.Current() == kcPID {
+			t.Errorf("Keycloak stopped %d and started %d times (PID %d, before %d); want once each, a new process", s.kcSvc.stops, s.kcSvc.starts,
+				s.keycloak.svc.Current(), kcPID)
+		}
+		// Keycloak, started again on the restored database, has the users of backup time
+		kc = s.keycloak.client(t)
+		for _, n := range []string{"kc-user-1", "kc-user-2"} {
+			if u, err := kc.GetUser(ctx, kcRealm, n); err != nil || u.Email != n+"@example.org" {
+				t.Errorf("Keycloak user %s (there at backup time) after restore: %+v, %v", n, u, err)
+			}
+		}
+		if u, err := kc.GetUser(ctx, kcRealm, "kc-user-3"); !keycloak.IsNotFound(err) {
+			t.Errorf("Keycloak user kc-user-3 (created after the backup) after restore: %+v, %v; want not found", u, err)
 		}
 		for _, f := range []string{s.ziti.dbPath, s.spire.datastore} {
 			if _, err := os.Stat(f + ".before-restore-" + set.Set); err != nil {
@@ -243,6 +275,7 @@ func TestRealServers(t *testing.T) {
 		// the servers take writes again
 		createEntries(t, s.spire.client, entry(10))
 		createIdentity(t, s.ziti.c(), "bk-after-restore")
+		createKeycloakUser(t, kc, "kc-after-restore")
 	})
 	if set == nil {
 		t.FailNow()
@@ -267,8 +300,8 @@ func TestRealServers(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				before := s.state(t)
 				files := []string{fileID(t, s.ziti.dbPath), fileID(t, s.spire.datastore)}
-				pids := []int{s.ziti.svc.Current(), s.spire.svc.Current()}
-				kc := *s.keycloak
+				pids := []int{s.ziti.svc.Current(), s.spire.svc.Current(), s.keycloak.svc.Current()}
+				stops, starts := s.kcSvc.stops, s.kcSvc.starts
 				orig := get(t, s.store, c.key)
 				if c.edit == nil {
 					if err := s.store.Remove(ctx, c.key); err != nil {
@@ -279,7 +312,7 @@ func TestRealServers(t *testing.T) {
 				}
 				defer put(t, s.store, c.key, orig)
 
-				_, err := s.restorer(t).Prepare(ctx, set.Set, nil)
+				_, err := s.restorer(t, s.kcSvc).Prepare(ctx, set.Set, nil)
 				if err == nil || !backup.IsCorrupt(err) || !strings.Contains(err.Error(), s.store.Where(c.key)) || !strings.Contains(err.Error(), c.want) {
 					t.Fatalf("restore of a set with a %s object: %v; want a refusal naming %s and %q", c.name, err, s.store.Where(c.key), c.want)
 				}
@@ -290,11 +323,11 @@ func TestRealServers(t *testing.T) {
 				if got := []string{fileID(t, s.ziti.dbPath), fileID(t, s.spire.datastore)}; !slices.Equal(got, files) {
 					t.Error("a database file was touched")
 				}
-				if got := []int{s.ziti.svc.Current(), s.spire.svc.Current()}; !slices.Equal(got, pids) {
+				if got := []int{s.ziti.svc.Current(), s.spire.svc.Current(), s.keycloak.svc.Current()}; !slices.Equal(got, pids) {
 					t.Errorf("a server was restarted: PIDs %v, before %v", got, pids)
 				}
-				if *s.keycloak != kc {
-					t.Error("keycloak was stopped or started")
+				if s.kcSvc.stops != stops || s.kcSvc.starts != starts {
+					t.Error("Keycloak was stopped or started")
 				}
 			})
 		}
@@ -342,7 +375,11 @@ func TestRealServers(t *testing.T) {
 		}
 		t.Logf("written while backing up: %d SPIRE entries, %d Ziti identities, %d database transactions", spireN.Load(), zitiN.Load(), pgN.Load())
 
-		p, err := s.restorer(t).Prepare(ctx, m.Set, nil)
+		// Keycloak is not needed any more: stopped here, it is not started again (one restart per run is enough).
+		if err := s.keycloak.svc.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.restorer(t, backup.Stopped{Name: "Keycloak"}).Prepare(ctx, m.Set, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,6 +422,37 @@ func TestRealServers(t *testing.T) {
 		createIdentity(t, s.ziti.c(), "bk-after-load")
 		s.pg.exec(t, "INSERT INTO ledger VALUES (1000000)")
 	})
+}
+
+const kcRealm = "zb-backup"
+
+func createKeycloakUser(t *testing.T, c *keycloak.Client, name string) string {
+	t.Helper()
+	id, err := c.CreateUser(context.Background(), kcRealm, keycloak.User{Username: name, Email: name + "@example.org", Enabled: true}, config.Secret{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// counted is a Service that counts its stops and starts; beforeStart, when set, runs before each start (when the
+// target has put the snapshot in place and the server is stopped).
+type counted struct {
+	backup.Service
+	stops, starts int
+	beforeStart   func(ctx context.Context) error
+}
+
+func (c *counted) Stop(ctx context.Context) error { c.stops++; return c.Service.Stop(ctx) }
+
+func (c *counted) Start(ctx context.Context) error {
+	c.starts++
+	if c.beforeStart != nil {
+		if err := c.beforeStart(ctx); err != nil {
+			return err
+		}
+	}
+	return c.Service.Start(ctx)
 }
 
 // checkPrefix checks that got is exactly 1..k for some k ≤ max.

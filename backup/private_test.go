@@ -1,8 +1,9 @@
 package backup_test
 
 // Private instances of the real servers for the round-trip tests: restoring the shared test bed's servers would
-// disrupt other tests, so each test run starts its own SPIRE server, PostgreSQL cluster and Ziti quickstart
-// (the binaries the test bed built) on free ports in temporary directories, and stops them at the end.
+// disrupt other tests, so each test run starts its own SPIRE server, PostgreSQL cluster, Keycloak (on that
+// PostgreSQL) and Ziti quickstart (the binaries the test bed built) on free ports in temporary directories, and
+// stops them at the end.
 
 import (
 	"context"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
@@ -131,15 +133,7 @@ func startSpire(t testing.TB, in *testbed.Info) *privSpire {
 	s := &privSpire{dir: dir, socket: filepath.Join(dir, "api.sock"), datastore: filepath.Join(dir, "data", "datastore.sqlite3")}
 	s.svc = &backup.ProcessService{Name: "private SPIRE server", Command: []string{in.Spire.ServerBin, "run", "-config", filepath.Join(dir, "server.conf")},
 		Dir: dir, LogFile: filepath.Join(dir, "server.log"), Ready: s.healthy}
-	if err := s.svc.Start(context.Background()); err != nil {
-		t.Fatalf("%v\n%s", err, tailFile(filepath.Join(dir, "server.log")))
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(tailFile(filepath.Join(dir, "server.log")))
-		}
-		_ = s.svc.Stop(context.Background())
-	})
+	runServer(t, s.svc, s.svc, s.svc.LogFile)
 	c, err := spire.Dial(context.Background(), s.socket, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -265,15 +259,7 @@ func startZiti(t testing.TB, in *testbed.Info) *privZiti {
 		Command: []string{in.Ziti.Bin, "edge", "quickstart", "--home", home, "--ctrl-address", "127.0.0.1", "--router-address", "127.0.0.1",
 			"--ctrl-port", strconv.Itoa(ctrlPort), "--router-port", strconv.Itoa(routerPort), "-p", pw},
 		Ready: z.login, ReadyTimeout: 3 * time.Minute}
-	if err := z.Start(context.Background()); err != nil {
-		t.Fatalf("%v\n%s", err, tailFile(z.log))
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(tailFile(z.log))
-		}
-		_ = z.svc.Stop(context.Background())
-	})
+	runServer(t, z, z.svc, z.log)
 	return z
 }
 
@@ -325,6 +311,21 @@ func (z *privZiti) c() *ziti.Client {
 	return z.client
 }
 
+// runServer starts a private server through svc and stops its process at the end of the test; the tail of its
+// log is shown when it does not start, or when the test failed.
+func runServer(t testing.TB, svc backup.Service, proc *backup.ProcessService, log string) {
+	t.Helper()
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatalf("%v\n%s", err, tailFile(log))
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(tailFile(log))
+		}
+		_ = proc.Stop(context.Background())
+	})
+}
+
 func tailFile(path string) string {
 	b, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
@@ -334,16 +335,39 @@ func tailFile(path string) string {
 	return "--- " + path + " ---\n" + strings.Join(lines, "\n")
 }
 
-// recService records stops and starts of a server that is not really stopped (Keycloak, for the PostgreSQL
-// round trip: the database itself stays up).
-type recService struct {
-	name          string
-	stops, starts int
+// privKeycloak is a Keycloak whose data is in the private PostgreSQL's keycloak database, the one the round trip
+// restores: the restore stops it and starts it again (svc).
+type privKeycloak struct {
+	proc *testbed.KeycloakProcess
+	svc  *backup.ProcessService
+	log  string
 }
 
-func (r *recService) Stop(context.Context) error  { r.stops++; return nil }
-func (r *recService) Start(context.Context) error { r.starts++; return nil }
-func (r *recService) String() string              { return r.name }
+func startKeycloak(t testing.TB, pg *privPostgres) *privKeycloak {
+	t.Helper()
+	dir := tempDir(t, "kc")
+	db := testbed.PostgresInfo{Host: pg.db.Host, Port: pg.db.Port, User: pg.db.User, Password: pg.db.Password.Value(), Database: pg.db.Database}
+	proc, err := testbed.PrepareKeycloak(context.Background(), dir, db, freePort(t), freePort(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &privKeycloak{proc: proc, log: filepath.Join(dir, "keycloak.log")}
+	k.svc = &backup.ProcessService{Name: "private Keycloak", Command: proc.Command, Env: proc.Env, Dir: dir, LogFile: k.log,
+		Ready: proc.Ready, ReadyTimeout: 5 * time.Minute}
+	runServer(t, k.svc, k.svc, k.log)
+	return k
+}
+
+// client logs in to the Keycloak running now as its administrator.
+func (k *privKeycloak) client(t testing.TB) *keycloak.Client {
+	t.Helper()
+	u, _ := url.Parse(k.proc.URL)
+	c, err := keycloak.New(context.Background(), keycloak.Options{URL: u, AdminUser: k.proc.AdminUser, AdminPassword: config.NewSecret(k.proc.AdminPassword)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
 // SnapshotDB and Ping make privZiti a backup.ZitiController that follows the client across restarts.
 func (z *privZiti) SnapshotDB(ctx context.Context, path string) (string, error) {

@@ -233,7 +233,7 @@ func (s *SwarmService) String() string {
 func (s *SwarmService) Stop(ctx context.Context) error {
 	n, err := s.Scaler.Replicas(ctx, s.Service)
 	if err != nil {
-		return fmt.Errorf("stop Swarm service %s: %w", s.Service, err)
+		return err // it names the service
 	}
 	if n == 0 {
 		n = 1

@@ -65,8 +65,9 @@ func runApply(ctx context.Context, g *globals, only func(string) bool) error {
 	return withLock(ctx, g, cfg, func(ctx context.Context) error { return applySteps(ctx, g, cfg, only) })
 }
 
-// withLock runs fn while holding the apply lock (see the apply command's help); fn must use the context it is
-// given, which ends when the lock is lost. apply, up and down run under it (backup and restore not yet).
+// withLock runs fn while holding the tool's lock, the "apply lock" (see the apply command's help); fn must use
+// the context it is given, which ends when the lock is lost. apply, up, down, backup and restore run under it,
+// so that none of them writes, or copies, a state another is changing.
 func withLock(ctx context.Context, g *globals, cfg *config.Config, fn func(ctx context.Context) error) error {
 	lcfg, err := config.LoadLock(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile})
 	if err != nil {
@@ -81,7 +82,7 @@ func withLock(ctx context.Context, g *globals, cfg *config.Config, fn func(ctx c
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if err := lease.Release(rctx); err != nil && !errors.Is(err, lock.ErrLost) {
-		g.log.Warn("could not release the apply lock; it expires by itself", "lock", lcfg.String(), "error", err.Error())
+		g.log.Warn("could not release the lock; it expires by itself", "lock", lcfg.String(), "error", err.Error())
 	}
 	if lost := lease.Lost(); lost != nil {
 		return &exitError{exitcode.Locked, lost}
@@ -100,8 +101,9 @@ func (g *globals) setFlags() map[string]string {
 	return m
 }
 
-// takeLock takes the apply lock: in the Swarm when Docker is used, else in the local lock file. closeStore
-// releases the store's connections once the lease is released.
+// takeLock takes the tool's lock (the apply lock, which apply, up, down, backup and restore share): in the Swarm
+// when Docker is used, else in the local lock file. closeStore releases the store's connections once the lease
+// is released.
 func takeLock(ctx context.Context, g *globals, cfg *config.Config, lcfg config.Lock) (lease *lock.Lease, closeStore func(), err error) {
 	var (
 		store lock.Store
@@ -114,9 +116,9 @@ func takeLock(ctx context.Context, g *globals, cfg *config.Config, lcfg config.L
 			return nil, nil, &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}
 		}
 		closeStore = func() { c.Close() }
-		store, what = lock.NewSwarm(c, lock.Name, cfg.Docker.Host), "Docker Engine (apply lock)"
+		store, what = lock.NewSwarm(c, lock.Name, cfg.Docker.Host), "Docker Engine (ziti-bootstrap lock)"
 	} else {
-		store, what = lock.NewFile(lcfg.File), "apply lock file"
+		store, what = lock.NewFile(lcfg.File), "ziti-bootstrap lock file"
 	}
 	lastLog := time.Time{}
 	lease, err = lock.Acquire(ctx, store, lock.Options{Wait: lcfg.Wait, TTL: lcfg.TTL, What: what,
@@ -142,11 +144,11 @@ func takeLock(ctx context.Context, g *globals, cfg *config.Config, lcfg config.L
 		case errors.Is(err, docker.ErrNotManager):
 			err = &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}
 		case !config.IsInvalid(err):
-			err = &exitError{exitcode.Internal, fmt.Errorf("apply lock: %w", err)}
+			err = &exitError{exitcode.Internal, fmt.Errorf("ziti-bootstrap lock: %w", err)}
 		}
 		return nil, nil, err
 	}
-	g.log.Debug("apply lock taken", "lock", store.Where(), "holder", lease.Holder().String())
+	g.log.Debug("lock taken", "lock", store.Where(), "holder", lease.Holder().String())
 	return lease, closeStore, nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -28,149 +27,156 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
 
-// backupOptions are the settings of backup and restore. They are flags for now; each names the configuration
-// variable it is meant to become (the defaults are those variables' defaults).
-type backupOptions struct {
-	prefix     string        // BACKUP_PREFIX
-	keyFile    string        // BACKUP_ENCRYPTION_KEY (secret; here: a file holding it)
-	keepLast   int           // BACKUP_KEEP_LAST
-	keepDaily  int           // BACKUP_KEEP_DAILY
-	keepWeekly int           // BACKUP_KEEP_WEEKLY
-	grace      time.Duration // BACKUP_INCOMPLETE_GRACE
-	sources    []string      // BACKUP_SOURCES
-	tmpDir     string        // BACKUP_TMPDIR
-	partMiB    int           // BACKUP_PART_SIZE_MIB
-	zitiDB     string        // ZITI_DB_PATH
-	spireDB    string        // SPIRE_DATASTORE_PATH
-	pg         pgOptions
+// backupFlags are the command-line forms of the backup variables (config.BackupVars, and the stack variables
+// KEYCLOAK_DB_USER and KEYCLOAK_DB_PASSWORD): a flag given beats the variable, which beats the .env file and the
+// default. A secret's flag names a file holding it (NAME_FILE).
+var backupFlags = []varFlag{
+	{"prefix", "BACKUP_PREFIX", ""},
+	{"encryption-key-file", "BACKUP_ENCRYPTION_KEY_FILE", "file holding the encryption key, 32 random bytes as base64 (unset: no encryption)"},
+	{"keep-last", "BACKUP_KEEP_LAST", ""},
+	{"keep-daily", "BACKUP_KEEP_DAILY", ""},
+	{"keep-weekly", "BACKUP_KEEP_WEEKLY", ""},
+	{"incomplete-grace", "BACKUP_INCOMPLETE_GRACE", ""},
+	{"sources", "BACKUP_SOURCES", ""},
+	{"tmp-dir", "BACKUP_TMPDIR", ""},
+	{"part-size-mib", "BACKUP_PART_SIZE_MIB", ""},
+	{"ziti-db", "ZITI_DB_PATH", ""},
+	{"spire-datastore", "SPIRE_DATASTORE_PATH", ""},
+	{"keycloak-db-host", "KEYCLOAK_DB_HOST", ""},
+	{"keycloak-db-port", "KEYCLOAK_DB_PORT", ""},
+	{"keycloak-db-user", "KEYCLOAK_DB_USER", ""},
+	{"keycloak-db-name", "KEYCLOAK_DB_NAME", ""},
+	{"keycloak-db-password-file", "KEYCLOAK_DB_PASSWORD_FILE", "file holding Keycloak's PostgreSQL password"},
+	{"pg-bin-dir", "PG_BIN_DIR", ""},
 }
 
-type pgOptions struct {
-	host, user, database, binDir string // KEYCLOAK_DB_HOST, KEYCLOAK_DB_USER, KEYCLOAK_DB_NAME, PG_BIN_DIR
-	port                         int    // KEYCLOAK_DB_PORT
-	passwordFile                 string // KEYCLOAK_DB_PASSWORD (secret; here: a file holding it)
+// jobFlags are the scheduled job's (backup only).
+var jobFlags = []varFlag{
+	{"schedule", "BACKUP_SCHEDULE", ""},
+	{"listen", "BACKUP_LISTEN", ""},
 }
 
-var allSources = []string{"ziti", "spire", "keycloak"}
+// varFlag is a flag that sets a configuration variable; only the flags of secret files (NAME_FILE) have their
+// own help, the others have their variable's.
+type varFlag struct{ flag, variable, help string }
 
-func (o *backupOptions) bind(f *pflag.FlagSet) {
-	f.StringVar(&o.prefix, "prefix", "ziti-bootstrap", "key prefix of the snapshot sets in the bucket (BACKUP_PREFIX)")
-	f.StringVar(&o.keyFile, "encryption-key-file", "", "file holding the encryption key, 32 random bytes as base64 (BACKUP_ENCRYPTION_KEY); default: $BACKUP_ENCRYPTION_KEY_FILE, else the Docker secret backup_encryption_key if present, else no encryption")
-	f.IntVar(&o.keepLast, "keep-last", 7, "retention: keep the N newest complete sets (BACKUP_KEEP_LAST)")
-	f.IntVar(&o.keepDaily, "keep-daily", 7, "retention: keep the newest set of each of the N latest days with sets (BACKUP_KEEP_DAILY)")
-	f.IntVar(&o.keepWeekly, "keep-weekly", 4, "retention: keep the newest set of each of the N latest weeks with sets (BACKUP_KEEP_WEEKLY)")
-	f.DurationVar(&o.grace, "incomplete-grace", backup.DefaultGrace, "a set without a manifest counts as still being written for this long (BACKUP_INCOMPLETE_GRACE)")
-	f.StringSliceVar(&o.sources, "sources", allSources, "servers to back up or restore: ziti, spire, keycloak (BACKUP_SOURCES)")
-	f.StringVar(&o.tmpDir, "tmp-dir", "", "scratch space for SQLite copies and restore staging (BACKUP_TMPDIR); default the system's")
-	f.IntVar(&o.partMiB, "part-size-mib", int(s3store.DefaultPartSize>>20), "S3 multipart part size in MiB (at least 5; objects up to 10000 parts); uploads hold 4 parts in memory (BACKUP_PART_SIZE_MIB)")
-	f.StringVar(&o.zitiDB, "ziti-db", "/ziti-controller/bbolt.db", "the Ziti controller's database file, as mounted here (ZITI_DB_PATH)")
-	f.StringVar(&o.spireDB, "spire-datastore", "/var/lib/spire/server/datastore.sqlite3", "SPIRE's sqlite3 datastore, as mounted here (SPIRE_DATASTORE_PATH)")
-	f.StringVar(&o.pg.host, "keycloak-db-host", "keycloak-db", "Keycloak's PostgreSQL host (KEYCLOAK_DB_HOST)")
-	f.IntVar(&o.pg.port, "keycloak-db-port", 5432, "Keycloak's PostgreSQL port (KEYCLOAK_DB_PORT)")
-	f.StringVar(&o.pg.user, "keycloak-db-user", "keycloak", "Keycloak's PostgreSQL user (KEYCLOAK_DB_USER)")
-	f.StringVar(&o.pg.database, "keycloak-db-name", "keycloak", "Keycloak's database (KEYCLOAK_DB_NAME)")
-	f.StringVar(&o.pg.passwordFile, "keycloak-db-password-file", "", "file holding the PostgreSQL password (KEYCLOAK_DB_PASSWORD); default: $KEYCLOAK_DB_PASSWORD_FILE, else the Docker secret keycloak_db_password")
-	f.StringVar(&o.pg.binDir, "pg-bin-dir", "", "directory of pg_dump, pg_restore and psql, of the server's major version or newer (PG_BIN_DIR); default PATH")
+// bindVarFlags defines flags as strings whose default and help are their variable's (see internal/config).
+func bindVarFlags(f *pflag.FlagSet, flags []varFlag) {
+	for _, vf := range flags {
+		base, isFile := strings.CutSuffix(vf.variable, "_FILE")
+		meta, _ := config.Lookup(base)
+		if isFile {
+			f.String(vf.flag, "", fmt.Sprintf("%s (%s); default: %s, else the Docker secret %s", vf.help, vf.variable, base, meta.SecretName))
+			continue
+		}
+		f.String(vf.flag, meta.Default, fmt.Sprintf("%s (%s)", meta.Help, vf.variable))
+	}
 }
 
-func (o *backupOptions) validate() error {
-	var ps []config.Problem
-	for _, s := range o.sources {
-		if !slices.Contains(allSources, s) {
-			ps = append(ps, config.Problem{Var: "--sources", Msg: fmt.Sprintf("unknown source %q; use %s", s, strings.Join(allSources, ", "))})
+// backupConfig loads the backup configuration: the flags of cmd given on the command line, then --set, the
+// environment, the --env-file and the defaults. A problem with a value given as a flag names the flag.
+func (g *globals) backupConfig(cmd *cobra.Command) (*config.Backup, *backup.Key, error) {
+	vars := g.setFlags()
+	named := map[string]string{} // variable → the flag that set it
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		for _, vf := range append(slices.Clone(backupFlags), jobFlags...) {
+			if vf.flag == f.Name && f.Changed {
+				vars[vf.variable] = f.Value.String()
+				named[vf.variable] = "--" + f.Name
+			}
+		}
+	})
+	b, err := config.LoadBackup(config.Sources{Flags: vars, EnvFile: g.envFile})
+	var key *backup.Key
+	if err == nil && b.EncryptionKey.IsSet() {
+		key, err = backup.ParseKey(b.EncryptionKey)
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		for i, p := range ce.Problems {
+			if f := named[p.Var]; f != "" {
+				ce.Problems[i].Var = f + " (" + p.Var + ")"
+			} else if f := named[p.Var+"_FILE"]; f != "" {
+				ce.Problems[i].Var = f + " (" + p.Var + ")"
+			}
 		}
 	}
-	if o.keepLast < 0 || o.keepDaily < 0 || o.keepWeekly < 0 {
-		ps = append(ps, config.Problem{Var: "--keep-*", Msg: "must not be negative"})
+	if err != nil {
+		return nil, nil, err
 	}
-	if len(ps) > 0 {
-		return &config.Error{Problems: ps}
-	}
-	return nil
+	return b, key, nil
 }
 
-func (o *backupOptions) has(source string) bool { return slices.Contains(o.sources, source) }
+// unusedByBackup are secrets the configuration requires for apply that backup and restore never use; the
+// scheduled backup service has neither.
+var unusedByBackup = map[string]string{"KEYCLOAK_ADMIN_PASSWORD": "unused by backup", "SPIRE_UPSTREAM_CA_KEY": "unused by backup"}
 
-func (o *backupOptions) policy() backup.Policy {
-	return backup.Policy{KeepLast: o.keepLast, KeepDaily: o.keepDaily, KeepWeekly: o.keepWeekly}
+// backupBaseConfig loads the configuration as every command does, except that secrets of unusedByBackup that are
+// set nowhere are not required (a placeholder, never used, stands in).
+func (g *globals) backupBaseConfig() (*config.Config, error) {
+	cfg, err := g.loadConfig()
+	var ce *config.Error
+	if !errors.As(err, &ce) || slices.ContainsFunc(ce.Problems, func(p config.Problem) bool { return unusedByBackup[p.Var] == "" }) {
+		return cfg, err
+	}
+	// Only unused secrets are missing (so the --set values passed loadConfig's checks): load again without them.
+	return config.Load(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile}.WithDefaults(unusedByBackup))
 }
 
-// readSecret reads a secret from path, else from the file named by $envName_FILE, else from the Docker secret;
-// ok is false when none of them exists (and path was not given).
-func readSecret(path, envName, dockerSecret string) (config.Secret, bool, error) {
-	where := path
-	if where == "" {
-		where = os.Getenv(envName + "_FILE")
-	}
-	if where == "" {
-		p := filepath.Join("/run/secrets", dockerSecret)
-		if _, err := os.Stat(p); err != nil {
-			return config.Secret{}, false, nil
+// joinInvalid reports the problems of every invalid-configuration error at once; any other error comes first.
+func joinInvalid(errs ...error) error {
+	var all []config.Problem
+	for _, err := range errs {
+		var ce *config.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &ce):
+			all = append(all, ce.Problems...)
+		default:
+			return err
 		}
-		where = p
 	}
-	b, err := os.ReadFile(where)
-	if err != nil {
-		return config.Secret{}, false, &config.Error{Problems: []config.Problem{{Var: envName, Msg: fmt.Sprintf("cannot read %s: %v", where, errors.Unwrap(err))}}}
+	if len(all) == 0 {
+		return nil
 	}
-	s := strings.TrimRight(string(b), "\r\n")
-	if s == "" {
-		return config.Secret{}, false, &config.Error{Problems: []config.Problem{{Var: envName, Msg: where + " is empty"}}}
-	}
-	return config.NewSecret(s), true, nil
+	return &config.Error{Problems: all}
 }
 
-func (o *backupOptions) key() (*backup.Key, error) {
-	s, ok, err := readSecret(o.keyFile, "BACKUP_ENCRYPTION_KEY", "backup_encryption_key")
-	if err != nil || !ok {
-		return nil, err
-	}
-	return backup.ParseKey(s)
-}
-
-func (o *backupOptions) postgres() (backup.Postgres, error) {
-	pw, ok, err := readSecret(o.pg.passwordFile, "KEYCLOAK_DB_PASSWORD", "keycloak_db_password")
-	if err != nil {
-		return backup.Postgres{}, err
-	}
-	if !ok {
+// postgres is how to reach Keycloak's database; its password is required.
+func postgres(b *config.Backup) (backup.Postgres, error) {
+	if !b.DB.Password.IsSet() {
 		return backup.Postgres{}, &config.Error{Problems: []config.Problem{{Var: "KEYCLOAK_DB_PASSWORD",
-			Msg: "required to back up or restore Keycloak's database; give --keycloak-db-password-file, KEYCLOAK_DB_PASSWORD_FILE or the Docker secret keycloak_db_password, or leave keycloak out of --sources"}}}
+			Msg: "required to back up or restore Keycloak's database; give --keycloak-db-password-file, KEYCLOAK_DB_PASSWORD, KEYCLOAK_DB_PASSWORD_FILE or the Docker secret keycloak_db_password, or leave keycloak out of --sources (BACKUP_SOURCES)"}}}
 	}
-	return backup.Postgres{BinDir: o.pg.binDir, Host: o.pg.host, Port: o.pg.port, User: o.pg.user, Password: pw, Database: o.pg.database}, nil
+	return backup.Postgres{BinDir: b.DB.BinDir, Host: b.DB.Host, Port: b.DB.Port, User: b.DB.User, Password: b.DB.Password, Database: b.DB.Name}, nil
 }
 
 // backupEnv is what every backup command needs: the configuration, the store and the key.
 type backupEnv struct {
 	cfg     *config.Config
+	b       *config.Backup
 	s3      *s3store.Client
 	store   backup.Store
 	key     *backup.Key
 	counter *calls.Counter
 }
 
-func (g *globals) backupEnv(ctx context.Context, o *backupOptions) (*backupEnv, error) {
-	if err := o.validate(); err != nil {
-		return nil, err
-	}
-	cfg, err := g.loadConfig()
-	if err != nil {
+func (g *globals) backupEnv(cmd *cobra.Command) (*backupEnv, error) {
+	cfg, cerr := g.backupBaseConfig()
+	b, key, berr := g.backupConfig(cmd)
+	if err := joinInvalid(cerr, berr); err != nil {
 		return nil, err
 	}
 	if cfg.S3.Endpoint == nil {
 		return nil, &config.Error{Problems: []config.Problem{{Var: "S3_ENDPOINT", Msg: "backups are not configured: set S3_ENDPOINT (and S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY)"}}}
 	}
-	key, err := o.key()
-	if err != nil {
-		return nil, err
-	}
 	counter := calls.New()
 	c, err := s3store.New(s3store.Options{Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, Bucket: cfg.S3.Bucket,
-		AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Counter: counter, PartSize: int64(o.partMiB) << 20})
+		AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Counter: counter, PartSize: b.PartSize})
 	if err != nil {
 		return nil, &config.Error{Problems: []config.Problem{{Var: "S3_ENDPOINT", Msg: err.Error()}}}
 	}
-	return &backupEnv{cfg: cfg, s3: c, store: backup.NewS3Store(c), key: key, counter: counter}, nil
+	return &backupEnv{cfg: cfg, b: b, s3: c, store: backup.NewS3Store(c), key: key, counter: counter}, nil
 }
 
 func (e *backupEnv) zitiClient(ctx context.Context) (*ziti.Client, error) {
@@ -179,23 +185,20 @@ func (e *backupEnv) zitiClient(ctx context.Context) (*ziti.Client, error) {
 }
 
 // sources builds the configured sources.
-func (e *backupEnv) sources(ctx context.Context, o *backupOptions) ([]backup.Source, error) {
+func (e *backupEnv) sources(ctx context.Context) ([]backup.Source, error) {
 	var out []backup.Source
-	for _, s := range allSources { // always in this order
-		if !o.has(s) {
-			continue
-		}
+	for _, s := range e.b.Sources { // in the order of config.BackupSources
 		switch s {
 		case "ziti":
 			zc, err := e.zitiClient(ctx)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, &backup.ZitiSource{Controller: zc, DBPath: o.zitiDB})
+			out = append(out, &backup.ZitiSource{Controller: zc, DBPath: e.b.ZitiDBPath})
 		case "spire":
-			out = append(out, &backup.SQLiteSource{SourceName: "spire", Path: o.spireDB, VersionQuery: backup.SpireVersionQuery, VersionPrefix: "spire "})
+			out = append(out, &backup.SQLiteSource{SourceName: "spire", Path: e.b.SpireDatastorePath, VersionQuery: backup.SpireVersionQuery, VersionPrefix: "spire "})
 		case "keycloak":
-			pg, err := o.postgres()
+			pg, err := postgres(e.b)
 			if err != nil {
 				return nil, err
 			}
@@ -205,9 +208,17 @@ func (e *backupEnv) sources(ctx context.Context, o *backupOptions) ([]backup.Sou
 	return out, nil
 }
 
+// lister lists the sets under the configured prefix.
+func (e *backupEnv) lister() *backup.Lister {
+	return &backup.Lister{Store: e.store, Prefix: e.b.Prefix, Key: e.key, Grace: e.b.IncompleteGrace}
+}
+
+// restorer restores sets of the configured prefix into targets.
+func (e *backupEnv) restorer(g *globals, targets []backup.Target) *backup.Restore {
+	return &backup.Restore{Store: e.store, Prefix: e.b.Prefix, Key: e.key, TempDir: e.b.TempDir, Targets: targets, Log: g.log}
+}
+
 func newBackupCommand(g *globals) *cobra.Command {
-	o := &backupOptions{}
-	var schedule, listen string
 	var noPrune bool
 	cmd := &cobra.Command{
 		Use:   "backup",
@@ -217,33 +228,37 @@ SQLite copy) and Keycloak's database (pg_dump), compressed, optionally encrypted
 manifest written last. Then sets the retention policy does not keep are deleted (--no-prune to skip).
 
 Run it where the controller's and SPIRE's database volumes are mounted (see --ziti-db, --spire-datastore).
-With --schedule it runs as a long-lived job with Prometheus metrics and a health check.`,
+Every setting is also a variable (named in each flag's help; see .env.example): a flag beats the variable.
+
+With a schedule (--schedule or BACKUP_SCHEDULE) it runs as a long-lived job with Prometheus metrics and a health
+check; --schedule= forces one run.
+
+A backup takes the lock of apply, up, down and restore (see apply --help), so it never copies a state that one of
+them is half-way through changing: it waits up to ZB_LOCK_WAIT for it, then exits with code 5 naming the holder
+(a scheduled run retries).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if schedule != "" {
-				return classify(runSchedule(cmd.Context(), g, o, schedule, listen, noPrune))
+			env, err := g.backupEnv(cmd)
+			if err != nil {
+				return err
 			}
-			return classify(runBackup(cmd.Context(), g, o, noPrune))
+			if env.b.Schedule != "" {
+				return classify(runSchedule(cmd.Context(), g, env, noPrune))
+			}
+			return classify(runBackup(cmd.Context(), g, env, noPrune))
 		},
 	}
-	o.bind(cmd.PersistentFlags())
+	bindVarFlags(cmd.PersistentFlags(), backupFlags)
+	bindVarFlags(cmd.Flags(), jobFlags)
 	cmd.Flags().BoolVar(&noPrune, "no-prune", false, "do not apply the retention policy after the backup")
-	cmd.Flags().StringVar(&schedule, "schedule", "", `run as a job: take a set on this cron schedule, e.g. "0 3 * * *" or "@every 6h" (BACKUP_SCHEDULE)`)
-	cmd.Flags().StringVar(&listen, "listen", ":9108", "with --schedule: address of the /metrics and /healthz endpoints (BACKUP_LISTEN)")
-	cmd.AddCommand(newBackupListCommand(g, o), newBackupVerifyCommand(g, o), newBackupPruneCommand(g, o), newBackupHealthcheckCommand(g))
+	cmd.AddCommand(newBackupListCommand(g), newBackupVerifyCommand(g), newBackupPruneCommand(g), newBackupHealthcheckCommand(g))
 	return cmd
 }
 
-// runSchedule runs backups on schedule until the context ends (SIGTERM), serving metrics and health on listen.
-func runSchedule(ctx context.Context, g *globals, o *backupOptions, schedule, listen string, noPrune bool) error {
-	if err := o.validate(); err != nil {
-		return err
-	}
-	if _, err := g.loadConfig(); err != nil { // fail at start, not at the first run
-		return err
-	}
-	job, err := backup.NewJob(backup.JobConfig{Schedule: schedule, Log: g.log, Run: func(ctx context.Context) (*backup.Manifest, error) {
-		m, _, err := runOnce(ctx, g, o, noPrune)
+// runSchedule runs backups on the schedule until the context ends (SIGTERM), serving metrics and health.
+func runSchedule(ctx context.Context, g *globals, env *backupEnv, noPrune bool) error {
+	job, err := backup.NewJob(backup.JobConfig{Schedule: env.b.Schedule, Log: g.log, Run: func(ctx context.Context) (*backup.Manifest, error) {
+		m, _, err := runOnce(ctx, g, env, noPrune)
 		return m, err
 	}})
 	if err != nil {
@@ -251,7 +266,7 @@ func runSchedule(ctx context.Context, g *globals, o *backupOptions, schedule, li
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	return job.Serve(ctx, listen)
+	return job.Serve(ctx, env.b.Listen)
 }
 
 // newBackupHealthcheckCommand is the scheduled job's health check for images without curl (FROM scratch).
@@ -285,30 +300,28 @@ func newBackupHealthcheckCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-// runOnce takes one set and prunes; it returns the manifest and the sets deleted.
-func runOnce(ctx context.Context, g *globals, o *backupOptions, noPrune bool) (*backup.Manifest, []string, error) {
-	env, err := g.backupEnv(ctx, o)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := env.s3.EnsureBucket(ctx); err != nil {
-		return nil, nil, err
-	}
-	sources, err := env.sources(ctx, o)
-	if err != nil {
-		return nil, nil, err
-	}
-	b := &backup.Backup{Store: env.store, Prefix: o.prefix, Sources: sources, Key: env.key, TempDir: o.tmpDir, Tool: version, Log: g.log}
-	m, err := b.Run(ctx)
-	if err != nil || noPrune {
-		return m, nil, err
-	}
-	deleted, err := prune(ctx, g, env, o, false, io.Discard)
+// runOnce takes one set and prunes, under the tool's lock; it returns the manifest and the sets deleted.
+func runOnce(ctx context.Context, g *globals, env *backupEnv, noPrune bool) (m *backup.Manifest, deleted []string, err error) {
+	err = withLock(ctx, g, env.cfg, func(ctx context.Context) error {
+		if _, err := env.s3.EnsureBucket(ctx); err != nil {
+			return err
+		}
+		sources, err := env.sources(ctx)
+		if err != nil {
+			return err
+		}
+		b := &backup.Backup{Store: env.store, Prefix: env.b.Prefix, Sources: sources, Key: env.key, TempDir: env.b.TempDir, Tool: version, Log: g.log}
+		if m, err = b.Run(ctx); err != nil || noPrune {
+			return err
+		}
+		deleted, err = prune(ctx, g, env, false, io.Discard)
+		return err
+	})
 	return m, deleted, err
 }
 
-func runBackup(ctx context.Context, g *globals, o *backupOptions, noPrune bool) error {
-	m, deleted, err := runOnce(ctx, g, o, noPrune)
+func runBackup(ctx context.Context, g *globals, env *backupEnv, noPrune bool) error {
+	m, deleted, err := runOnce(ctx, g, env, noPrune)
 	if m == nil {
 		return err
 	}
@@ -333,33 +346,33 @@ func runBackup(ctx context.Context, g *globals, o *backupOptions, noPrune bool) 
 }
 
 // prune applies the retention policy; with dryRun it only prints the decisions.
-func prune(ctx context.Context, g *globals, env *backupEnv, o *backupOptions, dryRun bool, w io.Writer) ([]string, error) {
-	sets, err := (&backup.Lister{Store: env.store, Prefix: o.prefix, Key: env.key, Grace: o.grace}).List(ctx, time.Now())
+func prune(ctx context.Context, g *globals, env *backupEnv, dryRun bool, w io.Writer) ([]string, error) {
+	sets, err := env.lister().List(ctx, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	ds := o.policy().Plan(sets)
+	ds := backup.Policy{KeepLast: env.b.KeepLast, KeepDaily: env.b.KeepDaily, KeepWeekly: env.b.KeepWeekly}.Plan(sets)
 	for _, d := range ds {
 		fmt.Fprintln(w, d)
 	}
 	if dryRun {
 		return nil, nil
 	}
-	return backup.Prune(ctx, env.store, o.prefix, ds, g.log)
+	return backup.Prune(ctx, env.store, env.b.Prefix, ds, g.log)
 }
 
-func newBackupListCommand(g *globals, o *backupOptions) *cobra.Command {
+func newBackupListCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List the snapshot sets with their size, age and completeness",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := g.backupEnv(cmd.Context(), o)
+			env, err := g.backupEnv(cmd)
 			if err != nil {
 				return err
 			}
 			now := time.Now()
-			sets, err := (&backup.Lister{Store: env.store, Prefix: o.prefix, Key: env.key, Grace: o.grace}).List(cmd.Context(), now)
+			sets, err := env.lister().List(cmd.Context(), now)
 			if err != nil {
 				return classify(err)
 			}
@@ -413,18 +426,17 @@ func printSets(w io.Writer, format string, sets []backup.SetInfo, now time.Time)
 	return tw.Flush()
 }
 
-func newBackupVerifyCommand(g *globals, o *backupOptions) *cobra.Command {
+func newBackupVerifyCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "verify SET|latest",
 		Short: "Download a set and check every object's size and SHA-256 against its manifest (changes nothing)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := g.backupEnv(cmd.Context(), o)
+			env, err := g.backupEnv(cmd)
 			if err != nil {
 				return err
 			}
-			r := &backup.Restore{Store: env.store, Prefix: o.prefix, Key: env.key, TempDir: o.tmpDir, Log: g.log}
-			m, err := r.Verify(cmd.Context(), args[0])
+			m, err := env.restorer(g, nil).Verify(cmd.Context(), args[0])
 			if err != nil {
 				return classify(err)
 			}
@@ -437,18 +449,18 @@ func newBackupVerifyCommand(g *globals, o *backupOptions) *cobra.Command {
 	}
 }
 
-func newBackupPruneCommand(g *globals, o *backupOptions) *cobra.Command {
+func newBackupPruneCommand(g *globals) *cobra.Command {
 	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Apply the retention policy: delete the sets it does not keep (never the newest complete set, nor one being written)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := g.backupEnv(cmd.Context(), o)
+			env, err := g.backupEnv(cmd)
 			if err != nil {
 				return err
 			}
-			_, err = prune(cmd.Context(), g, env, o, dryRun, g.stdout)
+			_, err = prune(cmd.Context(), g, env, dryRun, g.stdout)
 			return classify(err)
 		},
 	}

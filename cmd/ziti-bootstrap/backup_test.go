@@ -53,43 +53,104 @@ func backupCLI(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// The CLI against the test bed: SPIRE's datastore and Keycloak's database are only read (online copies), so the
-// shared servers are not disturbed; the Ziti source is covered by the package's tests on a private controller.
-func TestBackupCommandsOnTheTestBed(t *testing.T) {
+// bedBackup is the set-up of the backup CLI tests on the test bed: its .env file, an encryption key and the
+// PostgreSQL password in files, a prefix of the bucket of their own (emptied at the end). The test bed's .env
+// says ZB_DOCKER=true: backup and restore take the lock in its Swarm, so the test holds the test bed's Swarm lock.
+type bedBackup struct {
+	in                                                *testbed.Info
+	env, dir, keyFile, pwFile, prefix, spireDatastore string
+}
+
+func newBedBackup(t *testing.T) *bedBackup {
+	t.Helper()
 	in := testbed.Require(t, "s3")
-	testbed.Require(t, "spire")
-	testbed.Require(t, "postgres")
+	for _, s := range []string{"spire", "postgres", "docker"} {
+		testbed.Require(t, s)
+	}
+	testbed.LockSwarmApply(t)
 	env, err := testbed.WriteEnv(in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	keyFile, pwFile := filepath.Join(dir, "key"), filepath.Join(dir, "pgpw")
+	b := &bedBackup{in: in, env: env, dir: dir, keyFile: filepath.Join(dir, "key"), pwFile: filepath.Join(dir, "pgpw"),
+		prefix: "zb-cli-test-" + randomHex(4), spireDatastore: filepath.Join(in.Spire.DataDir, "server-data", "datastore.sqlite3")}
+	mustNoErr(t, os.WriteFile(b.keyFile, []byte(newKey()+"\n"), 0o600))
+	mustNoErr(t, os.WriteFile(b.pwFile, []byte(in.Postgres.Password), 0o600))
+	t.Cleanup(func() { removeObjects(t, in, b.prefix+"/") })
+	return b
+}
+
+// args are the flags that point the backup commands at the test bed and the datastore at spireDatastore (the
+// test bed's to back up, never to restore into), without the S3 prefix.
+func (b *bedBackup) args(spireDatastore string) []string {
+	return []string{"--env-file", b.env, "--encryption-key-file", b.keyFile, "--sources", "spire,keycloak",
+		"--spire-datastore", spireDatastore, "--keycloak-db-host", b.in.Postgres.Host, "--keycloak-db-port", strconv.Itoa(b.in.Postgres.Port),
+		"--keycloak-db-user", b.in.Postgres.User, "--keycloak-db-name", b.in.Postgres.Database, "--keycloak-db-password-file", b.pwFile,
+		"--pg-bin-dir", b.in.Postgres.BinDir, "--tmp-dir", b.dir}
+}
+
+// run runs ziti-bootstrap with args and then the given flags, expects exit code want, and returns the output.
+func (b *bedBackup) run(t *testing.T, want int, args []string, flags ...string) string {
+	t.Helper()
+	code, out, errs := backupCLI(t, append(args, flags...)...)
+	if code != want {
+		t.Fatalf("ziti-bootstrap %s: exit %d, want %d\n%s\n%s", strings.Join(args, " "), code, want, out, errs)
+	}
+	return out + errs
+}
+
+// sets lists the sets under prefix (backup list -o json with flags).
+func (b *bedBackup) sets(t *testing.T, flags ...string) []setView {
+	t.Helper()
+	var sets []setView
+	out := b.run(t, exitcode.OK, []string{"backup", "list", "-o", "json"}, flags...)
+	if err := json.Unmarshal([]byte(out), &sets); err != nil {
+		t.Fatalf("backup list -o json: %v\n%s", err, out)
+	}
+	return sets
+}
+
+func newKey() string {
 	k := make([]byte, 32)
 	_, _ = rand.Read(k)
-	mustNoErr(t, os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600))
-	mustNoErr(t, os.WriteFile(pwFile, []byte(in.Postgres.Password), 0o600))
-	b := make([]byte, 4)
+	return base64.StdEncoding.EncodeToString(k)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
 	_, _ = rand.Read(b)
-	prefix := "zb-cli-test-" + hex.EncodeToString(b)
-	common := []string{"--env-file", env, "--prefix", prefix, "--encryption-key-file", keyFile, "--sources", "spire,keycloak",
-		"--spire-datastore", filepath.Join(in.Spire.DataDir, "server-data", "datastore.sqlite3"),
-		"--keycloak-db-host", in.Postgres.Host, "--keycloak-db-port", strconv.Itoa(in.Postgres.Port), "--keycloak-db-user", in.Postgres.User,
-		"--keycloak-db-name", in.Postgres.Database, "--keycloak-db-password-file", pwFile, "--pg-bin-dir", in.Postgres.BinDir, "--tmp-dir", dir}
+	return hex.EncodeToString(b)
+}
+
+// removeObjects removes every object under prefix of the test bed's ziti-bootstrap bucket.
+func removeObjects(t *testing.T, in *testbed.Info, prefix string) {
+	u, _ := url.Parse(in.S3.Endpoint)
+	c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: "ziti-bootstrap", AccessKey: in.S3.AccessKey,
+		SecretKey: config.NewSecret(in.S3.SecretKey)})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	objs, _ := c.List(context.Background(), prefix)
+	for _, o := range objs {
+		_ = c.Remove(context.Background(), o.Key)
+	}
+}
+
+// The CLI against the test bed: SPIRE's datastore and Keycloak's database are only read (online copies), so the
+// shared servers are not disturbed; the Ziti source is covered by the package's tests on a private controller.
+func TestBackupCommandsOnTheTestBed(t *testing.T) {
+	b := newBedBackup(t)
+	common := append(b.args(b.spireDatastore), "--prefix", b.prefix)
 	run := func(want int, args ...string) string {
 		t.Helper()
-		code, out, errs := backupCLI(t, append(args, common...)...)
-		if code != want {
-			t.Fatalf("ziti-bootstrap %s: exit %d, want %d\n%s\n%s", strings.Join(args, " "), code, want, out, errs)
-		}
-		return out + errs
+		return b.run(t, want, args, common...)
 	}
 	t.Cleanup(func() {
-		run(exitcode.OK, "backup", "prune", "--keep-last", "1") // leaves the newest; remove it by hand below
-		code, out, _ := backupCLI(t, append([]string{"backup", "list", "-o", "json"}, common...)...)
-		var sets []setView
-		if code == exitcode.OK && json.Unmarshal([]byte(out), &sets) == nil && len(sets) > 1 {
-			t.Errorf("prune --keep-last 1 left %d sets", len(sets))
+		run(exitcode.OK, "backup", "prune", "--keep-last", "1") // leaves the newest (removed with the prefix)
+		if sets := b.sets(t, common...); len(sets) != 1 {
+			t.Errorf("prune --keep-last 1 left %d sets, want the newest complete one", len(sets))
 		}
 	})
 
@@ -105,10 +166,9 @@ func TestBackupCommandsOnTheTestBed(t *testing.T) {
 	if !strings.Contains(out, "complete") || !strings.Contains(out, "spire,keycloak (encrypted)") || !strings.HasPrefix(out, "SET ") {
 		t.Errorf("backup list:\n%s", out)
 	}
-	var sets []setView
-	out = run(exitcode.OK, "backup", "list", "-o", "json")
-	if err := json.Unmarshal([]byte(out), &sets); err != nil || len(sets) != 1 || sets[0].State != "complete" || sets[0].Bytes == 0 {
-		t.Fatalf("backup list -o json: %v\n%s", err, out)
+	sets := b.sets(t, common...)
+	if len(sets) != 1 || sets[0].State != "complete" || sets[0].Bytes == 0 {
+		t.Fatalf("backup list -o json: %+v", sets)
 	}
 	if out := run(exitcode.OK, "backup", "verify", "latest"); !strings.Contains(out, "verified: 2 object(s)") {
 		t.Errorf("verify: %s", out)
@@ -120,37 +180,19 @@ func TestBackupCommandsOnTheTestBed(t *testing.T) {
 	if out := run(exitcode.InvalidConfig, "restore", "latest"); !strings.Contains(out, "--yes") {
 		t.Errorf("restore without --yes: %s", out)
 	}
-	if out := run(exitcode.InvalidConfig, "restore", "latest", "--yes"); !strings.Contains(out, "--services-stopped") {
+	if out := run(exitcode.InvalidConfig, "restore", "latest", "--yes"); !strings.Contains(out, "--services-stopped") || !strings.Contains(out, "--swarm") {
 		t.Errorf("restore without a way to stop the servers: %s", out)
 	}
 	if out := run(exitcode.OK, "backup", "prune", "--dry-run"); !strings.Contains(out, "keep "+sets[0].ID) || !strings.Contains(out, "newest complete set") {
 		t.Errorf("prune --dry-run: %s", out)
 	}
 	// a wrong key is refused before anything is downloaded
-	other := filepath.Join(dir, "other")
-	_, _ = rand.Read(k)
-	mustNoErr(t, os.WriteFile(other, []byte(base64.StdEncoding.EncodeToString(k)), 0o600))
+	other := filepath.Join(b.dir, "other")
+	mustNoErr(t, os.WriteFile(other, []byte(newKey()), 0o600))
 	code, out, errs := backupCLI(t, append(append([]string{"backup", "verify", "latest"}, common...), "--encryption-key-file", other)...)
 	if code != exitcode.InvalidConfig || !strings.Contains(errs, "not with the configured key") {
 		t.Errorf("verify with another key: exit %d\n%s%s", code, out, errs)
 	}
-	// prune never deletes the newest complete set: remove what is left under the prefix directly
-	t.Cleanup(func() {
-		u, _ := url.Parse(in.S3.Endpoint)
-		c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: "ziti-bootstrap", AccessKey: in.S3.AccessKey,
-			SecretKey: config.NewSecret(in.S3.SecretKey)})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		objs, _ := c.List(context.Background(), prefix+"/")
-		for _, o := range objs {
-			_ = c.Remove(context.Background(), o.Key)
-		}
-		if len(objs) == 0 {
-			t.Error("no set left to remove: the newest complete set should have survived prune")
-		}
-	})
 }
 
 func TestBackupFlagValidation(t *testing.T) {

@@ -1,0 +1,56 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// KeycloakProcess is how to run a private Keycloak of the cached distribution: the command, the environment
+// (secrets are there, never in the arguments) and the readiness probe, for a test that starts, stops and starts
+// it again itself (e.g. as a backup.ProcessService).
+type KeycloakProcess struct {
+	KeycloakInfo          // URL, admin user and password, Home
+	Command      []string // kc.sh start-dev …
+	Env          []string
+	HealthURL    string // the management interface's readiness endpoint
+}
+
+// PrepareKeycloak copies the cached Keycloak distribution into dir/keycloak and returns how to run it in dev mode
+// on 127.0.0.1:httpPort (management and health on mgmtPort) with its data in the PostgreSQL database pg. It does
+// not start it.
+func PrepareKeycloak(ctx context.Context, dir string, pg PostgresInfo, httpPort, mgmtPort int) (*KeycloakProcess, error) {
+	v, err := Versions()
+	if err != nil {
+		return nil, err
+	}
+	dist := filepath.Join(CacheDir(), "keycloak-"+v["KEYCLOAK_VERSION"])
+	if _, err := os.Stat(filepath.Join(dist, "bin", "kc.sh")); err != nil {
+		return nil, fmt.Errorf("keycloak %s is not downloaded (%s): run scripts/build-servers.sh keycloak", v["KEYCLOAK_VERSION"], dist)
+	}
+	home := filepath.Join(dir, "keycloak")
+	if err := os.RemoveAll(home); err != nil {
+		return nil, err
+	}
+	if _, err := run(ctx, nil, "cp", "-a", dist, home); err != nil {
+		return nil, err
+	}
+	k := &KeycloakProcess{
+		KeycloakInfo: KeycloakInfo{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), AdminUser: "admin", AdminPassword: password(), Home: home},
+		Command: []string{filepath.Join(home, "bin", "kc.sh"), "start-dev", "--http-host", "127.0.0.1", "--http-port", strconv.Itoa(httpPort),
+			"--http-management-port", strconv.Itoa(mgmtPort)},
+		HealthURL: fmt.Sprintf("http://127.0.0.1:%d/health/ready", mgmtPort),
+	}
+	k.Env = []string{
+		"KC_BOOTSTRAP_ADMIN_USERNAME=" + k.AdminUser, "KC_BOOTSTRAP_ADMIN_PASSWORD=" + k.AdminPassword,
+		"KC_DB=postgres", fmt.Sprintf("KC_DB_URL=jdbc:postgresql://%s:%d/%s", pg.Host, pg.Port, pg.Database),
+		"KC_DB_USERNAME=" + pg.User, "KC_DB_PASSWORD=" + pg.Password,
+		"KC_HEALTH_ENABLED=true", "JAVA_OPTS_KC_HEAP=-Xms64m -Xmx512m",
+	}
+	return k, nil
+}
+
+// Ready answers nil once Keycloak is ready (its management interface says so).
+func (k *KeycloakProcess) Ready(ctx context.Context) error { return httpOK(ctx, k.HealthURL) }

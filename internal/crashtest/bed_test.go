@@ -85,6 +85,7 @@ type bed struct {
 	realm, caName, signer, policy string
 	entriesFile                   string
 	spiffeIDs                     []string
+	polPrefix, polTD              string // set by usePolicies: names and SPIFFE path of the policy files' objects
 
 	z  *ziti.Client
 	sp *spire.Client
@@ -120,15 +121,7 @@ func newBed(t *testing.T) *bed {
 
 	td := in.Spire.TrustDomain
 	b.spiffeIDs = []string{"spiffe://" + td + "/zbcrash-" + b.id + "/router", "spiffe://" + td + "/zbcrash-" + b.id + "/job"}
-	b.entriesFile = filepath.Join(t.TempDir(), "entries.yaml")
-	testutil.Must(t, os.WriteFile(b.entriesFile, []byte(fmt.Sprintf(`entries:
-  - spiffeId: %s
-    selectors: ["docker:label:zbcrash:%s-router"]
-    x509SvidTtl: 3600
-    dnsNames: [zbcrash-router]
-  - spiffeId: %s
-    selectors: ["docker:label:zbcrash:%s-job", "unix:uid:0"]
-`, b.spiffeIDs[0], b.id, b.spiffeIDs[1], b.id)), 0o600))
+	b.entriesFile = b.writeEntries("entries.yaml", 3600, "zbcrash-router")
 
 	ctx := testutil.Context(t, time.Minute)
 	aside := b.othersEntries(ctx)
@@ -160,6 +153,21 @@ func newBed(t *testing.T) *bed {
 		}
 	})
 	return b
+}
+
+// writeEntries writes a SPIRE entries file of the bed's two SPIFFE IDs, the router's with the X.509 SVID TTL
+// and DNS name given, and returns its path.
+func (b *bed) writeEntries(name string, routerTTL int, routerDNS string) string {
+	path := filepath.Join(b.t.TempDir(), name)
+	testutil.Must(b.t, os.WriteFile(path, []byte(fmt.Sprintf(`entries:
+  - spiffeId: %s
+    selectors: ["docker:label:zbcrash:%s-router"]
+    x509SvidTtl: %d
+    dnsNames: [%s]
+  - spiffeId: %s
+    selectors: ["docker:label:zbcrash:%s-job", "unix:uid:0"]
+`, b.spiffeIDs[0], b.id, routerTTL, routerDNS, b.spiffeIDs[1], b.id)), 0o600))
+	return path
 }
 
 // othersEntries are the SPIRE entries owned by ziti-bootstrap (prefix zb-) that are not this test's.
@@ -243,6 +251,7 @@ func (b *bed) reset() {
 		}
 	}
 	b.deleteEntries(ctx, mine)
+	b.resetPolicies()
 }
 
 func (b *bed) issuer() string {
@@ -251,14 +260,16 @@ func (b *bed) issuer() string {
 
 // state is what apply made under this bed's names, as the servers show it, without server-chosen ids.
 type state struct {
-	Entries  []string            // SPIRE entries: id, SPIFFE ID, parent, selectors, TTLs, DNS names
-	CAs      []string            // OpenZiti CAs owned by caName: settings, verified
-	Signers  []string            // external JWT signers with our name or our realm's issuer
-	Policies []string            // auth policies with our name; allowed signers by name
-	Realm    string              // the realm's managed settings ("" when missing)
-	Clients  []string            // the realm's clients that are not Keycloak's own, with their mappers
-	Profile  []string            // user-profile attributes
-	Dups     map[string][]string // natural keys seen more than once
+	Entries    []string            // SPIRE entries: id, SPIFFE ID, parent, selectors, TTLs, DNS names
+	CAs        []string            // OpenZiti CAs owned by caName: settings, verified
+	Signers    []string            // external JWT signers with our name or our realm's issuer
+	Policies   []string            // auth policies with our name; allowed signers by name
+	Realm      string              // the realm's managed settings ("" when missing)
+	Clients    []string            // the realm's clients that are not Keycloak's own, with their mappers
+	Profile    []string            // user-profile attributes
+	Ziti       []string            // with usePolicies: the OpenZiti objects of the policy files (see zitiObjects)
+	Identities []string            // with usePolicies: the bed's identities, role attributes and tags
+	Dups       map[string][]string // natural keys seen more than once
 }
 
 func (s state) String() string {
@@ -357,6 +368,9 @@ func (b *bed) state() state {
 			s.Profile = append(s.Profile, fmt.Sprintf("%+v", a))
 			count("profile " + a.Name)
 		}
+	}
+	if b.polPrefix != "" {
+		b.policyState(ctx, &s, count)
 	}
 	for _, l := range [][]string{s.Entries, s.CAs, s.Signers, s.Policies, s.Clients, s.Profile} {
 		sort.Strings(l)
@@ -499,10 +513,11 @@ func (b *bed) mustConverge(what string, o runOpts, extra ...string) (steps.Repor
 	return r.report(b.t), r
 }
 
-// mustBeConverged runs apply and fails the test unless it exits 0 having made no write.
-func (b *bed) mustBeConverged(what string) {
+// mustBeConverged runs apply (with the extra arguments) and fails the test unless it exits 0 having made no
+// write.
+func (b *bed) mustBeConverged(what string, extra ...string) {
 	b.t.Helper()
-	rep, r := b.mustConverge(what, runOpts{})
+	rep, r := b.mustConverge(what, runOpts{}, extra...)
 	if rep.MutatingCalls != 0 {
 		b.t.Fatalf("%s: %d mutating call(s) on a converged system: %v\n%s", what, rep.MutatingCalls, rep.Writes, r)
 	}

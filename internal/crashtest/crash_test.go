@@ -3,12 +3,14 @@ package crashtest
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
 // TestCrashAtEveryWrite kills apply just before each write of a fresh run (at every step boundary and in the
@@ -16,44 +18,70 @@ import (
 // run, without duplicates, taking over the lock the dead run left at once; a further apply writes nothing.
 func TestCrashAtEveryWrite(t *testing.T) {
 	b := newBed(t)
-	b.reset()
+	b.crashLoop(t, crashCase{
+		prepare: b.reset,
+		check: func(ref steps.Report, want state) bool {
+			return len(ref.Writes) >= 5 && len(want.Entries) == 2 && len(want.CAs) == 1 && len(want.Signers) == 1 &&
+				len(want.Policies) == 1 && want.Realm != ""
+		},
+	})
+}
+
+// crashCase is one crash loop: the run that is crashed at its writes, and how each attempt starts.
+type crashCase struct {
+	// prepare brings the servers to the state the crashed run starts from (the same every time).
+	prepare func()
+	// extra are the arguments of the runs after prepare (crashed, re-run and the ones after).
+	extra []string
+	// check tells whether the uninterrupted run did what the test is about (its writes, its final state).
+	check func(ref steps.Report, want state) bool
+	// inflight is how many writes may have been counted but not sent when the process dies: a step that writes
+	// concurrently (ziti/policies, policies.DefaultParallel at once) counts a write just before sending it.
+	inflight int
+}
+
+// crashLoop runs c uninterrupted once for reference, then, for each of its writes, prepares, kills apply just
+// before that write, and checks that the next apply converges to the reference state without duplicates,
+// writing no more than was left to do (without waiting for the dead run's lock), and the one after writes nothing.
+func (b *bed) crashLoop(t *testing.T, c crashCase) {
 	t0 := time.Now()
-	ref, r := b.mustConverge("uninterrupted apply", runOpts{})
+	c.prepare()
+	ref, r := b.mustConverge("uninterrupted apply", runOpts{}, c.extra...)
 	want := b.state()
-	w := int(ref.MutatingCalls)
-	if w < 5 || len(want.Entries) != 2 || len(want.CAs) != 1 || len(want.Signers) != 1 || len(want.Policies) != 1 || want.Realm == "" {
-		t.Fatalf("an uninterrupted apply made %d writes and this state:\n%s\n%s", w, want, r)
+	w := len(ref.Writes)
+	if !c.check(ref, want) || int64(w) != ref.MutatingCalls {
+		t.Fatalf("an uninterrupted apply made %d writes and this state:\n%s\n%s", ref.MutatingCalls, want, r)
 	}
 	t.Logf("uninterrupted apply: %d writes in %s:\n  %s", w, r.duration.Round(time.Millisecond), strings.Join(ref.Writes, "\n  "))
-	b.mustBeConverged("apply after an uninterrupted apply")
+	b.mustBeConverged("apply after an uninterrupted apply", c.extra...)
 	t.Logf("reference: %s", time.Since(t0).Round(time.Millisecond))
-
 	var rows []string
-	for n := 0; n < w; n++ {
+	for n := range w {
 		t.Run(fmt.Sprintf("crash-before-write-%d", n+1), func(t *testing.T) {
 			b.t = t
 			defer func() { b.t = nil }()
-			b.reset()
-			crashed := b.apply(runOpts{env: []string{calls.CrashAfterWritesEnv + "=" + fmt.Sprint(n)}})
+			c.prepare()
+			crashed := b.apply(runOpts{env: []string{calls.CrashAfterWritesEnv + "=" + fmt.Sprint(n)}}, c.extra...)
 			if crashed.signal != syscall.SIGKILL {
 				t.Fatalf("apply with %s=%d was not killed: %s", calls.CrashAfterWritesEnv, n, crashed)
 			}
-			if !strings.Contains(shape(crashed.stderr), shape(ref.Writes[n])) {
-				t.Errorf("killed before %q? stderr:\n%s", ref.Writes[n], crashed.stderr)
+			killed := killedBefore(crashed.stderr, n)
+			// Writes made concurrently come in any order: then the write killed before is one of the same kinds.
+			if c.inflight == 0 && shape(killed) != shape(ref.Writes[n]) || !slices.ContainsFunc(ref.Writes, func(w string) bool { return kindOf(w) == kindOf(killed) }) {
+				t.Errorf("killed before %q, want %q; stderr:\n%s", killed, ref.Writes[n], crashed.stderr)
 			}
-			rep, rerun := b.mustConverge("apply after the crash", runOpts{})
-			got := b.state()
-			diffStates(t, "after a crash before write "+fmt.Sprint(n+1), want, got)
-			if rep.MutatingCalls > int64(w-n) {
-				t.Errorf("re-run made %d writes, more than the %d left to do: %v", rep.MutatingCalls, w-n, rep.Writes)
+			rep, rerun := b.mustConverge("apply after the crash", runOpts{}, c.extra...)
+			diffStates(t, "after a crash before write "+fmt.Sprint(n+1), want, b.state())
+			if left := w - n + c.inflight; rep.MutatingCalls > int64(left) {
+				t.Errorf("re-run made %d writes, more than the %d left to do: %v", rep.MutatingCalls, left, rep.Writes)
 			}
 			// The dead run's lock was taken over at once (same host, process gone), not after its TTL.
 			if rerun.duration > 30*time.Second {
 				t.Errorf("re-run took %s: did it wait for the dead run's lock?", rerun.duration)
 			}
-			b.mustBeConverged("third apply")
+			b.mustBeConverged("third apply", c.extra...)
 			rows = append(rows, fmt.Sprintf("crash before write %2d (%s): re-run %d write(s) in %s, then 0",
-				n+1, ref.Writes[n], rep.MutatingCalls, rerun.duration.Round(time.Millisecond)))
+				n+1, killed, rep.MutatingCalls, rerun.duration.Round(time.Millisecond)))
 		})
 		if t.Failed() {
 			break
@@ -62,6 +90,30 @@ func TestCrashAtEveryWrite(t *testing.T) {
 	b.t = t
 	b.swarmLockGone()
 	t.Logf("crash loop over %d writes: %s in all\n  %s", w, time.Since(t0).Round(time.Second), strings.Join(rows, "\n  "))
+}
+
+// killedBefore is the write the crash hook named when it killed the process before write n+1 ("system METHOD
+// path"), or "" when stderr does not say.
+func killedBefore(stderr string, n int) string {
+	marker := fmt.Sprintf(": SIGKILL before write %d (", n+1)
+	for _, l := range strings.Split(stderr, "\n") {
+		if _, w, ok := strings.Cut(l, marker); ok {
+			return strings.TrimSuffix(w, ")")
+		}
+	}
+	return ""
+}
+
+// kindOf is a write ("system METHOD path") without the object: the id a PUT, PATCH or DELETE names is dropped,
+// and server-chosen ids anywhere else are replaced by {id}.
+func kindOf(w string) string {
+	w = shape(w)
+	if f := strings.Fields(w); len(f) == 3 && f[1] != "POST" {
+		if i := strings.LastIndex(w, "/"); i > 0 {
+			w = w[:i]
+		}
+	}
+	return w
 }
 
 // serverID is a path segment the server chose: a UUID (Keycloak) or a short id (OpenZiti), 20 characters or

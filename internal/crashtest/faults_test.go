@@ -3,6 +3,7 @@ package crashtest
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,21 +18,19 @@ type faultBed struct {
 	*bed
 	kc *httpProxy // Keycloak, HTTP-aware: faults and "gone after N writes"
 	sp *grpcProxy // SPIRE server admin API, gRPC-aware
-	zt *listener  // OpenZiti controller (TLS passes through)
+	zt *httpProxy // OpenZiti controller, HTTP-aware behind a TLS certificate of its own (pinned by the runs)
 	dk *listener  // Docker Engine
 	s3 *listener  // S3
 }
 
 func newFaultBed(t *testing.T) *faultBed {
 	b := newBed(t)
-	zu, err := url.Parse(b.in.Ziti.URL)
-	testutil.Must(t, err)
 	su, err := url.Parse(b.in.S3.Endpoint)
 	testutil.Must(t, err)
 	return &faultBed{bed: b,
 		kc: newHTTPProxy(t, b.in.Keycloak.URL),
 		sp: newGRPCProxy(t, b.in.Spire.Socket),
-		zt: pipe(t, "tcp", "127.0.0.1:0", "tcp", zu.Host),
+		zt: newTLSProxy(t, b.in.Ziti.URL, b.in.Ziti.CAFile),
 		dk: pipe(t, "unix", t.TempDir()+"/docker-proxy.sock", "unix", strings.TrimPrefix(b.in.Docker.Host, "unix://")),
 		s3: pipe(t, "tcp", "127.0.0.1:0", "tcp", su.Host),
 	}
@@ -42,7 +41,8 @@ func (f *faultBed) via(wait string) []string {
 	return []string{
 		"--set", "KEYCLOAK_URL=" + f.kc.url(),
 		"--set", "SPIRE_SERVER_ADDRESS=unix://" + f.sp.addr,
-		"--set", "ZITI_CTRL_URL=https://" + f.zt.addr,
+		"--set", "ZITI_CTRL_URL=" + f.zt.url(),
+		"--set", "ZITI_CA_FILE=" + f.zt.caFile,
 		"--set", "DOCKER_HOST=unix://" + f.dk.addr,
 		"--set", "S3_ENDPOINT=http://" + f.s3.addr,
 		"--set", "ZB_WAIT_TIMEOUT=" + wait,
@@ -51,13 +51,15 @@ func (f *faultBed) via(wait string) []string {
 
 // heal brings every proxy back and clears every fault.
 func (f *faultBed) heal() {
-	for _, l := range []*listener{f.kc.listener, f.sp.listener, f.zt, f.dk, f.s3} {
+	for _, l := range []*listener{f.kc.listener, f.sp.listener, f.zt.listener, f.dk, f.s3} {
 		l.start(f.t)
 	}
-	f.kc.inj.Set(nil)
+	for _, p := range []*httpProxy{f.kc, f.zt} {
+		p.inj.Set(nil)
+		p.stopAfterWrites.Store(0)
+		p.writes.Store(0)
+	}
 	f.sp.inj.Set(nil)
-	f.kc.stopAfterWrites.Store(0)
-	f.kc.writes.Store(0)
 }
 
 // A fault case: what to do to the dependencies, and what the run must say.
@@ -86,11 +88,11 @@ func configWrite(m, target string) bool {
 	return calls.OnlyWrites(m, target) && !strings.HasSuffix(target, "/protocol/openid-connect/token")
 }
 
-// fromWrite matches every call from the n-th configuration write on (the server "breaks" at that write).
-func fromWrite(n int) func(string, string) bool {
+// fromWrite matches every call from the n-th call that write matches on (the server "breaks" at that write).
+func fromWrite(n int, write func(m, target string) bool) func(string, string) bool {
 	writes := 0
 	return func(m, target string) bool {
-		if configWrite(m, target) {
+		if write(m, target) {
 			writes++
 		}
 		return writes >= n
@@ -120,7 +122,7 @@ func TestDependencyFaults(t *testing.T) {
 			code: exitcode.Unreachable, says: names("SPIRE server", spAt)},
 		{name: "ziti-stopped-mid-run", fault: "OpenZiti controller stopped after spire/entries wrote",
 			arm:  func(f *faultBed) runOpts { return runOpts{onLine: onStep("spire/entries", f.zt.stop)} },
-			code: exitcode.Unreachable, says: names("OpenZiti controller", func(f *faultBed) string { return "https://" + f.zt.addr })},
+			code: exitcode.Unreachable, says: names("OpenZiti controller", func(f *faultBed) string { return f.zt.url() })},
 		{name: "keycloak-stopped-mid-step", fault: "Keycloak stopped at its 2nd write (realm made, client not)",
 			arm:  func(f *faultBed) runOpts { f.kc.stopAfterWrites.Store(1); return runOpts{} },
 			code: exitcode.Unreachable, says: names("Keycloak", kcAt)},
@@ -151,7 +153,7 @@ func TestDependencyFaults(t *testing.T) {
 			}},
 		{name: "keycloak-503-from-2nd-write", fault: "Keycloak answers 503 to every call from its 2nd write on",
 			arm: func(f *faultBed) runOpts {
-				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Match: fromWrite(2)})
+				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Match: fromWrite(2, configWrite)})
 				return runOpts{}
 			},
 			code: exitcode.Unreachable, says: func(f *faultBed) []string { return append(names("Keycloak", kcAt)(f), "503") }},
@@ -176,7 +178,7 @@ func TestDependencyFaults(t *testing.T) {
 			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"keycloak/realm: plan"} }},
 		{name: "keycloak-hangs", fault: "Keycloak stops answering from its 2nd write on (requests hang)",
 			arm: func(f *faultBed) runOpts {
-				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultTimeout, Match: fromWrite(2)})
+				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultTimeout, Match: fromWrite(2, configWrite)})
 				return runOpts{}
 			},
 			code: exitcode.Unreachable, says: func(f *faultBed) []string { return append(names("Keycloak", kcAt)(f), "deadline") }},
@@ -188,7 +190,7 @@ func TestDependencyFaults(t *testing.T) {
 			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"spire/entries: plan", "unmarshal"} }},
 		{name: "spire-unavailable-from-create", fault: "SPIRE answers UNAVAILABLE to every call from BatchCreateEntry on",
 			arm: func(f *faultBed) runOpts {
-				f.sp.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Match: fromWrite(1)})
+				f.sp.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Match: fromWrite(1, configWrite)})
 				return runOpts{}
 			},
 			code: exitcode.Unreachable, says: func(f *faultBed) []string { return append(names("SPIRE server", spAt)(f), "Unavailable") }},
@@ -205,12 +207,19 @@ func TestDependencyFaults(t *testing.T) {
 			},
 			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"spire/entries: plan", "DeadlineExceeded"} }},
 	}
+	f.faultLoop(t, f.reset, want, cases)
+}
+
+// faultLoop runs each case from the state prepare leaves, through the proxies, with the extra arguments: the
+// run must fail (or not) as the case says; then, every dependency back, the next run converges to want and the
+// one after writes nothing. It logs a table of what each case saw.
+func (f *faultBed) faultLoop(t *testing.T, prepare func(), want state, cases []faultCase, extra ...string) {
 	var table []string
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f.t = t
 			defer func() { f.t = nil }()
-			f.reset()
+			prepare()
 			f.heal()
 			o := tc.arm(f)
 			o.env = append(o.env, tc.env...)
@@ -218,7 +227,7 @@ func TestDependencyFaults(t *testing.T) {
 			if wait == "" {
 				wait = "3s"
 			}
-			r := f.apply(o, f.via(wait)...)
+			r := f.apply(o, append(slices.Clone(extra), f.via(wait)...)...)
 			f.heal()
 			if r.code != tc.code {
 				t.Fatalf("exit %d, want %d\n%s", r.code, tc.code, r)
@@ -229,9 +238,9 @@ func TestDependencyFaults(t *testing.T) {
 				}
 			}
 			// Back to normal: the next run converges to an uninterrupted run's state; the one after writes nothing.
-			rep, rerun := f.mustConverge("apply after the fault", runOpts{})
+			rep, rerun := f.mustConverge("apply after the fault", runOpts{}, extra...)
 			diffStates(t, "after "+tc.name, want, f.state())
-			f.mustBeConverged("apply after the recovery")
+			f.mustBeConverged("apply after the recovery", extra...)
 			msg := lastError(r.stderr)
 			table = append(table, fmt.Sprintf("| %s | exit %d in %s: %s | exit 0, %d write(s) in %s; then 0 writes |",
 				tc.fault, r.code, r.duration.Round(100*time.Millisecond), msg, rep.MutatingCalls, rerun.duration.Round(100*time.Millisecond)))
@@ -253,4 +262,69 @@ func lastError(stderr string) string {
 		}
 	}
 	return "(no error line)"
+}
+
+// zitiWrite matches the OpenZiti calls that change configuration: writes other than logins.
+func zitiWrite(m, target string) bool {
+	return calls.OnlyWrites(m, target) && !strings.HasSuffix(target, "/authenticate")
+}
+
+// zitiCall matches the calls of one method to one collection of the management API (e.g. POST services).
+func zitiCall(method, collection string) func(string, string) bool {
+	return func(m, target string) bool {
+		return m == method && strings.HasSuffix(target, "/edge/management/v1/"+collection)
+	}
+}
+
+// TestPolicyFaults is TestDependencyFaults for the ziti/policies step's client (the OpenZiti controller, behind
+// an HTTP-aware proxy): on a converged system, apply adds the example policy file (POLICIES_FILE, this test's
+// names) while the controller goes away in the middle of the step or answers badly. The run fails as it must,
+// and the next one converges to the state of an uninterrupted run (no duplicate of an object whose creation
+// answer was lost) and the one after writes nothing.
+func TestPolicyFaults(t *testing.T) {
+	f := newFaultBed(t)
+	f.usePolicies()
+	f.reset()
+	f.mustConverge("apply without a policy file", runOpts{})
+	extra := []string{"--set", "POLICIES_FILE=" + f.polFile("iot-segments.yaml", exampleText(f.bed))}
+	f.mustConverge("uninterrupted apply", runOpts{}, extra...)
+	want := f.state()
+	zt := func(f *faultBed) string { return f.zt.url() }
+	says := func(s ...string) func(*faultBed) []string { return func(*faultBed) []string { return s } }
+	cases := []faultCase{
+		{name: "ziti-stopped-mid-policies", fault: "OpenZiti controller stopped at the 3rd write of ziti/policies",
+			arm:  func(f *faultBed) runOpts { f.zt.stopAfterWrites.Store(2); return runOpts{} },
+			code: exitcode.Unreachable, says: func(f *faultBed) []string {
+				return []string{"OpenZiti controller at " + zt(f) + " unreachable after", "last error"}
+			}},
+		{name: "ziti-lost-answer-service-create", fault: "OpenZiti creates a service, the answer is lost",
+			arm: func(f *faultBed) runOpts {
+				f.zt.inj.Set(&calls.Fault{Kind: calls.FaultLostAnswer, Times: 1, Match: zitiCall("POST", "services")})
+				return runOpts{}
+			},
+			code: exitcode.StepFailed, says: says("ziti/policies", "create ziti-service")},
+		{name: "ziti-one-502-policy-create", fault: "OpenZiti answers 502 to a service policy's creation, once",
+			arm: func(f *faultBed) runOpts {
+				f.zt.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Status: 502, Times: 1, Match: zitiCall("POST", "service-policies")})
+				return runOpts{}
+			},
+			code: exitcode.StepFailed, says: says("ziti/policies", "create ziti-service-policy", "502")},
+		{name: "ziti-malformed-list", fault: "OpenZiti answers malformed JSON to the list of services, once",
+			arm: func(f *faultBed) runOpts {
+				f.zt.inj.Set(&calls.Fault{Kind: calls.FaultMalformed, Times: 1, Match: func(m, p string) bool {
+					return m == "GET" && strings.HasSuffix(p, "/edge/management/v1/services")
+				}})
+				return runOpts{}
+			},
+			code: exitcode.StepFailed, says: says("ziti/policies: plan")},
+		{name: "ziti-503-from-2nd-policies-write", fault: "OpenZiti answers 503 to every call from the 2nd write of ziti/policies on",
+			arm: func(f *faultBed) runOpts {
+				f.zt.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Match: fromWrite(2, zitiWrite)})
+				return runOpts{}
+			},
+			code: exitcode.Unreachable, says: func(f *faultBed) []string {
+				return []string{"OpenZiti controller at " + zt(f) + " unreachable after", "503"}
+			}},
+	}
+	f.faultLoop(t, f.resetPolicies, want, cases, extra...)
 }

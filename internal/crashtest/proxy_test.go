@@ -1,14 +1,22 @@
 package crashtest
 
 import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
+	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,24 +134,57 @@ func pipe(t *testing.T, network, addr, targetNetwork, target string) *listener {
 
 // httpProxy forwards HTTP to target through calls.FaultTransport: inj decides which requests fail. An
 // injected reset closes the client's connection. When stopAfterWrites > 0, the proxy stops (the server is gone)
-// as the write after that many arrives, dropping it.
+// as the write after that many arrives, dropping it. Logins (a Keycloak token request, a Ziti /authenticate)
+// are not writes, as calls.Transport counts them.
 type httpProxy struct {
 	*listener
 	inj             *calls.Injector
 	stopAfterWrites atomic.Int64
 	writes          atomic.Int64
+	caFile          string // with TLS: the PEM file of the proxy's own certificate, for the client to pin
 }
 
-func newHTTPProxy(t *testing.T, target string) *httpProxy {
+// sessionPaths end the paths of the logins the proxy does not count as writes.
+var sessionPaths = []string{"/protocol/openid-connect/token", "/authenticate"}
+
+// newHTTPProxy returns a plain HTTP proxy to target.
+func newHTTPProxy(t *testing.T, target string) *httpProxy { return newProxy(t, target, nil) }
+
+// newTLSProxy returns an HTTPS proxy to the HTTPS server target, whose CA is in the PEM file targetCA: it
+// terminates TLS with a certificate of its own for 127.0.0.1 (in caFile, for the client to pin) and verifies
+// the server against targetCA.
+func newTLSProxy(t *testing.T, target, targetCA string) *httpProxy {
+	pemCA, err := os.ReadFile(targetCA)
+	testutil.Must(t, err)
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pemCA) {
+		t.Fatalf("%s holds no PEM certificate", targetCA)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return newProxy(t, target, tr)
+}
+
+// newProxy returns a proxy to target; with a transport (to an HTTPS target), the proxy serves HTTPS itself.
+func newProxy(t *testing.T, target string, tr *http.Transport) *httpProxy {
 	u, err := url.Parse(target)
 	testutil.Must(t, err)
 	p := &httpProxy{listener: &listener{network: "tcp", addr: "127.0.0.1:0"}, inj: calls.NewInjector(nil)}
+	var cert *tls.Certificate
+	if tr != nil {
+		cert, p.caFile = selfSigned(t)
+	} else {
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(u)
 			r.Out.Host = u.Host // the server sees its own address: Keycloak's issuer does not change
+			// Answers uncompressed: a malformed answer (calls.FaultMalformed keeps the server's headers) must
+			// reach the client as malformed JSON, not as a body that fails to gunzip.
+			r.Out.Header.Del("Accept-Encoding")
 		},
-		Transport: calls.FaultTransport(http.DefaultTransport.(*http.Transport).Clone(), p.inj),
+		Transport: calls.FaultTransport(tr, p.inj),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if calls.IsInjectedReset(err) {
 				hangUp(w)
@@ -153,7 +194,7 @@ func newHTTPProxy(t *testing.T, target string) *httpProxy {
 		},
 	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && !strings.HasSuffix(r.URL.Path, "/protocol/openid-connect/token") {
+		if calls.OnlyWrites(r.Method, r.URL.Path) && !slices.ContainsFunc(sessionPaths, func(s string) bool { return strings.HasSuffix(r.URL.Path, s) }) {
 			if n := p.stopAfterWrites.Load(); n > 0 && p.writes.Add(1) > n {
 				hangUp(w)
 				go p.stop()
@@ -162,13 +203,38 @@ func newHTTPProxy(t *testing.T, target string) *httpProxy {
 		}
 		rp.ServeHTTP(w, r)
 	})
-	p.serve = func(ln net.Listener) { (&http.Server{Handler: handler}).Serve(ln) }
+	p.serve = func(ln net.Listener) {
+		srv := &http.Server{Handler: handler, ErrorLog: log.New(io.Discard, "", 0)} // stop cuts handshakes short
+		if cert != nil {
+			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
+		}
+		srv.Serve(ln)
+	}
 	p.start(t)
 	t.Cleanup(p.stop)
 	return p
 }
 
-func (p *httpProxy) url() string { return "http://" + p.addr }
+func (p *httpProxy) url() string {
+	if p.caFile != "" {
+		return "https://" + p.addr
+	}
+	return "http://" + p.addr
+}
+
+// selfSigned returns a TLS certificate for 127.0.0.1 that is its own CA, and the PEM file holding it.
+func selfSigned(t *testing.T) (*tls.Certificate, string) {
+	key := testutil.NewKey(t)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "zbcrash proxy"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	testutil.Must(t, err)
+	file := filepath.Join(t.TempDir(), "proxy-ca.pem")
+	testutil.Must(t, os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, file
+}
 
 // hangUp closes the client's connection without an answer.
 func hangUp(w http.ResponseWriter) {

@@ -82,7 +82,13 @@
 //
 // How a server is stopped and started is a Service: ExecService runs commands (host-run servers, e.g.
 // systemctl), ProcessService signals a process and starts it again (the test bed), SwarmService scales a Swarm
-// service to 0 and back through a Scaler (a Docker client), Stopped leaves it to the operator.
+// service to 0 and back through a Scaler (internal/docker's client: Scale returns once no task of the service
+// runs, or its replica count does), Stopped leaves it to the operator. `restore --swarm`, run in the scheduled
+// backup service's container, restores the stacks `up` deployed: <stack>_ziti-controller, <stack>_spire-server
+// and <stack>_keycloak, each checked to exist before anything is downloaded or stopped.
+//
+// `backup` and `restore` take the tool's lock (the one apply, up and down take; see internal/lock), so a backup
+// never copies a state a restore or an apply is half-way through, and a restore never runs beside either.
 //
 // Not in a set: the controller's PKI and configuration, SPIRE's signing keys (keys.json of the disk KeyManager)
 // and configuration, Keycloak's configuration — they are deployment files and secrets, not database state. A
@@ -90,6 +96,9 @@
 // onto a server whose keys rotated after the backup is not tested).
 //
 // # Scheduled job
+//
+// Every setting is a variable (internal/config's BackupVars: BACKUP_PREFIX, BACKUP_SOURCES, BACKUP_SCHEDULE, …),
+// so the scheduled job is configured by its service's environment; each is also a flag of the commands.
 //
 // Job runs Backup on a cron schedule as a long-lived service, retrying a failed run with exponential backoff
 // (never into the next scheduled run), and serves /metrics (ziti_bootstrap_backup_last_success_timestamp_seconds,

@@ -344,25 +344,32 @@ func orUnknown(s string) string {
 	return s
 }
 
-// Apply restores the targets one after the other, in order; it stops at the first failure. It returns the
-// sources restored.
+// Apply restores the targets one after the other, in order; it stops at the first failure, or once ctx has ended
+// (a target it started is finished: its server is started again). It returns the sources restored.
 func (p *Prepared) Apply(ctx context.Context) ([]string, error) {
 	var done []string
-	for _, t := range p.targets {
-		p.log.Info("restore started", "set", p.Manifest.Set, "source", t.Source(), "target", t.String())
-		if err := t.Restore(ctx, p.Files[t.Source()], p.Manifest.Set); err != nil {
-			var left []string
-			for _, u := range p.targets[len(done)+1:] {
-				left = append(left, u.Source())
-			}
-			msg := fmt.Sprintf("restore %s from set %s: %v", t.Source(), p.Manifest.Set, err)
+	for i, t := range p.targets {
+		// progress says what was and was not restored when the restore stops before its end
+		progress := func() string {
+			var msg string
 			if len(done) > 0 {
 				msg += fmt.Sprintf(" (already restored: %s)", strings.Join(done, ", "))
+			}
+			var left []string
+			for _, u := range p.targets[i+1:] {
+				left = append(left, u.Source())
 			}
 			if len(left) > 0 {
 				msg += fmt.Sprintf(" (not attempted: %s)", strings.Join(left, ", "))
 			}
-			return done, errors.New(msg)
+			return msg
+		}
+		if ctx.Err() != nil { // interrupted, or the lock lost, after the previous target: touch no other
+			return done, fmt.Errorf("restore of set %s stopped before %s: %w%s", p.Manifest.Set, t.Source(), context.Cause(ctx), progress())
+		}
+		p.log.Info("restore started", "set", p.Manifest.Set, "source", t.Source(), "target", t.String())
+		if err := t.Restore(ctx, p.Files[t.Source()], p.Manifest.Set); err != nil {
+			return done, fmt.Errorf("restore %s from set %s: %w%s", t.Source(), p.Manifest.Set, err, progress())
 		}
 		p.log.Info("restore done", "set", p.Manifest.Set, "source", t.Source())
 		done = append(done, t.Source())

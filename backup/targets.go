@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // FileTarget restores a server whose state is one database file (the Ziti controller's bbolt ctrl.db, SPIRE's
@@ -77,20 +78,31 @@ func (t *FileTarget) Restore(ctx context.Context, path, set string) (err error) 
 		if err := os.Rename(from, to); err != nil {
 			undo()
 			_ = os.Remove(tmp)
-			return errors.Join(fmt.Errorf("move %s aside (nothing was changed): %w", from, err), t.Service.Start(ctx))
+			return errors.Join(fmt.Errorf("move %s aside (nothing was changed): %w", from, err), startAgain(ctx, t.Service))
 		}
 		moved = append(moved, [2]string{from, to})
 	}
 	if err := os.Rename(tmp, t.Path); err != nil {
 		undo()
 		_ = os.Remove(tmp)
-		return errors.Join(fmt.Errorf("put the snapshot in place of %s (nothing was changed): %w", t.Path, err), t.Service.Start(ctx))
+		return errors.Join(fmt.Errorf("put the snapshot in place of %s (nothing was changed): %w", t.Path, err), startAgain(ctx, t.Service))
 	}
 	syncDir(filepath.Dir(t.Path))
-	if err := t.Service.Start(ctx); err != nil {
+	if err := startAgain(ctx, t.Service); err != nil {
 		return fmt.Errorf("%s restored, but the server did not start: %w; the replaced file is %s", t.Path, err, kept)
 	}
 	return nil
+}
+
+// StartTimeout bounds starting a server again after its restore.
+const StartTimeout = 10 * time.Minute
+
+// startAgain starts a server the restore stopped. It is not cancelled with ctx (an interrupt, or the lock lost
+// mid-restore): a stopped server must come back; StartTimeout bounds it instead.
+func startAgain(ctx context.Context, s Service) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), StartTimeout)
+	defer cancel()
+	return s.Start(ctx)
 }
 
 // copyFile copies src to dst (created), with the mode and owner of like when it exists, and syncs it.
@@ -213,7 +225,7 @@ func (t *PostgresTarget) Restore(ctx context.Context, path, _ string) error {
 	if rerr != nil {
 		rerr = fmt.Errorf("pg_restore into %s (rolled back: the database is as it was): %w", t.DB, rerr)
 	}
-	if err := t.Service.Start(ctx); err != nil {
+	if err := startAgain(ctx, t.Service); err != nil {
 		return errors.Join(rerr, fmt.Errorf("start %s: %w", t.Service, err))
 	}
 	return rerr

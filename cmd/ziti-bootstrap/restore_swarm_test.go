@@ -30,13 +30,19 @@ func TestRestoreSwarm(t *testing.T) {
 
 	t.Run("a service that does not exist changes nothing", func(t *testing.T) {
 		before, tasks := fileState(t, target), runningTasks(t, c, service)
-		for _, tc := range []struct{ flags []string }{
-			{[]string{"--spire-service", "zb-no-such-service"}},
-			{[]string{"--stack-prefix", "zb-no-such-"}}, // zb-no-such-spire_spire-server
+		for _, tc := range []struct {
+			flags       []string
+			stack, want string // $ZB_STACK_SPIRE (as the backup service has it), the service named
+		}{
+			{[]string{"--spire-service", "zb-no-such-service"}, "", "zb-no-such-service"},
+			{[]string{"--stack-prefix", "zb-no-such-"}, "", "zb-no-such-spire_spire-server"},
+			{nil, "zb-no-such-stack", "zb-no-such-stack_spire-server"},
 		} {
+			t.Setenv("ZB_STACK_SPIRE", tc.stack)
 			code, out, errs := backupCLI(t, append(append(restore, restoreArgs...), tc.flags...)...)
-			if code != exitcode.InvalidConfig || !strings.Contains(errs, "--spire-service") || !strings.Contains(errs, "zb-no-such-") {
-				t.Errorf("restore --swarm %v: exit %d, want %d naming --spire-service and the service\n%s%s", tc.flags, code, exitcode.InvalidConfig, out, errs)
+			if code != exitcode.InvalidConfig || !strings.Contains(errs, "--spire-service") || !strings.Contains(errs, "no service "+tc.want+":") {
+				t.Errorf("restore --swarm %v, ZB_STACK_SPIRE=%q: exit %d, want %d naming --spire-service and %s\n%s%s", tc.flags, tc.stack, code,
+					exitcode.InvalidConfig, tc.want, out, errs)
 			}
 		}
 		if after := fileState(t, target); after != before {

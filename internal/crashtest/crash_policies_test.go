@@ -27,7 +27,7 @@ func TestCrashInPolicies(t *testing.T) {
 		check: func(ref steps.Report, want state) bool {
 			// 3 services, 2 named and 4 inline configs, 1 posture check, 4 service policies, 2 router policies;
 			// and 4 writes of identities' attributes: the hub's and those of the 3 devices the rules match.
-			return len(want.Ziti) == 16 && len(want.Identities) == len(polIdentities) && len(ref.Writes) == 20
+			return b.declares(file, want) && len(want.Ziti) == 16 && len(want.Identities) == len(polIdentities) && len(ref.Writes) == 20
 		},
 	})
 }
@@ -108,9 +108,10 @@ func edited(t *testing.T, text string, edits [][2]string) string {
 func TestCrashDuringReconvergence(t *testing.T) {
 	b := newBed(t)
 	b.usePolicies()
-	a := []string{"--set", "POLICIES_FILE=" + b.polFile("a.yaml", reconvergeA)}
+	aFile, bFile := b.polFile("a.yaml", reconvergeA), b.polFile("b.yaml", edited(t, reconvergeA, reconvergeB))
+	a := []string{"--set", "POLICIES_FILE=" + aFile}
 	bArgs := []string{
-		"--set", "POLICIES_FILE=" + b.polFile("b.yaml", edited(t, reconvergeA, reconvergeB)),
+		"--set", "POLICIES_FILE=" + bFile,
 		"--set", "SPIRE_ENTRIES_FILE=" + b.writeEntries("entries-b.yaml", 7200, "zbcrash-router-b"),
 		"--set", "ZITI_SPIRE_CA_ROLES=spire-workloads,zbcrash-b",
 		"--set", "KEYCLOAK_REDIRECT_URIS=http://localhost:20314/auth/callback,https://zbcrash-b.example/callback",
@@ -124,6 +125,7 @@ func TestCrashDuringReconvergence(t *testing.T) {
 	b.mustConverge("apply of B", runOpts{}, bArgs...)
 	b.mustConverge("apply of A after B", runOpts{}, a...)
 	wantA := b.state()
+	b.declares(aFile, wantA)
 	butProfile := wantA
 	butProfile.Profile = fresh.Profile
 	diffStates(t, "A after B (user profile aside)", fresh, butProfile)
@@ -141,7 +143,7 @@ func TestCrashDuringReconvergence(t *testing.T) {
 			for _, w := range ref.Writes {
 				systems[strings.Fields(w)[0]] = true
 			}
-			return len(systems) == 3 && want.String() != wantA.String()
+			return b.declares(bFile, want) && len(systems) == 3 && want.String() != wantA.String()
 		},
 	})
 }

@@ -274,3 +274,40 @@ func sortedCopy(s []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// declares is whether the OpenZiti objects of s (kind and name) are exactly those the policy file declares
+// (inline configs and the router policies of its defaults included); it says what differs.
+func (b *bed) declares(file string, s state) bool {
+	pol, err := policies.LoadFile(file)
+	testutil.Must(b.t, err)
+	var want, got []string
+	for _, c := range pol.Configs {
+		want = append(want, policies.KindConfig+" "+c.Name)
+	}
+	for _, x := range pol.Services {
+		want = append(want, policies.KindService+" "+x.Name)
+	}
+	for _, x := range pol.PostureChecks {
+		want = append(want, policies.KindPostureCheck+" "+x.Name)
+	}
+	for _, x := range pol.ServicePolicies {
+		want = append(want, policies.KindServicePolicy+" "+x.Name)
+	}
+	for _, x := range pol.EdgeRouterPolicies {
+		want = append(want, policies.KindEdgeRouterPolicy+" "+x.Name)
+	}
+	for _, x := range pol.ServiceEdgeRouterPolicies {
+		want = append(want, policies.KindServiceEdgeRouterPolicy+" "+x.Name)
+	}
+	for _, d := range s.Ziti {
+		f := strings.Fields(d)
+		got = append(got, f[0]+" "+f[1])
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	if !slices.Equal(want, got) {
+		b.t.Errorf("the OpenZiti objects are not those %s declares:\n  declared: %v\n  found:    %v", file, want, got)
+		return false
+	}
+	return true
+}

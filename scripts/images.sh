@@ -15,6 +15,8 @@
 #   zb-local/ziti-bootstrap:<h> ziti-bootstrap itself, built from this checkout with the repository's Dockerfile
 #                               (FROM scratch); the tag is a hash of the binary, so an unchanged tool keeps its tag
 #                               and an unchanged bootstrap job is not run again.
+#   zb-local/ziti-bootstrap-backup:<h>
+#                               the same binary on zb-local/postgres (Dockerfile.backup): the scheduled backup service
 #
 # An image is skipped when its tag exists with the same inputs (label org.ziti-bootstrap.inputs); FORCE=1 rebuilds.
 # Usage: scripts/images.sh [spire|base|postgres|keycloak|ziti|tool ...]   (no argument: all)
@@ -269,8 +271,18 @@ image_tool() {
   hash=$(cat "$ctx/Dockerfile" "$ctx/dist/ziti-bootstrap" "$ctx/dist/ca-certificates.crt" | inputs_hash)
   tag=$prefix/ziti-bootstrap:${hash:0:12}
   if fresh "$tag" "$hash"; then log "$tag: up to date (binary built in $((SECONDS - t0)) s)"; else build "$tag" "$hash" "$ctx"; fi
-  rm -rf "$ctx"
   echo "ZB_IMAGE=$tag"
+  # the backup image: the same binary on the local PostgreSQL image (pg_dump, pg_restore, psql)
+  image_postgres >/dev/null
+  cp "$root/Dockerfile.backup" "$ctx/Dockerfile"
+  hash=$( (docker image inspect -f '{{.Id}}' "$prefix/postgres:15"; cat "$ctx/Dockerfile" "$ctx/dist/ziti-bootstrap") | inputs_hash)
+  tag=$prefix/ziti-bootstrap-backup:${hash:0:12}
+  if fresh "$tag" "$hash"; then log "$tag: up to date"; else
+    docker build -q --build-arg "BASE=$prefix/postgres:15" --label "org.ziti-bootstrap.inputs=$hash" -t "$tag" "$ctx" >/dev/null
+    log "$tag: built"
+  fi
+  rm -rf "$ctx"
+  echo "ZB_BACKUP_IMAGE=$tag"
 }
 
 targets=("$@")

@@ -18,6 +18,7 @@ func fullVars() map[string]string {
 		"SPIRE_UPSTREAM_CA_CERT": "upstream cert", "SPIRE_UPSTREAM_CA_KEY": "upstream key",
 		"SPIRE_AGENT_CA_CERT": "agent ca", "SPIRE_AGENT_CERT": "agent cert", "SPIRE_AGENT_KEY": "agent key",
 		"KEYCLOAK_DB_PASSWORD": "db", "KEYCLOAK_ADMIN_PASSWORD": "admin", "ZITI_PWD": "ziti",
+		"S3_SECRET_ACCESS_KEY": "s3", "BACKUP_ENCRYPTION_KEY": "key", "BACKUP_SCHEDULE": "@daily",
 	}
 }
 
@@ -223,7 +224,7 @@ func TestVariablesList(t *testing.T) {
 			t.Errorf("Variables() lists the shell variable %s", not)
 		}
 	}
-	if got := strings.Join(SecretVariables(), " "); got != "KEYCLOAK_ADMIN_PASSWORD KEYCLOAK_DB_PASSWORD SPIRE_AGENT_KEY SPIRE_UPSTREAM_CA_KEY ZITI_PWD" {
+	if got := strings.Join(SecretVariables(), " "); got != "BACKUP_ENCRYPTION_KEY KEYCLOAK_ADMIN_PASSWORD KEYCLOAK_DB_PASSWORD S3_SECRET_ACCESS_KEY SPIRE_AGENT_KEY SPIRE_UPSTREAM_CA_KEY ZITI_PWD" {
 		t.Errorf("SecretVariables() = %s", got)
 	}
 }
@@ -348,5 +349,36 @@ func TestExternalKeycloakDropsItsNetwork(t *testing.T) {
 	}
 	if !found {
 		t.Error("the keycloak network is missing without ExternalKeycloak")
+	}
+}
+
+// The scheduled backup service runs next to the data it reads: the controller's and SPIRE's volumes, Keycloak's
+// network, a manager's Docker socket (the lock; restore --swarm), its secrets in /run/secrets.
+func TestBackupService(t *testing.T) {
+	oz := load(t, OpenZiti, fullVars())
+	b := service(t, oz, "backup")
+	if got := b.TaskTemplate.ContainerSpec.Args; strings.Join(got, " ") != "backup --schedule @daily" {
+		t.Errorf("args %v", got)
+	}
+	var mounts []string
+	for _, m := range b.TaskTemplate.ContainerSpec.Mounts {
+		mounts = append(mounts, m.Source+":"+m.Target)
+	}
+	if got := strings.Join(mounts, " "); got != "t-openziti_ziti-controller-data:/ziti-controller t-spire_spire-server-data:/var/lib/spire/server "+
+		"t-spire_spire-server-socket:/run/spire-server /var/run/docker.sock:/var/run/docker.sock :/var/tmp" {
+		t.Errorf("mounts %s", got)
+	}
+	var secrets []string
+	for _, r := range b.TaskTemplate.ContainerSpec.Secrets {
+		secrets = append(secrets, r.File.Name)
+	}
+	if got := strings.Join(secrets, " "); got != "backup_encryption_key keycloak_db_password s3_secret_access_key ziti_admin_password" {
+		t.Errorf("secrets %s", got)
+	}
+	if got := b.TaskTemplate.Placement.Constraints; len(got) != 3 || got[2] != "node.role == manager" {
+		t.Errorf("placement %v", got)
+	}
+	if len(b.TaskTemplate.Networks) != 2 {
+		t.Errorf("networks %v", b.TaskTemplate.Networks)
 	}
 }

@@ -26,6 +26,10 @@ import (
 // bootstrapService is the compose key of ziti-bootstrap's one-shot job in the OpenZiti stack.
 const bootstrapService = "bootstrap"
 
+// backupService is the compose key of the scheduled backup service in the OpenZiti stack: deployed only when
+// BACKUP_SCHEDULE is set.
+const backupService = "backup"
+
 // stackOptions are the flags up and down share.
 type stackOptions struct {
 	prefix           string
@@ -217,6 +221,9 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			if err != nil {
 				return err
 			}
+			if sc.Vars["BACKUP_SCHEDULE"] == "" {
+				without = append(without, backupService)
+			}
 			// all stack files first: bad input fails before any write
 			var loaded []*stacks.Stack
 			var errs []error
@@ -258,7 +265,7 @@ ports published on the node. Anything set explicitly takes precedence.`,
 	}
 	o.bind(cmd)
 	f := cmd.Flags()
-	f.StringSliceVar(&without, "without", nil, "leave these services out (e.g. bootstrap, to run ziti-bootstrap from this machine instead)")
+	f.StringSliceVar(&without, "without", nil, "leave these services out (e.g. bootstrap, to run ziti-bootstrap from this machine instead; backup is left out unless BACKUP_SCHEDULE is set)")
 	f.BoolVar(&rerun, "rerun-bootstrap", false, "run the bootstrap job again although nothing it depends on changed")
 	f.BoolVar(&dev.enabled, "dev", false, "local development: generate secrets and PKI once into --state-dir, pick dnsrr/host without IPVS")
 	f.StringVar(&dev.stateDir, "state-dir", "", "directory of --dev's generated settings (default "+devenv.DefaultDir()+")")

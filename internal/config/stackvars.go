@@ -23,6 +23,7 @@ var StackVars = []Var{
 	{Name: "ZITI_CONTROLLER_IMAGE", Default: "docker.io/openziti/ziti-controller:1.7.2", Help: "image of the OpenZiti controller"},
 	{Name: "ZITI_ROUTER_IMAGE", Default: "docker.io/openziti/ziti-router:1.7.2", Help: "image of the OpenZiti edge router"},
 	{Name: "ZB_IMAGE", Default: "ghcr.io/ziti-bootstrap/ziti-bootstrap:0.1.0", Help: "image of ziti-bootstrap's one-shot bootstrap job (this tool)"},
+	{Name: "ZB_BACKUP_IMAGE", Default: "ghcr.io/ziti-bootstrap/ziti-bootstrap-backup:0.1.0", Help: "image of the scheduled backup service (this tool on PostgreSQL's image, Dockerfile.backup)"},
 
 	{Name: "SPIRE_UPSTREAM_CA_CERT", Help: "PEM root SPIRE's CA chains to (UpstreamAuthority disk) and the agents' trust bundle; also SPIRE_UPSTREAM_CA_CERT_FILE"},
 	{Name: "SPIRE_AGENT_CA_CERT", Help: "PEM CA of the agents' x509pop certificates (use it for nothing else); also SPIRE_AGENT_CA_CERT_FILE"},

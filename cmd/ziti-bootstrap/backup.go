@@ -277,6 +277,13 @@ func newBackupHealthcheckCommand(g *globals) *cobra.Command {
 		Short: "Exit 0 if the scheduled backup job on this host is healthy (for a container HEALTHCHECK)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if addr == "" {
+				listen, err := config.LoadBackupListen(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile})
+				if err != nil {
+					return err
+				}
+				addr = listen
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 			defer cancel()
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
@@ -296,7 +303,7 @@ func newBackupHealthcheckCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:9108", "address of the job's health endpoint")
+	cmd.Flags().StringVar(&addr, "addr", "", "address of the job's health endpoint (default: BACKUP_LISTEN, on 127.0.0.1 when it names no host)")
 	return cmd
 }
 

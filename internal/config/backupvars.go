@@ -107,14 +107,34 @@ func LoadBackup(src Sources) (*Backup, error) {
 			l.fail("BACKUP_SCHEDULE", "%q: %v; use 5 cron fields (\"0 3 * * *\") or a descriptor (\"@daily\", \"@every 6h\"), or leave it empty for one run", c.Schedule, err)
 		}
 	}
-	c.Listen = l.get("BACKUP_LISTEN")
-	if _, p, err := net.SplitHostPort(c.Listen); err != nil || port(p) != nil {
-		l.fail("BACKUP_LISTEN", "%q is not an address to listen on; use host:port or :port, e.g. :9108", c.Listen)
-	}
+	c.Listen = l.listen("BACKUP_LISTEN")
 	if err := l.err(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// LoadBackupListen returns where a health check reaches the scheduled job: BACKUP_LISTEN, on 127.0.0.1 when it
+// names no host (":9108"). Only that variable is read and checked.
+func LoadBackupListen(src Sources) (string, error) {
+	l := newLoader(src)
+	addr := l.listen("BACKUP_LISTEN")
+	if err := l.err(); err != nil {
+		return "", err
+	}
+	if host, p, _ := net.SplitHostPort(addr); host == "" || host == "0.0.0.0" || host == "::" {
+		addr = net.JoinHostPort("127.0.0.1", p)
+	}
+	return addr, nil
+}
+
+// listen parses an address to listen on, host:port or :port.
+func (l *loader) listen(name string) string {
+	v := l.get(name)
+	if _, p, err := net.SplitHostPort(v); err != nil || port(p) != nil {
+		l.fail(name, "%q is not an address to listen on; use host:port or :port, e.g. :9108", v)
+	}
+	return v
 }
 
 // intIn parses an integer between lo and hi.

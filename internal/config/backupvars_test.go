@@ -88,6 +88,24 @@ func TestLoadBackup(t *testing.T) {
 	})
 }
 
+func TestLoadBackupListen(t *testing.T) {
+	for _, tc := range []struct{ env, want, problem string }{
+		{"", "127.0.0.1:9108", ""},
+		{"0.0.0.0:9200", "127.0.0.1:9200", ""},
+		{"10.0.0.5:9300", "10.0.0.5:9300", ""},
+		{"9108", "", "BACKUP_LISTEN"},
+	} {
+		e := map[string]string{}
+		if tc.env != "" {
+			e["BACKUP_LISTEN"] = tc.env
+		}
+		got, err := LoadBackupListen(Sources{Env: env(e)})
+		if got != tc.want || (tc.problem == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.problem)) {
+			t.Errorf("BACKUP_LISTEN=%q: %q, %v; want %q, problem %q", tc.env, got, err, tc.want, tc.problem)
+		}
+	}
+}
+
 func TestBackupVarsAreKnownOnce(t *testing.T) {
 	seen := map[string]int{}
 	for _, v := range Vars {

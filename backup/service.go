@@ -215,7 +215,7 @@ type Scaler interface {
 }
 
 // SwarmService stops a replicated Swarm service by scaling it to 0, and starts it by scaling it back to the
-// replica count it had.
+// replica count it had. A stop that fails scales it back at once.
 type SwarmService struct {
 	Scaler  Scaler
 	Service string
@@ -240,7 +240,12 @@ func (s *SwarmService) Stop(ctx context.Context) error {
 	}
 	s.replicas = n
 	if err := s.Scaler.Scale(ctx, s.Service, 0); err != nil {
-		return fmt.Errorf("scale Swarm service %s to 0: %w", s.Service, err)
+		// Its tasks did not all end (or the update failed): put it back as it was, never leave it half stopped.
+		err = fmt.Errorf("scale Swarm service %s to 0: %w", s.Service, err)
+		if berr := startAgain(ctx, &SwarmService{Scaler: s.Scaler, Service: s.Service, replicas: n}); berr != nil {
+			return errors.Join(err, berr)
+		}
+		return fmt.Errorf("%w; scaled back to %d", err, n)
 	}
 	return nil
 }

@@ -69,14 +69,17 @@ func TestExecServiceReportsTheFailingCommand(t *testing.T) {
 type fakeScaler struct {
 	replicas uint64
 	log      []string
-	fail     error
+	failTo0  error // scaling to 0 fails so
 }
 
 func (f *fakeScaler) Replicas(context.Context, string) (uint64, error) { return f.replicas, nil }
 func (f *fakeScaler) Scale(_ context.Context, svc string, n uint64) error {
 	f.log = append(f.log, fmt.Sprintf("%s=%d", svc, n))
 	f.replicas = n
-	return f.fail
+	if n == 0 {
+		return f.failTo0
+	}
+	return nil
 }
 
 func TestSwarmServiceScalesToZeroAndBack(t *testing.T) {
@@ -91,9 +94,13 @@ func TestSwarmServiceScalesToZeroAndBack(t *testing.T) {
 	if got := strings.Join(f.log, " "); got != "openziti_ziti-controller=0 openziti_ziti-controller=2" {
 		t.Fatalf("scaled %s", got)
 	}
-	f.fail = errors.New("update out of sequence")
-	if err := s.Stop(context.Background()); err == nil || !strings.Contains(err.Error(), "openziti_ziti-controller") {
+	f.log = nil
+	f.failTo0 = errors.New("a task did not end")
+	if err := s.Stop(context.Background()); err == nil || !strings.Contains(err.Error(), "openziti_ziti-controller") || !strings.Contains(err.Error(), "scaled back to 2") {
 		t.Fatalf("failed scale: %v", err)
+	}
+	if got := strings.Join(f.log, " "); got != "openziti_ziti-controller=0 openziti_ziti-controller=2" || f.replicas != 2 {
+		t.Fatalf("a failed stop left the service at %d replicas (%s); want it scaled back to 2", f.replicas, got)
 	}
 }
 

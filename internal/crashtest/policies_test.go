@@ -280,25 +280,14 @@ func sortedCopy(s []string) []string {
 func (b *bed) declares(file string, s state) bool {
 	pol, err := policies.LoadFile(file)
 	testutil.Must(b.t, err)
-	var want, got []string
-	for _, c := range pol.Configs {
-		want = append(want, policies.KindConfig+" "+c.Name)
-	}
-	for _, x := range pol.Services {
-		want = append(want, policies.KindService+" "+x.Name)
-	}
-	for _, x := range pol.PostureChecks {
-		want = append(want, policies.KindPostureCheck+" "+x.Name)
-	}
-	for _, x := range pol.ServicePolicies {
-		want = append(want, policies.KindServicePolicy+" "+x.Name)
-	}
-	for _, x := range pol.EdgeRouterPolicies {
-		want = append(want, policies.KindEdgeRouterPolicy+" "+x.Name)
-	}
-	for _, x := range pol.ServiceEdgeRouterPolicies {
-		want = append(want, policies.KindServiceEdgeRouterPolicy+" "+x.Name)
-	}
+	want := slices.Concat(
+		keyed(policies.KindConfig, pol.Configs, func(x ziti.Config) string { return x.Name }),
+		keyed(policies.KindService, pol.Services, func(x ziti.Service) string { return x.Name }),
+		keyed(policies.KindPostureCheck, pol.PostureChecks, func(x ziti.PostureCheck) string { return x.Name }),
+		keyed(policies.KindServicePolicy, pol.ServicePolicies, func(x ziti.ServicePolicy) string { return x.Name }),
+		keyed(policies.KindEdgeRouterPolicy, pol.EdgeRouterPolicies, func(x ziti.EdgeRouterPolicy) string { return x.Name }),
+		keyed(policies.KindServiceEdgeRouterPolicy, pol.ServiceEdgeRouterPolicies, func(x ziti.ServiceEdgeRouterPolicy) string { return x.Name }))
+	var got []string
 	for _, d := range s.Ziti {
 		f := strings.Fields(d)
 		got = append(got, f[0]+" "+f[1])
@@ -310,4 +299,13 @@ func (b *bed) declares(file string, s state) bool {
 		return false
 	}
 	return true
+}
+
+// keyed lists "kind name" of each of xs.
+func keyed[T any](kind string, xs []T, name func(T) string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = kind + " " + name(x)
+	}
+	return out
 }

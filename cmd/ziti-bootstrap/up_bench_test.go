@@ -14,7 +14,7 @@ import (
 //
 // The bring-up happens once, before the timer starts; each iteration is one no-op re-run.
 func BenchmarkUpDev(b *testing.B) {
-	d := newDevSystem(b)
+	d := newDevSystem(b, false)
 	t0 := time.Now()
 	rep := d.run("up --dev", d.up()...)
 	first := time.Since(t0)

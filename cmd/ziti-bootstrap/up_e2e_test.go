@@ -116,9 +116,11 @@ type devSystem struct {
 	common  []string // --prefix, --env-file, -o json
 	// published ports of Keycloak and the controller's edge API
 	keycloakPort, zitiPort string
+	backup                 *devBackup // nil: no backup service
 }
 
-func newDevSystem(tb testing.TB) *devSystem {
+// newDevSystem prepares the stacks; withBackup adds the scheduled backup service (see backupEnv).
+func newDevSystem(tb testing.TB, withBackup bool) *devSystem {
 	tb.Helper()
 	in := testbed.Require(tb, "docker")
 	testbed.LockSwarmApply(tb)
@@ -140,6 +142,9 @@ func newDevSystem(tb testing.TB) *devSystem {
 	d.keycloakPort, d.zitiPort = freePort(tb), freePort(tb)
 	fmt.Fprintf(&env, "DOCKER_HOST=%s\nKEYCLOAK_PUBLISHED_PORT=%s\nZITI_CTRL_PUBLISHED_PORT=%s\nZITI_ROUTER_PUBLISHED_PORT=%s\nPOLICIES_FILE=%s\n",
 		in.Docker.Host, d.keycloakPort, d.zitiPort, freePort(tb), policies)
+	if withBackup {
+		env.WriteString(d.backupEnv(dir))
+	}
 	d.envFile = filepath.Join(dir, ".env")
 	if err := os.WriteFile(d.envFile, []byte(env.String()), 0o600); err != nil {
 		tb.Fatal(err)
@@ -265,7 +270,7 @@ func (d *devSystem) sinceHealthy(rep steps.Report) (time.Duration, bool) {
 // lock while another run holds it; `down --volumes` leaves nothing of the stacks. Stack names carry a random
 // prefix; ports are free ones.
 func TestUpDevE2E(t *testing.T) {
-	d := newDevSystem(t)
+	d := newDevSystem(t, true)
 	ctx := context.Background()
 
 	// empty Swarm → up --dev
@@ -350,6 +355,8 @@ func TestUpDevE2E(t *testing.T) {
 			t.Errorf("status --stacks: service %s%s: %q; want 1/1 and no error\n%s", d.prefix, svc, line, statusNotes)
 		}
 	}
+
+	d.backupRoundTrip()
 
 	// the bootstrap once more, on converged systems: one Swarm write to start it, none by the job (up hands its
 	// lock over to the job: were it kept, the job would wait for it until up timed out)
@@ -466,13 +473,7 @@ func (d *devSystem) oidcLogin() {
 	t := d.tb
 	t.Helper()
 	ctx := testutil.Context(t, 3*time.Minute)
-	secret := func(name string) config.Secret {
-		b, err := os.ReadFile(filepath.Join(d.state, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return config.NewSecret(strings.TrimSpace(string(b)))
-	}
+	secret := d.devSecret
 	kcURL, _ := url.Parse("http://127.0.0.1:" + d.keycloakPort)
 	kc, err := keycloak.New(ctx, keycloak.Options{URL: kcURL, AdminUser: "admin", AdminPassword: secret("keycloak_admin_password")})
 	if err != nil {
@@ -489,11 +490,8 @@ func (d *devSystem) oidcLogin() {
 	_, err = kc.CreateUser(ctx, realm, keycloak.User{Username: "alice", Email: email, FirstName: "Alice", LastName: "Test",
 		Enabled: true, EmailVerified: true}, config.NewSecret(password))
 	testutil.Must(t, err)
-	zURL, _ := url.Parse("https://127.0.0.1:" + d.zitiPort)
-	z, err := ziti.New(ctx, ziti.Options{URL: zURL, User: "admin", Password: secret("ziti_admin_password"), TOFU: true})
-	if err != nil {
-		t.Fatalf("OpenZiti admin at %s: %v", zURL, err)
-	}
+	z := d.zitiAdmin(ctx)
+	zURL := z.URL()
 	_, err = z.CreateIdentity(ctx, ziti.Identity{Name: "alice", ExternalID: email})
 	testutil.Must(t, err)
 	tok, err := kc.Token(ctx, realm, clientID, "", "alice", password)

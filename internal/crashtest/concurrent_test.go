@@ -84,7 +84,7 @@ func TestConcurrentApplies(t *testing.T) {
 			if refused.code != exitcode.Locked {
 				t.Fatalf("second apply: exit %d, want %d (locked)\n%s", refused.code, exitcode.Locked, refused)
 			}
-			for _, want := range []string{"another apply is running", "ziti-bootstrap.lock", fmt.Sprintf("pid %d", holder.pid), "ZB_LOCK_WAIT=0"} {
+			for _, want := range []string{"another run is writing", "ziti-bootstrap.lock", fmt.Sprintf("pid %d", holder.pid), "ZB_LOCK_WAIT=0"} {
 				if !strings.Contains(refused.stderr, want) {
 					t.Errorf("refusal does not say %q:\n%s", want, refused.stderr)
 				}

@@ -144,6 +144,7 @@ func (c *Client) RemoveConfig(ctx context.Context, id string) error {
 type Volume struct {
 	Name, Driver string
 	Labels       map[string]string
+	Mountpoint   string // where its data is on the node (local driver)
 }
 
 // Volumes lists the volumes of namespace on this engine's node.
@@ -154,7 +155,7 @@ func (c *Client) Volumes(ctx context.Context, namespace string) ([]Volume, error
 	}
 	out := make([]Volume, 0, len(resp.Volumes))
 	for _, v := range resp.Volumes {
-		out = append(out, Volume{Name: v.Name, Driver: v.Driver, Labels: v.Labels})
+		out = append(out, Volume{Name: v.Name, Driver: v.Driver, Labels: v.Labels, Mountpoint: v.Mountpoint})
 	}
 	return out, nil
 }

@@ -91,7 +91,7 @@ type HeldError struct {
 
 func (e *HeldError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "another apply is running: the apply lock (%s) is held by %s; ", e.Where, e.Holder)
+	fmt.Fprintf(&b, "another run is writing: the ziti-bootstrap lock (%s) is held by %s; ", e.Where, e.Holder)
 	if e.Waited > 0 {
 		fmt.Fprintf(&b, "waited %s (ZB_LOCK_WAIT) for it: ", e.Waited.Round(100*time.Millisecond))
 	} else {
@@ -117,7 +117,7 @@ type LostError struct {
 }
 
 func (e *LostError) Error() string {
-	s := fmt.Sprintf("the apply lock (%s) was lost while this run held it: %s", e.Where, e.Reason)
+	s := fmt.Sprintf("the ziti-bootstrap lock (%s) was lost while this run held it: %s", e.Where, e.Reason)
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}

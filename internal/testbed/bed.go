@@ -175,7 +175,7 @@ func WriteEnv(in *Info) (string, error) {
 	secret := func(k, v string) error {
 		p := filepath.Join(secrets, strings.ToLower(k))
 		add(k+"_FILE", p)
-		return os.WriteFile(p, []byte(v), 0o600)
+		return writeAtomic(p, []byte(v))
 	}
 	add("ZB_SECRETS_DIR", secrets)
 	var errs []error
@@ -206,8 +206,24 @@ func WriteEnv(in *Info) (string, error) {
 		add("DOCKER_HOST", in.Docker.Host)
 	}
 	p := filepath.Join(in.Dir, "testbed.env")
-	errs = append(errs, os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	errs = append(errs, writeAtomic(p, []byte(strings.Join(lines, "\n")+"\n")))
 	return p, errors.Join(errs...)
+}
+
+// writeAtomic replaces p with data (mode 0600) by a rename: tests of other packages, which run in parallel and
+// call WriteEnv too, never read a half-written file.
+func writeAtomic(p string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*")
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), p)
 }
 
 func contains(list []string, s string) bool {

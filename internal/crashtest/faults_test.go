@@ -149,7 +149,7 @@ func TestDependencyFaults(t *testing.T) {
 				return runOpts{onLine: onStep("spire/reachable", f.dk.stop)}
 			},
 			code: exitcode.Locked, says: func(*faultBed) []string {
-				return []string{"the apply lock", "was lost while this run held it", "could not be renewed before it expired"}
+				return []string{"the ziti-bootstrap lock", "was lost while this run held it", "could not be renewed before it expired"}
 			}},
 		{name: "keycloak-503-from-2nd-write", fault: "Keycloak answers 503 to every call from its 2nd write on",
 			arm: func(f *faultBed) runOpts {

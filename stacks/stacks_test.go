@@ -365,7 +365,7 @@ func TestBackupService(t *testing.T) {
 		mounts = append(mounts, m.Source+":"+m.Target)
 	}
 	if got := strings.Join(mounts, " "); got != "t-openziti_ziti-controller-data:/ziti-controller t-spire_spire-server-data:/var/lib/spire/server "+
-		"t-spire_spire-server-socket:/run/spire-server /var/run/docker.sock:/var/run/docker.sock :/var/tmp" {
+		"t-spire_spire-server-socket:/run/spire-server /var/run/docker.sock:/var/run/docker.sock t-openziti_backup-scratch:/var/tmp" {
 		t.Errorf("mounts %s", got)
 	}
 	var secrets []string

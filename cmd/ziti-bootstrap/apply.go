@@ -128,9 +128,9 @@ func takeLock(ctx context.Context, g *globals, cfg *config.Config, lcfg config.L
 			}
 			lastLog = time.Now()
 			if h != nil {
-				g.log.Info("waiting for the apply lock", "lock", store.Where(), "holder", h.String(), "waited", waited.Round(time.Second).String(), "maxWait", lcfg.Wait.String())
+				g.log.Info("waiting for the lock", "lock", store.Where(), "holder", h.String(), "waited", waited.Round(time.Second).String(), "maxWait", lcfg.Wait.String())
 			} else {
-				g.log.Info("waiting for the apply lock", "lock", store.Where(), "waited", waited.Round(time.Second).String(), "lastError", err.Error())
+				g.log.Info("waiting for the lock", "lock", store.Where(), "waited", waited.Round(time.Second).String(), "lastError", err.Error())
 			}
 		}})
 	if err != nil {

@@ -136,7 +136,7 @@ func underStackLock(ctx context.Context, g *globals, sc *config.Stack, mode step
 func handOverLock(log *slog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if l := lock.FromContext(ctx); l != nil {
-			log.Info("handing the apply lock over to the bootstrap job, which takes it itself", "holder", l.Holder().String())
+			log.Info("handing the lock over to the bootstrap job, which takes it itself", "holder", l.Holder().String())
 		}
 		return lock.HandOver(ctx)
 	}
@@ -223,6 +223,11 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			}
 			if sc.Vars["BACKUP_SCHEDULE"] == "" {
 				without = append(without, backupService)
+			} else if err := g.checkBackupService(sc, o.externalKeycloak); err != nil {
+				return err
+			}
+			if u, local := localPublicURL(sc); local && !dev.enabled && !o.externalKeycloak {
+				g.log.Warn("Keycloak's public URL is on this machine: its pages and the issuer of its tokens name it, so users on other machines cannot log in; set KEYCLOAK_PUBLIC_URL to the URL they reach", "KEYCLOAK_PUBLIC_URL", u)
 			}
 			// all stack files first: bad input fails before any write
 			var loaded []*stacks.Stack

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,19 +92,37 @@ func forward(t testing.TB, listen, target string) string {
 	t.Helper()
 	l, err := net.Listen("tcp", listen)
 	testutil.Must(t, err)
-	t.Cleanup(func() { l.Close() })
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	keep := func(c net.Conn) {
+		mu.Lock()
+		defer mu.Unlock()
+		conns = append(conns, c)
+	}
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close() // ends the copies
+		}
+	})
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
+			keep(c)
 			go func() {
 				defer c.Close()
 				u, err := net.Dial("tcp", target)
 				if err != nil {
 					return
 				}
+				keep(u)
 				defer u.Close()
 				go io.Copy(u, c)
 				io.Copy(c, u)

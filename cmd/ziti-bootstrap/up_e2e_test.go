@@ -389,7 +389,8 @@ func (d *devSystem) jobWaitsForTheLock() {
 	t := d.tb
 	t.Helper()
 	ctx := testutil.Context(t, 5*time.Minute)
-	held, err := lock.Acquire(ctx, lock.NewSwarm(d.c, lock.Name, "test engine"), lock.Options{TTL: time.Minute})
+	// the backup service takes the lock for each of its runs: wait for it
+	held, err := lock.Acquire(ctx, lock.NewSwarm(d.c, lock.Name, "test engine"), lock.Options{TTL: time.Minute, Wait: 2 * time.Minute})
 	if err != nil {
 		t.Fatalf("take the apply lock: %v", err)
 	}
@@ -429,7 +430,7 @@ func (d *devSystem) jobWaitsForTheLock() {
 					return err
 				}
 				for _, l := range strings.Split(errs, "\n") {
-					if strings.Contains(l, "waiting for the apply lock") && strings.Contains(l, held.Holder().Run) {
+					if strings.Contains(l, "waiting for the lock") && strings.Contains(l, held.Holder().Run) {
 						waiting = l
 						return nil
 					}

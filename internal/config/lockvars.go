@@ -10,8 +10,8 @@ import (
 // LockVars are the variables of the lock that keeps two apply runs from writing at the same time (see
 // internal/lock). init appends them to Vars, so Lookup, --set and the .env.example check know them.
 var LockVars = []Var{
-	{Name: "ZB_LOCK_WAIT", Default: "2m", Help: "how long apply waits for the lock another run holds (Go duration); 0: refuse at once (exit code 5)"},
-	{Name: "ZB_LOCK_TTL", Default: "60s", Help: "lifetime of the lock unless renewed (apply renews it every third of it): a lock left by a dead run expires after this"},
+	{Name: "ZB_LOCK_WAIT", Default: "2m", Help: "how long apply, up, down, backup and restore wait for the lock another run holds (Go duration); 0: refuse at once (exit code 5)"},
+	{Name: "ZB_LOCK_TTL", Default: "60s", Help: "lifetime of the lock unless renewed (its holder renews it every third of it): a lock left by a dead run expires after this"},
 	{Name: "ZB_LOCK_FILE", Default: "/tmp/ziti-bootstrap.lock", Help: "with ZB_DOCKER=false only: the file apply locks (flock), which keeps out runs on this host only"},
 }
 

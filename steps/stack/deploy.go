@@ -72,8 +72,10 @@ type Config struct {
 	Progress wait.Progress
 	// Rerun names job services (compose keys, e.g. "bootstrap") to run again although their spec is unchanged.
 	Rerun []string
-	// BeforeJobs, when set, runs just before a job service is created or updated (which starts it): up hands
-	// its lock over to the bootstrap job there, which takes the lock itself.
+	// BeforeJobs, when set, runs just before a job service is created or updated (which starts it), once every
+	// other service of the stack is written: up hands its lock over to the bootstrap job there, which takes the
+	// lock itself. Only the removal of what the stack no longer has (old versions of secrets and configs) comes
+	// after it.
 	BeforeJobs func(ctx context.Context) error
 }
 
@@ -440,31 +442,42 @@ func (d *Deploy) apply(ctx context.Context, e Engine, p *plan) error {
 		}
 		p.configIDs[c.Name] = id
 	}
-	if err := d.beforeJobs(ctx, p); err != nil {
-		return err
-	}
-	var errs []error
-	for _, s := range p.createServices {
-		spec, err := resolve(s.Spec, p)
-		if err == nil {
-			_, _, err = e.CreateService(ctx, spec)
-		}
-		errs = append(errs, err)
-	}
-	for _, u := range p.updateServices {
-		spec, err := resolve(u.want.Spec, p)
-		if err == nil {
-			// keep the engine's force-update counter: changing it would restart the tasks by itself
-			spec.TaskTemplate.ForceUpdate = u.live.Spec.TaskTemplate.ForceUpdate
-			if u.force {
-				spec.TaskTemplate.ForceUpdate++
+	// services that stay up first, then (after BeforeJobs) the jobs, which start as they are written
+	for _, jobs := range []bool{false, true} {
+		if jobs {
+			if err := d.beforeJobs(ctx, p); err != nil {
+				return err
 			}
-			_, err = e.UpdateService(ctx, u.live.ID, u.live.Version.Index, spec)
 		}
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
+		var errs []error
+		for _, s := range p.createServices {
+			if s.Job() != jobs {
+				continue
+			}
+			spec, err := resolve(s.Spec, p)
+			if err == nil {
+				_, _, err = e.CreateService(ctx, spec)
+			}
+			errs = append(errs, err)
+		}
+		for _, u := range p.updateServices {
+			if u.want.Job() != jobs {
+				continue
+			}
+			spec, err := resolve(u.want.Spec, p)
+			if err == nil {
+				// keep the engine's force-update counter: changing it would restart the tasks by itself
+				spec.TaskTemplate.ForceUpdate = u.live.Spec.TaskTemplate.ForceUpdate
+				if u.force {
+					spec.TaskTemplate.ForceUpdate++
+				}
+				_, err = e.UpdateService(ctx, u.live.ID, u.live.Version.Index, spec)
+			}
+			errs = append(errs, err)
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
 	}
 	for _, s := range p.removeServices {
 		if err := e.RemoveService(ctx, s.ID); err != nil && !docker.IsNotFound(err) {

@@ -231,7 +231,8 @@ func testLoad(t *testing.T, vars map[string]string) *stacks.Stack {
 
 func runPlan(t *testing.T, f *fakeEngine, st *stacks.Stack, apply bool) []steps.Change {
 	t.Helper()
-	d := New(Config{Engine: func() Engine { return f }, Timeout: 2 * time.Second}, st)
+	d := New(Config{Engine: func() Engine { return f }, Timeout: 2 * time.Second,
+		BeforeJobs: func(context.Context) error { f.calls = append(f.calls, "before jobs"); return nil }}, st)
 	p, err := d.Plan(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -271,11 +272,12 @@ func TestDeployPlanApplyIdempotent(t *testing.T) {
 	if got != want {
 		t.Fatalf("first plan:\n%s\nwant:\n%s", got, want)
 	}
-	if got := strings.Join(f.calls, "; "); got != "create network t_net; create secret "+pw+"; create config "+conf+"; create service t_job; create service t_server" {
+	// the job (which starts as it is written) last, after BeforeJobs (up hands its lock over there)
+	if got := strings.Join(f.calls, "; "); got != "create network t_net; create secret "+pw+"; create config "+conf+"; create service t_server; before jobs; create service t_job" {
 		t.Errorf("apply order: %s", got)
 	}
 	// the engine's spec resolves secret and config IDs
-	if s := f.services[1].Spec.TaskTemplate.ContainerSpec.Secrets[0]; s.SecretID == "" || s.SecretName != pw {
+	if s := f.services[0].Spec.TaskTemplate.ContainerSpec.Secrets[0]; s.SecretID == "" || s.SecretName != pw {
 		t.Errorf("secret reference %+v", s)
 	}
 	f.calls = nil

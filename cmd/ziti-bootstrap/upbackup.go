@@ -1,0 +1,60 @@
+package main
+
+import (
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+)
+
+// checkBackupService checks, before anything is deployed, what the scheduled backup service will read when
+// BACKUP_SCHEDULE is set: the backup settings (as `backup` reads them), an S3 endpoint, a well-formed key, and,
+// with an external Keycloak (no keycloak network to reach its database), sources without keycloak. Every
+// problem names its variable.
+func (g *globals) checkBackupService(sc *config.Stack, externalKeycloak bool) error {
+	if sc.Vars["BACKUP_SCHEDULE"] == "" {
+		return nil
+	}
+	var problems []config.Problem
+	add := func(err error) error {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			problems = append(problems, ce.Problems...)
+			return nil
+		}
+		return err
+	}
+	if _, err := config.LoadBackup(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile}); add(err) != nil {
+		return err
+	}
+	if sc.Vars["S3_ENDPOINT"] == "" {
+		problems = append(problems, config.Problem{Var: "S3_ENDPOINT", Msg: "the backup service (BACKUP_SCHEDULE is set) stores its sets there: set S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or unset BACKUP_SCHEDULE"})
+	}
+	if key := sc.Vars["BACKUP_ENCRYPTION_KEY"]; key != "" {
+		if _, err := backup.ParseKey(config.NewSecret(key)); add(err) != nil {
+			return err
+		}
+	}
+	if externalKeycloak && slices.Contains(strings.Split(sc.Vars["BACKUP_SOURCES"], ","), "keycloak") {
+		problems = append(problems, config.Problem{Var: "BACKUP_SOURCES", Msg: "with --external-keycloak the backup service cannot reach Keycloak's database: set BACKUP_SOURCES=ziti,spire (and back Keycloak up where it runs)"})
+	}
+	if len(problems) > 0 {
+		return &config.Error{Problems: problems}
+	}
+	return nil
+}
+
+// localPublicURL reports whether Keycloak's public URL (KEYCLOAK_PUBLIC_URL, the issuer of its tokens) is a
+// loopback address: right for --dev, wrong when users log in from other machines.
+func localPublicURL(sc *config.Stack) (string, bool) {
+	v := sc.Vars["KEYCLOAK_PUBLIC_URL"]
+	u, err := url.Parse(v)
+	if err != nil {
+		return v, false
+	}
+	h := u.Hostname()
+	return v, h == "localhost" || h == "127.0.0.1" || h == "::1"
+}

@@ -197,6 +197,10 @@ func (t *faultTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	out := answer(r, resp.StatusCode, "application/json", malformedJSON) // FaultMalformed
 	out.Header = resp.Header.Clone()
 	out.Header.Set("Content-Length", strconv.Itoa(len(malformedJSON)))
+	// the body is ours, as it is: not the server's encoding (a gzip answer would fail as "invalid header", not as
+	// the malformed JSON the fault is about)
+	out.Header.Del("Content-Encoding")
+	out.Uncompressed = false
 	return out, nil
 }
 

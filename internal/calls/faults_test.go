@@ -1,6 +1,7 @@
 package calls
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,6 +31,13 @@ func jsonServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Accept-Encoding") == "gzip" {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			fmt.Fprint(zw, `{"data":{"id":"x"}}`)
+			zw.Close()
+			return
+		}
 		fmt.Fprint(w, `{"data":{"id":"x"}}`)
 	}))
 	t.Cleanup(srv.Close)
@@ -77,12 +85,22 @@ func TestFaultTransport(t *testing.T) {
 			if resp.StatusCode != 200 || json.Unmarshal(b, &v) == nil {
 				t.Fatalf("got %d %q, want 200 with malformed JSON", resp.StatusCode, b)
 			}
+			// the server's gzip answer (jsonServer: "gzip" requested) is replaced as it is: not announced as gzip
+			if enc := resp.Header.Get("Content-Encoding"); enc != "" || string(b) != malformedJSON {
+				t.Fatalf("Content-Encoding %q, body %q: want the plain malformed JSON", enc, b)
+			}
 		}},
 	} {
 		t.Run(string(tc.fault.Kind), func(t *testing.T) {
 			srv, hits := jsonServer(t)
 			hc := &http.Client{Transport: FaultTransport(nil, NewInjector(&tc.fault))}
-			resp, err := hc.Post(srv.URL+"/x", "application/json", strings.NewReader("{}"))
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/x", strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept-Encoding", "gzip") // asked for explicitly, as API clients do: not decompressed for us
+			resp, err := hc.Do(req)
 			tc.check(t, resp, err)
 			if got := hits.Load() == 1; got != tc.reachesSrv {
 				t.Errorf("server saw %d request(s); reaches server: want %v", hits.Load(), tc.reachesSrv)

@@ -1,9 +1,11 @@
 package ziti
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -108,5 +110,39 @@ func TestSessionTokenIsRedacted(t *testing.T) {
 	s := Session{ID: "s", Token: config.NewSecret("tok-secret")}
 	if out := fmt.Sprintf("%v %+v %#v", s, s, s); strings.Contains(out, "tok-secret") {
 		t.Errorf("token printed: %s", out)
+	}
+}
+
+// A list page that answers 404 (an object deleted by another writer while the controller listed it) is asked
+// for again; a 404 that persists, or any other error, is returned.
+func TestListAllAsksAgainAfterNotFound(t *testing.T) {
+	c := &Client{pageSize: 2}
+	notFound := &APIError{Status: http.StatusNotFound, Message: "Not Found"}
+	total := int64(3)
+	meta := &rest_model.Meta{Pagination: &rest_model.Pagination{TotalCount: &total}}
+	var calls []int64
+	fails := 1
+	err := listAll(context.Background(), c, "list things", func(_ context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
+		calls = append(calls, offset)
+		if offset == 2 && fails > 0 {
+			fails--
+			return 0, nil, notFound
+		}
+		return int(min(limit, total-offset)), meta, nil
+	})
+	if err != nil || fmt.Sprint(calls) != "[0 2 2]" {
+		t.Fatalf("err %v, pages asked %v; want nil and [0 2 2]", err, calls)
+	}
+	calls, fails = nil, 100
+	err = listAll(context.Background(), c, "list things", func(_ context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
+		calls = append(calls, offset)
+		if offset == 2 && fails > 0 {
+			fails--
+			return 0, nil, notFound
+		}
+		return int(min(limit, total-offset)), meta, nil
+	})
+	if !IsNotFound(err) || len(calls) != 1+listNotFoundAttempts {
+		t.Fatalf("err %v after %d page requests; want the 404 after %d", err, len(calls), 1+listNotFoundAttempts)
 	}
 }

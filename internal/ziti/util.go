@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/openziti/edge-api/rest_model"
 )
@@ -38,16 +39,32 @@ func EqualSets(a, b []string) bool {
 }
 
 // listAll fetches every page of a list call. fetch returns the number of items on the page and the page's meta.
+// listNotFoundAttempts bounds how often listAll asks again for a page that answered 404.
+const listNotFoundAttempts = 4
+
 func listAll(ctx context.Context, c *Client, op string, fetch func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error)) error {
 	var offset int64
 	for {
 		var n int
 		var meta *rest_model.Meta
-		err := c.do(ctx, op, func(ctx context.Context) error {
-			var err error
-			n, meta, err = fetch(ctx, c.pageSize, offset)
-			return err
-		})
+		var err error
+		// A list answering 404 saw an object deleted while it was listed (the controller loads each listed
+		// object after its query): another writer's delete, not an absent collection. Ask again.
+		for attempt, pause := 1, 100*time.Millisecond; ; attempt, pause = attempt+1, 2*pause {
+			err = c.do(ctx, op, func(ctx context.Context) error {
+				var err error
+				n, meta, err = fetch(ctx, c.pageSize, offset)
+				return err
+			})
+			if err == nil || !IsNotFound(err) || attempt == listNotFoundAttempts {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(pause):
+			}
+		}
 		if err != nil {
 			return err
 		}

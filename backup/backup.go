@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -133,7 +134,13 @@ func (b *Backup) one(ctx context.Context, src Source, dir, tmp string, level zst
 	if err != nil {
 		return Object{}, fmt.Errorf("snapshot: %w", err)
 	}
-	name := objectName(src.Name(), snap.Format, b.Key != nil)
+	br := bufio.NewReaderSize(snap.R, sampleSize)
+	snap.R = br
+	compression := ""
+	if !compressible(br) {
+		compression, level = NoCompression, 0
+	}
+	name := objectName(src.Name(), snap.Format, compression == "", b.Key != nil)
 	enc := encode(snap, b.Key, name, level)
 	info, putErr := b.Store.Put(ctx, dir+name, enc.Reader())
 	res, err := enc.Finish(putErr)
@@ -143,18 +150,21 @@ func (b *Backup) one(ctx context.Context, src Source, dir, tmp string, level zst
 	if info.Size != res.Size { // a checked write: what the store holds is what we produced
 		return Object{}, fmt.Errorf("%s holds %d bytes, %d were written", b.Store.Where(dir+name), info.Size, res.Size)
 	}
-	return Object{Source: src.Name(), Key: name, Format: snap.Format, ServerVersion: snap.Version,
+	return Object{Source: src.Name(), Key: name, Format: snap.Format, ServerVersion: snap.Version, Compression: compression,
 		Size: res.Size, SHA256: res.SHA256, RawSize: res.RawSize, RawSHA256: res.RawSHA256,
 		DurationMS: now().Sub(start).Milliseconds()}, nil
 }
 
 // objectName is the key of a source's object within its set, e.g. spire.sqlite3.zst.enc.
-func objectName(source, format string, encrypted bool) string {
+func objectName(source, format string, compressed, encrypted bool) string {
 	ext := map[string]string{"bbolt": ".bbolt", "sqlite3": ".sqlite3", "pg_dump-custom": ".pgdump"}[format]
 	if ext == "" {
 		ext = ".bin"
 	}
-	n := source + ext + ".zst"
+	n := source + ext
+	if compressed {
+		n += ".zst"
+	}
 	if encrypted {
 		n += ".enc"
 	}

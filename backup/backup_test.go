@@ -147,7 +147,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer p.Close()
-			if plan := p.Plan(); len(plan) != 3 || !strings.HasPrefix(plan[0], "keycloak: restore keycloak.pgdump.zst") {
+			if plan := p.Plan(); len(plan) != 3 || !strings.HasPrefix(plan[0], "keycloak: restore keycloak.pgdump") || !strings.HasPrefix(plan[2], "ziti: restore ziti.bbolt.zst") {
 				t.Fatalf("plan: %q", plan)
 			}
 			done, err := p.Apply(context.Background())
@@ -372,5 +372,42 @@ func TestObjectsAreCompressed(t *testing.T) {
 	// and the temporary directory holds nothing afterwards
 	if entries, _ := filepath.Glob(filepath.Join(os.TempDir(), "zb-restore-"+m.Set+"*")); len(entries) > 0 {
 		t.Fatalf("left behind: %v", entries)
+	}
+}
+
+// A snapshot that does not compress (already compressed or encrypted data) is stored as it is: no time spent on
+// zstd, an object key without .zst, Compression "none" in the manifest, and it restores byte for byte.
+func TestIncompressibleSnapshotStoredAsIs(t *testing.T) {
+	for _, encrypted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("encrypted=%v", encrypted), func(t *testing.T) {
+			w := newWorld(t, encrypted)
+			noise := make([]byte, 600<<10)
+			_, _ = rand.Read(noise)
+			w.data["ziti"] = noise
+			w.sources[0] = &fakeSource{name: "ziti", format: "bbolt", data: noise}
+			m := w.backup(t)
+			o, _ := m.Object("ziti")
+			want := "ziti.bbolt"
+			if encrypted {
+				want += ".enc"
+			}
+			if o.Key != want || o.Compression != backup.NoCompression || o.Size < o.RawSize || o.Size > o.RawSize+o.RawSize/50 {
+				t.Fatalf("object %+v; want key %s, compression none, stored size about the raw size", o, want)
+			}
+			if s, _ := m.Object("spire"); s.Compression != "" || !strings.Contains(s.Key, ".zst") {
+				t.Errorf("the compressible snapshot: %+v", s)
+			}
+			p, err := w.restore(t).Prepare(context.Background(), m.Set, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if _, err := p.Apply(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(w.targets["ziti"].restored, noise) {
+				t.Fatalf("restored %d bytes, not the %d backed up", len(w.targets["ziti"].restored), len(noise))
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -10,8 +11,32 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Compression names how stored objects are compressed.
+// Compression names how stored objects are compressed; an object whose snapshot does not compress is stored
+// as it is (Object.Compression NoCompression).
 const Compression = "zstd"
+
+// NoCompression is the Object.Compression of a snapshot stored uncompressed.
+const NoCompression = "none"
+
+// sampleSize is how much of a snapshot's start decides whether it is compressed.
+const sampleSize = 256 << 10
+
+// compressible reads the start of r (up to sampleSize bytes; r keeps them) and reports whether zstd at its
+// fastest level saves at least 3 % of it. Database files and dumps do (about half); already compressed or
+// encrypted data does not, and compressing it would only cost time.
+func compressible(r *bufio.Reader) bool {
+	sample, _ := r.Peek(sampleSize)
+	if len(sample) == 0 {
+		return true
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
+	if err != nil {
+		return true
+	}
+	defer enc.Close()
+	out := enc.EncodeAll(sample, make([]byte, 0, len(sample)))
+	return float64(len(out)) < 0.97*float64(len(sample))
+}
 
 // digest counts and hashes (SHA-256) what is written to it.
 type digest struct {
@@ -46,7 +71,8 @@ type encoder struct {
 	err  error
 }
 
-// encode starts encoding snap (read to its end and then closed) for the object called name.
+// encode starts encoding snap (read to its end and then closed) for the object called name; level 0 stores
+// it uncompressed.
 func encode(snap *Snapshot, key *Key, name string, level zstd.EncoderLevel) *encoder {
 	pr, pw := io.Pipe()
 	e := &encoder{pr: pr, done: make(chan struct{})}
@@ -75,10 +101,13 @@ func (e *encoder) run(snap *Snapshot, pw io.Writer, key *Key, name string, level
 		}
 		w = enc
 	}
-	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
-		zstd.WithWindowSize(1<<20), zstd.WithEncoderCRC(true))
-	if err != nil {
-		return err
+	var zw io.WriteCloser = nopCloser{w}
+	if level != 0 {
+		var err error
+		if zw, err = zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
+			zstd.WithWindowSize(1<<20), zstd.WithEncoderCRC(true)); err != nil {
+			return err
+		}
 	}
 	raw := newDigest()
 	if _, err := io.Copy(zw, io.TeeReader(snap.R, raw)); err != nil {
@@ -120,13 +149,21 @@ func (e *encoder) Finish(putErr error) (encoded, error) {
 	return e.res, nil
 }
 
-// decode reverses encode: r is the stored form of the object called name.
-func decode(r io.Reader, key *Key, name string) (io.ReadCloser, error) {
+// nopCloser is a writer whose Close does nothing (the encoder's stage when nothing is compressed).
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// decode reverses encode: r is the stored form of the object called name, compressed unless compressed is false.
+func decode(r io.Reader, key *Key, name string, compressed bool) (io.ReadCloser, error) {
 	if key != nil {
 		var err error
 		if r, err = newDecReader(r, key, name); err != nil {
 			return nil, err
 		}
+	}
+	if !compressed {
+		return io.NopCloser(r), nil
 	}
 	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(64<<20))
 	if err != nil {

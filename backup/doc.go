@@ -7,9 +7,9 @@
 // One run makes one set, under <prefix>/<set ID>/ in the bucket:
 //
 //	started.json                 written first: the set is visible (in progress) while it is written
-//	ziti.bbolt.zst[.enc]         the controller's bbolt database
-//	spire.sqlite3.zst[.enc]      SPIRE's sqlite3 datastore
-//	keycloak.pgdump.zst[.enc]    Keycloak's PostgreSQL database, pg_dump custom format
+//	ziti.bbolt[.zst][.enc]       the controller's bbolt database
+//	spire.sqlite3[.zst][.enc]    SPIRE's sqlite3 datastore
+//	keycloak.pgdump[.zst][.enc]  Keycloak's PostgreSQL database, pg_dump custom format
 //	manifest.json                written last: a set without it is incomplete and is never restored
 //
 // A set ID is the UTC start time and a random suffix (20261126T033700Z-1a2b), so IDs sort by start. The manifest
@@ -47,6 +47,10 @@
 // its SHA-256 in its request signature, and the stored size is compared with the bytes produced before an
 // object counts. A failed source or upload aborts the upload and leaves no object; the run's set then has no
 // manifest, and its other objects are removed.
+//
+// A snapshot whose first 256 KiB do not shrink by 3 % under zstd (already compressed or encrypted data) is
+// stored without compression (no .zst in its key, compression "none" in its manifest entry): compressing it
+// would cost CPU and gain nothing — the 1 GiB benchmark's incompressible case.
 //
 // Encryption (BACKUP_ENCRYPTION_KEY: 32 random bytes, base64) is client-side: each object gets a random 32-byte
 // salt and its own AES-256 key, HKDF-SHA256(key, salt, object name); the snapshot is sealed in 64 KiB chunks with

@@ -28,7 +28,7 @@ type Manifest struct {
 	Finished time.Time `json:"finished"`
 	Host     string    `json:"host,omitempty"`
 	Tool     string    `json:"tool,omitempty"` // ziti-bootstrap's version
-	// Compression and Encryption apply to every object.
+	// Compression (unless an object says otherwise) and Encryption apply to every object.
 	Compression string      `json:"compression"`
 	Encryption  *Encryption `json:"encryption,omitempty"`
 	Objects     []Object    `json:"objects"`
@@ -51,6 +51,9 @@ type Object struct {
 	RawSize       int64  `json:"rawSize"`       // bytes of the snapshot itself (decrypted, decompressed)
 	RawSHA256     string `json:"rawSha256"`
 	DurationMS    int64  `json:"durationMs"`
+	// Compression is NoCompression for a snapshot stored as it is (it did not compress); "" means the
+	// manifest's Compression.
+	Compression string `json:"compression,omitempty"`
 }
 
 // Object returns the manifest's object of source.

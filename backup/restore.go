@@ -297,7 +297,10 @@ func (r *Restore) decodeFile(set, key, in, out string, o Object) error {
 		return err
 	}
 	defer src.Close()
-	dr, err := decode(src, r.Key, o.Key)
+	if o.Compression != "" && o.Compression != NoCompression {
+		return corrupt("unknown compression %q (made by a newer ziti-bootstrap?)", o.Compression)
+	}
+	dr, err := decode(src, r.Key, o.Key, o.Compression != NoCompression)
 	if err != nil {
 		return corrupt("%v", err)
 	}

@@ -28,6 +28,7 @@ func BenchmarkEncode(b *testing.B) {
 		enc   bool
 	}{
 		{"random/fastest", data, zstd.SpeedFastest, true},
+		{"random/stored", data, 0, true}, // what backup does with a snapshot that does not compress
 		{"random/default", data, zstd.SpeedDefault, true},
 		{"random/default-noenc", data, zstd.SpeedDefault, false},
 		{"dblike/fastest", db, zstd.SpeedFastest, true},

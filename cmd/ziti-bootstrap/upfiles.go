@@ -14,20 +14,22 @@ import (
 // jobFile is a file of the operator's configuration that the bootstrap job reads: up checks it and ships it
 // to the job as a Swarm config (a changed file is a new config, so the job runs again).
 type jobFile struct {
-	Var    string // the variable naming the file here, and in the job
-	Key    string // the config's key in the stack
-	Target string // where the job finds it
-	Check  func(path string, vars map[string]string) error
+	Var    string                                                       // the variable naming the file here, and in the job
+	Key    string                                                       // the config's key in the stack
+	Target string                                                       // where the job finds it
+	Check  func(path string, data []byte, vars map[string]string) error // data: the file's content, read once
 }
 
 var jobFiles = []jobFile{
-	{"POLICIES_FILE", "bootstrap-policies", "/etc/ziti-bootstrap/policies.yaml", func(path string, _ map[string]string) error {
-		_, err := policies.LoadFile(path)
+	{"POLICIES_FILE", "bootstrap-policies", "/etc/ziti-bootstrap/policies.yaml", func(path string, data []byte, _ map[string]string) error {
+		_, err := policies.Parse(path, data)
 		return err
 	}},
-	{"SPIRE_ENTRIES_FILE", "bootstrap-spire-entries", "/etc/ziti-bootstrap/spire-entries.yaml", func(path string, vars map[string]string) error {
-		_, err := spireentries.LoadFile(path, vars["TRUST_DOMAIN"])
-		return err
+	{"SPIRE_ENTRIES_FILE", "bootstrap-spire-entries", "/etc/ziti-bootstrap/spire-entries.yaml", func(path string, data []byte, vars map[string]string) error {
+		if _, err := spireentries.Parse(data, vars["TRUST_DOMAIN"]); err != nil {
+			return fmt.Errorf("SPIRE entries file %s: %w", path, err)
+		}
+		return nil
 	}},
 }
 
@@ -54,7 +56,7 @@ func addJobFiles(st *stacks.Stack, vars map[string]string) error {
 		}
 		data, err := os.ReadFile(path)
 		if err == nil {
-			err = f.Check(path, vars)
+			err = f.Check(path, data, vars)
 		}
 		if err == nil {
 			err = st.AddConfig(bootstrapService, f.Key, f.Target, f.Var, data)

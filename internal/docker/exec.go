@@ -20,7 +20,7 @@ type ExecResult struct {
 // returns its exit code and output once it has ended. An error means it could not be run; a command that
 // failed is an ExecResult with a non-zero ExitCode.
 func (c *Client) Exec(ctx context.Context, id string, argv []string) (ExecResult, error) {
-	what := fmt.Sprintf("exec %q in container %s", strings.Join(argv, " "), shortContainerID(id))
+	what := fmt.Sprintf("exec %q in container %s", strings.Join(argv, " "), ShortID(id))
 	created, err := c.api.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: argv, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		return ExecResult{}, fmt.Errorf("%s: %w", what, err)
@@ -48,7 +48,8 @@ func (c *Client) Exec(ctx context.Context, id string, argv []string) (ExecResult
 	return ExecResult{ExitCode: in.ExitCode, Stdout: out.String(), Stderr: errb.String()}, nil
 }
 
-func shortContainerID(id string) string {
+// ShortID is the 12-character form of a container, task or service ID, as the docker CLI shows it.
+func ShortID(id string) string {
 	if len(id) > 12 {
 		return id[:12]
 	}

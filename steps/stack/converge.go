@@ -11,6 +11,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
@@ -266,7 +267,7 @@ func desiredTasks(svc swarm.Service) uint64 {
 
 // describe renders a task as `docker service ps --no-trunc` would: state, desired state, age, error.
 func describe(t swarm.Task, lastErr string) string {
-	s := fmt.Sprintf("task %s (slot %d) %s, desired %s, since %s", shortID(t.ID), t.Slot, t.Status.State, t.DesiredState,
+	s := fmt.Sprintf("task %s (slot %d) %s, desired %s, since %s", docker.ShortID(t.ID), t.Slot, t.Status.State, t.DesiredState,
 		t.Status.Timestamp.Format(time.RFC3339))
 	if t.Status.Message != "" {
 		s += ": " + t.Status.Message
@@ -290,13 +291,6 @@ func latestError(ts []swarm.Task) string {
 		}
 	}
 	return ""
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 // sameTaskSpec reports whether a task was made from the service's current task template. Both come from the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
@@ -207,7 +208,7 @@ func jobOutput(ctx context.Context, e Engine, svc swarm.Service) string {
 		if len(lines) == 0 {
 			return ""
 		}
-		return fmt.Sprintf("output of task %s: %s", shortID(t.ID), strings.Join(lines, " ⏎ "))
+		return fmt.Sprintf("output of task %s: %s", docker.ShortID(t.ID), strings.Join(lines, " ⏎ "))
 	}
 	return ""
 }

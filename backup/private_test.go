@@ -347,7 +347,7 @@ func startKeycloak(t testing.TB, pg *privPostgres) *privKeycloak {
 	t.Helper()
 	dir := tempDir(t, "kc")
 	db := testbed.PostgresInfo{Host: pg.db.Host, Port: pg.db.Port, User: pg.db.User, Password: pg.db.Password.Value(), Database: pg.db.Database}
-	proc, err := testbed.PrepareKeycloak(context.Background(), dir, db, freePort(t), freePort(t))
+	proc, err := testbed.PrepareKeycloak(context.Background(), dir, db, freePort(t), freePort(t), "512m")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,9 +19,9 @@ type KeycloakProcess struct {
 }
 
 // PrepareKeycloak copies the cached Keycloak distribution into dir/keycloak and returns how to run it in dev mode
-// on 127.0.0.1:httpPort (management and health on mgmtPort) with its data in the PostgreSQL database pg. It does
-// not start it.
-func PrepareKeycloak(ctx context.Context, dir string, pg PostgresInfo, httpPort, mgmtPort int) (*KeycloakProcess, error) {
+// on 127.0.0.1:httpPort (management and health on mgmtPort), with a heap of at most maxHeap (a JVM size, e.g.
+// "512m") and its data in the PostgreSQL database pg. It does not start it.
+func PrepareKeycloak(ctx context.Context, dir string, pg PostgresInfo, httpPort, mgmtPort int, maxHeap string) (*KeycloakProcess, error) {
 	v, err := Versions()
 	if err != nil {
 		return nil, err
@@ -47,7 +47,7 @@ func PrepareKeycloak(ctx context.Context, dir string, pg PostgresInfo, httpPort,
 		"KC_BOOTSTRAP_ADMIN_USERNAME=" + k.AdminUser, "KC_BOOTSTRAP_ADMIN_PASSWORD=" + k.AdminPassword,
 		"KC_DB=postgres", fmt.Sprintf("KC_DB_URL=jdbc:postgresql://%s:%d/%s", pg.Host, pg.Port, pg.Database),
 		"KC_DB_USERNAME=" + pg.User, "KC_DB_PASSWORD=" + pg.Password,
-		"KC_HEALTH_ENABLED=true", "JAVA_OPTS_KC_HEAP=-Xms64m -Xmx512m",
+		"KC_HEALTH_ENABLED=true", "JAVA_OPTS_KC_HEAP=-Xms64m -Xmx" + maxHeap,
 	}
 	return k, nil
 }

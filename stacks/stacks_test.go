@@ -16,7 +16,7 @@ import (
 func fullVars() map[string]string {
 	return map[string]string{
 		"SPIRE_UPSTREAM_CA_CERT": "upstream cert", "SPIRE_UPSTREAM_CA_KEY": "upstream key",
-		"SPIRE_AGENT_CA_CERT": "agent ca", "SPIRE_AGENT_CERT": "agent cert", "SPIRE_AGENT_KEY": "agent key",
+		"SPIRE_NODE_CA": "swarm root ca",
 		"KEYCLOAK_DB_PASSWORD": "db", "KEYCLOAK_ADMIN_PASSWORD": "admin", "ZITI_PWD": "ziti",
 		"S3_SECRET_ACCESS_KEY": "s3", "BACKUP_ENCRYPTION_KEY": "key", "BACKUP_SCHEDULE": "@daily",
 	}
@@ -94,25 +94,29 @@ func TestConversion(t *testing.T) {
 		got  any
 		want any
 	}{
-		{"upstream image default", service(t, spire, "spire-server").TaskTemplate.ContainerSpec.Image, "ghcr.io/spiffe/spire-server:1.13.3"},
-		{"agent image default", service(t, spire, "spire-agent").TaskTemplate.ContainerSpec.Image, "ghcr.io/spiffe/spire-agent:1.13.3"},
+		{"upstream image default", service(t, spire, "spire-server").TaskTemplate.ContainerSpec.Image, "ghcr.io/spiffe/spire-server:1.15.3"},
+		{"agent image default", envOf(service(t, spire, "spire-agent-launcher"))["ZB_AGENT_IMAGE"], "ghcr.io/spiffe/spire-agent:1.15.3"},
+		{"launcher image default", service(t, spire, "spire-agent-launcher").TaskTemplate.ContainerSpec.Image, "ghcr.io/ziti-bootstrap/ziti-bootstrap:0.1.0"},
 		{"keycloak image default", service(t, kc, "keycloak").TaskTemplate.ContainerSpec.Image, "quay.io/keycloak/keycloak:26.4.7"},
 		{"postgres image default", service(t, kc, "keycloak-db").TaskTemplate.ContainerSpec.Image, "docker.io/library/postgres:15"},
 		{"controller image default", service(t, oz, "ziti-controller").TaskTemplate.ContainerSpec.Image, "docker.io/openziti/ziti-controller:1.7.2"},
 		{"router image default", service(t, oz, "ziti-router").TaskTemplate.ContainerSpec.Image, "docker.io/openziti/ziti-router:1.7.2"},
 		{"server replicas", service(t, spire, "spire-server").Mode, swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &one}}},
-		{"agent global", service(t, spire, "spire-agent").Mode, swarm.ServiceMode{Global: &swarm.GlobalService{}}},
+		{"launcher global", service(t, spire, "spire-agent-launcher").Mode, swarm.ServiceMode{Global: &swarm.GlobalService{}}},
+		{"agent joins the attachable spire network", envOf(service(t, spire, "spire-agent-launcher"))["ZB_AGENT_NETWORK"], "t-spire_spire"},
+		{"agent binds the docker socket and the node's swarm certificates", envOf(service(t, spire, "spire-agent-launcher"))["ZB_AGENT_BINDS"],
+			"/var/run/docker.sock:/var/run/docker.sock,/var/lib/docker/swarm/certificates:/var/lib/docker/swarm/certificates"},
 		{"bootstrap is a job", service(t, oz, "bootstrap").Mode, swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: &one, TotalCompletions: &one}}},
 		{"bootstrap restarts on failure, 5 times", service(t, oz, "bootstrap").TaskTemplate.RestartPolicy,
 			&swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure, Delay: ptr(15 * time.Second), MaxAttempts: &five}},
-		{"server placement", service(t, spire, "spire-server").TaskTemplate.Placement.Constraints, []string{"node.role == manager"}},
+		{"server placement", service(t, spire, "spire-server").TaskTemplate.Placement.Constraints, []string{"node.labels.ziti-bootstrap.state == true"}},
 		{"server cpu limit", service(t, spire, "spire-server").TaskTemplate.Resources.Limits.NanoCPUs, int64(1e9)},
-		{"agent cpu limit", service(t, spire, "spire-agent").TaskTemplate.Resources.Limits.NanoCPUs, int64(5e8)},
-		{"agent memory limit", service(t, spire, "spire-agent").TaskTemplate.Resources.Limits.MemoryBytes, int64(256 << 20)},
+		{"launcher memory limit", service(t, spire, "spire-agent-launcher").TaskTemplate.Resources.Limits.MemoryBytes, int64(64 << 20)},
 		{"server data volume", service(t, spire, "spire-server").TaskTemplate.ContainerSpec.Mounts[0], mount.Mount{Type: mount.TypeVolume,
 			Source: "t-spire_spire-server-data", Target: "/var/lib/spire/server", VolumeOptions: &mount.VolumeOptions{Labels: map[string]string{LabelNamespace: "t-spire"}}}},
-		{"agent docker socket", service(t, spire, "spire-agent").TaskTemplate.ContainerSpec.Mounts[0], mount.Mount{Type: mount.TypeBind,
-			Source: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true}},
+		{"launcher docker socket", service(t, spire, "spire-agent-launcher").TaskTemplate.ContainerSpec.Mounts[0], mount.Mount{Type: mount.TypeBind,
+			Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"}},
+		{"router has no admin password", len(service(t, oz, "ziti-router").TaskTemplate.ContainerSpec.Secrets), 0},
 		{"router mounts the agent socket of the spire stack", service(t, oz, "ziti-router").TaskTemplate.ContainerSpec.Mounts[1], mount.Mount{Type: mount.TypeVolume,
 			Source: "t-spire_spire-agent-socket", Target: "/run/spire/agent/public", ReadOnly: true, VolumeOptions: &mount.VolumeOptions{}}},
 		{"server key secret", *service(t, spire, "spire-server").TaskTemplate.ContainerSpec.Secrets[0].File,
@@ -124,8 +128,8 @@ func TestConversion(t *testing.T) {
 		{"controller alias", service(t, oz, "ziti-controller").TaskTemplate.Networks[0].Aliases, []string{"ziti-controller"}},
 		{"published port", service(t, kc, "keycloak").EndpointSpec, &swarm.EndpointSpec{Mode: swarm.ResolutionModeVIP, Ports: []swarm.PortConfig{{
 			Protocol: "tcp", TargetPort: 8080, PublishedPort: 8080, PublishMode: swarm.PortConfigPublishModeIngress}}}},
-		{"healthcheck", service(t, spire, "spire-agent").TaskTemplate.ContainerSpec.Healthcheck.Test,
-			[]string{"CMD", "/opt/spire/bin/spire-agent", "healthcheck", "-socketPath", "/run/spire/agent/public/api.sock"}},
+		{"healthcheck", service(t, spire, "spire-agent-launcher").TaskTemplate.ContainerSpec.Healthcheck.Test,
+			[]string{"CMD", "ziti-bootstrap", "agent-launcher", "healthcheck"}},
 		{"env sorted", service(t, kc, "keycloak-db").TaskTemplate.ContainerSpec.Env,
 			[]string{"POSTGRES_DB=keycloak", "POSTGRES_PASSWORD_FILE=/run/secrets/keycloak_db_password", "POSTGRES_USER=keycloak"}},
 		{"escaped $ in entrypoint", strings.Contains(service(t, oz, "ziti-controller").TaskTemplate.ContainerSpec.Command[2], `"$(< /run/secrets/ziti_admin_password)"`), true},
@@ -138,6 +142,16 @@ func TestConversion(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// envOf is a service's environment as a map.
+func envOf(s swarm.ServiceSpec) map[string]string {
+	m := map[string]string{}
+	for _, kv := range s.TaskTemplate.ContainerSpec.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
 
 func equal(a, b any) bool { return strings.TrimSpace(dump(a)) == strings.TrimSpace(dump(b)) }
 
@@ -166,7 +180,7 @@ func TestVariables(t *testing.T) {
 	}
 	// object names follow their data
 	a := load(t, Spire, vars)
-	vars["SPIRE_AGENT_KEY"] = "another key"
+	vars["SPIRE_UPSTREAM_CA_KEY"] = "another key"
 	b := load(t, Spire, vars)
 	names := func(st *Stack) map[string]string {
 		m := map[string]string{}
@@ -175,10 +189,10 @@ func TestVariables(t *testing.T) {
 		}
 		return m
 	}
-	if names(a)["spire_agent_key"] == names(b)["spire_agent_key"] || names(a)["spire_upstream_ca_key"] != names(b)["spire_upstream_ca_key"] {
+	if names(a)["spire_upstream_ca_key"] == names(b)["spire_upstream_ca_key"] {
 		t.Errorf("secret names: %v then %v", names(a), names(b))
 	}
-	if names(st)["spire_agent_key"] != names(a)["spire_agent_key"] {
+	if names(st)["spire_upstream_ca_key"] != names(a)["spire_upstream_ca_key"] {
 		t.Error("same data, different secret name")
 	}
 	// a stack's view of the others follows their names
@@ -214,7 +228,7 @@ func TestVariablesList(t *testing.T) {
 	}
 	got := strings.Join(vs, " ")
 	for _, want := range []string{"SPIRE_SERVER_IMAGE", "KEYCLOAK_IMAGE", "POSTGRES_IMAGE", "ZITI_CONTROLLER_IMAGE", "TRUST_DOMAIN",
-		"SPIRE_AGENT_KEY", "KEYCLOAK_DB_PASSWORD", "ZITI_PWD", "ZB_STACK_SPIRE"} {
+		"SPIRE_UPSTREAM_CA_KEY", "SPIRE_NODE_CA", "KEYCLOAK_DB_PASSWORD", "ZITI_PWD", "ZB_STACK_SPIRE"} {
 		if !strings.Contains(" "+got+" ", " "+want+" ") {
 			t.Errorf("Variables() lacks %s: %s", want, got)
 		}
@@ -224,7 +238,7 @@ func TestVariablesList(t *testing.T) {
 			t.Errorf("Variables() lists the shell variable %s", not)
 		}
 	}
-	if got := strings.Join(SecretVariables(), " "); got != "BACKUP_ENCRYPTION_KEY KEYCLOAK_ADMIN_PASSWORD KEYCLOAK_DB_PASSWORD S3_SECRET_ACCESS_KEY SPIRE_AGENT_KEY SPIRE_UPSTREAM_CA_KEY ZITI_PWD" {
+	if got := strings.Join(SecretVariables(), " "); got != "BACKUP_ENCRYPTION_KEY KEYCLOAK_ADMIN_PASSWORD KEYCLOAK_DB_PASSWORD S3_SECRET_ACCESS_KEY SPIRE_UPSTREAM_CA_KEY ZITI_PWD" {
 		t.Errorf("SecretVariables() = %s", got)
 	}
 }

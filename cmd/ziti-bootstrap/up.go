@@ -15,6 +15,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/devenv"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
@@ -229,22 +230,42 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			if u, local := localPublicURL(sc); local && !dev.enabled && !o.externalKeycloak {
 				g.log.Warn("Keycloak's public URL is on this machine: its pages and the issuer of its tokens name it, so users on other machines cannot log in; set KEYCLOAK_PUBLIC_URL to the URL they reach", "KEYCLOAK_PUBLIC_URL", u)
 			}
-			// all stack files first: bad input fails before any write
-			var loaded []*stacks.Stack
-			var errs []error
-			for _, n := range names {
-				st, err := stacks.Load(cmd.Context(), n, stacks.Options{Names: stacks.DefaultNames(o.prefix), Vars: sc.Vars, Without: without, ExternalKeycloak: o.externalKeycloak})
-				if err == nil {
-					err = addJobFiles(st, sc.Vars)
+			// all stack files first: bad input fails before any call. SPIRE_NODE_CA, unless given, is read from the
+			// Swarm once everything else is known to be right.
+			load := func() ([]*stacks.Stack, error) {
+				var loaded []*stacks.Stack
+				var errs []error
+				for _, n := range names {
+					st, err := stacks.Load(cmd.Context(), n, stacks.Options{Names: stacks.DefaultNames(o.prefix), Vars: sc.Vars, Without: without, ExternalKeycloak: o.externalKeycloak})
+					if err == nil {
+						err = addJobFiles(st, sc.Vars)
+					}
+					if err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					loaded = append(loaded, st)
 				}
-				if err != nil {
-					errs = append(errs, err)
-					continue
+				if err := errors.Join(errs...); err != nil {
+					return nil, &exitError{exitcode.InvalidConfig, err}
 				}
-				loaded = append(loaded, st)
+				return loaded, nil
 			}
-			if err := errors.Join(errs...); err != nil {
-				return &exitError{exitcode.InvalidConfig, err}
+			fromSwarm := sc.Vars["SPIRE_NODE_CA"] == ""
+			if fromSwarm {
+				sc.Vars["SPIRE_NODE_CA"] = "(read from the Swarm)"
+			}
+			loaded, err := load()
+			if err != nil {
+				return err
+			}
+			if fromSwarm {
+				if err := swarmNodeCA(cmd.Context(), sc); err != nil {
+					return err
+				}
+				if loaded, err = load(); err != nil {
+					return err
+				}
 			}
 			var again []string
 			if rerun {
@@ -257,7 +278,8 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			return underStackLock(cmd.Context(), g, sc, mode, func(ctx context.Context) error {
 				return execSteps(ctx, g, mode, stackSteps(sc, o, again, func(cfg stack.Config) []steps.Step {
 					cfg.BeforeJobs = handOverLock(g.log)
-					out := stack.Steps(cfg, app.DockerReachable, loaded...)
+					state := stack.NewStateNode(func() stack.NodeEngine { return nodeEngine(cfg) }, config.StateLabel, app.DockerReachable)
+					out := append([]steps.Step{state}, stack.Steps(cfg, stack.StateNodeName, loaded...)...)
 					for _, st := range loaded {
 						if hasService(st, bootstrapService) && !o.dryRun {
 							out = append(out, stack.NewJob(cfg, st, bootstrapService, loaded...))
@@ -285,4 +307,39 @@ func hasService(st *stacks.Stack, key string) bool {
 		}
 	}
 	return false
+}
+
+// swarmNodeCA sets SPIRE_NODE_CA, when not given, to the Swarm's root CA: it issued every node's certificate, with
+// which the node's SPIRE agent attests (x509pop), and the bootstrap job declares the node alias entry from it.
+func swarmNodeCA(ctx context.Context, sc *config.Stack) error {
+	c, err := docker.New(sc.Docker.Host, nil)
+	if err != nil {
+		return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}}
+	}
+	defer c.Close()
+	var ca string
+	err = wait.For(ctx, wait.Target{What: "the Swarm's root CA (SPIRE_NODE_CA)", Where: "Docker Engine at " + sc.Docker.Host,
+		Deadline: sc.WaitTimeout}, func(ctx context.Context) error {
+		if _, err := c.RequireManager(ctx); err != nil {
+			if errors.Is(err, docker.ErrNotManager) {
+				return wait.Permanent(err)
+			}
+			return err
+		}
+		ca, err = c.SwarmRootCA(ctx)
+		return err
+	})
+	if err != nil {
+		return &exitError{exitcode.For(err), err}
+	}
+	sc.Vars["SPIRE_NODE_CA"] = ca
+	return nil
+}
+
+// nodeEngine is the Docker client of the stack steps as the state-node step needs it; nil before docker/reachable.
+func nodeEngine(cfg stack.Config) stack.NodeEngine {
+	if c, ok := cfg.Engine().(*docker.Client); ok && c != nil {
+		return c
+	}
+	return nil
 }

@@ -62,7 +62,7 @@ func TestStackConfigPrecedence(t *testing.T) {
 	env := write(".env", strings.Join([]string{
 		"KEYCLOAK_DB_PASSWORD_FILE=" + mine, // the operator's secret wins over the dev default
 		"ZB_ENDPOINT_MODE=vip",              // and so does a setting
-		"SPIRE_AGENT_CERT_FILE=" + cert,     // PEM values from files
+		"SPIRE_NODE_CA_FILE=" + cert,        // PEM values from files
 		"SPIRE_UPSTREAM_CA_CERT=",           // empty, as in a copy of .env.example: the dev default applies
 		"ZB_SECRETS_DIR=" + filepath.Join(dir, "none"),
 	}, "\n"))
@@ -76,7 +76,7 @@ func TestStackConfigPrecedence(t *testing.T) {
 	}
 	want := map[string]string{
 		"ZITI_PWD": "dev-ziti", "KEYCLOAK_DB_PASSWORD": "my-db", "ZB_ENDPOINT_MODE": "vip", "ZB_PUBLISH_MODE": "host",
-		"ZITI_CTRL_PUBLISHED_PORT": "21280", "KEYCLOAK_PUBLISHED_PORT": "8080", "SPIRE_AGENT_CERT": strings.TrimSpace(readFile(t, cert)),
+		"ZITI_CTRL_PUBLISHED_PORT": "21280", "KEYCLOAK_PUBLISHED_PORT": "8080", "SPIRE_NODE_CA": strings.TrimSpace(readFile(t, cert)),
 		"SPIRE_UPSTREAM_CA_CERT": strings.TrimSpace(readFile(t, cert)), "ZB_IMAGE": "ghcr.io/ziti-bootstrap/ziti-bootstrap:0.1.0",
 	}
 	for k, v := range want {
@@ -84,7 +84,7 @@ func TestStackConfigPrecedence(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
-	if _, ok := sc.Vars["SPIRE_AGENT_KEY"]; ok {
+	if _, ok := sc.Vars["SPIRE_UPSTREAM_CA_KEY"]; ok {
 		t.Error("an unset secret has a value")
 	}
 	if sc.Docker.Host == "" || sc.WaitTimeout <= 0 {
@@ -104,7 +104,7 @@ func TestUpRefusesBadInputBeforeAnyCall(t *testing.T) {
 		{[]string{"up", "--set", "ZB_SECRETS_DIR=" + none, "--set", "NO_SUCH_VARIABLE=1"}, []string{"NO_SUCH_VARIABLE: unknown variable"}},
 		// no secrets and no --dev: every stack names what it lacks
 		{[]string{"up", "--set", "ZB_SECRETS_DIR=" + none, "--set", "DOCKER_HOST=tcp://127.0.0.1:1"},
-			[]string{"spire.yml:", "secrets.spire_agent_key.environment: variable SPIRE_AGENT_KEY is not set", "SPIRE_AGENT_KEY_FILE",
+			[]string{"spire.yml:", "secrets.spire_upstream_ca_key.environment: variable SPIRE_UPSTREAM_CA_KEY is not set", "SPIRE_UPSTREAM_CA_KEY_FILE",
 				"keycloak.yml:", "openziti.yml:", "ZITI_PWD"}},
 	} {
 		code, _, errs := cli(t, tc.args...)

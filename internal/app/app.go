@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 
@@ -75,14 +76,21 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 	sp, err := spire.Dial(context.Background(), cfg.Spire.Socket, counter)
 	problems.add("SPIRE_SERVER_ADDRESS", err)
 	sys.Spire = sp
-	declared, loadErr := spireentries.Defaults(cfg.Spire.TrustDomain), error(nil)
+	declared, loadErr := spireentries.Defaults(cfg.Spire.TrustDomain, cfg.Spire.Namespace), error(nil)
 	if cfg.Spire.EntriesFile != "" {
-		declared, loadErr = spireentries.LoadFile(cfg.Spire.EntriesFile, cfg.Spire.TrustDomain)
+		var more []spireentries.Entry
+		more, loadErr = spireentries.LoadFile(cfg.Spire.EntriesFile, cfg.Spire.TrustDomain)
 		problems.add("SPIRE_ENTRIES_FILE", loadErr)
+		declared = append(declared, more...)
+	}
+	var nodeCAs []*x509.Certificate
+	if cfg.Spire.NodeCA != "" {
+		nodeCAs, err = spireentries.ParseNodeCAs([]byte(cfg.Spire.NodeCA))
+		problems.add("SPIRE_NODE_CA", err)
 	}
 	var entries *spireentries.Step
 	if loadErr == nil {
-		entries, err = spireentries.New(sp, spireentries.Config{TrustDomain: cfg.Spire.TrustDomain, Entries: declared})
+		entries, err = spireentries.New(sp, spireentries.Config{TrustDomain: cfg.Spire.TrustDomain, Entries: declared, NodeCAs: nodeCAs})
 		problems.add("SPIRE_ENTRIES_FILE/TRUST_DOMAIN", err)
 	}
 	caStep, err := deferStep(func() (steps.Step, error) {

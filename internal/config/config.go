@@ -41,7 +41,12 @@ type Spire struct {
 	TrustDomain string
 	// UpstreamKey holds the PEM private key(s) of the UpstreamAuthority root(s), to verify them in OpenZiti.
 	UpstreamKey Secret
-	EntriesFile string // "" for the built-in defaults
+	EntriesFile string // "" for the built-in entries only
+	// Namespace is the OpenZiti stack's namespace: the built-in entries select its services by name.
+	Namespace string
+	// NodeCA is the PEM of the CA(s) of the agents' node certificates (SPIRE_NODE_CA or SPIRE_NODE_CA_FILE); ""
+	// when this run does not know them (node alias entries are then left as they are).
+	NodeCA string
 	// The OpenZiti CA bound to SPIRE's root.
 	ZitiCAName       string
 	ZitiCARoles      []string
@@ -156,6 +161,19 @@ func Load(src Sources) (*Config, error) {
 	if c.Spire.EntriesFile != "" {
 		if _, err := l.src.ReadFile(c.Spire.EntriesFile); err != nil {
 			l.fail("SPIRE_ENTRIES_FILE", "cannot read %s: %v; point it at a YAML file of entries or leave it empty for the defaults", c.Spire.EntriesFile, errors.Unwrap(err))
+		}
+	}
+	c.Spire.Namespace = l.nonEmpty("ZB_STACK_OPENZITI")
+	c.Spire.NodeCA = l.get("SPIRE_NODE_CA")
+	if f := l.get("SPIRE_NODE_CA_FILE"); f != "" {
+		b, err := l.src.ReadFile(f)
+		switch {
+		case err != nil:
+			l.fail("SPIRE_NODE_CA_FILE", "cannot read %s: %v; point it at the PEM CA of the agents' node certificates", f, errors.Unwrap(err))
+		case c.Spire.NodeCA != "":
+			l.fail("SPIRE_NODE_CA", "set either SPIRE_NODE_CA or SPIRE_NODE_CA_FILE, not both")
+		default:
+			c.Spire.NodeCA = string(b)
 		}
 	}
 	c.Spire.ZitiCAName = l.nonEmpty("ZITI_SPIRE_CA_NAME")

@@ -16,8 +16,8 @@ import (
 // init appends them to Vars, so Lookup, --set and the .env.example check know them. The ZB_STACK_* variables
 // are not here: ziti-bootstrap sets them from the stack names.
 var StackVars = []Var{
-	{Name: "SPIRE_SERVER_IMAGE", Default: "ghcr.io/spiffe/spire-server:1.13.3", Help: "image of the SPIRE server service"},
-	{Name: "SPIRE_AGENT_IMAGE", Default: "ghcr.io/spiffe/spire-agent:1.13.3", Help: "image of the SPIRE agent service (global)"},
+	{Name: "SPIRE_SERVER_IMAGE", Default: "ghcr.io/spiffe/spire-server:1.15.3", Help: "image of the SPIRE server service"},
+	{Name: "SPIRE_AGENT_IMAGE", Default: "ghcr.io/spiffe/spire-agent:1.15.3", Help: "image of the SPIRE agent, run on every node as a plain container by the spire-agent-launcher service"},
 	{Name: "POSTGRES_IMAGE", Default: "docker.io/library/postgres:15", Help: "image of Keycloak's PostgreSQL database"},
 	{Name: "KEYCLOAK_IMAGE", Default: "quay.io/keycloak/keycloak:26.4.7", Help: "image of Keycloak"},
 	{Name: "ZITI_CONTROLLER_IMAGE", Default: "docker.io/openziti/ziti-controller:1.7.2", Help: "image of the OpenZiti controller"},
@@ -26,9 +26,8 @@ var StackVars = []Var{
 	{Name: "ZB_BACKUP_IMAGE", Default: "ghcr.io/ziti-bootstrap/ziti-bootstrap-backup:0.1.0", Help: "image of the scheduled backup service (this tool on PostgreSQL's image, Dockerfile.backup)"},
 
 	{Name: "SPIRE_UPSTREAM_CA_CERT", Help: "PEM root SPIRE's CA chains to (UpstreamAuthority disk) and the agents' trust bundle; also SPIRE_UPSTREAM_CA_CERT_FILE"},
-	{Name: "SPIRE_AGENT_CA_CERT", Help: "PEM CA of the agents' x509pop certificates (use it for nothing else); also SPIRE_AGENT_CA_CERT_FILE"},
-	{Name: "SPIRE_AGENT_CERT", Help: "PEM certificate the SPIRE agents attest with (x509pop), signed by SPIRE_AGENT_CA_CERT; also SPIRE_AGENT_CERT_FILE"},
-	{Name: "SPIRE_AGENT_KEY", Secret: true, SecretName: "spire_agent_key", Help: "PEM private key of SPIRE_AGENT_CERT"},
+	{Name: "SPIRE_NODE_CA", Help: "PEM root CA of the nodes' certificates the SPIRE agents attest with (x509pop); default: the Swarm's root CA, which up reads from the Swarm; also SPIRE_NODE_CA_FILE"},
+	{Name: "ZB_SWARM_CERTS_DIR", Default: "/var/lib/docker/swarm/certificates", Help: "where each node keeps its Swarm certificate and key (Docker's data root + /swarm/certificates): the SPIRE agent attests with them"},
 	{Name: "SPIRE_LOG_LEVEL", Default: "INFO", Help: "log level of the SPIRE server and agents"},
 	{Name: "SPIRE_CA_TTL", Default: "24h", Help: "TTL of the SPIRE server's signing CA"},
 	{Name: "SPIRE_X509_SVID_TTL", Default: "1h", Help: "default TTL of X.509 SVIDs"},
@@ -46,13 +45,21 @@ var StackVars = []Var{
 	{Name: "ZITI_ROUTER_PUBLISHED_PORT", Default: "3022", Help: "port the edge router's listener is published on"},
 	{Name: "ZITI_CONSOLE", Default: "true", Help: "serve the admin console from the controller (/zac)"},
 
-	{Name: "SPIRE_SERVER_CONSTRAINT", Default: "node.role == manager", Help: "placement of the SPIRE server and the bootstrap job (the datastore and admin socket are local volumes)"},
-	{Name: "KEYCLOAK_DB_CONSTRAINT", Default: "node.role == manager", Help: "placement of Keycloak's database (a local volume)"},
-	{Name: "ZITI_CTRL_CONSTRAINT", Default: "node.role == manager", Help: "placement of the OpenZiti controller (a local volume)"},
-	{Name: "ZITI_ROUTER_CONSTRAINT", Default: "node.role == manager", Help: "placement of the edge router (a local volume)"},
+	{Name: "SPIRE_SERVER_CONSTRAINT", Default: StateConstraint, Help: "placement of the SPIRE server and the bootstrap job (the datastore and admin socket are local volumes)"},
+	{Name: "KEYCLOAK_DB_CONSTRAINT", Default: StateConstraint, Help: "placement of Keycloak's database (a local volume)"},
+	{Name: "ZITI_CTRL_CONSTRAINT", Default: StateConstraint, Help: "placement of the OpenZiti controller (a local volume)"},
+	{Name: "ZITI_ROUTER_CONSTRAINT", Default: "node.platform.os == linux", Help: "placement of the edge router (any node: it enrols by itself with its SVID wherever it starts)"},
 	{Name: "ZB_ENDPOINT_MODE", Default: "vip", Help: "vip, or dnsrr where the kernel has no IPVS (Swarm's virtual IPs and routing mesh need it)"},
 	{Name: "ZB_PUBLISH_MODE", Default: "ingress", Help: "ingress, or host together with ZB_ENDPOINT_MODE=dnsrr"},
 }
+
+// StateLabel is the node label that marks the state node: the stateful services (SPIRE server, Keycloak's
+// database, the OpenZiti controller) and what must sit beside their volumes (the bootstrap job, the backup
+// service) are placed there by default. up sets it on the manager it talks to when no node has it.
+const StateLabel = "ziti-bootstrap.state"
+
+// StateConstraint is the default placement of the stateful services.
+const StateConstraint = "node.labels." + StateLabel + " == true"
 
 func init() { Vars = append(Vars, StackVars...) }
 

@@ -1,5 +1,5 @@
 // Package devenv holds the built-in settings of a local development deployment (`ziti-bootstrap up --dev`): the
-// passwords, the SPIRE upstream root and the SPIRE agent PKI, generated once into a state directory (mode 0700,
+// passwords and the SPIRE upstream root (the agents attest with their node's Swarm certificate), generated once into a state directory (mode 0700,
 // files 0600) and reused by every later run, so that a re-run changes nothing. The files are handed to the
 // configuration loader as NAME_FILE defaults, below anything the operator sets.
 package devenv
@@ -37,10 +37,6 @@ var Files = []File{
 	{"keycloak_db_password", "KEYCLOAK_DB_PASSWORD_FILE", "Keycloak's PostgreSQL password"},
 	{"spire_upstream_ca.crt", "SPIRE_UPSTREAM_CA_CERT_FILE", "SPIRE upstream root certificate (trusted by OpenZiti)"},
 	{"spire_upstream_ca.key", "SPIRE_UPSTREAM_CA_KEY_FILE", "its private key"},
-	{"spire_agent_ca.crt", "SPIRE_AGENT_CA_CERT_FILE", "CA of the SPIRE agents' x509pop certificates"},
-	{"spire_agent_ca.key", "", "its private key (to issue certificates for more nodes)"},
-	{"spire_agent.crt", "SPIRE_AGENT_CERT_FILE", "SPIRE agent certificate (x509pop)"},
-	{"spire_agent.key", "SPIRE_AGENT_KEY_FILE", "its private key"},
 }
 
 // EnvFile is the file of the state directory that lists the NAME_FILE variables (usable as --env-file).
@@ -203,17 +199,7 @@ func generate() (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	agentCA, err := newCert("ziti-bootstrap dev SPIRE agent CA", nil, validity)
-	if err != nil {
-		return nil, err
-	}
-	agent, err := newCert("ziti-bootstrap dev SPIRE agent", agentCA, validity)
-	if err != nil {
-		return nil, err
-	}
 	out["spire_upstream_ca.crt"], out["spire_upstream_ca.key"] = up.certPEM, up.keyPEM
-	out["spire_agent_ca.crt"], out["spire_agent_ca.key"] = agentCA.certPEM, agentCA.keyPEM
-	out["spire_agent.crt"], out["spire_agent.key"] = agent.certPEM, agent.keyPEM
 	return out, nil
 }
 

@@ -56,23 +56,12 @@ func TestEnsureGeneratesOnceAndPrivately(t *testing.T) {
 		}
 	}
 
-	// the agent certificate chains to the agent CA, for client authentication; the roots are CAs
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM([]byte(before["spire_agent_ca.crt"]))
-	blk, _ := pem.Decode([]byte(before["spire_agent.crt"]))
-	agent, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := agent.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		t.Errorf("agent certificate does not verify against the agent CA: %v", err)
-	}
-	blk, _ = pem.Decode([]byte(before["spire_upstream_ca.crt"]))
+	blk, _ := pem.Decode([]byte(before["spire_upstream_ca.crt"]))
 	up, err := x509.ParseCertificate(blk.Bytes)
 	if err != nil || !up.IsCA {
 		t.Errorf("upstream root is not a CA: %v", err)
 	}
-	for _, k := range []string{"spire_upstream_ca.key", "spire_agent.key"} {
+	for _, k := range []string{"spire_upstream_ca.key"} {
 		blk, _ := pem.Decode([]byte(before[k]))
 		if blk == nil || blk.Type != "PRIVATE KEY" {
 			t.Errorf("%s is not a PKCS#8 PEM key", k)
@@ -82,7 +71,7 @@ func TestEnsureGeneratesOnceAndPrivately(t *testing.T) {
 	}
 
 	d := st.Defaults()
-	if d["ZITI_PWD_FILE"] != st.Path("ziti_admin_password") || d["SPIRE_AGENT_KEY_FILE"] != st.Path("spire_agent.key") || len(d) != 8 {
+	if d["ZITI_PWD_FILE"] != st.Path("ziti_admin_password") || d["SPIRE_UPSTREAM_CA_KEY_FILE"] != st.Path("spire_upstream_ca.key") || len(d) != 5 {
 		t.Errorf("defaults: %v", d)
 	}
 	env, _ := os.ReadFile(st.Path(EnvFile))
@@ -98,9 +87,9 @@ func TestEnsureRefusesAnUnsafeOrIncompleteState(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chmod(st.Path("ziti_admin_password"), 0o644)
-	os.Remove(st.Path("spire_agent.key"))
+	os.Remove(st.Path("spire_upstream_ca.key"))
 	_, err = Ensure(dir)
-	if err == nil || !strings.Contains(err.Error(), "ziti_admin_password: mode 0644") || !strings.Contains(err.Error(), "spire_agent.key") {
+	if err == nil || !strings.Contains(err.Error(), "ziti_admin_password: mode 0644") || !strings.Contains(err.Error(), "spire_upstream_ca.key") {
 		t.Fatalf("want an error naming both files, got %v", err)
 	}
 }

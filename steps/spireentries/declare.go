@@ -2,8 +2,11 @@ package spireentries
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -54,26 +57,95 @@ func NodeAlias(trustDomain string) string {
 	return "spiffe://" + trustDomain + "/ziti-bootstrap/node"
 }
 
-// Defaults is the declaration used when none is given: the Ziti edge router and ziti-bootstrap's own job,
-// selected by the Docker container label app=ziti-router / app=ziti-bootstrap, served by any agent aliased to
-// NodeAlias(trustDomain).
-func Defaults(trustDomain string) []Entry {
+// ServerID is the SPIFFE ID of the SPIRE server, the parent of node alias entries.
+func ServerID(trustDomain string) string {
+	return "spiffe://" + trustDomain + "/spire/server"
+}
+
+// ServiceSelector selects the tasks of the Swarm service named name (the engine labels every task's container
+// with it: it holds whatever image the service runs, and without a registry).
+func ServiceSelector(name string) string {
+	return "docker:label:com.docker.swarm.service.name:" + name
+}
+
+// Defaults are the built-in entries, always declared: the edge router, the router enrolment service and
+// ziti-bootstrap's own job of the OpenZiti stack namespace (their Swarm service names), served by any agent
+// aliased to NodeAlias(trustDomain).
+func Defaults(trustDomain, namespace string) []Entry {
 	td := "spiffe://" + trustDomain
 	return []Entry{
 		{
 			SpiffeID:  td + "/ziti-router",
 			ParentID:  NodeAlias(trustDomain),
-			Selectors: []string{"docker:label:app:ziti-router"},
+			Selectors: []string{ServiceSelector(namespace + "_ziti-router")},
 			DNSNames:  []string{"ziti-edge-router"},
 			Hint:      "ziti-router",
 		},
 		{
+			SpiffeID:  td + "/ziti-bootstrap/router-enrol",
+			ParentID:  NodeAlias(trustDomain),
+			Selectors: []string{ServiceSelector(namespace + "_router-enrol")},
+			DNSNames:  []string{"router-enrol"},
+			Hint:      "router-enrol",
+		},
+		{
 			SpiffeID:  td + "/ziti-bootstrap",
 			ParentID:  NodeAlias(trustDomain),
-			Selectors: []string{"docker:label:app:ziti-bootstrap"},
+			Selectors: []string{ServiceSelector(namespace + "_bootstrap")},
 			Hint:      "ziti-bootstrap",
 		},
 	}
+}
+
+// NodeAliasEntries are the node alias entries for the CAs of the agents' node certificates (x509pop): one entry
+// per CA (an agent matches an alias when it has all of its selectors), mapping every agent attested with a
+// certificate of that CA to NodeAlias(trustDomain).
+func NodeAliasEntries(trustDomain string, nodeCAs []*x509.Certificate) []Entry {
+	var out []Entry
+	for _, ca := range nodeCAs {
+		sum := sha1.Sum(ca.Raw) // x509pop's fingerprint: SHA-1 of the DER
+		fp := hex.EncodeToString(sum[:])
+		out = append(out, Entry{
+			SpiffeID:  NodeAlias(trustDomain),
+			ParentID:  ServerID(trustDomain),
+			Selectors: []string{"x509pop:ca:fingerprint:" + fp},
+			Name:      "node-ca-" + fp,
+			Hint:      "node alias: agents attested by " + ca.Subject.String(),
+		})
+	}
+	return out
+}
+
+// ParseNodeCAs reads the PEM CA certificates of the agents' node certificates (e.g. the Swarm's root CA).
+func ParseNodeCAs(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("node CA certificate %d: %w", len(out)+1, err)
+		}
+		if !c.IsCA {
+			return nil, fmt.Errorf("node CA certificate %d (%s) is not a CA certificate", len(out)+1, c.Subject)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM CERTIFICATE block: give the PEM root CA of the agents' node certificates (up reads the Swarm's)")
+	}
+	return out, nil
+}
+
+// IsNodeAlias reports whether e is a node alias entry of the trust domain (see NodeAliasEntries).
+func IsNodeAlias(trustDomain string, e spire.Entry) bool {
+	return e.SpiffeID == NodeAlias(trustDomain) && e.ParentID == ServerID(trustDomain)
 }
 
 // LoadFile reads and validates a declaration file. Errors name the file, the entry and the field.

@@ -1,22 +1,56 @@
 package spireentries
 
 import (
+	"crypto/sha1"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
 
 const td = "zb.test"
 
 func TestDefaultsAreValid(t *testing.T) {
-	d, err := Desired(td, DefaultIDPrefix, Defaults(td))
+	d, err := Desired(td, DefaultIDPrefix, Defaults(td, "zbz"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d) != 2 || d[0].SpiffeID != "spiffe://zb.test/ziti-router" || d[0].ParentID != "spiffe://zb.test/ziti-bootstrap/node" ||
-		d[0].Selectors[0].String() != "docker:label:app:ziti-router" || !Owned(DefaultIDPrefix, d[0].ID) {
+	if len(d) != 3 || d[0].SpiffeID != "spiffe://zb.test/ziti-router" || d[0].ParentID != "spiffe://zb.test/ziti-bootstrap/node" ||
+		d[0].Selectors[0].String() != "docker:label:com.docker.swarm.service.name:zbz_ziti-router" || !Owned(DefaultIDPrefix, d[0].ID) ||
+		d[1].SpiffeID != "spiffe://zb.test/ziti-bootstrap/router-enrol" || d[1].Selectors[0].String() != "docker:label:com.docker.swarm.service.name:zbz_router-enrol" {
 		t.Fatalf("defaults: %+v", d)
+	}
+}
+
+// The node alias entries map every agent attested with a node certificate of a CA to the node alias: one entry per
+// CA, parented to the server, selecting x509pop's CA fingerprint (SHA-1 of the DER, as SPIRE computes it).
+func TestNodeAliasEntries(t *testing.T) {
+	k1, k2 := testutil.NewKey(t), testutil.NewKey(t)
+	ca1, ca2 := testutil.Issue(t, nil, nil, k1, "swarm-ca", "", true), testutil.Issue(t, nil, nil, k2, "swarm-ca-next", "", true)
+	leaf := testutil.Issue(t, ca1, k1, testutil.NewKey(t), "", "spiffe://zb.test/node", false)
+	pemOf := func(c *x509.Certificate) []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}) }
+	cas, err := ParseNodeCAs(append(pemOf(ca1), pemOf(ca2)...))
+	if err != nil || len(cas) != 2 {
+		t.Fatalf("ParseNodeCAs: %v, %d", err, len(cas))
+	}
+	d, err := Desired(td, DefaultIDPrefix, NodeAliasEntries(td, cas))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha1.Sum(ca1.Raw)
+	if len(d) != 2 || d[0].SpiffeID != NodeAlias(td) || d[0].ParentID != "spiffe://zb.test/spire/server" ||
+		d[0].Selectors[0].String() != "x509pop:ca:fingerprint:"+hex.EncodeToString(sum[:]) || d[0].ID == d[1].ID {
+		t.Fatalf("alias entries: %+v", d)
+	}
+	for _, bad := range [][]byte{nil, []byte("junk"), pemOf(leaf)} {
+		if _, err := ParseNodeCAs(bad); err == nil {
+			t.Errorf("ParseNodeCAs(%.20q) accepted", bad)
+		}
 	}
 }
 

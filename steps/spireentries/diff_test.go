@@ -2,6 +2,7 @@ package spireentries
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"slices"
 	"strings"
@@ -180,5 +181,41 @@ func TestApplyJoinsPerItemErrorsAndGoesOn(t *testing.T) {
 	p, _ = (&Step{api: api, prefix: "t-", desired: d[:1]}).Plan(context.Background())
 	if err := p.Apply(context.Background()); err == nil || !errors.Is(err, api.fail[d[0].ID]) {
 		t.Fatalf("foreign entry appeared: %v", err)
+	}
+}
+
+// A run that does not know the node CAs (Config.NodeCAs nil: an operator's apply outside the Swarm) leaves the
+// owned node alias entries as they are; a run that knows them replaces an alias of a CA that is gone.
+func TestNodeAliasKeptWhenTheCAsAreUnknown(t *testing.T) {
+	k := testutil.NewKey(t)
+	oldCA := testutil.Issue(t, nil, nil, k, "swarm-ca-old", "", true)
+	newCA := testutil.Issue(t, nil, nil, testutil.NewKey(t), "swarm-ca-new", "", true)
+	aliased, err := Desired(td, DefaultIDPrefix, NodeAliasEntries(td, []*x509.Certificate{oldCA}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &fakeAPI{list: aliased}
+	unknown, err := New(api, Config{TrustDomain: td})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := unknown.Plan(context.Background())
+	if err != nil || !p.Empty() {
+		t.Fatalf("CAs unknown: plan %v, %v; want no change", p, err)
+	}
+	known, err := New(api, Config{TrustDomain: td, NodeCAs: []*x509.Certificate{newCA}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = known.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range p.Changes {
+		got = append(got, string(c.Action))
+	}
+	if !slices.Equal(got, []string{"create", "delete"}) {
+		t.Fatalf("CA replaced: changes %v; want create (new alias) then delete (old alias)", p.Changes)
 	}
 }

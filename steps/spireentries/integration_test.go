@@ -329,7 +329,7 @@ func TestUnreachableServerErrorNamesSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	s, err := spireentries.New(c, spireentries.Config{TrustDomain: "zb.test", Entries: spireentries.Defaults("zb.test")})
+	s, err := spireentries.New(c, spireentries.Config{TrustDomain: "zb.test", Entries: spireentries.Defaults("zb.test", "openziti")})
 	if err != nil {
 		t.Fatal(err)
 	}

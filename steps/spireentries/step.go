@@ -2,6 +2,7 @@ package spireentries
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,13 +36,18 @@ type Config struct {
 	// IDPrefix marks owned entries (default DefaultIDPrefix). Only change it to run two independent
 	// declarations against one SPIRE server (tests do, to stay out of each other's way).
 	IDPrefix string
+	// NodeCAs, when not nil, declare the node alias entries (NodeAliasEntries) in addition to Entries. When nil
+	// the CAs are unknown to this run (e.g. an operator's apply outside the Swarm): owned node alias entries are
+	// left as they are, neither updated nor deleted, so that every run converges to the same state.
+	NodeCAs []*x509.Certificate
 }
 
 // Step reconciles SPIRE registration entries. Create it with New.
 type Step struct {
-	api     API
-	prefix  string
-	desired []spire.Entry
+	api       API
+	prefix    string
+	desired   []spire.Entry
+	keepAlias func(spire.Entry) bool // owned entries left alone although undeclared
 }
 
 var _ steps.Step = (*Step)(nil)
@@ -51,11 +57,18 @@ func New(api API, cfg Config) (*Step, error) {
 	if cfg.IDPrefix == "" {
 		cfg.IDPrefix = DefaultIDPrefix
 	}
-	desired, err := Desired(cfg.TrustDomain, cfg.IDPrefix, cfg.Entries)
+	declared := cfg.Entries
+	keep := func(spire.Entry) bool { return false }
+	if cfg.NodeCAs != nil {
+		declared = append(slices.Clone(declared), NodeAliasEntries(cfg.TrustDomain, cfg.NodeCAs)...)
+	} else {
+		keep = func(e spire.Entry) bool { return IsNodeAlias(cfg.TrustDomain, e) }
+	}
+	desired, err := Desired(cfg.TrustDomain, cfg.IDPrefix, declared)
 	if err != nil {
 		return nil, fmt.Errorf("%s: declaration: %w", Name, err)
 	}
-	return &Step{api: api, prefix: cfg.IDPrefix, desired: desired}, nil
+	return &Step{api: api, prefix: cfg.IDPrefix, desired: desired, keepAlias: keep}, nil
 }
 
 func (s *Step) Name() string        { return Name }
@@ -68,7 +81,7 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := diff(s.prefix, s.desired, current)
+	d, err := diff(s.prefix, s.desired, current, s.keepAlias)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +104,7 @@ type reconciliation struct {
 
 // diff sorts the declared entries against the current ones. Only entries Owned by prefix are updated or
 // deleted.
-func diff(prefix string, desired, current []spire.Entry) (*reconciliation, error) {
+func diff(prefix string, desired, current []spire.Entry, keep func(spire.Entry) bool) (*reconciliation, error) {
 	owned := map[string]spire.Entry{}
 	foreign := map[string]spire.Entry{} // by natural key
 	for _, e := range current {
@@ -131,8 +144,8 @@ func diff(prefix string, desired, current []spire.Entry) (*reconciliation, error
 		return nil, errors.Join(conflicts...)
 	}
 	var stale []string
-	for id := range owned {
-		if !declared[id] {
+	for id, e := range owned {
+		if !declared[id] && (keep == nil || !keep(e)) {
 			stale = append(stale, id)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 func fullVars() map[string]string {
 	return map[string]string{
 		"SPIRE_UPSTREAM_CA_CERT": "upstream cert", "SPIRE_UPSTREAM_CA_KEY": "upstream key",
-		"SPIRE_NODE_CA": "swarm root ca",
+		"SPIRE_NODE_CA":        "swarm root ca",
 		"KEYCLOAK_DB_PASSWORD": "db", "KEYCLOAK_ADMIN_PASSWORD": "admin", "ZITI_PWD": "ziti",
 		"S3_SECRET_ACCESS_KEY": "s3", "BACKUP_ENCRYPTION_KEY": "key", "BACKUP_SCHEDULE": "@daily",
 	}

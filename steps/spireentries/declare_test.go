@@ -33,7 +33,9 @@ func TestNodeAliasEntries(t *testing.T) {
 	k1, k2 := testutil.NewKey(t), testutil.NewKey(t)
 	ca1, ca2 := testutil.Issue(t, nil, nil, k1, "swarm-ca", "", true), testutil.Issue(t, nil, nil, k2, "swarm-ca-next", "", true)
 	leaf := testutil.Issue(t, ca1, k1, testutil.NewKey(t), "", "spiffe://zb.test/node", false)
-	pemOf := func(c *x509.Certificate) []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}) }
+	pemOf := func(c *x509.Certificate) []byte {
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
 	cas, err := ParseNodeCAs(append(pemOf(ca1), pemOf(ca2)...))
 	if err != nil || len(cas) != 2 {
 		t.Fatalf("ParseNodeCAs: %v, %d", err, len(cas))

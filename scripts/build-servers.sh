@@ -30,8 +30,9 @@ gotool() {
   (
     cd "$work"
     go mod init zb-tools-$name >/dev/null 2>&1
-    for p in "${pkgs[@]}"; do go get -tool "$p@$version" >/dev/null; done
+    # replace lines first: go get resolves every import, and a replaced module may be the only one served
     for l in "${extra[@]}"; do echo "$l" >>go.mod; done
+    for p in "${pkgs[@]}"; do go get -tool "$p@$version" >/dev/null; done
     go mod tidy >/dev/null 2>&1 || true
     mkdir -p "$dest/bin"
     CGO_ENABLED=$cgo go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/bin/" "${pkgs[@]}"

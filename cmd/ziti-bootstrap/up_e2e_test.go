@@ -116,7 +116,9 @@ type devSystem struct {
 	common  []string // --prefix, --env-file, -o json
 	// published ports of Keycloak and the controller's edge API
 	keycloakPort, zitiPort string
-	backup                 *devBackup // nil: no backup service
+	images                 map[string]string // the local images' stack variables
+	workloadName           string            // the service SPIRE_ENTRIES_FILE registers (e2eEntries)
+	backup                 *devBackup        // nil: no backup service
 }
 
 // newDevSystem prepares the stacks; withBackup adds the scheduled backup service (see backupEnv).
@@ -131,9 +133,16 @@ func newDevSystem(tb testing.TB, withBackup bool) *devSystem {
 	dir := tb.TempDir()
 	d.state = filepath.Join(dir, "state")
 	var env strings.Builder
-	for k, v := range localImages(tb) {
+	d.images = localImages(tb)
+	for k, v := range d.images {
 		fmt.Fprintf(&env, "%s=%s\n", k, v)
 	}
+	d.workloadName = d.prefix + "workload"
+	entries := filepath.Join(dir, "spire-entries.yaml")
+	if err := os.WriteFile(entries, []byte(fmt.Sprintf(e2eEntries, d.workloadName)), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	fmt.Fprintf(&env, "SPIRE_ENTRIES_FILE=%s\n", entries)
 	policies := filepath.Join(dir, "policies.yaml")
 	if err := os.WriteFile(policies, []byte(e2ePolicies), 0o600); err != nil {
 		tb.Fatal(err)
@@ -343,8 +352,8 @@ func TestUpDevE2E(t *testing.T) {
 	}
 	st := report(t, out)
 	statusNotes := strings.Join(st.Steps[len(st.Steps)-1].Notes, "\n")
-	for _, svc := range []string{"spire_spire-server", "spire_spire-agent", "keycloak_keycloak-db", "keycloak_keycloak",
-		"openziti_ziti-controller", "openziti_ziti-router", "openziti_bootstrap"} {
+	for _, svc := range []string{"spire_spire-server", "spire_spire-agent-launcher", "keycloak_keycloak-db", "keycloak_keycloak",
+		"openziti_ziti-controller", "openziti_ziti-router", "openziti_router-enrol", "openziti_bootstrap"} {
 		line := ""
 		for _, l := range strings.Split(statusNotes, "\n") {
 			if strings.HasPrefix(l, d.prefix+svc+" ") {
@@ -356,6 +365,8 @@ func TestUpDevE2E(t *testing.T) {
 		}
 	}
 
+	d.workloadIdentity()
+	d.routerHoldsNoAdminCredential()
 	d.backupRoundTrip()
 
 	// the bootstrap once more, on converged systems: one Swarm write to start it, none by the job (up hands its

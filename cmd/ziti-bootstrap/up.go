@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/docker/api/types/swarm"
 	"github.com/spf13/cobra"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/app"
@@ -251,16 +252,16 @@ ports published on the node. Anything set explicitly takes precedence.`,
 				}
 				return loaded, nil
 			}
-			fromSwarm := sc.Vars["SPIRE_NODE_CA"] == ""
-			if fromSwarm {
+			facts := swarmFacts{nodeCA: sc.Vars["SPIRE_NODE_CA"] == "", datastore: sc.Vars["SPIRE_DATASTORE_SUFFIX"] == "" && slices.Contains(names, stacks.Spire)}
+			if facts.nodeCA {
 				sc.Vars["SPIRE_NODE_CA"] = "(read from the Swarm)"
 			}
 			loaded, err := load()
 			if err != nil {
 				return err
 			}
-			if fromSwarm {
-				if err := swarmNodeCA(cmd.Context(), sc); err != nil {
+			if facts.nodeCA || facts.datastore {
+				if err := facts.read(cmd.Context(), g.log, sc, stacks.DefaultNames(o.prefix)[stacks.Spire]); err != nil {
 					return err
 				}
 				if loaded, err = load(); err != nil {
@@ -309,16 +310,21 @@ func hasService(st *stacks.Stack, key string) bool {
 	return false
 }
 
-// swarmNodeCA sets SPIRE_NODE_CA, when not given, to the Swarm's root CA: it issued every node's certificate, with
-// which the node's SPIRE agent attests (x509pop), and the bootstrap job declares the node alias entry from it.
-func swarmNodeCA(ctx context.Context, sc *config.Stack) error {
+// swarmFacts are the stack variables up reads from the Swarm before it loads the stacks: SPIRE_NODE_CA, when not
+// given, is the Swarm's root CA (it issued every node's certificate, with which the node's SPIRE agent attests
+// (x509pop), and the bootstrap job declares the node alias entry from it); SPIRE_DATASTORE_SUFFIX follows the
+// running SPIRE server (stacks.PlanSpireDatastore).
+type swarmFacts struct{ nodeCA, datastore bool }
+
+func (f swarmFacts) read(ctx context.Context, log *slog.Logger, sc *config.Stack, spireNamespace string) error {
 	c, err := docker.New(sc.Docker.Host, nil)
 	if err != nil {
 		return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}}
 	}
 	defer c.Close()
 	var ca string
-	err = wait.For(ctx, wait.Target{What: "the Swarm's root CA (SPIRE_NODE_CA)", Where: "Docker Engine at " + sc.Docker.Host,
+	var server []swarm.Service
+	err = wait.For(ctx, wait.Target{What: "the Swarm's root CA and the running SPIRE server", Where: "Docker Engine at " + sc.Docker.Host,
 		Deadline: sc.WaitTimeout}, func(ctx context.Context) error {
 		if _, err := c.RequireManager(ctx); err != nil {
 			if errors.Is(err, docker.ErrNotManager) {
@@ -326,13 +332,46 @@ func swarmNodeCA(ctx context.Context, sc *config.Stack) error {
 			}
 			return err
 		}
-		ca, err = c.SwarmRootCA(ctx)
+		if f.nodeCA {
+			if ca, err = c.SwarmRootCA(ctx); err != nil {
+				return err
+			}
+		}
+		if f.datastore {
+			server, err = c.Services(ctx, spireNamespace)
+		}
 		return err
 	})
 	if err != nil {
 		return &exitError{exitcode.For(err), err}
 	}
-	sc.Vars["SPIRE_NODE_CA"] = ca
+	if f.nodeCA {
+		sc.Vars["SPIRE_NODE_CA"] = ca
+	}
+	if !f.datastore {
+		return nil
+	}
+	var image, suffix string
+	for _, s := range server {
+		if s.Spec.Name == spireNamespace+"_spire-server" && s.Spec.TaskTemplate.ContainerSpec != nil {
+			image = s.Spec.TaskTemplate.ContainerSpec.Image
+			for _, kv := range s.Spec.TaskTemplate.ContainerSpec.Env {
+				if v, ok := strings.CutPrefix(kv, "SPIRE_DATASTORE_SUFFIX="); ok {
+					suffix = v
+				}
+			}
+		}
+	}
+	ds, err := stacks.PlanSpireDatastore(image, suffix, sc.Vars["SPIRE_SERVER_IMAGE"])
+	if err != nil {
+		return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: "SPIRE_SERVER_IMAGE", Msg: err.Error()}}}}
+	}
+	if ds.Fresh {
+		log.Warn("a fresh SPIRE datastore: "+ds.Why, "from", image, "to", sc.Vars["SPIRE_SERVER_IMAGE"])
+	}
+	if ds.Suffix != "" {
+		sc.Vars["SPIRE_DATASTORE_SUFFIX"] = ds.Suffix
+	}
 	return nil
 }
 

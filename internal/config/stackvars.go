@@ -28,6 +28,7 @@ var StackVars = []Var{
 	{Name: "SPIRE_UPSTREAM_CA_CERT", Help: "PEM root SPIRE's CA chains to (UpstreamAuthority disk) and the agents' trust bundle; also SPIRE_UPSTREAM_CA_CERT_FILE"},
 	{Name: "SPIRE_NODE_CA", Help: "PEM root CA of the nodes' certificates the SPIRE agents attest with (x509pop); default: the Swarm's root CA, which up reads from the Swarm; also SPIRE_NODE_CA_FILE"},
 	{Name: "ZB_SWARM_CERTS_DIR", Default: "/var/lib/docker/swarm/certificates", Help: "where each node keeps its Swarm certificate and key (Docker's data root + /swarm/certificates): the SPIRE agent attests with them"},
+	{Name: "SPIRE_DATASTORE_SUFFIX", Help: "set by up: which SPIRE datastore the server and agents use (datastore<suffix>.sqlite3); a new one when the SPIRE version jumps more than one minor version"},
 	{Name: "SPIRE_LOG_LEVEL", Default: "INFO", Help: "log level of the SPIRE server and agents"},
 	{Name: "SPIRE_CA_TTL", Default: "24h", Help: "TTL of the SPIRE server's signing CA"},
 	{Name: "SPIRE_X509_SVID_TTL", Default: "1h", Help: "default TTL of X.509 SVIDs"},

@@ -8,8 +8,8 @@
 set -euo pipefail
 home="$${ZITI_HOME:-/ziti-router}"
 if [[ ! -s "$${home}/$${ZITI_ROUTER_NAME}.cert" ]]; then
-  echo "enrolling edge router $${ZITI_ROUTER_NAME} through $${ZB_ENROL_URL}"
-  /opt/zb/ziti-bootstrap router-enrol --server "$${ZB_ENROL_URL}" --server-id "$${ZB_ENROL_ID}" \
+  echo "enrolling edge router $${ZITI_ROUTER_NAME} through $${ZB_ROUTER_ENROL_URL}"
+  /opt/zb/ziti-bootstrap router-enrol --server "$${ZB_ROUTER_ENROL_URL}" --server-id "$${ZB_ROUTER_ENROL_SERVER_ID}" \
     --out "$${home}/enroll.jwt" --reenrol
   export ZITI_ENROLL_TOKEN="$${home}/enroll.jwt"
 fi

@@ -459,3 +459,19 @@ func TestCompareIgnoresEngineNormalForm(t *testing.T) {
 		t.Errorf("empty vs nil: %v", d)
 	}
 }
+
+// A global service (the SPIRE agent launcher) is shown per node: the newest task of each node.
+func TestStatusPerNodeOfAGlobalService(t *testing.T) {
+	at := func(s int) swarm.Meta { return swarm.Meta{CreatedAt: time.Unix(int64(s), 0)} }
+	tasks := []swarm.Task{
+		{NodeID: "n2", Meta: at(1), Status: swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "agent unhealthy"}},
+		{NodeID: "n2", Meta: at(2), Status: swarm.TaskStatus{State: swarm.TaskStateRunning}},
+		{NodeID: "n1", Meta: at(3), Status: swarm.TaskStatus{State: swarm.TaskStateFailed, Err: "no such image"}},
+		{Meta: at(4), Status: swarm.TaskStatus{State: swarm.TaskStatePending}}, // not placed yet
+	}
+	got := newestPerNode(tasks)
+	want := []NodeTask{{Node: "n1", State: "failed", Error: "no such image"}, {Node: "n2", State: "running"}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("per node: %+v, want %+v", got, want)
+	}
+}

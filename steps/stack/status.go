@@ -24,6 +24,16 @@ type ServiceStatus struct {
 	Desired uint64
 	Image   string
 	Problem string // the newest task error, if any
+	// PerNode is, for a global service (e.g. the SPIRE agent launcher: one agent per node), the newest task on
+	// each node, by node ID.
+	PerNode []NodeTask
+}
+
+// NodeTask is the newest task of a global service on one node.
+type NodeTask struct {
+	Node  string // node ID
+	State string
+	Error string
 }
 
 func (s ServiceStatus) String() string {
@@ -31,6 +41,25 @@ func (s ServiceStatus) String() string {
 	if s.Problem != "" {
 		out += "  last error: " + s.Problem
 	}
+	return out
+}
+
+// newestPerNode returns the newest task of each node, sorted by node ID.
+func newestPerNode(tasks []swarm.Task) []NodeTask {
+	newest := map[string]swarm.Task{}
+	for _, t := range tasks {
+		if t.NodeID == "" {
+			continue
+		}
+		if n, ok := newest[t.NodeID]; !ok || t.Meta.CreatedAt.After(n.Meta.CreatedAt) {
+			newest[t.NodeID] = t
+		}
+	}
+	out := make([]NodeTask, 0, len(newest))
+	for id, t := range newest {
+		out = append(out, NodeTask{Node: id, State: string(t.Status.State), Error: t.Status.Err})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
 	return out
 }
 
@@ -57,6 +86,9 @@ func Status(ctx context.Context, e StatusEngine, namespace string) ([]ServiceSta
 		}
 		if st.Running >= st.Desired {
 			st.Problem = "" // converged: an old task's error is history
+		}
+		if st.Mode == "global" {
+			st.PerNode = newestPerNode(tasks)
 		}
 		out = append(out, st)
 	}
@@ -111,6 +143,13 @@ func (s *statusStep) Plan(ctx context.Context) (*steps.Plan, error) {
 		}
 		for _, st := range svcs {
 			p.Note("%s", st)
+			for _, n := range st.PerNode {
+				line := fmt.Sprintf("  %s on node %s: %s", st.Service, n.Node, n.State)
+				if n.Error != "" {
+					line += ": " + n.Error
+				}
+				p.Note("%s", line)
+			}
 		}
 	}
 	if len(missing) == len(s.namespaces) {

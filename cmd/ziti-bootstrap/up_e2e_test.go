@@ -290,7 +290,7 @@ func TestUpDevE2E(t *testing.T) {
 	for _, s := range rep.Steps {
 		order = append(order, s.Name)
 	}
-	if want := "docker/reachable stack/spire stack/keycloak stack/openziti " + jobStep; strings.Join(order, " ") != want {
+	if want := "docker/reachable stack/state-node stack/spire stack/keycloak stack/openziti " + jobStep; strings.Join(order, " ") != want {
 		t.Errorf("steps %v, want %s", order, want)
 	}
 	// each stack was created once the previous one was healthy

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real servers of the test bed from their Go modules and caches the binaries by version in
 # $ZB_CACHE (default /var/cache/ziti-bootstrap), so a warm machine skips the builds.
-# Usage: scripts/build-servers.sh [ziti|spire|weed|keycloak|task ...]   (no argument: all, in parallel)
+# Usage: scripts/build-servers.sh [ziti|spire|spire_previous|weed|keycloak|task ...]   (no argument: all, in parallel)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -44,7 +44,12 @@ gotool() {
 
 build_ziti()  { gotool ziti "$ZITI_VERSION" github.com/openziti/ziti github.com/openziti/ziti/ziti \
                   --replace 'github.com/michaelquigley/pfxlog => github.com/michaelquigley/pfxlog v0.6.10'; }
+# SPIRE 1.15 requires github.com/Keyfactor/ejbca-go-client-sdk v1.1.0 (its ejbca UpstreamAuthority plugin), which
+# the module proxy does not serve; v1.0.2, which 1.13 uses, serves that plugin too.
 build_spire() { gotool spire "$SPIRE_VERSION" github.com/spiffe/spire --cgo-static \
+                  --replace 'github.com/Keyfactor/ejbca-go-client-sdk => github.com/Keyfactor/ejbca-go-client-sdk v1.0.2' \
+                  github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent; }
+build_spire_previous() { gotool spire "$SPIRE_PREVIOUS_VERSION" github.com/spiffe/spire --cgo-static \
                   github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent; }
 build_weed()  { gotool weed "$SEAWEEDFS_VERSION" github.com/seaweedfs/seaweedfs github.com/seaweedfs/seaweedfs/weed; }
 build_task()  { gotool task "$TASK_VERSION" github.com/go-task/task/v3 github.com/go-task/task/v3/cmd/task; }
@@ -64,7 +69,7 @@ build_keycloak() {
 }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(keycloak ziti spire weed)   # task: on demand (scripts/build-servers.sh task)
+[ ${#targets[@]} -gt 0 ] || targets=(keycloak ziti spire spire_previous weed)   # task: on demand (scripts/build-servers.sh task)
 pids=()
 for t in "${targets[@]}"; do
   "build_$t" &

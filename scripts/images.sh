@@ -5,6 +5,7 @@
 #
 #   zb-local/spire-server:<v>   FROM scratch + static spire-server (layout and uid 1000 of ghcr.io/spiffe/spire-server)
 #   zb-local/spire-agent:<v>    FROM scratch + static spire-agent  (layout and uid 0 of ghcr.io/spiffe/spire-agent)
+#                               for SPIRE_VERSION and SPIRE_PREVIOUS_VERSION (printed as SPIRE_PREVIOUS_*_IMAGE)
 #   zb-local/debian:bookworm    debootstrap minbase + JRE 17 + PostgreSQL 15 (tarball cached in $ZB_CACHE)
 #   zb-local/postgres:15        FROM debian + an entrypoint with the official postgres image's variables
 #   zb-local/keycloak:<v>       FROM debian + the Keycloak distribution (entrypoint /opt/keycloak/bin/kc.sh, uid 1000)
@@ -27,7 +28,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.env"
 cache=${ZB_CACHE:-/var/cache/ziti-bootstrap}
 prefix=${ZB_IMAGE_PREFIX:-zb-local}
-spire_v=${SPIRE_VERSION#v}
 ziti_v=${ZITI_VERSION#v}
 gomodcache=$(go env GOMODCACHE 2>/dev/null || echo "${HOME}/go/pkg/mod")
 
@@ -54,15 +54,18 @@ build() {
 
 need_bin() { [ -x "$1" ] || die "$1 missing: run scripts/build-servers.sh ${2} first"; }
 
-image_spire() {
-  local bin=$cache/spire-$SPIRE_VERSION/bin
+# spire_images VERSION VAR: the server and agent images of one SPIRE version; prints their stack variables
+# VARSERVER_IMAGE and VARAGENT_IMAGE (SPIRE_ for the current version, SPIRE_PREVIOUS_ for the previous one).
+spire_images() {
+  local version=$1 var=$2 v=${1#v}
+  local bin=$cache/spire-$version/bin
   need_bin "$bin/spire-server" spire
   need_bin "$bin/spire-agent" spire
   for what in server agent; do
-    local tag=$prefix/spire-$what:$spire_v uid=0
+    local tag=$prefix/spire-$what:$v uid=0
     [ $what = server ] && uid=1000
     local hash
-    hash=$( (echo "uid $uid"; sed -n '/^image_spire/,/^}/p' "$0"; cat "$bin/spire-$what") | inputs_hash)
+    hash=$( (echo "uid $uid"; sed -n '/^spire_images/,/^}/p' "$0"; cat "$bin/spire-$what") | inputs_hash)
     if fresh "$tag" "$hash"; then log "$tag: up to date"; continue; fi
     if ldd "$bin/spire-$what" >/dev/null 2>&1; then die "$bin/spire-$what is dynamically linked: FROM scratch needs a static build"; fi
     local ctx
@@ -85,8 +88,14 @@ EOF
     build "$tag" "$hash" "$ctx"
     rm -rf "$ctx"
   done
-  echo "SPIRE_SERVER_IMAGE=$prefix/spire-server:$spire_v"
-  echo "SPIRE_AGENT_IMAGE=$prefix/spire-agent:$spire_v"
+  echo "${var}SERVER_IMAGE=$prefix/spire-server:$v"
+  echo "${var}AGENT_IMAGE=$prefix/spire-agent:$v"
+}
+
+# the current SPIRE, and the previous one (SPIRE_PREVIOUS_*: the upgrade tests start from it)
+image_spire() {
+  spire_images "$SPIRE_VERSION" SPIRE_
+  spire_images "$SPIRE_PREVIOUS_VERSION" SPIRE_PREVIOUS_
 }
 
 base_tag=$prefix/debian:bookworm

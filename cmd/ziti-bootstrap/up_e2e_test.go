@@ -135,7 +135,9 @@ func newDevSystem(tb testing.TB, withBackup bool) *devSystem {
 	var env strings.Builder
 	d.images = localImages(tb)
 	for k, v := range d.images {
-		fmt.Fprintf(&env, "%s=%s\n", k, v)
+		if !strings.HasPrefix(k, "SPIRE_PREVIOUS_") { // not a stack variable: the upgrade test's starting point
+			fmt.Fprintf(&env, "%s=%s\n", k, v)
+		}
 	}
 	d.workloadName = d.prefix + "workload"
 	entries := filepath.Join(dir, "spire-entries.yaml")

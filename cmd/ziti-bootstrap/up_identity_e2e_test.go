@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/mount"
@@ -88,44 +89,7 @@ func (d *devSystem) workloadIdentity() {
 	for _, name := range []string{good, bad} {
 		testbed.CreateService(t, d.c, d.workloadService(name))
 	}
-	events := func(name string) ([]workloadEvent, error) {
-		out, err := d.serviceOutput(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		var evs []workloadEvent
-		for _, l := range strings.Split(out, "\n") {
-			var ev workloadEvent
-			if json.Unmarshal([]byte(strings.TrimSpace(l)), &ev) == nil && ev.Event != "" {
-				evs = append(evs, ev)
-			}
-		}
-		return evs, nil
-	}
-	// two authentications with two certificates: the first SVID, then the rotated one
-	var auths []workloadEvent
-	err := wait.For(ctx, wait.Target{What: "the workload to authenticate with two SVIDs", Where: good, Deadline: 4 * time.Minute,
-		Initial: 2 * time.Second, Max: 5 * time.Second}, func(ctx context.Context) error {
-		evs, err := events(good)
-		if err != nil {
-			return err
-		}
-		auths = nil
-		serials := map[string]bool{}
-		for _, ev := range evs {
-			if ev.Event == "authenticated" && !serials[ev.Serial] {
-				serials[ev.Serial] = true
-				auths = append(auths, ev)
-			}
-		}
-		if len(auths) < 2 {
-			return fmt.Errorf("%d authentication(s) with distinct certificates so far: %+v", len(auths), evs)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	auths := d.authentications(ctx, good, 2)
 	first := auths[0]
 	if first.SpiffeID != e2eWorkloadID || first.ExternalID != e2eWorkloadID || !slices.Contains(first.RoleAttributes, "spire-workloads") {
 		t.Errorf("the workload authenticated as %+v; want externalId %s and the SPIRE CA's role spire-workloads", first, e2eWorkloadID)
@@ -146,7 +110,7 @@ func (d *devSystem) workloadIdentity() {
 	// no entry selects this one: the agent gives it nothing
 	err = wait.For(ctx, wait.Target{What: "the unregistered workload to be refused", Where: bad, Deadline: 2 * time.Minute,
 		Initial: 2 * time.Second, Max: 5 * time.Second}, func(ctx context.Context) error {
-		evs, err := events(bad)
+		evs, err := d.workloadEvents(ctx, bad)
 		if err != nil {
 			return err
 		}
@@ -205,6 +169,51 @@ func (d *devSystem) serviceOutput(ctx context.Context, name string) (string, err
 		b.WriteString(out)
 	}
 	return b.String(), nil
+}
+
+// workloadEvents are the JSON lines `ziti-bootstrap workload` wrote in the tasks of service name.
+func (d *devSystem) workloadEvents(ctx context.Context, name string) ([]workloadEvent, error) {
+	out, err := d.serviceOutput(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var evs []workloadEvent
+	for _, l := range strings.Split(out, "\n") {
+		var ev workloadEvent
+		if json.Unmarshal([]byte(strings.TrimSpace(l)), &ev) == nil && ev.Event != "" {
+			evs = append(evs, ev)
+		}
+	}
+	return evs, nil
+}
+
+// authentications waits until the workload service name has authenticated with n distinct certificates (an SVID
+// and its rotations) and returns those authentications.
+func (d *devSystem) authentications(ctx context.Context, name string, n int) []workloadEvent {
+	d.tb.Helper()
+	var auths []workloadEvent
+	err := wait.For(ctx, wait.Target{What: fmt.Sprintf("the workload to authenticate with %d SVID(s)", n), Where: name,
+		Deadline: time.Duration(n)*e2eWorkloadTTL*time.Second + 3*time.Minute, Initial: 2 * time.Second, Max: 5 * time.Second},
+		func(ctx context.Context) error {
+			evs, err := d.workloadEvents(ctx, name)
+			if err != nil {
+				return err
+			}
+			auths = nil
+			serials := map[string]bool{}
+			for _, ev := range evs {
+				if ev.Event == "authenticated" && !serials[ev.Serial] {
+					serials[ev.Serial] = true
+					auths = append(auths, ev)
+				}
+			}
+			if len(auths) < n {
+				return fmt.Errorf("%d authentication(s) with distinct certificates so far: %+v", len(auths), evs)
+			}
+			return nil
+		})
+	testutil.Must(d.tb, err)
+	return auths
 }
 
 // taskContainer is the container of the running task of service name (on this node).
@@ -297,4 +306,65 @@ func candidateSecrets(out string) []string {
 		c = c[:300]
 	}
 	return c
+}
+
+// TestUpDevSpireUpgradeE2E brings a --dev system made with the previous SPIRE (SPIRE_PREVIOUS_VERSION, 1.13) to
+// the current one (1.15): SPIRE cannot migrate a datastore two minor versions old, so up moves to a fresh datastore
+// under the same upstream root; the bootstrap job registers the entries again, the agents attest again, and a
+// workload gets an SVID and logs in to OpenZiti again. A second up makes no mutating call.
+func TestUpDevSpireUpgradeE2E(t *testing.T) {
+	d := newDevSystem(t, false)
+	prev := []string{"--set", "SPIRE_SERVER_IMAGE=" + d.images["SPIRE_PREVIOUS_SERVER_IMAGE"],
+		"--set", "SPIRE_AGENT_IMAGE=" + d.images["SPIRE_PREVIOUS_AGENT_IMAGE"]}
+	if d.images["SPIRE_PREVIOUS_SERVER_IMAGE"] == "" {
+		t.Fatal("scripts/images.sh printed no SPIRE_PREVIOUS_SERVER_IMAGE")
+	}
+	d.run("up --dev (previous SPIRE)", d.up(prev...)...)
+	ctx := testutil.Context(t, 10*time.Minute)
+	testbed.CreateService(t, d.c, d.workloadService(d.workloadName))
+	before := d.authentications(ctx, d.workloadName, 1)[0]
+
+	code, _, errs := cli(t, d.up()...)
+	if code != 0 {
+		t.Fatalf("up --dev (current SPIRE): exit %d\n%s", code, lastLines(errs, 30))
+	}
+	if !strings.Contains(errs, "a fresh SPIRE datastore") {
+		t.Errorf("up did not say it moves to a fresh SPIRE datastore:\n%s", lastLines(errs, 30))
+	}
+	server := d.service(ctx, d.names[stacks.Spire]+"_spire-server")
+	if img := server.Spec.TaskTemplate.ContainerSpec.Image; img != d.images["SPIRE_SERVER_IMAGE"] {
+		t.Errorf("SPIRE server image %s, want %s", img, d.images["SPIRE_SERVER_IMAGE"])
+	}
+	// the workload, started again, gets an SVID from the new server and logs in as the same identity
+	svc := d.service(ctx, d.workloadName)
+	spec := svc.Spec
+	spec.TaskTemplate.ForceUpdate++
+	_, err := d.c.UpdateService(ctx, svc.ID, svc.Version.Index, spec)
+	testutil.Must(t, err)
+	var after workloadEvent
+	err = wait.For(ctx, wait.Target{What: "the workload to log in after the upgrade", Where: d.workloadName, Deadline: 4 * time.Minute,
+		Initial: 2 * time.Second, Max: 5 * time.Second}, func(ctx context.Context) error {
+		evs, err := d.workloadEvents(ctx, d.workloadName)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if ev.Event == "authenticated" && ev.Serial != before.Serial {
+				after = ev
+				return nil
+			}
+		}
+		return fmt.Errorf("no authentication with a new SVID yet")
+	})
+	testutil.Must(t, err)
+	if after.IdentityID != before.IdentityID || after.ExternalID != e2eWorkloadID {
+		t.Errorf("after the upgrade the workload is %+v, before %+v", after, before)
+	}
+	rep := d.run("up --dev again", d.up()...)
+	if rep.MutatingCalls != 0 {
+		t.Errorf("up --dev after the upgrade made %d mutating call(s): %v", rep.MutatingCalls, rep.Writes)
+	}
+	svc = d.service(ctx, d.workloadName)
+	testutil.Must(t, d.c.RemoveService(ctx, svc.ID))
+	d.run("down --volumes", append([]string{"down", "--volumes"}, d.common...)...)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -253,6 +255,13 @@ func (d *devSystem) routerHoldsNoAdminCredential() {
 	}
 	if strings.Contains(strings.Join(append(append(cs.Env, cs.Args...), cs.Command...), "\n"), password) {
 		t.Error("the router's service spec holds the admin password")
+	}
+	// no process of this host shows it on its command line (what `ps` shows)
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range cmdlines {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), password) {
+			t.Errorf("%s holds the admin password: %q", f, strings.ReplaceAll(string(b), "\x00", " "))
+		}
 	}
 	// everything the router's container holds, tried as the admin password
 	id := d.taskContainer(ctx, name)

@@ -117,6 +117,9 @@ func (d Desired) Changed(labels map[string]string) []string {
 		return nil
 	}
 	have := decodeParts(labels[LabelSpecParts])
+	if len(have) == 0 {
+		return []string{"spec"}
+	}
 	var out []string
 	for k, v := range d.Parts {
 		if have[k] != v[:12] {

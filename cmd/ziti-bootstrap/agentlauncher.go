@@ -44,12 +44,7 @@ func newAgentLauncherCommand(g *globals) *cobra.Command {
 		Long:  agentLauncherLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, closeFn, err := newAgentLauncher(g)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			return runAgentLauncher(cmd.Context(), g, l)
+			return withAgentLauncher(g, func(l *agentlauncher.Launcher) error { return runAgentLauncher(cmd.Context(), g, l) })
 		},
 	}
 	cmd.AddCommand(&cobra.Command{
@@ -59,34 +54,32 @@ func newAgentLauncherCommand(g *globals) *cobra.Command {
 Docker reports it healthy; otherwise exit 1 with one line that says why (2: invalid settings).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, closeFn, err := newAgentLauncher(g)
-			if err != nil {
+			return withAgentLauncher(g, func(l *agentlauncher.Launcher) error {
+				ctx, cancel := context.WithTimeout(cmd.Context(), healthcheckTimeout)
+				defer cancel()
+				if err := l.Check(ctx); err != nil {
+					return &exitError{exitcode.Internal, err} // Docker counts any non-zero exit as a failed probe
+				}
+				_, err := fmt.Fprintf(g.stdout, "agent container %s: healthy, current spec\n", l.Settings.Container)
 				return err
-			}
-			defer closeFn()
-			ctx, cancel := context.WithTimeout(cmd.Context(), healthcheckTimeout)
-			defer cancel()
-			if err := l.Check(ctx); err != nil {
-				return &exitError{exitcode.Internal, err} // Docker counts any non-zero exit as a failed probe
-			}
-			_, err = fmt.Fprintf(g.stdout, "agent container %s: healthy, current spec\n", l.Settings.Container)
-			return err
+			})
 		},
 	})
 	return cmd
 }
 
-// newAgentLauncher reads the settings and makes the engine's client.
-func newAgentLauncher(g *globals) (*agentlauncher.Launcher, func(), error) {
+// withAgentLauncher reads the settings, makes the engine's client and runs fn with the launcher.
+func withAgentLauncher(g *globals, fn func(*agentlauncher.Launcher) error) error {
 	s, err := agentlauncher.FromEnv(os.LookupEnv)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	c, err := docker.New(s.DockerHost, nil)
 	if err != nil {
-		return nil, nil, &config.Error{Problems: []config.Problem{{Var: agentlauncher.EnvDockerHost, Msg: err.Error()}}}
+		return &config.Error{Problems: []config.Problem{{Var: agentlauncher.EnvDockerHost, Msg: err.Error()}}}
 	}
-	return agentlauncher.New(c, s, g.log), func() { c.Close() }, nil
+	defer c.Close()
+	return fn(agentlauncher.New(c, s, g.log))
 }
 
 func runAgentLauncher(ctx context.Context, g *globals, l *agentlauncher.Launcher) error {

@@ -57,27 +57,10 @@ type bed struct {
 	prefix   string
 	td       string
 	agentID  string
-	log      *syncLog
+	log      *agentlauncher.SyncBuffer
 
 	mu    sync.Mutex
 	loops []func() // stop the running loops
-}
-
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newBed(t *testing.T) *bed {
@@ -86,7 +69,7 @@ func newBed(t *testing.T) *bed {
 	ctx := testutil.Context(t, 15*time.Minute)
 	v, err := testbed.Versions()
 	testutil.Must(t, err)
-	b := &bed{t: t, ctx: ctx, counter: calls.New(), prefix: "zbtest-launcher-" + testutil.RandHex(t, 4), td: in.Spire.TrustDomain, log: &syncLog{}}
+	b := &bed{t: t, ctx: ctx, counter: calls.New(), prefix: "zbtest-launcher-" + testutil.RandHex(t, 4), td: in.Spire.TrustDomain, log: &agentlauncher.SyncBuffer{}}
 	b.docker, err = docker.New(in.Docker.Host, b.counter)
 	testutil.Must(t, err)
 	t.Cleanup(func() { b.docker.Close() })

@@ -112,25 +112,25 @@ func (f *fakeEngine) exit() {
 	f.cur.Status, f.cur.Running, f.cur.ExitCode = "exited", false, 0
 }
 
-// syncBuffer is a log the loop writes while the test reads it.
-type syncBuffer struct {
+// SyncBuffer is a log the loop writes while the test reads it (also used by the package's external tests).
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
 }
 
-func testLauncher(t *testing.T, e Engine) (*Launcher, *syncBuffer) {
+func testLauncher(t *testing.T, e Engine) (*Launcher, *SyncBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte("agent {}"), 0o644); err != nil {
@@ -138,7 +138,7 @@ func testLauncher(t *testing.T, e Engine) (*Launcher, *syncBuffer) {
 	}
 	s := testSettings()
 	s.FilesDir = dir
-	logs := &syncBuffer{}
+	logs := &SyncBuffer{}
 	return New(e, s, slog.New(slog.NewTextHandler(logs, nil))), logs
 }
 

@@ -25,6 +25,8 @@
 //
 // Loop (Run): ensure, then wait for a die, destroy or health_status event of the container (or Resync), and
 // ensure again; ensures that follow a failure or come in quick succession wait MinDelay, doubling up to MaxDelay.
+// The restart policy brings back an agent that crashed; one stopped or killed by hand (docker stop, docker kill:
+// the engine then ignores the policy) is started again by the launcher on its die event, a removed one created.
 // SIGTERM ends the loop and leaves the agent running: a rolling update of the launcher keeps the workloads'
 // SVIDs. Removing the agent containers is `down`'s job (by label).
 //

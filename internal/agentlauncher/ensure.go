@@ -49,6 +49,8 @@ type Plan struct {
 	Reason string
 	// ID is the existing container's (empty for Create).
 	ID string
+	// Changed names the parts of the spec that differ (Recreate of an outdated container).
+	Changed []string
 }
 
 // ErrNotOwned says a container has the agent's name but is not the launcher's: it is never changed.
@@ -65,14 +67,14 @@ func Decide(cur *docker.ContainerInfo, d Desired, namespace string) (Plan, error
 			cur.Name, docker.ShortID(cur.ID), ErrNotOwned, LabelRole, cur.Labels[LabelRole], docker.NamespaceLabel,
 			cur.Labels[docker.NamespaceLabel], EnvContainer)
 	}
-	p := Plan{ID: cur.ID}
-	switch changed := d.Changed(cur.Labels); {
-	case len(changed) > 0:
-		p.Action, p.Reason = Recreate, "changed: "+strings.Join(changed, ", ")
+	p := Plan{ID: cur.ID, Changed: d.Changed(cur.Labels)}
+	switch {
+	case len(p.Changed) > 0:
+		p.Action, p.Reason = Recreate, "changed: "+strings.Join(p.Changed, ", ")
 	case cur.Status == "created":
 		// The launcher starts what it creates at once: a container never started was left by an interrupted
 		// ensure, perhaps before its files were copied.
-		p.Action, p.Reason = Recreate, "created but never started (an interrupted ensure)"
+		p.Action, p.Reason = Recreate, "never started: left by an interrupted ensure"
 	case cur.Status == "dead":
 		p.Action, p.Reason = Recreate, "dead"
 	case cur.Status == "exited":

@@ -36,10 +36,13 @@ func (l *Launcher) Check(ctx context.Context) error {
 	}
 	id := docker.ShortID(cur.ID)
 	switch {
-	case p.Action == Recreate:
+	case len(p.Changed) > 0:
 		return unhealthy("agent container %s (%s) does not run the current spec (%s): the launcher replaces it", name, id, p.Reason)
 	case !cur.Running || cur.Status == "paused":
 		msg := fmt.Sprintf("agent container %s (%s) is %s", name, id, cur.Status)
+		if p.Action == Recreate {
+			msg += " (" + p.Reason + ")"
+		}
 		if cur.Status == "exited" || cur.Status == "restarting" {
 			msg += fmt.Sprintf(" (exit code %d at %s, restarted %d times)", cur.ExitCode, cur.FinishedAt.UTC().Format(time.RFC3339), cur.RestartCount)
 		}

@@ -265,3 +265,47 @@ func TestEnsureRefusesAContainerItDoesNotOwn(t *testing.T) {
 		t.Errorf("Check = %q", err)
 	}
 }
+
+func TestCheckSaysWhyOnOneLine(t *testing.T) {
+	f := newFake()
+	l, _ := testLauncher(t, f)
+	d, err := l.Desire(t.Context(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		cur  *docker.ContainerInfo
+		want string
+	}{
+		{"missing", nil, "agent container spire_agent does not exist on this node"},
+		{"exited", &docker.ContainerInfo{Status: "exited", ExitCode: 1, FinishedAt: at, RestartCount: 2},
+			"agent container spire_agent (c1) is exited (exit code 1 at 2026-12-05T12:00:00Z, restarted 2 times)"},
+		{"could not start", &docker.ContainerInfo{Status: "created", Error: "network spire_spire not found"},
+			"agent container spire_agent (c1) is created (never started: left by an interrupted ensure): network spire_spire not found"},
+		{"starting", &docker.ContainerInfo{Status: "running", Running: true, Health: "starting"}, "is running, health starting"},
+		{"unhealthy", &docker.ContainerInfo{Status: "running", Running: true, Health: "unhealthy",
+			HealthOutput: "Agent is unhealthy:\nunable to determine health\n"}, "health unhealthy: Agent is unhealthy: unable to determine health"},
+		{"healthy", &docker.ContainerInfo{Status: "running", Running: true, Health: "healthy"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.cur = nil
+			if tc.cur != nil {
+				c := *tc.cur
+				c.ID, c.Name, c.Labels = "c1", "spire_agent", d.Spec.Labels
+				f.cur = &c
+			}
+			err := l.Check(t.Context())
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Check = %v, want healthy", err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("Check = %q\nwant one line with %q", err, tc.want)
+			}
+		})
+	}
+}

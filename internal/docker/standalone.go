@@ -61,7 +61,7 @@ type ContainerInfo struct {
 	ExitCode int
 	Error    string // the engine's error when it could not start it
 	// Health is "" when the container has no healthcheck, else starting, healthy or unhealthy; HealthOutput is the
-	// output of the latest probe, trimmed.
+	// output of the latest probe since it last started, trimmed.
 	Health       string
 	HealthOutput string
 	HostPID      bool
@@ -97,7 +97,8 @@ func (c *Client) InspectContainer(ctx context.Context, name string) (ContainerIn
 		out.FinishedAt, _ = time.Parse(time.RFC3339Nano, s.FinishedAt)
 		if h := s.Health; h != nil {
 			out.Health = string(h.Status)
-			if n := len(h.Log); n > 0 && h.Log[n-1] != nil {
+			// the log outlives a restart: only a probe of this run speaks for it
+			if n := len(h.Log); n > 0 && h.Log[n-1] != nil && !h.Log[n-1].Start.Before(out.StartedAt) {
 				out.HealthOutput = strings.TrimSpace(h.Log[n-1].Output)
 			}
 		}

@@ -1,0 +1,160 @@
+package agentlauncher
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+)
+
+// The launcher's environment variables.
+const (
+	EnvImage        = "ZB_AGENT_IMAGE"
+	EnvContainer    = "ZB_AGENT_CONTAINER"
+	EnvNamespace    = "ZB_AGENT_NAMESPACE"
+	EnvNetwork      = "ZB_AGENT_NETWORK"
+	EnvFilesDir     = "ZB_AGENT_FILES_DIR"
+	EnvSocketVolume = "ZB_AGENT_SOCKET_VOLUME"
+	EnvDataVolume   = "ZB_AGENT_DATA_VOLUME"
+	EnvBinds        = "ZB_AGENT_BINDS"
+	EnvToolsDir     = "ZB_TOOLS_DIR"
+	EnvDockerHost   = "DOCKER_HOST"
+)
+
+// DefaultDockerHost is the engine the launcher talks to when DOCKER_HOST is not set: its node's, mounted in.
+const DefaultDockerHost = "unix:///var/run/docker.sock"
+
+// Settings is the launcher's configuration, read from its environment by FromEnv.
+type Settings struct {
+	Image        string // the spire-agent image (entrypoint `spire-agent run`)
+	Container    string // the agent container's name on every node
+	Namespace    string // value of com.docker.stack.namespace on the container and its volumes
+	Network      string // "host" or a network to join (an attachable overlay)
+	FilesDir     string // files copied to ConfigDir in the container (agent.conf, trust bundle, …)
+	SocketVolume string // named volume at SocketDir: the Workload API socket
+	DataVolume   string // named volume at DataDir
+	Binds        []Bind // read-only host paths
+	ToolsDir     string // "" or a directory to copy the launcher's executable into
+	DockerHost   string
+}
+
+// Bind is a host path mounted read-only into the agent container.
+type Bind struct{ Source, Target string }
+
+func (b Bind) String() string { return b.Source + ":" + b.Target }
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// FromEnv reads and validates the settings from lookup (os.LookupEnv). Every problem is reported at once, as a
+// *config.Error naming the variable (exit code 2).
+func FromEnv(lookup func(string) (string, bool)) (Settings, error) {
+	var problems []config.Problem
+	bad := func(v, format string, args ...any) {
+		problems = append(problems, config.Problem{Var: v, Msg: fmt.Sprintf(format, args...)})
+	}
+	get := func(v string) string { s, _ := lookup(v); return strings.TrimSpace(s) }
+	required := func(v, what string) string {
+		s := get(v)
+		if s == "" {
+			bad(v, "required: %s", what)
+		}
+		return s
+	}
+	name := func(v, what string) string {
+		s := required(v, what)
+		if s != "" && !nameRE.MatchString(s) {
+			bad(v, "%q is not a valid Docker name: use letters, digits, '_', '.', '-', starting with a letter or digit", s)
+		}
+		return s
+	}
+	s := Settings{
+		Image:        required(EnvImage, "the spire-agent image, e.g. ghcr.io/spiffe/spire-agent:1.13.3"),
+		Container:    name(EnvContainer, "the agent container's name, e.g. spire_agent"),
+		Namespace:    name(EnvNamespace, "the SPIRE stack's namespace (label com.docker.stack.namespace), e.g. spire"),
+		Network:      name(EnvNetwork, `"host", or an attachable overlay network of the SPIRE stack, e.g. spire_spire`),
+		FilesDir:     required(EnvFilesDir, "the directory of the agent's files (agent.conf, trust bundle)"),
+		SocketVolume: name(EnvSocketVolume, "the volume of the Workload API socket, e.g. spire_spire-agent-socket"),
+		DataVolume:   name(EnvDataVolume, "the volume of the agent's data, e.g. spire_spire-agent-data"),
+		ToolsDir:     get(EnvToolsDir),
+		DockerHost:   get(EnvDockerHost),
+	}
+	if strings.ContainsAny(s.Image, " \t\n") {
+		bad(EnvImage, "%q contains white space: give one image reference", s.Image)
+	}
+	if s.SocketVolume != "" && s.SocketVolume == s.DataVolume {
+		bad(EnvDataVolume, "%q is also %s: the socket and the data need two volumes", s.DataVolume, EnvSocketVolume)
+	}
+	if s.FilesDir != "" {
+		if err := checkFilesDir(s.FilesDir); err != nil {
+			bad(EnvFilesDir, "%v", err)
+		}
+	}
+	if s.ToolsDir != "" && !filepath.IsAbs(s.ToolsDir) {
+		bad(EnvToolsDir, "%q is not an absolute path", s.ToolsDir)
+	}
+	if s.DockerHost == "" {
+		s.DockerHost = DefaultDockerHost
+	}
+	binds, errs := parseBinds(get(EnvBinds))
+	for _, e := range errs {
+		bad(EnvBinds, "%s", e)
+	}
+	s.Binds = binds
+	if len(problems) > 0 {
+		return Settings{}, &config.Error{Problems: problems}
+	}
+	return s, nil
+}
+
+func checkFilesDir(dir string) error {
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("%q is not an absolute path", dir)
+	}
+	fi, err := os.Stat(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return fmt.Errorf("%s must hold %s (the agent runs with -config %s/%s): %v", dir, ConfigFile, ConfigDir, ConfigFile, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s/%s is not a regular file", dir, ConfigFile)
+	}
+	return nil
+}
+
+// parseBinds reads "SRC:DST[:ro],…". Every bind is read-only whatever its suffix says; a target may not hide a
+// directory the launcher fills or mounts.
+func parseBinds(v string) ([]Bind, []string) {
+	var out []Bind
+	var errs []string
+	seen := map[string]bool{}
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		f := strings.Split(item, ":")
+		if len(f) == 3 && f[2] == "ro" {
+			f = f[:2]
+		}
+		if len(f) != 2 || f[0] == "" || f[1] == "" {
+			errs = append(errs, fmt.Sprintf("%q: give HOST_PATH:CONTAINER_PATH (comma-separated; always mounted read-only)", item))
+			continue
+		}
+		b := Bind{Source: path.Clean(f[0]), Target: path.Clean(f[1])}
+		switch {
+		case !path.IsAbs(f[0]) || !path.IsAbs(f[1]):
+			errs = append(errs, fmt.Sprintf("%q: both paths must be absolute", item))
+		case b.Target == ConfigDir || b.Target == SocketDir || b.Target == DataDir || b.Target == "/":
+			errs = append(errs, fmt.Sprintf("%q: %s is the launcher's (the agent's files, socket or data)", item, b.Target))
+		case seen[b.Target]:
+			errs = append(errs, fmt.Sprintf("%q: %s is mounted twice", item, b.Target))
+		default:
+			seen[b.Target] = true
+			out = append(out, b)
+		}
+	}
+	return out, errs
+}

@@ -1,0 +1,98 @@
+package agentlauncher
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+)
+
+// validEnv returns a complete environment whose files directory holds agent.conf.
+func validEnv(t *testing.T) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte("agent {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{
+		EnvImage: "ghcr.io/spiffe/spire-agent:1.13.3", EnvContainer: "spire_agent", EnvNamespace: "spire",
+		EnvNetwork: "spire_spire", EnvFilesDir: dir, EnvSocketVolume: "spire_agent-socket", EnvDataVolume: "spire_agent-data",
+	}
+}
+
+func lookup(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+func TestFromEnvValid(t *testing.T) {
+	env := validEnv(t)
+	env[EnvBinds] = "/var/run/docker.sock:/var/run/docker.sock, /var/lib/docker/swarm/certificates:/var/lib/docker/swarm/certificates:ro"
+	s, err := FromEnv(lookup(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.DockerHost != DefaultDockerHost {
+		t.Errorf("DockerHost = %q, want the default %q", s.DockerHost, DefaultDockerHost)
+	}
+	want := []Bind{{"/var/run/docker.sock", "/var/run/docker.sock"}, {"/var/lib/docker/swarm/certificates", "/var/lib/docker/swarm/certificates"}}
+	if len(s.Binds) != 2 || s.Binds[0] != want[0] || s.Binds[1] != want[1] {
+		t.Errorf("Binds = %v, want %v", s.Binds, want)
+	}
+}
+
+func TestFromEnvNamesEveryBadVariable(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		change  map[string]string
+		wantVar string
+		wantMsg string
+	}{
+		{"image missing", map[string]string{EnvImage: ""}, EnvImage, "required"},
+		{"image with space", map[string]string{EnvImage: "a b"}, EnvImage, "white space"},
+		{"container name", map[string]string{EnvContainer: "-bad/name"}, EnvContainer, "not a valid Docker name"},
+		{"namespace missing", map[string]string{EnvNamespace: " "}, EnvNamespace, "required"},
+		{"network missing", map[string]string{EnvNetwork: ""}, EnvNetwork, "required"},
+		{"files dir relative", map[string]string{EnvFilesDir: "rel/dir"}, EnvFilesDir, "absolute"},
+		{"files dir without agent.conf", map[string]string{EnvFilesDir: "/nonexistent-zb"}, EnvFilesDir, "must hold agent.conf"},
+		{"same volume twice", map[string]string{EnvDataVolume: "spire_agent-socket"}, EnvDataVolume, "two volumes"},
+		{"bind without target", map[string]string{EnvBinds: "/var/run/docker.sock"}, EnvBinds, "HOST_PATH:CONTAINER_PATH"},
+		{"bind relative", map[string]string{EnvBinds: "docker.sock:/var/run/docker.sock"}, EnvBinds, "absolute"},
+		{"bind over the socket dir", map[string]string{EnvBinds: "/tmp:" + SocketDir}, EnvBinds, "the launcher's"},
+		{"bind twice", map[string]string{EnvBinds: "/a:/x,/b:/x"}, EnvBinds, "mounted twice"},
+		{"tools dir relative", map[string]string{EnvToolsDir: "tools"}, EnvToolsDir, "absolute"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := validEnv(t)
+			for k, v := range tc.change {
+				env[k] = v
+			}
+			_, err := FromEnv(lookup(env))
+			if !config.IsInvalid(err) {
+				t.Fatalf("err = %v, want an invalid-configuration error", err)
+			}
+			if !strings.Contains(err.Error(), tc.wantVar+": ") || !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Errorf("err = %v\nwant it to name %s and say %q", err, tc.wantVar, tc.wantMsg)
+			}
+		})
+	}
+}
+
+func TestFromEnvReportsAllProblemsAtOnce(t *testing.T) {
+	_, err := FromEnv(lookup(map[string]string{}))
+	var ce *config.Error
+	if !config.IsInvalid(err) {
+		t.Fatalf("err = %v", err)
+	}
+	ce = err.(*config.Error)
+	got := map[string]bool{}
+	for _, p := range ce.Problems {
+		got[p.Var] = true
+	}
+	for _, v := range []string{EnvImage, EnvContainer, EnvNamespace, EnvNetwork, EnvFilesDir, EnvSocketVolume, EnvDataVolume} {
+		if !got[v] {
+			t.Errorf("no problem reported for %s: %v", v, err)
+		}
+	}
+}

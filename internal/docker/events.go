@@ -1,0 +1,69 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+)
+
+// ContainerEvent is one event of a container, as `docker events` shows it.
+type ContainerEvent struct {
+	Action string // die, destroy, "health_status: healthy", …
+	ID     string
+	Name   string
+	Time   time.Time
+	// ExitCode is set for die.
+	ExitCode string
+}
+
+func (e ContainerEvent) String() string {
+	s := fmt.Sprintf("%s of container %s (%s)", e.Action, e.Name, ShortID(e.ID))
+	if e.ExitCode != "" {
+		s += " exit code " + e.ExitCode
+	}
+	return s
+}
+
+// ContainerEvents streams the events of the container named name (any container that has, or will have, that
+// name) whose action is one of actions (health_status matches every health_status: … action), from now until ctx
+// ends or the stream breaks. The error channel then receives one error (ctx.Err() when ctx ended) and both
+// channels close.
+func (c *Client) ContainerEvents(ctx context.Context, name string, actions ...string) (<-chan ContainerEvent, <-chan error) {
+	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("container", name))
+	for _, a := range actions {
+		f.Add("event", a)
+	}
+	msgs, errs := c.api.Events(ctx, events.ListOptions{Filters: f})
+	out := make(chan ContainerEvent)
+	outErr := make(chan error, 1)
+	go func() {
+		defer close(outErr)
+		defer close(out)
+		for {
+			select {
+			case m := <-msgs:
+				ev := ContainerEvent{Action: string(m.Action), ID: m.Actor.ID, Name: m.Actor.Attributes["name"],
+					ExitCode: m.Actor.Attributes["exitCode"], Time: time.Unix(0, m.TimeNano)}
+				if ev.Name != name && ev.ID != name {
+					continue // the engine's container filter also matches names that start with name
+				}
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					outErr <- ctx.Err()
+					return
+				}
+			case err := <-errs:
+				if err == nil {
+					err = fmt.Errorf("event stream closed")
+				}
+				outErr <- fmt.Errorf("events of container %s: %w", name, err)
+				return
+			}
+		}
+	}()
+	return out, outErr
+}

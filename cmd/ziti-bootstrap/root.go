@@ -61,6 +61,7 @@ func newRootCommand(g *globals) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{exitcode.InvalidConfig, err} })
 	root.AddCommand(newPlanCommand(g), newApplyCommand(g), newStatusCommand(g), newVersionCommand(g),
 		newUpCommand(g), newDownCommand(g), newBackupCommand(g), newRestoreCommand(g))
+	root.AddCommand(newWorkloadCommand(g), newRouterEnrolServerCommand(g), newRouterEnrolCommand(g))
 	return root
 }
 

@@ -81,6 +81,13 @@ func LoadWorkload(src Sources) (Workload, error) {
 	return c, l.err()
 }
 
+// LoadWorkloadListen reads ZB_WORKLOAD_LISTEN only: what `workload healthcheck` needs.
+func LoadWorkloadListen(src Sources) (string, error) {
+	l := newLoader(src)
+	v := l.nonEmpty("ZB_WORKLOAD_LISTEN")
+	return v, l.err()
+}
+
 // LoadRouterEnrolServer reads and validates the variables of `router-enrol-server`: the controller's address,
 // trust anchor and admin credentials, the Workload API and ZB_ROUTER_IDS. On any problem it returns an *Error
 // listing all of them.

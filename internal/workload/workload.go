@@ -284,6 +284,10 @@ func (w *Workload) fail(e Event, err error) {
 	w.emit(e)
 }
 
+// Emit writes e as one line of the output, with the time set (for events found outside Run, e.g. while the
+// Workload API is not there yet).
+func (w *Workload) Emit(e Event) { w.emit(e) }
+
 func (w *Workload) emit(e Event) {
 	e.Time = w.now().UTC()
 	b, _ := json.Marshal(e)

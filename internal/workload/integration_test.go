@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire/spiretest"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spireagent"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spireagent/agenttest"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
@@ -21,43 +19,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/workload"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
-	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireca"
 )
-
-// bindSpireRoot registers the test bed's SPIRE root in the test bed's controller as a verified CA with
-// auto-enrolment (the step spire/ziti-ca, under a name prefix of this test), for the test's duration. It returns
-// the CA's name and role attributes.
-func bindSpireRoot(t *testing.T, admin *ziti.Client) (caName string, roles []string) {
-	t.Helper()
-	in := testbed.Require(t, "spire")
-	root := bedziti.ClaimSpireRoot(t, admin)
-	keyPEM, err := os.ReadFile(in.Spire.UpstreamKey)
-	testutil.Must(t, err)
-	keys, err := spireca.ParseKeys(string(keyPEM))
-	testutil.Must(t, err)
-	prefix := "t-wl-" + testutil.RandHex(t, 3)
-	roles = []string{"spire-workloads", "zbt-" + testutil.RandHex(t, 3)}
-	sc, _ := spiretest.Connect(t, nil)
-	step := spireca.New(sc, admin, spireca.Settings{NamePrefix: prefix, Roles: roles, NameFormat: spireca.DefaultNameFormat,
-		TrustDomain: in.Spire.TrustDomain, Keys: keys})
-	ctx := testutil.Context(t, 2*time.Minute)
-	plan, err := step.Plan(ctx)
-	testutil.Must(t, err)
-	testutil.Must(t, plan.Apply(ctx))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cas, _ := admin.ListCAs(ctx, "")
-		for _, ca := range cas {
-			if spireca.Owned(prefix, ca) {
-				if err := admin.DeleteCA(ctx, ca.ID); err != nil {
-					t.Errorf("cleanup: %v", err)
-				}
-			}
-		}
-	})
-	return spireca.CAName(prefix, root), roles
-}
 
 type lines struct {
 	mu sync.Mutex
@@ -73,7 +35,7 @@ func (l *lines) String() string              { l.mu.Lock(); defer l.mu.Unlock();
 func TestWorkloadEnrolsAndLogsInAgainAfterTheAgentRotatesItsSVID(t *testing.T) {
 	in := testbed.Require(t, "ziti")
 	admin := bedziti.Admin(t)
-	caName, roles := bindSpireRoot(t, admin)
+	caName, roles := bedziti.BindSpireRoot(t, admin)
 	app := "zbt-wl-" + testutil.RandHex(t, 3)
 	id := agenttest.Register(t, "workloads/"+app, 30*time.Second)
 	t.Cleanup(func() {

@@ -108,10 +108,24 @@ flags or the server presented another SPIFFE ID, 3 the server or the agent did n
 				vars["ZB_ROUTER_ENROL_SERVER_ID"] = o.serverID
 			}
 			cfg, err := config.LoadRouterEnrolClient(config.Sources{Flags: vars, EnvFile: g.envFile})
+			var ce *config.Error
+			if errors.As(err, &ce) { // a value given as a flag: name the flag
+				flags := map[string]string{}
+				if o.server != "" {
+					flags["ZB_ROUTER_ENROL_URL"] = "--server"
+				}
+				if o.serverID != "" {
+					flags["ZB_ROUTER_ENROL_SERVER_ID"] = "--server-id"
+				}
+				for i, p := range ce.Problems {
+					if f := flags[p.Var]; f != "" {
+						ce.Problems[i].Var = f + " (" + p.Var + ")"
+					}
+				}
+			}
 			if o.out == "" {
 				p := config.Problem{Var: "--out", Msg: "required: the file to write the enrolment JWT to"}
-				var ce *config.Error
-				if errors.As(err, &ce) {
+				if ce != nil {
 					ce.Problems = append([]config.Problem{p}, ce.Problems...)
 				} else {
 					err = &config.Error{Problems: []config.Problem{p}}

@@ -97,3 +97,30 @@ func TestWorkloadCommandLogsInAndIsHealthy(t *testing.T) {
 		t.Errorf("healthcheck without a workload: exit %d, want %d", code, exitcode.Unreachable)
 	}
 }
+
+// Without an agent, workload and router-enrol wait until ZB_WAIT_TIMEOUT, then exit with 3 naming the socket;
+// the workload also prints each failed attempt as a JSON line.
+func TestIdentityCommandsWithoutAnAgentExitUnreachable(t *testing.T) {
+	sock := "unix://" + t.TempDir() + "/api.sock"
+	code, out, errs := cli(t, "workload", "--set", "SPIFFE_ENDPOINT_SOCKET="+sock, "--set", "ZB_WAIT_TIMEOUT=2s",
+		"--set", "ZITI_CTRL_URL=https://127.0.0.1:1", "--set", "ZITI_CA_TOFU=true")
+	if code != exitcode.Unreachable || !strings.Contains(errs, strings.TrimPrefix(sock, "unix://")) || !strings.Contains(errs, "SPIRE agent Workload API") {
+		t.Errorf("workload: exit %d, stderr %s; want %d naming the socket", code, errs, exitcode.Unreachable)
+	}
+	var e workload.Event
+	first, _, _ := strings.Cut(out, "\n")
+	if json.Unmarshal([]byte(first), &e) != nil || e.Event != workload.EventFailed || e.Stage != workload.StageWorkloadAPI || e.Error == "" {
+		t.Errorf("workload stdout %q; want JSON lines of failed Workload API attempts", out)
+	}
+
+	out2 := t.TempDir() + "/router.jwt"
+	code, _, errs = cli(t, "router-enrol", "--server", "https://127.0.0.1:1", "--server-id", "spiffe://zb.test/ziti-bootstrap/router-enrol",
+		"--out", out2, "--set", "SPIFFE_ENDPOINT_SOCKET="+sock, "--set", "ZB_WAIT_TIMEOUT=2s")
+	if code != exitcode.Unreachable || !strings.Contains(errs, "SPIRE agent Workload API") {
+		t.Errorf("router-enrol: exit %d, stderr %s; want %d", code, errs, exitcode.Unreachable)
+	}
+	code, _, errs = cli(t, "router-enrol", "--server", "http://x", "--server-id", "nope")
+	if code != exitcode.InvalidConfig || !strings.Contains(errs, "--out") || !strings.Contains(errs, "ZB_ROUTER_ENROL_SERVER_ID") || !strings.Contains(errs, "ZB_ROUTER_ENROL_URL") {
+		t.Errorf("router-enrol with bad flags: exit %d, stderr %s", code, errs)
+	}
+}

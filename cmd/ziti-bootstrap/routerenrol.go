@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
@@ -19,7 +20,7 @@ import (
 )
 
 func newRouterEnrolServerCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "router-enrol-server",
 		Short: "Serve edge routers their one-time enrolment JWTs, to callers that prove with an X509-SVID that they are that router",
 		Long: `Run an HTTPS server (ZB_ROUTER_ENROL_LISTEN, default :8443) with this process's X509-SVID from the SPIRE agent's
@@ -38,6 +39,39 @@ reason, logged; nothing is written for it. See internal/routerenrol for the prot
 				return err
 			}
 			return exitFor(runRouterEnrolServer(cmd.Context(), g, cfg))
+		},
+	}
+	cmd.AddCommand(newRouterEnrolServerHealthcheckCommand(g))
+	return cmd
+}
+
+// newRouterEnrolServerHealthcheckCommand checks the server in this container over its own TLS: it must answer
+// /healthz presenting this container's SPIFFE ID (the healthcheck runs in the server's container, so the agent
+// gives it the same SVID and bundle).
+func newRouterEnrolServerHealthcheckCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "healthcheck",
+		Short: "Exit 0 if the router enrolment server in this container answers over TLS with this container's SPIFFE ID",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.LoadRouterEnrolServerHealth(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile})
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			defer cancel()
+			src, err := spireagent.Open(ctx, spireagent.Options{Socket: cfg.Socket, Deadline: 5 * time.Second})
+			if err != nil {
+				return exitFor(err)
+			}
+			defer src.Close()
+			own, err := src.GetX509SVID()
+			if err != nil {
+				return exitFor(err)
+			}
+			tr := &http.Transport{TLSClientConfig: tlsconfig.TLSClientConfig(src, tlsconfig.AuthorizeID(own.ID))}
+			defer tr.CloseIdleConnections()
+			return healthzWith(ctx, &http.Client{Transport: tr}, g.stdout, "https", cfg.Listen, "router enrolment server")
 		},
 	}
 }

@@ -105,6 +105,11 @@ func newWorkloadHealthcheckCommand(g *globals) *cobra.Command {
 // healthz asks http://addr/healthz (on 127.0.0.1 when addr names no host), prints the answer, and fails unless
 // it is 200.
 func healthz(ctx context.Context, out io.Writer, addr, what string) error {
+	return healthzWith(ctx, http.DefaultClient, out, "http", addr, what)
+}
+
+// healthzWith asks scheme://addr/healthz with hc (on 127.0.0.1 when addr names no host or a wildcard).
+func healthzWith(ctx context.Context, hc *http.Client, out io.Writer, scheme, addr, what string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return &exitError{exitcode.InvalidConfig, fmt.Errorf("%s health address %q: %w", what, addr, err)}
@@ -114,11 +119,11 @@ func healthz(ctx context.Context, out io.Writer, addr, what string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+net.JoinHostPort(host, port)+"/healthz", nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return &exitError{exitcode.Unreachable, err}
 	}

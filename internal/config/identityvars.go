@@ -88,6 +88,19 @@ func LoadWorkloadListen(src Sources) (string, error) {
 	return v, l.err()
 }
 
+// RouterEnrolServerHealth is what `router-enrol-server healthcheck` needs.
+type RouterEnrolServerHealth struct {
+	Socket string
+	Listen string
+}
+
+// LoadRouterEnrolServerHealth reads SPIFFE_ENDPOINT_SOCKET and ZB_ROUTER_ENROL_LISTEN only.
+func LoadRouterEnrolServerHealth(src Sources) (RouterEnrolServerHealth, error) {
+	l := newLoader(src)
+	c := RouterEnrolServerHealth{Socket: l.workloadSocket("SPIFFE_ENDPOINT_SOCKET"), Listen: l.nonEmpty("ZB_ROUTER_ENROL_LISTEN")}
+	return c, l.err()
+}
+
 // LoadRouterEnrolServer reads and validates the variables of `router-enrol-server`: the controller's address,
 // trust anchor and admin credentials, the Workload API and ZB_ROUTER_IDS. On any problem it returns an *Error
 // listing all of them.

@@ -64,6 +64,9 @@ import (
 // Path is where the server takes enrolment requests.
 const Path = "/v1/enrol"
 
+// RequestTimeout bounds the controller calls of one request (requests are served one at a time).
+const RequestTimeout = 30 * time.Second
+
 // Owner tags mark the edge routers the service created: only those are ever re-enrolled or updated by it.
 const (
 	TagOwner    = "ziti-bootstrap"
@@ -180,7 +183,9 @@ func (s *Server) enrol(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	resp, status, err := s.handle(r.Context(), id, router, req.Reenrol)
+	ctx, cancel := context.WithTimeout(r.Context(), RequestTimeout)
+	defer cancel()
+	resp, status, err := s.handle(ctx, id, router, req.Reenrol)
 	if err != nil {
 		s.answerError(w, r, status, id, err.Error())
 		return

@@ -220,7 +220,9 @@ func (w *Workload) login(ctx context.Context, svid *x509svid.SVID, attempt int) 
 		return err
 	}
 	id, err := w.Ziti.CurrentIdentity(ctx, s.Token)
-	if lerr := w.Ziti.Logout(context.WithoutCancel(ctx), s.Token); lerr != nil && err == nil {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second) // log out even when stopping
+	defer cancel()
+	if lerr := w.Ziti.Logout(lctx, s.Token); lerr != nil && err == nil {
 		// the session expires by itself; a failed logout does not make the login fail
 		w.fail(withStage(base, StageIdentity), fmt.Errorf("log out (the login itself succeeded): %w", lerr))
 	}

@@ -72,7 +72,7 @@ func newBed(t *testing.T) *bed {
 	testutil.Must(t, s.Check())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	testutil.Must(t, err)
-	hs := &http.Server{Handler: s, TLSConfig: s.TLSConfig(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: s, TLSConfig: s.TLSConfig(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn)}
 	go hs.ServeTLS(ln, "", "")
 	t.Cleanup(func() { hs.Close() })
 	b.url = &url.URL{Scheme: "https", Host: ln.Addr().String()}

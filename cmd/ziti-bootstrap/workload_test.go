@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,18 +16,6 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/workload"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // `workload` as the Swarm runs it, configured by variables: it logs in with its SVID from the test bed's agent and
 // prints a JSON line; `workload healthcheck` then reports it healthy; SIGTERM (a cancelled context) ends it with 0.
@@ -55,7 +42,7 @@ func TestWorkloadCommandLogsInAndIsHealthy(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out, errb := &lockedBuffer{}, &lockedBuffer{}
+	out, errb := &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() { done <- execute(ctx, args, out, errb) }()
 	deadline := time.Now().Add(3 * time.Minute)

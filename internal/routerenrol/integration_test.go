@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +43,7 @@ type bed struct {
 	routerName        string
 	roles             []string
 	routerID, otherID spiffeid.ID
-	logs              *syncWriter
+	logs              *testutil.SyncBuffer
 }
 
 func newBed(t *testing.T) *bed {
@@ -52,7 +51,7 @@ func newBed(t *testing.T) *bed {
 	in := testbed.Require(t, "ziti")
 	sfx := testutil.RandHex(t, 3)
 	b := &bed{t: t, admin: bedziti.Admin(t), counter: calls.New(), routerName: "zbt-er-" + sfx, roles: []string{"public", "zbt-" + sfx},
-		logs: &syncWriter{}}
+		logs: &testutil.SyncBuffer{}}
 	b.serverID = agenttest.Register(t, "zbt-re-"+sfx+"/router-enrol", 0)
 	b.routerID = agenttest.Register(t, "zbt-re-"+sfx+"/ziti-router", 0)
 	b.otherID = agenttest.Register(t, "zbt-re-"+sfx+"/app", 0)
@@ -79,19 +78,6 @@ func newBed(t *testing.T) *bed {
 	t.Cleanup(b.cleanup)
 	return b
 }
-
-// syncWriter collects the server's log (written by its handlers' goroutines).
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-func (w *syncWriter) String() string { w.mu.Lock(); defer w.mu.Unlock(); return w.b.String() }
 
 func (b *bed) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,14 +19,6 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/workload"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
-
-type lines struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lines) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *lines) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // The workload gets its SVID from the test bed's real SPIRE agent (an entry selecting this process by uid, with a
 // 30 s TTL so that the agent rotates it within the test), enrols through the real SPIRE CA in the real
@@ -53,7 +44,7 @@ func TestWorkloadEnrolsAndLogsInAgainAfterTheAgentRotatesItsSVID(t *testing.T) {
 	counter := calls.New()
 	api, err := ziti.NewClientAPI(testutil.Context(t, time.Minute), ziti.Options{URL: u, CAFile: in.Ziti.CAFile, Counter: counter})
 	testutil.Must(t, err)
-	out := &lines{}
+	out := &testutil.SyncBuffer{}
 	w := &workload.Workload{Source: src, Ziti: api, Out: out, Deadline: 2 * time.Minute, Where: in.Ziti.URL}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

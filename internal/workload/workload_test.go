@@ -158,14 +158,6 @@ func events(t *testing.T, out string) []Event {
 	return evs
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.b.Write(p) }
-func (b *syncBuf) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
-
 // waitFor polls cond (the workload runs in another goroutine) for up to a minute.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -186,7 +178,7 @@ func start(t *testing.T, w *Workload) (stop func() error) {
 }
 
 func TestEnrolsOnceAndLogsInAgainAtEachRotation(t *testing.T) {
-	src, zc, out := newSource(), &fakeZiti{ids: map[string]ziti.Identity{}}, &syncBuf{}
+	src, zc, out := newSource(), &fakeZiti{ids: map[string]ziti.Identity{}}, &testutil.SyncBuffer{}
 	gen := newSVIDs(t, "spiffe://zb.test/ns/app")
 	first := gen.next()
 	src.set(first)
@@ -233,7 +225,7 @@ func TestEnrolsOnceAndLogsInAgainAtEachRotation(t *testing.T) {
 }
 
 func TestRetriesWhileTheControllerIsDownAndLogsEachFailure(t *testing.T) {
-	src, out := newSource(), &syncBuf{}
+	src, out := newSource(), &testutil.SyncBuffer{}
 	gen := newSVIDs(t, "spiffe://zb.test/app")
 	src.set(gen.next())
 	zc := &fakeZiti{ids: map[string]ziti.Identity{"spiffe://zb.test/app": {ID: "x", Name: "n", ExternalID: "spiffe://zb.test/app"}}, failLogins: 2}
@@ -254,7 +246,7 @@ func TestRetriesWhileTheControllerIsDownAndLogsEachFailure(t *testing.T) {
 }
 
 func TestGivesUpAfterTheDeadline(t *testing.T) {
-	src, out := newSource(), &syncBuf{}
+	src, out := newSource(), &testutil.SyncBuffer{}
 	src.set(newSVIDs(t, "spiffe://zb.test/app").next())
 	zc := &fakeZiti{ids: map[string]ziti.Identity{}, loginErr: errors.New("dial tcp 10.0.0.1:1280: connection refused")}
 	w := &Workload{Source: src, Ziti: zc, Out: out, Deadline: 300 * time.Millisecond, Where: "https://ctrl:1280"}
@@ -269,7 +261,7 @@ func TestGivesUpAfterTheDeadline(t *testing.T) {
 }
 
 func TestAControllerCertificateThatDoesNotVerifyIsAConfigurationError(t *testing.T) {
-	src, out := newSource(), &syncBuf{}
+	src, out := newSource(), &testutil.SyncBuffer{}
 	src.set(newSVIDs(t, "spiffe://zb.test/app").next())
 	cve := &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}
 	zc := &fakeZiti{ids: map[string]ziti.Identity{}, loginErr: cve}
@@ -288,7 +280,7 @@ func TestHealthz(t *testing.T) {
 	gen := newSVIDs(t, "spiffe://zb.test/app")
 	src.set(gen.next())
 	zc := &fakeZiti{ids: map[string]ziti.Identity{}}
-	w := &Workload{Source: src, Ziti: zc, Out: &syncBuf{}, Deadline: time.Minute}
+	w := &Workload{Source: src, Ziti: zc, Out: &testutil.SyncBuffer{}, Deadline: time.Minute}
 	srv := httptest.NewServer(w)
 	defer srv.Close()
 	get := func() (int, Status) {

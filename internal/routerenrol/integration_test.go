@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -102,12 +104,38 @@ func (b *bed) find() (ziti.RouterEnrolment, bool) {
 
 func ctxT(t *testing.T) context.Context { return testutil.Context(t, 3*time.Minute) }
 
-// enrolForReal enrols the router with jwt as `ziti router enroll` does (CSRs through the client API) and checks
-// that the controller now holds it as enrolled.
+// enrolForReal enrols the router with jwt as its node would: the test bed's ziti binary writes a router
+// configuration (`ziti create config router edge`) and runs `ziti router enroll --jwt` with the JWT written by
+// WriteFile, as `router-enrol --out` writes it.
 func (b *bed) enrolForReal(jwt string) error {
-	api := b.admin.ClientAPI()
-	_, err := api.EnrollEdgeRouter(ctxT(b.t), jwt, testutil.NewKey(b.t))
-	return err
+	b.t.Helper()
+	in := testbed.Require(b.t, "ziti")
+	u, err := url.Parse(in.Ziti.URL)
+	testutil.Must(b.t, err)
+	dir := b.t.TempDir()
+	env := append(os.Environ(), "HOME="+dir, "ZITI_HOME="+dir, "ZITI_CTRL_ADVERTISED_ADDRESS="+u.Hostname(),
+		"ZITI_CTRL_ADVERTISED_PORT="+u.Port(), "ZITI_ROUTER_ADVERTISED_ADDRESS=127.0.0.1", "ZITI_ROUTER_PORT=3099")
+	run := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, in.Ziti.Bin, args...)
+		cmd.Env, cmd.Dir = env, dir
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	cfg, jwtFile := filepath.Join(dir, "router.yml"), filepath.Join(dir, "router.jwt")
+	if out, err := run("create", "config", "router", "edge", "--routerName", b.routerName, "-o", cfg); err != nil {
+		b.t.Fatalf("ziti create config router edge: %v\n%s", err, out)
+	}
+	testutil.Must(b.t, routerenrol.WriteFile(jwtFile, []byte(jwt)))
+	out, err := run("router", "enroll", cfg, "--jwt", jwtFile)
+	if err != nil {
+		return fmt.Errorf("ziti router enroll: %w\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, b.routerName+".cert")); err != nil {
+		return fmt.Errorf("ziti router enroll wrote no certificate: %w\n%s", err, out)
+	}
+	return nil
 }
 
 // An allowed router gets a JWT and its router is created with enrolment pending; asking again returns the same
@@ -142,7 +170,7 @@ func TestAllowedRouterEnrolsAndReenrols(t *testing.T) {
 		t.Fatalf("second call: %+v, %v, %d write(s); want the same JWT and no write", again, err, b.counter.Writes()-w0)
 	}
 
-	// the router enrols with the JWT (as `ziti router enroll` would)
+	// the router enrols with the JWT (`ziti router enroll`)
 	if err := b.enrolForReal(first.JWT); err != nil {
 		t.Fatalf("enrol the router with its JWT: %v", err)
 	}

@@ -1,18 +1,10 @@
 package ziti
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -160,79 +152,6 @@ func routerFromWire(d *rest_model.EdgeRouterDetail) RouterEnrolment {
 		r.JWTExpiresAt = time.Time(*d.EnrollmentExpiresAt)
 	}
 	return r
-}
-
-// EnrolledRouter is what a router receives when it enrols: its client and server certificates and the
-// controller's CA chain (PEM).
-type EnrolledRouter struct {
-	CertPEM, ServerCertPEM, CAPEM string
-}
-
-// EnrollEdgeRouter does what `ziti router enroll` does with an edge router's one-time JWT: it sends a client and
-// a server CSR for key (POST /enroll?method=erott&token=…) and returns the certificates. The JWT is not
-// verified here (the controller checks its token); its claims only give the token and the router id.
-func (a ClientAPI) EnrollEdgeRouter(ctx context.Context, jwt string, key any) (EnrolledRouter, error) {
-	claims, err := JWTClaims(jwt)
-	if err != nil {
-		return EnrolledRouter{}, fmt.Errorf("enrol edge router: %w", err)
-	}
-	op := "enrol edge router " + claims.Subject
-	base, err := baseURL(a.URL)
-	if err != nil {
-		return EnrolledRouter{}, fmt.Errorf("%s: %w", op, err)
-	}
-	csr := func() (string, error) {
-		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-			Subject: pkix.Name{CommonName: claims.Subject}, DNSNames: []string{"localhost"},
-		}, key)
-		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), err
-	}
-	client, err := csr()
-	if err != nil {
-		return EnrolledRouter{}, fmt.Errorf("%s: CSR: %w", op, err)
-	}
-	server, err := csr()
-	if err != nil {
-		return EnrolledRouter{}, fmt.Errorf("%s: CSR: %w", op, err)
-	}
-	body, _ := json.Marshal(map[string]string{"certCsr": client, "serverCertCsr": server})
-	u := base.JoinPath(clientPath, "enroll")
-	u.RawQuery = url.Values{"method": {"erott"}, "token": {claims.ID}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return EnrolledRouter{}, fmt.Errorf("%s: %w", op, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if a.Roots == nil {
-		return EnrolledRouter{}, fmt.Errorf("%s: no CA pool to verify the controller with", op)
-	}
-	hc := newHTTPClient(a.Roots, a.Counter, nil)
-	defer hc.CloseIdleConnections()
-	resp, err := hc.Do(req)
-	if err != nil {
-		return EnrolledRouter{}, fmt.Errorf("%s: %w", op, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var env struct {
-		Data struct {
-			Cert       string `json:"cert"`
-			ServerCert string `json:"serverCert"`
-			CA         string `json:"ca"`
-		} `json:"data"`
-		Error *rest_model.APIError `json:"error"`
-	}
-	_ = json.Unmarshal(raw, &env)
-	if resp.StatusCode != http.StatusOK {
-		if env.Error != nil {
-			return EnrolledRouter{}, fmt.Errorf("%s: %w", op, fromEnvelope(resp.StatusCode, env.Error, false))
-		}
-		return EnrolledRouter{}, fmt.Errorf("%s: %w", op, &APIError{Status: resp.StatusCode, Message: http.StatusText(resp.StatusCode)})
-	}
-	if env.Data.Cert == "" || env.Data.ServerCert == "" {
-		return EnrolledRouter{}, fmt.Errorf("%s: the answer holds no certificate", op)
-	}
-	return EnrolledRouter{CertPEM: env.Data.Cert, ServerCertPEM: env.Data.ServerCert, CAPEM: env.Data.CA}, nil
 }
 
 // EnrolmentClaims are the claims of an OpenZiti enrolment JWT that a caller may want to check.

@@ -1,0 +1,50 @@
+package bedziti
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire/spiretest"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireca"
+)
+
+// BindSpireRoot claims the test bed's SPIRE root (ClaimSpireRoot) and registers it in the test bed's controller as
+// a verified CA with auto-enrolment, through the step spire/ziti-ca under a name prefix of the calling test, with
+// the default name format and role attributes "spire-workloads" plus one of the test's own. The CA is deleted when
+// the test ends. It returns the CA's name and its role attributes.
+func BindSpireRoot(t testing.TB, admin *ziti.Client) (caName string, roles []string) {
+	t.Helper()
+	in := testbed.Require(t, "spire")
+	root := ClaimSpireRoot(t, admin)
+	keyPEM, err := os.ReadFile(in.Spire.UpstreamKey)
+	testutil.Must(t, err)
+	keys, err := spireca.ParseKeys(string(keyPEM))
+	testutil.Must(t, err)
+	prefix := "t-ca-" + testutil.RandHex(t, 3)
+	roles = []string{"spire-workloads", "zbt-" + testutil.RandHex(t, 3)}
+	sc, _ := spiretest.Connect(t, nil)
+	step := spireca.New(sc, admin, spireca.Settings{NamePrefix: prefix, Roles: roles, NameFormat: spireca.DefaultNameFormat,
+		TrustDomain: in.Spire.TrustDomain, Keys: keys})
+	ctx := testutil.Context(t, 2*time.Minute)
+	plan, err := step.Plan(ctx)
+	testutil.Must(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cas, _ := admin.ListCAs(ctx, "")
+		for _, ca := range cas {
+			if spireca.Owned(prefix, ca) {
+				if err := admin.DeleteCA(ctx, ca.ID); err != nil && !ziti.IsNotFound(err) {
+					t.Errorf("cleanup: delete CA %s: %v", ca.Name, err)
+				}
+			}
+		}
+	})
+	testutil.Must(t, plan.Apply(ctx))
+	return spireca.CAName(prefix, root), roles
+}

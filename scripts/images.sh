@@ -17,9 +17,12 @@
 #                               and an unchanged bootstrap job is not run again.
 #   zb-local/ziti-bootstrap-backup:<h>
 #                               the same binary on zb-local/postgres (Dockerfile.backup): the scheduled backup service
+#   zb-testbed/node:bookworm    a Docker Engine node of the multi-node test bed (`testbed up swarm3`): debootstrap
+#                               minbase + Debian's docker.io (the host's 20.10), tarball cached in $ZB_CACHE. Not a
+#                               zb-local/ image: the test bed loads every zb-local/ image into its nodes, not this one.
 #
 # An image is skipped when its tag exists with the same inputs (label org.ziti-bootstrap.inputs); FORCE=1 rebuilds.
-# Usage: scripts/images.sh [spire|base|postgres|keycloak|ziti|tool ...]   (no argument: all)
+# Usage: scripts/images.sh [spire|base|postgres|keycloak|ziti|tool|node ...]   (no argument: all but node)
 # Prints the stack variables that select these images (NAME=IMAGE, one per line) on stdout; logs go to stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -87,6 +90,54 @@ EOF
   done
   echo "SPIRE_SERVER_IMAGE=$prefix/spire-server:$spire_v"
   echo "SPIRE_AGENT_IMAGE=$prefix/spire-agent:$spire_v"
+}
+
+# debootstrap_tar NAME PACKAGES HASH: the path of a cached tarball of a debootstrap minbase bookworm root with
+# PACKAGES installed (recommends left out, apt lists and caches removed); built when missing. Prints the path.
+debootstrap_tar() {
+  local name=$1 packages=$2 hash=$3 tarball root t0=$SECONDS
+  tarball=$cache/$name-$hash.tar
+  if [ -s "$tarball" ]; then echo "$tarball"; return 0; fi
+  command -v debootstrap >/dev/null || {
+    log "installing debootstrap"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  }
+  root=$(mktemp -d /var/tmp/zb-$name.XXXXXX)
+  chmod 755 "$root" # it becomes the image's /
+  log "$name: debootstrap minbase bookworm into $root"
+  debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
+  # no daemons started by postinst scripts; no default PostgreSQL cluster (the entrypoint makes its own)
+  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+  chmod 755 "$root/usr/sbin/policy-rc.d"
+  mkdir -p "$root/etc/postgresql-common"
+  echo "create_main_cluster = false" >"$root/etc/postgresql-common/createcluster.conf"
+  mount --bind /proc "$root/proc"
+  trap 'umount "$root/proc" 2>/dev/null || true' EXIT
+  log "$name: installing $packages"
+  chroot "$root" /usr/bin/env DEBIAN_FRONTEND=noninteractive bash -c \
+    "apt-get update -qq && apt-get install -y -qq --no-install-recommends $packages >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*"
+  umount "$root/proc"
+  trap - EXIT
+  tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
+  mv "$tarball.tmp" "$tarball"
+  rm -rf "$root"
+  log "$name: root filesystem cached in $tarball in $((SECONDS - t0)) s"
+  echo "$tarball"
+}
+
+node_tag=zb-testbed/node:bookworm
+node_packages="docker.io iptables ca-certificates procps iproute2"
+
+# The test bed's Docker Engine node. dockerd's flags (vfs, addresses) are the test bed's (internal/testbed/swarm.go).
+image_node() {
+  local hash tarball t0=$SECONDS
+  hash=$(echo "debootstrap minbase bookworm: $node_packages" | inputs_hash)
+  if fresh "$node_tag" "$hash"; then log "$node_tag: up to date"; echo "ZB_TESTBED_NODE_IMAGE=$node_tag"; return 0; fi
+  tarball=$(debootstrap_tar node "$node_packages" "$hash")
+  docker import -c "LABEL org.ziti-bootstrap.inputs=$hash" -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'CMD ["dockerd"]' "$tarball" "$node_tag" >/dev/null
+  log "$node_tag: imported in $((SECONDS - t0)) s"
+  echo "ZB_TESTBED_NODE_IMAGE=$node_tag"
 }
 
 base_tag=$prefix/debian:bookworm
@@ -289,7 +340,7 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(spire base postgres keycloak ziti tool)
 for t in "${targets[@]}"; do
   case $t in
-    spire | base | postgres | keycloak | ziti | tool) "image_$t" ;;
-    *) die "unknown image $t (known: spire base postgres keycloak ziti tool)" ;;
+    spire | base | postgres | keycloak | ziti | tool | node) "image_$t" ;;
+    *) die "unknown image $t (known: spire base postgres keycloak ziti tool node)" ;;
   esac
 done

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
 // TestSwarm3 proves the multi-node test bed: three engines in one Swarm, an overlay that carries traffic between
@@ -43,7 +44,14 @@ func TestSwarm3(t *testing.T) {
 		return out
 	}
 	docker(mgr, "network", "create", "--driver", "overlay", "--attachable", "--label", testbed.TestServiceLabel+"="+t.Name(), name)
-	t.Cleanup(func() { mgr.Docker(context.Background(), "network", "rm", name) })
+	t.Cleanup(func() {
+		// the service's tasks leave the network as their containers stop
+		err := wait.For(context.Background(), wait.Target{What: "removal of network " + name, Where: mgr.DockerHost, Deadline: 2 * time.Minute},
+			func(ctx context.Context) error { _, err := mgr.Docker(ctx, "network", "rm", name); return err })
+		if err != nil {
+			t.Error(err)
+		}
+	})
 	docker(mgr, "service", "create", "--detach", "--name", name, "--mode", "global", "--endpoint-mode", "dnsrr",
 		"--network", name, "--no-resolve-image", "--hostname", "{{.Node.Hostname}}",
 		"--label", testbed.TestServiceLabel+"="+t.Name(), image, "serve")
@@ -59,6 +67,7 @@ func TestSwarm3(t *testing.T) {
 				answers = append(answers, f[1])
 			}
 		}
+		t.Logf("client on %s: %s answered from %q", mgr.Hostname, name, answers)
 		slices.Sort(answers)
 		return slices.Compact(answers)
 	}
@@ -73,8 +82,14 @@ func TestSwarm3(t *testing.T) {
 	testutil.Must(t, bed.StopNode(ctx, worker.Hostname))
 	t.Cleanup(func() { bed.StartNode(context.Background(), worker.Hostname) })
 	testutil.Must(t, bed.WaitNodes(ctx, testbed.NodeStatus{worker.Hostname: "down"}, 3*time.Minute))
+	st, err = bed.Status(ctx)
+	testutil.Must(t, err)
+	t.Logf("%s stopped: nodes %v", worker.Hostname, st)
 	testutil.Must(t, bed.StartNode(ctx, worker.Hostname))
 	testutil.Must(t, bed.WaitNodes(ctx, nil, 3*time.Minute))
+	st, err = bed.Status(ctx)
+	testutil.Must(t, err)
+	t.Logf("%s started: nodes %v", worker.Hostname, st)
 	// its task of the global service runs again and answers across the overlay
 	if got := fanout(3); !slices.Equal(got, hosts) {
 		t.Fatalf("after %s rejoined, the global service answered from %v, want %v", worker.Hostname, got, hosts)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -54,7 +55,7 @@ func lockFile(t testing.TB, name string) {
 type testLog struct{ t testing.TB }
 
 func (l testLog) Write(p []byte) (int, error) {
-	l.t.Log(string(p))
+	l.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/volume"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
@@ -87,5 +86,3 @@ func (c *Client) CleanNode(ctx context.Context, namespaces []string, volumes boo
 	return done, errors.Join(append(errs, err)...)
 }
 
-// byLabel filters on a label key (any value).
-func byLabel(key string) filters.Args { return filters.NewArgs(filters.Arg("label", key)) }

@@ -59,20 +59,28 @@ func (l testLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// ProbeImage builds the image of the probe command (a static HTTP server and fan-out client, FROM scratch),
-// tagged zb-testbed/probe:<hash of the binary>, and returns its tag. Load it into the nodes with LoadImages.
+// ProbeImage builds the image of the probe command (internal/testbed/probe: a static HTTP server and fan-out
+// client) and returns its tag (see StaticImage).
 func ProbeImage(ctx context.Context) (string, error) {
+	return StaticImage(ctx, "./internal/testbed/probe", "zb-testbed/probe")
+}
+
+// StaticImage builds the Go main package pkg (a path relative to the repository's root) as a static binary in an
+// image FROM scratch whose entrypoint it is, tagged repo:<hash of the binary> on the host's engine, and returns
+// the tag. An unchanged binary keeps its tag and is not built again. Copy it into the nodes with LoadImages.
+func StaticImage(ctx context.Context, pkg, repo string) (string, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp("", "zb-probe")
+	dir, err := os.MkdirTemp("", "zb-image")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "probe")
-	if _, err := runIn(ctx, root, []string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./internal/testbed/probe"); err != nil {
+	name := filepath.Base(pkg)
+	bin := filepath.Join(dir, name)
+	if _, err := runIn(ctx, root, []string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg); err != nil {
 		return "", err
 	}
 	b, err := os.ReadFile(bin)
@@ -80,11 +88,11 @@ func ProbeImage(ctx context.Context) (string, error) {
 		return "", err
 	}
 	sum := sha256.Sum256(b)
-	tag := "zb-testbed/probe:" + hex.EncodeToString(sum[:6])
+	tag := repo + ":" + hex.EncodeToString(sum[:6])
 	if _, err := run(ctx, nil, "docker", "image", "inspect", tag); err == nil {
 		return tag, nil
 	}
-	df := "FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\nCMD [\"serve\"]\n"
+	df := fmt.Sprintf("FROM scratch\nCOPY %s /%s\nENTRYPOINT [\"/%s\"]\n", name, name, name)
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 		return "", err
 	}

@@ -85,4 +85,3 @@ func (c *Client) CleanNode(ctx context.Context, namespaces []string, volumes boo
 	})
 	return done, errors.Join(append(errs, err)...)
 }
-

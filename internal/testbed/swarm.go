@@ -159,6 +159,11 @@ func UpSwarm(ctx context.Context, name string, log io.Writer) (*SwarmBed, error)
 	if err := os.MkdirAll(StateDir(), 0o711); err != nil {
 		return nil, err
 	}
+	unlock, err := flock("swarm-" + name + "-up.lock") // one `up` of a bed at a time, across processes
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	b := spec.bed()
 	phase := func(what string, fn func() error) error {
 		t0 := time.Now()

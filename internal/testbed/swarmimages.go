@@ -14,17 +14,9 @@ import (
 // LocalImages is the reference filter of the images LoadLocalImages copies into every node.
 const LocalImages = "zb-local/*"
 
-// imageIDs returns tag → image ID of the images matching filter (a reference pattern; "" for all) on the engine
-// at host ("" for the host's own engine).
-func imageIDs(ctx context.Context, host, filter string) (map[string]string, error) {
-	args := []string{"images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"}
-	if filter != "" {
-		args = append(args, "--filter", "reference="+filter)
-	}
-	if host != "" {
-		args = append([]string{"--host", host}, args...)
-	}
-	out, err := run(ctx, nil, "docker", args...)
+// imageIDs returns tag → image ID of the images of the engine at host.
+func imageIDs(ctx context.Context, host string) (map[string]string, error) {
+	out, err := run(ctx, nil, "docker", "--host", host, "images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
 	if err != nil {
 		return nil, err
 	}
@@ -38,18 +30,36 @@ func imageIDs(ctx context.Context, host, filter string) (map[string]string, erro
 	return ids, nil
 }
 
-// LoadLocalImages copies every local image (LocalImages) into the nodes that lack it, so services are created
-// without registry look-ups. An image counts as present on a node when its tag there names the same image ID.
+// LoadLocalImages copies the newest tag of every local image repository (LocalImages) into the nodes that lack
+// it, so services are created without registry look-ups. Older tags (tool images of earlier builds) are left out:
+// each costs its full size on every node (vfs). An image counts as present on a node when its tag there names
+// the same image ID. Load other images with LoadImages.
 func (b *SwarmBed) LoadLocalImages(ctx context.Context, log io.Writer) error {
-	host, err := imageIDs(ctx, "", LocalImages)
+	refs, err := newestTags(ctx, LocalImages)
 	if err != nil {
 		return err
 	}
-	refs := make([]string, 0, len(host))
-	for r := range host {
-		refs = append(refs, r)
-	}
 	return b.LoadImages(ctx, log, refs...)
+}
+
+// newestTags returns the newest tag of each repository matching filter on the host's engine.
+func newestTags(ctx context.Context, filter string) ([]string, error) {
+	// docker images lists the newest first
+	out, err := run(ctx, nil, "docker", "images", "--format", "{{.Repository}} {{.Tag}}", "--filter", "reference="+filter)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var refs []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 || f[1] == "<none>" || seen[f[0]] {
+			continue
+		}
+		seen[f[0]] = true
+		refs = append(refs, f[0]+":"+f[1])
+	}
+	return refs, nil
 }
 
 // LoadImages copies the host's images refs into the nodes that lack them (same tag, same image ID): one
@@ -67,7 +77,7 @@ func (b *SwarmBed) LoadImages(ctx context.Context, log io.Writer, refs ...string
 	var targets []SwarmNode
 	missing := map[string]bool{}
 	for _, n := range b.Nodes {
-		have, err := imageIDs(ctx, n.DockerHost, "")
+		have, err := imageIDs(ctx, n.DockerHost)
 		if err != nil {
 			return err
 		}

@@ -35,21 +35,32 @@ func RequireSwarm(t testing.TB, name string) *SwarmBed {
 // lockFile takes an exclusive lock on StateDir/locks/name until the test ends.
 func lockFile(t testing.TB, name string) {
 	t.Helper()
-	dir := filepath.Join(StateDir(), "locks")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := flock(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
+	t.Cleanup(unlock)
+}
+
+// flock takes an exclusive lock on StateDir/locks/name (shared by every process on this machine), waiting for
+// it, and returns its release.
+func flock(name string) (func(), error) {
+	dir := filepath.Join(StateDir(), "locks")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
 	}
-	t.Cleanup(func() {
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
-	})
+	}, nil
 }
 
 type testLog struct{ t testing.TB }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -11,8 +12,14 @@ import (
 	"time"
 )
 
-// LocalImages is the reference filter of the images LoadLocalImages copies into every node.
-const LocalImages = "zb-local/*"
+// LocalImages is the reference filter of the images LoadLocalImages copies into every node: zb-local/*, or
+// $ZB_TESTBED_IMAGES (e.g. the images of another ZB_IMAGE_PREFIX of scripts/images.sh).
+func LocalImages() string {
+	if f := os.Getenv("ZB_TESTBED_IMAGES"); f != "" {
+		return f
+	}
+	return "zb-local/*"
+}
 
 // imageIDs returns tag → image ID of the images of the engine at host.
 func imageIDs(ctx context.Context, host string) (map[string]string, error) {
@@ -35,7 +42,7 @@ func imageIDs(ctx context.Context, host string) (map[string]string, error) {
 // each costs its full size on every node (vfs). An image counts as present on a node when its tag there names
 // the same image ID. Load other images with LoadImages.
 func (b *SwarmBed) LoadLocalImages(ctx context.Context, log io.Writer) error {
-	refs, err := newestTags(ctx, LocalImages)
+	refs, err := newestTags(ctx, LocalImages())
 	if err != nil {
 		return err
 	}

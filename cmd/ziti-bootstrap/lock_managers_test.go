@@ -53,8 +53,9 @@ func TestApplyLockAcrossManagers(t *testing.T) {
 			testutil.Must(t, r.cmd.Start())
 			r.started = time.Now()
 		}
-		if d := runs[1].started.Sub(runs[0].started); d > 100*time.Millisecond {
-			t.Fatalf("round %d: the second apply started %s after the first, want within 100 ms", round, d)
+		gap := runs[1].started.Sub(runs[0].started)
+		if gap > 100*time.Millisecond {
+			t.Fatalf("round %d: the second apply started %s after the first, want within 100 ms", round, gap)
 		}
 		codes := make([]int, 2)
 		for i, r := range runs {
@@ -78,11 +79,11 @@ func TestApplyLockAcrossManagers(t *testing.T) {
 		oc := other.cmd.ProcessState.ExitCode()
 		switch {
 		case wait == "0" && oc == exitcode.Locked && strings.Contains(other.stderr.String(), holder) && other.stdout.Len() == 0:
-			t.Logf("round %d: apply through %s wrote (%d call(s)); through %s: exit 5: %s", round, writer.node.Hostname,
+			t.Logf("round %d (started %s apart): apply through %s wrote (%d call(s)); through %s: exit 5: %s", round, gap, writer.node.Hostname,
 				report(t, writer.stdout.String()).MutatingCalls, other.node.Hostname, lastLines(other.stderr.String(), 1))
 		case wait != "0" && oc == exitcode.OK && strings.Contains(other.stderr.String(), "waiting for the lock") &&
 			strings.Contains(other.stderr.String(), holder) && report(t, other.stdout.String()).MutatingCalls == 0:
-			t.Logf("round %d: apply through %s wrote (%d call(s)); through %s: waited for it, then wrote nothing", round,
+			t.Logf("round %d (started %s apart): apply through %s wrote (%d call(s)); through %s: waited for it, then wrote nothing", round, gap,
 				writer.node.Hostname, report(t, writer.stdout.String()).MutatingCalls, other.node.Hostname)
 		default:
 			t.Fatalf("round %d (ZB_LOCK_WAIT=%s): the apply through %s wrote; the one through %s exited %d, want it to %s naming %q:\n%s",

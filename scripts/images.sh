@@ -6,11 +6,11 @@
 #   zb-local/spire-server:<v>   FROM scratch + static spire-server (layout and uid 1000 of ghcr.io/spiffe/spire-server)
 #   zb-local/spire-agent:<v>    FROM scratch + static spire-agent  (layout and uid 0 of ghcr.io/spiffe/spire-agent)
 #                               for SPIRE_VERSION and SPIRE_PREVIOUS_VERSION (printed as SPIRE_PREVIOUS_*_IMAGE)
-#   zb-local/debian:bookworm    debootstrap minbase + JRE 17 + PostgreSQL 15 (tarball cached in $ZB_CACHE)
-#   zb-local/postgres:15        FROM debian + an entrypoint with the official postgres image's variables
-#   zb-local/keycloak:<v>       FROM debian + the Keycloak distribution (entrypoint /opt/keycloak/bin/kc.sh, uid 1000)
+#   zb-local/debian:bookworm    debootstrap minbase + CA certificates (tarball cached in $ZB_CACHE); test services
+#   zb-local/postgres:15        minbase + PostgreSQL 15 + an entrypoint with the official postgres image's variables
+#   zb-local/keycloak:<v>       minbase + Java 17 + the Keycloak distribution (entrypoint /opt/keycloak/bin/kc.sh, uid 1000)
 #   zb-local/ziti-controller:<v>, zb-local/ziti-router:<v>
-#                               FROM debian + static ziti + OpenZiti's own entrypoint/bootstrap scripts (from the ziti
+#                               minbase + static ziti + OpenZiti's own entrypoint/bootstrap scripts (from the ziti
 #                               module), as in docker.io/openziti/ziti-{controller,router}. Not FROM scratch: those
 #                               entrypoints are bash, and so is reading a Swarm secret into ZITI_PWD.
 #   zb-local/ziti-bootstrap:<h> ziti-bootstrap itself, built from this checkout with the repository's Dockerfile
@@ -18,9 +18,14 @@
 #                               and an unchanged bootstrap job is not run again.
 #   zb-local/ziti-bootstrap-backup:<h>
 #                               the same binary on zb-local/postgres (Dockerfile.backup): the scheduled backup service
+#   zb-testbed/node:bookworm    a Docker Engine node of the multi-node test bed (`testbed up swarm3`): debootstrap
+#                               minbase + Debian's docker.io (the host's 20.10), tarball cached in $ZB_CACHE. Not a
+#                               zb-local/ image: the test bed loads the zb-local/ images into its nodes, not this one.
 #
+# The Debian-based images are one layer each, on the smallest root filesystem each needs (see build_flat): the
+# multi-node test bed's engines store every layer as a full copy (vfs).
 # An image is skipped when its tag exists with the same inputs (label org.ziti-bootstrap.inputs); FORCE=1 rebuilds.
-# Usage: scripts/images.sh [spire|base|postgres|keycloak|ziti|tool ...]   (no argument: all)
+# Usage: scripts/images.sh [spire|base|postgres|keycloak|ziti|tool|node ...]   (no argument: all but node)
 # Prints the stack variables that select these images (NAME=IMAGE, one per line) on stdout; logs go to stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -98,50 +103,92 @@ image_spire() {
   spire_images "$SPIRE_PREVIOUS_VERSION" SPIRE_PREVIOUS_
 }
 
-base_tag=$prefix/debian:bookworm
-base_packages="openjdk-17-jre-headless postgresql-15 ca-certificates"
+# debootstrap_tar NAME PACKAGES HASH: the path of a cached tarball of a debootstrap minbase bookworm root with
+# PACKAGES installed (recommends left out, apt lists and caches removed); built when missing. Prints the path.
+debootstrap_tar() {
+  local name=$1 packages=$2 hash=$3 tarball root t0=$SECONDS
+  tarball=$cache/$name-$hash.tar
+  if [ -s "$tarball" ]; then echo "$tarball"; return 0; fi
+  command -v debootstrap >/dev/null || {
+    log "installing debootstrap"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  }
+  root=$(mktemp -d /var/tmp/zb-$name.XXXXXX)
+  chmod 755 "$root" # it becomes the image's /
+  log "$name: debootstrap minbase bookworm into $root"
+  debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
+  # no daemons started by postinst scripts; no default PostgreSQL cluster (the entrypoint makes its own)
+  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+  chmod 755 "$root/usr/sbin/policy-rc.d"
+  mkdir -p "$root/etc/postgresql-common"
+  echo "create_main_cluster = false" >"$root/etc/postgresql-common/createcluster.conf"
+  mount --bind /proc "$root/proc"
+  trap 'umount "$root/proc" 2>/dev/null || true' EXIT
+  log "$name: installing $packages"
+  chroot "$root" /usr/bin/env DEBIAN_FRONTEND=noninteractive bash -c \
+    "apt-get update -qq && apt-get install -y -qq --no-install-recommends $packages >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*"
+  umount "$root/proc"
+  # documentation, manuals and translations: nothing in the images reads them
+  rm -rf "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/* \
+    "$root"/var/cache/debconf/*-old "$root"/var/log/*.log "$root"/var/log/apt/*
+  trap - EXIT
+  tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
+  mv "$tarball.tmp" "$tarball"
+  rm -rf "$root"
+  log "$name: root filesystem cached in $tarball in $((SECONDS - t0)) s"
+  echo "$tarball"
+}
 
-image_base() {
-  local hash tarball
-  hash=$(echo "debootstrap minbase bookworm: $base_packages" | inputs_hash)
-  if fresh "$base_tag" "$hash"; then log "$base_tag: up to date"; return 0; fi
-  tarball=$cache/debian-bookworm-$hash.tar
-  if [ ! -s "$tarball" ]; then
-    command -v debootstrap >/dev/null || {
-      log "installing debootstrap"
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-    }
-    local root t0=$SECONDS
-    root=$(mktemp -d /var/tmp/zb-debian.XXXXXX)
-    chmod 755 "$root" # it becomes the image's /
-    log "debootstrap minbase bookworm into $root"
-    debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
-    # no daemons started by postinst scripts; no default PostgreSQL cluster (the entrypoint makes its own)
-    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
-    chmod 755 "$root/usr/sbin/policy-rc.d"
-    mkdir -p "$root/etc/postgresql-common"
-    echo "create_main_cluster = false" >"$root/etc/postgresql-common/createcluster.conf"
-    mount --bind /proc "$root/proc"
-    trap 'umount "$root/proc" 2>/dev/null || true' EXIT
-    log "installing $base_packages"
-    chroot "$root" /usr/bin/env DEBIAN_FRONTEND=noninteractive bash -c \
-      "apt-get update -qq && apt-get install -y -qq --no-install-recommends $base_packages >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*"
-    umount "$root/proc"
-    trap - EXIT
-    tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
-    mv "$tarball.tmp" "$tarball"
-    rm -rf "$root"
-    log "base root filesystem cached in $tarball in $((SECONDS - t0)) s"
-  fi
-  local t0=$SECONDS
+node_tag=zb-testbed/node:bookworm
+node_packages="docker.io iptables ca-certificates procps iproute2"
+
+# The test bed's Docker Engine node. dockerd's flags (vfs, addresses) are the test bed's (internal/testbed/swarm.go).
+image_node() {
+  local hash tarball t0=$SECONDS
+  hash=$(echo "debootstrap minbase bookworm: $node_packages" | inputs_hash)
+  if fresh "$node_tag" "$hash"; then log "$node_tag: up to date"; echo "ZB_TESTBED_NODE_IMAGE=$node_tag"; return 0; fi
+  tarball=$(debootstrap_tar node "$node_packages" "$hash")
   docker import -c "LABEL org.ziti-bootstrap.inputs=$hash" -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    -c 'CMD ["/bin/bash"]' "$tarball" "$base_tag" >/dev/null
-  log "$base_tag: imported in $((SECONDS - t0)) s"
+    -c 'CMD ["dockerd"]' "$tarball" "$node_tag" >/dev/null
+  log "$node_tag: imported in $((SECONDS - t0)) s"
+  echo "ZB_TESTBED_NODE_IMAGE=$node_tag"
+}
+
+# The Debian-based images are built on the smallest root filesystem each needs, and flattened to one layer
+# (build_flat): the multi-node test bed's engines use the vfs storage driver, which stores every layer of an
+# image as a full copy of the file system up to it, so a five-layer image on a 650 MB base cost 3 GB per node.
+base_tag=$prefix/debian:bookworm            # minbase + CA certificates: the ziti images, test services (SleepImage)
+base_packages="ca-certificates"
+pg_base_tag=zb-build/debian-postgres:bookworm # + PostgreSQL 15 (not loaded into test bed nodes: not zb-local/)
+pg_base_packages="postgresql-15 ca-certificates"
+jre_base_tag=zb-build/debian-jre:bookworm   # + Java 17 (Keycloak)
+jre_base_packages="openjdk-17-jre-headless ca-certificates"
+
+# import_rootfs TAG NAME PACKAGES: TAG from a cached debootstrap root with PACKAGES (one layer).
+import_rootfs() {
+  local tag=$1 name=$2 packages=$3 hash tarball t0=$SECONDS
+  hash=$(echo "debootstrap minbase bookworm slim: $packages" | inputs_hash)
+  if fresh "$tag" "$hash"; then log "$tag: up to date"; return 0; fi
+  tarball=$(debootstrap_tar "$name" "$packages" "$hash")
+  docker import -c "LABEL org.ziti-bootstrap.inputs=$hash" -c "ENV PATH=$std_path" -c 'CMD ["/bin/bash"]' "$tarball" "$tag" >/dev/null
+  log "$tag: imported in $((SECONDS - t0)) s"
+}
+std_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+image_base() { import_rootfs "$base_tag" debian-bookworm "$base_packages"; }
+
+# build_flat TAG DIR BASE: like build, for a Dockerfile whose last stage is `FROM scratch` + `COPY --from=build / /`
+# + the image's configuration: one layer. The inputs hash covers the Dockerfile, its files and the base's ID.
+build_flat() {
+  local tag=$1 dir=$2 base=$3 hash
+  hash=$( (docker image inspect -f '{{.Id}}' "$base"; cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 cat) | inputs_hash)
+  if fresh "$tag" "$hash"; then log "$tag: up to date"; return 0; fi
+  build "$tag" "$hash" "$dir"
 }
 
 image_postgres() {
-  image_base
-  local tag=$prefix/postgres:15 ctx hash
+  import_rootfs "$pg_base_tag" debian-postgres "$pg_base_packages"
+  local tag=$prefix/postgres:15 ctx
   ctx=$(mktemp -d)
   cat >"$ctx/docker-entrypoint.sh" <<'EOF'
 #!/usr/bin/env bash
@@ -184,24 +231,27 @@ exec postgres -c listen_addresses='*' "$@"
 EOF
   chmod 755 "$ctx/docker-entrypoint.sh"
   cat >"$ctx/Dockerfile" <<EOF
-FROM $base_tag
-ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PGDATA=/var/lib/postgresql/data
+FROM $pg_base_tag AS build
 RUN mkdir -p /var/lib/postgresql/data /var/run/postgresql && chown -R postgres:postgres /var/lib/postgresql /var/run/postgresql && chmod 700 /var/lib/postgresql/data
+# JIT compilation is optional (PostgreSQL runs queries without it when its LLVM provider is absent): 131 MB less
+RUN rm -rf /usr/lib/x86_64-linux-gnu/libLLVM-* /usr/lib/postgresql/15/lib/bitcode /usr/lib/postgresql/15/lib/llvmjit*
 COPY docker-entrypoint.sh /usr/local/bin/
+FROM scratch
+COPY --from=build / /
+ENV PATH=/usr/lib/postgresql/15/bin:$std_path PGDATA=/var/lib/postgresql/data
 STOPSIGNAL SIGINT
 EXPOSE 5432
 ENTRYPOINT ["docker-entrypoint.sh"]
 CMD ["postgres"]
 EOF
-  hash=$( (docker image inspect -f '{{.Id}}' "$base_tag"; cat "$ctx/Dockerfile" "$ctx/docker-entrypoint.sh") | inputs_hash)
-  if fresh "$tag" "$hash"; then log "$tag: up to date"; else build "$tag" "$hash" "$ctx"; fi
+  build_flat "$tag" "$ctx" "$pg_base_tag"
   rm -rf "$ctx"
   echo "POSTGRES_IMAGE=$tag"
 }
 
 image_keycloak() {
-  image_base
-  local dist=$cache/keycloak-$KEYCLOAK_VERSION tag=$prefix/keycloak:$KEYCLOAK_VERSION ctx hash
+  import_rootfs "$jre_base_tag" debian-jre "$jre_base_packages"
+  local dist=$cache/keycloak-$KEYCLOAK_VERSION tag=$prefix/keycloak:$KEYCLOAK_VERSION ctx
   [ -f "$dist/.done" ] || die "$dist missing: run scripts/build-servers.sh keycloak first"
   ctx=$(mktemp -d)
   cp -a "$dist" "$ctx/keycloak"
@@ -209,17 +259,20 @@ image_keycloak() {
   # Like quay.io/keycloak/keycloak: /opt/keycloak, uid 1000, entrypoint kc.sh. Pre-built for PostgreSQL with health
   # enabled, so `start` (which rebuilds only when build options differ) starts without an augmentation step.
   cat >"$ctx/Dockerfile" <<EOF
-FROM $base_tag
+FROM $jre_base_tag AS build
 RUN groupadd -g 1000 keycloak && useradd -u 1000 -g 1000 -d /opt/keycloak -M -s /usr/sbin/nologin keycloak
 COPY --chown=1000:1000 keycloak/ /opt/keycloak/
 USER 1000
 ENV LANG=en_US.UTF-8
 RUN /opt/keycloak/bin/kc.sh build --db=postgres --health-enabled=true >/dev/null
+FROM scratch
+COPY --from=build / /
+ENV PATH=$std_path LANG=en_US.UTF-8
+USER 1000
 EXPOSE 8080 9000
 ENTRYPOINT ["/opt/keycloak/bin/kc.sh"]
 EOF
-  hash=$( (docker image inspect -f '{{.Id}}' "$base_tag"; cat "$ctx/Dockerfile" "$dist/version.txt") | inputs_hash)
-  if fresh "$tag" "$hash"; then log "$tag: up to date"; else build "$tag" "$hash" "$ctx"; fi
+  build_flat "$tag" "$ctx" "$jre_base_tag"
   rm -rf "$ctx"
   echo "KEYCLOAK_IMAGE=$tag"
 }
@@ -230,7 +283,7 @@ image_ziti() {
   need_bin "$bin" ziti
   [ -f "$src/openziti-controller/entrypoint.bash" ] || die "$src missing: the ziti module is not in the module cache (scripts/build-servers.sh ziti fetches it)"
   for what in controller router; do
-    local tag=$prefix/ziti-$what:$ziti_v ctx hash
+    local tag=$prefix/ziti-$what:$ziti_v ctx
     ctx=$(mktemp -d)
     cp "$bin" "$ctx/ziti"
     cp "$src/openziti-$what/entrypoint.bash" "$src/openziti-$what/bootstrap.bash" "$ctx/"
@@ -247,18 +300,19 @@ ZITI_BOOTSTRAP_CONFIG=true ZITI_BOOTSTRAP_ENROLLMENT=true ZITI_ROUTER_NAME=route
 ZITI_ROUTER_PORT=3022 ZITI_ROUTER_MODE=host ZITI_AUTO_RENEW_CERTS=true'
     fi
     cat >"$ctx/Dockerfile" <<EOF
-FROM $base_tag
+FROM $base_tag AS build
 RUN groupadd -g 2171 ziggy && useradd -u 2171 -g 2171 -d /home/ziggy -m -s /bin/bash ziggy \
  && mkdir -p /ziti-$what && chown 2171:2171 /ziti-$what
 COPY ziti /usr/local/bin/ziti
 COPY bootstrap.bash entrypoint.bash /
-ENV HOME=/home/ziggy $env
+FROM scratch
+COPY --from=build / /
+ENV PATH=$std_path HOME=/home/ziggy $env
 WORKDIR /ziti-$what
 USER ziggy
 ENTRYPOINT ["/entrypoint.bash"]
 EOF
-    hash=$( (docker image inspect -f '{{.Id}}' "$base_tag"; cat "$ctx/Dockerfile" "$ctx"/*.bash "$bin") | inputs_hash)
-    if fresh "$tag" "$hash"; then log "$tag: up to date"; else build "$tag" "$hash" "$ctx"; fi
+    build_flat "$tag" "$ctx" "$base_tag"
     rm -rf "$ctx"
   done
   echo "ZITI_CONTROLLER_IMAGE=$prefix/ziti-controller:$ziti_v"
@@ -298,7 +352,7 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(spire base postgres keycloak ziti tool)
 for t in "${targets[@]}"; do
   case $t in
-    spire | base | postgres | keycloak | ziti | tool) "image_$t" ;;
-    *) die "unknown image $t (known: spire base postgres keycloak ziti tool)" ;;
+    spire | base | postgres | keycloak | ziti | tool | node) "image_$t" ;;
+    *) die "unknown image $t (known: spire base postgres keycloak ziti tool node)" ;;
   esac
 done

@@ -279,7 +279,7 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			return underStackLock(cmd.Context(), g, sc, mode, func(ctx context.Context) error {
 				return execSteps(ctx, g, mode, stackSteps(sc, o, again, func(cfg stack.Config) []steps.Step {
 					cfg.BeforeJobs = handOverLock(g.log)
-					state := stack.NewStateNode(func() stack.NodeEngine { return nodeEngine(cfg) }, config.StateLabel, app.DockerReachable)
+					state := stack.NewStateNode(func() stack.NodeEngine { return stateEngine(cfg) }, config.StateLabel, app.DockerReachable)
 					out := append([]steps.Step{state}, stack.Steps(cfg, stack.StateNodeName, loaded...)...)
 					for _, st := range loaded {
 						if hasService(st, bootstrapService) && !o.dryRun {
@@ -375,8 +375,8 @@ func (f swarmFacts) read(ctx context.Context, log *slog.Logger, sc *config.Stack
 	return nil
 }
 
-// nodeEngine is the Docker client of the stack steps as the state-node step needs it; nil before docker/reachable.
-func nodeEngine(cfg stack.Config) stack.NodeEngine {
+// stateEngine is the Docker client of the stack steps as the state-node step needs it; nil before docker/reachable.
+func stateEngine(cfg stack.Config) stack.NodeEngine {
 	if c, ok := cfg.Engine().(*docker.Client); ok && c != nil {
 		return c
 	}

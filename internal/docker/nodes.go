@@ -9,23 +9,27 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 )
 
-// Node is a Swarm node as listed.
+// Node is a Swarm node as a manager sees it.
 type Node struct {
 	ID, Hostname, Role, State, Availability, Addr string
 	Labels                                        map[string]string
 	Leader                                        bool
+	Ready                                         bool // status ready and availability active: a global service gets a task there
+	Manager                                       bool
 }
 
 // Nodes lists the Swarm's nodes (a manager's call), sorted by hostname then ID.
 func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 	list, err := c.api.NodeList(ctx, swarm.NodeListOptions{Filters: filters.NewArgs()})
 	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
+		return nil, fmt.Errorf("list Swarm nodes: %w", err)
 	}
 	out := make([]Node, 0, len(list))
 	for _, n := range list {
 		nd := Node{ID: n.ID, Hostname: n.Description.Hostname, Role: string(n.Spec.Role), State: string(n.Status.State),
-			Availability: string(n.Spec.Availability), Addr: n.Status.Addr, Labels: n.Spec.Labels}
+			Availability: string(n.Spec.Availability), Addr: n.Status.Addr, Labels: n.Spec.Labels,
+			Manager: n.Spec.Role == swarm.NodeRoleManager,
+			Ready:   n.Status.State == swarm.NodeStateReady && n.Spec.Availability == swarm.NodeAvailabilityActive}
 		if n.ManagerStatus != nil {
 			nd.Leader = n.ManagerStatus.Leader
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -66,19 +65,5 @@ func Require(t testing.TB, server string) *Info {
 // to find it free would otherwise meet another test's run. Released when the test ends.
 func LockSwarmApply(t testing.TB) {
 	t.Helper()
-	dir := filepath.Join(StateDir(), "locks")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "swarm-apply.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	})
+	lockFile(t, "swarm-apply.lock")
 }

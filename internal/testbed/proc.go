@@ -127,7 +127,13 @@ func stop(pid int, grace time.Duration) {
 
 // run runs a short command and returns its combined output.
 func run(ctx context.Context, env []string, bin string, args ...string) (string, error) {
+	return runIn(ctx, "", env, bin, args...)
+}
+
+// runIn is run in the directory dir ("": the current one).
+func runIn(ctx context.Context, dir string, env []string, bin string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -69,26 +69,31 @@ func ClaimSpireRoot(t testing.TB, admin *ziti.Client) *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	free := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cas, err := admin.ListCAs(ctx, "")
-		if err != nil {
-			t.Errorf("list CAs: %v", err)
-			return
-		}
-		for _, ca := range cas {
-			if ca.Tags["ziti-bootstrap"] != "spire-ca" || !holds(ca.CertPEM, root) {
-				continue
-			}
-			if err := admin.DeleteCA(ctx, ca.ID); err != nil && !ziti.IsNotFound(err) {
-				t.Errorf("delete CA %s: %v", ca.Name, err)
-			}
-		}
-	}
+	free := func() { FreeSpireRoot(t, admin, root) }
 	free()
 	t.Cleanup(free)
 	return root
+}
+
+// FreeSpireRoot deletes the CAs ziti-bootstrap registered the test bed's SPIRE root under, so that the next
+// apply registers it again (a write). The caller holds the root (ClaimSpireRoot).
+func FreeSpireRoot(t testing.TB, admin *ziti.Client, root *x509.Certificate) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cas, err := admin.ListCAs(ctx, "")
+	if err != nil {
+		t.Errorf("list CAs: %v", err)
+		return
+	}
+	for _, ca := range cas {
+		if ca.Tags["ziti-bootstrap"] != "spire-ca" || !holds(ca.CertPEM, root) {
+			continue
+		}
+		if err := admin.DeleteCA(ctx, ca.ID); err != nil && !ziti.IsNotFound(err) {
+			t.Errorf("delete CA %s: %v", ca.Name, err)
+		}
+	}
 }
 
 func holds(certPEM string, root *x509.Certificate) bool {

@@ -64,13 +64,14 @@ run down again once it is back. On a single node, down removes them through the 
 					// volumes=false: the stack steps would remove this node's volumes while a plain container of
 					// the stacks (a per-node SPIRE agent) still holds one; nodesStep removes the containers first,
 					// then the volumes, on every node
-					remove := stack.RemoveSteps(cfg, app.DockerReachable, false, pairs)
+					// then the networks: the per-node agents are plain containers on the SPIRE stack's overlay
+					remove := stack.RemoveStepsKeepingNetworks(cfg, app.DockerReachable, false, pairs)
 					nodes := &nodesStep{engine: func() nodeEngine { return cfg.Engine().(nodeEngine) }, image: sc.Vars["ZB_IMAGE"],
 						namespaces: namespaces, volumes: volumes, timeout: o.timeout, log: g.log, deps: []string{app.DockerReachable}}
 					if len(remove) > 0 {
 						nodes.deps = []string{remove[len(remove)-1].Name()}
 					}
-					return append(remove, nodes)
+					return append(append(remove, nodes), stack.RemoveNetworkSteps(cfg, nodes.Name(), pairs)...)
 				}))
 			})
 		},

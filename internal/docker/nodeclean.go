@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -38,6 +39,11 @@ func (c *Client) CleanNode(ctx context.Context, namespaces []string, volumes boo
 		if err != nil {
 			return done, fmt.Errorf("list containers of stack %s: %w", ns, err)
 		}
+		// Swarm's task containers first: a task that keeps plain containers in place (the SPIRE agent launcher)
+		// must be gone before the containers it keeps, or it would make them again
+		sort.SliceStable(list, func(i, j int) bool {
+			return list[i].Labels["com.docker.swarm.task.id"] != "" && list[j].Labels["com.docker.swarm.task.id"] == ""
+		})
 		for _, k := range list {
 			name := ShortID(k.ID)
 			if len(k.Names) > 0 {

@@ -24,16 +24,41 @@ type Remove struct {
 	name      string
 	namespace string
 	volumes   bool
+	networks  networkPart
 	deps      []string
 }
+
+// networkPart says whether a Remove step removes a stack's networks.
+type networkPart int
+
+const (
+	withNetworks    networkPart = iota // everything
+	withoutNetworks                    // everything but the networks
+	onlyNetworks                       // the networks only
+)
 
 // RemoveSteps returns one removal step per stack, given in deployment order as stack name → namespace pairs;
 // the steps run in reverse order (OpenZiti, then Keycloak, then SPIRE), each after first and the one before.
 func RemoveSteps(cfg Config, first string, volumes bool, stacks [][2]string) []steps.Step {
+	return removeSteps(cfg, first, volumes, withNetworks, stacks)
+}
+
+// RemoveStepsKeepingNetworks is RemoveSteps without the networks, which RemoveNetworkSteps removes later: plain
+// containers attached to a stack's attachable overlay (the per-node SPIRE agents) must go first, on every node.
+func RemoveStepsKeepingNetworks(cfg Config, first string, volumes bool, stacks [][2]string) []steps.Step {
+	return removeSteps(cfg, first, volumes, withoutNetworks, stacks)
+}
+
+// RemoveNetworkSteps returns one step per stack that removes its networks ("down/NAME/networks"), in reverse order.
+func RemoveNetworkSteps(cfg Config, first string, stacks [][2]string) []steps.Step {
+	return removeSteps(cfg, first, false, onlyNetworks, stacks)
+}
+
+func removeSteps(cfg Config, first string, volumes bool, part networkPart, stacks [][2]string) []steps.Step {
 	var out []steps.Step
 	prev := first
 	for i := len(stacks) - 1; i >= 0; i-- {
-		r := &Remove{cfg: cfg, name: stacks[i][0], namespace: stacks[i][1], volumes: volumes}
+		r := &Remove{cfg: cfg, name: stacks[i][0], namespace: stacks[i][1], volumes: volumes, networks: part}
 		if prev != "" {
 			r.deps = []string{prev}
 		}
@@ -43,7 +68,12 @@ func RemoveSteps(cfg Config, first string, volumes bool, stacks [][2]string) []s
 	return out
 }
 
-func (r *Remove) Name() string        { return RemoveStepName(r.name) }
+func (r *Remove) Name() string {
+	if r.networks == onlyNetworks {
+		return RemoveStepName(r.name) + "/networks"
+	}
+	return RemoveStepName(r.name)
+}
 func (r *Remove) DependsOn() []string { return r.deps }
 
 // Plan lists what would be removed.
@@ -56,15 +86,23 @@ func (r *Remove) Plan(ctx context.Context) (*steps.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch r.networks {
+	case onlyNetworks:
+		o = &observed{networks: o.networks}
+	case withoutNetworks:
+		o.networks = nil
+	}
 	var vols []docker.Volume
 	if r.volumes {
 		if vols, err = e.Volumes(ctx, r.namespace); err != nil {
 			return nil, err
 		}
 	}
-	leftovers, err := jobLeftovers(ctx, e, r.namespace, o.services)
-	if err != nil {
-		return nil, err
+	var leftovers []docker.Container
+	if r.networks != onlyNetworks {
+		if leftovers, err = jobLeftovers(ctx, e, r.namespace, o.services); err != nil {
+			return nil, err
+		}
 	}
 	sortServices(o.services)
 	var changes []steps.Change
@@ -91,7 +129,7 @@ func (r *Remove) Plan(ctx context.Context) (*steps.Plan, error) {
 		del(KindVolume, v.Name)
 	}
 	p := steps.NewPlan(changes, func(ctx context.Context) error { return r.apply(ctx, e, o, leftovers, vols) })
-	if !r.volumes {
+	if !r.volumes && r.networks != onlyNetworks {
 		p.Note("volumes of stack %s are kept (use --volumes to remove them)", r.namespace)
 	}
 	return p, nil

@@ -232,7 +232,7 @@ func (d *devSystem) backupRoundTrip() {
 func (d *devSystem) zitiAdmin(ctx context.Context) *ziti.Client {
 	t := d.tb
 	t.Helper()
-	u, _ := url.Parse("https://127.0.0.1:" + d.zitiPort)
+	u, _ := url.Parse("https://" + d.addr + ":" + d.zitiPort)
 	var z *ziti.Client
 	err := wait.For(ctx, wait.Target{What: "the OpenZiti admin login", Where: u.String(), Deadline: 2 * time.Minute, Initial: time.Second, Max: 3 * time.Second},
 		func(ctx context.Context) error {

@@ -116,6 +116,7 @@ type devSystem struct {
 	common  []string // --prefix, --env-file, -o json
 	// published ports of Keycloak and the controller's edge API
 	keycloakPort, zitiPort string
+	addr                   string            // where those ports are published (the state node)
 	images                 map[string]string // the local images' stack variables
 	workloadName           string            // the service SPIRE_ENTRIES_FILE registers (e2eEntries)
 	backup                 *devBackup        // nil: no backup service
@@ -126,9 +127,16 @@ func newDevSystem(tb testing.TB, withBackup bool) *devSystem {
 	tb.Helper()
 	in := testbed.Require(tb, "docker")
 	testbed.LockSwarmApply(tb)
+	return newDevSystemOn(tb, withBackup, in.Docker.Host, "127.0.0.1")
+}
+
+// newDevSystemOn prepares the stacks for the Swarm whose manager is dockerHost; the published ports are reached at
+// addr (the state node's address: the controller and Keycloak publish their ports in host mode there).
+func newDevSystemOn(tb testing.TB, withBackup bool, dockerHost, addr string) *devSystem {
+	tb.Helper()
 	b := make([]byte, 3)
 	rand.Read(b)
-	d := &devSystem{tb: tb, prefix: "zbt" + hex.EncodeToString(b) + "-"}
+	d := &devSystem{tb: tb, prefix: "zbt" + hex.EncodeToString(b) + "-", addr: addr}
 	d.names = stacks.DefaultNames(d.prefix)
 	dir := tb.TempDir()
 	d.state = filepath.Join(dir, "state")
@@ -152,7 +160,7 @@ func newDevSystem(tb testing.TB, withBackup bool) *devSystem {
 	// POLICIES_FILE: read here, shipped to the bootstrap job as a config
 	d.keycloakPort, d.zitiPort = freePort(tb), freePort(tb)
 	fmt.Fprintf(&env, "DOCKER_HOST=%s\nKEYCLOAK_PUBLISHED_PORT=%s\nZITI_CTRL_PUBLISHED_PORT=%s\nZITI_ROUTER_PUBLISHED_PORT=%s\nPOLICIES_FILE=%s\n",
-		in.Docker.Host, d.keycloakPort, d.zitiPort, freePort(tb), policies)
+		dockerHost, d.keycloakPort, d.zitiPort, freePort(tb), policies)
 	if withBackup {
 		env.WriteString(d.backupEnv(dir))
 	}
@@ -161,7 +169,7 @@ func newDevSystem(tb testing.TB, withBackup bool) *devSystem {
 		tb.Fatal(err)
 	}
 	d.common = []string{"--prefix", d.prefix, "--env-file", d.envFile, "-o", "json"}
-	c, err := docker.New(in.Docker.Host, nil)
+	c, err := docker.New(dockerHost, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -488,7 +496,7 @@ func (d *devSystem) oidcLogin() {
 	t.Helper()
 	ctx := testutil.Context(t, 3*time.Minute)
 	secret := d.devSecret
-	kcURL, _ := url.Parse("http://127.0.0.1:" + d.keycloakPort)
+	kcURL, _ := url.Parse("http://" + d.addr + ":" + d.keycloakPort)
 	kc, err := keycloak.New(ctx, keycloak.Options{URL: kcURL, AdminUser: "admin", AdminPassword: secret("keycloak_admin_password")})
 	if err != nil {
 		t.Fatalf("Keycloak admin at %s: %v", kcURL, err)

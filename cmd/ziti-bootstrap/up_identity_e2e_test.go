@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,14 +40,15 @@ const e2eEntries = `entries:
 
 // workloadEvent is one line of `ziti-bootstrap workload`'s output.
 type workloadEvent struct {
-	Event          string   `json:"event"`
-	SpiffeID       string   `json:"spiffeId"`
-	Serial         string   `json:"serial"`
-	IdentityID     string   `json:"identityId"`
-	IdentityName   string   `json:"identityName"`
-	ExternalID     string   `json:"externalId"`
-	RoleAttributes []string `json:"roleAttributes"`
-	Error          string   `json:"error"`
+	Time           time.Time `json:"time"`
+	Event          string    `json:"event"`
+	SpiffeID       string    `json:"spiffeId"`
+	Serial         string    `json:"serial"`
+	IdentityID     string    `json:"identityId"`
+	IdentityName   string    `json:"identityName"`
+	ExternalID     string    `json:"externalId"`
+	RoleAttributes []string  `json:"roleAttributes"`
+	Error          string    `json:"error"`
 }
 
 // workloadService is a service of ziti-bootstrap's image running `ziti-bootstrap workload` against the agent
@@ -163,12 +165,20 @@ func (d *devSystem) serviceOutput(ctx context.Context, name string) (string, err
 		return "", err
 	}
 	var b strings.Builder
+	var errs []error
 	for _, tk := range tasks {
-		out, _, err := d.c.TaskLogs(ctx, tk.ID, 500)
+		// a task on a node that is down has no logs to give: read the others
+		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		out, _, err := d.c.TaskLogs(tctx, tk.ID, 500)
+		cancel()
 		if err != nil {
-			return "", err
+			errs = append(errs, err)
+			continue
 		}
 		b.WriteString(out)
+	}
+	if b.Len() == 0 && len(errs) > 0 {
+		return "", errors.Join(errs...)
 	}
 	return b.String(), nil
 }

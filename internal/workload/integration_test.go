@@ -29,14 +29,7 @@ func TestWorkloadEnrolsAndLogsInAgainAfterTheAgentRotatesItsSVID(t *testing.T) {
 	caName, roles := bedziti.BindSpireRoot(t, admin)
 	app := "zbt-wl-" + testutil.RandHex(t, 3)
 	id := agenttest.Register(t, "workloads/"+app, 30*time.Second)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		ids, _ := admin.ListIdentities(ctx, ziti.FilterEq("externalId", id.String()))
-		for _, i := range ids {
-			_ = admin.DeleteIdentity(ctx, i.ID)
-		}
-	})
+	bedziti.DeleteIdentityAtEnd(t, admin, id.String())
 	src := agenttest.Source(t, id)
 
 	u, err := url.Parse(in.Ziti.URL)

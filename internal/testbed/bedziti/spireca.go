@@ -48,3 +48,21 @@ func BindSpireRoot(t testing.TB, admin *ziti.Client) (caName string, roles []str
 	testutil.Must(t, plan.Apply(ctx))
 	return spireca.CAName(prefix, root), roles
 }
+
+// DeleteIdentityAtEnd deletes, when the test ends, the identities whose externalId is externalID (a workload the
+// test enrolled through the SPIRE CA).
+func DeleteIdentityAtEnd(t testing.TB, admin *ziti.Client, externalID string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		ids, err := admin.ListIdentities(ctx, ziti.FilterEq("externalId", externalID))
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		for _, i := range ids {
+			if err := admin.DeleteIdentity(ctx, i.ID); err != nil && !ziti.IsNotFound(err) {
+				t.Errorf("cleanup: delete identity %s: %v", i.Name, err)
+			}
+		}
+	})
+}

@@ -13,14 +13,14 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireca"
 )
 
-// BindSpireRoot claims the test bed's SPIRE root (ClaimSpireRoot) and registers it in the test bed's controller as
+// BindSpireRoot claims the test bed's SPIRE root (ClaimSpireRootNoApply) and registers it in the test bed's controller as
 // a verified CA with auto-enrolment, through the step spire/ziti-ca under a name prefix of the calling test, with
 // the default name format and role attributes "spire-workloads" plus one of the test's own. The CA is deleted when
 // the test ends. It returns the CA's name and its role attributes.
 func BindSpireRoot(t testing.TB, admin *ziti.Client) (caName string, roles []string) {
 	t.Helper()
 	in := testbed.Require(t, "spire")
-	root := ClaimSpireRoot(t, admin)
+	root := ClaimSpireRootNoApply(t, admin)
 	keyPEM, err := os.ReadFile(in.Spire.UpstreamKey)
 	testutil.Must(t, err)
 	keys, err := spireca.ParseKeys(string(keyPEM))

@@ -24,14 +24,7 @@ func TestWorkloadCommandLogsInAndIsHealthy(t *testing.T) {
 	admin := bedziti.Admin(t)
 	_, roles := bedziti.BindSpireRoot(t, admin)
 	id := agenttest.Register(t, "zbt-cli-"+testutil.RandHex(t, 3), 0)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		ids, _ := admin.ListIdentities(ctx, ziti.FilterEq("externalId", id.String()))
-		for _, i := range ids {
-			_ = admin.DeleteIdentity(ctx, i.ID)
-		}
-	})
+	bedziti.DeleteIdentityAtEnd(t, admin, id.String())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	testutil.Must(t, err)
 	listen := ln.Addr().String()

@@ -2,6 +2,7 @@ package workload_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -29,14 +30,7 @@ func TestWorkloadEnrolsAndLogsInAgainAfterTheAgentRotatesItsSVID(t *testing.T) {
 	caName, roles := bedziti.BindSpireRoot(t, admin)
 	app := "zbt-wl-" + testutil.RandHex(t, 3)
 	id := agenttest.Register(t, "workloads/"+app, 30*time.Second)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		ids, _ := admin.ListIdentities(ctx, ziti.FilterEq("externalId", id.String()))
-		for _, i := range ids {
-			_ = admin.DeleteIdentity(ctx, i.ID)
-		}
-	})
+	bedziti.DeleteIdentityAtEnd(t, admin, id.String())
 	src := agenttest.Source(t, id)
 
 	u, err := url.Parse(in.Ziti.URL)
@@ -160,4 +154,55 @@ func parse(t *testing.T, s string) []workload.Event {
 		out = append(out, e)
 	}
 	return out
+}
+
+// raced is the real client API, except that its first login is refused as if no identity existed yet: the
+// workload then enrols while another replica of it has enrolled already.
+type raced struct {
+	ziti.ClientAPI
+	refused bool
+}
+
+func (r *raced) AuthenticateCert(ctx context.Context, cert tls.Certificate) (ziti.Session, error) {
+	if !r.refused {
+		r.refused = true
+		return ziti.Session{}, &ziti.APIError{Status: 401, Code: "INVALID_AUTH", Message: "injected"}
+	}
+	return r.ClientAPI.AuthenticateCert(ctx, cert)
+}
+
+// Two replicas of a workload (one SPIFFE ID) enrol at once: the controller refuses the second enrolment as a
+// duplicate, which the workload counts as enrolled; it logs in as the one identity.
+func TestEnrolmentRaceWithAnotherReplica(t *testing.T) {
+	in := testbed.Require(t, "ziti")
+	admin := bedziti.Admin(t)
+	_, roles := bedziti.BindSpireRoot(t, admin)
+	id := agenttest.Register(t, "workloads/zbt-race-"+testutil.RandHex(t, 3), 0)
+	bedziti.DeleteIdentityAtEnd(t, admin, id.String())
+	src := agenttest.Source(t, id)
+	svid, err := src.GetX509SVID()
+	testutil.Must(t, err)
+	api := admin.ClientAPI()
+	testutil.Must(t, api.EnrollWithCA(testutil.Context(t, time.Minute), spireagent.Certificate(svid), "other-replica")) // the other replica
+
+	out := &testutil.SyncBuffer{}
+	w := &workload.Workload{Source: src, Ziti: &raced{ClientAPI: api}, Out: out, Deadline: time.Minute, Where: in.Ziti.URL}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !w.Status().Healthy && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	testutil.Must(t, <-done)
+	t.Logf("output:\n%s", out)
+	evs := parse(t, out.String())
+	if len(evs) != 1 || evs[0].Event != workload.EventAuthenticated || evs[0].ExternalID != id.String() || !ziti.EqualSets(evs[0].RoleAttributes, roles) {
+		t.Fatalf("events %+v; want one login (the refused enrolment is not a failure)", evs)
+	}
+	ids, err := admin.ListIdentities(testutil.Context(t, time.Minute), ziti.FilterEq("externalId", id.String()))
+	if err != nil || len(ids) != 1 || ids[0].ID != evs[0].IdentityID {
+		t.Errorf("identities %+v, %v; want the one the other replica enrolled", ids, err)
+	}
 }

@@ -8,8 +8,9 @@
 // A round starts for every new SVID (a leaf certificate of another serial): on start, and each time the agent
 // rotates the SVID. In a round the workload logs in with POST /edge/client/v1/authenticate?method=cert on a fresh
 // TLS connection presenting the SVID (leaf + SPIRE intermediate); when the controller answers 401 (no identity
-// with this externalId yet) it enrols (POST /enroll?method=ca, name ZB_WORKLOAD_NAME) and logs in again. An
-// enrolment refused as a duplicate (another replica enrolled first) counts as done. It then reads GET
+// with this externalId yet) it enrols (POST /enroll?method=ca, name ZB_WORKLOAD_NAME) and logs in again. A refused
+// enrolment followed by a login that succeeds (another replica of the SPIFFE ID enrolled first; the controller
+// answers the duplicate with HTTP 500) counts as done. It then reads GET
 // /current-identity with the new session and logs out (DELETE /current-api-session): no session is kept from one
 // SVID to the next. Failed attempts are retried with exponential backoff (200 ms … 5 s) until the round's
 // deadline (ZB_WAIT_TIMEOUT); after it, Run returns a *wait.UnreachableError (exit code 3, and Swarm restarts the
@@ -205,15 +206,20 @@ func (w *Workload) login(ctx context.Context, svid *x509svid.SVID, attempt int) 
 		if name == "" {
 			name = DefaultName(svid.ID.String())
 		}
-		if eerr := w.Ziti.EnrollWithCA(ctx, cert, name); eerr != nil && !ziti.IsConflict(eerr) {
-			w.fail(withStage(base, StageEnrol), fmt.Errorf("%w (after the login was refused: %v)", eerr, err))
-			return eerr
-		} else if eerr == nil {
+		refused := err
+		eerr := w.Ziti.EnrollWithCA(ctx, cert, name)
+		if eerr == nil {
 			e := base
 			e.Event = EventEnrolled
 			w.emit(e)
 		}
 		s, err = w.Ziti.AuthenticateCert(ctx, cert)
+		if err != nil && eerr != nil {
+			w.fail(withStage(base, StageEnrol), fmt.Errorf("%w (the login before it was refused: %v)", eerr, refused))
+			return eerr
+		}
+		// an enrolment refused while the login now succeeds: another replica of this SPIFFE ID enrolled first
+		// (the controller answers a duplicate externalId with HTTP 500)
 	}
 	if err != nil {
 		w.fail(withStage(base, StageAuthenticate), err)

@@ -63,6 +63,7 @@ type fakeZiti struct {
 	enrols     int
 	failLogins int   // the next n logins fail with a 503
 	loginErr   error // when set, every login fails with it
+	enrolErr   error // when set, every enrolment fails with it
 	loggedOut  int
 }
 
@@ -88,9 +89,12 @@ func (f *fakeZiti) EnrollWithCA(_ context.Context, cert tls.Certificate, name st
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.enrols++
+	if f.enrolErr != nil {
+		return f.enrolErr
+	}
 	ext := cert.Leaf.URIs[0].String()
 	if _, ok := f.ids[ext]; ok {
-		return &ziti.APIError{Status: 400, Code: "COULD_NOT_VALIDATE", Cause: "field externalId: duplicate value"}
+		return &ziti.APIError{Status: 500, Message: "Internal Server Error"} // what the controller answers a duplicate externalId with
 	}
 	f.ids[ext] = ziti.Identity{ID: "id-" + name, Name: "spire-" + name, ExternalID: ext, RoleAttributes: []string{"spire-workloads"}}
 	return nil
@@ -317,6 +321,27 @@ func TestDefaultName(t *testing.T) {
 	} {
 		if got := DefaultName(in); got != want {
 			t.Errorf("DefaultName(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A refused enrolment followed by a refused login (no CA bound yet) is a failure of stage enrol, retried.
+func TestAFailedEnrolmentIsRetried(t *testing.T) {
+	src, out := newSource(), &testutil.SyncBuffer{}
+	src.set(newSVIDs(t, "spiffe://zb.test/app").next())
+	zc := &fakeZiti{ids: map[string]ziti.Identity{}, enrolErr: &ziti.APIError{Status: 401, Code: "CERT_FAILED_VALIDATION"}}
+	w := &Workload{Source: src, Ziti: zc, Out: out, Deadline: 500 * time.Millisecond}
+	var ue *wait.UnreachableError
+	if err := w.Run(context.Background()); !errors.As(err, &ue) || !strings.Contains(err.Error(), "CERT_FAILED_VALIDATION") {
+		t.Fatalf("Run = %v; want an unreachable error with the enrolment's answer", err)
+	}
+	evs := events(t, out.String())
+	if len(evs) < 2 || zc.enrols != len(evs) {
+		t.Fatalf("%d enrolments, events:\n%s", zc.enrols, out)
+	}
+	for _, e := range evs {
+		if e.Event != EventFailed || e.Stage != StageEnrol || !strings.Contains(e.Error, "the login before it was refused") {
+			t.Errorf("event %+v", e)
 		}
 	}
 }

@@ -1,6 +1,6 @@
 // Package agenttest gives integration tests X509-SVIDs from the test bed's real SPIRE agent: it registers entries
-// that select the test process by its uid (the agent's unix workload attestor), parented to the agent's ID, and
-// opens Workload API sources for them.
+// that select the test process (or a child of another group) by uid and gid (the agent's unix workload
+// attestor), parented to the agent's ID, and opens Workload API sources for them.
 package agenttest
 
 import (
@@ -26,15 +26,24 @@ func Socket(t testing.TB) string {
 	return "unix://" + in.AgentSocket
 }
 
-// Register creates an entry for spiffe://TD/path that selects this test process (unix:uid:<uid>), served by the
-// test bed's agent, with X509-SVIDs of ttl (0: the server's default); it is deleted when the test ends. The entry
-// ID starts with "zbt-agenttest-".
+// Register creates an entry for spiffe://TD/path that selects this test process (unix:uid and unix:gid, the
+// agent's unix workload attestor), served by the test bed's agent, with X509-SVIDs of ttl (0: the server's
+// default); it is deleted when the test ends. The entry ID starts with "zbt-agenttest-".
 func Register(t testing.TB, path string, ttl time.Duration) spiffeid.ID {
+	t.Helper()
+	return RegisterGID(t, path, ttl, os.Getgid())
+}
+
+// RegisterGID is Register for a process of this test's uid running with group gid: a child process started
+// with that gid gets this SVID, and neither this process nor children of other gids do. gid must be named in
+// /etc/group: the test bed's static spire-agent crashes looking up the name of a group that is not.
+func RegisterGID(t testing.TB, path string, ttl time.Duration, gid int) spiffeid.ID {
 	t.Helper()
 	c, in := spiretest.Connect(t, nil)
 	id := spiffeid.RequireFromString(fmt.Sprintf("spiffe://%s/%s", in.TrustDomain, path))
 	e := spire.Entry{ID: "zbt-agenttest-" + testutil.RandHex(t, 6), SpiffeID: id.String(), ParentID: in.AgentID,
-		Selectors: []spire.Selector{{Type: "unix", Value: fmt.Sprintf("uid:%d", os.Getuid())}}, X509SVIDTTL: int32(ttl / time.Second)}
+		Selectors:   []spire.Selector{{Type: "unix", Value: fmt.Sprintf("uid:%d", os.Getuid())}, {Type: "unix", Value: fmt.Sprintf("gid:%d", gid)}},
+		X509SVIDTTL: int32(ttl / time.Second)}
 	ctx := testutil.Context(t, time.Minute)
 	if errs := c.BatchCreate(ctx, []spire.Entry{e}); errs[0] != nil {
 		t.Fatalf("register %s: %v", id, errs[0])

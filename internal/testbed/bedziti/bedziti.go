@@ -40,8 +40,21 @@ func Admin(t testing.TB) *ziti.Client {
 // scripts/up.sh, or by this test) before the test and again when it ends, before the lock is released.
 func ClaimSpireRoot(t testing.TB, admin *ziti.Client) *x509.Certificate {
 	t.Helper()
-	in := testbed.Require(t, "spire")
+	testbed.Require(t, "spire")
 	testbed.LockSwarmApply(t) // such tests run apply, which takes the Swarm's apply lock
+	return claimSpireRoot(t, admin)
+}
+
+// ClaimSpireRootNoApply is ClaimSpireRoot for tests that register the root themselves and never run apply: they
+// do not wait for the Swarm's apply lock (which an end-to-end test may hold for many minutes).
+func ClaimSpireRootNoApply(t testing.TB, admin *ziti.Client) *x509.Certificate {
+	t.Helper()
+	return claimSpireRoot(t, admin)
+}
+
+func claimSpireRoot(t testing.TB, admin *ziti.Client) *x509.Certificate {
+	t.Helper()
+	in := testbed.Require(t, "spire")
 	dir := filepath.Join(testbed.StateDir(), "locks")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

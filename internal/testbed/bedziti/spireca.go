@@ -13,14 +13,14 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireca"
 )
 
-// BindSpireRoot claims the test bed's SPIRE root (ClaimSpireRoot) and registers it in the test bed's controller as
+// BindSpireRoot claims the test bed's SPIRE root (ClaimSpireRootNoApply) and registers it in the test bed's controller as
 // a verified CA with auto-enrolment, through the step spire/ziti-ca under a name prefix of the calling test, with
 // the default name format and role attributes "spire-workloads" plus one of the test's own. The CA is deleted when
 // the test ends. It returns the CA's name and its role attributes.
 func BindSpireRoot(t testing.TB, admin *ziti.Client) (caName string, roles []string) {
 	t.Helper()
 	in := testbed.Require(t, "spire")
-	root := ClaimSpireRoot(t, admin)
+	root := ClaimSpireRootNoApply(t, admin)
 	keyPEM, err := os.ReadFile(in.Spire.UpstreamKey)
 	testutil.Must(t, err)
 	keys, err := spireca.ParseKeys(string(keyPEM))
@@ -47,4 +47,22 @@ func BindSpireRoot(t testing.TB, admin *ziti.Client) (caName string, roles []str
 	})
 	testutil.Must(t, plan.Apply(ctx))
 	return spireca.CAName(prefix, root), roles
+}
+
+// DeleteIdentityAtEnd deletes, when the test ends, the identities whose externalId is externalID (a workload the
+// test enrolled through the SPIRE CA).
+func DeleteIdentityAtEnd(t testing.TB, admin *ziti.Client, externalID string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		ids, err := admin.ListIdentities(ctx, ziti.FilterEq("externalId", externalID))
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		for _, i := range ids {
+			if err := admin.DeleteIdentity(ctx, i.ID); err != nil && !ziti.IsNotFound(err) {
+				t.Errorf("cleanup: delete identity %s: %v", i.Name, err)
+			}
+		}
+	})
 }

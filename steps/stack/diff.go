@@ -300,7 +300,15 @@ func updateConfig(u *swarm.UpdateConfig) string {
 	if u == nil {
 		return ""
 	}
-	return fmt.Sprintf("%+v", *u)
+	n := *u
+	// the engine's normal form: what a stack file leaves out is stored as Swarm's default
+	if n.FailureAction == "" {
+		n.FailureAction = swarm.UpdateFailureActionPause
+	}
+	if n.Order == "" {
+		n.Order = swarm.UpdateOrderStopFirst
+	}
+	return fmt.Sprintf("%+v", n)
 }
 
 // containerRest compares what the other fields leave out of the container spec.

@@ -458,6 +458,16 @@ func TestCompareIgnoresEngineNormalForm(t *testing.T) {
 	if d := Compare(&live, &want, netName); len(d) != 0 {
 		t.Errorf("empty vs nil: %v", d)
 	}
+	// an update_config that names only some fields is stored with Swarm's defaults for the others
+	want.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1, Order: swarm.UpdateOrderStopFirst}
+	live.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1, Order: swarm.UpdateOrderStopFirst, FailureAction: swarm.UpdateFailureActionPause}
+	if d := Compare(&live, &want, netName); len(d) != 0 {
+		t.Errorf("update_config defaults: %v", d)
+	}
+	live.UpdateConfig.FailureAction = swarm.UpdateFailureActionRollback
+	if d := Compare(&live, &want, netName); len(d) != 1 {
+		t.Errorf("update_config failure_action rollback vs default pause: differences %v, want update_config", d)
+	}
 }
 
 // A global service (the SPIRE agent launcher) is shown per node: the newest task of each node.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -182,8 +183,8 @@ func UpSwarm(ctx context.Context, name string, log io.Writer) (*SwarmBed, error)
 		what string
 		fn   func() error
 	}{
-		{"node-image", func() error { return nodeImage(ctx) }},
-		{"network", func() error { return swarmNetwork(ctx) }},
+		{"node-image", func() error { return shared(func() error { return nodeImage(ctx) }) }},
+		{"network", func() error { return shared(func() error { return swarmNetwork(ctx) }) }},
 		{"engines", func() error { return b.startEngines(ctx) }},
 		{"swarm", func() error { return b.join(ctx) }},
 		{"images", func() error { return b.LoadLocalImages(ctx, log) }},
@@ -197,6 +198,16 @@ func UpSwarm(ctx context.Context, name string, log io.Writer) (*SwarmBed, error)
 		return nil, err
 	}
 	return b, writeAtomic(SwarmStateFile(name), data)
+}
+
+// shared runs fn under a lock that every bed's `up` shares: they build the same node image and network.
+func shared(fn func() error) error {
+	unlock, err := flock("swarm-shared.lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return fn()
 }
 
 // nodeImage builds NodeImage (scripts/images.sh node) unless it exists.
@@ -420,6 +431,10 @@ func DownSwarm(ctx context.Context, names ...string) error {
 				errs = append(errs, err)
 			}
 		}
+		spec, _ := SwarmSpecNamed(name)
+		for _, n := range spec.bed().Nodes {
+			removeCgroups("zb-" + n.Hostname)
+		}
 		if err := os.Remove(SwarmStateFile(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -436,3 +451,21 @@ func DownSwarm(ctx context.Context, names ...string) error {
 
 // IsSwarm reports whether name is a multi-node test bed (rather than a server of Up).
 func IsSwarm(name string) bool { return slices.Contains(SwarmNames(), name) }
+
+// removeCgroups removes the (empty, once the node is gone) cgroup v1 directories a node's engine made for its
+// containers (--cgroup-parent) in every hierarchy, deepest first. Best effort: a busy one stays.
+func removeCgroups(parent string) {
+	roots, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", parent))
+	for _, root := range roots {
+		var dirs []string
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			os.Remove(dirs[i])
+		}
+	}
+}

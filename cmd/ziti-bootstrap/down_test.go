@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
 func TestCleanNodeArgs(t *testing.T) {
@@ -125,4 +128,41 @@ func list(t *testing.T, n testbed.SwarmNode, args ...string) string {
 	out, err := n.Docker(testutil.Context(t, time.Minute), args...)
 	testutil.Must(t, err)
 	return strings.TrimSpace(out)
+}
+
+// On a single node, down/nodes plans exactly this node's containers and volumes of the stacks and removes them;
+// a second down plans nothing and makes no mutating call.
+func TestDownVolumesOneNode(t *testing.T) {
+	in := testbed.Require(t, "docker")
+	testbed.LockSwarmApply(t)
+	ctx := testutil.Context(t, 5*time.Minute)
+	prefix := "zbd" + testutil.RandHex(t, 3) + "-"
+	ns := stacks.DefaultNames(prefix)[stacks.Spire]
+	host := func(args ...string) {
+		t.Helper()
+		if out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput(); err != nil {
+			t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	host("volume", "create", "--label", docker.NamespaceLabel+"="+ns, ns+"_data")
+	host("run", "-d", "--name", ns+"_agent", "--label", docker.NamespaceLabel+"="+ns, "-v", ns+"_data:/data",
+		testbed.SleepImage, "sleep", "infinity")
+	env := filepath.Join(t.TempDir(), ".env")
+	testutil.Must(t, os.WriteFile(env, []byte("DOCKER_HOST="+in.Docker.Host+"\n"), 0o600))
+	down := func() steps.Result {
+		t.Helper()
+		code, out, errs := cli(t, "down", "--volumes", "--prefix", prefix, "--env-file", env, "-o", "json")
+		if code != exitcode.OK {
+			t.Fatalf("down --volumes: exit %d\n%s\n%s", code, out, errs)
+		}
+		return testutil.StepResult(t, new(report(t, out)), nodesStepName)
+	}
+	got := testutil.ChangeStrings(down().Changes)
+	want := []string{"delete container " + ns + "_agent: stack " + ns + " removed", "delete swarm-volume " + ns + "_data: stack " + ns + " removed"}
+	if !slices.Equal(got, want) {
+		t.Errorf("first down planned %q, want %q", got, want)
+	}
+	if r := down(); len(r.Changes) != 0 || r.MutatingCalls != 0 {
+		t.Errorf("second down: %d change(s), %d mutating call(s); want none", len(r.Changes), r.MutatingCalls)
+	}
 }

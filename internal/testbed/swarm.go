@@ -56,13 +56,15 @@ const (
 type SwarmSpec struct {
 	Name              string
 	Managers, Workers int
-	FirstHost         int // last octet of node 1's address in SwarmSubnet; nodes take the following ones
+	FirstHost         int  // last octet of node 1's address in SwarmSubnet; nodes take the following ones
+	LocalImages       bool // UpSwarm loads the local images (LoadLocalImages) into every node
 }
 
-// SwarmSpecs are the multi-node test beds `testbed up` knows: swarm3 (one manager, two workers) and swarm3m (three
-// managers, for the apply lock across managers). Both can run at once.
+// SwarmSpecs are the multi-node test beds `testbed up` knows: swarm3 (one manager, two workers; the local images
+// loaded, for the stacks) and swarm3m (three managers, for the apply lock across managers; no image loaded: its
+// tests load what they run with LoadImages). Both can run at once.
 var SwarmSpecs = []SwarmSpec{
-	{Name: "swarm3", Managers: 1, Workers: 2, FirstHost: 11},
+	{Name: "swarm3", Managers: 1, Workers: 2, FirstHost: 11, LocalImages: true},
 	{Name: "swarm3m", Managers: 3, Workers: 0, FirstHost: 21},
 }
 
@@ -164,7 +166,8 @@ func nodeRunArgs(b *SwarmBed, n SwarmNode) []string {
 }
 
 // UpSwarm starts the multi-node test bed name unless it runs already (idempotent: a running bed is checked and
-// left alone), loads the local images (zb-local/*) each node lacks, and writes SwarmStateFile. log receives
+// left alone), loads the local images (zb-local/*) each node lacks when the bed's spec says so, and writes
+// SwarmStateFile. log receives
 // one line per phase with its duration.
 func UpSwarm(ctx context.Context, name string, log io.Writer) (*SwarmBed, error) {
 	spec, err := SwarmSpecNamed(name)
@@ -201,7 +204,12 @@ func UpSwarm(ctx context.Context, name string, log io.Writer) (*SwarmBed, error)
 		{"network", func() error { return shared(func() error { return swarmNetwork(ctx) }) }},
 		{"engines", func() error { return b.startEngines(ctx) }},
 		{"swarm", func() error { return b.join(ctx) }},
-		{"images", func() error { return b.LoadLocalImages(ctx, log) }},
+		{"images", func() error {
+			if !spec.LocalImages {
+				return nil
+			}
+			return b.LoadLocalImages(ctx, log)
+		}},
 	} {
 		if err := phase(p.what, p.fn); err != nil {
 			return nil, err

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +19,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
 func TestCleanNodeArgs(t *testing.T) {
@@ -125,4 +129,92 @@ func list(t *testing.T, n testbed.SwarmNode, args ...string) string {
 	out, err := n.Docker(testutil.Context(t, time.Minute), args...)
 	testutil.Must(t, err)
 	return strings.TrimSpace(out)
+}
+
+// On a single node, down/nodes plans exactly this node's containers and volumes of the stacks and removes them;
+// a second down plans nothing and makes no mutating call.
+func TestDownVolumesOneNode(t *testing.T) {
+	in := testbed.Require(t, "docker")
+	testbed.LockSwarmApply(t)
+	ctx := testutil.Context(t, 5*time.Minute)
+	prefix := "zbd" + testutil.RandHex(t, 3) + "-"
+	ns := stacks.DefaultNames(prefix)[stacks.Spire]
+	host := func(args ...string) {
+		t.Helper()
+		if out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput(); err != nil {
+			t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	host("volume", "create", "--label", docker.NamespaceLabel+"="+ns, ns+"_data")
+	host("run", "-d", "--name", ns+"_agent", "--label", docker.NamespaceLabel+"="+ns, "-v", ns+"_data:/data",
+		testbed.SleepImage, "sleep", "infinity")
+	env := filepath.Join(t.TempDir(), ".env")
+	testutil.Must(t, os.WriteFile(env, []byte("DOCKER_HOST="+in.Docker.Host+"\n"), 0o600))
+	down := func() steps.Result {
+		t.Helper()
+		code, out, errs := cli(t, "down", "--volumes", "--prefix", prefix, "--env-file", env, "-o", "json")
+		if code != exitcode.OK {
+			t.Fatalf("down --volumes: exit %d\n%s\n%s", code, out, errs)
+		}
+		return testutil.StepResult(t, new(report(t, out)), nodesStepName)
+	}
+	got := testutil.ChangeStrings(down().Changes)
+	want := []string{"delete container " + ns + "_agent: stack " + ns + " removed", "delete swarm-volume " + ns + "_data: stack " + ns + " removed"}
+	if !slices.Equal(got, want) {
+		t.Errorf("first down planned %q, want %q", got, want)
+	}
+	if r := down(); len(r.Changes) != 0 || r.MutatingCalls != 0 {
+		t.Errorf("second down: %d change(s), %d mutating call(s); want none", len(r.Changes), r.MutatingCalls)
+	}
+}
+
+// fakeNodes is a nodeEngine whose Swarm has the given nodes; it records the node job it is asked to run.
+type fakeNodes struct {
+	nodes []docker.Node
+	job   *docker.NodeJob
+	res   []docker.NodeResult
+}
+
+func (f *fakeNodes) Nodes(context.Context) ([]docker.Node, error) { return f.nodes, nil }
+func (f *fakeNodes) Containers(context.Context, string) ([]docker.Container, error) {
+	return nil, nil
+}
+func (f *fakeNodes) Volumes(context.Context, string) ([]docker.Volume, error) { return nil, nil }
+func (f *fakeNodes) CleanNode(context.Context, []string, bool, time.Duration) (docker.NodeCleanup, error) {
+	return docker.NodeCleanup{}, nil
+}
+func (f *fakeNodes) RunOnEveryNode(_ context.Context, job docker.NodeJob) ([]docker.NodeResult, error) {
+	f.job = &job
+	return f.res, nil
+}
+
+// On several nodes, down/nodes plans one change per ready node, names the nodes that are not ready, runs one
+// global job of ZB_IMAGE, and fails naming each node whose run reported an error.
+func TestNodesStepSeveralNodes(t *testing.T) {
+	e := &fakeNodes{
+		nodes: []docker.Node{{Hostname: "n1", Ready: true, Manager: true}, {Hostname: "n2", Ready: true}, {Hostname: "n3"}},
+		res: []docker.NodeResult{{Node: "n1", State: "complete", Output: "removed volume a_data"},
+			{Node: "n2", State: "complete", Output: "removed volume a_data\n" + cleanNodeError + " remove volume b_data: boom"}},
+	}
+	s := &nodesStep{engine: func() nodeEngine { return e }, image: "tool:1", namespaces: []string{"a", "b"}, volumes: true,
+		timeout: time.Minute, log: slog.New(slog.DiscardHandler)}
+	p, err := s.Plan(context.Background())
+	testutil.Must(t, err)
+	var keys []string
+	for _, c := range p.Changes {
+		keys = append(keys, c.Key)
+	}
+	if !slices.Equal(keys, []string{"n1", "n2"}) {
+		t.Errorf("planned changes for %v, want the ready nodes n1 n2", keys)
+	}
+	if len(p.Notes) != 1 || !strings.Contains(p.Notes[0], "n3") {
+		t.Errorf("notes %q: want one naming the node that is not ready (n3)", p.Notes)
+	}
+	err = p.Apply(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "node n2") || strings.Contains(err.Error(), "node n1") {
+		t.Errorf("apply: %v; want an error naming n2 only", err)
+	}
+	if e.job == nil || e.job.Image != "tool:1" || !slices.Contains(e.job.Args, "--volumes") {
+		t.Errorf("node job %+v: want ZB_IMAGE tool:1 running clean-node --volumes", e.job)
+	}
 }

@@ -44,8 +44,9 @@ type NodeJob struct {
 }
 
 // RunOnEveryNode runs job as a Swarm global job (one task on every ready node; API 1.41, Engine 20.10+) as root
-// with the node's Docker socket mounted at Socket, waits until every task has ended, reads each one's output,
-// and removes the job (so nothing of it is left on any node). The results are in node order; an error means the
+// with the node's Docker socket mounted at Socket, waits until each node's first task has ended, reads its
+// output, and removes the job. Swarm 20.10 starts a failed global-job task again whatever the restart policy
+// (measured), so job.Args should exit 0 and report failures in their output. The results are in node order; an error means the
 // job could not be run or did not end in time, not that a node's command failed (see NodeResult.Failed).
 func (c *Client) RunOnEveryNode(ctx context.Context, job NodeJob) ([]NodeResult, error) {
 	nodes, err := c.Nodes(ctx)
@@ -88,12 +89,19 @@ func (c *Client) RunOnEveryNode(ctx context.Context, job NodeJob) ([]NodeResult,
 		tasks = tasks[:0]
 		var waiting []string
 		for nid, host := range ready {
-			i := slices.IndexFunc(all, func(t swarm.Task) bool { return t.NodeID == nid })
-			if i < 0 || !ended(all[i].Status.State) {
+			// the node's first task: Swarm (20.10) runs a failed global-job task again whatever the restart
+			// policy, so the command run must exit 0 and report its failures in its output
+			var first *swarm.Task
+			for i, t := range all {
+				if t.NodeID == nid && (first == nil || t.Meta.CreatedAt.Before(first.Meta.CreatedAt)) {
+					first = &all[i]
+				}
+			}
+			if first == nil || !ended(first.Status.State) {
 				waiting = append(waiting, host)
 				continue
 			}
-			tasks = append(tasks, all[i])
+			tasks = append(tasks, *first)
 		}
 		if len(waiting) > 0 {
 			slices.Sort(waiting)

@@ -31,6 +31,7 @@ type NodeCleanup struct {
 func (c *Client) CleanNode(ctx context.Context, namespaces []string, volumes bool, deadline time.Duration) (NodeCleanup, error) {
 	var done NodeCleanup
 	var errs []error
+	var removing []string // containers the engine is removing already
 	for _, ns := range namespaces {
 		if ns == "" {
 			return done, errors.New("clean node: empty stack namespace (it would match every object)")
@@ -53,10 +54,23 @@ func (c *Client) CleanNode(ctx context.Context, namespaces []string, volumes boo
 			switch {
 			case err == nil:
 				done.Containers = append(done.Containers, name)
+			case IsConflict(err): // "removal … already in progress": Swarm is removing a task's container
+				removing = append(removing, k.ID)
 			case !IsNotFound(err): // else Swarm removed it meanwhile
 				errs = append(errs, fmt.Errorf("remove container %s of stack %s: %w", name, ns, err))
 			}
 		}
+	}
+	if len(removing) > 0 {
+		err := wait.For(ctx, wait.Target{What: "removal of task containers", Where: c.host, Deadline: deadline}, func(ctx context.Context) error {
+			for _, id := range removing {
+				if _, err := c.api.ContainerInspect(ctx, id); !IsNotFound(err) {
+					return fmt.Errorf("container %s still there (%v)", ShortID(id), err)
+				}
+			}
+			return nil
+		})
+		errs = append(errs, err)
 	}
 	if !volumes {
 		return done, errors.Join(errs...)

@@ -25,7 +25,7 @@ func Up(ctx context.Context, names []string, log io.Writer) (*Info, error) {
 	want := map[string]bool{}
 	for _, n := range names {
 		if !contains(Servers, n) {
-			return nil, fmt.Errorf("unknown server %q (known: %s)", n, strings.Join(Servers, ", "))
+			return nil, fmt.Errorf("unknown server %q (known: %s; multi-node test beds: %s)", n, strings.Join(Servers, ", "), strings.Join(SwarmNames(), ", "))
 		}
 		want[n] = true
 	}

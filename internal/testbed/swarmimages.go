@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// LocalImages is the reference filter of the images LoadLocalImages copies into every node: zb-local/*, or
+// LocalImageFilter is the reference filter of the images LoadLocalImages copies into every node: zb-local/*, or
 // $ZB_TESTBED_IMAGES (e.g. the images of another ZB_IMAGE_PREFIX of scripts/images.sh).
-func LocalImages() string {
+func LocalImageFilter() string {
 	if f := os.Getenv("ZB_TESTBED_IMAGES"); f != "" {
 		return f
 	}
@@ -37,12 +37,12 @@ func imageIDs(ctx context.Context, host string) (map[string]string, error) {
 	return ids, nil
 }
 
-// LoadLocalImages copies the newest tag of every local image repository (LocalImages) into the nodes that lack
+// LoadLocalImages copies the newest tag of every local image repository (LocalImageFilter) into the nodes that lack
 // it, so services are created without registry look-ups. Older tags (tool images of earlier builds) are left out:
 // each costs its full size on every node (vfs). An image counts as present on a node when its tag there names
 // the same image ID. Load other images with LoadImages.
 func (b *SwarmBed) LoadLocalImages(ctx context.Context, log io.Writer) error {
-	refs, err := newestTags(ctx, LocalImages())
+	refs, err := newestTags(ctx, LocalImageFilter())
 	if err != nil {
 		return err
 	}

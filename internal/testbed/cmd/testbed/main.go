@@ -20,7 +20,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: testbed up [server...] | down [--purge] | env")
+		fmt.Fprintln(os.Stderr, "usage: testbed up [server...] [swarm3 swarm3m] | down [--purge] [swarm3 swarm3m] | env")
 		os.Exit(2)
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)

@@ -170,10 +170,14 @@ func (s *nodesStep) planLocal(ctx context.Context, e nodeEngine) (*steps.Plan, e
 			changes = append(changes, steps.Change{Action: steps.Delete, Kind: stack.KindVolume, Key: v.Name, Reason: "stack " + ns + " removed"})
 		}
 	}
-	return steps.NewPlan(changes, func(ctx context.Context) error {
+	p := steps.NewPlan(changes, func(ctx context.Context) error {
 		_, err := e.CleanNode(ctx, s.namespaces, s.volumes, s.timeout)
 		return err
-	}), nil
+	})
+	if !s.volumes {
+		p.Note("volumes of stacks %s are kept (use --volumes to remove them)", strings.Join(s.namespaces, ", "))
+	}
+	return p, nil
 }
 
 func (s *nodesStep) applyEveryNode(ctx context.Context, e nodeEngine) error {

@@ -129,7 +129,7 @@ func (r *Remove) Plan(ctx context.Context) (*steps.Plan, error) {
 		del(KindVolume, v.Name)
 	}
 	p := steps.NewPlan(changes, func(ctx context.Context) error { return r.apply(ctx, e, o, leftovers, vols) })
-	if !r.volumes && r.networks != onlyNetworks {
+	if !r.volumes && r.networks == withNetworks { // with the others, down's node step removes the volumes and says so
 		p.Note("volumes of stack %s are kept (use --volumes to remove them)", r.namespace)
 	}
 	return p, nil

@@ -99,7 +99,8 @@ func (c *Counter) Systems() []string {
 	return out
 }
 
-// Transport wraps base (http.DefaultTransport when nil) and counts every request it carries for system.
+// Transport wraps base (http.DefaultTransport when nil) and counts every request it carries for system. A
+// write passes the request context's Fence first and is not sent when it fails.
 // Requests with a safe method (GET, HEAD, OPTIONS) are reads. Others are writes, except those whose URL path
 // ends with one of sessionPaths: logging in (a Ziti /authenticate, a Keycloak token request) opens a session and
 // changes no configuration, so it is counted as a read.
@@ -119,6 +120,9 @@ type transport struct {
 
 func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if isWrite(r.Method, r.URL.Path, t.session) {
+		if err := Fence(r.Context()); err != nil {
+			return nil, err
+		}
 		t.c.Write(t.system, r.Method+" "+r.URL.Path)
 	} else {
 		t.c.Read(t.system)
@@ -149,6 +153,9 @@ func UnaryInterceptor(c *Counter, system string) grpc.UnaryClientInterceptor {
 			strings.HasPrefix(name, "Count"), strings.HasPrefix(name, "Fetch"), name == "Check", name == "Watch":
 			c.Read(system)
 		default:
+			if err := Fence(ctx); err != nil {
+				return err
+			}
 			c.Write(system, method)
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)

@@ -523,10 +523,11 @@ func (b *bed) mustBeConverged(what string, extra ...string) {
 	}
 }
 
-// swarmLockGone fails the test when the apply lock is still in the Swarm after the runs ended.
+// swarmLockGone fails the test when the apply lock is still held in the Swarm after the runs ended (a released
+// lock stays as a config marked free, without a holder's run label).
 func (b *bed) swarmLockGone() {
 	b.t.Helper()
-	out, err := exec.Command("docker", "config", "ls", "--filter", "name="+lock.Name, "--format", "{{.Name}} {{.Labels}}").CombinedOutput()
+	out, err := exec.Command("docker", "config", "ls", "--filter", "name="+lock.Name, "--filter", "label="+lock.LabelRun, "--format", "{{.Name}} {{.Labels}}").CombinedOutput()
 	if err != nil {
 		b.t.Fatalf("docker config ls: %v\n%s", err, out)
 	}

@@ -407,7 +407,9 @@ func TestFileLockUnwritableIsInvalidConfig(t *testing.T) {
 	}
 }
 
-func (notManager) EngineTime(context.Context) (time.Time, error) { return time.Time{}, errors.New("unused") }
+func (notManager) EngineTime(context.Context) (time.Time, error) {
+	return time.Time{}, errors.New("unused")
+}
 
 // Another run takes the lock over between the holder's read and its release (the holder's lease had run out):
 // the release must not free, or delete, the new holder's lock.

@@ -3,12 +3,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 )
 
 // StackVars documents the variables of the Swarm stack files (stacks/*.yml and stacks/config/) that the
@@ -180,18 +183,17 @@ func newLoader(src Sources) *loader {
 		l.src.Env = os.LookupEnv
 	}
 	if l.src.ReadFile == nil {
-		l.src.ReadFile = os.ReadFile
+		l.src.ReadFile = safefile.ReadValue
 	}
 	if src.EnvFile != "" {
-		f, err := os.Open(src.EnvFile)
-		if err != nil {
-			l.fail("--env-file", "cannot read %s: %v; pass an existing file or omit the flag", src.EnvFile, errors.Unwrap(err))
-		} else {
-			m, perr := ParseDotenv(f, src.EnvFile)
-			f.Close()
-			if perr != nil {
-				l.fail("--env-file", "%v", perr)
-			}
+		m, err := readDotenv(src.EnvFile)
+		var pe *fs.PathError
+		switch {
+		case errors.As(err, &pe):
+			l.fail("--env-file", "cannot read %s: %v; pass a readable regular file or omit the flag", src.EnvFile, pe.Err)
+		case err != nil:
+			l.fail("--env-file", "%v", err)
+		default:
 			l.file = m
 		}
 	}
@@ -208,12 +210,8 @@ func (src Sources) WithDefaults(defaults map[string]string) Sources {
 	}
 	file := map[string]string{}
 	if src.EnvFile != "" {
-		if f, err := os.Open(src.EnvFile); err == nil {
-			file, _ = ParseDotenv(f, src.EnvFile)
-			f.Close()
-			if file == nil {
-				file = map[string]string{}
-			}
+		if m, err := readDotenv(src.EnvFile); err == nil {
+			file = m
 		}
 	}
 	// set: given a non-empty value (a copy of .env.example leaves many variables empty)

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 
@@ -30,6 +29,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -228,7 +228,7 @@ func baseURL(u *url.URL) (*url.URL, error) {
 // loadRoots reads the CA file, or fetches the controller's well-known CA bundle when TOFU.
 func loadRoots(ctx context.Context, base *url.URL, opts Options) (*x509.CertPool, error) {
 	if opts.CAFile != "" {
-		pem, err := os.ReadFile(opts.CAFile)
+		pem, err := safefile.ReadValue(opts.CAFile)
 		if err != nil {
 			return nil, invalid("ZITI_CA_FILE", fmt.Sprintf("cannot read %s: %v", opts.CAFile, errors.Unwrap(err)))
 		}

@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 )
 
@@ -78,7 +78,7 @@ func Defaults(trustDomain string) []Entry {
 
 // LoadFile reads and validates a declaration file. Errors name the file, the entry and the field.
 func LoadFile(path, trustDomain string) ([]Entry, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.Read(path, safefile.MaxValue)
 	if err != nil {
 		return nil, fmt.Errorf("SPIRE entries file: %w", err)
 	}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+)
+
+// Files the user names are read bounded and only when regular: /dev/zero (once a Go "out of memory" crash), a
+// FIFO (once a hang) and a file too large are refused at once with exit code 2, naming the variable.
+func TestHostileFilesRefusedNamingTheVariable(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, 2<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := filepath.Join(dir, "ok.env")
+	os.WriteFile(env, []byte("ZITI_CTRL_URL=https://127.0.0.1:1\nZITI_CA_TOFU=true\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		name string // the variable (or flag) the error must name
+		why  string
+	}{
+		{[]string{"plan", "--env-file", env, "--set", "ZITI_PWD_FILE=/dev/zero"}, "ZITI_PWD_FILE", "not a regular file"},
+		{[]string{"plan", "--env-file", env, "--set", "ZITI_PWD_FILE=" + fifo}, "ZITI_PWD_FILE", "a FIFO"},
+		{[]string{"plan", "--env-file", env, "--set", "KEYCLOAK_ADMIN_PASSWORD_FILE=" + big}, "KEYCLOAK_ADMIN_PASSWORD_FILE", "larger than 1 MiB"},
+		{[]string{"plan", "--env-file", env, "--set", "ZITI_CA_FILE=/dev/zero"}, "ZITI_CA_FILE", "not a regular file"},
+		{[]string{"plan", "--env-file", env, "--set", "SPIRE_ENTRIES_FILE=" + fifo}, "SPIRE_ENTRIES_FILE", "a FIFO"},
+		{[]string{"plan", "--env-file", env, "--set", "POLICIES_FILE=/dev/zero"}, "POLICIES_FILE", "not a regular file"},
+		{[]string{"plan", "--env-file", "/dev/zero"}, "--env-file", "not a regular file"},
+		{[]string{"plan", "--env-file", fifo}, "--env-file", "a FIFO"},
+		{[]string{"up", "--dry-run", "--set", "ZITI_PWD_FILE=/dev/zero"}, "ZITI_PWD_FILE", "not a regular file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			type result struct {
+				code int
+				errs string
+			}
+			done := make(chan result, 1)
+			go func() {
+				code, _, errs := cli(t, tc.args...)
+				done <- result{code, errs}
+			}()
+			select {
+			case r := <-done:
+				if r.code != exitcode.InvalidConfig || !strings.Contains(r.errs, tc.name) || !strings.Contains(r.errs, tc.why) {
+					t.Fatalf("%v: exit %d; want %d naming %s (%s):\n%s", tc.args, r.code, exitcode.InvalidConfig, tc.name, tc.why, r.errs)
+				}
+			case <-time.After(time.Minute):
+				t.Fatalf("%v: still running after a minute (blocked on the file?)", tc.args)
+			}
+		})
+	}
+}

@@ -61,3 +61,23 @@ func TestHostileFilesRefusedNamingTheVariable(t *testing.T) {
 		})
 	}
 }
+
+// A URL with credentials is refused (exit 2, naming the variable) and its password is printed nowhere: the
+// error, the logs at debug level, in text and JSON.
+func TestCredentialsInURLsRefusedAndNeverPrinted(t *testing.T) {
+	for _, args := range [][]string{
+		{"plan", "--log-level", "debug", "--set", "KEYCLOAK_URL=http://u:S3CR3T@127.0.0.1:1"},
+		{"plan", "--log-level", "debug", "--set", "ZITI_CTRL_URL=https://u:S3CR3T@127.0.0.1:1"},
+		{"plan", "--set", "S3_ENDPOINT=http://S3CR3T@127.0.0.1:1"},
+		{"up", "--dry-run", "--set", "KEYCLOAK_PUBLIC_URL=https://u:S3CR3T@sso.example.com"},
+	} {
+		code, out, errs := cli(t, args...)
+		name, _, _ := strings.Cut(args[len(args)-1], "=")
+		if code != exitcode.InvalidConfig || !strings.Contains(errs, name) || !strings.Contains(errs, "holds credentials") {
+			t.Errorf("%v: exit %d; want %d naming %s:\n%s", args, code, exitcode.InvalidConfig, name, errs)
+		}
+		if strings.Contains(out+errs, "S3CR3T") {
+			t.Errorf("%v: the password is printed:\n%s%s", args, out, errs)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 )
 
@@ -277,7 +278,9 @@ func (l *loader) url(name, wantScheme string, required bool) *url.URL {
 	u, err := url.Parse(v)
 	switch {
 	case err != nil:
-		l.fail(name, "malformed URL: %v", errors.Unwrap(err))
+		l.fail(name, "malformed URL: %v", redact.URLs(errors.Unwrap(err).Error()))
+	case u.User != nil:
+		l.fail(name, "%s", credentialsInURL)
 	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
 		l.fail(name, "%q is not an absolute http(s) URL; write it as https://host:port", v)
 	case wantScheme != "" && u.Scheme != wantScheme:
@@ -287,6 +290,11 @@ func (l *loader) url(name, wantScheme string, required bool) *url.URL {
 	}
 	return nil
 }
+
+// credentialsInURL is the problem of a URL with user information (http://user:password@host): it would be
+// printed wherever the URL is (logs, errors), and the password is a secret.
+const credentialsInURL = "holds credentials (user:password@host), which would be printed wherever the URL is shown: " +
+	"remove them; user names and passwords have their own variables (e.g. KEYCLOAK_ADMIN_USER and KEYCLOAK_ADMIN_PASSWORD_FILE, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY_FILE)"
 
 func (l *loader) socket(name string) string {
 	v := l.get(name)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 )
 
@@ -68,10 +69,14 @@ var stackChecks = map[string]func(string) error{
 	"ZITI_ROUTER_PUBLISHED_PORT": port,
 	"ZITI_CONSOLE":               func(v string) error { _, err := strconv.ParseBool(v); return err },
 	"KEYCLOAK_PUBLIC_URL":        httpURL,
+	"KEYCLOAK_INTERNAL_URL":      httpURL,
 }
 
 func httpURL(v string) error {
 	u, err := url.Parse(v)
+	if err == nil && u.User != nil {
+		return errors.New(credentialsInURL)
+	}
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return errors.New("not an http(s) URL such as https://sso.example.com")
 	}
@@ -151,7 +156,7 @@ func LoadStack(src Sources, names []string) (*Stack, error) {
 		}
 		if check := stackChecks[name]; check != nil && v != "" {
 			if err := check(v); err != nil {
-				l.fail(name, "%q: %v", v, err)
+				l.fail(name, "%q: %v", redact.URLs(v), err)
 				continue
 			}
 		}

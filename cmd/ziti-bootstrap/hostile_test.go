@@ -81,3 +81,27 @@ func TestCredentialsInURLsRefusedAndNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// A stack variable pasted into a configuration file (SPIRE's HCL) cannot add lines or close the quotes around
+// it: up refuses it with exit 2 naming it, before anything is written.
+func TestStackVariablesCannotInjectConfiguration(t *testing.T) {
+	for _, tc := range []struct{ flag, name string }{
+		{"TRUST_DOMAIN=example.org\"\n  bind_address = \"0.0.0.0", "TRUST_DOMAIN"},
+		{"TRUST_DOMAIN=Example.ORG", "TRUST_DOMAIN"},
+		{"SPIRE_LOG_LEVEL=INFO\"\nplugins {}", "SPIRE_LOG_LEVEL"},
+		{"SPIRE_CA_TTL=24h\"\n  ca_key_type = \"rsa-2048", "SPIRE_CA_TTL"},
+		{"SPIRE_X509_SVID_TTL=1h\" #", "SPIRE_X509_SVID_TTL"},
+		{"ZITI_ROUTER_NAME=r\"; touch /tmp/x; \"", "ZITI_ROUTER_NAME"},
+		{"KEYCLOAK_REALM=zt\nX=1", "KEYCLOAK_REALM"},
+		{"ZITI_CTRL_ADVERTISED_ADDRESS=ctrl\" -x", "ZITI_CTRL_ADVERTISED_ADDRESS"},
+		{"SPIRE_SERVER_CONSTRAINT=node.role == manager\nx", "SPIRE_SERVER_CONSTRAINT"},
+	} {
+		code, _, errs := cli(t, "up", "--dry-run", "--set", tc.flag)
+		if code != exitcode.InvalidConfig || !strings.Contains(errs, tc.name+":") {
+			t.Errorf("%q: exit %d; want %d naming %s:\n%s", tc.flag, code, exitcode.InvalidConfig, tc.name, errs)
+		}
+	}
+	if code, _, errs := cli(t, "up", "--dry-run", "--prefix", "a\nb"); code != exitcode.InvalidConfig || !strings.Contains(errs, "--prefix") {
+		t.Errorf("--prefix with a newline: exit %d\n%s", code, errs)
+	}
+}

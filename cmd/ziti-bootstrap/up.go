@@ -52,6 +52,10 @@ func (o *stackOptions) bind(cmd *cobra.Command) {
 
 // selected returns the stacks to act on, in deployment order.
 func (o *stackOptions) selected() ([]string, error) {
+	// the prefix names Docker objects and is written into the stacks' configuration files
+	if strings.Trim(o.prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != "" {
+		return nil, &exitError{exitcode.InvalidConfig, fmt.Errorf("--prefix %q: use letters, digits and - _ .", o.prefix)}
+	}
 	var out []string
 	for _, s := range o.only {
 		if !slices.Contains(stacks.All, s) {

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/yamlguard"
 )
 
 // MaxFileSize is the largest policy file Parse reads.
@@ -118,6 +119,11 @@ func decode(name string, data []byte) (f *File, w *walker, err error) {
 	f = &File{}
 	if len(docs) == 0 || len(docs[0].Content) == 0 {
 		return f, w, nil // an empty file declares nothing
+	}
+	// before anything expands the aliases (the walk, the decoder)
+	var bomb *yamlguard.BombError
+	if errors.As(yamlguard.Check(docs[0], yamlguard.MaxNodes), &bomb) {
+		return fail(bomb.Line, "", "%s", strings.TrimPrefix(bomb.Error(), fmt.Sprintf("line %d: ", bomb.Line)))
 	}
 	root := docs[0].Content[0]
 	w.walk(root, reflect.TypeOf(File{}), "", 0)

@@ -339,3 +339,22 @@ func TestDocExampleParses(t *testing.T) {
 		t.Fatalf("%+v", p)
 	}
 }
+
+// A policy file is the user's: a "billion laughs" alias bomb is refused at its first alias, before the walk or
+// the decoder expand it.
+func TestParseRefusesAliasBombs(t *testing.T) {
+	bomb := `a: &a ["x","x","x","x","x","x","x","x","x"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+services: [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+`
+	_, err := Parse("bomb.yml", []byte(bomb))
+	var pe *Error
+	if !errors.As(err, &pe) || len(pe.Problems) != 1 || pe.Problems[0].Line != 2 || !strings.Contains(err.Error(), "aliases") {
+		t.Fatalf("alias bomb: %v; want one problem at line 2 about its aliases", err)
+	}
+}

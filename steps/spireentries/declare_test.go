@@ -155,3 +155,25 @@ func TestLoadFile(t *testing.T) {
 		t.Fatalf("empty file: %v %v", e, err)
 	}
 }
+
+// The entries file is the user's: a "billion laughs" alias bomb is refused before it expands, and a second
+// YAML document is refused rather than silently ignored.
+func TestParseRefusesAliasBombsAndSecondDocuments(t *testing.T) {
+	bomb := `a: &a ["x","x","x","x","x","x","x","x","x"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+entries: [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+`
+	if _, err := Parse([]byte(bomb), "example.org"); err == nil || !strings.Contains(err.Error(), "aliases") {
+		t.Errorf("alias bomb: %v; want refused for its aliases", err)
+	}
+	two := "entries:\n  - spiffeId: spiffe://example.org/a\n    parentId: spiffe://example.org/n\n    selectors: [unix:uid:0]\n---\nentries:\n  - spiffeId: spiffe://example.org/b\n"
+	if _, err := Parse([]byte(two), "example.org"); err == nil || !strings.Contains(err.Error(), "2 YAML documents") {
+		t.Errorf("two documents: %v; want refused", err)
+	}
+}

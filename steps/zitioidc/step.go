@@ -368,4 +368,3 @@ func checkSource(src keycloakrealm.ZitiSigner) error {
 	}
 	return nil
 }
-

@@ -10,8 +10,8 @@
 // the file is not touched: a re-run makes no mutating call. Only objects with the stack's label are ever
 // updated or deleted.
 //
-// Secrets and configs are immutable in Swarm: their names carry a hash of their data, so changed data is a new
-// object, the services that use it are updated to the new name, and the old one is deleted once unused.
+// Secrets and configs are immutable in Swarm: their names carry a hash of their data (for a secret a slow,
+// salted one: see stacks.dataHash), so changed data is a new object, the services that use it are updated to the new name, and the old one is deleted once unused.
 package stack
 
 import (

@@ -22,6 +22,10 @@ type Counter struct {
 	log    []string
 }
 
+// beforeWrite is called by Counter.Write before each write is recorded, and so before it is sent: nothing,
+// unless the binary was built with the crash hook (crashhook_on.go).
+var beforeWrite = func(system, what string) {}
+
 // New returns an empty counter.
 func New() *Counter {
 	return &Counter{writes: map[string]int64{}, reads: map[string]int64{}}
@@ -32,7 +36,7 @@ func (c *Counter) Write(system, what string) {
 	if c == nil {
 		return
 	}
-	beforeWrite(system, what) // the test-only crash hook (faults.go); does nothing unless ZB_TEST_CRASH_AFTER_WRITES is set
+	beforeWrite(system, what) // the test-only crash hook (crashhook.go); nothing in a release build
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writes[system]++
@@ -130,6 +134,26 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(r)
 }
 
+// IsWrite reports whether a call is mutating as Transport and UnaryInterceptor count it (without session
+// paths): an HTTP method and URL path, or "" and a gRPC method.
+func IsWrite(method, target string) bool {
+	if method == "" {
+		return !isGRPCRead(target)
+	}
+	return isWrite(method, target, nil)
+}
+
+// isGRPCRead reports whether the gRPC method (e.g. /spire.api.server.entry.v1.Entry/ListEntries) only reads.
+func isGRPCRead(method string) bool {
+	name := method[strings.LastIndex(method, "/")+1:]
+	for _, p := range []string{"List", "Get", "Count", "Fetch"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return name == "Check" || name == "Watch"
+}
+
 func isWrite(method, path string, session []string) bool {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -147,12 +171,9 @@ func isWrite(method, path string, session []string) bool {
 // read; every other method (BatchCreateEntry, AppendBundle, MintX509SVID, …) is a write.
 func UnaryInterceptor(c *Counter, system string) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		name := method[strings.LastIndex(method, "/")+1:]
-		switch {
-		case strings.HasPrefix(name, "List"), strings.HasPrefix(name, "Get"),
-			strings.HasPrefix(name, "Count"), strings.HasPrefix(name, "Fetch"), name == "Check", name == "Watch":
+		if isGRPCRead(method) {
 			c.Read(system)
-		default:
+		} else {
 			if err := Fence(ctx); err != nil {
 				return err
 			}

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 	binary = filepath.Join(dir, "ziti-bootstrap")
 	t0 := time.Now()
 	// Built as the image's binary is (static, -trimpath), so that TestSecretsAppearNowhere can put it in the image.
-	cmd := exec.Command("go", "build", "-trimpath", "-o", binary, "../../cmd/ziti-bootstrap")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "zbcrashhook", "-o", binary, "../../cmd/ziti-bootstrap") // with the crash hook (calls.CrashAfterWritesEnv)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)

@@ -6,6 +6,7 @@ package yamlguard
 
 import (
 	"fmt"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -65,4 +66,20 @@ func (c *counter) count(n *yaml.Node) int {
 	s = min(s, c.max+1)
 	c.size[n] = s
 	return s
+}
+
+// Bomb returns a "billion laughs" document of about 400 bytes for tests of parsers: nine levels of nine
+// aliases, under the top-level key top, stand for 9^9 (387 million) strings. Its first alias is on line 2.
+func Bomb(top string) string {
+	var b strings.Builder
+	b.WriteString(`l0: &l0 ["x","x","x","x","x","x","x","x","x"]` + "\n")
+	for i := 1; i <= 9; i++ {
+		key := fmt.Sprintf("l%d: &l%d", i, i)
+		if i == 9 {
+			key = top + ":"
+		}
+		prev := fmt.Sprintf("*l%d", i-1)
+		b.WriteString(key + " [" + strings.Repeat(prev+",", 8) + prev + "]\n")
+	}
+	return b.String()
 }

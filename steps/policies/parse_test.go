@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/yamlguard"
 )
 
 const examplePath = "../../examples/policies/iot-segments.yaml"
@@ -343,15 +345,7 @@ func TestDocExampleParses(t *testing.T) {
 // A policy file is the user's: a "billion laughs" alias bomb is refused at its first alias, before the walk or
 // the decoder expand it.
 func TestParseRefusesAliasBombs(t *testing.T) {
-	bomb := `a: &a ["x","x","x","x","x","x","x","x","x"]
-b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
-c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
-d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
-e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
-f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
-g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
-services: [*g,*g,*g,*g,*g,*g,*g,*g,*g]
-`
+	bomb := yamlguard.Bomb("services")
 	_, err := Parse("bomb.yml", []byte(bomb))
 	var pe *Error
 	if !errors.As(err, &pe) || len(pe.Problems) != 1 || pe.Problems[0].Line != 2 || !strings.Contains(err.Error(), "aliases") {

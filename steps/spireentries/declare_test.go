@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/yamlguard"
 )
 
 const td = "zb.test"
@@ -159,16 +161,7 @@ func TestLoadFile(t *testing.T) {
 // The entries file is the user's: a "billion laughs" alias bomb is refused before it expands, and a second
 // YAML document is refused rather than silently ignored.
 func TestParseRefusesAliasBombsAndSecondDocuments(t *testing.T) {
-	bomb := `a: &a ["x","x","x","x","x","x","x","x","x"]
-b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
-c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
-d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
-e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
-f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
-g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
-h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
-entries: [*h,*h,*h,*h,*h,*h,*h,*h,*h]
-`
+	bomb := yamlguard.Bomb("entries")
 	if _, err := Parse([]byte(bomb), "example.org"); err == nil || !strings.Contains(err.Error(), "aliases") {
 		t.Errorf("alias bomb: %v; want refused for its aliases", err)
 	}

@@ -238,14 +238,18 @@ func (l *Lease) Lost() error {
 // lock) stays safe until released.
 func (l *Lease) Check() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	lost, freed, since := l.lost, l.freed, time.Since(l.confirmed)
+	l.mu.Unlock()
 	switch {
-	case l.lost != nil:
-		return l.lost
-	case l.freed:
+	case lost != nil:
+		return lost
+	case freed:
 		return &LostError{Where: l.store.Where(), Reason: "this run released it or handed it over, and writes no more"}
-	case l.store.Expires() && time.Since(l.confirmed) > l.safe():
-		return &LostError{Where: l.store.Where(), Reason: fmt.Sprintf("not renewed for %s (ZB_LOCK_TTL %s): another run may have taken it over", time.Since(l.confirmed).Round(time.Millisecond), l.ttl)}
+	case l.store.Expires() && since > l.safe():
+		// the renewal is late: lose the lock now, as the renewal will when it gives up
+		l.lose(&LostError{Where: l.store.Where(), Reason: fmt.Sprintf("it could not be renewed before it expired (last renewed %s ago, ZB_LOCK_TTL %s)",
+			since.Round(time.Millisecond), l.ttl)})
+		return l.Lost()
 	}
 	return nil
 }

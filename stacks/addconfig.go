@@ -22,7 +22,7 @@ func (st *Stack) AddConfig(service, key, target, env string, data []byte) error 
 	if slices.ContainsFunc(st.Configs, func(o Object) bool { return o.Key == key }) {
 		return fmt.Errorf("stack %s already has a config %s", st.Name, key)
 	}
-	obj, err := newObject(st.Namespace, key, data, nil)
+	obj, err := newObject(st.Namespace, key, data, nil, false)
 	if err != nil {
 		return fmt.Errorf("config %s of stack %s: %w", key, st.Name, err)
 	}

@@ -12,12 +12,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
+	"golang.org/x/crypto/argon2"
 )
 
 // Service is one service of a stack: its full name (in Spec.Name), and what its convergence depends on.
@@ -164,7 +166,7 @@ func (c *converter) object(kind, key string, o types.FileObjectConfig) (Object, 
 		c.fail(at, "no data: give `environment: VARIABLE` or `file: ./path`")
 		return Object{}, false
 	}
-	obj, err := newObject(c.ns, key, data, o.Labels)
+	obj, err := newObject(c.ns, key, data, o.Labels, kind == "secrets")
 	if err != nil {
 		c.fail(at, "%v", err)
 		return Object{}, false
@@ -173,10 +175,9 @@ func (c *converter) object(kind, key string, o types.FileObjectConfig) (Object, 
 }
 
 // newObject is the secret or config key of stack namespace ns holding data: named <ns>_<key>_<hash of data>,
-// labelled with the namespace and the key.
-func newObject(ns, key string, data []byte, labels map[string]string) (Object, error) {
-	sum := sha256.Sum256(data)
-	name := ns + "_" + key + "_" + hex.EncodeToString(sum[:])[:8]
+// labelled with the namespace and the key. The same data always gets the same name, so a re-run finds it.
+func newObject(ns, key string, data []byte, labels map[string]string, secret bool) (Object, error) {
+	name := ns + "_" + key + "_" + dataHash(ns, key, data, secret)
 	if len(name) > maxObjectName {
 		return Object{}, fmt.Errorf("name %s is longer than Swarm's %d characters: use a shorter key or stack name", name, maxObjectName)
 	}
@@ -188,6 +189,30 @@ func newObject(ns, key string, data []byte, labels map[string]string) (Object, e
 	lbl[LabelKey] = key
 	return Object{Key: key, Name: name, Data: data, Labels: lbl}, nil
 }
+
+// dataHash is the 8 hex digits that name a version of an object's data. A config's are those of its SHA-256. A
+// secret's name is seen by whoever lists secrets or reads a plan, so a fast hash of it would let them test
+// guesses of a weak password offline at billions a second: a secret's digits are those of Argon2id (OWASP's
+// minimum: 19 MiB, two passes), salted with the stack namespace and key, which costs each guess tens of
+// milliseconds and 19 MiB, and gives different names to the same password in different places. Computed once
+// per process for each secret (up loads the stacks more than once).
+func dataHash(ns, key string, data []byte, secret bool) string {
+	sum := sha256.Sum256(data)
+	if !secret {
+		return hex.EncodeToString(sum[:4])
+	}
+	salt := "ziti-bootstrap swarm secret name\x00" + ns + "\x00" + key
+	memo := salt + "\x00" + string(sum[:])
+	if h, ok := secretHashes.Load(memo); ok {
+		return h.(string)
+	}
+	h := hex.EncodeToString(argon2.IDKey(data, []byte(salt), 2, 19*1024, 1, 4))
+	secretHashes.Store(memo, h)
+	return h
+}
+
+// secretHashes memoises dataHash of secrets, by salt and SHA-256 of the data.
+var secretHashes sync.Map
 
 // unsupported are compose keys Swarm services cannot honour: refusing them beats silently ignoring them as
 // `docker stack deploy` does.

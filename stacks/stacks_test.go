@@ -2,6 +2,8 @@ package stacks
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"strings"
 	"testing"
@@ -394,5 +396,30 @@ func TestBackupService(t *testing.T) {
 	}
 	if len(b.TaskTemplate.Networks) != 2 {
 		t.Errorf("networks %v", b.TaskTemplate.Networks)
+	}
+}
+
+// A secret's name carries a slow, salted hash of its data, not a prefix of its SHA-256 (offline guessing of a
+// weak password at billions a second); the same data keeps its name (a re-run writes nothing), and the same
+// password gets another name in another stack or key. A config keeps the plain hash.
+func TestSecretNamesCarryASaltedSlowHash(t *testing.T) {
+	pw := []byte("hunter2")
+	sum := sha256.Sum256(pw)
+	plain := hex.EncodeToString(sum[:4])
+	a, err := newObject("zb-spire", "pw", pw, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasSuffix(a.Name, plain) {
+		t.Errorf("secret %s carries the unsalted SHA-256 prefix %s of its data", a.Name, plain)
+	}
+	if again, _ := newObject("zb-spire", "pw", pw, nil, true); again.Name != a.Name {
+		t.Errorf("same data, names %s and %s", a.Name, again.Name)
+	}
+	if other, _ := newObject("zb-keycloak", "pw", pw, nil, true); strings.TrimPrefix(other.Name, "zb-keycloak_pw_") == strings.TrimPrefix(a.Name, "zb-spire_pw_") {
+		t.Errorf("same password, same digits in two stacks: %s %s", a.Name, other.Name)
+	}
+	if cfg, _ := newObject("zb-spire", "conf", pw, nil, false); cfg.Name != "zb-spire_conf_"+plain {
+		t.Errorf("config %s; want the plain hash %s", cfg.Name, plain)
 	}
 }

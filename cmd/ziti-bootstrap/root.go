@@ -13,6 +13,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
 // globals are the flags every command takes.
@@ -67,6 +68,8 @@ func newRootCommand(g *globals) *cobra.Command {
 
 // execute runs the CLI and returns the process exit code.
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// no credentials of a URL in any output: configuration refuses them, this catches those from elsewhere
+	stdout, stderr = redact.Writer(stdout), redact.Writer(stderr)
 	g := &globals{stdout: stdout, stderr: stderr, log: slog.New(slog.DiscardHandler)}
 	root := newRootCommand(g)
 	root.SetArgs(args)
@@ -118,7 +121,7 @@ func (g *globals) loadConfig() (*config.Config, error) {
 
 // isTerminal reports whether w is a character device (a terminal).
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := redact.Unwrap(w).(*os.File)
 	if !ok {
 		return false
 	}

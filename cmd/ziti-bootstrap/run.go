@@ -63,6 +63,9 @@ func execSteps(ctx context.Context, g *globals, mode steps.Mode, build stepBuild
 	if closer != nil {
 		defer closer()
 	}
+	for i, s := range selected {
+		selected[i] = deadlined{Step: s, d: stepDeadline}
+	}
 	runner := &steps.Runner{Steps: selected, Counter: counter, Observer: func(e steps.Event) {
 		if e.Start {
 			g.log.Info("step start", "step", e.Step)
@@ -83,6 +86,39 @@ func execSteps(ctx context.Context, g *globals, mode steps.Mode, build stepBuild
 		return &exitError{code, fmt.Errorf("%s did not converge: %s", rep.Mode, firstErrors(rep))}
 	}
 	return nil
+}
+
+// stepDeadline bounds the plan, and then the apply, of every step: a backstop for a call that would never end
+// (every client also bounds each request by calls.AnswerTimeout), so that no run holds the lock forever. The
+// longest steps (a stack's deploy, waiting for its services; the bootstrap job) take minutes.
+const stepDeadline = 30 * time.Minute
+
+// deadlined is a step whose plan and apply each end after d.
+type deadlined struct {
+	steps.Step
+	d time.Duration
+}
+
+func (s deadlined) Plan(ctx context.Context) (*steps.Plan, error) {
+	var p *steps.Plan
+	err := s.bounded(ctx, "plan", func(ctx context.Context) (err error) { p, err = s.Step.Plan(ctx); return err })
+	if err != nil || p.Empty() {
+		return p, err
+	}
+	out := steps.NewPlan(p.Changes, func(ctx context.Context) error { return s.bounded(ctx, "apply", p.Apply) })
+	out.Notes = p.Notes
+	return out, nil
+}
+
+// bounded runs fn with a context that ends after s.d, saying so when that is why fn failed.
+func (s deadlined) bounded(ctx context.Context, what string, fn func(context.Context) error) error {
+	dctx, cancel := context.WithTimeout(ctx, s.d)
+	defer cancel()
+	err := fn(dctx)
+	if err != nil && dctx.Err() != nil && ctx.Err() == nil {
+		return fmt.Errorf("%s %s: stopped after %s, the deadline of a step: %w", s.Name(), what, s.d, err)
+	}
+	return err
 }
 
 func firstErrors(rep *steps.Report) string {

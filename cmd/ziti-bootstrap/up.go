@@ -54,6 +54,10 @@ func (o *stackOptions) bind(cmd *cobra.Command) {
 
 // selected returns the stacks to act on, in deployment order.
 func (o *stackOptions) selected() ([]string, error) {
+	// the prefix names Docker objects and is written into the stacks' configuration files
+	if strings.Trim(o.prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != "" {
+		return nil, &exitError{exitcode.InvalidConfig, fmt.Errorf("--prefix %q: use letters, digits and - _ .", o.prefix)}
+	}
 	var out []string
 	for _, s := range o.only {
 		if !slices.Contains(stacks.All, s) {
@@ -123,8 +127,9 @@ func dockerConfig(sc *config.Stack) *config.Config {
 
 // underStackLock runs fn under the apply lock held in the Swarm (up and down always talk to a Swarm manager), so
 // an operator's apply and up/down never write at once. A dry run takes no lock. The bootstrap job that up starts
-// runs apply under the same lock (it reaches the Swarm through the Docker socket): up hands the lock over just
-// before it starts the job (handOverLock), and from then on only waits for it.
+// runs apply under the same lock (it reaches the Swarm through the Docker socket): up hands the lock over once
+// it has made its last write (handOverLock), and from then on only waits for the job; the job, started a moment
+// before, waits for the lock until then.
 func underStackLock(ctx context.Context, g *globals, sc *config.Stack, mode steps.Mode, fn func(context.Context) error) error {
 	if mode == steps.PlanOnly {
 		return fn(ctx)
@@ -134,7 +139,8 @@ func underStackLock(ctx context.Context, g *globals, sc *config.Stack, mode step
 	return withLock(ctx, g, cfg, fn)
 }
 
-// handOverLock frees up's lock for the bootstrap job it is about to start (stack.Config.BeforeJobs).
+// handOverLock frees up's lock for the bootstrap job it has started, after up's last write
+// (stack.Config.AfterWrites). The lease's fence is closed from then on: a write of up's would fail.
 func handOverLock(log *slog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if l := lock.FromContext(ctx); l != nil {
@@ -278,7 +284,7 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			}
 			return underStackLock(cmd.Context(), g, sc, mode, func(ctx context.Context) error {
 				return execSteps(ctx, g, mode, stackSteps(sc, o, again, func(cfg stack.Config) []steps.Step {
-					cfg.BeforeJobs = handOverLock(g.log)
+					cfg.AfterWrites = handOverLock(g.log)
 					state := stack.NewStateNode(func() stack.NodeEngine { return stateEngine(cfg) }, config.StateLabel, app.DockerReachable)
 					out := append([]steps.Step{state}, stack.Steps(cfg, stack.StateNodeName, loaded...)...)
 					for _, st := range loaded {

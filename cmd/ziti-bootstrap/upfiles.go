@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/policies"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireentries"
@@ -54,7 +55,7 @@ func addJobFiles(st *stacks.Stack, vars map[string]string) error {
 		if path == "" {
 			continue
 		}
-		data, err := os.ReadFile(path)
+		data, err := safefile.Read(path, safefile.MaxDocument)
 		if err == nil {
 			err = f.Check(path, data, vars)
 		}

@@ -22,6 +22,10 @@ type Counter struct {
 	log    []string
 }
 
+// beforeWrite is called by Counter.Write before each write is recorded, and so before it is sent: nothing,
+// unless the binary was built with the crash hook (crashhook_on.go).
+var beforeWrite = func(system, what string) {}
+
 // New returns an empty counter.
 func New() *Counter {
 	return &Counter{writes: map[string]int64{}, reads: map[string]int64{}}
@@ -32,7 +36,7 @@ func (c *Counter) Write(system, what string) {
 	if c == nil {
 		return
 	}
-	beforeWrite(system, what) // the test-only crash hook (faults.go); does nothing unless ZB_TEST_CRASH_AFTER_WRITES is set
+	beforeWrite(system, what) // the test-only crash hook (crashhook.go); nothing in a release build
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writes[system]++
@@ -99,7 +103,8 @@ func (c *Counter) Systems() []string {
 	return out
 }
 
-// Transport wraps base (http.DefaultTransport when nil) and counts every request it carries for system.
+// Transport wraps base (http.DefaultTransport when nil) and counts every request it carries for system. A
+// write passes the request context's Fence first and is not sent when it fails.
 // Requests with a safe method (GET, HEAD, OPTIONS) are reads. Others are writes, except those whose URL path
 // ends with one of sessionPaths: logging in (a Ziti /authenticate, a Keycloak token request) opens a session and
 // changes no configuration, so it is counted as a read.
@@ -119,11 +124,34 @@ type transport struct {
 
 func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if isWrite(r.Method, r.URL.Path, t.session) {
+		if err := Fence(r.Context()); err != nil {
+			return nil, err
+		}
 		t.c.Write(t.system, r.Method+" "+r.URL.Path)
 	} else {
 		t.c.Read(t.system)
 	}
 	return t.base.RoundTrip(r)
+}
+
+// IsWrite reports whether a call is mutating as Transport and UnaryInterceptor count it (without session
+// paths): an HTTP method and URL path, or "" and a gRPC method.
+func IsWrite(method, target string) bool {
+	if method == "" {
+		return !isGRPCRead(target)
+	}
+	return isWrite(method, target, nil)
+}
+
+// isGRPCRead reports whether the gRPC method (e.g. /spire.api.server.entry.v1.Entry/ListEntries) only reads.
+func isGRPCRead(method string) bool {
+	name := method[strings.LastIndex(method, "/")+1:]
+	for _, p := range []string{"List", "Get", "Count", "Fetch"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return name == "Check" || name == "Watch"
 }
 
 func isWrite(method, path string, session []string) bool {
@@ -143,12 +171,12 @@ func isWrite(method, path string, session []string) bool {
 // read; every other method (BatchCreateEntry, AppendBundle, MintX509SVID, …) is a write.
 func UnaryInterceptor(c *Counter, system string) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		name := method[strings.LastIndex(method, "/")+1:]
-		switch {
-		case strings.HasPrefix(name, "List"), strings.HasPrefix(name, "Get"),
-			strings.HasPrefix(name, "Count"), strings.HasPrefix(name, "Fetch"), name == "Check", name == "Watch":
+		if isGRPCRead(method) {
 			c.Read(system)
-		default:
+		} else {
+			if err := Fence(ctx); err != nil {
+				return err
+			}
 			c.Write(system, method)
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)

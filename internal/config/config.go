@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 )
 
 // Config is the validated configuration.
@@ -91,7 +94,7 @@ type Sources struct {
 	Flags   map[string]string
 	Env     func(string) (string, bool) // os.LookupEnv when nil
 	EnvFile string                      // path of an .env file; "" for none
-	// ReadFile reads *_FILE and Docker secret files; os.ReadFile when nil.
+	// ReadFile reads *_FILE and Docker secret files; safefile.ReadValue (bounded, regular files only) when nil.
 	ReadFile func(string) ([]byte, error)
 }
 
@@ -145,23 +148,22 @@ func Load(src Sources) (*Config, error) {
 	c.Ziti.CATOFU = l.bool("ZITI_CA_TOFU")
 	c.Ziti.CAFile = l.get("ZITI_CA_FILE")
 	if c.Ziti.CAFile != "" {
-		if _, err := l.src.ReadFile(c.Ziti.CAFile); err != nil {
-			l.fail("ZITI_CA_FILE", "cannot read %s: %v; point it at the controller's CA bundle (PEM)", c.Ziti.CAFile, errors.Unwrap(err))
-		}
+		l.readable("ZITI_CA_FILE", c.Ziti.CAFile, safefile.MaxValue, "point it at the controller's CA bundle (PEM)")
 	} else if !c.Ziti.CATOFU {
 		l.fail("ZITI_CA_FILE", "required to verify the controller's TLS certificate; set it to the controller CA bundle (PEM), or set ZITI_CA_TOFU=true to trust the controller's published CA on first use")
 	}
 
 	c.Ziti.PoliciesFile = l.get("POLICIES_FILE")
+	if c.Ziti.PoliciesFile != "" {
+		l.readable("POLICIES_FILE", c.Ziti.PoliciesFile, safefile.MaxDocument, "point it at a policy file (see examples/policies) or leave it empty")
+	}
 
 	c.Spire.Socket = l.socket("SPIRE_SERVER_ADDRESS")
 	c.Spire.TrustDomain = l.trustDomain("TRUST_DOMAIN")
 	c.Spire.UpstreamKey = l.secret("SPIRE_UPSTREAM_CA_KEY", true)
 	c.Spire.EntriesFile = l.get("SPIRE_ENTRIES_FILE")
 	if c.Spire.EntriesFile != "" {
-		if _, err := l.src.ReadFile(c.Spire.EntriesFile); err != nil {
-			l.fail("SPIRE_ENTRIES_FILE", "cannot read %s: %v; point it at a YAML file of entries or leave it empty for the defaults", c.Spire.EntriesFile, errors.Unwrap(err))
-		}
+		l.readable("SPIRE_ENTRIES_FILE", c.Spire.EntriesFile, safefile.MaxValue, "point it at a YAML file of entries or leave it empty for the defaults")
 	}
 	c.Spire.Namespace = l.nonEmpty("ZB_STACK_OPENZITI")
 	c.Spire.NodeCA = l.get("SPIRE_NODE_CA")
@@ -294,7 +296,9 @@ func (l *loader) url(name, wantScheme string, required bool) *url.URL {
 	u, err := url.Parse(v)
 	switch {
 	case err != nil:
-		l.fail(name, "malformed URL: %v", errors.Unwrap(err))
+		l.fail(name, "malformed URL: %v", redact.URLs(errors.Unwrap(err).Error()))
+	case u.User != nil:
+		l.fail(name, "%s", credentialsInURL)
 	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
 		l.fail(name, "%q is not an absolute http(s) URL; write it as https://host:port", v)
 	case wantScheme != "" && u.Scheme != wantScheme:
@@ -304,6 +308,11 @@ func (l *loader) url(name, wantScheme string, required bool) *url.URL {
 	}
 	return nil
 }
+
+// credentialsInURL is the problem of a URL with user information (http://user:password@host): it would be
+// printed wherever the URL is (logs, errors), and the password is a secret.
+const credentialsInURL = "holds credentials (user:password@host), which would be printed wherever the URL is shown: " +
+	"remove them; user names and passwords have their own variables (e.g. KEYCLOAK_ADMIN_USER and KEYCLOAK_ADMIN_PASSWORD_FILE, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY_FILE)"
 
 func (l *loader) socket(name string) string {
 	v := l.get(name)
@@ -320,6 +329,14 @@ func (l *loader) trustDomain(name string) string {
 		l.fail(name, "%q is not a trust domain; use a lower-case DNS-like name such as example.org", v)
 	}
 	return v
+}
+
+// readable checks that the file path, which variable name names, is a regular file of at most max bytes that
+// can be read (the step that uses it reads it again, as bounded).
+func (l *loader) readable(name, path string, max int64, fix string) {
+	if _, err := safefile.Read(path, max); err != nil {
+		l.fail(name, "cannot read %s: %v; %s", path, errors.Unwrap(err), fix)
+	}
 }
 
 // secret resolves NAME, NAME_FILE, then the Docker secret file. Setting both NAME and NAME_FILE is an error.

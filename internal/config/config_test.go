@@ -154,3 +154,11 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestChildEnvDropsSecrets(t *testing.T) {
+	env := []string{"PATH=/bin", "ZITI_PWD=p1", "ZITI_PWD_FILE=/run/secrets/x", "KEYCLOAK_ADMIN_PASSWORD=p2", "S3_SECRET_ACCESS_KEY=p3", "PGHOST=db"}
+	got := strings.Join(ChildEnv(env, "S3_SECRET_ACCESS_KEY"), " ")
+	if got != "PATH=/bin ZITI_PWD_FILE=/run/secrets/x S3_SECRET_ACCESS_KEY=p3 PGHOST=db" {
+		t.Errorf("ChildEnv = %s", got)
+	}
+}

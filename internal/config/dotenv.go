@@ -2,10 +2,22 @@ package config
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 )
+
+// readDotenv reads and parses the .env file at path, bounded (safefile.MaxDocument, regular files only).
+func readDotenv(path string) (map[string]string, error) {
+	b, err := safefile.Read(path, safefile.MaxDocument)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDotenv(bytes.NewReader(b), path)
+}
 
 // ParseDotenv reads KEY=VALUE lines: blank lines and #-comments are skipped, an optional "export " prefix is
 // allowed, and a value may be wrapped in single or double quotes. A malformed line is an error naming its line.

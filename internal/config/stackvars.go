@@ -3,12 +3,16 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 )
 
 // StackVars documents the variables of the Swarm stack files (stacks/*.yml and stacks/config/) that the
@@ -64,19 +68,91 @@ const StateConstraint = "node.labels." + StateLabel + " == true"
 
 func init() { Vars = append(Vars, StackVars...) }
 
-// stackChecks validate stack variables whose wrong values would only fail inside the Swarm.
+// stackChecks validate stack variables whose wrong values would only fail inside the Swarm, or, pasted into a
+// configuration file (stacks/config/: SPIRE's HCL), would change its meaning. Every stack variable is also
+// checked by plainValue.
 var stackChecks = map[string]func(string) error{
-	"ZB_ENDPOINT_MODE":           oneOf("vip", "dnsrr"),
-	"ZB_PUBLISH_MODE":            oneOf("ingress", "host"),
-	"KEYCLOAK_PUBLISHED_PORT":    port,
-	"ZITI_CTRL_PUBLISHED_PORT":   port,
-	"ZITI_ROUTER_PUBLISHED_PORT": port,
-	"ZITI_CONSOLE":               func(v string) error { _, err := strconv.ParseBool(v); return err },
-	"KEYCLOAK_PUBLIC_URL":        httpURL,
+	"TRUST_DOMAIN":                   trustDomain,
+	"SPIRE_LOG_LEVEL":                oneOf("DEBUG", "INFO", "WARN", "ERROR"),
+	"SPIRE_CA_TTL":                   positiveDuration,
+	"SPIRE_X509_SVID_TTL":            positiveDuration,
+	"KEYCLOAK_REALM":                 plainName,
+	"KEYCLOAK_DB_USER":               plainName,
+	"KEYCLOAK_ADMIN_USER":            plainName,
+	"KEYCLOAK_CLIENT_ID":             plainName,
+	"ZITI_USER":                      plainName,
+	"ZITI_ROUTER_NAME":               plainName,
+	"ZITI_CTRL_ADVERTISED_ADDRESS":   hostName,
+	"ZITI_ROUTER_ADVERTISED_ADDRESS": hostName,
+	"ZB_ENDPOINT_MODE":               oneOf("vip", "dnsrr"),
+	"ZB_PUBLISH_MODE":                oneOf("ingress", "host"),
+	"KEYCLOAK_PUBLISHED_PORT":        port,
+	"ZITI_CTRL_PUBLISHED_PORT":       port,
+	"ZITI_ROUTER_PUBLISHED_PORT":     port,
+	"ZITI_CONSOLE":                   func(v string) error { _, err := strconv.ParseBool(v); return err },
+	"KEYCLOAK_PUBLIC_URL":            httpURL,
+	"KEYCLOAK_INTERNAL_URL":          httpURL,
+}
+
+// plainValue is the check of every stack variable: one line of printable text. A newline, a NUL or another
+// control character has no place in any of them, and would let a value add lines to a configuration file.
+func plainValue(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("holds the control character %U: write the value on one line, without control characters", r)
+		}
+	}
+	return nil
+}
+
+// pemValues are the stack variables that hold PEM (several lines): they become the data of Swarm configs, never
+// text inside another file.
+var pemValues = map[string]bool{"SPIRE_UPSTREAM_CA_CERT": true, "SPIRE_NODE_CA": true}
+
+// trustDomain is SPIFFE's rule: lower-case letters, digits, dots, dashes and underscores.
+func trustDomain(v string) error {
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return errors.New("not a trust domain: use lower-case letters, digits, dots, dashes and underscores, such as example.org")
+		}
+	}
+	return nil
+}
+
+func positiveDuration(v string) error {
+	if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+		return errors.New("not a positive duration such as 24h or 90m")
+	}
+	return nil
+}
+
+// plainName is a user, realm, client or router name: no quotes, backslashes, dollar signs, backquotes or spaces,
+// which would need quoting wherever the name is written.
+func plainName(v string) error {
+	if strings.ContainsAny(v, "\"'`$\\ ") {
+		return errors.New("holds a quote, backslash, dollar sign, backquote or space: use letters, digits and - _ . @")
+	}
+	return nil
+}
+
+// hostName is a DNS name or an IP address.
+func hostName(v string) error {
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' || r == ':') {
+			return errors.New("not a host name or IP address")
+		}
+	}
+	return nil
 }
 
 func httpURL(v string) error {
 	u, err := url.Parse(v)
+	if err == nil && u.User != nil {
+		return errors.New(credentialsInURL)
+	}
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return errors.New("not an http(s) URL such as https://sso.example.com")
 	}
@@ -154,9 +230,13 @@ func LoadStack(src Sources, names []string) (*Stack, error) {
 			}
 			v = strings.TrimRight(string(b), "\r\n")
 		}
+		if err := plainValue(v); err != nil && !pemValues[name] {
+			l.fail(name, "%v", err)
+			continue
+		}
 		if check := stackChecks[name]; check != nil && v != "" {
 			if err := check(v); err != nil {
-				l.fail(name, "%q: %v", v, err)
+				l.fail(name, "%q: %v", redact.URLs(v), err)
 				continue
 			}
 		}
@@ -188,18 +268,17 @@ func newLoader(src Sources) *loader {
 		l.src.Env = os.LookupEnv
 	}
 	if l.src.ReadFile == nil {
-		l.src.ReadFile = os.ReadFile
+		l.src.ReadFile = safefile.ReadValue
 	}
 	if src.EnvFile != "" {
-		f, err := os.Open(src.EnvFile)
-		if err != nil {
-			l.fail("--env-file", "cannot read %s: %v; pass an existing file or omit the flag", src.EnvFile, errors.Unwrap(err))
-		} else {
-			m, perr := ParseDotenv(f, src.EnvFile)
-			f.Close()
-			if perr != nil {
-				l.fail("--env-file", "%v", perr)
-			}
+		m, err := readDotenv(src.EnvFile)
+		var pe *fs.PathError
+		switch {
+		case errors.As(err, &pe):
+			l.fail("--env-file", "cannot read %s: %v; pass a readable regular file or omit the flag", src.EnvFile, pe.Err)
+		case err != nil:
+			l.fail("--env-file", "%v", err)
+		default:
 			l.file = m
 		}
 	}
@@ -216,12 +295,8 @@ func (src Sources) WithDefaults(defaults map[string]string) Sources {
 	}
 	file := map[string]string{}
 	if src.EnvFile != "" {
-		if f, err := os.Open(src.EnvFile); err == nil {
-			file, _ = ParseDotenv(f, src.EnvFile)
-			f.Close()
-			if file == nil {
-				file = map[string]string{}
-			}
+		if m, err := readDotenv(src.EnvFile); err == nil {
+			file = m
 		}
 	}
 	// set: given a non-empty value (a copy of .env.example leaves many variables empty)

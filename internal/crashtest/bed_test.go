@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 	binary = filepath.Join(dir, "ziti-bootstrap")
 	t0 := time.Now()
 	// Built as the image's binary is (static, -trimpath), so that TestSecretsAppearNowhere can put it in the image.
-	cmd := exec.Command("go", "build", "-trimpath", "-o", binary, "../../cmd/ziti-bootstrap")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "zbcrashhook", "-o", binary, "../../cmd/ziti-bootstrap") // with the crash hook (calls.CrashAfterWritesEnv)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
@@ -523,10 +523,11 @@ func (b *bed) mustBeConverged(what string, extra ...string) {
 	}
 }
 
-// swarmLockGone fails the test when the apply lock is still in the Swarm after the runs ended.
+// swarmLockGone fails the test when the apply lock is still held in the Swarm after the runs ended (a released
+// lock stays as a config marked free, without a holder's run label).
 func (b *bed) swarmLockGone() {
 	b.t.Helper()
-	out, err := exec.Command("docker", "config", "ls", "--filter", "name="+lock.Name, "--format", "{{.Name}} {{.Labels}}").CombinedOutput()
+	out, err := exec.Command("docker", "config", "ls", "--filter", "name="+lock.Name, "--filter", "label="+lock.LabelRun, "--format", "{{.Name}} {{.Labels}}").CombinedOutput()
 	if err != nil {
 		b.t.Fatalf("docker config ls: %v\n%s", err, out)
 	}

@@ -13,7 +13,7 @@
 //   - TestConcurrentApplies starts two applies together: with a wait, one writes and the other then finds nothing
 //     to do; with ZB_LOCK_WAIT=0 the other exits 5 naming the holder.
 //   - TestDependencyLost* stop a dependency in the middle of a run (proxies in front of the real servers) or make
-//     it answer badly (calls.FaultTransport, calls.FaultInterceptor): exit 3 naming it, or exit 4 for a bad
+//     it answer badly (callfaults.FaultTransport, callfaults.FaultInterceptor): exit 3 naming it, or exit 4 for a bad
 //     answer; the next run converges. TestPolicyFaults does the same to the OpenZiti controller in the middle
 //     of ziti/policies (its proxy terminates TLS with a certificate the runs pin).
 //   - TestSecretsAppearNowhere scans everything these tests produced (logs, --output json, process arguments)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls/callfaults"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
@@ -85,7 +85,7 @@ func method(name string) func(string, string) bool {
 
 // configWrite matches the calls that change configuration: writes other than Keycloak token requests.
 func configWrite(m, target string) bool {
-	return calls.OnlyWrites(m, target) && !strings.HasSuffix(target, "/protocol/openid-connect/token")
+	return callfaults.OnlyWrites(m, target) && !strings.HasSuffix(target, "/protocol/openid-connect/token")
 }
 
 // fromWrite matches every call from the n-th call that write matches on (the server "breaks" at that write).
@@ -145,7 +145,7 @@ func TestDependencyFaults(t *testing.T) {
 		{name: "docker-gone-lock-lost", fault: "Docker Engine stopped while apply holds the lock (ZB_LOCK_TTL=3s), run slowed by a 6s Keycloak stall",
 			env: []string{"ZB_LOCK_TTL=3s"},
 			arm: func(f *faultBed) runOpts {
-				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultTimeout, Delay: 6 * time.Second, Times: 1, Match: configWrite})
+				f.kc.inj.Set(&callfaults.Fault{Kind: callfaults.FaultTimeout, Delay: 6 * time.Second, Times: 1, Match: configWrite})
 				return runOpts{onLine: onStep("spire/reachable", f.dk.stop)}
 			},
 			code: exitcode.Locked, says: func(*faultBed) []string {
@@ -153,56 +153,56 @@ func TestDependencyFaults(t *testing.T) {
 			}},
 		{name: "keycloak-503-from-2nd-write", fault: "Keycloak answers 503 to every call from its 2nd write on",
 			arm: func(f *faultBed) runOpts {
-				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Match: fromWrite(2, configWrite)})
+				f.kc.inj.Set(&callfaults.Fault{Kind: callfaults.FaultStatus, Match: fromWrite(2, configWrite)})
 				return runOpts{}
 			},
 			code: exitcode.Unreachable, says: func(f *faultBed) []string { return append(names("Keycloak", kcAt)(f), "503") }},
 		{name: "keycloak-one-502", fault: "Keycloak answers 502 to its 2nd write, once",
 			arm: func(f *faultBed) runOpts {
-				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Status: 502, After: 1, Times: 1, Match: configWrite})
+				f.kc.inj.Set(&callfaults.Fault{Kind: callfaults.FaultStatus, Status: 502, After: 1, Times: 1, Match: configWrite})
 				return runOpts{}
 			},
 			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"keycloak/realm", "502"} }},
 		{name: "keycloak-lost-answer", fault: "Keycloak creates the client, the answer is lost (connection reset)",
 			arm: func(f *faultBed) runOpts {
-				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultLostAnswer, After: 1, Times: 1, Match: configWrite})
+				f.kc.inj.Set(&callfaults.Fault{Kind: callfaults.FaultLostAnswer, After: 1, Times: 1, Match: configWrite})
 				return runOpts{}
 			},
 			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"keycloak/realm", "create keycloak-client"} }},
 		{name: "keycloak-malformed-json", fault: "Keycloak answers malformed JSON to the realm's GET, once",
 			arm: func(f *faultBed) runOpts {
-				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultMalformed, Times: 1,
+				f.kc.inj.Set(&callfaults.Fault{Kind: callfaults.FaultMalformed, Times: 1,
 					Match: func(m, p string) bool { return m == "GET" && strings.HasSuffix(p, "/admin/realms/"+f.realm) }})
 				return runOpts{}
 			},
 			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"keycloak/realm: plan"} }},
 		{name: "keycloak-hangs", fault: "Keycloak stops answering from its 2nd write on (requests hang)",
 			arm: func(f *faultBed) runOpts {
-				f.kc.inj.Set(&calls.Fault{Kind: calls.FaultTimeout, Match: fromWrite(2, configWrite)})
+				f.kc.inj.Set(&callfaults.Fault{Kind: callfaults.FaultTimeout, Match: fromWrite(2, configWrite)})
 				return runOpts{}
 			},
 			code: exitcode.Unreachable, says: func(f *faultBed) []string { return append(names("Keycloak", kcAt)(f), "deadline") }},
 		{name: "spire-malformed-protobuf", fault: "SPIRE answers ListEntries with bytes that are not protobuf, once",
 			arm: func(f *faultBed) runOpts {
-				f.sp.inj.Set(&calls.Fault{Kind: calls.FaultMalformed, Times: 1, Match: method(spireList)})
+				f.sp.inj.Set(&callfaults.Fault{Kind: callfaults.FaultMalformed, Times: 1, Match: method(spireList)})
 				return runOpts{}
 			},
 			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"spire/entries: plan", "unmarshal"} }},
 		{name: "spire-unavailable-from-create", fault: "SPIRE answers UNAVAILABLE to every call from BatchCreateEntry on",
 			arm: func(f *faultBed) runOpts {
-				f.sp.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Match: fromWrite(1, configWrite)})
+				f.sp.inj.Set(&callfaults.Fault{Kind: callfaults.FaultStatus, Match: fromWrite(1, configWrite)})
 				return runOpts{}
 			},
 			code: exitcode.Unreachable, says: func(f *faultBed) []string { return append(names("SPIRE server", spAt)(f), "Unavailable") }},
 		{name: "spire-lost-answer", fault: "SPIRE creates the entries, the answer is lost",
 			arm: func(f *faultBed) runOpts {
-				f.sp.inj.Set(&calls.Fault{Kind: calls.FaultLostAnswer, Times: 1, Match: method(spireCreate)})
+				f.sp.inj.Set(&callfaults.Fault{Kind: callfaults.FaultLostAnswer, Times: 1, Match: method(spireCreate)})
 				return runOpts{}
 			},
 			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"spire/entries: apply"} }},
 		{name: "spire-hangs-once", fault: "SPIRE does not answer ListEntries, once",
 			arm: func(f *faultBed) runOpts {
-				f.sp.inj.Set(&calls.Fault{Kind: calls.FaultTimeout, Times: 1, Match: method(spireList)})
+				f.sp.inj.Set(&callfaults.Fault{Kind: callfaults.FaultTimeout, Times: 1, Match: method(spireList)})
 				return runOpts{timeout: 2 * time.Minute}
 			},
 			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"spire/entries: plan", "DeadlineExceeded"} }},
@@ -266,7 +266,7 @@ func lastError(stderr string) string {
 
 // zitiWrite matches the OpenZiti calls that change configuration: writes other than logins.
 func zitiWrite(m, target string) bool {
-	return calls.OnlyWrites(m, target) && !strings.HasSuffix(target, "/authenticate")
+	return callfaults.OnlyWrites(m, target) && !strings.HasSuffix(target, "/authenticate")
 }
 
 // zitiCall matches the calls of one method to one collection of the management API (e.g. POST services).
@@ -299,19 +299,19 @@ func TestPolicyFaults(t *testing.T) {
 			}},
 		{name: "ziti-lost-answer-service-create", fault: "OpenZiti creates a service, the answer is lost",
 			arm: func(f *faultBed) runOpts {
-				f.zt.inj.Set(&calls.Fault{Kind: calls.FaultLostAnswer, Times: 1, Match: zitiCall("POST", "services")})
+				f.zt.inj.Set(&callfaults.Fault{Kind: callfaults.FaultLostAnswer, Times: 1, Match: zitiCall("POST", "services")})
 				return runOpts{}
 			},
 			code: exitcode.StepFailed, says: says("ziti/policies", "create ziti-service")},
 		{name: "ziti-one-502-policy-create", fault: "OpenZiti answers 502 to a service policy's creation, once",
 			arm: func(f *faultBed) runOpts {
-				f.zt.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Status: 502, Times: 1, Match: zitiCall("POST", "service-policies")})
+				f.zt.inj.Set(&callfaults.Fault{Kind: callfaults.FaultStatus, Status: 502, Times: 1, Match: zitiCall("POST", "service-policies")})
 				return runOpts{}
 			},
 			code: exitcode.StepFailed, says: says("ziti/policies", "create ziti-service-policy", "502")},
 		{name: "ziti-malformed-list", fault: "OpenZiti answers malformed JSON to the list of services, once",
 			arm: func(f *faultBed) runOpts {
-				f.zt.inj.Set(&calls.Fault{Kind: calls.FaultMalformed, Times: 1, Match: func(m, p string) bool {
+				f.zt.inj.Set(&callfaults.Fault{Kind: callfaults.FaultMalformed, Times: 1, Match: func(m, p string) bool {
 					return m == "GET" && strings.HasSuffix(p, "/edge/management/v1/services")
 				}})
 				return runOpts{}
@@ -319,7 +319,7 @@ func TestPolicyFaults(t *testing.T) {
 			code: exitcode.StepFailed, says: says("ziti/policies: plan")},
 		{name: "ziti-503-from-2nd-policies-write", fault: "OpenZiti answers 503 to every call from the 2nd write of ziti/policies on",
 			arm: func(f *faultBed) runOpts {
-				f.zt.inj.Set(&calls.Fault{Kind: calls.FaultStatus, Match: fromWrite(2, zitiWrite)})
+				f.zt.inj.Set(&callfaults.Fault{Kind: callfaults.FaultStatus, Match: fromWrite(2, zitiWrite)})
 				return runOpts{}
 			},
 			code: exitcode.Unreachable, says: func(f *faultBed) []string {

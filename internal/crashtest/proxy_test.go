@@ -28,7 +28,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls/callfaults"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
 
@@ -132,13 +132,13 @@ func pipe(t *testing.T, network, addr, targetNetwork, target string) *listener {
 	return l
 }
 
-// httpProxy forwards HTTP to target through calls.FaultTransport: inj decides which requests fail. An
+// httpProxy forwards HTTP to target through callfaults.FaultTransport: inj decides which requests fail. An
 // injected reset closes the client's connection. When stopAfterWrites > 0, the proxy stops (the server is gone)
 // as the write after that many arrives, dropping it. Logins (a Keycloak token request, a Ziti /authenticate)
 // are not writes, as calls.Transport counts them.
 type httpProxy struct {
 	*listener
-	inj             *calls.Injector
+	inj             *callfaults.Injector
 	stopAfterWrites atomic.Int64
 	writes          atomic.Int64
 	caFile          string // with TLS: the PEM file of the proxy's own certificate, for the client to pin
@@ -169,7 +169,7 @@ func newTLSProxy(t *testing.T, target, targetCA string) *httpProxy {
 func newProxy(t *testing.T, target string, tr *http.Transport) *httpProxy {
 	u, err := url.Parse(target)
 	testutil.Must(t, err)
-	p := &httpProxy{listener: &listener{network: "tcp", addr: "127.0.0.1:0"}, inj: calls.NewInjector(nil)}
+	p := &httpProxy{listener: &listener{network: "tcp", addr: "127.0.0.1:0"}, inj: callfaults.NewInjector(nil)}
 	var cert *tls.Certificate
 	if tr != nil {
 		cert, p.caFile = selfSigned(t)
@@ -180,13 +180,13 @@ func newProxy(t *testing.T, target string, tr *http.Transport) *httpProxy {
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(u)
 			r.Out.Host = u.Host // the server sees its own address: Keycloak's issuer does not change
-			// Answers uncompressed: a malformed answer (calls.FaultMalformed keeps the server's headers) must
+			// Answers uncompressed: a malformed answer (callfaults.FaultMalformed keeps the server's headers) must
 			// reach the client as malformed JSON, not as a body that fails to gunzip.
 			r.Out.Header.Del("Accept-Encoding")
 		},
-		Transport: calls.FaultTransport(tr, p.inj),
+		Transport: callfaults.FaultTransport(tr, p.inj),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if calls.IsInjectedReset(err) {
+			if callfaults.IsInjectedReset(err) {
 				hangUp(w)
 				return
 			}
@@ -194,7 +194,7 @@ func newProxy(t *testing.T, target string, tr *http.Transport) *httpProxy {
 		},
 	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.OnlyWrites(r.Method, r.URL.Path) && !slices.ContainsFunc(sessionPaths, func(s string) bool { return strings.HasSuffix(r.URL.Path, s) }) {
+		if callfaults.OnlyWrites(r.Method, r.URL.Path) && !slices.ContainsFunc(sessionPaths, func(s string) bool { return strings.HasSuffix(r.URL.Path, s) }) {
 			if n := p.stopAfterWrites.Load(); n > 0 && p.writes.Add(1) > n {
 				hangUp(w)
 				go p.stop()
@@ -248,17 +248,17 @@ func hangUp(w http.ResponseWriter) {
 }
 
 // grpcProxy forwards unary gRPC calls, as raw bytes, from a unix socket to the server at target; calls to
-// the server go through calls.FaultInterceptor, so inj decides which fail (a malformed answer reaches the
+// the server go through callfaults.FaultInterceptor, so inj decides which fail (a malformed answer reaches the
 // client as the bytes the interceptor's codec produced).
 type grpcProxy struct {
 	*listener
-	inj *calls.Injector
+	inj *callfaults.Injector
 }
 
 func newGRPCProxy(t *testing.T, target string) *grpcProxy {
-	p := &grpcProxy{listener: &listener{network: "unix", addr: filepath.Join(t.TempDir(), "spire-proxy.sock")}, inj: calls.NewInjector(nil)}
+	p := &grpcProxy{listener: &listener{network: "unix", addr: filepath.Join(t.TempDir(), "spire-proxy.sock")}, inj: callfaults.NewInjector(nil)}
 	up, err := grpc.NewClient("unix://"+target, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithUnaryInterceptor(calls.FaultInterceptor(p.inj)))
+		grpc.WithUnaryInterceptor(callfaults.FaultInterceptor(p.inj)))
 	testutil.Must(t, err)
 	t.Cleanup(func() { up.Close() })
 	forward := func(_ any, stream grpc.ServerStream) error {

@@ -48,3 +48,18 @@ func (c *Client) UpdateConfigLabels(ctx context.Context, id, name string, versio
 	}
 	return nil
 }
+
+// EngineTime is the engine's own clock (docker info's SystemTime): compared with a config's UpdatedAt, which a
+// manager of the same Swarm stamped, it tells how long ago the config was last updated without reading the
+// clock of the machine that runs this process.
+func (c *Client) EngineTime(ctx context.Context) (time.Time, error) {
+	info, err := c.api.Info(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("docker info at %s: %w", c.host, err)
+	}
+	t, err := time.Parse(time.RFC3339Nano, info.SystemTime)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("docker info at %s: system time %q: %w", c.host, info.SystemTime, err)
+	}
+	return t, nil
+}

@@ -40,7 +40,7 @@ func New(host string, counter *calls.Counter) (*Client, error) {
 	}
 	// WithHost first (it configures the default transport), then our counting client replaces that transport.
 	api, err := client.NewClientWithOpts(client.WithHost(host),
-		client.WithHTTPClient(&http.Client{Transport: calls.Transport(counter, "docker", base)}),
+		client.WithHTTPClient(&http.Client{Transport: calls.Transport(counter, "docker", calls.Bound(base, 0))}),
 		client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("docker client for %s: %w", host, err)

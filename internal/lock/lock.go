@@ -9,8 +9,7 @@
 // refuses a second config of the same name, so creating it is the atomic "take the lock"; a config's labels
 // can only be changed together with the version that was read, so taking over an expired lock is a
 // compare-and-swap: of two runs that both saw it expired, one wins and the other sees the winner. The holder
-// renews the expiry every third of the TTL while it runs, and removes the config when done (only if it is
-// still its own).
+// renews it every third of the TTL while it runs, and marks it free when done (only if it is still its own).
 //
 // Without Docker (ZB_DOCKER=false) the lock is a flock(2) on a local file (ZB_LOCK_FILE). That keeps out runs
 // on this host only: it is no protection between hosts. The kernel drops the lock when its holder dies, so it
@@ -18,18 +17,26 @@
 //
 // # A lock left by a dead run
 //
-// A run killed while holding the Swarm lock (SIGKILL, a lost node) cannot remove it. The lock then expires
-// at its "expires" label, at most one TTL after its last renewal, and the next run takes it over. A run on the
-// same host and in the same PID namespace as the dead holder (a re-run in the same container, an operator's
-// re-run on the same machine) sees that the holder's process is gone and takes the lock over at once.
-// Expiry compares the holder's clock with the taker's: the nodes' clocks must agree to well within the TTL
-// (Swarm needs synchronised clocks anyway).
+// A run killed while holding the Swarm lock (SIGKILL, a lost node) cannot release it. The lock then expires
+// one TTL (the holder's, a label) after its last renewal, and the next run takes it over. A run on the same host
+// and in the same PID namespace as the dead holder (a re-run in the same container, an operator's re-run on the
+// same machine) sees that the holder's process is gone and takes the lock over at once.
+//
+// Expiry reads no clock of the holder's: a renewal is an update of the config, which the Swarm stamps (UpdatedAt)
+// and versions. A lock has expired when the engine's own time is a TTL past that stamp (both are Swarm
+// managers' clocks, which Swarm needs in agreement for its certificates), or when the waiting run has watched
+// the same version for a TTL on its own monotonic clock. The holder, for its part, counts a TTL less a margin
+// from the start of its last successful renewal, on its monotonic clock.
+//
+// Releasing marks the config free (a label) at the version read: Docker cannot delete a config on condition
+// of its version, and a read-then-delete could delete the lock of a run that took it over in between.
 //
 // # Losing the lock
 //
-// A holder that cannot renew before its lock expires (the Swarm is unreachable), or finds it taken over
-// (its clock was far behind), has lost it: the context of its Lease is cancelled with a *LostError, so the run
-// stops writing, and apply exits with code 5.
+// A holder that cannot renew before its lock expires (the Swarm is unreachable), or finds it taken over, has
+// lost it: the context of its Lease is cancelled with a *LostError, so the run stops writing, and apply exits
+// with code 5. Writers also check the lease before each write (Lease.Check, which the lease's context carries
+// as a calls.Fence): a run whose renewal is late stops before its next write, even before the renewal gives up.
 package lock
 
 import (
@@ -40,6 +47,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -142,8 +150,10 @@ func Acquire(ctx context.Context, store Store, opts Options) (*Lease, error) {
 	if target.What == "" {
 		target.What = "apply lock store"
 	}
+	var confirmed time.Time // when the successful attempt started: the lock holds at least one TTL from then
 	err := wait.For(ctx, target, func(ctx context.Context) error {
 		held = nil
+		confirmed = time.Now()
 		me.Acquired = time.Now().UTC()
 		me.Expires = me.Acquired.Add(opts.TTL)
 		cctx, cancel := callCtx(ctx, opts.TTL)
@@ -173,8 +183,8 @@ func Acquire(ctx context.Context, store Store, opts Options) (*Lease, error) {
 		return nil, err
 	}
 	lctx, cancel := context.WithCancelCause(ctx)
-	l := &Lease{store: store, me: me, ttl: opts.TTL, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
-	l.ctx = context.WithValue(lctx, leaseKey{}, l)
+	l := &Lease{store: store, me: me, ttl: opts.TTL, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{}), confirmed: confirmed}
+	l.ctx = calls.WithFence(context.WithValue(lctx, leaseKey{}, l), l.Check)
 	if store.Expires() {
 		go l.renew()
 	} else {
@@ -197,10 +207,12 @@ type Lease struct {
 	stop   chan struct{}
 	done   chan struct{}
 
-	mu   sync.Mutex
-	me   Holder
-	lost error
-	once sync.Once
+	mu        sync.Mutex
+	me        Holder
+	lost      error
+	freed     bool      // released or handed over
+	confirmed time.Time // start of the last successful take or renewal (monotonic): others wait a TTL from there
+	once      sync.Once
 }
 
 // Context is cancelled, with a *LostError as its cause, when the lock is lost; the run must use it.
@@ -219,6 +231,32 @@ func (l *Lease) Lost() error {
 	defer l.mu.Unlock()
 	return l.lost
 }
+
+// Check is the fence writers call before each write (calls.Fence does, for every counted mutating call): nil
+// while this run holds the lock safely, an error once it has lost it, released or handed it over, or could not
+// confirm it for so long that another run may take it over. A lease of a lock that does not expire (a file
+// lock) stays safe until released.
+func (l *Lease) Check() error {
+	l.mu.Lock()
+	lost, freed, since := l.lost, l.freed, time.Since(l.confirmed)
+	l.mu.Unlock()
+	switch {
+	case lost != nil:
+		return lost
+	case freed:
+		return &LostError{Where: l.store.Where(), Reason: "this run released it or handed it over, and writes no more"}
+	case l.store.Expires() && since > l.safe():
+		// the renewal is late: lose the lock now, as the renewal will when it gives up
+		l.lose(&LostError{Where: l.store.Where(), Reason: fmt.Sprintf("it could not be renewed before it expired (last renewed %s ago, ZB_LOCK_TTL %s)",
+			since.Round(time.Millisecond), l.ttl)})
+		return l.Lost()
+	}
+	return nil
+}
+
+// safe is how long after its last confirmation the lock is surely still this run's: the TTL, less a margin
+// (a sixth of it) for the renewal call's own time and the Swarm managers' clocks.
+func (l *Lease) safe() time.Duration { return l.ttl - l.ttl/6 }
 
 func (l *Lease) lose(err error) {
 	l.mu.Lock()
@@ -244,14 +282,16 @@ func (l *Lease) renew() {
 		case <-time.After(next):
 		}
 		me := l.Holder()
-		me.Expires = time.Now().UTC().Add(l.ttl)
-		cctx, cancel := callCtx(context.WithoutCancel(l.ctx), l.ttl)
+		started := time.Now()
+		me.Expires = started.UTC().Add(l.ttl)
+		cctx, cancel := callCtx(l.ownCtx(), l.ttl)
 		err := l.store.Renew(cctx, me)
 		cancel()
 		switch {
 		case err == nil:
 			l.mu.Lock()
 			l.me.Expires = me.Expires
+			l.confirmed = started
 			l.mu.Unlock()
 			next = every
 		case errors.Is(err, ErrLost):
@@ -260,8 +300,10 @@ func (l *Lease) renew() {
 		default:
 			// Keep trying while the lock still stands; stop writing before it expires (others may take it
 			// over from then on).
-			left := time.Until(l.Holder().Expires)
-			if left <= every/2 {
+			l.mu.Lock()
+			since := time.Since(l.confirmed)
+			l.mu.Unlock()
+			if since >= l.safe() {
 				l.lose(&LostError{Where: l.store.Where(), Reason: "it could not be renewed before it expired", Err: err})
 				return
 			}
@@ -290,11 +332,19 @@ func (l *Lease) free(ctx context.Context) error {
 	l.once.Do(func() {
 		close(l.stop)
 		<-l.done
+		l.mu.Lock()
+		l.freed = true
+		l.mu.Unlock()
 		if l.Lost() == nil {
-			err = l.store.Release(ctx, l.Holder())
+			err = l.store.Release(calls.WithFence(ctx, nil), l.Holder())
 		}
 	})
 	return err
+}
+
+// ownCtx is the context of the lease's own calls (renewals): never cancelled with the run, and not fenced.
+func (l *Lease) ownCtx() context.Context {
+	return calls.WithFence(context.WithoutCancel(l.ctx), nil)
 }
 
 type leaseKey struct{}

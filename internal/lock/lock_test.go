@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/docker/docker/errdefs"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
@@ -162,7 +164,7 @@ func TestSwarmExpiredLockIsTakenOver(t *testing.T) {
 	ctx := testutil.Context(t, time.Minute)
 	now := time.Now()
 	other := Holder{Run: "0123456789abcdef", Host: "other-node", PID: 1, Acquired: now.Add(-time.Minute), Expires: now.Add(2 * time.Second),
-		TTL: time.Minute, Kernel: "another-kernel", PIDNS: "pid:[1]", PIDStart: "1"}
+		TTL: 2 * time.Second, Kernel: "another-kernel", PIDNS: "pid:[1]", PIDStart: "1"}
 	plant(t, c, name, other)
 	// Held until it expires: refused now...
 	_, err := Acquire(ctx, NewSwarm(c, name, "e"), Options{TTL: 10 * time.Second})
@@ -218,6 +220,16 @@ func TestSwarmTakeoverRaceHasOneWinner(t *testing.T) {
 	c, name := swarmLock(t)
 	ctx := testutil.Context(t, time.Minute)
 	plant(t, c, name, Holder{Run: "expiredexpired00", Host: "gone", PID: 7, Expires: time.Now().Add(-time.Second), TTL: time.Second})
+	// expired by the Swarm's clock: a TTL after the config's creation as the engine stamped it
+	cur, err := c.InspectConfig(ctx, name)
+	testutil.Must(t, err)
+	testutil.Must(t, wait.For(ctx, wait.Target{What: "expiry", Where: name, Deadline: 30 * time.Second}, func(ctx context.Context) error {
+		now, err := c.EngineTime(ctx)
+		if err == nil && !now.After(cur.UpdatedAt.Add(time.Second)) {
+			err = fmt.Errorf("engine time %s, updated %s", now, cur.UpdatedAt)
+		}
+		return err
+	}))
 	const n = 8
 	var (
 		wg      sync.WaitGroup
@@ -249,7 +261,7 @@ func TestSwarmTakeoverRaceHasOneWinner(t *testing.T) {
 	if len(winners) != 1 || held != n-1 {
 		t.Fatalf("%d winners, %d refused; want 1 and %d", len(winners), held, n-1)
 	}
-	cur, err := c.InspectConfig(ctx, name)
+	cur, err = c.InspectConfig(ctx, name)
 	testutil.Must(t, err)
 	if holderOf(cur).Run != winners[0].Holder().Run {
 		t.Fatalf("config names %s, winner is %s", holderOf(cur), winners[0].Holder())
@@ -270,8 +282,8 @@ func TestSwarmRenewalKeepsTheLockPastItsTTL(t *testing.T) {
 		t.Fatalf("not renewed: expires %s (first %s), lost %v", l.Holder().Expires, first, l.Lost())
 	}
 	testutil.Must(t, l.Release(ctx))
-	if _, err := c.InspectConfig(ctx, name); !docker.IsNotFound(err) {
-		t.Fatalf("released lock still there: %v", err)
+	if cur, err := c.InspectConfig(ctx, name); err != nil || !IsFree(cur.Labels) {
+		t.Fatalf("released lock: %v %v; want it marked free", cur.Labels, err)
 	}
 }
 
@@ -394,3 +406,124 @@ func TestFileLockUnwritableIsInvalidConfig(t *testing.T) {
 		t.Fatalf("after %s: %v; want an invalid configuration naming ZB_LOCK_FILE at once", time.Since(t0), err)
 	}
 }
+
+func (notManager) EngineTime(context.Context) (time.Time, error) {
+	return time.Time{}, errors.New("unused")
+}
+
+// Another run takes the lock over between the holder's read and its release (the holder's lease had run out):
+// the release must not free, or delete, the new holder's lock.
+func TestSwarmReleaseDoesNotFreeTheNextHoldersLock(t *testing.T) {
+	e := newMemEngine()
+	ctx := testutil.Context(t, time.Minute)
+	store := NewSwarm(e, Name, "fake engine")
+	a, err := store.TryAcquire(ctx, Holder{Run: "firstfirstfirst0", TTL: time.Minute})
+	testutil.Must(t, err)
+	thief := Holder{Run: "nextnextnextnext", Host: "elsewhere", PID: 9, TTL: time.Minute}
+	e.afterInspect = func() { // a's lease expired and the next run took it over, right after a's read
+		cur := *e.configs[Name]
+		testutil.Must(t, e.UpdateConfigLabels(ctx, cur.ID, Name, cur.Version, labels(thief)))
+	}
+	err = store.Release(ctx, a)
+	if !errors.Is(err, ErrLost) {
+		t.Errorf("release after the takeover: %v; want ErrLost", err)
+	}
+	cur, err := e.InspectConfig(ctx, Name)
+	if err != nil || IsFree(cur.Labels) || holderOf(cur).Run != thief.Run {
+		t.Fatalf("after the old holder's release the lock is %v (labels %v); want it still held by %s", err, cur.Labels, thief.Run)
+	}
+	if _, err := NewSwarm(e, Name, "e").TryAcquire(ctx, Self()); !errors.Is(err, ErrHeld) {
+		t.Fatalf("a third run: %v; want ErrHeld (the new holder keeps it)", err)
+	}
+}
+
+// A released lock is free: the next run takes it at once, by compare-and-swap on the free config.
+func TestSwarmReleasedLockIsTakenAtOnce(t *testing.T) {
+	e := newMemEngine()
+	ctx := testutil.Context(t, time.Minute)
+	a := mustAcquire(t, ctx, NewSwarm(e, Name, "e"), Options{TTL: time.Minute})
+	testutil.Must(t, a.Release(ctx))
+	if cur, err := e.InspectConfig(ctx, Name); err != nil || !IsFree(cur.Labels) {
+		t.Fatalf("released lock: %v %v; want a free config", cur.Labels, err)
+	}
+	b := mustAcquire(t, ctx, NewSwarm(e, Name, "e"), Options{TTL: time.Minute})
+	testutil.Must(t, b.Release(ctx))
+}
+
+// A holder whose clock is far behind the Swarm's writes an "expires" label in the past; one whose clock is
+// far ahead, one in the future. Neither matters: a lock renewed (updated) within its TTL by the Swarm's own
+// stamps is held, and one not updated for a TTL is expired.
+func TestSwarmExpiryReadsTheSwarmsClockNotTheHolders(t *testing.T) {
+	ctx := testutil.Context(t, time.Minute)
+	skewed := func(skew time.Duration) Holder {
+		now := time.Now().Add(skew)
+		return Holder{Run: "skewedskewedskew", Host: "other-node", PID: 1, Acquired: now, Expires: now.Add(time.Minute), TTL: time.Minute}
+	}
+	// behind by an hour, renewed a second ago by the Swarm's clock: held
+	e := newMemEngine()
+	_, err := e.CreateConfig(ctx, Name, nil, labels(skewed(-time.Hour)))
+	testutil.Must(t, err)
+	e.advance(time.Second)
+	if _, err := NewSwarm(e, Name, "e").TryAcquire(ctx, Self()); !errors.Is(err, ErrHeld) {
+		t.Errorf("holder's clock an hour behind, renewed 1s ago: %v; want ErrHeld", err)
+	}
+	// ahead by an hour, not renewed for two minutes by the Swarm's clock (TTL one minute): expired
+	e = newMemEngine()
+	_, err = e.CreateConfig(ctx, Name, nil, labels(skewed(time.Hour)))
+	testutil.Must(t, err)
+	e.advance(2 * time.Minute)
+	me := Self()
+	if h, err := NewSwarm(e, Name, "e").TryAcquire(ctx, me); err != nil || h.Run != me.Run {
+		t.Errorf("holder's clock an hour ahead, silent for 2m with a 1m TTL: %v %v; want it taken over", h, err)
+	}
+}
+
+// Even with the managers' clock standing still, a waiter that has watched the same version for a TTL on its own
+// monotonic clock takes the lock over.
+func TestSwarmUnchangedVersionExpiresByTheWaitersWatch(t *testing.T) {
+	e := newMemEngine()
+	ctx := testutil.Context(t, time.Minute)
+	_, err := e.CreateConfig(ctx, Name, nil, labels(Holder{Run: "stillstillstill0", Host: "gone", PID: 1, TTL: time.Second}))
+	testutil.Must(t, err)
+	t0 := time.Now()
+	l := mustAcquire(t, ctx, NewSwarm(e, Name, "e"), Options{TTL: 10 * time.Second, Wait: 30 * time.Second})
+	defer l.Release(ctx)
+	if d := time.Since(t0); d < time.Second {
+		t.Fatalf("took the lock after %s, before a TTL (1s) of watching", d)
+	}
+}
+
+// The fence: a lease whose renewal is late fails its Check (and so every counted write) before the renewal
+// gives up; a released or handed-over lease fails it too.
+func TestLeaseFenceStopsWritesOfALateOrFreedLease(t *testing.T) {
+	e := newMemEngine()
+	ctx := testutil.Context(t, time.Minute)
+	l := mustAcquire(t, ctx, NewSwarm(e, Name, "e"), Options{TTL: time.Hour})
+	if err := calls.Fence(l.Context()); err != nil {
+		t.Fatalf("fresh lease: %v", err)
+	}
+	l.mu.Lock()
+	l.confirmed = time.Now().Add(-l.safe() - time.Second) // the last renewal was that long ago
+	l.mu.Unlock()
+	err := calls.Fence(l.Context())
+	if !errors.Is(err, ErrLost) || !strings.Contains(err.Error(), "could not be renewed before it expired") || l.Lost() == nil {
+		t.Fatalf("late lease: %v; want a LostError", err)
+	}
+	// a write through a counted transport is not sent
+	sent := false
+	rt := calls.Transport(calls.New(), "test", roundTripFunc(func(*http.Request) (*http.Response, error) { sent = true; return nil, errors.New("sent") }))
+	req, _ := http.NewRequestWithContext(l.Context(), http.MethodPost, "http://127.0.0.1:1/x", nil)
+	if _, err := rt.RoundTrip(req); !errors.Is(err, ErrLost) || sent {
+		t.Fatalf("write under a late lease: sent %v, %v; want ErrLost and nothing sent", sent, err)
+	}
+	testutil.Must(t, l.Release(ctx))
+	h := mustAcquire(t, ctx, NewSwarm(newMemEngine(), Name, "e"), Options{TTL: time.Hour})
+	testutil.Must(t, h.HandOver(ctx))
+	if err := calls.Fence(h.Context()); !errors.Is(err, ErrLost) || h.Context().Err() != nil {
+		t.Fatalf("handed over: fence %v, context %v; want the fence closed and the context alive", err, h.Context().Err())
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

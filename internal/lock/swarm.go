@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/errdefs"
@@ -24,10 +25,11 @@ const (
 	LabelKernel   = labelPrefix + "kernel"
 	LabelPIDNS    = labelPrefix + "pidns"
 	LabelPIDStart = labelPrefix + "pid-start"
+	LabelFree     = labelPrefix + "free" // "true" on a released lock
 )
 
 // lockData is the config's content: Swarm wants some, and it tells whoever finds the object what it is.
-const lockData = "ziti-bootstrap apply lock: its labels name the holder and the expiry. It is removed when the run ends, " +
+const lockData = "ziti-bootstrap apply lock: its labels name the holder and the expiry. It is marked free when the run ends, " +
 	"and expires by itself when the run dies. Remove it by hand (docker config rm " + Name + ") only if no apply is running.\n"
 
 // SwarmAPI is what the Swarm lock needs of the Docker Engine; *docker.Client has it.
@@ -36,6 +38,7 @@ type SwarmAPI interface {
 	InspectConfig(ctx context.Context, nameOrID string) (docker.LabelledConfig, error)
 	UpdateConfigLabels(ctx context.Context, id, name string, version uint64, labels map[string]string) error
 	RemoveConfig(ctx context.Context, id string) error
+	EngineTime(ctx context.Context) (time.Time, error)
 }
 
 var _ SwarmAPI = (*docker.Client)(nil)
@@ -45,6 +48,16 @@ type Swarm struct {
 	api   SwarmAPI
 	name  string
 	where string
+
+	mu   sync.Mutex
+	seen seenVersion // the version of the lock this store last saw held by another run, and when
+}
+
+// seenVersion is one version of the lock config as this process first saw it, timed by its monotonic clock.
+type seenVersion struct {
+	id      string
+	version uint64
+	at      time.Time
 }
 
 // NewSwarm returns the lock held in the Swarm as config name (Name unless a test needs its own); where names
@@ -57,8 +70,8 @@ func (s *Swarm) Where() string      { return fmt.Sprintf("Swarm config %q via %s
 func (s *Swarm) Expires() bool      { return true }
 func (s *Swarm) RemoveHint() string { return "docker config rm " + s.name }
 
-// TryAcquire creates the config; when it exists, it takes over a lock that has expired or whose holder is
-// known to be dead, by replacing the labels at the version it read (compare-and-swap).
+// TryAcquire creates the config, or takes over one that is free (released), has expired, or whose holder is
+// known to be dead, by replacing its labels at the version it read (compare-and-swap).
 func (s *Swarm) TryAcquire(ctx context.Context, me Holder) (Holder, error) {
 	for attempt := 0; attempt < 3; attempt++ { // the config may vanish between a failed create and the inspect
 		_, err := s.api.CreateConfig(ctx, s.name, []byte(lockData), labels(me))
@@ -70,20 +83,26 @@ func (s *Swarm) TryAcquire(ctx context.Context, me Holder) (Holder, error) {
 		}
 		cur, err := s.api.InspectConfig(ctx, s.name)
 		if docker.IsNotFound(err) {
-			continue // released meanwhile: create again
+			continue // removed by hand meanwhile: create again
 		}
 		if err != nil {
 			return Holder{}, s.classify(err)
 		}
 		h := holderOf(cur)
-		if h.Run == me.Run {
-			return me, nil // an earlier attempt of ours went through, its answer did not
-		}
-		if !h.Expired(time.Now()) && !h.Dead() {
-			return h, fmt.Errorf("%w: %s", ErrHeld, h)
+		if !isFree(cur) {
+			if h.Run == me.Run {
+				return me, nil // an earlier attempt of ours went through, its answer did not
+			}
+			expired, err := s.expired(ctx, cur, h)
+			if err != nil {
+				return Holder{}, s.classify(err)
+			}
+			if !expired && !h.Dead() {
+				return h, fmt.Errorf("%w: %s", ErrHeld, h)
+			}
 		}
 		if err := s.api.UpdateConfigLabels(ctx, cur.ID, s.name, cur.Version, labels(me)); err != nil {
-			// Another run took it over first (version out of sequence), or it was removed: look again.
+			// Another run took it first (version out of sequence), or it was removed: look again.
 			now, ierr := s.api.InspectConfig(ctx, s.name)
 			switch {
 			case docker.IsNotFound(ierr):
@@ -92,18 +111,43 @@ func (s *Swarm) TryAcquire(ctx context.Context, me Holder) (Holder, error) {
 				return Holder{}, s.classify(ierr)
 			}
 			if nh := holderOf(now); nh.Run != me.Run {
-				if nh.Run == h.Run {
+				if now.Version == cur.Version {
 					return Holder{}, s.classify(err) // not a race: the update itself failed
 				}
-				return nh, fmt.Errorf("%w: %s (it took the expired lock over first)", ErrHeld, nh)
+				if isFree(now) {
+					continue // taken and released meanwhile
+				}
+				return nh, fmt.Errorf("%w: %s (it took the lock first)", ErrHeld, nh)
 			}
 		}
 		return me, nil
 	}
-	return Holder{}, fmt.Errorf("%s: created and removed by others three times in a row; try again", s.Where())
+	return Holder{}, fmt.Errorf("%s: changed by others three times in a row; try again", s.Where())
 }
 
-// Renew replaces the labels with me's (new expiry) if the lock is still me's, at the version read.
+// expired reports whether the lock h (config cur) has gone unrenewed for its TTL. Only the Swarm's clocks
+// count, never the holder's: either a manager stamped the config's last update (UpdatedAt) more than a TTL
+// before the engine's present time, or this process has seen the same version unchanged for a TTL by its own
+// monotonic clock. A holder whose clock is wrong therefore neither loses its lock early nor keeps it forever.
+func (s *Swarm) expired(ctx context.Context, cur docker.LabelledConfig, h Holder) (bool, error) {
+	s.mu.Lock()
+	if s.seen.id != cur.ID || s.seen.version != cur.Version {
+		s.seen = seenVersion{id: cur.ID, version: cur.Version, at: time.Now()}
+	}
+	watched := time.Since(s.seen.at)
+	s.mu.Unlock()
+	if watched > h.TTL {
+		return true, nil
+	}
+	now, err := s.api.EngineTime(ctx)
+	if err != nil {
+		return false, err
+	}
+	return now.After(cur.UpdatedAt.Add(h.TTL)), nil
+}
+
+// Renew relabels the lock at the version read if it is still me's: the update itself, stamped by the Swarm
+// (UpdatedAt, a new version), is what keeps it from expiring.
 func (s *Swarm) Renew(ctx context.Context, me Holder) error {
 	cur, err := s.mine(ctx, me)
 	if err != nil {
@@ -118,13 +162,18 @@ func (s *Swarm) Renew(ctx context.Context, me Holder) error {
 	return nil
 }
 
-// Release removes the config if it is still me's.
+// Release marks the config free if it is still me's. Docker cannot delete a config on condition of its
+// version, so a read-then-delete could delete the lock of a run that took it over in between; an update at
+// the version read (compare-and-swap) cannot: it fails when the config changed since.
 func (s *Swarm) Release(ctx context.Context, me Holder) error {
 	cur, err := s.mine(ctx, me)
 	if err != nil {
 		return err
 	}
-	if err := s.api.RemoveConfig(ctx, cur.ID); err != nil && !docker.IsNotFound(err) {
+	if err := s.api.UpdateConfigLabels(ctx, cur.ID, s.name, cur.Version, freeLabels()); err != nil {
+		if now, ierr := s.api.InspectConfig(ctx, s.name); docker.IsNotFound(ierr) || (ierr == nil && holderOf(now).Run != me.Run) {
+			return fmt.Errorf("%w: taken over before the release", ErrLost)
+		}
 		return err
 	}
 	return nil
@@ -139,7 +188,7 @@ func (s *Swarm) mine(ctx context.Context, me Holder) (docker.LabelledConfig, err
 	if err != nil {
 		return cur, err
 	}
-	if h := holderOf(cur); h.Run != me.Run {
+	if h := holderOf(cur); isFree(cur) || h.Run != me.Run {
 		return cur, fmt.Errorf("%w: now held by %s", ErrLost, h)
 	}
 	return cur, nil
@@ -163,22 +212,27 @@ func labels(h Holder) map[string]string {
 	}
 }
 
-// holderOf reads the holder from the config's labels. A config without a readable expiry (made by hand, or by
-// something else) expires one TTL (default 60 s) after its last update, as seen by the Swarm.
+// freeLabels mark a released lock: the config stays (see Release), held by nobody.
+func freeLabels() map[string]string { return map[string]string{LabelFree: "true"} }
+
+// isFree reports whether the lock config c was released.
+func isFree(c docker.LabelledConfig) bool { return c.Labels[LabelFree] == "true" }
+
+// IsFree reports whether a lock config with these labels is released (held by no run).
+func IsFree(labels map[string]string) bool { return labels[LabelFree] == "true" }
+
+// holderOf reads the holder from the config's labels. Its TTL is the holder's (60 s for a config made by hand,
+// or by something else); its expiry, for messages, is one TTL after the config's last update as the Swarm
+// stamped it (the "expires" label is the holder's own estimate, for people reading the labels).
 func holderOf(c docker.LabelledConfig) Holder {
 	l := c.Labels
 	h := Holder{Run: l[LabelRun], Host: l[LabelHost], Kernel: l[LabelKernel], PIDNS: l[LabelPIDNS], PIDStart: l[LabelPIDStart]}
 	h.PID, _ = strconv.Atoi(l[LabelPID])
 	h.Acquired, _ = time.Parse(time.RFC3339Nano, l[LabelAcquired])
 	h.TTL, _ = time.ParseDuration(l[LabelTTL])
-	exp, err := time.Parse(time.RFC3339Nano, l[LabelExpires])
-	if err != nil || exp.IsZero() {
-		ttl := h.TTL
-		if ttl <= 0 {
-			ttl = 60 * time.Second
-		}
-		exp = c.UpdatedAt.Add(ttl)
+	if h.TTL <= 0 {
+		h.TTL = 60 * time.Second
 	}
-	h.Expires = exp
+	h.Expires = c.UpdatedAt.Add(h.TTL)
 	return h
 }

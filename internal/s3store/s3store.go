@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -35,6 +36,8 @@ type Options struct {
 	// waits with its own backoff (a reachability probe) sets 1, so its last error is the real one (e.g. connection
 	// refused) rather than the deadline the client's retries ran into.
 	MaxRetries int
+	// AnswerTimeout bounds the wait for each answer (calls.AnswerTimeout when 0).
+	AnswerTimeout time.Duration
 }
 
 // Client talks to one S3-compatible endpoint; every call is counted.
@@ -59,7 +62,7 @@ func New(o Options) (*Client, error) {
 		Secure:       o.Endpoint.Scheme == "https",
 		Region:       o.Region,
 		BucketLookup: minio.BucketLookupPath,
-		Transport:    calls.Transport(o.Counter, "s3", base.Clone()),
+		Transport:    calls.Transport(o.Counter, "s3", calls.Bound(base.Clone(), o.AnswerTimeout)),
 		MaxRetries:   o.MaxRetries,
 	})
 	if err != nil {

@@ -65,7 +65,11 @@ func For(ctx context.Context, t Target, probe func(context.Context) error) error
 		if err == nil {
 			return nil
 		}
-		last = err
+		// An attempt cut short by the deadline fails with the deadline ("context deadline exceeded"), which
+		// says nothing about the dependency: the error of the attempt before it stays the one reported.
+		if last == nil || dctx.Err() == nil {
+			last = err
+		}
 		var perm *backoff.PermanentError
 		if errors.As(err, &perm) {
 			permanent = true

@@ -3,6 +3,7 @@ package wait
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +55,25 @@ func TestForPermanentStopsAtOnce(t *testing.T) {
 	var ue *UnreachableError
 	if errors.As(err, &ue) {
 		t.Fatal("a permanent error must not be reported as unreachable")
+	}
+}
+
+// The deadline ends an attempt in progress, whose error is then the deadline's; the server's own last error
+// (a 503 here) is what the caller is told. Deterministic: the first attempt fails at once, every later one
+// waits for the deadline.
+func TestForKeepsTheServersErrorAtTheDeadline(t *testing.T) {
+	n := 0
+	err := For(context.Background(), Target{What: "Keycloak", Where: "http://kc", Deadline: 300 * time.Millisecond, Initial: time.Millisecond},
+		func(ctx context.Context) error {
+			n++
+			if n == 1 {
+				return errors.New("HTTP 503 Service Unavailable")
+			}
+			<-ctx.Done()
+			return fmt.Errorf("Get \"http://kc/realms/master\": %w", ctx.Err())
+		})
+	var ue *UnreachableError
+	if !errors.As(err, &ue) || !strings.Contains(ue.Last.Error(), "503") || strings.Contains(err.Error(), "deadline exceeded") {
+		t.Fatalf("err = %v; want unreachable with the server's last error (503), not the deadline", err)
 	}
 }

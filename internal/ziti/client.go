@@ -15,9 +15,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-openapi/runtime"
 	httptransport "github.com/go-openapi/runtime/client"
@@ -30,6 +30,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -53,6 +54,8 @@ type Options struct {
 	// Only that one fetch skips verification; every API call verifies against the fetched bundle.
 	TOFU    bool
 	Counter *calls.Counter // may be nil
+	// AnswerTimeout bounds the wait for each answer (calls.AnswerTimeout when 0).
+	AnswerTimeout time.Duration
 }
 
 // Client is a logged-in management API client. It is safe for concurrent use.
@@ -89,7 +92,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{base: base, roots: roots, opts: opts, pageSize: pageSize}
-	c.hc = newHTTPClient(roots, opts.Counter, nil)
+	c.hc = newHTTPClient(roots, opts.Counter, nil, opts.AnswerTimeout)
 	c.mgmt = rest_management_api_client.New(newRuntime(base, managementPath, c.hc), strfmt.Default)
 	if err := c.login(ctx); err != nil {
 		return nil, err
@@ -108,7 +111,7 @@ func Probe(ctx context.Context, opts Options) (version string, err error) {
 	if err != nil {
 		return "", err
 	}
-	hc := newHTTPClient(roots, opts.Counter, nil)
+	hc := newHTTPClient(roots, opts.Counter, nil, opts.AnswerTimeout)
 	defer hc.CloseIdleConnections()
 	mgmt := rest_management_api_client.New(newRuntime(base, managementPath, hc), strfmt.Default)
 	return getVersion(ctx, mgmt, base, opts.CAFile == "")
@@ -228,7 +231,7 @@ func baseURL(u *url.URL) (*url.URL, error) {
 // loadRoots reads the CA file, or fetches the controller's well-known CA bundle when TOFU.
 func loadRoots(ctx context.Context, base *url.URL, opts Options) (*x509.CertPool, error) {
 	if opts.CAFile != "" {
-		pem, err := os.ReadFile(opts.CAFile)
+		pem, err := safefile.ReadValue(opts.CAFile)
 		if err != nil {
 			return nil, invalid("ZITI_CA_FILE", fmt.Sprintf("cannot read %s: %v", opts.CAFile, errors.Unwrap(err)))
 		}
@@ -287,8 +290,8 @@ func invalid(v, msg string) error {
 
 // newHTTPClient returns a client that verifies the controller against roots, counts every call, and records the
 // status of each answer for error reports. cert, when set, is always offered as the TLS client certificate.
-func newHTTPClient(roots *x509.CertPool, counter *calls.Counter, cert *tls.Certificate) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+func newHTTPClient(roots *x509.CertPool, counter *calls.Counter, cert *tls.Certificate, answer time.Duration) *http.Client {
+	tr := calls.Bound(http.DefaultTransport.(*http.Transport).Clone(), answer)
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	if cert != nil {
 		// Offer the certificate even when the server's list of acceptable CAs does not name its issuer.

@@ -126,7 +126,7 @@ func (a ClientAPI) runtime(cert *tls.Certificate) (interface{ CloseIdleConnectio
 	if a.Roots == nil {
 		return nil, nil, fmt.Errorf("no CA pool to verify the controller with")
 	}
-	hc := newHTTPClient(a.Roots, a.Counter, cert)
+	hc := newHTTPClient(a.Roots, a.Counter, cert, 0)
 	return hc, newRuntime(base, clientPath, hc), nil
 }
 

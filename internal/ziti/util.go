@@ -5,21 +5,98 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/openziti/edge-api/rest_model"
 )
 
-// Quote returns s as a string literal of the controller's filter language.
+// Quote returns s as a string literal of the controller's filter language (ZitiQL). Its grammar has the
+// escapes \" \\ \f \n \r \t and no others (JSON's \u0026 is refused: "INVALID_FILTER"); every other code point,
+// non-ASCII included, stands for itself, except the control characters U+0000–U+001F, which cannot be
+// written at all and are left out. FilterEq handles values the controller cannot read back exactly.
 func Quote(s string) string {
-	b, _ := json.Marshal(s) // the filter grammar's string escapes are JSON's
-	return string(b)
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			if r >= 0x20 {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
-// FilterEq returns the filter expression `field = "value"`, e.g. FilterEq("name", "spire-ca").
-func FilterEq(field, value string) string { return field + " = " + Quote(value) }
+// readBack is the string the controller makes of the literal q (storage's zitiql.ParseZqlString, v0.4.31): it
+// undoes "\\" before the other escapes, so that a backslash followed by n, t, … or by another backslash is read
+// back as something else than was written.
+func readBack(q string) string {
+	t := strings.TrimSuffix(strings.TrimPrefix(q, `"`), `"`)
+	t = strings.ReplaceAll(t, `\\`, `\`)
+	for _, e := range [][2]string{{`\"`, `"`}, {`\f`, "\f"}, {`\n`, "\n"}, {`\r`, "\r"}, {`\t`, "\t"}, {`\\`, `\`}} {
+		t = strings.ReplaceAll(t, e[0], e[1])
+	}
+	return t
+}
+
+// Exact reports whether the controller reads Quote(s) back as s, so that `field = Quote(s)` finds s.
+func Exact(s string) bool { return readBack(Quote(s)) == s }
+
+// FilterEq returns the filter expression `field = "value"`, e.g. FilterEq("name", "spire-ca"). For a value the
+// controller cannot read back exactly (see Exact: control characters, some backslash sequences) it returns
+// the broader `field contains "…"` on the longest part it can: the caller must, as it should anyway, pick
+// the exact value out of what comes back.
+func FilterEq(field, value string) string {
+	if Exact(value) {
+		return field + " = " + Quote(value)
+	}
+	return field + " contains " + Quote(exactPart(value))
+}
+
+// FilterIn returns the filter expression `field in ["a", "b"]`, or, when a value cannot be read back exactly, the
+// FilterEq of each joined with "or".
+func FilterIn(field string, values []string) string {
+	q := make([]string, len(values))
+	exact := true
+	for i, v := range values {
+		q[i] = Quote(v)
+		exact = exact && Exact(v)
+	}
+	if exact {
+		return field + " in [" + strings.Join(q, ", ") + "]"
+	}
+	for i, v := range values {
+		q[i] = FilterEq(field, v)
+	}
+	return strings.Join(q, " or ")
+}
+
+// exactPart is the longest run of value free of backslashes and control characters.
+func exactPart(value string) string {
+	best := ""
+	for _, part := range strings.FieldsFunc(value, func(r rune) bool { return r == '\\' || r < 0x20 }) {
+		if len(part) > len(best) {
+			best = part
+		}
+	}
+	return best
+}
 
 // EqualSets reports whether a and b hold the same strings, ignoring order and repeats. The controller stores
 // string lists (role attributes, identity roles, scopes, allowed signers) as sorted sets, so compare with this.

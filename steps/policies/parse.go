@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -16,10 +15,13 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/yamlguard"
 )
 
 // MaxFileSize is the largest policy file Parse reads.
-const MaxFileSize = 16 << 20
+const MaxFileSize = safefile.MaxDocument
 
 // Problem is one thing wrong with a policy file: where it is and what is expected instead.
 type Problem struct {
@@ -63,14 +65,9 @@ func IsInvalid(err error) bool {
 
 // LoadFile reads and validates the policy file at path.
 func LoadFile(path string) (*Policy, error) {
-	f, err := os.Open(path)
+	data, err := safefile.Read(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("policy file: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("policy file %s: %w", path, err)
 	}
 	return Parse(path, data)
 }
@@ -122,6 +119,11 @@ func decode(name string, data []byte) (f *File, w *walker, err error) {
 	f = &File{}
 	if len(docs) == 0 || len(docs[0].Content) == 0 {
 		return f, w, nil // an empty file declares nothing
+	}
+	// before anything expands the aliases (the walk, the decoder)
+	var bomb *yamlguard.BombError
+	if errors.As(yamlguard.Check(docs[0], yamlguard.MaxNodes), &bomb) {
+		return fail(bomb.Line, "", "%s", strings.TrimPrefix(bomb.Error(), fmt.Sprintf("line %d: ", bomb.Line)))
 	}
 	root := docs[0].Content[0]
 	w.walk(root, reflect.TypeOf(File{}), "", 0)

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/yamlguard"
 )
 
 const examplePath = "../../examples/policies/iot-segments.yaml"
@@ -337,5 +339,16 @@ func TestDocExampleParses(t *testing.T) {
 	}
 	if len(p.Services) != 1 || len(p.Configs) != 2 || len(p.PostureChecks) != 2 || len(p.EdgeRouterPolicies) != 2 || len(p.ServiceEdgeRouterPolicies) != 2 {
 		t.Fatalf("%+v", p)
+	}
+}
+
+// A policy file is the user's: a "billion laughs" alias bomb is refused at its first alias, before the walk or
+// the decoder expand it.
+func TestParseRefusesAliasBombs(t *testing.T) {
+	bomb := yamlguard.Bomb("services")
+	_, err := Parse("bomb.yml", []byte(bomb))
+	var pe *Error
+	if !errors.As(err, &pe) || len(pe.Problems) != 1 || pe.Problems[0].Line != 2 || !strings.Contains(err.Error(), "aliases") {
+		t.Fatalf("alias bomb: %v; want one problem at line 2 about its aliases", err)
 	}
 }

@@ -10,14 +10,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/yamlguard"
 )
 
 // Entry is one declared registration entry. See the package documentation for the YAML form.
@@ -150,7 +151,7 @@ func IsNodeAlias(trustDomain string, e spire.Entry) bool {
 
 // LoadFile reads and validates a declaration file. Errors name the file, the entry and the field.
 func LoadFile(path, trustDomain string) ([]Entry, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefile.Read(path, safefile.MaxValue)
 	if err != nil {
 		return nil, fmt.Errorf("SPIRE entries file: %w", err)
 	}
@@ -161,8 +162,30 @@ func LoadFile(path, trustDomain string) ([]Entry, error) {
 	return entries, nil
 }
 
-// Parse decodes a YAML declaration (unknown fields are errors, to catch typos) and validates it.
+// Parse decodes a YAML declaration (unknown fields are errors, to catch typos) and validates it. The file is one
+// YAML document; aliases may not expand beyond yamlguard.MaxNodes.
 func Parse(data []byte, trustDomain string) ([]Entry, error) {
+	var docs []*yaml.Node
+	nodes := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		err := nodes.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("not valid YAML: %w", err)
+		}
+		docs = append(docs, &n)
+	}
+	if len(docs) > 1 {
+		return nil, fmt.Errorf("line %d: the file holds %d YAML documents (separated by ---); write every entry under the one `entries:` list", docs[1].Line, len(docs))
+	}
+	for _, d := range docs {
+		if err := yamlguard.Check(d, yamlguard.MaxNodes); err != nil {
+			return nil, err
+		}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var f File

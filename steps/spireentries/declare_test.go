@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/yamlguard"
 )
 
 const td = "zb.test"
@@ -189,5 +190,18 @@ func TestLoadFile(t *testing.T) {
 	}
 	if e, err := LoadFile(write(""), td); err != nil || len(e) != 0 {
 		t.Fatalf("empty file: %v %v", e, err)
+	}
+}
+
+// The entries file is the user's: a "billion laughs" alias bomb is refused before it expands, and a second
+// YAML document is refused rather than silently ignored.
+func TestParseRefusesAliasBombsAndSecondDocuments(t *testing.T) {
+	bomb := yamlguard.Bomb("entries")
+	if _, err := Parse([]byte(bomb), "example.org"); err == nil || !strings.Contains(err.Error(), "aliases") {
+		t.Errorf("alias bomb: %v; want refused for its aliases", err)
+	}
+	two := "entries:\n  - spiffeId: spiffe://example.org/a\n    parentId: spiffe://example.org/n\n    selectors: [unix:uid:0]\n---\nentries:\n  - spiffeId: spiffe://example.org/b\n"
+	if _, err := Parse([]byte(two), "example.org"); err == nil || !strings.Contains(err.Error(), "2 YAML documents") {
+		t.Errorf("two documents: %v; want refused", err)
 	}
 }

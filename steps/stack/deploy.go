@@ -10,8 +10,8 @@
 // the file is not touched: a re-run makes no mutating call. Only objects with the stack's label are ever
 // updated or deleted.
 //
-// Secrets and configs are immutable in Swarm: their names carry a hash of their data, so changed data is a new
-// object, the services that use it are updated to the new name, and the old one is deleted once unused.
+// Secrets and configs are immutable in Swarm: their names carry a hash of their data (for a secret a slow,
+// salted one: see stacks.dataHash), so changed data is a new object, the services that use it are updated to the new name, and the old one is deleted once unused.
 package stack
 
 import (
@@ -72,11 +72,11 @@ type Config struct {
 	Progress wait.Progress
 	// Rerun names job services (compose keys, e.g. "bootstrap") to run again although their spec is unchanged.
 	Rerun []string
-	// BeforeJobs, when set, runs just before a job service is created or updated (which starts it), once every
-	// other service of the stack is written: up hands its lock over to the bootstrap job there, which takes the
-	// lock itself. Only the removal of what the stack no longer has (old versions of secrets and configs) comes
-	// after it.
-	BeforeJobs func(ctx context.Context) error
+	// AfterWrites, when set, runs when a deploy that started a job (created or updated a job service) has made
+	// every one of its writes, removals included, before it waits for convergence: up hands its lock over to
+	// the bootstrap job there. The job, started a moment earlier, waits for the lock until then, so that it and
+	// up never write at once.
+	AfterWrites func(ctx context.Context) error
 }
 
 func (c Config) timeout() time.Duration {
@@ -405,9 +405,9 @@ func (d *Deploy) reruns(p *plan, o *observed) []steps.Change {
 	return out
 }
 
-// beforeJobs runs Config.BeforeJobs when p starts a job.
-func (d *Deploy) beforeJobs(ctx context.Context, p *plan) error {
-	if d.cfg.BeforeJobs == nil {
+// afterWrites runs Config.AfterWrites when p starts a job.
+func (d *Deploy) afterWrites(ctx context.Context, p *plan) error {
+	if d.cfg.AfterWrites == nil {
 		return nil
 	}
 	starts := slices.ContainsFunc(p.createServices, func(s stacks.Service) bool { return s.Job() })
@@ -417,7 +417,7 @@ func (d *Deploy) beforeJobs(ctx context.Context, p *plan) error {
 	if !starts {
 		return nil
 	}
-	return d.cfg.BeforeJobs(ctx)
+	return d.cfg.AfterWrites(ctx)
 }
 
 // apply carries out p in docker stack's order, then waits for convergence.
@@ -442,13 +442,8 @@ func (d *Deploy) apply(ctx context.Context, e Engine, p *plan) error {
 		}
 		p.configIDs[c.Name] = id
 	}
-	// services that stay up first, then (after BeforeJobs) the jobs, which start as they are written
+	// services that stay up first, then the jobs, which start as they are written
 	for _, jobs := range []bool{false, true} {
-		if jobs {
-			if err := d.beforeJobs(ctx, p); err != nil {
-				return err
-			}
-		}
 		var errs []error
 		for _, s := range p.createServices {
 			if s.Job() != jobs {
@@ -514,6 +509,9 @@ func (d *Deploy) apply(ctx context.Context, e Engine, p *plan) error {
 		if err := removeNetwork(ctx, d.cfg, e, n); err != nil {
 			return err
 		}
+	}
+	if err := d.afterWrites(ctx, p); err != nil {
+		return err
 	}
 	return d.converge(ctx, e)
 }

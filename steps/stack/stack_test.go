@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -229,10 +230,10 @@ func testLoad(t *testing.T, vars map[string]string) *stacks.Stack {
 	return st
 }
 
-func runPlan(t *testing.T, f *fakeEngine, st *stacks.Stack, apply bool) []steps.Change {
+func runPlan(t *testing.T, f *fakeEngine, st *stacks.Stack, apply bool, rerun ...string) []steps.Change {
 	t.Helper()
-	d := New(Config{Engine: func() Engine { return f }, Timeout: 2 * time.Second,
-		BeforeJobs: func(context.Context) error { f.calls = append(f.calls, "before jobs"); return nil }}, st)
+	d := New(Config{Engine: func() Engine { return f }, Timeout: 2 * time.Second, Rerun: rerun,
+		AfterWrites: func(context.Context) error { f.calls = append(f.calls, "after writes"); return nil }}, st)
 	p, err := d.Plan(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -272,8 +273,9 @@ func TestDeployPlanApplyIdempotent(t *testing.T) {
 	if got != want {
 		t.Fatalf("first plan:\n%s\nwant:\n%s", got, want)
 	}
-	// the job (which starts as it is written) last, after BeforeJobs (up hands its lock over there)
-	if got := strings.Join(f.calls, "; "); got != "create network t_net; create secret "+pw+"; create config "+conf+"; create service t_server; before jobs; create service t_job" {
+	// the job (which starts as it is written) after the other services; AfterWrites (up hands its lock over
+	// there) after every write
+	if got := strings.Join(f.calls, "; "); got != "create network t_net; create secret "+pw+"; create config "+conf+"; create service t_server; create service t_job; after writes" {
 		t.Errorf("apply order: %s", got)
 	}
 	// the engine's spec resolves secret and config IDs
@@ -483,5 +485,17 @@ func TestStatusPerNodeOfAGlobalService(t *testing.T) {
 	want := []NodeTask{{Node: "n1", State: "failed", Error: "no such image"}, {Node: "n2", State: "running"}}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("per node: %+v, want %+v", got, want)
+	}
+}
+
+// up hands its lock to the job once all its writes are done: when a deploy restarts the job and also removes
+// an old secret, AfterWrites comes after the removal (before, up removed objects after handing over).
+func TestDeployAfterWritesFollowsTheRemovals(t *testing.T) {
+	f := &fakeEngine{}
+	runPlan(t, f, testLoad(t, nil), true)
+	f.calls = nil
+	runPlan(t, f, testLoad(t, map[string]string{"PW": "another"}), true, "job")
+	if n := len(f.calls); n == 0 || f.calls[n-1] != "after writes" || !slices.ContainsFunc(f.calls, func(c string) bool { return strings.HasPrefix(c, "remove secret") }) {
+		t.Fatalf("apply order: %s; want a secret removed and AfterWrites last", strings.Join(f.calls, "; "))
 	}
 }

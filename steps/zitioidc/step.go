@@ -178,7 +178,7 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	}
 	var idents []ziti.Identity
 	if len(s.s.AttachIdentities) > 0 {
-		if idents, err = s.z.ListIdentities(ctx, filterNameIn(s.s.AttachIdentities)); err != nil {
+		if idents, err = s.z.ListIdentities(ctx, ziti.FilterIn("name", s.s.AttachIdentities)); err != nil {
 			return nil, err
 		}
 	}
@@ -367,13 +367,4 @@ func checkSource(src keycloakrealm.ZitiSigner) error {
 		return fmt.Errorf("signer settings from %s: %w", keycloakrealm.Name, err)
 	}
 	return nil
-}
-
-// filterNameIn is the filter `name in ["a", "b"]`.
-func filterNameIn(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = ziti.Quote(n)
-	}
-	return "name in [" + strings.Join(q, ", ") + "]"
 }

@@ -410,7 +410,7 @@ func TestPolicyFields(t *testing.T) {
 }
 
 func TestFilterNameIn(t *testing.T) {
-	if got := filterNameIn([]string{"alice", `b"ob`}); got != `name in ["alice", "b\"ob"]` {
+	if got := ziti.FilterIn("name", []string{"alice", `b"ob`}); got != `name in ["alice", "b\"ob"]` {
 		t.Errorf("filter %s", got)
 	}
 }

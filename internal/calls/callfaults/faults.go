@@ -1,9 +1,9 @@
-package calls
+package callfaults
 
-// Fault injection, for tests only. Nothing here is used unless a test sets it up: FaultTransport and
-// FaultInterceptor wrap a client's transport (or a test proxy's way to the real server) and make chosen calls
-// fail the way a sick server or network does; the crash hook kills the process before a chosen write when the
-// environment variable ZB_TEST_CRASH_AFTER_WRITES is set (never set it in production).
+// Package callfaults injects faults into calls, for tests only: no code of the tool imports it, so it is in no
+// release binary. FaultTransport and FaultInterceptor wrap a client's transport (or a test proxy's way to the
+// real server) and make chosen calls fail the way a sick server or network does. (The crash hook, which kills
+// the process before a chosen write, is in package calls, compiled in only with the build tag zbcrashhook.)
 
 import (
 	"bytes"
@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +24,8 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 )
 
 // FaultKind is how a call fails.
@@ -63,12 +64,7 @@ type Fault struct {
 }
 
 // OnlyWrites matches mutating calls as Transport and UnaryInterceptor count them (without session paths).
-func OnlyWrites(method, target string) bool {
-	if method == "" {
-		return !isGRPCRead(target)
-	}
-	return isWrite(method, target, nil)
-}
+func OnlyWrites(method, target string) bool { return calls.IsWrite(method, target) }
 
 // Injector decides, call by call, whether its fault hits. It is safe for concurrent use, and its fault can be
 // changed while calls run ("the server goes away now").
@@ -284,40 +280,3 @@ func (c corruptCodec) Unmarshal(_ mem.BufferSlice, v any) error {
 }
 
 // isGRPCRead is UnaryInterceptor's read classification.
-func isGRPCRead(method string) bool {
-	name := method[strings.LastIndex(method, "/")+1:]
-	for _, p := range []string{"List", "Get", "Count", "Fetch"} {
-		if strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return name == "Check" || name == "Watch"
-}
-
-// CrashAfterWritesEnv names the test-only crash hook: set to N, the process SIGKILLs itself just before its
-// (N+1)-th mutating call (writes of every Counter of the process count; calls on a nil Counter do not). Tests
-// of crash safety set it on a subprocess to interrupt apply at each write. Never set it in production.
-const CrashAfterWritesEnv = "ZB_TEST_CRASH_AFTER_WRITES"
-
-// beforeWrite is called by Counter.Write before each write is recorded, and so before it is sent.
-var beforeWrite = crashHook(os.Getenv(CrashAfterWritesEnv))
-
-func crashHook(v string) func(system, what string) {
-	if v == "" {
-		return func(string, string) {}
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		fmt.Fprintf(os.Stderr, "ziti-bootstrap: ignoring %s=%q: not a number of writes\n", CrashAfterWritesEnv, v)
-		return func(string, string) {}
-	}
-	var writes atomic.Int64
-	return func(system, what string) {
-		if writes.Add(1) <= n {
-			return
-		}
-		fmt.Fprintf(os.Stderr, "ziti-bootstrap: %s=%d: SIGKILL before write %d (%s %s)\n", CrashAfterWritesEnv, n, n+1, system, what)
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // the signal is on its way
-	}
-}

@@ -1,0 +1,31 @@
+package s3store
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls/callfaults"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+)
+
+// An S3 endpoint that accepts the connection and never answers fails the call after the answer timeout,
+// instead of holding the run until the caller's context ends.
+func TestStoreThatNeverAnswersTimesOut(t *testing.T) {
+	srv := callfaults.HangingServer(t, false)
+	u, _ := url.Parse(srv.URL)
+	c, err := New(Options{Endpoint: u, Region: "us-east-1", Bucket: "bucket", AccessKey: "k", SecretKey: config.NewSecret("s"), MaxRetries: 1,
+		AnswerTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	_, err = c.Stat(ctx, "x")
+	if err == nil || !strings.Contains(err.Error(), "timeout awaiting response headers") || ctx.Err() != nil {
+		t.Fatalf("after %s: %v; want the answer timeout, before the caller's deadline", time.Since(t0), err)
+	}
+}

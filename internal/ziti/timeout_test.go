@@ -1,0 +1,33 @@
+package ziti
+
+import (
+	"context"
+	"encoding/pem"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls/callfaults"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+)
+
+// A controller that accepts the connection and never answers fails the login after the answer timeout, instead
+// of holding the run (and its lock) until the caller's context ends.
+func TestControllerThatNeverAnswersTimesOut(t *testing.T) {
+	srv := callfaults.HangingServer(t, true)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	_, err := New(ctx, Options{URL: u, User: "admin", Password: config.NewSecret("x"), CAFile: ca, AnswerTimeout: 300 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "timeout awaiting response headers") || ctx.Err() != nil {
+		t.Fatalf("after %s: %v; want the answer timeout, before the caller's deadline", time.Since(t0), err)
+	}
+}

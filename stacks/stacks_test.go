@@ -113,7 +113,7 @@ func TestConversion(t *testing.T) {
 			&swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure, Delay: ptr(15 * time.Second), MaxAttempts: &five}},
 		{"server placement", service(t, spire, "spire-server").TaskTemplate.Placement.Constraints, []string{"node.labels.ziti-bootstrap.state == true"}},
 		{"server cpu limit", service(t, spire, "spire-server").TaskTemplate.Resources.Limits.NanoCPUs, int64(1e9)},
-		{"launcher memory limit", service(t, spire, "spire-agent-launcher").TaskTemplate.Resources.Limits.MemoryBytes, int64(64 << 20)},
+		{"launcher memory limit", service(t, spire, "spire-agent-launcher").TaskTemplate.Resources.Limits.MemoryBytes, int64(128 << 20)},
 		{"server data volume", service(t, spire, "spire-server").TaskTemplate.ContainerSpec.Mounts[0], mount.Mount{Type: mount.TypeVolume,
 			Source: "t-spire_spire-server-data", Target: "/var/lib/spire/server", VolumeOptions: &mount.VolumeOptions{Labels: map[string]string{LabelNamespace: "t-spire"}}}},
 		{"launcher docker socket", service(t, spire, "spire-agent-launcher").TaskTemplate.ContainerSpec.Mounts[0], mount.Mount{Type: mount.TypeBind,

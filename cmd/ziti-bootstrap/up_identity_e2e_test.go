@@ -293,6 +293,14 @@ func (d *devSystem) routerHoldsNoAdminCredential() {
 	// its volume removed: it enrols again by itself
 	z := d.zitiAdmin(ctx)
 	testutil.Must(t, d.c.Scale(ctx, name, 0))
+	// Swarm keeps the stopped containers of the service's tasks; they hold the volume
+	left, err := d.c.Containers(ctx, d.names[stacks.OpenZiti])
+	testutil.Must(t, err)
+	for _, c := range left {
+		if strings.HasPrefix(c.Name, name+".") {
+			testutil.Must(t, d.c.RemoveContainer(ctx, c.ID))
+		}
+	}
 	testutil.Must(t, d.c.RemoveVolume(ctx, d.names[stacks.OpenZiti]+"_ziti-router-data"))
 	testutil.Must(t, d.c.Scale(ctx, name, 1))
 	err = wait.For(ctx, wait.Target{What: "the router to enrol again and come online", Where: name, Deadline: 3 * time.Minute,

@@ -289,6 +289,7 @@ func (d *devSystem) sinceHealthy(rep steps.Report) (time.Duration, bool) {
 // lock while another run holds it; `down --volumes` leaves nothing of the stacks. Stack names carry a random
 // prefix; ports are free ones.
 func TestUpDevE2E(t *testing.T) {
+	t.Parallel() // beside the other Swarm end-to-end tests: each waits for its Swarm's lock, and they mostly wait
 	d := newDevSystem(t, true)
 	ctx := context.Background()
 

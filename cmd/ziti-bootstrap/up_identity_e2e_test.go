@@ -340,6 +340,7 @@ func candidateSecrets(out string) []string {
 // under the same upstream root; the bootstrap job registers the entries again, the agents attest again, and a
 // workload gets an SVID and logs in to OpenZiti again. A second up makes no mutating call.
 func TestUpDevSpireUpgradeE2E(t *testing.T) {
+	t.Parallel() // beside the other Swarm end-to-end tests: each waits for its Swarm's lock, and they mostly wait
 	d := newDevSystem(t, false)
 	prev := []string{"--set", "SPIRE_SERVER_IMAGE=" + d.images["SPIRE_PREVIOUS_SERVER_IMAGE"],
 		"--set", "SPIRE_AGENT_IMAGE=" + d.images["SPIRE_PREVIOUS_AGENT_IMAGE"]}

@@ -97,10 +97,15 @@ EOF
   echo "${var}AGENT_IMAGE=$prefix/spire-agent:$v"
 }
 
-# the current SPIRE, and the previous one (SPIRE_PREVIOUS_*: the upgrade tests start from it)
+# the current SPIRE, and the previous one when it is built (SPIRE_PREVIOUS_*: the upgrade tests start from it;
+# scripts/build-servers.sh spire_previous, which scripts/test.sh runs and scripts/up.sh does not need)
 image_spire() {
   spire_images "$SPIRE_VERSION" SPIRE_
-  spire_images "$SPIRE_PREVIOUS_VERSION" SPIRE_PREVIOUS_
+  if [ -x "$cache/spire-$SPIRE_PREVIOUS_VERSION/bin/spire-server" ]; then
+    spire_images "$SPIRE_PREVIOUS_VERSION" SPIRE_PREVIOUS_
+  else
+    log "SPIRE $SPIRE_PREVIOUS_VERSION not built: no SPIRE_PREVIOUS_* images (scripts/build-servers.sh spire_previous)"
+  fi
 }
 
 # debootstrap_tar NAME PACKAGES HASH: the path of a cached tarball of a debootstrap minbase bookworm root with

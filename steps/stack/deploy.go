@@ -542,17 +542,34 @@ func resolve(spec swarm.ServiceSpec, p *plan) (swarm.ServiceSpec, error) {
 }
 
 // removeNetwork removes one of our networks, retrying while the tasks of removed services still hold it.
+// The manager removes a network asynchronously: it may still be listed for a moment after the removal was
+// accepted (and a second removal then answers "not found"). It waits until the network is no longer listed, so
+// that whatever comes next (a check, a deploy of the same names) sees it gone.
 func removeNetwork(ctx context.Context, cfg Config, e Engine, n docker.Network) error {
+	removed := false
 	return wait.For(ctx, wait.Target{What: "removal of network " + n.Name, Where: n.Labels[docker.NamespaceLabel], Deadline: cfg.timeout(),
 		Initial: 500 * time.Millisecond, Max: 5 * time.Second, Progress: cfg.Progress}, func(ctx context.Context) error {
-		err := e.RemoveNetwork(ctx, n.ID)
-		if err == nil || docker.IsNotFound(err) {
-			return nil
+		if !removed {
+			err := e.RemoveNetwork(ctx, n.ID)
+			switch {
+			case err == nil || docker.IsNotFound(err) || strings.Contains(err.Error(), "not found"):
+				removed = true
+			case strings.Contains(err.Error(), "in use") || strings.Contains(err.Error(), "active endpoints"):
+				return err
+			default:
+				return wait.Permanent(err)
+			}
 		}
-		if !strings.Contains(err.Error(), "in use") && !strings.Contains(err.Error(), "active endpoints") {
-			return wait.Permanent(err)
+		nets, err := e.Networks(ctx, n.Labels[docker.NamespaceLabel])
+		if err != nil {
+			return err
 		}
-		return err
+		for _, have := range nets {
+			if have.ID == n.ID {
+				return fmt.Errorf("network %s is still listed after its removal", n.Name)
+			}
+		}
+		return nil
 	})
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -87,7 +88,11 @@ func TestUpDevSwarm3E2E(t *testing.T) {
 		}
 	}
 	t.Logf("attested agents: %v", agents)
-	// the router on a worker enrolled with its SVID and is online
+	// the router on a worker enrolled with its SVID and is online. The controller's certificate names 127.0.0.1
+	// (and ziti-controller), not the node's address: reach its published port through a local forwarder.
+	_, port, err := net.SplitHostPort(forward(t, "127.0.0.1:0", mgr.Addr+":"+d.zitiPort))
+	testutil.Must(t, err)
+	d.addr, d.zitiPort = "127.0.0.1", port
 	z := d.zitiAdmin(ctx)
 	err = wait.For(ctx, wait.Target{What: "the edge router online", Where: "controller", Deadline: 3 * time.Minute, Initial: 2 * time.Second, Max: 5 * time.Second},
 		func(ctx context.Context) error {
@@ -250,3 +255,4 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+

@@ -90,6 +90,9 @@ const e2ePolicies = `services:
       protocol: tcp
       address: 127.0.0.1
       port: 8080
+identityRules:
+  - externalId: spiffe://openziti.local/e2e/{name}
+    roleAttributes: ["e2e-workload:{name}"]
 external:
   identityRoles: [e2e-users]
 servicePolicies:

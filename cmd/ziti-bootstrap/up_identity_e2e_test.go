@@ -144,6 +144,9 @@ func (d *devSystem) workloadIdentity() {
 		svc := d.service(ctx, name)
 		testutil.Must(t, d.c.RemoveService(ctx, svc.ID))
 	}
+	// the policy file's identityRules give it roles at the bootstrap's next run (TestUpDevSpireUpgradeE2E checks
+	// that); here the bootstrap runs again later and must find nothing to do
+	testutil.Must(t, z.DeleteIdentity(ctx, first.IdentityID))
 }
 
 // service is the Swarm service called name.
@@ -387,6 +390,11 @@ func TestUpDevSpireUpgradeE2E(t *testing.T) {
 	testutil.Must(t, err)
 	if after.IdentityID != before.IdentityID || after.ExternalID != e2eWorkloadID {
 		t.Errorf("after the upgrade the workload is %+v, before %+v", after, before)
+	}
+	// the bootstrap job that ran for the upgrade found the workload's identity: the policy file's identityRules
+	// gave it its role, beside the SPIRE CA's
+	if !slices.Contains(after.RoleAttributes, "e2e-workload:workload") || !slices.Contains(after.RoleAttributes, "spire-workloads") {
+		t.Errorf("the workload's roles after the bootstrap ran: %v; want the SPIRE CA's spire-workloads and the policy file's e2e-workload:workload", after.RoleAttributes)
 	}
 	rep := d.run("up --dev again", d.up()...)
 	if rep.MutatingCalls != 0 {

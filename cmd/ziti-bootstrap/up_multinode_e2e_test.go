@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -177,6 +178,9 @@ func TestUpDevSwarm3E2E(t *testing.T) {
 	})
 	testutil.Must(t, err)
 
+	// last: the agent with its own certificate below replaces the record of the second node's agent
+	d.stolenCertificateRefused(ctx, bed)
+
 	svc := d.service(ctx, d.workloadName)
 	testutil.Must(t, d.c.RemoveService(ctx, svc.ID))
 	d.run("down --volumes (3 nodes)", append([]string{"down", "--volumes"}, d.common...)...)
@@ -254,4 +258,81 @@ type testLogWriter struct{ t testing.TB }
 func (w testLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// stolenCertificateRefused presents, on the second node, the third node's Swarm certificate with the second node's
+// own key, as an agent would that copied another node's certificate: SPIRE refuses the attestation (x509pop asks
+// for proof of the certificate's key). The same agent with the second node's own certificate is attested, so the
+// refusal is the certificate's, not the setup's.
+func (d *devSystem) stolenCertificateRefused(ctx context.Context, bed *testbed.SwarmBed) {
+	t := d.tb
+	t.Helper()
+	thief, victim := bed.Nodes[1], bed.Nodes[2]
+	cert, err := exec.CommandContext(ctx, "docker", "exec", victim.Container, "cat", "/var/lib/docker/swarm/certificates/swarm-node.crt").Output()
+	testutil.Must(t, err)
+	conf := func(certPath string) string {
+		return `agent {
+  data_dir = "/tmp/zb-thief/data"
+  log_level = "DEBUG"
+  server_address = "spire-server"
+  server_port = "8081"
+  socket_path = "/tmp/zb-thief/api.sock"
+  trust_domain = "openziti.local"
+  insecure_bootstrap = true
+}
+plugins {
+  NodeAttestor "x509pop" {
+    plugin_data {
+      certificate_path = "` + certPath + `"
+      private_key_path = "/var/lib/docker/swarm/certificates/swarm-node.key"
+    }
+  }
+  KeyManager "memory" {
+    plugin_data {}
+  }
+  WorkloadAttestor "unix" {
+    plugin_data {}
+  }
+}
+`
+	}
+	put := func(name, data string) {
+		cmd := exec.CommandContext(ctx, "docker", "exec", "-i", thief.Container, "sh", "-c", "mkdir -p /tmp/zb-thief && cat > /tmp/zb-thief/"+name)
+		cmd.Stdin = strings.NewReader(data)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("write %s on %s: %v: %s", name, thief.Hostname, err, out)
+		}
+	}
+	put("victim.crt", string(cert))
+	put("stolen.conf", conf("/tmp/zb-thief/victim.crt"))
+	put("own.conf", conf("/var/lib/docker/swarm/certificates/swarm-node.crt"))
+	// attest runs an agent with confFile on the thief's node until it says it was attested or the time is up,
+	// and returns its log
+	attest := func(confFile string, wait time.Duration) string {
+		name := "zb-thief-" + strings.TrimSuffix(confFile, ".conf")
+		_, err := thief.Docker(ctx, "run", "-d", "--name", name, "--network", d.names[stacks.Spire]+"_spire",
+			"-v", "/tmp/zb-thief:/tmp/zb-thief", "-v", "/var/lib/docker/swarm/certificates:/var/lib/docker/swarm/certificates:ro",
+			d.images["SPIRE_AGENT_IMAGE"], "-config", "/tmp/zb-thief/"+confFile)
+		testutil.Must(t, err)
+		defer thief.Docker(context.Background(), "rm", "-f", name)
+		var out string
+		for end := time.Now().Add(wait); time.Now().Before(end); time.Sleep(2 * time.Second) {
+			out, _ = thief.Docker(ctx, "logs", name)
+			if strings.Contains(out, "Node attestation was successful") {
+				break
+			}
+		}
+		return out
+	}
+	if out := attest("stolen.conf", 30*time.Second); strings.Contains(out, "Node attestation was successful") {
+		t.Errorf("an agent on %s presenting %s's certificate was attested:\n%s", thief.Hostname, victim.Hostname, lastLines(out, 10))
+	} else if !strings.Contains(out, "Starting node attestation") {
+		t.Errorf("the agent with a stolen certificate did not get to attestation:\n%s", lastLines(out, 10))
+	} else {
+		t.Logf("another node's certificate refused: %s", lastLines(out, 2))
+	}
+	if out := attest("own.conf", 90*time.Second); !strings.Contains(out, "Node attestation was successful") {
+		t.Errorf("the same agent with %s's own certificate was not attested (the setup, not the certificate, is at fault):\n%s", thief.Hostname, lastLines(out, 10))
+	}
 }

@@ -396,8 +396,28 @@ func orUnknown(s string) string {
 
 // Apply restores the targets one after the other, in order; it stops at the first failure, or once ctx has ended
 // (a target it started is finished: its server is started again). It returns the sources restored.
-func (p *Prepared) Apply(ctx context.Context) ([]string, error) {
-	var done []string
+func (p *Prepared) Apply(ctx context.Context) (done []string, err error) {
+	// Before anything is stopped, every service that keeps a journal (SwarmService) records its replica count
+	// and the set; one not reached is forgotten at the end.
+	var recorded []*SwarmService
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		for _, s := range recorded {
+			if ferr := s.Forget(fctx); ferr != nil {
+				err = errors.Join(err, ferr)
+			}
+		}
+	}()
+	for _, t := range p.targets {
+		if s, ok := targetService(t).(*SwarmService); ok {
+			if err := s.Record(ctx, p.Manifest.Set); err != nil {
+				return nil, fmt.Errorf("record the replica count of %s before the restore (nothing was stopped): %w", s, err)
+			}
+			recorded = append(recorded, s)
+		}
+	}
+	crashPoint("before-stop")
 	for i, t := range p.targets {
 		// progress says what was and was not restored when the restore stops before its end
 		progress := func() string {

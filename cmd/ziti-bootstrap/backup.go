@@ -22,6 +22,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
@@ -269,7 +270,7 @@ func runSchedule(ctx context.Context, g *globals, env *backupEnv, noPrune bool) 
 	job, err := backup.NewJob(backup.JobConfig{Schedule: env.b.Schedule, Log: g.log, Run: func(ctx context.Context) (*backup.Manifest, error) {
 		m, _, err := runOnce(ctx, g, env, noPrune)
 		return m, err
-	}})
+	}, Busy: func(err error) bool { return errors.Is(err, lock.ErrHeld) }})
 	if err != nil {
 		return &exitError{exitcode.InvalidConfig, err}
 	}

@@ -154,6 +154,14 @@ func runRestore(cmd *cobra.Command, g *globals, r *restoreOptions, set string) e
 		lockCfg.Docker.Enabled = true
 	}
 	return withLock(ctx, g, &lockCfg, func(ctx context.Context) error {
+		// First finish what an interrupted restore left (a server scaled to 0, a file swap half done).
+		did, err := backup.Recover(ctx, targets, g.log)
+		for _, d := range did {
+			fmt.Fprintln(g.stdout, "interrupted restore: "+d)
+		}
+		if err != nil {
+			return fmt.Errorf("finish an interrupted restore (nothing else was changed): %w", err)
+		}
 		return prepareRestore(ctx, g, env, r, targets, set, func(p *backup.Prepared) error {
 			done, err := p.Apply(ctx)
 			for _, s := range done {

@@ -115,11 +115,21 @@
 // --list). Any failure returns a CorruptError (or IncompleteError) naming the object, before anything is touched.
 // Prepared.Apply then restores each target in turn:
 //
-//   - FileTarget (Ziti, SPIRE): copy the snapshot next to the database; stop the server; move the database and
-//     its sidecars (SQLite -wal, -shm) aside to <file>.before-restore-<set>; rename the copy into place with the
-//     old file's mode and owner; start the server and wait until it answers. The replaced files are kept.
-//   - PostgresTarget (Keycloak): stop Keycloak; pg_restore --clean --if-exists --single-transaction into its
-//     database (a failure rolls back); start Keycloak.
+//   - FileTarget (Ziti, SPIRE): copy the snapshot next to the database (with the old file's mode and owner); stop
+//     the server; hard-link the database and its sidecars (SQLite -wal, -shm) aside as
+//     <file>.before-restore-<set>, remove the old sidecars, rename the copy over the database (atomic: the
+//     database is never absent); start the server and wait until it answers. The replaced files are kept.
+//
+// A restore killed at any point is completed or undone by the next `restore` (Recover), or, for the Swarm part,
+// by `up` (ResumeSwarm): see journal.go. Swarm services carry their replica count in labels from before anything
+// is stopped until they run again.
+//   - PostgresTarget (Keycloak): never with a superuser's rights. As the database's owner: stop Keycloak;
+//     pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction (a failure rolls back);
+//     start Keycloak. As a superuser (the stacks' PostgreSQL): restore into a new database owned by a temporary
+//     role without privileges (while Keycloak runs), stop Keycloak, swap the databases by renames in one
+//     transaction (the old one kept as <db>_before_restore_<set>), give the objects to the owner, start Keycloak.
+//     What an archive may do is bounded by that role's privileges: COPY ... FROM PROGRAM and the like are
+//     refused by PostgreSQL (tested with a planted archive), whatever the archive holds.
 //
 // How a server is stopped and started is a Service: ExecService runs commands (host-run servers, e.g.
 // systemctl), ProcessService signals a process and starts it again (the test bed), SwarmService scales a Swarm

@@ -20,7 +20,9 @@ import (
 //     are hard-linked aside, the old sidecars removed, and the copy renamed over the file (atomic). Recover
 //     undoes a swap that did not reach the rename (the sidecars are linked back, the copy removed); after the
 //     rename the restore is complete;
-//   - PostgresTarget restores in one transaction: killed, it rolled back.
+//   - PostgresTarget restores in one transaction (as the owner), or into a new database swapped in by renames in
+//     one transaction (as a superuser): killed, the database under the name is whole, and Recover drops what
+//     was left beside it. pg_restore dies with the restore (its transaction rolls back).
 
 // Recoverer is a target that can complete or undo its own interrupted restore (with its server stopped).
 type Recoverer interface {

@@ -237,56 +237,9 @@ func checkFormat(ctx context.Context, format, path string) error {
 	return nil
 }
 
-// PostgresTarget restores a pg_dump custom-format archive into a database (Keycloak's): it stops the service
-// that uses the database, runs pg_restore --clean --if-exists --single-transaction (so a failure rolls back and
-// leaves the database as it was), and starts the service. Objects of the archive are dropped and recreated;
-// objects the archive does not have (none, for the same Keycloak version) are left alone.
-type PostgresTarget struct {
-	SourceName string
-	DB         Postgres
-	Service    Service
-}
-
-func (t *PostgresTarget) Source() string { return t.SourceName }
-
-func (t *PostgresTarget) String() string {
-	return fmt.Sprintf("database %s, server %s", t.DB, t.Service)
-}
-
-// Check lists the archive with pg_restore and checks that the database answers.
-func (t *PostgresTarget) Check(ctx context.Context, path string) error {
-	if err := checkFormat(ctx, "pg_dump-custom", path); err != nil {
-		return err
-	}
-	if err := t.run(ctx, "--list", path); err != nil {
-		return err
-	}
-	if _, err := t.DB.Query(ctx, "SELECT 1"); err != nil {
-		return err
-	}
-	return nil
-}
-
-// Restore runs pg_restore between stopping and starting the service.
-func (t *PostgresTarget) Restore(ctx context.Context, path, _ string) error {
-	if err := t.Service.Stop(ctx); err != nil {
-		return fmt.Errorf("stop %s (nothing was changed): %w", t.Service, err)
-	}
-	crashPoint("after-stop")
-	rerr := t.run(ctx, "--clean", "--if-exists", "--single-transaction", "--exit-on-error", "--no-password",
-		"--dbname="+t.DB.Database, path)
-	if rerr != nil {
-		rerr = fmt.Errorf("pg_restore into %s (rolled back: the database is as it was): %w", t.DB, rerr)
-	}
-	crashPoint("before-start")
-	if err := startAgain(ctx, t.Service); err != nil {
-		return errors.Join(rerr, fmt.Errorf("start %s: %w", t.Service, err))
-	}
-	return rerr
-}
-
-func (t *PostgresTarget) run(ctx context.Context, args ...string) error {
-	cmd := t.DB.command(ctx, "pg_restore", args...)
+// pgRestore runs pg_restore with args, connected as db says.
+func pgRestore(ctx context.Context, db Postgres, args ...string) error {
+	cmd := db.command(ctx, "pg_restore", args...)
 	out := &tailBuffer{max: 4 << 10}
 	cmd.Stderr = out
 	if args[0] == "--list" {

@@ -13,8 +13,9 @@
 //	manifest.json                written last: a set without it is incomplete and is never restored
 //
 // A set ID is the UTC start time and a random suffix (20261126T033700Z-1a2b), so IDs sort by start. The manifest
-// records, per object, the size and SHA-256 of the bytes stored and of the snapshot itself, its format, the
-// version the server reported, and for the set the start and end times, the host and the tool's version. Only
+// records, per object, the size and SHA-256 of the bytes stored, the snapshot's size (and, unencrypted, its
+// SHA-256: an encrypted snapshot is authenticated chunk by chunk instead), its format, the version the server
+// reported, and for the set the start and end times, the host and the tool's version. Only
 // folders named like set IDs are ever listed, pruned or restored: anything else under the prefix is left alone.
 //
 // # Sources and consistency
@@ -41,10 +42,11 @@
 //
 // # Streaming, compression, encryption
 //
-// Each snapshot is read once and streamed: SHA-256 of the snapshot → zstd (SpeedFastest, 1 MiB window) →
-// optional encryption → SHA-256 of the stored bytes → a multipart upload of unknown size (s3store.Client.Put),
-// whose memory is (Concurrency+1) × PartSize (default 4 × 6 MiB, outside the Go heap) however large the snapshot. Every part carries
-// its SHA-256 in its request signature, and the stored size is compared with the bytes produced before an
+// Each snapshot is read once and streamed: SHA-256 of the snapshot (unencrypted only) → zstd (SpeedFastest, 1 MiB
+// window) → optional encryption → SHA-256 of the stored bytes → a multipart upload of unknown size
+// (s3store.Client.Put), whose memory is (Concurrency+1) × PartSize (default 4 × 6 MiB, outside the Go heap)
+// however large the snapshot; a part is sent while the next is encoded. Every part carries its SHA-256 in its
+// request signature, and the stored size is compared with the bytes produced before an
 // object counts. A failed source or upload aborts the upload and leaves no object; the run's set then has no
 // manifest, and its other objects are removed.
 //
@@ -109,9 +111,9 @@
 // # Restore
 //
 // Restore.Prepare resolves a set (an ID, or Latest: the newest valid set), refuses an incomplete one, one
-// encrypted with another key, an invalid one, and, unless AllowUnauthenticated, one read without a key; downloads every object to a staging
-// directory checking its size and SHA-256, decodes it (decrypting authenticates every chunk) checking the
-// snapshot's size and SHA-256, and lets each Target check the file (bbolt magic; SQLite quick_check; pg_restore
+// encrypted with another key, an invalid one, and, unless AllowUnauthenticated, one read without a key;
+// downloads every object to a staging directory checking its size and SHA-256, decodes it (decrypting
+// authenticates every chunk) checking the snapshot's size (and SHA-256, unencrypted), and lets each Target check the file (bbolt magic; SQLite quick_check; pg_restore
 // --list). Any failure returns a CorruptError (or IncompleteError) naming the object, before anything is touched.
 // Prepared.Apply then restores each target in turn:
 //

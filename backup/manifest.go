@@ -54,7 +54,7 @@ type Object struct {
 	Size          int64  `json:"size"`          // bytes stored
 	SHA256        string `json:"sha256"`        // of the bytes stored
 	RawSize       int64  `json:"rawSize"`       // bytes of the snapshot itself (decrypted, decompressed)
-	RawSHA256     string `json:"rawSha256"`
+	RawSHA256     string `json:"rawSha256,omitempty"` // "" for an encrypted object: decryption authenticates every chunk
 	DurationMS    int64  `json:"durationMs"`
 	// Compression is NoCompression for a snapshot stored as it is (it did not compress); "" means the
 	// manifest's Compression.
@@ -201,8 +201,8 @@ func (m *Manifest) check(set string) error {
 				objectName(o.Source, o.Format, o.Compression != NoCompression, m.Encryption != nil))
 		case o.Size < 0 || o.Size > MaxSnapshotSize || o.RawSize < 0 || o.RawSize > MaxSnapshotSize:
 			return fmt.Errorf("object %d (%s): sizes %d stored, %d raw: beyond 0..%d", i, o.Source, o.Size, o.RawSize, MaxSnapshotSize)
-		case !isSHA256(o.SHA256) || !isSHA256(o.RawSHA256):
-			return fmt.Errorf("object %d (%s): a digest is not a SHA-256", i, o.Source)
+		case !isSHA256(o.SHA256) || (m.Encryption == nil && !isSHA256(o.RawSHA256)) || (m.Encryption != nil && o.RawSHA256 != ""):
+			return fmt.Errorf("object %d (%s): a digest is not a SHA-256 (or, encrypted, has a snapshot digest)", i, o.Source)
 		}
 		sources[o.Source] = true
 	}

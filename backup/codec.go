@@ -68,7 +68,7 @@ func (d *digest) sum() string {
 type encoded struct {
 	RawSize   int64
 	RawSHA256 string // "" for an encrypted object
-	Size      int64 // bytes stored
+	Size      int64  // bytes stored
 	SHA256    string
 }
 

@@ -47,13 +47,13 @@ type Encryption struct {
 
 // Object is one stored snapshot.
 type Object struct {
-	Source        string `json:"source"`        // which server: ziti, spire, keycloak
-	Key           string `json:"key"`           // object key relative to the set, e.g. ziti.bbolt.zst
-	Format        string `json:"format"`        // bbolt, sqlite3, pg_dump-custom
-	ServerVersion string `json:"serverVersion"` // the version the server reported, "" when unknown
-	Size          int64  `json:"size"`          // bytes stored
-	SHA256        string `json:"sha256"`        // of the bytes stored
-	RawSize       int64  `json:"rawSize"`       // bytes of the snapshot itself (decrypted, decompressed)
+	Source        string `json:"source"`              // which server: ziti, spire, keycloak
+	Key           string `json:"key"`                 // object key relative to the set, e.g. ziti.bbolt.zst
+	Format        string `json:"format"`              // bbolt, sqlite3, pg_dump-custom
+	ServerVersion string `json:"serverVersion"`       // the version the server reported, "" when unknown
+	Size          int64  `json:"size"`                // bytes stored
+	SHA256        string `json:"sha256"`              // of the bytes stored
+	RawSize       int64  `json:"rawSize"`             // bytes of the snapshot itself (decrypted, decompressed)
 	RawSHA256     string `json:"rawSha256,omitempty"` // "" for an encrypted object: decryption authenticates every chunk
 	DurationMS    int64  `json:"durationMs"`
 	// Compression is NoCompression for a snapshot stored as it is (it did not compress); "" means the

@@ -309,30 +309,32 @@ func (s *SwarmService) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Start scales the service back to its journalled count, removes the journal, and waits until it is ready.
+// Start scales the service back to its journalled count (1 if it has none), removes the journal, and waits until
+// it is ready.
 func (s *SwarmService) Start(ctx context.Context) error {
-	if _, err := s.Resume(ctx); err != nil {
+	journalled, err := s.Resume(ctx)
+	if err != nil {
 		return err
+	}
+	if !journalled {
+		if err := s.Scaler.Scale(ctx, s.Service, 1); err != nil {
+			return fmt.Errorf("scale Swarm service %s back to 1 (its replica count was not recorded): %w", s.Service, err)
+		}
 	}
 	return ready(ctx, "Swarm service "+s.Service, s.Ready, s.ReadyTimeout)
 }
 
 // Resume scales a service an interrupted restore journalled back to its count and removes the journal; it
-// reports whether there was one. It does not wait for readiness.
+// reports whether there was one (without one it does nothing). It does not wait for readiness.
 func (s *SwarmService) Resume(ctx context.Context) (bool, error) {
 	n, journalled, err := s.replicas(ctx)
-	if err != nil {
+	if err != nil || !journalled {
 		return journalled, err
 	}
 	if err := s.Scaler.Scale(ctx, s.Service, n); err != nil {
-		return journalled, fmt.Errorf("scale Swarm service %s back to %d: %w", s.Service, n, err)
+		return true, fmt.Errorf("scale Swarm service %s back to %d: %w", s.Service, n, err)
 	}
-	if journalled {
-		if err := s.Scaler.SetServiceLabels(ctx, s.Service, map[string]string{LabelReplicas: "", LabelSet: "", LabelStage: ""}); err != nil {
-			return true, err
-		}
-	}
-	return journalled, nil
+	return true, s.Scaler.SetServiceLabels(ctx, s.Service, map[string]string{LabelReplicas: "", LabelSet: "", LabelStage: ""})
 }
 
 // Forget removes the journal of a service a restore recorded but never stopped (it stopped before reaching it).

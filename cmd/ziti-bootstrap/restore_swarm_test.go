@@ -1,13 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,9 +169,10 @@ func TestRestoreSwarmKilledAtEachStep(t *testing.T) {
 				t.Errorf("killed at %s: the database is %q; want the restored one: %v", step, head, want)
 			}
 			if step == "mid-swap" { // up's hook brings the service back; the next restore then tidies the files
-				did, err := backup.ResumeSwarm(ctx, c, nil)
-				if err != nil || !slices.Contains(did, service) {
-					t.Fatalf("ResumeSwarm: %v, %v; want %s brought back", did, err, service)
+				var out bytes.Buffer
+				g := &globals{stdout: &out, stderr: &out, log: slog.New(slog.DiscardHandler)}
+				if err := finishInterruptedRestores(ctx, g, c); err != nil || !strings.Contains(out.String(), "Swarm service "+service+" brought back") {
+					t.Fatalf("up's hook: %v\n%s; want %s brought back", err, out.String(), service)
 				}
 				if n, err := c.Replicas(ctx, service); err != nil || n != 2 || runningTasks(t, c, service) == "" {
 					t.Fatalf("after ResumeSwarm: %d replicas, %v", n, err)

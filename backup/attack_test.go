@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,27 +68,6 @@ func (w *world) restorer(t *testing.T, dir string) *backup.Restore {
 	return r
 }
 
-func read(t *testing.T, s backup.Store, key string) []byte {
-	t.Helper()
-	rc, _, err := s.Get(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func write(t *testing.T, s backup.Store, key string, b []byte) {
-	t.Helper()
-	if _, err := s.Put(context.Background(), key, bytes.NewReader(b)); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // forge copies set from's objects under the set ID id, with from's manifest edited by edit and written without a
 // MAC (the attacker has no key).
 func forge(t *testing.T, s backup.Store, from *backup.Manifest, id string, edit func(m *backup.Manifest)) {
@@ -99,7 +77,7 @@ func forge(t *testing.T, s backup.Store, from *backup.Manifest, id string, edit 
 	m.Set = id
 	m.Started, _ = time.Parse("20060102T150405Z", id[:16])
 	for _, o := range from.Objects {
-		write(t, s, "bk/"+id+"/"+o.Key, read(t, s, "bk/"+from.Set+"/"+o.Key))
+		put(t, s, "bk/"+id+"/"+o.Key, get(t, s, "bk/"+from.Set+"/"+o.Key))
 	}
 	if edit != nil {
 		edit(&m)
@@ -108,7 +86,7 @@ func forge(t *testing.T, s backup.Store, from *backup.Manifest, id string, edit 
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, s, "bk/"+id+"/manifest.json", b)
+	put(t, s, "bk/"+id+"/manifest.json", b)
 }
 
 // laterID is a set ID d after set's.
@@ -165,8 +143,8 @@ func TestDowngradedSetIsRefused(t *testing.T) {
 		// and a copy of the old set's authentic manifest envelope under another newer ID, its set field rewritten
 		copied := laterID(real.Set, 2*time.Minute)
 		forge(t, s, old, copied, nil)
-		env := read(t, s, "bk/"+old.Set+"/manifest.json")
-		write(t, s, "bk/"+copied+"/manifest.json", bytes.ReplaceAll(env, []byte(old.Set), []byte(copied)))
+		env := get(t, s, "bk/"+old.Set+"/manifest.json")
+		put(t, s, "bk/"+copied+"/manifest.json", bytes.ReplaceAll(env, []byte(old.Set), []byte(copied)))
 
 		refused(t, w, t.TempDir(), forgedID, "not authenticated")
 		refused(t, w, t.TempDir(), copied, "MAC does not verify")
@@ -203,7 +181,7 @@ func TestObjectsCannotMoveBetweenSets(t *testing.T) {
 	a := w.run(t)
 	b := w.run(t)
 	oa, _ := a.Object("ziti")
-	write(t, w.st(), "bk/"+b.Set+"/"+oa.Key, read(t, w.st(), "bk/"+a.Set+"/"+oa.Key))
+	put(t, w.st(), "bk/"+b.Set+"/"+oa.Key, get(t, w.st(), "bk/"+a.Set+"/"+oa.Key))
 	refused(t, w, t.TempDir(), b.Set, "SHA-256")
 }
 
@@ -254,7 +232,7 @@ func TestDecodingStopsAtTheDeclaredSize(t *testing.T) {
 			m.Objects[0].Size, m.Objects[0].SHA256 = int64(len(bomb)), sha256Hex(bomb)
 			m.Objects[0].RawSize = 1000
 		})
-		write(t, s, "bk/"+id+"/"+base.Objects[0].Key, bomb)
+		put(t, s, "bk/"+id+"/"+base.Objects[0].Key, bomb)
 		var peak int64
 		dir := t.TempDir()
 		stop := watchSize(dir, &peak)
@@ -278,7 +256,7 @@ func TestLatestIsTheNewestValidSet(t *testing.T) {
 		broken := w.run(t)
 		_ = s.Remove(context.Background(), "bk/"+broken.Set+"/"+broken.Objects[1].Key)
 		junk := laterID(broken.Set, time.Minute)
-		write(t, s, "bk/"+junk+"/manifest.json", []byte("{not json"))
+		put(t, s, "bk/"+junk+"/manifest.json", []byte("{not json"))
 		future := "20991231T235959Z-0001"
 		forge(t, s, good, future, nil)
 		m, err := w.restorer(t, t.TempDir()).Resolve(context.Background(), backup.Latest)

@@ -87,6 +87,9 @@ func (l *Lister) List(ctx context.Context, now time.Time) ([]SetInfo, error) {
 	}
 	out := make([]SetInfo, 0, len(byID))
 	for _, s := range byID {
+		if s.LastModified.IsZero() { // a store that dates nothing: the ID's time
+			s.LastModified = s.Started
+		}
 		l.classify(ctx, s, prefix, grace, now)
 		out = append(out, *s)
 	}

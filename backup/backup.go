@@ -47,6 +47,11 @@ func (e *SetError) Error() string {
 
 func (e *SetError) Unwrap() error { return e.Err }
 
+// MaxClockSkew is how far this host's clock and the S3 server's may differ: a run whose started marker the server
+// dates further from this clock is refused, and a listed set whose ID is dated more than this after its manifest
+// was stored (or after now) is invalid (future-dated).
+const MaxClockSkew = 10 * time.Minute
+
 // Run takes one set and returns its manifest.
 func (b *Backup) Run(ctx context.Context) (*Manifest, error) {
 	now := time.Now
@@ -101,11 +106,17 @@ func (b *Backup) Run(ctx context.Context) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := b.Store.Put(ctx, dir+StartedName, marker); err != nil {
+	info, err := b.Store.Put(ctx, dir+StartedName, marker)
+	if err != nil {
 		return fail("", fmt.Errorf("write the started marker: %w", err))
 	}
+	// Set IDs come from this clock; listing judges them by the store's (see MaxClockSkew).
+	if skew := m.Started.Sub(info.Modified); !info.Modified.IsZero() && (skew > MaxClockSkew || skew < -MaxClockSkew) {
+		return fail("", fmt.Errorf("this host's clock (%s) is %s off the S3 server's (%s), more than %s: set IDs would misorder sets; fix the clock (NTP)",
+			m.Started.Format(time.RFC3339), skew.Round(time.Second), info.Modified.UTC().Format(time.RFC3339), MaxClockSkew))
+	}
 	for _, src := range b.Sources {
-		o, err := b.one(ctx, src, dir, tmp, level, now)
+		o, err := b.one(ctx, src, m.Set, dir, tmp, level, now)
 		if err != nil {
 			return fail(src.Name(), err)
 		}
@@ -114,7 +125,7 @@ func (b *Backup) Run(ctx context.Context) (*Manifest, error) {
 		m.Objects = append(m.Objects, o)
 	}
 	m.Finished = now().UTC()
-	body, err := m.marshal(b.Key)
+	body, err := m.marshal(b.Prefix, b.Key)
 	if err != nil {
 		return fail("", err)
 	}
@@ -127,8 +138,8 @@ func (b *Backup) Run(ctx context.Context) (*Manifest, error) {
 	return m, nil
 }
 
-// one snapshots src and stores it as one object of the set in dir.
-func (b *Backup) one(ctx context.Context, src Source, dir, tmp string, level zstd.EncoderLevel, now func() time.Time) (Object, error) {
+// one snapshots src and stores it as one object of the set (in dir).
+func (b *Backup) one(ctx context.Context, src Source, set, dir, tmp string, level zstd.EncoderLevel, now func() time.Time) (Object, error) {
 	start := now()
 	snap, err := src.Snapshot(ctx, tmp)
 	if err != nil {
@@ -141,7 +152,7 @@ func (b *Backup) one(ctx context.Context, src Source, dir, tmp string, level zst
 		compression, level = NoCompression, 0
 	}
 	name := objectName(src.Name(), snap.Format, compression == "", b.Key != nil)
-	enc := encode(snap, b.Key, name, level)
+	enc := encode(snap, b.Key, objectID(set, name), level)
 	info, putErr := b.Store.Put(ctx, dir+name, enc.Reader())
 	res, err := enc.Finish(putErr)
 	if err != nil {

@@ -72,18 +72,28 @@ func (k *Key) ID() string { return k.id }
 func (k *Key) String() string   { return "backup key " + k.id }
 func (k *Key) GoString() string { return k.String() }
 
-// MAC authenticates b (a manifest) with a key derived from k.
-func (k *Key) MAC(b []byte) string {
-	mk, _ := hkdf.Expand(sha256.New, k.master, "ziti-bootstrap backup manifest mac v1", 32)
+// manifestMAC authenticates a manifest's exact bytes, bound to where the set lies: the MAC key is derived from k
+// and the set ID, and the MAC covers the prefix, the set ID and the bytes, each length-prefixed. A manifest
+// copied under another set ID or prefix, or altered in any byte (the objects' digests included), does not verify.
+func (k *Key) manifestMAC(prefix, set string, body []byte) string {
+	mk, _ := hkdf.Expand(sha256.New, k.master, "ziti-bootstrap backup manifest mac v2\x00"+set, 32)
 	m := hmac.New(sha256.New, mk)
-	m.Write(b)
+	for _, part := range [][]byte{[]byte(prefix), []byte(set), body} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+		m.Write(n[:])
+		m.Write(part)
+	}
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// objectID names an object for its key derivation: its set and its key within the set.
+func objectID(set, key string) string { return set + "\x00" + key }
+
 // aead returns the cipher of one object: a key derived from the master key, the object's random salt and its
-// name, so objects cannot be swapped within or between sets.
-func (k *Key) aead(salt []byte, name string) (cipher.AEAD, error) {
-	ok, err := hkdf.Key(sha256.New, k.master, salt, "ziti-bootstrap backup object v1\x00"+name, 32)
+// ID (objectID: set and name), so objects cannot be swapped within a set or moved between sets.
+func (k *Key) aead(salt []byte, id string) (cipher.AEAD, error) {
+	ok, err := hkdf.Key(sha256.New, k.master, salt, "ziti-bootstrap backup object v2\x00"+id, 32)
 	if err != nil {
 		return nil, err
 	}

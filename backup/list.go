@@ -14,11 +14,16 @@ type SetState string
 
 // The states of a set.
 const (
-	Complete   SetState = "complete"    // a manifest, and every object it names is stored with its size
+	Complete   SetState = "complete"    // a valid manifest (authenticated with the key, when one is configured), and every object it names is stored with its size
 	InProgress SetState = "in progress" // no manifest yet, and active within the grace period
 	Incomplete SetState = "incomplete"  // no manifest, and idle for longer than the grace period: a failed run
-	Damaged    SetState = "damaged"     // a manifest, but an object is missing or has another size, or the manifest is unreadable
+	Damaged    SetState = "damaged"     // a valid manifest, but an object is missing or has another size, or the manifest could not be read
+	OtherKey   SetState = "other key"   // encrypted with a key that is not the one configured (or with none configured): not verifiable here
+	Invalid    SetState = "invalid"     // not a set this tool wrote with this key: manifest unauthenticated, altered, copied, malformed or future-dated
 )
+
+// Valid reports whether a set in state s may be restored and counts for retention: only a complete one.
+func (s SetState) Valid() bool { return s == Complete }
 
 // SetInfo is one set as listed.
 type SetInfo struct {
@@ -29,14 +34,16 @@ type SetInfo struct {
 	Objects      []ObjectInfo
 	Size         int64     // bytes of all its stored objects
 	LastModified time.Time // of its newest object
-	Problem      string    // why it is damaged, or a note (e.g. a manifest whose MAC could not be checked)
+	Problem      string    // why it is not complete, or a note
+	// Authenticated says the manifest's MAC verified with the configured key; without a key no set is.
+	Authenticated bool
 }
 
 // Lister lists the sets under a prefix.
 type Lister struct {
 	Store  Store
 	Prefix string
-	Key    *Key // verifies the manifests of encrypted sets; without it they are listed unverified
+	Key    *Key // verifies the manifests; with it, a set without a valid MAC is Invalid
 	// Grace is how long a set without a manifest counts as still being written (default DefaultGrace).
 	Grace time.Duration
 }
@@ -69,7 +76,7 @@ func (l *Lister) List(ctx context.Context, now time.Time) ([]SetInfo, error) {
 		}
 		s := byID[id]
 		if s == nil {
-			s = &SetInfo{ID: id, Started: t, LastModified: t}
+			s = &SetInfo{ID: id, Started: t}
 			byID[id] = s
 		}
 		s.Objects = append(s.Objects, o)
@@ -80,6 +87,9 @@ func (l *Lister) List(ctx context.Context, now time.Time) ([]SetInfo, error) {
 	}
 	out := make([]SetInfo, 0, len(byID))
 	for _, s := range byID {
+		if s.LastModified.IsZero() { // a store that dates nothing: the ID's time
+			s.LastModified = s.Started
+		}
 		l.classify(ctx, s, prefix, grace, now)
 		out = append(out, *s)
 	}
@@ -89,11 +99,13 @@ func (l *Lister) List(ctx context.Context, now time.Time) ([]SetInfo, error) {
 
 func (l *Lister) classify(ctx context.Context, s *SetInfo, prefix string, grace time.Duration, now time.Time) {
 	dir := prefix + s.ID + "/"
-	sizes := map[string]int64{}
+	stored := map[string]ObjectInfo{}
 	for _, o := range s.Objects {
-		sizes[strings.TrimPrefix(o.Key, dir)] = o.Size
+		stored[strings.TrimPrefix(o.Key, dir)] = o
 	}
-	if _, ok := sizes[ManifestName]; !ok {
+	manifest, ok := stored[ManifestName]
+	if !ok {
+		// LastModified is the store's clock: a set dated in the future is not kept "in progress" by its ID.
 		if now.Sub(s.LastModified) < grace {
 			s.State = InProgress
 		} else {
@@ -101,37 +113,47 @@ func (l *Lister) classify(ctx context.Context, s *SetInfo, prefix string, grace 
 		}
 		return
 	}
+	// A set's ID comes from the clock of the host that wrote it, which Backup checks against the store's (at most
+	// MaxClockSkew apart); the manifest's modification time is the store's.
+	if limit := manifest.Modified.Add(MaxClockSkew); s.Started.After(limit) || s.Started.After(now.Add(MaxClockSkew)) {
+		s.State, s.Problem = Invalid, fmt.Sprintf("dated in the future: its ID says %s, its manifest was stored at %s", s.Started.Format(time.RFC3339), manifest.Modified.UTC().Format(time.RFC3339))
+		return
+	}
 	b, err := readAll(ctx, l.Store, dir+ManifestName, maxManifest)
 	if err != nil {
 		s.State, s.Problem = Damaged, "manifest unreadable: "+err.Error()
 		return
 	}
-	m, err := parseManifest(b, l.Key)
+	m, authenticated, err := parseManifest(b, prefix, s.ID, l.Key)
 	var ke *KeyError
+	var ie *InvalidError
 	switch {
 	case errors.As(err, &ke):
-		s.Problem = "manifest not verified: " + err.Error()
+		s.State, s.Problem, s.Manifest = OtherKey, ke.Error(), m
+		return
+	case errors.As(err, &ie):
+		s.State, s.Problem = Invalid, ie.Reason
+		return
 	case err != nil:
 		s.State, s.Problem = Damaged, "manifest: "+err.Error()
 		return
 	}
-	s.Manifest = m
-	if m.Set != s.ID {
-		s.State, s.Problem = Damaged, fmt.Sprintf("manifest names set %s", m.Set)
-		return
-	}
+	s.Manifest, s.Authenticated = m, authenticated
 	for _, o := range m.Objects {
-		size, ok := sizes[o.Key]
+		got, ok := stored[o.Key]
 		switch {
 		case !ok:
 			s.State, s.Problem = Damaged, fmt.Sprintf("object %s is missing", l.Store.Where(dir+o.Key))
 			return
-		case size != o.Size:
-			s.State, s.Problem = Damaged, fmt.Sprintf("object %s is %d bytes; the manifest says %d", l.Store.Where(dir+o.Key), size, o.Size)
+		case got.Size != o.Size:
+			s.State, s.Problem = Damaged, fmt.Sprintf("object %s is %d bytes; the manifest says %d", l.Store.Where(dir+o.Key), got.Size, o.Size)
 			return
 		}
 	}
 	s.State = Complete
+	if !authenticated {
+		s.Problem = "unauthenticated (no key configured)"
+	}
 }
 
 // NewestComplete returns the newest complete set, if any.

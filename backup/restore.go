@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -47,11 +48,12 @@ func (e *IncompleteError) Error() string {
 	return fmt.Sprintf("set %s is incomplete (no %s: its run failed or is still running) and cannot be restored; nothing was changed; `backup list` shows the complete sets", e.Set, e.Where)
 }
 
-// IsCorrupt reports whether err refuses a set as corrupt, truncated or incomplete.
+// IsCorrupt reports whether err refuses a set as corrupt, truncated, incomplete or invalid.
 func IsCorrupt(err error) bool {
 	var c *CorruptError
 	var i *IncompleteError
-	return errors.As(err, &c) || errors.As(err, &i)
+	var v *InvalidError
+	return errors.As(err, &c) || errors.As(err, &i) || errors.As(err, &v)
 }
 
 // Restore restores sets.
@@ -63,35 +65,57 @@ type Restore struct {
 	// Targets in the order they are restored.
 	Targets []Target
 	Log     *slog.Logger
+	// AllowUnauthenticated lets Prepare restore a set that is not authenticated (no Key: nothing is). Without it
+	// such a set is refused with an UnauthenticatedError.
+	AllowUnauthenticated bool
 }
 
-// Latest is the set name that means the newest set with a manifest (sets without one are skipped; a damaged
-// newest set is refused, not passed over).
+// Latest is the set name that means the newest valid set: complete (every object present), and authenticated
+// when a key is configured. Newer sets that are not (in progress, damaged, invalid, of another key) are passed
+// over, each logged with the reason.
 const Latest = "latest"
 
 // Resolve returns the manifest of set (an ID, or Latest), checked: a set without a manifest is refused, and so
-// is one encrypted with another key, or whose manifest does not verify.
+// is one encrypted with another key, or whose manifest is not valid (parseManifest). A set read without a key is
+// returned: Prepare, not Resolve, asks for AllowUnauthenticated.
 func (r *Restore) Resolve(ctx context.Context, set string) (*Manifest, error) {
+	m, _, err := r.resolve(ctx, set)
+	return m, err
+}
+
+func (r *Restore) resolve(ctx context.Context, set string) (*Manifest, bool, error) {
 	prefix := normPrefix(r.Prefix)
 	if set == Latest {
 		sets, err := (&Lister{Store: r.Store, Prefix: prefix, Key: r.Key}).List(ctx, time.Now())
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		// The newest set with a manifest: a damaged one is refused below rather than passed over for an older
-		// one, which the operator should choose knowingly.
 		found := false
+		var otherKey *KeyError // the newest set of another key, to name the key when no set is valid
 		for i := len(sets) - 1; i >= 0 && !found; i-- {
-			if sets[i].State == Complete || sets[i].State == Damaged {
-				set, found = sets[i].ID, true
+			s := sets[i]
+			switch {
+			case s.State.Valid():
+				set, found = s.ID, true
+			case s.State == OtherKey && otherKey == nil && s.Manifest != nil && s.Manifest.Encryption != nil:
+				otherKey = &KeyError{Set: s.ID, Want: s.Manifest.Encryption.KeyID}
+				if r.Key != nil {
+					otherKey.Have = r.Key.ID()
+				}
+				fallthrough
+			case s.State != Incomplete:
+				r.log().Warn("latest: newer set passed over", "set", s.ID, "state", string(s.State), "problem", s.Problem)
 			}
 		}
+		if !found && otherKey != nil {
+			return nil, false, otherKey
+		}
 		if !found {
-			return nil, fmt.Errorf("no complete set under %s", r.Store.Where(prefix))
+			return nil, false, fmt.Errorf("no valid set under %s (`backup list` shows the sets and why each is not)", r.Store.Where(prefix))
 		}
 	}
 	if !IsSetID(set) {
-		return nil, fmt.Errorf("%q is not a set ID (like 20261126T033700Z-1a2b) or %q", set, Latest)
+		return nil, false, fmt.Errorf("%q is not a set ID (like 20261126T033700Z-1a2b) or %q", set, Latest)
 	}
 	key := prefix + set + "/" + ManifestName
 	b, err := readAll(ctx, r.Store, key, maxManifest)
@@ -99,24 +123,18 @@ func (r *Restore) Resolve(ctx context.Context, set string) (*Manifest, error) {
 		if IsNotExist(err) {
 			objs, lerr := r.Store.List(ctx, prefix+set+"/")
 			if lerr == nil && len(objs) == 0 {
-				return nil, fmt.Errorf("no set %s under %s", set, r.Store.Where(prefix))
+				return nil, false, fmt.Errorf("no set %s under %s", set, r.Store.Where(prefix))
 			}
-			return nil, &IncompleteError{Set: set, Where: r.Store.Where(key)}
+			return nil, false, &IncompleteError{Set: set, Where: r.Store.Where(key)}
 		}
-		return nil, err
+		return nil, false, err
 	}
-	m, err := parseManifest(b, r.Key)
-	if err != nil {
-		var ke *KeyError
-		if errors.As(err, &ke) {
-			return nil, err
-		}
-		return nil, &CorruptError{Set: set, Object: r.Store.Where(key), Reason: err.Error()}
+	m, authenticated, err := parseManifest(b, prefix, set, r.Key)
+	var ie *InvalidError
+	if errors.As(err, &ie) {
+		return nil, false, &InvalidError{Set: set, Reason: r.Store.Where(key) + ": " + ie.Reason}
 	}
-	if m.Set != set {
-		return nil, &CorruptError{Set: set, Object: r.Store.Where(key), Reason: "the manifest names set " + m.Set}
-	}
-	return m, nil
+	return m, authenticated, err
 }
 
 // Prepared is a set downloaded, verified and decoded into local files; nothing has been changed yet.
@@ -133,9 +151,15 @@ type Prepared struct {
 // every chunk) and checks the decoded size and SHA-256, and lets each target check its file. Any failure refuses
 // the set naming the object, and nothing is changed. Close the result to remove the staged files.
 func (r *Restore) Prepare(ctx context.Context, set string, only []string) (*Prepared, error) {
-	m, err := r.Resolve(ctx, set)
+	m, authenticated, err := r.resolve(ctx, set)
 	if err != nil {
 		return nil, err
+	}
+	if !authenticated && !r.AllowUnauthenticated {
+		return nil, &UnauthenticatedError{Set: m.Set}
+	}
+	if !authenticated {
+		r.log().Warn("restoring an unauthenticated set: anyone who can write to the bucket could have written it", "set", m.Set)
 	}
 	targets, objs, err := r.pick(m, only)
 	if err != nil {
@@ -157,17 +181,18 @@ func (r *Restore) Prepare(ctx context.Context, set string, only []string) (*Prep
 	return p, nil
 }
 
-// Verify downloads and checks a set as Prepare does, without targets, keeping nothing.
-func (r *Restore) Verify(ctx context.Context, set string) (*Manifest, error) {
-	m, err := r.Resolve(ctx, set)
+// Verify downloads and checks a set as Prepare does, without targets, keeping nothing. authenticated is false for
+// a set checked without a key: its objects match its manifest, but nothing proves this tool wrote it.
+func (r *Restore) Verify(ctx context.Context, set string) (m *Manifest, authenticated bool, err error) {
+	m, authenticated, err = r.resolve(ctx, set)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	p, err := r.stage(ctx, m, m.Objects)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return m, p.Close()
+	return m, authenticated, p.Close()
 }
 
 // pick matches the sources to restore with targets.
@@ -224,24 +249,29 @@ func (r *Restore) stage(ctx context.Context, m *Manifest, objs []Object) (*Prepa
 		return nil, fmt.Errorf("staging directory: %w", err)
 	}
 	p := &Prepared{Manifest: m, Dir: dir, Files: map[string]string{}, log: r.log()}
-	setDir := normPrefix(r.Prefix) + m.Set + "/"
-	// All downloads are checked before any object is decoded or used.
-	stored := map[string]string{}
-	for _, o := range objs {
-		path := filepath.Join(dir, o.Key)
-		if err := r.download(ctx, m.Set, setDir+o.Key, path, o); err != nil {
-			p.Close()
-			return nil, err
-		}
-		stored[o.Source] = path
+	if err := checkSpace(dir, objs); err != nil {
+		p.Close()
+		return nil, err
 	}
-	for _, o := range objs {
-		raw := filepath.Join(dir, o.Source+".raw")
-		if err := r.decodeFile(m.Set, setDir+o.Key, stored[o.Source], raw, o); err != nil {
+	setDir := normPrefix(r.Prefix) + m.Set + "/"
+	// Local names are made here, from the object's index: nothing from the bucket becomes a path (the manifest's
+	// keys, checked by parseManifest, only name objects under setDir). All downloads are checked before any
+	// object is decoded or used; any refusal removes the whole staging directory.
+	stored := make([]string, len(objs))
+	for i, o := range objs {
+		stored[i] = filepath.Join(dir, fmt.Sprintf("object-%d.stored", i))
+		if err := r.download(ctx, m.Set, setDir+o.Key, stored[i], o); err != nil {
 			p.Close()
 			return nil, err
 		}
-		_ = os.Remove(stored[o.Source])
+	}
+	for i, o := range objs {
+		raw := filepath.Join(dir, fmt.Sprintf("object-%d.raw", i))
+		if err := r.decodeFile(m.Set, setDir+o.Key, stored[i], raw, o); err != nil {
+			p.Close()
+			return nil, err
+		}
+		_ = os.Remove(stored[i])
 		p.Files[o.Source] = raw
 	}
 	return p, nil
@@ -268,7 +298,7 @@ func (r *Restore) download(ctx context.Context, set, key, path string, o Object)
 		return err
 	}
 	d := newDigest()
-	_, cerr := io.Copy(io.MultiWriter(f, d), rc)
+	_, cerr := io.Copy(io.MultiWriter(f, d), io.LimitReader(rc, o.Size+1)) // never more than declared (+1: to see it)
 	if err := f.Close(); err != nil && cerr == nil {
 		cerr = err
 	}
@@ -297,10 +327,7 @@ func (r *Restore) decodeFile(set, key, in, out string, o Object) error {
 		return err
 	}
 	defer src.Close()
-	if o.Compression != "" && o.Compression != NoCompression {
-		return corrupt("unknown compression %q (made by a newer ziti-bootstrap?)", o.Compression)
-	}
-	dr, err := decode(src, r.Key, o.Key, o.Compression != NoCompression)
+	dr, err := decode(src, r.Key, objectID(set, o.Key), o.Compression != NoCompression)
 	if err != nil {
 		return corrupt("%v", err)
 	}
@@ -310,15 +337,38 @@ func (r *Restore) decodeFile(set, key, in, out string, o Object) error {
 		return err
 	}
 	d := newDigest()
-	_, cerr := io.Copy(io.MultiWriter(dst, d), dr)
+	if o.RawSHA256 == "" { // encrypted: decryption authenticated every chunk
+		d = newCounter()
+	}
+	// Decoding stops one byte past the declared size (check bounds it by MaxSnapshotSize): a small object that
+	// expands without end (a zstd bomb) writes at most RawSize+1 bytes before it is refused.
+	_, cerr := io.Copy(io.MultiWriter(dst, d), io.LimitReader(dr, o.RawSize+1))
 	if err := dst.Close(); err != nil && cerr == nil {
 		return err
 	}
 	switch {
 	case cerr != nil:
 		return corrupt("does not decode: %v", cerr)
-	case d.n != o.RawSize || d.sum() != o.RawSHA256:
+	case d.n > o.RawSize:
+		return corrupt("decodes to more than the %d bytes the manifest says (stopped there)", o.RawSize)
+	case d.n != o.RawSize || (o.RawSHA256 != "" && d.sum() != o.RawSHA256):
 		return corrupt("decodes to %d bytes with SHA-256 %s; the manifest says %d bytes, %s", d.n, d.sum(), o.RawSize, o.RawSHA256)
+	}
+	return nil
+}
+
+// checkSpace refuses to stage objs in dir when its file system lacks the room for them (stored and decoded).
+func checkSpace(dir string, objs []Object) error {
+	var need int64
+	for _, o := range objs {
+		need += o.Size + o.RawSize
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return nil // unknown: decoding is bounded anyway
+	}
+	if free := int64(st.Bavail) * int64(st.Bsize); need > free {
+		return fmt.Errorf("staging the set needs %d bytes in %s, which has %d free: free space or point BACKUP_TMPDIR elsewhere; nothing was changed", need, dir, free)
 	}
 	return nil
 }
@@ -349,8 +399,28 @@ func orUnknown(s string) string {
 
 // Apply restores the targets one after the other, in order; it stops at the first failure, or once ctx has ended
 // (a target it started is finished: its server is started again). It returns the sources restored.
-func (p *Prepared) Apply(ctx context.Context) ([]string, error) {
-	var done []string
+func (p *Prepared) Apply(ctx context.Context) (done []string, err error) {
+	// Before anything is stopped, every service that keeps a journal (SwarmService) records its replica count
+	// and the set; one not reached is forgotten at the end.
+	var recorded []*SwarmService
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		for _, s := range recorded {
+			if ferr := s.Forget(fctx); ferr != nil {
+				err = errors.Join(err, ferr)
+			}
+		}
+	}()
+	for _, t := range p.targets {
+		if s, ok := targetService(t).(*SwarmService); ok {
+			if err := s.Record(ctx, p.Manifest.Set); err != nil {
+				return nil, fmt.Errorf("record the replica count of %s before the restore (nothing was stopped): %w", s, err)
+			}
+			recorded = append(recorded, s)
+		}
+	}
+	crashPoint("before-stop")
 	for i, t := range p.targets {
 		// progress says what was and was not restored when the restore stops before its end
 		progress := func() string {

@@ -16,15 +16,21 @@ import (
 //   - the newest complete set is kept;
 //   - a set in progress (no manifest, active within the grace period) is kept;
 //   - a damaged set is kept, for a person to look at;
+//   - a set of another key is kept (it cannot be verified here);
+//   - an invalid set (not written by this tool with this key: forged, altered, downgraded, future-dated) is kept
+//     and reported, unless DeleteInvalid; it never takes a keep slot, so forged sets cannot push real ones out;
 //   - an incomplete set (no manifest, idle beyond the grace period: a failed run) is deleted.
 //
-// A policy with no rule (all zero) deletes only incomplete sets.
+// Only complete sets count for the rules. A policy with no rule (all zero) deletes only incomplete sets (and
+// invalid ones with DeleteInvalid).
 type Policy struct {
 	KeepLast   int
 	KeepDaily  int
 	KeepWeekly int
 	// Location is the time zone days and weeks are counted in (default UTC).
 	Location *time.Location
+	// DeleteInvalid deletes invalid sets (`backup prune --invalid`).
+	DeleteInvalid bool
 }
 
 // Decision is what the policy decided for one set, and why.
@@ -67,6 +73,16 @@ func (p Policy) Plan(sets []SetInfo) []Decision {
 			continue
 		case Incomplete:
 			d.Reasons = []string{"incomplete: no manifest, idle beyond the grace period"}
+			continue
+		case OtherKey:
+			d.Keep, d.Reasons = true, []string{"encrypted with another key, not counted: " + s.Problem}
+			continue
+		case Invalid:
+			if p.DeleteInvalid {
+				d.Reasons = []string{"invalid: " + s.Problem}
+			} else {
+				d.Keep, d.Reasons = true, []string{"invalid, not counted (prune --invalid deletes it): " + s.Problem}
+			}
 			continue
 		}
 		keep := func(r string) { d.Keep = true; d.Reasons = append(d.Reasons, r) }

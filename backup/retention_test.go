@@ -224,6 +224,7 @@ func TestPruneDeletesTheManifestFirst(t *testing.T) {
 	var sets []string
 	for i := range 2 {
 		at := time.Date(2026, 11, 1+i, 0, 0, 0, 0, time.UTC)
+		mem.Now = func() time.Time { return at } // the store's clock agrees with the host's
 		m, err := (&backup.Backup{Store: mem, Prefix: "p", Sources: src, TempDir: t.TempDir(), Now: func() time.Time { return at }}).Run(context.Background())
 		if err != nil {
 			t.Fatal(err)

@@ -41,6 +41,10 @@ type JobConfig struct {
 	Retries int
 	Backoff time.Duration
 	Log     *slog.Logger
+	// Busy tells an error for which a run is skipped, not failed: the tool's lock held by a restore or an apply
+	// (it is retried like a failure, but never makes the job unhealthy, so Swarm does not replace the container a
+	// restore runs in).
+	Busy func(error) bool
 }
 
 type jobState struct {
@@ -92,7 +96,7 @@ func NewJob(j JobConfig) (*Job, error) {
 		running:      g("running", "1 while a run is in progress."),
 		next:         g("next_run_timestamp_seconds", "Unix time of the next scheduled run."),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "ziti_bootstrap", Subsystem: "backup", Name: "runs_total",
-			Help: "Scheduled runs by result (success, failure: after all retries)."}, []string{"result"}),
+			Help: "Scheduled runs by result (success; failure: after all retries; skipped: the lock was held by another run, e.g. a restore)."}, []string{"result"}),
 		attemptFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "ziti_bootstrap", Subsystem: "backup", Name: "attempt_failures_total",
 			Help: "Failed attempts, retried or not."}),
 		objectBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "ziti_bootstrap", Subsystem: "backup", Name: "last_object_size_bytes",
@@ -210,6 +214,11 @@ func (j *Job) runOnce(ctx context.Context, now func() time.Time) {
 			return
 		}
 		delay *= 2
+	}
+	if j.Busy != nil && j.Busy(err) {
+		j.Log.Warn("backup run skipped: another run holds the lock", "error", err)
+		j.m.runs.WithLabelValues("skipped").Inc()
+		return
 	}
 	j.Log.Error("backup run failed", "error", err)
 	j.m.runs.WithLabelValues("failure").Inc()

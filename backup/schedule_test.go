@@ -120,3 +120,20 @@ func scrape(t *testing.T, j *Job, path string, status int) string {
 	}
 	return string(b)
 }
+
+// A run that finds the lock held (a restore runs in this container) is skipped, not failed: the job stays healthy,
+// so Swarm does not replace the container under the restore.
+func TestJobBusyRunIsSkippedAndHealthy(t *testing.T) {
+	errHeld := errors.New("the ziti-bootstrap lock is held by restore")
+	j, err := NewJob(JobConfig{Schedule: "@every 1h", Retries: 1, Backoff: time.Millisecond,
+		Run:  func(context.Context) (*Manifest, error) { return nil, errHeld },
+		Busy: func(err error) bool { return errors.Is(err, errHeld) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.runOnce(context.Background(), time.Now)
+	scrape(t, j, "/healthz", 200)
+	if body := scrape(t, j, "/metrics", 200); !strings.Contains(body, `ziti_bootstrap_backup_runs_total{result="skipped"} 1`) {
+		t.Fatal("skipped run not counted")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -207,30 +208,52 @@ func processAlive(pid int) bool {
 	return true
 }
 
-// Scaler scales a Docker Swarm service: the part of a Docker client SwarmService needs. Scale returns once the
-// service's tasks have reached the new count (all stopped, for 0).
+// Scaler scales a Docker Swarm service and keeps a restore's journal in its labels: the part of a Docker client
+// (internal/docker's) SwarmService needs. Scale returns once the service's tasks have reached the new count (all
+// stopped, for 0).
 type Scaler interface {
 	Replicas(ctx context.Context, service string) (uint64, error)
 	Scale(ctx context.Context, service string, replicas uint64) error
+	ServiceLabels(ctx context.Context, service string) (map[string]string, error)
+	// SetServiceLabels sets labels; an empty value removes the label.
+	SetServiceLabels(ctx context.Context, service string, labels map[string]string) error
 }
 
+// The labels a restore journals on each Swarm service it restores (see SwarmService): written before anything is
+// stopped, removed once the service runs again at its replica count.
+const (
+	LabelReplicas = "ziti-bootstrap.restore.replicas" // the replica count to bring the service back to
+	LabelSet      = "ziti-bootstrap.restore.set"      // the set being restored
+	LabelStage    = "ziti-bootstrap.restore.stage"    // recorded, stopped (scaled to 0, its data being replaced)
+)
+
 // SwarmService stops a replicated Swarm service by scaling it to 0, and starts it by scaling it back to the
-// replica count it had. A stop that fails scales it back at once.
+// replica count it had. The count lives in the Swarm, not in memory: Record labels the service with it (and the
+// set) before any service is stopped; Start scales back to the labelled count and removes the labels. A restore
+// killed at any point thus leaves the count with the service, and Resume (run by the next restore, or by `up`
+// through ResumeSwarm) brings it back. A stop that fails scales it back at once.
 type SwarmService struct {
 	Scaler  Scaler
 	Service string
 	Ready   func(ctx context.Context) error
 	// ReadyTimeout defaults to 2 minutes.
 	ReadyTimeout time.Duration
-
-	replicas uint64
 }
 
 func (s *SwarmService) String() string {
 	return fmt.Sprintf("Swarm service %s (scaled to 0 and back)", s.Service)
 }
 
-func (s *SwarmService) Stop(ctx context.Context) error {
+// Record journals the service's replica count and the set on the service, unless an interrupted restore's journal
+// is there already (its count is the one to go back to: the service may be at 0 now).
+func (s *SwarmService) Record(ctx context.Context, set string) error {
+	labels, err := s.Scaler.ServiceLabels(ctx, s.Service)
+	if err != nil {
+		return err
+	}
+	if labels[LabelReplicas] != "" {
+		return s.Scaler.SetServiceLabels(ctx, s.Service, map[string]string{LabelSet: set})
+	}
 	n, err := s.Scaler.Replicas(ctx, s.Service)
 	if err != nil {
 		return err // it names the service
@@ -238,11 +261,47 @@ func (s *SwarmService) Stop(ctx context.Context) error {
 	if n == 0 {
 		n = 1
 	}
-	s.replicas = n
+	return s.Scaler.SetServiceLabels(ctx, s.Service, map[string]string{LabelReplicas: strconv.FormatUint(n, 10), LabelSet: set, LabelStage: "recorded"})
+}
+
+// replicas is the count journalled on the service (Record), 1 when there is none.
+func (s *SwarmService) replicas(ctx context.Context) (uint64, bool, error) {
+	labels, err := s.Scaler.ServiceLabels(ctx, s.Service)
+	if err != nil {
+		return 0, false, err
+	}
+	v := labels[LabelReplicas]
+	if v == "" {
+		return 1, false, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n == 0 {
+		return 0, true, fmt.Errorf("Swarm service %s: label %s=%q is not a replica count; set it to the service's count (docker service update --label-add %s=N %s)",
+			s.Service, LabelReplicas, v, LabelReplicas, s.Service)
+	}
+	return n, true, nil
+}
+
+func (s *SwarmService) Stop(ctx context.Context) error {
+	n, journalled, err := s.replicas(ctx)
+	if err != nil {
+		return err
+	}
+	if !journalled { // Stop without Record (a caller of its own): journal now, before stopping
+		if err := s.Record(ctx, ""); err != nil {
+			return err
+		}
+		if n, _, err = s.replicas(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.Scaler.SetServiceLabels(ctx, s.Service, map[string]string{LabelStage: "stopped"}); err != nil {
+		return err
+	}
 	if err := s.Scaler.Scale(ctx, s.Service, 0); err != nil {
 		// Its tasks did not all end (or the update failed): put it back as it was, never leave it half stopped.
 		err = fmt.Errorf("scale Swarm service %s to 0: %w", s.Service, err)
-		if berr := startAgain(ctx, &SwarmService{Scaler: s.Scaler, Service: s.Service, replicas: n}); berr != nil {
+		if berr := startAgain(ctx, s); berr != nil {
 			return errors.Join(err, berr)
 		}
 		return fmt.Errorf("%w; scaled back to %d", err, n)
@@ -250,13 +309,39 @@ func (s *SwarmService) Stop(ctx context.Context) error {
 	return nil
 }
 
+// Start scales the service back to its journalled count (1 if it has none), removes the journal, and waits until
+// it is ready.
 func (s *SwarmService) Start(ctx context.Context) error {
-	n := s.replicas
-	if n == 0 {
-		n = 1
+	journalled, err := s.Resume(ctx)
+	if err != nil {
+		return err
 	}
-	if err := s.Scaler.Scale(ctx, s.Service, n); err != nil {
-		return fmt.Errorf("scale Swarm service %s back to %d: %w", s.Service, n, err)
+	if !journalled {
+		if err := s.Scaler.Scale(ctx, s.Service, 1); err != nil {
+			return fmt.Errorf("scale Swarm service %s back to 1 (its replica count was not recorded): %w", s.Service, err)
+		}
 	}
 	return ready(ctx, "Swarm service "+s.Service, s.Ready, s.ReadyTimeout)
+}
+
+// Resume scales a service an interrupted restore journalled back to its count and removes the journal; it
+// reports whether there was one (without one it does nothing). It does not wait for readiness.
+func (s *SwarmService) Resume(ctx context.Context) (bool, error) {
+	n, journalled, err := s.replicas(ctx)
+	if err != nil || !journalled {
+		return journalled, err
+	}
+	if err := s.Scaler.Scale(ctx, s.Service, n); err != nil {
+		return true, fmt.Errorf("scale Swarm service %s back to %d: %w", s.Service, n, err)
+	}
+	return true, s.Scaler.SetServiceLabels(ctx, s.Service, map[string]string{LabelReplicas: "", LabelSet: "", LabelStage: ""})
+}
+
+// Forget removes the journal of a service a restore recorded but never stopped (it stopped before reaching it).
+func (s *SwarmService) Forget(ctx context.Context) error {
+	labels, err := s.Scaler.ServiceLabels(ctx, s.Service)
+	if err != nil || labels[LabelStage] != "recorded" {
+		return err
+	}
+	return s.Scaler.SetServiceLabels(ctx, s.Service, map[string]string{LabelReplicas: "", LabelSet: "", LabelStage: ""})
 }

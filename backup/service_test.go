@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,25 @@ type fakeScaler struct {
 	replicas uint64
 	log      []string
 	failTo0  error // scaling to 0 fails so
+	labels   map[string]string
+}
+
+func (f *fakeScaler) ServiceLabels(context.Context, string) (map[string]string, error) {
+	return maps.Clone(f.labels), nil
+}
+
+func (f *fakeScaler) SetServiceLabels(_ context.Context, _ string, l map[string]string) error {
+	if f.labels == nil {
+		f.labels = map[string]string{}
+	}
+	for k, v := range l {
+		if v == "" {
+			delete(f.labels, k)
+		} else {
+			f.labels[k] = v
+		}
+	}
+	return nil
 }
 
 func (f *fakeScaler) Replicas(context.Context, string) (uint64, error) { return f.replicas, nil }
@@ -101,6 +121,42 @@ func TestSwarmServiceScalesToZeroAndBack(t *testing.T) {
 	}
 	if got := strings.Join(f.log, " "); got != "openziti_ziti-controller=0 openziti_ziti-controller=2" || f.replicas != 2 {
 		t.Fatalf("a failed stop left the service at %d replicas (%s); want it scaled back to 2", f.replicas, got)
+	}
+	if len(f.labels) != 0 {
+		t.Fatalf("journal left after the service was back: %v", f.labels)
+	}
+}
+
+// The replica count lives in the service's labels from before the stop until the start: a restore that dies at 0
+// leaves it there, and the next one (a new SwarmService: nothing in memory) brings the service back to it, even
+// after recording it again (Record keeps an interrupted restore's count).
+func TestSwarmServiceJournal(t *testing.T) {
+	f := &fakeScaler{replicas: 3}
+	s := &SwarmService{Scaler: f, Service: "spire_spire-server"}
+	if err := s.Record(context.Background(), "20261126T033700Z-1a2b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if f.labels[LabelReplicas] != "3" || f.labels[LabelStage] != "stopped" || f.labels[LabelSet] != "20261126T033700Z-1a2b" {
+		t.Fatalf("journal %v", f.labels)
+	}
+	// the restore dies here; the next records again (the service is at 0 now), then is itself interrupted
+	next := &SwarmService{Scaler: f, Service: "spire_spire-server"}
+	if err := next.Record(context.Background(), "20261127T033700Z-1a2b"); err != nil || f.labels[LabelReplicas] != "3" {
+		t.Fatalf("record over an interrupted restore: %v, %v", err, f.labels)
+	}
+	did, err := Recover(context.Background(), []Target{&FileTarget{SourceName: "spire", Path: filepath.Join(t.TempDir(), "db"), Service: next}}, nil)
+	if err != nil || len(did) != 1 || f.replicas != 3 || len(f.labels) != 0 {
+		t.Fatalf("recover: %v, %v: replicas %d, labels %v; want 3 and none", did, err, f.replicas, f.labels)
+	}
+	// and a service recorded but never reached is forgotten
+	if err := s.Record(context.Background(), "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Forget(context.Background()); err != nil || len(f.labels) != 0 {
+		t.Fatalf("forget: %v, %v", err, f.labels)
 	}
 }
 

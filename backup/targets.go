@@ -52,9 +52,11 @@ func orNotDir(err error) any {
 	return "not a directory"
 }
 
-// Restore replaces the file (see FileTarget).
+// Restore replaces the file (see FileTarget). At no point is the database absent: the old file and its sidecars
+// are hard-linked aside (kept), the old sidecars removed, and the copy renamed over the file. A run killed before
+// the rename leaves the old database (Recover links its sidecars back); after it, the restored one.
 func (t *FileTarget) Restore(ctx context.Context, path, set string) (err error) {
-	tmp := t.Path + ".zb-restore"
+	tmp := t.Path + restoreSuffix
 	if err := copyFile(path, tmp, t.Path); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("copy the snapshot next to %s: %w", t.Path, err)
@@ -63,35 +65,85 @@ func (t *FileTarget) Restore(ctx context.Context, path, set string) (err error) 
 		_ = os.Remove(tmp)
 		return fmt.Errorf("stop %s (nothing was changed): %w", t.Service, err)
 	}
-	kept := t.Path + ".before-restore-" + set
-	var moved [][2]string // renames done, to undo on failure
+	crashPoint("after-stop")
+	kept := t.Path + keptInfix + set
+	var linked []string // sidecars removed from the database's name, to link back on failure
 	undo := func() {
-		for i := len(moved) - 1; i >= 0; i-- {
-			_ = os.Rename(moved[i][1], moved[i][0])
+		for _, suffix := range linked {
+			_ = os.Link(kept+suffix, t.Path+suffix)
 		}
+		_ = os.Remove(tmp)
 	}
 	for _, suffix := range append([]string{""}, t.Sidecars...) {
 		from, to := t.Path+suffix, kept+suffix
 		if _, err := os.Lstat(from); errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		if err := os.Rename(from, to); err != nil {
+		_ = os.Remove(to) // a previous restore of the same set
+		if err := os.Link(from, to); err != nil {
 			undo()
-			_ = os.Remove(tmp)
-			return errors.Join(fmt.Errorf("move %s aside (nothing was changed): %w", from, err), startAgain(ctx, t.Service))
+			return errors.Join(fmt.Errorf("keep %s as %s (nothing was changed): %w", from, to, err), startAgain(ctx, t.Service))
 		}
-		moved = append(moved, [2]string{from, to})
 	}
+	for _, suffix := range t.Sidecars {
+		if err := os.Remove(t.Path + suffix); err == nil {
+			linked = append(linked, suffix)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			undo()
+			return errors.Join(fmt.Errorf("remove %s (nothing was changed): %w", t.Path+suffix, err), startAgain(ctx, t.Service))
+		}
+	}
+	crashPoint("mid-swap")
 	if err := os.Rename(tmp, t.Path); err != nil {
 		undo()
-		_ = os.Remove(tmp)
 		return errors.Join(fmt.Errorf("put the snapshot in place of %s (nothing was changed): %w", t.Path, err), startAgain(ctx, t.Service))
 	}
 	syncDir(filepath.Dir(t.Path))
+	crashPoint("before-start")
 	if err := startAgain(ctx, t.Service); err != nil {
 		return fmt.Errorf("%s restored, but the server did not start: %w; the replaced file is %s", t.Path, err, kept)
 	}
 	return nil
+}
+
+// Names of the files a restore makes next to the database.
+const (
+	restoreSuffix = ".zb-restore"      // the snapshot's copy, until it is renamed over the database
+	keptInfix     = ".before-restore-" // <file>.before-restore-<set>: the replaced database (and sidecars)
+)
+
+// Recover completes or undoes an interrupted Restore (the server must not run): a copy still beside the database
+// means the rename did not happen, so the database is the old one; its sidecars are linked back from the kept
+// files and the copy is removed. Without a copy there is nothing to do (the restore completed, or never began).
+func (t *FileTarget) Recover(context.Context) (string, error) {
+	tmp := t.Path + restoreSuffix
+	if _, err := os.Lstat(tmp); errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	cur, err := os.Stat(t.Path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", t.Path, err)
+	}
+	kept, _ := filepath.Glob(t.Path + keptInfix + "*")
+	for _, k := range kept {
+		if st, err := os.Stat(k); err != nil || !os.SameFile(st, cur) {
+			continue // a sidecar, or a file replaced by an earlier restore
+		}
+		for _, suffix := range t.Sidecars {
+			if _, err := os.Lstat(t.Path + suffix); errors.Is(err, os.ErrNotExist) {
+				if err := os.Link(k+suffix, t.Path+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return "", fmt.Errorf("link %s back: %w", k+suffix, err)
+				}
+			}
+			_ = os.Remove(k + suffix)
+		}
+		_ = os.Remove(k)
+	}
+	if err := os.Remove(tmp); err != nil {
+		return "", err
+	}
+	syncDir(filepath.Dir(t.Path))
+	return fmt.Sprintf("undid the interrupted replacement of %s (the copy %s was not yet in place)", t.Path, tmp), nil
 }
 
 // StartTimeout bounds starting a server again after its restore.
@@ -185,54 +237,9 @@ func checkFormat(ctx context.Context, format, path string) error {
 	return nil
 }
 
-// PostgresTarget restores a pg_dump custom-format archive into a database (Keycloak's): it stops the service
-// that uses the database, runs pg_restore --clean --if-exists --single-transaction (so a failure rolls back and
-// leaves the database as it was), and starts the service. Objects of the archive are dropped and recreated;
-// objects the archive does not have (none, for the same Keycloak version) are left alone.
-type PostgresTarget struct {
-	SourceName string
-	DB         Postgres
-	Service    Service
-}
-
-func (t *PostgresTarget) Source() string { return t.SourceName }
-
-func (t *PostgresTarget) String() string {
-	return fmt.Sprintf("database %s, server %s", t.DB, t.Service)
-}
-
-// Check lists the archive with pg_restore and checks that the database answers.
-func (t *PostgresTarget) Check(ctx context.Context, path string) error {
-	if err := checkFormat(ctx, "pg_dump-custom", path); err != nil {
-		return err
-	}
-	if err := t.run(ctx, "--list", path); err != nil {
-		return err
-	}
-	if _, err := t.DB.Query(ctx, "SELECT 1"); err != nil {
-		return err
-	}
-	return nil
-}
-
-// Restore runs pg_restore between stopping and starting the service.
-func (t *PostgresTarget) Restore(ctx context.Context, path, _ string) error {
-	if err := t.Service.Stop(ctx); err != nil {
-		return fmt.Errorf("stop %s (nothing was changed): %w", t.Service, err)
-	}
-	rerr := t.run(ctx, "--clean", "--if-exists", "--single-transaction", "--exit-on-error", "--no-password",
-		"--dbname="+t.DB.Database, path)
-	if rerr != nil {
-		rerr = fmt.Errorf("pg_restore into %s (rolled back: the database is as it was): %w", t.DB, rerr)
-	}
-	if err := startAgain(ctx, t.Service); err != nil {
-		return errors.Join(rerr, fmt.Errorf("start %s: %w", t.Service, err))
-	}
-	return rerr
-}
-
-func (t *PostgresTarget) run(ctx context.Context, args ...string) error {
-	cmd := t.DB.command(ctx, "pg_restore", args...)
+// pgRestore runs pg_restore with args, connected as db says.
+func pgRestore(ctx context.Context, db Postgres, args ...string) error {
+	cmd := db.command(ctx, "pg_restore", args...)
 	out := &tailBuffer{max: 4 << 10}
 	cmd.Stderr = out
 	if args[0] == "--list" {
@@ -240,7 +247,14 @@ func (t *PostgresTarget) run(ctx context.Context, args ...string) error {
 	} else {
 		cmd.Stdout = out
 	}
-	if err := cmd.Run(); err != nil {
+	dieWithParent(cmd) // killed, this restore takes its transaction with it: rolled back
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("pg_restore %s: %w", args[0], err)
+	}
+	if args[0] != "--list" {
+		crashPoint("mid-restore")
+	}
+	if err := cmd.Wait(); err != nil {
 		return fmt.Errorf("pg_restore %s: %w: %s", args[0], err, strings.TrimSpace(out.String()))
 	}
 	return nil

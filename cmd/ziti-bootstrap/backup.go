@@ -22,6 +22,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
@@ -214,8 +215,16 @@ func (e *backupEnv) lister() *backup.Lister {
 }
 
 // restorer restores sets of the configured prefix into targets.
-func (e *backupEnv) restorer(g *globals, targets []backup.Target) *backup.Restore {
-	return &backup.Restore{Store: e.store, Prefix: e.b.Prefix, Key: e.key, TempDir: e.b.TempDir, Targets: targets, Log: g.log}
+func (e *backupEnv) restorer(g *globals, targets []backup.Target, allowUnauthenticated bool) *backup.Restore {
+	return &backup.Restore{Store: e.store, Prefix: e.b.Prefix, Key: e.key, TempDir: e.b.TempDir, Targets: targets, Log: g.log,
+		AllowUnauthenticated: allowUnauthenticated}
+}
+
+// warnNoKey says, once, what a backup without a key means.
+func warnNoKey(g *globals, env *backupEnv) {
+	if env.key == nil {
+		fmt.Fprintln(g.stderr, "warning: no BACKUP_ENCRYPTION_KEY: sets are stored unencrypted and unauthenticated; anyone who can write to the bucket can read them, and alter or forge sets that `restore` cannot tell from yours (it then needs --allow-unauthenticated). Set the key: `openssl rand -base64 32`.")
+	}
 }
 
 func newBackupCommand(g *globals) *cobra.Command {
@@ -242,6 +251,7 @@ them is half-way through changing: it waits up to ZB_LOCK_WAIT for it, then exit
 			if err != nil {
 				return err
 			}
+			warnNoKey(g, env)
 			if env.b.Schedule != "" {
 				return classify(runSchedule(cmd.Context(), g, env, noPrune))
 			}
@@ -260,7 +270,7 @@ func runSchedule(ctx context.Context, g *globals, env *backupEnv, noPrune bool) 
 	job, err := backup.NewJob(backup.JobConfig{Schedule: env.b.Schedule, Log: g.log, Run: func(ctx context.Context) (*backup.Manifest, error) {
 		m, _, err := runOnce(ctx, g, env, noPrune)
 		return m, err
-	}})
+	}, Busy: func(err error) bool { return errors.Is(err, lock.ErrHeld) }})
 	if err != nil {
 		return &exitError{exitcode.InvalidConfig, err}
 	}
@@ -321,7 +331,7 @@ func runOnce(ctx context.Context, g *globals, env *backupEnv, noPrune bool) (m *
 		if m, err = b.Run(ctx); err != nil || noPrune {
 			return err
 		}
-		deleted, err = prune(ctx, g, env, false, io.Discard)
+		deleted, err = prune(ctx, g, env, false, false, io.Discard)
 		return err
 	})
 	return m, deleted, err
@@ -352,13 +362,14 @@ func runBackup(ctx context.Context, g *globals, env *backupEnv, noPrune bool) er
 	return err
 }
 
-// prune applies the retention policy; with dryRun it only prints the decisions.
-func prune(ctx context.Context, g *globals, env *backupEnv, dryRun bool, w io.Writer) ([]string, error) {
+// prune applies the retention policy (deleting invalid sets too with invalid); with dryRun it only prints the
+// decisions.
+func prune(ctx context.Context, g *globals, env *backupEnv, dryRun, invalid bool, w io.Writer) ([]string, error) {
 	sets, err := env.lister().List(ctx, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	ds := backup.Policy{KeepLast: env.b.KeepLast, KeepDaily: env.b.KeepDaily, KeepWeekly: env.b.KeepWeekly}.Plan(sets)
+	ds := backup.Policy{KeepLast: env.b.KeepLast, KeepDaily: env.b.KeepDaily, KeepWeekly: env.b.KeepWeekly, DeleteInvalid: invalid}.Plan(sets)
 	for _, d := range ds {
 		fmt.Fprintln(w, d)
 	}
@@ -390,21 +401,22 @@ func newBackupListCommand(g *globals) *cobra.Command {
 
 // setView is a set as `backup list -o json` prints it.
 type setView struct {
-	ID         string           `json:"id"`
-	State      backup.SetState  `json:"state"`
-	Started    time.Time        `json:"started"`
-	AgeSeconds int64            `json:"ageSeconds"`
-	Bytes      int64            `json:"bytes"`
-	Objects    int              `json:"objects"`
-	Problem    string           `json:"problem,omitempty"`
-	Manifest   *backup.Manifest `json:"manifest,omitempty"`
+	ID            string           `json:"id"`
+	State         backup.SetState  `json:"state"`
+	Authenticated bool             `json:"authenticated"`
+	Started       time.Time        `json:"started"`
+	AgeSeconds    int64            `json:"ageSeconds"`
+	Bytes         int64            `json:"bytes"`
+	Objects       int              `json:"objects"`
+	Problem       string           `json:"problem,omitempty"`
+	Manifest      *backup.Manifest `json:"manifest,omitempty"`
 }
 
 func printSets(w io.Writer, format string, sets []backup.SetInfo, now time.Time) error {
 	if format == "json" {
 		views := []setView{}
 		for _, s := range sets {
-			views = append(views, setView{ID: s.ID, State: s.State, Started: s.Started, AgeSeconds: int64(now.Sub(s.Started).Seconds()),
+			views = append(views, setView{ID: s.ID, State: s.State, Authenticated: s.Authenticated, Started: s.Started, AgeSeconds: int64(now.Sub(s.Started).Seconds()),
 				Bytes: s.Size, Objects: len(s.Objects), Problem: s.Problem, Manifest: s.Manifest})
 		}
 		return printJSON(w, views)
@@ -443,35 +455,45 @@ func newBackupVerifyCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := env.restorer(g, nil).Verify(cmd.Context(), args[0])
+			m, authenticated, err := env.restorer(g, nil, false).Verify(cmd.Context(), args[0])
 			if err != nil {
 				return classify(err)
 			}
 			if g.output == "json" {
-				return printJSON(g.stdout, m)
+				return printJSON(g.stdout, map[string]any{"manifest": m, "authenticated": authenticated})
 			}
 			fmt.Fprintf(g.stdout, "set %s verified: %d object(s), %s\n", m.Set, len(m.Objects), bytesString(m.Size()))
+			if authenticated {
+				fmt.Fprintf(g.stdout, "  authenticated with key %s\n", m.Encryption.KeyID)
+			} else {
+				fmt.Fprintln(g.stdout, "  NOT authenticated (no BACKUP_ENCRYPTION_KEY): its objects match its manifest, but anyone who can write to the bucket could have written both")
+			}
 			return nil
 		},
 	}
 }
 
 func newBackupPruneCommand(g *globals) *cobra.Command {
-	var dryRun bool
+	var dryRun, invalid bool
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Apply the retention policy: delete the sets it does not keep (never the newest complete set, nor one being written)",
-		Args:  cobra.NoArgs,
+		Long: `Apply the retention policy: delete the sets it does not keep. Never deleted: the newest complete set, a set
+being written, a damaged set, a set of another key. Invalid sets (not written by ziti-bootstrap with the
+configured key: forged, altered, downgraded, future-dated, junk; 'backup list' says why) never count for the
+policy and are kept for inspection, unless --invalid deletes them.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			env, err := g.backupEnv(cmd)
 			if err != nil {
 				return err
 			}
-			_, err = prune(cmd.Context(), g, env, dryRun, g.stdout)
+			_, err = prune(cmd.Context(), g, env, dryRun, invalid, g.stdout)
 			return classify(err)
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show the decisions only")
+	cmd.Flags().BoolVar(&invalid, "invalid", false, "delete invalid sets too (see backup list)")
 	return cmd
 }
 
@@ -479,12 +501,13 @@ func newBackupPruneCommand(g *globals) *cobra.Command {
 // problem, a dependency that did not answer is unreachable, a refused set or failed run is a failure.
 func classify(err error) error {
 	var ke *backup.KeyError
+	var un *backup.UnauthenticatedError
 	var ue *wait.UnreachableError
 	var ee *exitError
 	switch {
 	case err == nil, errors.As(err, &ee), config.IsInvalid(err):
 		return err
-	case errors.As(err, &ke):
+	case errors.As(err, &ke), errors.As(err, &un):
 		return &exitError{exitcode.InvalidConfig, err}
 	case errors.As(err, &ue):
 		return &exitError{exitcode.Unreachable, err}

@@ -123,11 +123,16 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// bucket is a client of the test bed's ziti-bootstrap bucket.
+func bucket(in *testbed.Info) (*s3store.Client, error) {
+	u, _ := url.Parse(in.S3.Endpoint)
+	return s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: "ziti-bootstrap", AccessKey: in.S3.AccessKey,
+		SecretKey: config.NewSecret(in.S3.SecretKey)})
+}
+
 // removeObjects removes every object under prefix of the test bed's ziti-bootstrap bucket.
 func removeObjects(t *testing.T, in *testbed.Info, prefix string) {
-	u, _ := url.Parse(in.S3.Endpoint)
-	c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: "ziti-bootstrap", AccessKey: in.S3.AccessKey,
-		SecretKey: config.NewSecret(in.S3.SecretKey)})
+	c, err := bucket(in)
 	if err != nil {
 		t.Error(err)
 		return

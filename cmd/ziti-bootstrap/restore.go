@@ -24,6 +24,7 @@ import (
 type restoreOptions struct {
 	dryRun  bool
 	yes     bool
+	unauth  bool // restore a set that is not authenticated (no key configured)
 	stopped bool // the operator stopped the servers (RESTORE_SERVICES_STOPPED)
 	// shell commands that stop and start each server (RESTORE_<SOURCE>_STOP, RESTORE_<SOURCE>_START)
 	zitiStop, zitiStart, spireStop, spireStart, keycloakStop, keycloakStart string
@@ -74,11 +75,13 @@ func newRestoreCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore SET|latest",
 		Short: "Restore a snapshot set: verify every object, then stop each server, put its database back and start it",
-		Long: `Restore a snapshot set (an ID from 'backup list', or 'latest': the newest set with a manifest).
+		Long: `Restore a snapshot set (an ID from 'backup list', or 'latest': the newest valid set: complete, and
+authenticated by the encryption key when one is configured).
 
 Every object of the set is downloaded and checked against the manifest (size, SHA-256, decryption, decoded
-SHA-256) before anything is touched; a corrupt, truncated or incomplete set is refused, naming the object, and
-nothing changes. Then, for each server in turn (keycloak, spire, ziti): stop it, put its database back (the
+SHA-256) before anything is touched; a corrupt, truncated, incomplete or invalid set (one not written by
+ziti-bootstrap with the configured key) is refused, naming the set and the reason, and nothing changes. Without
+a key (BACKUP_ENCRYPTION_KEY) no set is authenticated: restoring one then needs --allow-unauthenticated. Then, for each server in turn (keycloak, spire, ziti): stop it, put its database back (the
 replaced files are kept as <file>.before-restore-<set>; Keycloak's database is restored with pg_restore in one
 transaction), start it and wait until it answers.
 
@@ -105,6 +108,7 @@ having changed nothing. --dry-run takes no lock.`,
 	f := cmd.Flags()
 	f.BoolVar(&r.dryRun, "dry-run", false, "download and verify the set and show what would be restored; change nothing")
 	f.BoolVar(&r.yes, "yes", false, "confirm that the servers' current state is to be replaced")
+	f.BoolVar(&r.unauth, "allow-unauthenticated", false, "restore a set although it is not authenticated (no encryption key configured): anyone who can write to the bucket could have written it")
 	f.BoolVar(&r.stopped, "services-stopped", false, "the servers are stopped (and will be started) by you")
 	f.StringVar(&r.zitiStop, "ziti-stop", "", "shell command that stops the Ziti controller and returns once it has exited")
 	f.StringVar(&r.zitiStart, "ziti-start", "", "shell command that starts the Ziti controller")
@@ -143,14 +147,22 @@ func runRestore(cmd *cobra.Command, g *globals, r *restoreOptions, set string) e
 		return err
 	}
 	if r.dryRun {
-		return prepareRestore(ctx, g, env, targets, set, nil)
+		return prepareRestore(ctx, g, env, r, targets, set, nil)
 	}
 	lockCfg := *env.cfg
 	if r.swarm { // the servers are in the Swarm: so is the lock, whatever ZB_DOCKER says
 		lockCfg.Docker.Enabled = true
 	}
 	return withLock(ctx, g, &lockCfg, func(ctx context.Context) error {
-		return prepareRestore(ctx, g, env, targets, set, func(p *backup.Prepared) error {
+		// First finish what an interrupted restore left (a server scaled to 0, a file swap half done).
+		did, err := backup.Recover(ctx, targets, g.log)
+		for _, d := range did {
+			fmt.Fprintln(g.stdout, "interrupted restore: "+d)
+		}
+		if err != nil {
+			return fmt.Errorf("finish an interrupted restore (nothing else was changed): %w", err)
+		}
+		return prepareRestore(ctx, g, env, r, targets, set, func(p *backup.Prepared) error {
 			done, err := p.Apply(ctx)
 			for _, s := range done {
 				fmt.Fprintf(g.stdout, "restored %s\n", s)
@@ -161,14 +173,17 @@ func runRestore(cmd *cobra.Command, g *globals, r *restoreOptions, set string) e
 }
 
 // prepareRestore downloads and verifies the set, prints the plan, and applies it with apply (nil: a dry run).
-func prepareRestore(ctx context.Context, g *globals, env *backupEnv, targets []backup.Target, set string, apply func(*backup.Prepared) error) error {
-	p, err := env.restorer(g, targets).Prepare(ctx, set, env.b.Sources)
+func prepareRestore(ctx context.Context, g *globals, env *backupEnv, r *restoreOptions, targets []backup.Target, set string, apply func(*backup.Prepared) error) error {
+	p, err := env.restorer(g, targets, r.unauth).Prepare(ctx, set, env.b.Sources)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
 	fmt.Fprintf(g.stdout, "set %s verified (%d object(s), taken %s on %s)\n", p.Manifest.Set, len(p.Manifest.Objects),
 		p.Manifest.Started.Format(time.RFC3339), p.Manifest.Host)
+	if env.key == nil {
+		fmt.Fprintln(g.stdout, "  NOT authenticated (no BACKUP_ENCRYPTION_KEY; restored because of --allow-unauthenticated)")
+	}
 	for _, l := range p.Plan() {
 		fmt.Fprintln(g.stdout, "  "+l)
 	}

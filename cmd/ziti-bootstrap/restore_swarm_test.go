@@ -1,12 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
@@ -91,4 +100,107 @@ func runningTasks(t *testing.T, c *docker.Client, service string) string {
 		}
 	}
 	return strings.Join(ids, ",")
+}
+
+// restoreChildEnv carries a child's arguments (TestRestoreChild).
+const restoreChildEnv = "ZB_TEST_RESTORE_CHILD"
+
+// TestRestoreChild is the child process of TestRestoreSwarmKilledAtEachStep: ziti-bootstrap with the arguments in
+// $ZB_TEST_RESTORE_CHILD (JSON), which kills itself at $ZB_RESTORE_CRASH_AT. It does nothing in a normal run.
+func TestRestoreChild(t *testing.T) {
+	env := os.Getenv(restoreChildEnv)
+	if env == "" {
+		t.Skip("helper of TestRestoreSwarmKilledAtEachStep")
+	}
+	var args []string
+	mustNoErr(t, json.Unmarshal([]byte(env), &args))
+	code, out, errs := backupCLI(t, args...)
+	fmt.Print(out, errs)
+	os.Exit(code)
+}
+
+// restore --swarm killed (SIGKILL) at each step — before the stop, after it, in the middle of the swap, before
+// the start — on the test bed's Swarm: the service's replica count is in its labels from before the stop, the
+// database is whole at every moment, and the next restore (or, for the service, backup.ResumeSwarm, up's hook)
+// brings the service back to its count and completes the restore.
+func TestRestoreSwarmKilledAtEachStep(t *testing.T) {
+	b := newBedBackup(t)
+	// a killed run's lock expires after ZB_LOCK_TTL; the next one waits for it
+	t.Setenv("ZB_LOCK_TTL", "6s")
+	t.Setenv("ZB_LOCK_WAIT", "2m")
+	backupArgs := append(b.args(b.spireDatastore), "--prefix", b.prefix, "--sources", "spire")
+	b.run(t, exitcode.OK, []string{"backup"}, backupArgs...)
+	c, err := docker.New(b.in.Docker.Host, nil)
+	mustNoErr(t, err)
+	defer c.Close()
+	service := "zb-restore-kill-" + randomHex(3)
+	testbed.SleepService(t, c, service, 2)
+	ctx := context.Background()
+	for _, step := range []string{"before-stop", "after-stop", "mid-swap", "before-start"} {
+		t.Run(step, func(t *testing.T) {
+			target := restoreTarget(t)
+			mustNoErr(t, os.WriteFile(target+"-wal", []byte("the old database's log"), 0o600))
+			args := append(append([]string{"restore", "latest", "--yes", "--swarm", "--spire-service", service}, b.args(target)...),
+				"--prefix", b.prefix, "--sources", "spire")
+			j, _ := json.Marshal(args)
+			tasks := runningTasks(t, c, service)
+			cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreChild$")
+			cmd.Env = append(os.Environ(), restoreChildEnv+"="+string(j), backup.CrashEnv+"="+step)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("restore killed at %s: %v\n%s", step, err, out)
+			}
+			labels, err := c.ServiceLabels(ctx, service)
+			mustNoErr(t, err)
+			if labels[backup.LabelReplicas] != "2" {
+				t.Errorf("killed at %s: the service's labels %v do not hold its replica count 2", step, labels)
+			}
+			if after := runningTasks(t, c, service); step == "before-stop" && after != tasks {
+				t.Errorf("recording the journal restarted the service's tasks: %s, before %s", after, tasks)
+			}
+			head := make([]byte, 16)
+			f, err := os.Open(target)
+			mustNoErr(t, err)
+			_, _ = f.Read(head)
+			f.Close()
+			restored := string(head) == "SQLite format 3\x00"
+			if want := step == "before-start"; restored != want {
+				t.Errorf("killed at %s: the database is %q; want the restored one: %v", step, head, want)
+			}
+			if step == "mid-swap" { // up's hook brings the service back; the next restore then tidies the files
+				var out bytes.Buffer
+				g := &globals{stdout: &out, stderr: &out, log: slog.New(slog.DiscardHandler)}
+				if err := finishInterruptedRestores(ctx, g, c); err != nil || !strings.Contains(out.String(), "Swarm service "+service+" brought back") {
+					t.Fatalf("up's hook: %v\n%s; want %s brought back", err, out.String(), service)
+				}
+				if n, err := c.Replicas(ctx, service); err != nil || n != 2 || runningTasks(t, c, service) == "" {
+					t.Fatalf("after ResumeSwarm: %d replicas, %v", n, err)
+				}
+			}
+			next := b.run(t, exitcode.OK, args)
+			t.Log(next)
+			if step != "mid-swap" && !strings.Contains(next, "interrupted restore: spire: Swarm service "+service) {
+				t.Errorf("the next restore does not say it finished the interrupted one:\n%s", next)
+			}
+			if !strings.Contains(next, "restored spire") {
+				t.Errorf("the next restore:\n%s", next)
+			}
+			if n, err := c.Replicas(ctx, service); err != nil || n != 2 {
+				t.Errorf("replicas after the next restore: %d, %v; want 2", n, err)
+			}
+			if tasks := strings.Split(runningTasks(t, c, service), ","); len(tasks) != 2 {
+				t.Errorf("running tasks: %v; want 2", tasks)
+			}
+			if labels, _ := c.ServiceLabels(ctx, service); labels[backup.LabelReplicas] != "" || labels[backup.LabelStage] != "" {
+				t.Errorf("journal left on the service: %v", labels)
+			}
+			if _, err := os.Stat(target + ".zb-restore"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the snapshot's copy is still beside the database")
+			}
+			if _, err := os.Stat(target + "-wal"); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the old database's log is beside the restored database")
+			}
+		})
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
@@ -132,10 +133,11 @@ func forward(t testing.TB, listen, target string) string {
 	return l.Addr().String()
 }
 
-// backupRoundTrip: the scheduled backup service takes complete sets on its own; after changes to OpenZiti and
-// SPIRE, `restore SET --yes --swarm`, run inside the backup service's container (where the volumes are), scales
-// the controller and the SPIRE server to 0, puts their databases back and scales them up again; they answer
-// with exactly the state of the set (the changes are gone), and the bootstrap job run again finds nothing to do.
+// backupRoundTrip: the scheduled backup service takes complete sets on its own; after changes to OpenZiti, SPIRE
+// and Keycloak, `restore SET --yes --swarm`, run inside the backup service's container (where the volumes are),
+// scales Keycloak, the controller and the SPIRE server to 0, puts their databases back and scales them up again;
+// they answer with exactly the state of the set (the changes are gone), and the bootstrap job run again finds
+// nothing to do.
 func (d *devSystem) backupRoundTrip() {
 	t := d.tb
 	t.Helper()
@@ -149,13 +151,14 @@ func (d *devSystem) backupRoundTrip() {
 		if err != nil {
 			return err
 		}
+		// a set started after up returned (the bootstrap job done): one taken during up may predate its writes
 		for _, s := range sets {
-			if s.State == backup.Complete {
+			if s.State == backup.Complete && s.Started.After(t0) {
 				set = s
 				return nil
 			}
 		}
-		return fmt.Errorf("%d set(s), none complete", len(sets))
+		return fmt.Errorf("%d set(s), none complete and started after up", len(sets))
 	})
 	testutil.Must(t, err)
 	var objs []string
@@ -167,6 +170,9 @@ func (d *devSystem) backupRoundTrip() {
 		t.Fatalf("set %s holds %v, want keycloak, spire and ziti", set.ID, objs)
 	}
 	t.Logf("scheduled backup: set %s complete (%d bytes, encrypted) %s after up", set.ID, set.Size, time.Since(t0).Round(time.Second))
+	if !set.Authenticated {
+		t.Errorf("set %s is not authenticated with the service's key", set.ID)
+	}
 
 	// changes after the backup: an OpenZiti identity, a SPIRE entry
 	z := d.zitiAdmin(ctx)
@@ -180,6 +186,10 @@ func (d *devSystem) backupRoundTrip() {
 	for _, err := range sp.BatchCreate(ctx, []spire.Entry{entry}) {
 		testutil.Must(t, err)
 	}
+	kc := d.keycloakAdmin(ctx)
+	kcUser := "after-backup-" + testutil.RandHex(t, 3)
+	_, err = kc.CreateUser(ctx, "master", keycloak.User{Username: kcUser, Enabled: true}, config.Secret{})
+	testutil.Must(t, err)
 
 	// restore, inside the backup service's container
 	ns := d.names[stacks.OpenZiti]
@@ -198,10 +208,11 @@ func (d *devSystem) backupRoundTrip() {
 		t.Fatalf("no running container of the backup service (service %q)", backupID)
 	}
 	t0 = time.Now()
-	res, err := d.c.Exec(ctx, cs[i].ID, []string{"ziti-bootstrap", "restore", set.ID, "--yes", "--swarm", "--sources", "ziti,spire"})
+	res, err := d.c.Exec(ctx, cs[i].ID, []string{"ziti-bootstrap", "restore", set.ID, "--yes", "--swarm"})
 	testutil.Must(t, err)
 	t.Logf("restore --swarm (exit %d, %s):\n%s\n%s", res.ExitCode, time.Since(t0).Round(100*time.Millisecond), res.Stdout, lastLines(res.Stderr, 15))
-	if res.ExitCode != 0 || !strings.Contains(res.Stdout, "restored ziti") || !strings.Contains(res.Stdout, "restored spire") {
+	if res.ExitCode != 0 || !strings.Contains(res.Stdout, "restored ziti") || !strings.Contains(res.Stdout, "restored spire") ||
+		!strings.Contains(res.Stdout, "restored keycloak") {
 		t.Fatalf("restore --swarm failed (exit %d)", res.ExitCode)
 	}
 
@@ -222,10 +233,26 @@ func (d *devSystem) backupRoundTrip() {
 	if !slices.ContainsFunc(es, func(e spire.Entry) bool { return strings.HasPrefix(e.ID, "zb-") }) {
 		t.Errorf("the restored SPIRE server lacks the bootstrap's entries: %v", es)
 	}
+	// Keycloak, restored through an unprivileged role into a new database swapped in, has the state of the set
+	kc = d.keycloakAdmin(ctx)
+	if u, err := kc.GetUser(ctx, "master", kcUser); !keycloak.IsNotFound(err) {
+		t.Errorf("Keycloak user %s, created after the backup, after the restore: %+v, %v; want not found", kcUser, u, err)
+	}
+	if u, err := kc.GetUser(ctx, "master", "admin"); err != nil {
+		t.Errorf("the restored Keycloak lacks its admin user: %+v, %v", u, err)
+	}
 	rep := d.run("up --dev --rerun-bootstrap after the restore", d.up("--rerun-bootstrap")...)
 	if w := d.jobWrites(rep); w != "0" {
 		t.Errorf("the bootstrap run on the restored systems made %s mutating call(s): the restore lost converged state", w)
 	}
+}
+
+// keycloakAdmin logs in to the deployed Keycloak at its published port as its administrator.
+func (d *devSystem) keycloakAdmin(ctx context.Context) *keycloak.Client {
+	u, _ := url.Parse("http://127.0.0.1:" + d.keycloakPort)
+	kc, err := keycloak.New(ctx, keycloak.Options{URL: u, AdminUser: "admin", AdminPassword: d.devSecret("keycloak_admin_password")})
+	testutil.Must(d.tb, err)
+	return kc
 }
 
 // zitiAdmin logs in to the deployed controller at its published port as the dev admin.

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -57,4 +59,19 @@ func localPublicURL(sc *config.Stack) (string, bool) {
 	}
 	h := u.Hostname()
 	return v, h == "localhost" || h == "127.0.0.1" || h == "::1"
+}
+
+// finishInterruptedRestores is up's hook (call it under the lock, before deploying: a deploy would replace the
+// services' labels): every Swarm service a killed `restore --swarm` left scaled down is brought back to the
+// replica count recorded in its labels (backup.ResumeSwarm), and said so. The files such a restore left beside a
+// database are tidied by the next `restore`; the database itself is whole at every moment.
+func finishInterruptedRestores(ctx context.Context, g *globals, c backup.LabelledServices) error {
+	did, err := backup.ResumeSwarm(ctx, c, g.log)
+	for _, s := range did {
+		fmt.Fprintf(g.stdout, "interrupted restore: Swarm service %s brought back to its replica count\n", s)
+	}
+	if err != nil {
+		return fmt.Errorf("bring back the services an interrupted restore stopped: %w", err)
+	}
+	return nil
 }

@@ -283,6 +283,13 @@ ports published on the node. Anything set explicitly takes precedence.`,
 				mode = steps.PlanOnly
 			}
 			return underStackLock(cmd.Context(), g, sc, mode, func(ctx context.Context) error {
+				if mode == steps.Apply {
+					// a restore killed half-way left services scaled to 0: bring them back before the deploy, which
+					// would overwrite the labels that say how
+					if err := resumeRestores(ctx, g, sc); err != nil {
+						return err
+					}
+				}
 				return execSteps(ctx, g, mode, stackSteps(sc, o, again, func(cfg stack.Config) []steps.Step {
 					cfg.AfterWrites = handOverLock(g.log)
 					state := stack.NewStateNode(func() stack.NodeEngine { return stateEngine(cfg) }, config.StateLabel, app.DockerReachable)
@@ -387,4 +394,14 @@ func stateEngine(cfg stack.Config) stack.NodeEngine {
 		return c
 	}
 	return nil
+}
+
+// resumeRestores finishes, under up's lock, what an interrupted `restore --swarm` left (finishInterruptedRestores).
+func resumeRestores(ctx context.Context, g *globals, sc *config.Stack) error {
+	c, err := docker.New(sc.Docker.Host, nil)
+	if err != nil {
+		return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}}
+	}
+	defer c.Close()
+	return finishInterruptedRestores(ctx, g, c)
 }

@@ -43,7 +43,7 @@ type devBackup struct {
 func (d *devSystem) backupEnv(dir string) string {
 	t := d.tb
 	in := testbed.Require(t, "s3")
-	gw := gatewayIP(t)
+	gw := d.gateway
 	ep, err := url.Parse(in.S3.Endpoint)
 	testutil.Must(t, err)
 	fwd := forward(t, net.JoinHostPort(gw, "0"), ep.Host)

@@ -120,6 +120,7 @@ type devSystem struct {
 	// published ports of Keycloak and the controller's edge API
 	keycloakPort, zitiPort string
 	addr                   string            // where those ports are published (the state node)
+	gateway                string            // this host's address as the Swarm's tasks reach it
 	images                 map[string]string // the local images' stack variables
 	workloadName           string            // the service SPIRE_ENTRIES_FILE registers (e2eEntries)
 	backup                 *devBackup        // nil: no backup service
@@ -130,16 +131,21 @@ func newDevSystem(tb testing.TB, withBackup bool) *devSystem {
 	tb.Helper()
 	in := testbed.Require(tb, "docker")
 	testbed.LockSwarmApply(tb)
-	return newDevSystemOn(tb, withBackup, in.Docker.Host, "127.0.0.1")
+	gw := ""
+	if withBackup {
+		gw = gatewayIP(tb)
+	}
+	return newDevSystemOn(tb, withBackup, in.Docker.Host, "127.0.0.1", gw)
 }
 
 // newDevSystemOn prepares the stacks for the Swarm whose manager is dockerHost; the published ports are reached at
-// addr (the state node's address: the controller and Keycloak publish their ports in host mode there).
-func newDevSystemOn(tb testing.TB, withBackup bool, dockerHost, addr string) *devSystem {
+// addr (the state node's address: the controller and Keycloak publish their ports in host mode there), and this
+// host at gateway from the Swarm's tasks (for the test bed's S3 server, with withBackup).
+func newDevSystemOn(tb testing.TB, withBackup bool, dockerHost, addr, gateway string) *devSystem {
 	tb.Helper()
 	b := make([]byte, 3)
 	rand.Read(b)
-	d := &devSystem{tb: tb, prefix: "zbt" + hex.EncodeToString(b) + "-", addr: addr}
+	d := &devSystem{tb: tb, prefix: "zbt" + hex.EncodeToString(b) + "-", addr: addr, gateway: gateway}
 	d.names = stacks.DefaultNames(d.prefix)
 	dir := tb.TempDir()
 	d.state = filepath.Join(dir, "state")

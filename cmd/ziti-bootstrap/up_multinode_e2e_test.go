@@ -34,7 +34,7 @@ func TestUpDevSwarm3E2E(t *testing.T) {
 	bed := testbed.RequireSwarm(t, "swarm3")
 	ctx := testutil.Context(t, 40*time.Minute)
 	mgr := bed.Manager()
-	d := newDevSystemOn(t, false, mgr.DockerHost, mgr.Addr)
+	d := newDevSystemOn(t, true, mgr.DockerHost, mgr.Addr, bed.Gateway())
 	testutil.Must(t, bed.LoadImages(ctx, testLogWriter{t}, imageRefs(d.images)...))
 	d.setEnv("ZITI_ROUTER_CONSTRAINT", "node.role == worker")
 
@@ -61,6 +61,7 @@ func TestUpDevSwarm3E2E(t *testing.T) {
 		d.names[stacks.Keycloak] + "_keycloak-db":       "state",
 		d.names[stacks.OpenZiti] + "_ziti-controller":   "state",
 		d.names[stacks.OpenZiti] + "_bootstrap":         "state",
+		d.names[stacks.OpenZiti] + "_backup":            "state",
 		d.names[stacks.OpenZiti] + "_ziti-router":       "worker",
 		d.names[stacks.Spire] + "_spire-agent-launcher": "every",
 	} {

@@ -134,6 +134,12 @@ func ReadSwarm(name string) (*SwarmBed, error) {
 	return &bed, nil
 }
 
+// Gateway is this host's address on the bed's bridge network: how the nodes, and their tasks, reach a server of
+// the host (the first address of SwarmSubnet, which Docker gives the bridge).
+func (b *SwarmBed) Gateway() string {
+	return strings.TrimSuffix(SwarmSubnet, "0/24") + "1"
+}
+
 // Manager returns the first manager node (where the Swarm was initialised).
 func (b *SwarmBed) Manager() SwarmNode { return b.Nodes[0] }
 

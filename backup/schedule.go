@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
 // Job takes sets on a cron schedule, as a long-lived service: each run is retried with exponential backoff until
@@ -165,7 +167,7 @@ func (j *Job) Loop(ctx context.Context, now func() time.Time) error {
 		j.state.next = next
 		j.mu.Unlock()
 		j.m.next.Set(float64(next.Unix()))
-		if err := sleep(ctx, next.Sub(now())); err != nil {
+		if err := wait.Sleep(ctx, next.Sub(now())); err != nil {
 			return nil // stopped
 		}
 		j.runOnce(ctx, now)
@@ -210,7 +212,7 @@ func (j *Job) runOnce(ctx context.Context, now func() time.Time) {
 			break
 		}
 		j.Log.Warn("backup attempt failed; retrying", "attempt", attempt+1, "retryIn", delay.String(), "error", err)
-		if sleep(ctx, delay) != nil {
+		if wait.Sleep(ctx, delay) != nil {
 			return
 		}
 		delay *= 2
@@ -226,18 +228,4 @@ func (j *Job) runOnce(ctx context.Context, now func() time.Time) {
 	j.mu.Lock()
 	j.state.failed, j.state.lastFailure, j.state.lastError = true, now(), err.Error()
 	j.mu.Unlock()
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
 // Engine is what the launcher needs of its node's Docker Engine.
@@ -103,7 +104,7 @@ func New(e Engine, s Settings, log *slog.Logger) *Launcher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Launcher{Engine: e, Settings: s, Log: log, sleep: sleepCtx}
+	return &Launcher{Engine: e, Settings: s, Log: log, sleep: wait.Sleep}
 }
 
 // Result is what one ensure found and did.
@@ -211,15 +212,4 @@ func (l *Launcher) create(ctx context.Context, d Desired) (string, error) {
 		return "", err
 	}
 	return id, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

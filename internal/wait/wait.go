@@ -105,3 +105,18 @@ func orDefault(d, def time.Duration) time.Duration {
 	}
 	return def
 }
+
+// Sleep waits d, or until ctx ends (then it returns ctx's error); d <= 0 only checks ctx.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

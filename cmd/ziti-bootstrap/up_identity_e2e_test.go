@@ -306,7 +306,13 @@ func (d *devSystem) routerHoldsNoAdminCredential() {
 	}
 	testutil.Must(t, d.c.RemoveVolume(ctx, d.names[stacks.OpenZiti]+"_ziti-router-data"))
 	testutil.Must(t, d.c.Scale(ctx, name, 1))
-	err = wait.For(ctx, wait.Target{What: "the router to enrol again and come online", Where: name, Deadline: 3 * time.Minute,
+	d.routerOnline(ctx, z)
+}
+
+// routerOnline waits until the stack's edge router is enrolled and connected to the controller.
+func (d *devSystem) routerOnline(ctx context.Context, z *ziti.Client) {
+	d.tb.Helper()
+	err := wait.For(ctx, wait.Target{What: "the edge router enrolled and online", Where: "controller", Deadline: 3 * time.Minute,
 		Initial: 2 * time.Second, Max: 5 * time.Second}, func(ctx context.Context) error {
 		rs, err := z.ListEdgeRouters(ctx, `name = "ziti-edge-router"`)
 		if err != nil {
@@ -317,9 +323,7 @@ func (d *devSystem) routerHoldsNoAdminCredential() {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.Must(d.tb, err)
 }
 
 // candidateSecrets are the distinct words of out that could be a password (8 to 128 printable characters).

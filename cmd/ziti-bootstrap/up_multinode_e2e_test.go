@@ -95,19 +95,7 @@ func TestUpDevSwarm3E2E(t *testing.T) {
 	_, port, err := net.SplitHostPort(forward(t, "127.0.0.1:0", mgr.Addr+":"+d.zitiPort))
 	testutil.Must(t, err)
 	d.addr, d.zitiPort = "127.0.0.1", port
-	z := d.zitiAdmin(ctx)
-	err = wait.For(ctx, wait.Target{What: "the edge router online", Where: "controller", Deadline: 3 * time.Minute, Initial: 2 * time.Second, Max: 5 * time.Second},
-		func(ctx context.Context) error {
-			rs, err := z.ListEdgeRouters(ctx, `name = "ziti-edge-router"`)
-			if err != nil {
-				return err
-			}
-			if len(rs) != 1 || !rs[0].IsOnline {
-				return fmt.Errorf("edge routers %+v", rs)
-			}
-			return nil
-		})
-	testutil.Must(t, err)
+	d.routerOnline(ctx, d.zitiAdmin(ctx))
 
 	// a workload on a worker
 	spec := d.workloadService(d.workloadName)

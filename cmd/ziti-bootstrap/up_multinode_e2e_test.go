@@ -251,8 +251,8 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 }
 
 // stolenCertificateRefused presents, on the second node, the third node's Swarm certificate with the second node's
-// own key, as an agent would that copied another node's certificate: SPIRE refuses the attestation (x509pop asks
-// for proof of the certificate's key). The same agent with the second node's own certificate is attested, so the
+// own key, as an agent would that copied another node's certificate (its key never leaves that node): it is not
+// attested (the agent refuses a certificate whose key it lacks; x509pop's server side asks for proof of that key). The same agent with the second node's own certificate is attested, so the
 // refusal is the certificate's, not the setup's.
 func (d *devSystem) stolenCertificateRefused(ctx context.Context, bed *testbed.SwarmBed) {
 	t := d.tb
@@ -317,8 +317,10 @@ plugins {
 	}
 	if out := attest("stolen.conf", 30*time.Second); strings.Contains(out, "Node attestation was successful") {
 		t.Errorf("an agent on %s presenting %s's certificate was attested:\n%s", thief.Hostname, victim.Hostname, lastLines(out, 10))
-	} else if !strings.Contains(out, "Starting node attestation") {
-		t.Errorf("the agent with a stolen certificate did not get to attestation:\n%s", lastLines(out, 10))
+	} else if !strings.Contains(out, "private key does not match public key") && !strings.Contains(out, "Starting node attestation") {
+		// SPIRE's agent refuses a certificate whose key it does not hold before it asks the server; a modified
+		// agent would meet the server's proof-of-possession challenge (x509pop) instead
+		t.Errorf("the agent with a stolen certificate failed for another reason:\n%s", lastLines(out, 10))
 	} else {
 		t.Logf("another node's certificate refused: %s", lastLines(out, 2))
 	}

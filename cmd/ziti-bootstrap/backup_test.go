@@ -20,6 +20,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
 
 // backupCLI runs ziti-bootstrap with the backup and restore commands (added here if root.go does not have them
@@ -161,7 +162,10 @@ func TestBackupCommandsOnTheTestBed(t *testing.T) {
 
 	out := run(exitcode.OK, "backup")
 	t.Log("backup:\n" + out)
-	for _, want := range []string{"complete: 2 object(s)", "spire.sqlite3.zst.enc", "keycloak.pgdump.zst.enc", "spire 1.13", "keycloak 26", "encrypted with key"} {
+	versions, err := testbed.Versions()
+	testutil.Must(t, err)
+	spireVersion := "spire " + strings.TrimPrefix(versions["SPIRE_VERSION"], "v") // the test bed's server
+	for _, want := range []string{"complete: 2 object(s)", "spire.sqlite3.zst.enc", "keycloak.pgdump.zst.enc", spireVersion, "keycloak 26", "encrypted with key"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("backup output lacks %q:\n%s", want, out)
 		}

@@ -107,13 +107,16 @@ func newCert(t testing.TB, cn string, parent *pkiCert) *pkiCert {
 		keyPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: k8}))}
 }
 
-// spireVars returns the PKI variables of the SPIRE stack: an upstream root, and an agent CA with one agent cert.
-func spireVars(t testing.TB, agentCA *pkiCert) map[string]string {
+// spireVars returns the PKI variables of the SPIRE stack: an upstream root, and the Swarm's root CA, which issued
+// the node certificate the agent attests with.
+func spireVars(t testing.TB, c *docker.Client) map[string]string {
 	up := newCert(t, "zbt upstream root", nil)
-	agent := newCert(t, "zbt spire agent", agentCA)
+	nodeCA, err := c.SwarmRootCA(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	return map[string]string{
-		"SPIRE_UPSTREAM_CA_CERT": up.certPEM, "SPIRE_UPSTREAM_CA_KEY": up.keyPEM,
-		"SPIRE_AGENT_CA_CERT": agentCA.certPEM, "SPIRE_AGENT_CERT": agent.certPEM, "SPIRE_AGENT_KEY": agent.keyPEM,
+		"SPIRE_UPSTREAM_CA_CERT": up.certPEM, "SPIRE_UPSTREAM_CA_KEY": up.keyPEM, "SPIRE_NODE_CA": nodeCA,
 		"TRUST_DOMAIN": "zbt.test",
 	}
 }
@@ -207,9 +210,19 @@ func (e *e2e) down(names ...string) *steps.Report {
 	for _, n := range names {
 		pairs = append(pairs, [2]string{n, e.names[n]})
 	}
-	rep := e.run(steps.Apply, func(cfg stack.Config) []steps.Step { return stack.RemoveSteps(cfg, "", true, pairs) })
+	// as down does: the stacks' objects, then what each node holds (the SPIRE agent, a plain container on the
+	// stack's overlay, and the volumes), then the networks
+	rep := e.run(steps.Apply, func(cfg stack.Config) []steps.Step { return stack.RemoveStepsKeepingNetworks(cfg, "", false, pairs) })
 	ctx := context.Background()
 	c := e.client(nil)
+	var namespaces []string
+	for _, p := range pairs {
+		namespaces = append(namespaces, p[1])
+	}
+	if _, err := c.CleanNode(ctx, namespaces, true, 2*time.Minute); err != nil {
+		e.t.Error(err)
+	}
+	e.run(steps.Apply, func(cfg stack.Config) []steps.Step { return stack.RemoveNetworkSteps(cfg, "", pairs) })
 	for _, n := range names {
 		ns := e.names[n]
 		svcs, err1 := c.Services(ctx, ns)
@@ -239,11 +252,10 @@ func requireConverged(t *testing.T, rep *steps.Report, what string) {
 
 func TestSpireStackE2E(t *testing.T) {
 	e := newE2E(t)
-	for k, v := range images(t, "spire") {
+	for k, v := range images(t, "spire", "tool") {
 		e.vars[k] = v
 	}
-	agentCA := newCert(t, "zbt agent CA", nil)
-	for k, v := range spireVars(t, agentCA) {
+	for k, v := range spireVars(t, e.client(nil)) {
 		e.vars[k] = v
 	}
 	t.Cleanup(func() { e.down(stacks.Spire) })
@@ -261,10 +273,10 @@ func TestSpireStackE2E(t *testing.T) {
 	}
 	t.Logf("BENCH no-op re-deploy: %s, 0 mutating calls", time.Since(t0).Round(time.Millisecond))
 
-	// a new agent certificate and key: the secret and the config get new versions, only the agent is updated,
-	// the old versions are removed
-	agent := newCert(t, "zbt spire agent 2", agentCA)
-	e.vars["SPIRE_AGENT_CERT"], e.vars["SPIRE_AGENT_KEY"] = agent.certPEM, agent.keyPEM
+	// a new upstream root: its key (a secret) and certificate (a config) get new versions; the server (both) and
+	// the agent launcher (the certificate: the agents' trust bundle) are updated; the old versions are removed
+	up := newCert(t, "zbt upstream root 2", nil)
+	e.vars["SPIRE_UPSTREAM_CA_CERT"], e.vars["SPIRE_UPSTREAM_CA_KEY"] = up.certPEM, up.keyPEM
 	t0 = time.Now()
 	rep = e.deploy(e.load(stacks.Spire)...)
 	requireConverged(t, rep, "rotation")
@@ -274,14 +286,15 @@ func TestSpireStackE2E(t *testing.T) {
 			updated = append(updated, c.Key+":"+string(c.Action)+strings.Join(c.Fields, ","))
 		}
 	}
-	if want := e.names[stacks.Spire] + "_spire-agent:updatesecrets,configs"; len(updated) != 1 || updated[0] != want {
-		t.Errorf("rotation changed services %v, want only %s", updated, want)
+	ns := e.names[stacks.Spire]
+	if want := []string{ns + "_spire-agent-launcher:updateconfigs", ns + "_spire-server:updatesecrets,configs"}; strings.Join(updated, " ") != strings.Join(want, " ") {
+		t.Errorf("rotation changed services %v, want %v", updated, want)
 	}
 	t.Logf("BENCH secret+config rotation: %s, %d mutating call(s)", time.Since(t0).Round(time.Millisecond), rep.MutatingCalls)
 	c := e.client(nil)
 	secs, _ := c.Secrets(context.Background(), e.names[stacks.Spire])
-	if len(secs) != 2 {
-		t.Errorf("after rotation the stack has %d secrets, want 2 (old versions removed): %v", len(secs), secs)
+	if len(secs) != 1 {
+		t.Errorf("after rotation the stack has %d secrets, want 1 (the old version removed): %v", len(secs), secs)
 	}
 
 	// a new image reference (same image, another tag): a rolling update of that service only

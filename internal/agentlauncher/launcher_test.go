@@ -57,7 +57,7 @@ type bed struct {
 	prefix   string
 	td       string
 	agentID  string
-	log      *agentlauncher.SyncBuffer
+	log      *testutil.SyncBuffer
 
 	mu    sync.Mutex
 	loops []func() // stop the running loops
@@ -69,7 +69,7 @@ func newBed(t *testing.T) *bed {
 	ctx := testutil.Context(t, 15*time.Minute)
 	v, err := testbed.Versions()
 	testutil.Must(t, err)
-	b := &bed{t: t, ctx: ctx, counter: calls.New(), prefix: "zbtest-launcher-" + testutil.RandHex(t, 4), td: in.Spire.TrustDomain, log: &agentlauncher.SyncBuffer{}}
+	b := &bed{t: t, ctx: ctx, counter: calls.New(), prefix: "zbtest-launcher-" + testutil.RandHex(t, 4), td: in.Spire.TrustDomain, log: &testutil.SyncBuffer{}}
 	b.docker, err = docker.New(in.Docker.Host, b.counter)
 	testutil.Must(t, err)
 	t.Cleanup(func() { b.docker.Close() })

@@ -1,7 +1,6 @@
 package agentlauncher
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
 
 // fakeEngine is an engine for fault injection: it keeps one container and fails what the test says.
@@ -112,25 +112,7 @@ func (f *fakeEngine) exit() {
 	f.cur.Status, f.cur.Running, f.cur.ExitCode = "exited", false, 0
 }
 
-// SyncBuffer is a log the loop writes while the test reads it (also used by the package's external tests).
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testLauncher(t *testing.T, e Engine) (*Launcher, *SyncBuffer) {
+func testLauncher(t *testing.T, e Engine) (*Launcher, *testutil.SyncBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte("agent {}"), 0o644); err != nil {
@@ -138,7 +120,7 @@ func testLauncher(t *testing.T, e Engine) (*Launcher, *SyncBuffer) {
 	}
 	s := testSettings()
 	s.FilesDir = dir
-	logs := &SyncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	return New(e, s, slog.New(slog.NewTextHandler(logs, nil))), logs
 }
 

@@ -142,16 +142,10 @@ func Load(src Sources) (*Config, error) {
 	}
 
 	c := &Config{}
-	c.Ziti.URL = l.url("ZITI_CTRL_URL", "https", true)
+	trust := l.zitiTrust()
+	c.Ziti.URL, c.Ziti.CATOFU, c.Ziti.CAFile = trust.URL, trust.CATOFU, trust.CAFile
 	c.Ziti.User = l.nonEmpty("ZITI_USER")
 	c.Ziti.Password = l.secret("ZITI_PWD", true)
-	c.Ziti.CATOFU = l.bool("ZITI_CA_TOFU")
-	c.Ziti.CAFile = l.get("ZITI_CA_FILE")
-	if c.Ziti.CAFile != "" {
-		l.readable("ZITI_CA_FILE", c.Ziti.CAFile, safefile.MaxValue, "point it at the controller's CA bundle (PEM)")
-	} else if !c.Ziti.CATOFU {
-		l.fail("ZITI_CA_FILE", "required to verify the controller's TLS certificate; set it to the controller CA bundle (PEM), or set ZITI_CA_TOFU=true to trust the controller's published CA on first use")
-	}
 
 	c.Ziti.PoliciesFile = l.get("POLICIES_FILE")
 	if c.Ziti.PoliciesFile != "" {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 )
 
 // IdentityVars are the variables of the commands that act with a SPIFFE identity from the SPIRE agent's Workload
@@ -142,9 +144,7 @@ func LoadRouterEnrolClient(src Sources) (RouterEnrolClient, error) {
 func (l *loader) zitiTrust() ZitiTrust {
 	t := ZitiTrust{URL: l.url("ZITI_CTRL_URL", "https", true), CATOFU: l.bool("ZITI_CA_TOFU"), CAFile: l.get("ZITI_CA_FILE")}
 	if t.CAFile != "" {
-		if _, err := l.src.ReadFile(t.CAFile); err != nil {
-			l.fail("ZITI_CA_FILE", "cannot read %s: %v; point it at the controller's CA bundle (PEM)", t.CAFile, errors.Unwrap(err))
-		}
+		l.readable("ZITI_CA_FILE", t.CAFile, safefile.MaxValue, "point it at the controller's CA bundle (PEM)")
 	} else if !t.CATOFU {
 		l.fail("ZITI_CA_FILE", "required to verify the controller's TLS certificate; set it to the controller CA bundle (PEM), or set ZITI_CA_TOFU=true to trust the controller's published CA on first use")
 	}

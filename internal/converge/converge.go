@@ -89,19 +89,19 @@ type Loop struct {
 
 // State is what the loop has done so far; /status serves it as JSON.
 type State struct {
-	Started          time.Time `json:"started"`
-	Running          bool      `json:"running"`
-	Passes           int       `json:"passes"`
-	LastPass         time.Time `json:"lastPass,omitzero"`
-	LastReason       string    `json:"lastReason,omitempty"`
-	LastResult       string    `json:"lastResult,omitempty"` // converged, failed or busy
-	LastConverged    time.Time `json:"lastConverged,omitzero"`
-	LastDrift        int       `json:"lastDrift"`
-	LastWrites       int64     `json:"lastWrites"`
-	LastError        string    `json:"lastError,omitempty"`
-	FailuresInRow    int       `json:"failuresInRow"`
-	Next             time.Time `json:"next,omitzero"`
-	BundleChanges    int       `json:"bundleChanges"`
+	Started           time.Time `json:"started"`
+	Running           bool      `json:"running"`
+	Passes            int       `json:"passes"`
+	LastPass          time.Time `json:"lastPass,omitzero"`
+	LastReason        string    `json:"lastReason,omitempty"`
+	LastResult        string    `json:"lastResult,omitempty"` // converged, failed or busy
+	LastConverged     time.Time `json:"lastConverged,omitzero"`
+	LastDrift         int       `json:"lastDrift"`
+	LastWrites        int64     `json:"lastWrites"`
+	LastError         string    `json:"lastError,omitempty"`
+	FailuresInRow     int       `json:"failuresInRow"`
+	Next              time.Time `json:"next,omitzero"`
+	BundleChanges     int       `json:"bundleChanges"`
 	BundleFingerprint string    `json:"bundleFingerprint,omitempty"`
 }
 

@@ -155,7 +155,12 @@ func takeLock(ctx context.Context, g *globals, cfg *config.Config, lcfg config.L
 // applySteps runs the steps (those only selects; all when nil) in Apply mode through execSteps, each guarded
 // against dependencies that go away mid-run (see guarded).
 func applySteps(ctx context.Context, g *globals, cfg *config.Config, only func(string) bool) error {
-	return execSteps(ctx, g, steps.Apply, func(counter *calls.Counter, progress wait.Progress) ([]steps.Step, func(), error) {
+	return execSteps(ctx, g, steps.Apply, applyBuilder(g, cfg, only))
+}
+
+// applyBuilder makes the steps of an apply: those only selects (all when nil), each guarded (see guarded).
+func applyBuilder(g *globals, cfg *config.Config, only func(string) bool) stepBuilder {
+	return func(counter *calls.Counter, progress wait.Progress) ([]steps.Step, func(), error) {
 		down := new(atomic.Int64) // failed attempts to reach a dependency, so far
 		counting := func(what, where string, attempt int, elapsed time.Duration, err error) {
 			down.Add(1)
@@ -166,7 +171,7 @@ func applySteps(ctx context.Context, g *globals, cfg *config.Config, only func(s
 			return nil, nil, err
 		}
 		return guard(selectSteps(all, only), down, g.log), sys.Close, nil
-	})
+	}
 }
 
 // maxAttempts bounds how often a guarded step is planned and applied in one run.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -281,40 +280,7 @@ func runSchedule(ctx context.Context, g *globals, env *backupEnv, noPrune bool) 
 
 // newBackupHealthcheckCommand is the scheduled job's health check for images without curl (FROM scratch).
 func newBackupHealthcheckCommand(g *globals) *cobra.Command {
-	var addr string
-	cmd := &cobra.Command{
-		Use:   "healthcheck",
-		Short: "Exit 0 if the scheduled backup job on this host is healthy (for a container HEALTHCHECK)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if addr == "" {
-				listen, err := config.LoadBackupListen(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile})
-				if err != nil {
-					return err
-				}
-				addr = listen
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
-			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
-			if err != nil {
-				return err
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return &exitError{exitcode.Unreachable, err}
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			fmt.Fprint(g.stdout, string(body))
-			if resp.StatusCode != http.StatusOK {
-				return &exitError{exitcode.StepFailed, fmt.Errorf("backup job unhealthy (%s)", resp.Status)}
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&addr, "addr", "", "address of the job's health endpoint (default: BACKUP_LISTEN, on 127.0.0.1 when it names no host)")
-	return cmd
+	return newHealthcheckCommand(g, "scheduled backup job", "BACKUP_LISTEN", config.LoadBackupListen)
 }
 
 // runOnce takes one set and prunes, under the tool's lock; it returns the manifest and the sets deleted.

@@ -52,13 +52,22 @@ func selectSteps(all []steps.Step, only func(string) bool) []steps.Step {
 // steps, runs them in mode with every step logged, prints the report, and returns an exitError carrying the
 // exit code when the run did not converge.
 func execSteps(ctx context.Context, g *globals, mode steps.Mode, build stepBuilder) error {
+	rep, err := runReport(ctx, g, mode, build)
+	if err != nil {
+		return err
+	}
+	return finishReport(g, rep)
+}
+
+// runReport builds the steps, runs them in mode with every step logged, and returns the report.
+func runReport(ctx context.Context, g *globals, mode steps.Mode, build stepBuilder) (*steps.Report, error) {
 	counter := calls.New()
 	progress := func(what, where string, attempt int, elapsed time.Duration, err error) {
 		g.log.Info("waiting", "for", what, "at", where, "attempt", attempt, "elapsed", elapsed.Round(100*time.Millisecond).String(), "lastError", err.Error())
 	}
 	selected, closer, err := build(counter, progress)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if closer != nil {
 		defer closer()
@@ -77,8 +86,13 @@ func execSteps(ctx context.Context, g *globals, mode steps.Mode, build stepBuild
 	}}
 	rep, err := runner.Run(ctx, mode)
 	if err != nil {
-		return &exitError{exitcode.Internal, err}
+		return nil, &exitError{exitcode.Internal, err}
 	}
+	return rep, nil
+}
+
+// finishReport prints the report and returns an exitError carrying the exit code when the run did not converge.
+func finishReport(g *globals, rep *steps.Report) error {
 	if err := printReport(g.stdout, g.output, rep); err != nil {
 		return err
 	}

@@ -116,9 +116,12 @@ func LoadBackup(src Sources) (*Backup, error) {
 
 // LoadBackupListen returns where a health check reaches the scheduled job: BACKUP_LISTEN, on 127.0.0.1 when it
 // names no host (":9108"). Only that variable is read and checked.
-func LoadBackupListen(src Sources) (string, error) {
+func LoadBackupListen(src Sources) (string, error) { return loadLocalListen(src, "BACKUP_LISTEN") }
+
+// loadLocalListen reads the listen address name and returns it on 127.0.0.1 when it names no host.
+func loadLocalListen(src Sources, name string) (string, error) {
 	l := newLoader(src)
-	addr := l.listen("BACKUP_LISTEN")
+	addr := l.listen(name)
 	if err := l.err(); err != nil {
 		return "", err
 	}

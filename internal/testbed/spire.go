@@ -10,15 +10,17 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 )
 
 const spireServerConf = `server {
   bind_address = "127.0.0.1"
-  bind_port = "8081"
+  bind_port = "{{port}}"
   socket_path = "{{dir}}/server.sock"
   trust_domain = "{{td}}"
   data_dir = "{{dir}}/server-data"
@@ -47,7 +49,7 @@ plugins {
   }
 }
 health_checks {
-  listener_enabled = true
+  listener_enabled = {{health}}
   bind_address = "127.0.0.1"
   bind_port = "18080"
   live_path = "/live"
@@ -107,19 +109,7 @@ func StartSpire(ctx context.Context, dir string) (SpireInfo, error) {
 	if err := writeRootCA(in.UpstreamCert, in.UpstreamKey, "zb-testbed SPIRE upstream root"); err != nil {
 		return in, err
 	}
-	fill := strings.NewReplacer("{{dir}}", sd, "{{td}}", in.TrustDomain)
-	if err := os.WriteFile(in.ServerConf, []byte(fill.Replace(spireServerConf)), 0o600); err != nil {
-		return in, err
-	}
-	p, err := start("spire-server", dir, server, nil, "run", "-config", in.ServerConf)
-	if err != nil {
-		return in, err
-	}
-	in.PID = p.pid
-	if err := p.healthy(ctx, "unix://"+in.Socket, 2*time.Minute, func(ctx context.Context) error {
-		_, err := run(ctx, nil, server, "healthcheck", "-socketPath", in.Socket)
-		return err
-	}); err != nil {
+	if _, err := startSpireServer(ctx, dir, &in, "8081", true); err != nil {
 		return in, err
 	}
 
@@ -146,6 +136,61 @@ func StartSpire(ctx context.Context, dir string) (SpireInfo, error) {
 	})
 	return in, err
 }
+
+// startSpireServer writes in.ServerConf (server port, health listener on 18080 or none) and starts the server
+// in in.DataDir, waiting for it to be healthy.
+func startSpireServer(ctx context.Context, dir string, in *SpireInfo, port string, health bool) (*proc, error) {
+	fill := strings.NewReplacer("{{dir}}", in.DataDir, "{{td}}", in.TrustDomain, "{{port}}", port, "{{health}}", fmt.Sprint(health))
+	if err := os.WriteFile(in.ServerConf, []byte(fill.Replace(spireServerConf)), 0o600); err != nil {
+		return nil, err
+	}
+	p, err := start("spire-server", dir, in.ServerBin, nil, "run", "-config", in.ServerConf)
+	if err != nil {
+		return nil, err
+	}
+	in.PID = p.pid
+	return p, p.healthy(ctx, "unix://"+in.Socket, 2*time.Minute, func(ctx context.Context) error {
+		_, err := run(ctx, nil, in.ServerBin, "healthcheck", "-socketPath", in.Socket)
+		return err
+	})
+}
+
+// StartPrivateSpireServer starts a SPIRE server of its own for one test, in dir (short: its socket path must fit
+// a unix socket address), with trust domain td, a disk UpstreamAuthority whose root is generated here (in.UpstreamCert,
+// in.UpstreamKey, read again at each new X.509 CA: replace them and run `spire-server localauthority x509
+// prepare` to rotate the root), its agent port free, and no agent. It is stopped when the test ends.
+func StartPrivateSpireServer(t testing.TB, ctx context.Context, dir, td string) SpireInfo {
+	t.Helper()
+	server, err := built("spire", "SPIRE_VERSION", "spire-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := SpireInfo{Socket: filepath.Join(dir, "server.sock"), TrustDomain: td, ServerBin: server, DataDir: dir,
+		UpstreamCert: filepath.Join(dir, "upstream.crt"), UpstreamKey: filepath.Join(dir, "upstream.key"), ServerConf: filepath.Join(dir, "server.conf")}
+	if err := os.MkdirAll(filepath.Join(dir, "server-data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeRootCA(in.UpstreamCert, in.UpstreamKey, "zb private SPIRE root "+filepath.Base(dir)); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	l.Close()
+	p, err := startSpireServer(ctx, dir, &in, port, false)
+	if p != nil {
+		t.Cleanup(func() { stop(p.pid, 10*time.Second) })
+	}
+	if err != nil {
+		t.Fatalf("private SPIRE server in %s: %v", dir, err)
+	}
+	return in
+}
+
+// WriteRootCA writes a new self-signed root certificate and its key (PEM) to certPath and keyPath.
+func WriteRootCA(certPath, keyPath, cn string) error { return writeRootCA(certPath, keyPath, cn) }
 
 // writeRootCA writes a self-signed EC P-256 CA certificate and its PKCS#8 key as PEM files.
 func writeRootCA(certPath, keyPath, cn string) error {

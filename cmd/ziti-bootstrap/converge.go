@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/converge"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+)
+
+func newConvergeCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "converge",
+		Short: "Keep every system converged: apply on an interval and at once when SPIRE's trust bundle changes (a long-running service)",
+		Long: `Runs as a long-lived service (the OpenZiti stack's converge service) and converges every system like apply:
+at start, every ZB_CONVERGE_INTERVAL, and at once when SPIRE's trust bundle changes (read every
+ZB_CONVERGE_BUNDLE_POLL through SPIRE's bundle API): a new SPIRE root is bound in OpenZiti, verified, within
+seconds, and an object the tool owns that was deleted or changed by hand is put back at the next pass.
+
+Each pass reads the configuration again (a rotated SPIRE_UPSTREAM_CA_KEY file is seen) and takes the lock of
+apply, up, down, backup and restore. It never waits for a lock another run holds, nor takes it over: it skips
+the pass and tries again 15 s later (ZB_LOCK_WAIT does not apply). After a failed pass it waits
+ZB_CONVERGE_BACKOFF, doubled after every failure in a row, up to ZB_CONVERGE_INTERVAL.
+
+It serves on ZB_CONVERGE_LISTEN: /metrics (Prometheus: ziti_bootstrap_converge_last_success_timestamp_seconds,
+_last_drift_changes, _writes_total, _step_failures_total{step}, _runs_total{result}, _triggers_total{reason},
+_bundle_changes_total, …), /healthz (503 once 3 passes in a row failed: 'converge healthcheck' is the container's
+health check) and /status (JSON, read by 'status').`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runConverge(cmd.Context(), g)
+		},
+	}
+	cmd.AddCommand(newHealthcheckCommand(g, "converge service", "ZB_CONVERGE_LISTEN", config.LoadConvergeListen))
+	return cmd
+}
+
+// runConverge runs the converge loop until SIGTERM.
+func runConverge(ctx context.Context, g *globals) error {
+	cc, err := config.LoadConverge(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile})
+	if err != nil {
+		return err
+	}
+	cfg, err := g.loadConfig() // checked once at start: a service with a bad configuration fails at once
+	if err != nil {
+		return err
+	}
+	g.set = append(slices.Clone(g.set), "ZB_LOCK_WAIT=0") // never wait for a run that holds the lock: skip the pass
+	bundle, err := spire.Dial(ctx, cfg.Spire.Socket, nil)
+	if err != nil {
+		return &config.Error{Problems: []config.Problem{{Var: "SPIRE_SERVER_ADDRESS", Msg: err.Error()}}}
+	}
+	defer bundle.Close()
+	loop, err := converge.New(converge.Config{
+		Pass:     func(ctx context.Context, _ string) converge.Outcome { return convergePass(ctx, g) },
+		Bundle:   func(ctx context.Context) (string, error) { return bundleFingerprint(ctx, bundle) },
+		Interval: cc.Interval, BundlePoll: cc.BundlePoll, Backoff: cc.Backoff, Log: g.log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	return loop.Serve(ctx, cc.Listen)
+}
+
+// convergePass is one pass of the loop: apply under the lock, taken only if no other run holds it.
+func convergePass(ctx context.Context, g *globals) converge.Outcome {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return converge.Outcome{Err: err}
+	}
+	var rep *steps.Report
+	err = withLock(ctx, g, cfg, func(ctx context.Context) error {
+		rep, err = runReport(ctx, g, steps.Apply, applyBuilder(g, cfg, nil))
+		return err
+	})
+	if errors.Is(err, lock.ErrHeld) {
+		return converge.Outcome{Busy: true, Err: err}
+	}
+	return outcome(rep, err)
+}
+
+// outcome sums up an apply's report (nil when the run did not happen) and error.
+func outcome(rep *steps.Report, err error) converge.Outcome {
+	var o converge.Outcome
+	if rep != nil {
+		o.Writes = rep.MutatingCalls
+		for _, s := range rep.Steps {
+			o.Drift += len(s.Changes)
+			if s.Status == steps.Failed {
+				o.FailedSteps = append(o.FailedSteps, s.Name)
+			}
+		}
+		if err == nil && !rep.Converged() {
+			err = fmt.Errorf("apply did not converge: %s", firstErrors(rep))
+		}
+	}
+	o.Err = err
+	return o
+}
+
+// bundleFingerprint is the SHA-256 of the DER of the X.509 authorities of SPIRE's trust bundle, in order.
+func bundleFingerprint(ctx context.Context, c *spire.Client) (string, error) {
+	_, auths, err := c.X509Bundle(ctx)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, a := range auths {
+		h.Write(a.Raw)
+	}
+	return fmt.Sprintf("%d root(s) %s", len(auths), hex.EncodeToString(h.Sum(nil))[:16]), nil
+}
+
+// newHealthcheckCommand is the health check of a long-lived service of the tool (for images without curl,
+// FROM scratch): it asks the service's /healthz on this host, at the address of the variable listenVar.
+func newHealthcheckCommand(g *globals, what, listenVar string, load func(config.Sources) (string, error)) *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "healthcheck",
+		Short: "Exit 0 if the " + what + " on this host is healthy (for a container HEALTHCHECK)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if addr == "" {
+				listen, err := load(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile})
+				if err != nil {
+					return err
+				}
+				addr = listen
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return &exitError{exitcode.Unreachable, err}
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			fmt.Fprint(g.stdout, string(body))
+			if resp.StatusCode != http.StatusOK {
+				return &exitError{exitcode.StepFailed, fmt.Errorf("%s unhealthy (%s)", what, resp.Status)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "", "address of the health endpoint (default: "+listenVar+", on 127.0.0.1 when it names no host)")
+	return cmd
+}

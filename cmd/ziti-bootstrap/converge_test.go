@@ -1,0 +1,320 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/bedziti"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireca"
+)
+
+// convergeBed is a system of its own on the test bed's servers: a private SPIRE server (its root can rotate
+// without touching other tests), and OpenZiti objects and a Keycloak realm under names of this test.
+type convergeBed struct {
+	t      *testing.T
+	dir    string
+	env    string // the .env file
+	keys   string // SPIRE_UPSTREAM_CA_KEY_FILE
+	spire  testbed.SpireInfo
+	admin  *ziti.Client
+	caName string
+	policy string // the auth policy the tool makes
+	listen string
+}
+
+func newConvergeBed(t *testing.T) *convergeBed {
+	in := testbed.Require(t, "ziti")
+	testbed.Require(t, "keycloak")
+	ctx := testutil.Context(t, 3*time.Minute)
+	dir, err := os.MkdirTemp("", "zbc") // short: the SPIRE socket's path must fit a unix address
+	testutil.Must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	id := testutil.RandHex(t, 3)
+	b := &convergeBed{t: t, dir: dir, admin: bedziti.Admin(t), caName: "zbconv-" + id, policy: "zbconv-" + id,
+		spire: testbed.StartPrivateSpireServer(t, ctx, dir, "conv.test"), keys: filepath.Join(dir, "keys.pem")}
+	key, err := os.ReadFile(b.spire.UpstreamKey)
+	testutil.Must(t, err)
+	testutil.Must(t, os.WriteFile(b.keys, key, 0o600))
+	bedEnv, err := testbed.WriteEnv(in)
+	testutil.Must(t, err)
+	raw, err := os.ReadFile(bedEnv)
+	testutil.Must(t, err)
+	var lines []string
+	for _, l := range strings.Split(string(raw), "\n") { // the test bed's Ziti and Keycloak; SPIRE, lock, names of our own
+		if strings.HasPrefix(l, "ZITI_") || strings.HasPrefix(l, "KEYCLOAK_") || strings.HasPrefix(l, "ZB_SECRETS_DIR=") {
+			lines = append(lines, l)
+		}
+	}
+	lines = append(lines, "SPIRE_SERVER_ADDRESS=unix://"+b.spire.Socket, "TRUST_DOMAIN=conv.test", "SPIRE_UPSTREAM_CA_KEY_FILE="+b.keys,
+		"KEYCLOAK_REALM=zbconv-"+id, "ZITI_JWT_SIGNER_NAME=zbconv-"+id, "ZITI_AUTH_POLICY_NAME="+b.policy, "ZITI_SPIRE_CA_NAME="+b.caName,
+		"ZB_DOCKER=false", "ZB_LOCK_FILE="+filepath.Join(dir, "lock"), "ZB_WAIT_TIMEOUT=1m",
+		"ZB_CONVERGE_BUNDLE_POLL=250ms", "ZB_CONVERGE_BACKOFF=1s")
+	b.env = filepath.Join(dir, "converge.env")
+	testutil.Must(t, os.WriteFile(b.env, []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	t.Cleanup(b.cleanup)
+	return b
+}
+
+// cleanup removes what the tool made for this test: the CAs (and the identities enrolled through them), the
+// JWT signer, the auth policy and the realm.
+func (b *convergeBed) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	in := testbed.Load(b.t)
+	if cas, err := b.admin.ListCAs(ctx, ""); err == nil {
+		for _, ca := range cas {
+			if spireca.Owned(b.caName, ca) {
+				_ = b.admin.DeleteCA(ctx, ca.ID)
+			}
+		}
+	}
+	if ids, err := b.admin.ListIdentities(ctx, `externalId contains "spiffe://conv.test/"`); err == nil {
+		for _, id := range ids {
+			_ = b.admin.DeleteIdentity(ctx, id.ID)
+		}
+	}
+	if aps, err := b.admin.ListAuthPolicies(ctx, ziti.FilterEq("name", b.policy)); err == nil {
+		for _, ap := range aps {
+			_ = b.admin.DeleteAuthPolicy(ctx, ap.ID)
+		}
+	}
+	if ss, err := b.admin.ListExtJWTSigners(ctx, ziti.FilterEq("name", b.policy)); err == nil {
+		for _, s := range ss {
+			_ = b.admin.DeleteExtJWTSigner(ctx, s.ID)
+		}
+	}
+	u, _ := url.Parse(in.Keycloak.URL)
+	if kc, err := keycloak.Dial(keycloak.Options{URL: u, AdminUser: in.Keycloak.AdminUser, AdminPassword: config.NewSecret(in.Keycloak.AdminPassword)}); err == nil {
+		_ = kc.DeleteRealm(ctx, b.policy)
+	}
+}
+
+// start runs `converge` in-process with the extra --set values until the test (or stop) ends.
+func (b *convergeBed) start(set ...string) (stop func()) {
+	b.listen = freeAddr(b.t)
+	args := []string{"converge", "--env-file", b.env, "--set", "ZB_CONVERGE_LISTEN=" + b.listen}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs testutil.SyncBuffer
+	done := make(chan int, 1)
+	go func() { done <- execute(ctx, args, io.Discard, &logs) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if code := <-done; code != exitcode.OK {
+			b.t.Errorf("converge ended with exit %d\n%s", code, logs.String())
+		}
+	}
+	b.t.Cleanup(func() {
+		stop()
+		if b.t.Failed() {
+			b.t.Logf("converge logs:\n%s", logs.String())
+		}
+	})
+	return stop
+}
+
+// metric returns the value of the sample named name (with its labels, as exposed), 0 when absent.
+func (b *convergeBed) metric(name string) float64 {
+	resp, err := http.Get("http://" + b.listen + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// until waits (generously: the machine is loaded) for cond, naming what it waited for.
+func (b *convergeBed) until(what string, bound time.Duration, cond func() bool) time.Duration {
+	b.t.Helper()
+	t0 := time.Now()
+	for !cond() {
+		if time.Since(t0) > bound {
+			b.t.Fatalf("%s: not within %s", what, bound)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(t0)
+}
+
+// ca returns the CA the tool registered for root.
+func (b *convergeBed) ca(root *x509.Certificate) (ziti.CA, bool) {
+	cas, err := b.admin.ListCAs(context.Background(), ziti.FilterEq("name", spireca.CAName(b.caName, root)))
+	if err != nil || len(cas) != 1 {
+		return ziti.CA{}, false
+	}
+	return cas[0], true
+}
+
+func (b *convergeBed) authPolicy() (string, bool) {
+	aps, err := b.admin.ListAuthPolicies(context.Background(), ziti.FilterEq("name", b.policy))
+	if err != nil || len(aps) != 1 {
+		return "", false
+	}
+	return aps[0].ID, true
+}
+
+func readRoot(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	testutil.Must(t, err)
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM", path)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	testutil.Must(t, err)
+	return c
+}
+
+// The converge service, with nobody running apply: (1) a new SPIRE root is bound in OpenZiti, verified, seconds
+// after SPIRE publishes it (the interval is an hour: the bundle watch started the pass), and a workload with an
+// SVID of the new root enrols and logs in; (2) an object the tool made and an operator deleted comes back, but
+// not while an operator's run holds the lock; the metrics show both.
+func TestConvergeServiceRotationAndDrift(t *testing.T) {
+	b := newConvergeBed(t)
+	rootA := readRoot(t, b.spire.UpstreamCert)
+	stop := b.start("ZB_CONVERGE_INTERVAL=1h")
+	b.until("first converge", 3*time.Minute, func() bool { return b.metric(`ziti_bootstrap_converge_runs_total{result="converged"}`) >= 1 })
+	if ca, ok := b.ca(rootA); !ok || !ca.IsVerified {
+		t.Fatalf("after the first pass: CA of root A %+v, %v; want it verified", ca, ok)
+	}
+
+	// Rotate SPIRE's upstream root: the disk UpstreamAuthority reads its files at each new X.509 CA; the key
+	// file of ziti-bootstrap holds both keys (read again at each pass), as an operator gives them during a rotation.
+	oldKey, err := os.ReadFile(b.spire.UpstreamKey)
+	testutil.Must(t, err)
+	testutil.Must(t, testbed.WriteRootCA(b.spire.UpstreamCert, b.spire.UpstreamKey, "zb private SPIRE root B"))
+	newKey, err := os.ReadFile(b.spire.UpstreamKey)
+	testutil.Must(t, err)
+	testutil.Must(t, os.WriteFile(b.keys, append(oldKey, newKey...), 0o600))
+	rootB := readRoot(t, b.spire.UpstreamCert)
+	spireAuthority(t, b.spire, "prepare")
+	took := b.until("the new root bound and verified", 2*time.Minute, func() bool { ca, ok := b.ca(rootB); return ok && ca.IsVerified })
+	t.Logf("new SPIRE root bound in OpenZiti and verified %s after SPIRE published it", took.Round(100*time.Millisecond))
+	if got := b.metric(`ziti_bootstrap_converge_triggers_total{reason="trust-bundle-changed"}`); got < 1 {
+		t.Errorf("triggers_total{reason=trust-bundle-changed} = %v; want the bundle watch to have started the pass", got)
+	}
+	if got := b.metric(`ziti_bootstrap_converge_bundle_changes_total`); got < 1 {
+		t.Errorf("bundle_changes_total = %v", got)
+	}
+	if ca, ok := b.ca(rootA); !ok || !ca.IsVerified {
+		t.Errorf("the old root's CA went while SPIRE still trusts that root: %+v, %v", ca, ok)
+	}
+	spireAuthority(t, b.spire, "activate", "-authorityID", spireAuthority(t, b.spire, "show")["prepared"]["authority_id"])
+	b.workloadLogsIn("spiffe://conv.test/workload/after-rotation")
+	stop()
+
+	// Drift: a short interval; an operator deletes the auth policy while holding the lock, then releases it.
+	b.start("ZB_CONVERGE_INTERVAL=2s")
+	b.until("first converge", 3*time.Minute, func() bool { return b.metric(`ziti_bootstrap_converge_runs_total{result="converged"}`) >= 1 })
+	ctx := testutil.Context(t, 3*time.Minute)
+	lease, err := lock.Acquire(ctx, lock.NewFile(filepath.Join(b.dir, "lock")), lock.Options{TTL: time.Minute, What: "test"})
+	testutil.Must(t, err)
+	id, ok := b.authPolicy()
+	if !ok {
+		t.Fatal("no auth policy after the first pass")
+	}
+	testutil.Must(t, b.admin.DeleteAuthPolicy(ctx, id))
+	writes := b.metric(`ziti_bootstrap_converge_writes_total`)
+	busy := b.metric(`ziti_bootstrap_converge_runs_total{result="busy"}`)
+	b.until("a pass skipped while the operator holds the lock", 2*time.Minute, func() bool {
+		return b.metric(`ziti_bootstrap_converge_runs_total{result="busy"}`) > busy
+	})
+	if _, ok := b.authPolicy(); ok {
+		t.Fatal("the auth policy came back while an operator's run held the lock")
+	}
+	testutil.Must(t, lease.Release(ctx))
+	took = b.until("the deleted auth policy back", 2*time.Minute, func() bool { _, ok := b.authPolicy(); return ok })
+	t.Logf("auth policy deleted by hand: back %s after the lock was released", took.Round(100*time.Millisecond))
+	b.until("the metrics to count the repair", time.Minute, func() bool {
+		return b.metric(`ziti_bootstrap_converge_writes_total`) > writes && b.metric(`ziti_bootstrap_converge_drift_changes_total`) >= 1
+	})
+	var st struct {
+		LastConverged time.Time `json:"lastConverged"`
+		LastResult    string    `json:"lastResult"`
+	}
+	resp, err := http.Get("http://" + b.listen + "/status")
+	testutil.Must(t, err)
+	defer resp.Body.Close()
+	testutil.Must(t, json.NewDecoder(resp.Body).Decode(&st))
+	if st.LastConverged.IsZero() {
+		t.Errorf("/status has no last convergence: %+v", st)
+	}
+	if code, out, errs := cli(t, "converge", "healthcheck", "--addr", b.listen); code != exitcode.OK || !strings.HasPrefix(out, "ok: last converged") {
+		t.Errorf("converge healthcheck: exit %d %q %s", code, out, errs)
+	}
+}
+
+// spireAuthority runs `spire-server localauthority x509 <args>` on the private server and returns its JSON.
+func spireAuthority(t *testing.T, in testbed.SpireInfo, args ...string) map[string]map[string]string {
+	t.Helper()
+	args = append(append([]string{"localauthority", "x509"}, args...), "-socketPath", in.Socket, "-output", "json")
+	out, err := exec.Command(in.ServerBin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("spire-server %v: %v\n%s", args, err, out)
+	}
+	var doc map[string]map[string]string
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("spire-server %v: %v\n%s", args, err, out)
+	}
+	return doc
+}
+
+// workloadLogsIn has the private SPIRE server sign an SVID for id, which then enrols in OpenZiti through the
+// SPIRE CA and logs in.
+func (b *convergeBed) workloadLogsIn(id string) {
+	b.t.Helper()
+	ctx := testutil.Context(b.t, 2*time.Minute)
+	sc, err := spire.Dial(ctx, b.spire.Socket, nil)
+	testutil.Must(b.t, err)
+	defer sc.Close()
+	key := testutil.NewKey(b.t)
+	chain, err := sc.MintX509SVID(ctx, id, key)
+	testutil.Must(b.t, err)
+	cert := tls.Certificate{PrivateKey: key, Leaf: chain[0]}
+	for _, c := range chain {
+		cert.Certificate = append(cert.Certificate, c.Raw)
+	}
+	api := b.admin.ClientAPI()
+	if err := api.EnrollWithCA(ctx, cert, "conv-"+testutil.RandHex(b.t, 2)); err != nil {
+		b.t.Fatalf("a workload with an SVID of the new root enrols: %v", err)
+	}
+	if _, err := api.AuthenticateCert(ctx, cert); err != nil {
+		b.t.Fatalf("a workload with an SVID of the new root logs in: %v", err)
+	}
+}

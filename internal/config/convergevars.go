@@ -1,0 +1,50 @@
+package config
+
+import (
+	"time"
+)
+
+// ConvergeVars are the variables of `ziti-bootstrap converge`, the service that keeps the system converged
+// (internal/converge). init appends them to Vars, so Lookup, --set and the .env.example check know them.
+var ConvergeVars = []Var{
+	{Name: "ZB_CONVERGE_INTERVAL", Default: "5m", Help: "converge: time between passes on a converged system (Go duration); a pass also runs at once when SPIRE's trust bundle changes"},
+	{Name: "ZB_CONVERGE_BUNDLE_POLL", Default: "5s", Help: "converge: how often SPIRE's trust bundle is read to see a new or dropped root"},
+	{Name: "ZB_CONVERGE_BACKOFF", Default: "5s", Help: "converge: wait after a failed pass, doubled after each next failure in a row, up to ZB_CONVERGE_INTERVAL"},
+	{Name: "ZB_CONVERGE_LISTEN", Default: ":9109", Help: "converge: address of /metrics, /healthz and /status"},
+	{Name: "ZB_CONVERGE_URL", Help: "status: base URL of the converge service's /status (e.g. http://127.0.0.1:9109); empty: not asked"},
+}
+
+func init() { Vars = append(Vars, ConvergeVars...) }
+
+// Converge configures the converge loop.
+type Converge struct {
+	Interval, BundlePoll, Backoff time.Duration
+	Listen                        string
+}
+
+// LoadConverge reads the converge variables from src with the precedence of Load and validates them.
+func LoadConverge(src Sources) (Converge, error) {
+	l := newLoader(src)
+	c := Converge{
+		Interval: l.positive("ZB_CONVERGE_INTERVAL", "5m"), BundlePoll: l.positive("ZB_CONVERGE_BUNDLE_POLL", "5s"),
+		Backoff: l.positive("ZB_CONVERGE_BACKOFF", "5s"), Listen: l.listen("ZB_CONVERGE_LISTEN"),
+	}
+	if err := l.err(); err != nil {
+		return Converge{}, err
+	}
+	return c, nil
+}
+
+// LoadConvergeListen returns where a health check reaches the converge service: ZB_CONVERGE_LISTEN, on
+// 127.0.0.1 when it names no host. Only that variable is read and checked.
+func LoadConvergeListen(src Sources) (string, error) { return loadLocalListen(src, "ZB_CONVERGE_LISTEN") }
+
+// positive parses a positive Go duration.
+func (l *loader) positive(name, example string) time.Duration {
+	v := l.get(name)
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		l.fail(name, "%q is not a positive duration; use e.g. %s", v, example)
+	}
+	return d
+}

@@ -37,7 +37,9 @@ func LoadConverge(src Sources) (Converge, error) {
 
 // LoadConvergeListen returns where a health check reaches the converge service: ZB_CONVERGE_LISTEN, on
 // 127.0.0.1 when it names no host. Only that variable is read and checked.
-func LoadConvergeListen(src Sources) (string, error) { return loadLocalListen(src, "ZB_CONVERGE_LISTEN") }
+func LoadConvergeListen(src Sources) (string, error) {
+	return loadLocalListen(src, "ZB_CONVERGE_LISTEN")
+}
 
 // positive parses a positive Go duration.
 func (l *loader) positive(name, example string) time.Duration {

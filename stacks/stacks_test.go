@@ -206,7 +206,7 @@ func TestVariables(t *testing.T) {
 		t.Errorf("cross-stack volume: %s", got)
 	}
 	// services left out take their now unused objects with them
-	oz = load(t, OpenZiti, fullVars(), "bootstrap")
+	oz = load(t, OpenZiti, fullVars(), "bootstrap", "converge")
 	for _, s := range oz.Secrets {
 		if s.Key == "spire_upstream_ca_key" || s.Key == "keycloak_admin_password" {
 			t.Errorf("secret %s kept without its only user", s.Key)

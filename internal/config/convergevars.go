@@ -11,6 +11,7 @@ var ConvergeVars = []Var{
 	{Name: "ZB_CONVERGE_BUNDLE_POLL", Default: "5s", Help: "converge: how often SPIRE's trust bundle is read to see a new or dropped root"},
 	{Name: "ZB_CONVERGE_BACKOFF", Default: "5s", Help: "converge: wait after a failed pass, doubled after each next failure in a row, up to ZB_CONVERGE_INTERVAL"},
 	{Name: "ZB_CONVERGE_LISTEN", Default: ":9109", Help: "converge: address of /metrics, /healthz and /status"},
+	{Name: "ZB_CONVERGE_AFTER_JOB", Help: "converge, in the Swarm: before its first pass, wait (up to ZB_CONVERGE_INTERVAL) for the current run of this job service of the OpenZiti stack (ZB_STACK_OPENZITI), e.g. bootstrap, to complete"},
 	{Name: "ZB_CONVERGE_URL", Help: "status: base URL of the converge service's /status (e.g. http://127.0.0.1:9109); empty: not asked"},
 }
 
@@ -20,6 +21,7 @@ func init() { Vars = append(Vars, ConvergeVars...) }
 type Converge struct {
 	Interval, BundlePoll, Backoff time.Duration
 	Listen                        string
+	AfterJob                      string
 }
 
 // LoadConverge reads the converge variables from src with the precedence of Load and validates them.
@@ -28,6 +30,7 @@ func LoadConverge(src Sources) (Converge, error) {
 	c := Converge{
 		Interval: l.positive("ZB_CONVERGE_INTERVAL", "5m"), BundlePoll: l.positive("ZB_CONVERGE_BUNDLE_POLL", "5s"),
 		Backoff: l.positive("ZB_CONVERGE_BACKOFF", "5s"), Listen: l.listen("ZB_CONVERGE_LISTEN"),
+		AfterJob: l.get("ZB_CONVERGE_AFTER_JOB"),
 	}
 	if err := l.err(); err != nil {
 		return Converge{}, err

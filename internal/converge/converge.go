@@ -56,6 +56,8 @@ const (
 type Config struct {
 	// Pass runs one converge pass under the lock; reason is one of the Reason constants.
 	Pass func(ctx context.Context, reason string) Outcome
+	// Before, when set, runs once before the first pass (e.g. to let a one-shot job do the first apply).
+	Before func(ctx context.Context)
 	// Bundle returns a fingerprint of SPIRE's trust bundle; nil: no watch, only the interval.
 	Bundle func(ctx context.Context) (string, error)
 	// Interval between passes on a converged system (default 5 minutes).
@@ -202,6 +204,9 @@ func (c Config) Delay(o Outcome, failures int) time.Duration {
 
 // Run runs passes until ctx ends; it then returns nil.
 func (l *Loop) Run(ctx context.Context) error {
+	if l.cfg.Before != nil {
+		l.cfg.Before(ctx)
+	}
 	if l.cfg.Bundle != nil {
 		go l.watchBundle(ctx)
 	}

@@ -180,8 +180,14 @@ func TestBundleChangeTriggersAPassAtOnce(t *testing.T) {
 		}
 	}
 	waitReason(ReasonStart)
-	fail.Store(true)
 	deadline := time.Now().Add(30 * time.Second)
+	for l.State().BundleFingerprint != "root-a" { // the watch has read the first bundle
+		if time.Now().After(deadline) {
+			t.Fatal("the watch did not read the bundle within 30 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fail.Store(true)
 	for metricValue(t, l, "ziti_bootstrap_converge_bundle_read_failures_total") == "0" {
 		if time.Now().After(deadline) {
 			t.Fatal("no failed bundle read counted within 30 s")

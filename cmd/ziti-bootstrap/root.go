@@ -80,7 +80,15 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitcode.OK
 	}
+	if errors.Is(err, errPending) { // plan --detailed-exitcode: not an error
+		return exitcode.Pending
+	}
 	fmt.Fprintln(stderr, "error:", err)
+	return detailedExitcode(args, codeOf(err))
+}
+
+// codeOf is the exit code of a command's error.
+func codeOf(err error) int {
 	var ee *exitError
 	switch {
 	case errors.As(err, &ee):

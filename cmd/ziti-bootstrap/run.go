@@ -21,7 +21,12 @@ type stepBuilder func(counter *calls.Counter, progress wait.Progress) (all []ste
 
 // runSteps loads the configuration and runs the configuration steps (those only selects; all when nil) in mode.
 func runSteps(ctx context.Context, g *globals, mode steps.Mode, only func(string) bool) error {
-	return execSteps(ctx, g, mode, func(counter *calls.Counter, progress wait.Progress) ([]steps.Step, func(), error) {
+	return execSteps(ctx, g, mode, planBuilder(g, only))
+}
+
+// planBuilder loads the configuration and makes the configuration steps (those only selects; all when nil).
+func planBuilder(g *globals, only func(string) bool) stepBuilder {
+	return func(counter *calls.Counter, progress wait.Progress) ([]steps.Step, func(), error) {
 		cfg, err := g.loadConfig()
 		if err != nil {
 			return nil, nil, err
@@ -31,7 +36,7 @@ func runSteps(ctx context.Context, g *globals, mode steps.Mode, only func(string
 			return nil, nil, err
 		}
 		return selectSteps(all, only), sys.Close, nil
-	})
+	}
 }
 
 // selectSteps returns the steps only selects, in order; all of them when only is nil.

@@ -17,6 +17,14 @@ const (
 	StepFailed    = 4 // a step failed against a reachable system
 )
 
+// With `plan --detailed-exitcode` (Terraform's convention, for CI jobs that gate on drift): 0 converged, 2 changes
+// pending; invalid configuration or usage, 2 otherwise, is InvalidConfigDetailed there, so that no error reads as
+// "changes pending". The other codes keep their meaning.
+const (
+	Pending               = 2
+	InvalidConfigDetailed = 6
+)
+
 // For classifies errs (e.g. the errors of failed steps): the first invalid-configuration error wins, then
 // unreachable dependencies, then step failures. No error is OK.
 func For(errs ...error) int {

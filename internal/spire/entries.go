@@ -101,25 +101,17 @@ func codeOf(err error) codes.Code {
 
 // ListEntries returns every registration entry on the server, reading all pages.
 func (c *Client) ListEntries(ctx context.Context) ([]Entry, error) {
-	var out []Entry
-	token := ""
-	for page := 0; ; page++ {
+	return listPages(c, "list entries", func(token string) ([]Entry, string, error) {
 		resp, err := c.entry.ListEntries(ctx, &entryv1.ListEntriesRequest{PageSize: PageSize, PageToken: token})
 		if err != nil {
-			return nil, c.wrap(fmt.Sprintf("list entries (page %d)", page+1), err)
+			return nil, "", err
 		}
+		var out []Entry
 		for _, e := range resp.GetEntries() {
 			out = append(out, fromProto(e))
 		}
-		next := resp.GetNextPageToken()
-		if next == "" || len(resp.GetEntries()) == 0 {
-			return out, nil
-		}
-		if next == token {
-			return nil, fmt.Errorf("SPIRE server at %s: list entries: the server returned the same page token %q twice", c.target, next)
-		}
-		token = next
-	}
+		return out, resp.GetNextPageToken(), nil
+	})
 }
 
 // BatchCreate creates entries and returns one error per entry, in order (nil: created). An entry with the same

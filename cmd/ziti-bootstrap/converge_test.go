@@ -318,3 +318,12 @@ func (b *convergeBed) workloadLogsIn(id string) {
 		b.t.Fatalf("a workload with an SVID of the new root logs in: %v", err)
 	}
 }
+
+// addEnv appends lines to the bed's .env file.
+func (b *convergeBed) addEnv(lines ...string) {
+	f, err := os.OpenFile(b.env, os.O_APPEND|os.O_WRONLY, 0)
+	testutil.Must(b.t, err)
+	defer f.Close()
+	_, err = f.WriteString(strings.Join(lines, "\n") + "\n")
+	testutil.Must(b.t, err)
+}

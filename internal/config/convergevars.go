@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"time"
 )
 
@@ -22,6 +23,7 @@ type Converge struct {
 	Interval, BundlePoll, Backoff time.Duration
 	Listen                        string
 	AfterJob                      string
+	URL                           *url.URL // where status asks the service (nil: not asked)
 }
 
 // LoadConverge reads the converge variables from src with the precedence of Load and validates them.
@@ -30,7 +32,7 @@ func LoadConverge(src Sources) (Converge, error) {
 	c := Converge{
 		Interval: l.positive("ZB_CONVERGE_INTERVAL", "5m"), BundlePoll: l.positive("ZB_CONVERGE_BUNDLE_POLL", "5s"),
 		Backoff: l.positive("ZB_CONVERGE_BACKOFF", "5s"), Listen: l.listen("ZB_CONVERGE_LISTEN"),
-		AfterJob: l.get("ZB_CONVERGE_AFTER_JOB"),
+		AfterJob: l.get("ZB_CONVERGE_AFTER_JOB"), URL: l.url("ZB_CONVERGE_URL", "", false),
 	}
 	if err := l.err(); err != nil {
 		return Converge{}, err

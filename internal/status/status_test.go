@@ -26,7 +26,9 @@ func (f fakeEngine) Nodes(context.Context) ([]docker.Node, error) { return f.nod
 func (f fakeEngine) Services(_ context.Context, ns string) ([]swarm.Service, error) {
 	return f.services[ns], nil
 }
-func (f fakeEngine) Tasks(_ context.Context, id string) ([]swarm.Task, error) { return f.tasks[id], nil }
+func (f fakeEngine) Tasks(_ context.Context, id string) ([]swarm.Task, error) {
+	return f.tasks[id], nil
+}
 
 // Agents go to the node their ID names; a job shows its current run only; old tasks are not shown.
 func TestGetSwarm(t *testing.T) {

@@ -12,18 +12,22 @@ export GONOSUMDB=github.com/openziti,github.com/spiffe GOFLAGS=-mod=mod GOTOOLCH
 
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# gotool NAME VERSION MODULE PKG... [-- extra go.mod lines]: builds PKGs as tools of a scratch module into $cache/NAME-VERSION/bin.
+# gotool NAME VERSION MODULE PKG... [--replace LINE] [--cgo-static] [--stamp PKG]: builds PKGs as tools of a scratch
+# module into $cache/NAME-VERSION/bin. --stamp PKG sets PKG's Version, Revision and BuildDate (as the project's
+# release builds do) to VERSION, the module's commit and its time. The cache key is $dest/.done: it holds what
+# changes a build besides the version (the stamp), so a changed recipe rebuilds.
 gotool() {
   local name=$1 version=$2 module=$3; shift 3
-  local dest="$cache/$name-$version" pkgs=() extra=() cgo=0 ldflags=""
+  local dest="$cache/$name-$version" pkgs=() extra=() cgo=0 ldflags="" stamp="" recipe=""
   while [ $# -gt 0 ]; do
     case $1 in
       --replace) extra+=("replace $2"); shift 2 ;;
       --cgo-static) cgo=1; ldflags="-linkmode external -extldflags -static"; shift ;;
+      --stamp) stamp=$2; recipe="stamp $2 Version Revision BuildDate"; shift 2 ;;
       *) pkgs+=("$1"); shift ;;
     esac
   done
-  if [ -f "$dest/.done" ]; then log "$name $version: cached in $dest"; return 0; fi
+  if [ -f "$dest/.done" ] && [ "$(cat "$dest/.done")" = "$recipe" ]; then log "$name $version: cached in $dest"; return 0; fi
   local t0=$SECONDS work
   work=$(mktemp -d)
   log "$name $version: building ${pkgs[*]}"
@@ -34,15 +38,23 @@ gotool() {
     for l in "${extra[@]}"; do echo "$l" >>go.mod; done
     for p in "${pkgs[@]}"; do go get -tool "$p@$version" >/dev/null; done
     go mod tidy >/dev/null 2>&1 || true
+    if [ -n "$stamp" ]; then
+      local info rev date
+      info=$(go mod download -json "$module@$version")
+      rev=$(sed -n 's/.*"Hash": *"\([0-9a-f]*\)".*/\1/p' <<<"$info" | head -1)
+      date=$(go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' "$module" 2>/dev/null || true)
+      ldflags+=" -X $stamp.Version=$version -X $stamp.Revision=${rev:-unknown} -X $stamp.BuildDate=${date:-unknown}"
+    fi
     mkdir -p "$dest/bin"
     CGO_ENABLED=$cgo go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/bin/" "${pkgs[@]}"
   )
   rm -rf "$work"
-  touch "$dest/.done"
+  printf '%s' "$recipe" >"$dest/.done"
   log "$name $version: built in $((SECONDS - t0)) s"
 }
 
 build_ziti()  { gotool ziti "$ZITI_VERSION" github.com/openziti/ziti github.com/openziti/ziti/ziti \
+                  --stamp github.com/openziti/ziti/common/version \
                   --replace 'github.com/michaelquigley/pfxlog => github.com/michaelquigley/pfxlog v0.6.10'; }
 # SPIRE 1.15 requires github.com/Keyfactor/ejbca-go-client-sdk v1.1.0 (its ejbca UpstreamAuthority plugin), which
 # the module proxy does not serve; v1.0.2, which 1.13 uses, serves that plugin too.

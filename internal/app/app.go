@@ -71,6 +71,8 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 		Public:        keycloakrealm.PublicClient{ClientID: cfg.OIDC.ClientID, RedirectURIs: cfg.OIDC.RedirectURIs},
 		Audience:      cfg.OIDC.Audience,
 		IdentityClaim: cfg.OIDC.Claim,
+		Confidential:  confidentialClient(cfg.OIDC),
+		DevUsers:      devUsers(cfg.OIDC),
 	})
 	problems.add("KEYCLOAK_REALM/KEYCLOAK_CLIENT_ID/KEYCLOAK_REDIRECT_URIS/ZITI_OIDC_*", err)
 	sp, err := spire.Dial(context.Background(), cfg.Spire.Socket, counter)
@@ -110,6 +112,8 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 			problems.add("POLICIES_FILE", err)
 		}
 	}
+	routerDefaults, err := policies.RouterDefaults(func() policies.API { return zitiAs[policies.API](sys) }, cfg.Ziti.DefaultRouterPolicies)
+	problems.add("ZITI_DEFAULT_ROUTER_POLICIES", err)
 	if len(problems) > 0 {
 		sys.Close()
 		return nil, nil, &config.Error{Problems: problems}
@@ -127,6 +131,7 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 	if policyStep != nil {
 		out = append(out, policyStep)
 	}
+	out = append(out, routerDefaults)
 	if cfg.S3.Endpoint != nil {
 		out = append(out, reach.New(S3Reachable, "S3 store", cfg.S3.Endpoint.String(), d, progress, sys.s3Probe))
 	}

@@ -36,6 +36,8 @@ type Ziti struct {
 	CATOFU   bool
 	// PoliciesFile is the policy file reconciled by ziti/policies; "" for none.
 	PoliciesFile string
+	// DefaultRouterPolicies keeps OpenZiti's default router policies (ZITI_DEFAULT_ROUTER_POLICIES).
+	DefaultRouterPolicies bool
 }
 
 // Spire is how to reach the SPIRE server's admin API, and what to register in it and in OpenZiti.
@@ -64,6 +66,13 @@ type OIDC struct {
 	Claim          string
 	SignerName     string
 	AuthPolicyName string
+	// see oidcvars.go
+	AttachIdentities     []string
+	Scopes               []string
+	ConfidentialClientID string
+	ConfidentialSecret   Secret
+	DevUsers             []DevUser
+	DevUserPassword      Secret
 }
 
 // Keycloak is how to reach Keycloak's admin API.
@@ -187,6 +196,7 @@ func Load(src Sources) (*Config, error) {
 	c.OIDC.Claim = l.nonEmpty("ZITI_OIDC_CLAIM")
 	c.OIDC.SignerName = l.nonEmpty("ZITI_JWT_SIGNER_NAME")
 	c.OIDC.AuthPolicyName = l.nonEmpty("ZITI_AUTH_POLICY_NAME")
+	l.loadExtras(c)
 
 	c.S3.Endpoint = l.url("S3_ENDPOINT", "", false)
 	c.S3.Region = l.nonEmpty("S3_REGION")

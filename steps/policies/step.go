@@ -91,6 +91,11 @@ type Config struct {
 	Owner string
 	// Parallel is how many writes of one phase run at once (default DefaultParallel).
 	Parallel int
+	// Name is the step's name (default Name): two steps of different owners run in one apply under two names.
+	Name string
+	// leaveForeign: a declared router policy whose name an object made elsewhere has is left out, with a note
+	// (the default router policies, which a quickstart controller has already), instead of failing the plan.
+	leaveForeign bool
 }
 
 // Step reconciles the controller to a policy file. Create it with New or NewLazy.
@@ -99,6 +104,8 @@ type Step struct {
 	pol      *Policy
 	owner    string
 	parallel int
+	name     string
+	leave    bool
 }
 
 var _ steps.Step = (*Step)(nil)
@@ -132,13 +139,16 @@ func NewLazy(api func() API, cfg Config) (*Step, error) {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = DefaultParallel
 	}
+	if cfg.Name == "" {
+		cfg.Name = Name
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s: %w", Name, errors.Join(errs...))
 	}
-	return &Step{api: api, pol: cfg.Policy, owner: cfg.Owner, parallel: cfg.Parallel}, nil
+	return &Step{api: api, pol: cfg.Policy, owner: cfg.Owner, parallel: cfg.Parallel, name: cfg.Name, leave: cfg.leaveForeign}, nil
 }
 
-func (s *Step) Name() string        { return Name }
+func (s *Step) Name() string        { return s.name }
 func (s *Step) DependsOn() []string { return []string{ZitiReachable} }
 
 // Policy is the policy the step converges to.
@@ -155,10 +165,15 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := reconcile(s.pol, s.owner, obs)
+	pol, left := s.pol, []string(nil)
+	if s.leave {
+		pol, left = leaveForeignRouterPolicies(s.pol, s.owner, obs)
+	}
+	r, err := reconcile(pol, s.owner, obs)
 	if err != nil {
 		return nil, err
 	}
+	r.notes = append(left, r.notes...)
 	changes := make([]steps.Change, len(r.ops))
 	for i, o := range r.ops {
 		changes[i] = o.change

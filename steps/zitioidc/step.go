@@ -92,7 +92,11 @@ func New(src SignerSource, z ZitiAPI, s Settings) (*Step, error) {
 // FromConfig returns the step for the configuration's OIDC section (ZITI_JWT_SIGNER_NAME,
 // ZITI_AUTH_POLICY_NAME); scopes are the default and no identity is attached.
 func FromConfig(src SignerSource, z ZitiAPI, c config.OIDC) (*Step, error) {
-	return New(src, z, Settings{SignerName: c.SignerName, AuthPolicyName: c.AuthPolicyName})
+	s := Settings{SignerName: c.SignerName, AuthPolicyName: c.AuthPolicyName, AttachIdentities: c.AttachIdentities}
+	if len(c.Scopes) > 0 {
+		s.Scopes = c.Scopes
+	}
+	return New(src, z, s)
 }
 
 func withDefaults(s Settings) (Settings, error) {

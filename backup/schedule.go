@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/httpserve"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -144,19 +144,10 @@ func (j *Job) Health() (bool, string) {
 
 // Serve runs the schedule and serves Handler on addr until ctx ends.
 func (j *Job) Serve(ctx context.Context, addr string) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s for metrics and health: %w", addr, err)
-	}
-	srv := &http.Server{Handler: j.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	j.Log.Info("backup job started", "schedule", j.Schedule, "listen", l.Addr().String())
-	return j.Loop(ctx, time.Now)
+	return httpserve.While(ctx, addr, j.Handler(), func(ctx context.Context, bound string) error {
+		j.Log.Info("backup job started", "schedule", j.Schedule, "listen", bound)
+		return j.Loop(ctx, time.Now)
+	})
 }
 
 // Loop runs the schedule until ctx ends, reading the time from now.

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -223,7 +222,7 @@ func TestConvergeServiceRotationAndDrift(t *testing.T) {
 	testutil.Must(t, err)
 	testutil.Must(t, os.WriteFile(b.keys, append(oldKey, newKey...), 0o600))
 	rootB := readRoot(t, b.spire.UpstreamCert)
-	spireAuthority(t, b.spire, "prepare")
+	testbed.X509Authority(t, b.spire, "prepare")
 	took := b.until("the new root bound and verified", 2*time.Minute, func() bool { ca, ok := b.ca(rootB); return ok && ca.IsVerified })
 	t.Logf("new SPIRE root bound in OpenZiti and verified %s after SPIRE published it", took.Round(100*time.Millisecond))
 	if got := b.metric(`ziti_bootstrap_converge_triggers_total{reason="trust-bundle-changed"}`); got < 1 {
@@ -235,7 +234,7 @@ func TestConvergeServiceRotationAndDrift(t *testing.T) {
 	if ca, ok := b.ca(rootA); !ok || !ca.IsVerified {
 		t.Errorf("the old root's CA went while SPIRE still trusts that root: %+v, %v", ca, ok)
 	}
-	spireAuthority(t, b.spire, "activate", "-authorityID", spireAuthority(t, b.spire, "show")["prepared"]["authority_id"])
+	testbed.X509Authority(t, b.spire, "activate", "-authorityID", testbed.X509Authority(t, b.spire, "show")["prepared"]["authority_id"])
 	b.workloadLogsIn("spiffe://conv.test/workload/after-rotation")
 	stop()
 
@@ -278,21 +277,6 @@ func TestConvergeServiceRotationAndDrift(t *testing.T) {
 	if code, out, errs := cli(t, "converge", "healthcheck", "--addr", b.listen); code != exitcode.OK || !strings.HasPrefix(out, "ok: last converged") {
 		t.Errorf("converge healthcheck: exit %d %q %s", code, out, errs)
 	}
-}
-
-// spireAuthority runs `spire-server localauthority x509 <args>` on the private server and returns its JSON.
-func spireAuthority(t *testing.T, in testbed.SpireInfo, args ...string) map[string]map[string]string {
-	t.Helper()
-	args = append(append([]string{"localauthority", "x509"}, args...), "-socketPath", in.Socket, "-output", "json")
-	out, err := exec.Command(in.ServerBin, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("spire-server %v: %v\n%s", args, err, out)
-	}
-	var doc map[string]map[string]string
-	if err := json.Unmarshal(out, &doc); err != nil {
-		t.Fatalf("spire-server %v: %v\n%s", args, err, out)
-	}
-	return doc
 }
 
 // workloadLogsIn has the private SPIRE server sign an SVID for id, which then enrols in OpenZiti through the

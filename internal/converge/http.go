@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/httpserve"
 )
 
 // Handler serves /metrics (Prometheus), /healthz (200, or 503 with the reason: see Health) and /status (State
@@ -32,18 +32,8 @@ func (l *Loop) Handler() http.Handler {
 
 // Serve runs the loop and serves Handler on addr until ctx ends.
 func (l *Loop) Serve(ctx context.Context, addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s for metrics and health: %w", addr, err)
-	}
-	srv := &http.Server{Handler: l.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	l.cfg.Log.Info("converge loop started", "interval", l.cfg.Interval.String(), "bundlePoll", l.cfg.BundlePoll.String(),
-		"listen", ln.Addr().String())
-	return l.Run(ctx)
+	return httpserve.While(ctx, addr, l.Handler(), func(ctx context.Context, bound string) error {
+		l.cfg.Log.Info("converge loop started", "interval", l.cfg.Interval.String(), "bundlePoll", l.cfg.BundlePoll.String(), "listen", bound)
+		return l.Run(ctx)
+	})
 }

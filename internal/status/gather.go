@@ -59,9 +59,8 @@ func GetConvergence(ctx context.Context, hc *http.Client, base string) *Converge
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("GET /status: %s", resp.Status)
 		}
-		return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(c)
+		return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&c.State)
 	}()
-	c.URL = base
 	if err != nil {
 		c.Error = fmt.Sprintf("converge service at %s: %v (ZB_CONVERGE_URL)", base, err)
 	}

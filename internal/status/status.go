@@ -21,7 +21,9 @@
 //	    "url": "http://...:9109",
 //	    "lastConverged": RFC 3339,           // the last pass that ended converged (omitted: none yet)
 //	    "lastPass": RFC 3339, "lastResult": "converged"|"failed"|"busy", "lastDrift": int, "lastWrites": int,
-//	    "failuresInRow": int, "next": RFC 3339, "passes": int,
+//	    "lastReason": "start"|"interval"|"trust-bundle-changed"|"retry", "lastError": "...",
+//	    "failuresInRow": int, "next": RFC 3339, "passes": int, "started": RFC 3339, "running": bool,
+//	    "bundleChanges": int, "bundleFingerprint": "...",   // SPIRE trust bundle changes seen; the bundle's digest
 //	    "error": "..."                       // the service could not be asked
 //	  },
 //	  "backups": {                           // absent unless S3_ENDPOINT is set
@@ -56,6 +58,7 @@ package status
 import (
 	"time"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/converge"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
@@ -91,18 +94,11 @@ type Drift struct {
 	Steps     []Check `json:"steps"`
 }
 
-// Convergence is what the converge service says about its passes.
+// Convergence is what the converge service says about its passes: its /status (converge.State), inline.
 type Convergence struct {
-	URL           string    `json:"url"`
-	LastConverged time.Time `json:"lastConverged,omitzero"`
-	LastPass      time.Time `json:"lastPass,omitzero"`
-	LastResult    string    `json:"lastResult,omitempty"`
-	LastDrift     int       `json:"lastDrift"`
-	LastWrites    int64     `json:"lastWrites"`
-	FailuresInRow int       `json:"failuresInRow"`
-	Next          time.Time `json:"next,omitzero"`
-	Passes        int       `json:"passes"`
-	Error         string    `json:"error,omitempty"`
+	URL string `json:"url"`
+	converge.State
+	Error string `json:"error,omitempty"`
 }
 
 // Backups is the state of the snapshot sets.

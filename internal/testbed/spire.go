@@ -7,11 +7,13 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -187,6 +189,22 @@ func StartPrivateSpireServer(t testing.TB, ctx context.Context, dir, td string) 
 		t.Fatalf("private SPIRE server in %s: %v", dir, err)
 	}
 	return in
+}
+
+// X509Authority runs `spire-server localauthority x509 ARGS` (prepare, show, activate -authorityID ID, …) on the
+// server of in and returns its JSON output.
+func X509Authority(t testing.TB, in SpireInfo, args ...string) map[string]map[string]string {
+	t.Helper()
+	args = append(append([]string{"localauthority", "x509"}, args...), "-socketPath", in.Socket, "-output", "json")
+	out, err := exec.Command(in.ServerBin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("spire-server %v: %v\n%s", args, err, out)
+	}
+	var doc map[string]map[string]string
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("spire-server %v: %v\n%s", args, err, out)
+	}
+	return doc
 }
 
 // WriteRootCA writes a new self-signed root certificate and its key (PEM) to certPath and keyPath.

@@ -2,10 +2,9 @@ package spireca_test
 
 import (
 	"encoding/hex"
-	"encoding/json"
-	"os/exec"
 	"testing"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
@@ -18,17 +17,7 @@ func TestRealSPIREAuthorityRotation(t *testing.T) {
 	_, id, before, ident := b.boundAndEnrolled(key, "rot-")
 
 	spire := func(args ...string) map[string]map[string]string {
-		t.Helper()
-		args = append(args, "-socketPath", b.in.Spire.Socket, "-output", "json")
-		out, err := exec.Command(b.in.Spire.ServerBin, append([]string{"localauthority", "x509"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("spire-server localauthority x509 %v: %v\n%s", args, err, out)
-		}
-		var doc map[string]map[string]string
-		if err := json.Unmarshal(out, &doc); err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out)
-		}
-		return doc
+		return testbed.X509Authority(t, b.in.Spire, args...)
 	}
 	spire("prepare")
 	next := spire("show")["prepared"]["authority_id"]

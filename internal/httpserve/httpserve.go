@@ -1,0 +1,27 @@
+// Package httpserve serves the metrics and health endpoints of the tool's long-running jobs.
+package httpserve
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// While listens on addr, serves h there while run runs (given the address bound), and shuts the server down
+// when run returns; it returns run's error.
+func While(ctx context.Context, addr string, h http.Handler, run func(ctx context.Context, bound string) error) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s for metrics and health: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return run(ctx, l.Addr().String())
+}

@@ -227,8 +227,14 @@ func (d *devSystem) run(what string, args ...string) steps.Report {
 	t0 := time.Now()
 	code, out, errs := cli(t, args...)
 	rep := report(t, out)
+	// one line a step; the changes, notes and errors only when the run failed, so that a failure's message is not
+	// buried under hundreds of lines of successful reports (CI shows the first and last lines of a failing test)
+	failed := code != exitcode.OK || !rep.Converged()
 	for _, s := range rep.Steps {
 		t.Logf("%s: %s %s in %s, %d mutating call(s)", what, s.Name, s.Status, time.Duration(s.DurationMS)*time.Millisecond, s.MutatingCalls)
+		if !failed && s.Error == "" {
+			continue
+		}
 		for _, c := range s.Changes {
 			t.Logf("    %s", c)
 		}
@@ -239,7 +245,7 @@ func (d *devSystem) run(what string, args ...string) steps.Report {
 			t.Logf("    error: %s", s.Error)
 		}
 	}
-	if code != exitcode.OK || !rep.Converged() {
+	if failed {
 		t.Fatalf("%s: exit %d, converged %v\n%s", what, code, rep.Converged(), lastLines(errs, 30))
 	}
 	t.Logf("%s: %s, %d mutating call(s)", what, time.Since(t0).Round(time.Millisecond), rep.MutatingCalls)

@@ -30,7 +30,9 @@ func proxy(t *testing.T, p sockproxy.Policy) (*docker.Client, *docker.Client, st
 	sock := filepath.Join(t.TempDir(), "docker.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- sockproxy.Serve(ctx, sock, sockproxy.Handler(p, upstream, slog.New(slog.NewTextHandler(io.Discard, nil)))) }()
+	go func() {
+		done <- sockproxy.Serve(ctx, sock, sockproxy.Handler(p, upstream, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -229,6 +229,9 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			if err != nil {
 				return err
 			}
+			if slices.Contains(without, bootstrapService) {
+				without = append(without, bootstrapDocker) // its Docker proxy serves nothing else
+			}
 			if sc.Vars["BACKUP_SCHEDULE"] == "" {
 				without = append(without, backupService)
 			} else if err := g.checkBackupService(sc, o.externalKeycloak); err != nil {

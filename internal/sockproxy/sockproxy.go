@@ -157,6 +157,9 @@ func (e *engine) get(ctx context.Context, p string, out any) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("the Engine answered %s for %s", resp.Status, p)
 	}
+	if out == nil {
+		return nil
+	}
 	return json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(out)
 }
 
@@ -239,4 +242,12 @@ func removeStale(p string) error {
 		return fmt.Errorf("%s exists and is not a socket: not replacing it", p)
 	}
 	return os.Remove(p)
+}
+
+// Ping asks the Engine for /_ping through the proxy at socket: nil when both answer.
+func Ping(ctx context.Context, socket string) error {
+	if err := newEngine(socket).get(ctx, "/_ping", nil); err != nil {
+		return fmt.Errorf("the socket proxy at %s: %w", socket, err)
+	}
+	return nil
 }

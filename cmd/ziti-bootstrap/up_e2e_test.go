@@ -304,8 +304,10 @@ func TestUpDevE2E(t *testing.T) {
 
 	// empty Swarm → up --dev
 	t0 := time.Now()
+	stopPS := sampleProcesses(t)
 	rep := d.run("up --dev", d.up()...)
 	total := time.Since(t0)
+	d.noSecretInProcesses(stopPS())
 	var order []string
 	for _, s := range rep.Steps {
 		order = append(order, s.Name)

@@ -157,7 +157,7 @@ func controllerCA(ctx context.Context, e ctrlCAEngine, ns string, deadline time.
 // pinSteps returns the deploy steps of the stacks, each after the one before it (the first after first), as
 // stack.Steps does; before the OpenZiti stack (when it has a service that calls the controller) come the step
 // that deploys the controller alone when the Swarm has none yet (controllerOnly) and the step that pins its CA.
-func pinSteps(cfg stack.Config, engine func() ctrlCAEngine, controllerOnly *stacks.Stack, first string, sts ...*stacks.Stack) []steps.Step {
+func pinSteps(cfg stack.Config, engine func() (ctrlCAEngine, error), controllerOnly *stacks.Stack, first string, sts ...*stacks.Stack) []steps.Step {
 	var out []steps.Step
 	prev := first
 	for _, st := range sts {
@@ -207,7 +207,7 @@ func controllerOnlyStack(ctx context.Context, loaded []*stacks.Stack, opts stack
 // controller nor a pinned CA: its CA exists only once it has started. Anywhere else it plans nothing.
 type controllerFirst struct {
 	*stack.Deploy
-	engine func() ctrlCAEngine
+	engine func() (ctrlCAEngine, error)
 	ns     string
 	deps   []string
 }
@@ -216,9 +216,9 @@ func (c *controllerFirst) Name() string        { return controllerFirstSt }
 func (c *controllerFirst) DependsOn() []string { return c.deps }
 
 func (c *controllerFirst) Plan(ctx context.Context) (*steps.Plan, error) {
-	e := c.engine()
-	if e == nil {
-		return nil, errors.New("no Docker client: the step docker/reachable must run first")
+	e, err := c.engine()
+	if err != nil {
+		return nil, err
 	}
 	pin, err := pinnedCA(ctx, e, c.ns)
 	if err != nil || pin != nil {
@@ -241,7 +241,7 @@ func (c *controllerFirst) Plan(ctx context.Context) (*steps.Plan, error) {
 // ctrlCAPin is the step that pins the controller's CA: it gives the pin to the OpenZiti stack before that stack's
 // deploy step plans. It writes nothing itself: the pin becomes a config of the stack, written by its deploy.
 type ctrlCAPin struct {
-	engine   func() ctrlCAEngine
+	engine   func() (ctrlCAEngine, error)
 	stack    *stacks.Stack
 	deps     []string
 	timeout  time.Duration
@@ -253,9 +253,9 @@ func (p *ctrlCAPin) Name() string        { return ctrlCAPinStep }
 func (p *ctrlCAPin) DependsOn() []string { return p.deps }
 
 func (p *ctrlCAPin) Plan(ctx context.Context) (*steps.Plan, error) {
-	e := p.engine()
-	if e == nil {
-		return nil, errors.New("no Docker client: the step docker/reachable must run first")
+	e, err := p.engine()
+	if err != nil {
+		return nil, err
 	}
 	pin, err := pinnedCA(ctx, e, p.stack.Namespace)
 	if err == nil && pin == nil {
@@ -280,11 +280,11 @@ func (p *ctrlCAPin) Plan(ctx context.Context) (*steps.Plan, error) {
 }
 
 // dockerCAEngine is the Docker client of the stack steps as pinning needs it; nil before docker/reachable.
-func dockerCAEngine(cfg stack.Config) func() ctrlCAEngine {
-	return func() ctrlCAEngine {
+func dockerCAEngine(cfg stack.Config) func() (ctrlCAEngine, error) {
+	return func() (ctrlCAEngine, error) {
 		if c, ok := cfg.Engine().(*docker.Client); ok && c != nil {
-			return c
+			return c, nil
 		}
-		return nil
+		return nil, errors.New("no Docker client: the step docker/reachable must run first")
 	}
 }

@@ -310,15 +310,18 @@ func TestUpDevE2E(t *testing.T) {
 
 	// empty Swarm → up --dev
 	t0 := time.Now()
+	stopPS := sampleProcesses(t)
 	rep := d.run("up --dev", d.up()...)
 	total := time.Since(t0)
+	d.noSecretInProcesses(stopPS())
 	var order []string
 	for _, s := range rep.Steps {
 		order = append(order, s.Name)
 	}
-	if want := "docker/reachable stack/state-node stack/spire stack/keycloak stack/openziti " + jobStep; strings.Join(order, " ") != want {
+	if want := "docker/reachable stack/state-node stack/spire stack/keycloak ziti/controller-first ziti/ca-pin stack/openziti " + jobStep; strings.Join(order, " ") != want {
 		t.Errorf("steps %v, want %s", order, want)
 	}
+	d.controllerCAPinned(rep, "the controller's PKI volume")
 	// each stack was created once the previous one was healthy
 	var prevHealthy time.Time
 	for _, s := range stacks.All {
@@ -370,6 +373,7 @@ func TestUpDevE2E(t *testing.T) {
 	if rep.MutatingCalls != 0 {
 		t.Fatalf("up --dev again made %d mutating call(s): %v", rep.MutatingCalls, rep.Writes)
 	}
+	d.controllerCAPinned(rep, "pinned in the Swarm config")
 
 	// status --stacks: every service of the three stacks with all its tasks running (the job: completed)
 	code, out, errs := cli(t, "status", "--stacks", "--prefix", d.prefix, "--env-file", d.envFile, "-o", "json")

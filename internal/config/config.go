@@ -64,6 +64,8 @@ type OIDC struct {
 	Claim          string
 	SignerName     string
 	AuthPolicyName string
+	// JWKSURL is where the controller fetches the realm's signing keys (KEYCLOAK_JWKS_URL); empty: discovery's.
+	JWKSURL string
 }
 
 // Keycloak is how to reach Keycloak's admin API.
@@ -187,6 +189,9 @@ func Load(src Sources) (*Config, error) {
 	c.OIDC.Claim = l.nonEmpty("ZITI_OIDC_CLAIM")
 	c.OIDC.SignerName = l.nonEmpty("ZITI_JWT_SIGNER_NAME")
 	c.OIDC.AuthPolicyName = l.nonEmpty("ZITI_AUTH_POLICY_NAME")
+	if u := l.url("KEYCLOAK_JWKS_URL", "", false); u != nil {
+		c.OIDC.JWKSURL = u.String()
+	}
 
 	c.S3.Endpoint = l.url("S3_ENDPOINT", "", false)
 	c.S3.Region = l.nonEmpty("S3_REGION")

@@ -23,8 +23,8 @@ func TestDefaults(t *testing.T) {
 	if u.Username != "alice" || u.Email != "alice@example.test" || u.FirstName != "alice" || u.LastName != "Dev" {
 		t.Fatalf("dev user defaults: %+v (Keycloak lower-cases usernames and e-mails; first and last name are needed to log in)", u)
 	}
-	if len(d.profileAttributes()) != 0 {
-		t.Fatalf("the email claim needs no user-profile attribute: %v", d.profileAttributes())
+	if got := d.profileAttributes(); !slices.Equal(got, []string{"email"}) {
+		t.Fatalf("profile attributes %v: the email claim, only administrators editing it", got)
 	}
 	d, _ = withDefaults(Declaration{Realm: "r", IdentityClaim: "ziti_id", DevUsers: []DevUser{{Username: "bob", Email: "bob@x.test", Password: config.NewSecret("pw"), Attributes: map[string]string{"ziti_id": "b", "team": "x"}}}})
 	if got := d.profileAttributes(); !slices.Equal(got, []string{"team", "ziti_id"}) {

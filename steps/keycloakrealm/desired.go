@@ -154,7 +154,11 @@ func mapperFields(want, have keycloak.ProtocolMapper) (fields []string, replace 
 }
 
 func wantProfileAttribute(name string) keycloak.UserProfileAttribute {
-	return keycloak.UserProfileAttribute{Name: name, DisplayName: name, ViewRoles: []string{"admin", "user"}, EditRoles: adminOnly}
+	display := name
+	if name == "email" {
+		display = "${email}" // Keycloak's own, translated label of the built-in attribute
+	}
+	return keycloak.UserProfileAttribute{Name: name, DisplayName: display, ViewRoles: []string{"admin", "user"}, EditRoles: adminOnly}
 }
 
 // profileFields names what must change in a declared user-profile attribute: only administrators may edit it.

@@ -64,6 +64,9 @@ type Settings struct {
 	// that does not exist, or an administrator (the policy allows no password: attaching the administrator
 	// ziti-bootstrap logs in as would lock it out), fails the plan. Identities not listed are left alone.
 	AttachIdentities []string
+	// JWKSEndpoint is where the controller fetches the realm's signing keys (KEYCLOAK_JWKS_URL); empty: the
+	// source's (the realm's discovery document as this process reaches Keycloak).
+	JWKSEndpoint string
 }
 
 // Step converges the signer, the auth policy and the attached identities. Create it with New.
@@ -86,13 +89,16 @@ func New(src SignerSource, z ZitiAPI, s Settings) (*Step, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
+	if s.JWKSEndpoint != "" {
+		src = controllerJWKS{src, s.JWKSEndpoint}
+	}
 	return &Step{src: src, z: z, s: s}, nil
 }
 
 // FromConfig returns the step for the configuration's OIDC section (ZITI_JWT_SIGNER_NAME,
 // ZITI_AUTH_POLICY_NAME); scopes are the default and no identity is attached.
 func FromConfig(src SignerSource, z ZitiAPI, c config.OIDC) (*Step, error) {
-	return New(src, z, Settings{SignerName: c.SignerName, AuthPolicyName: c.AuthPolicyName})
+	return New(src, z, Settings{SignerName: c.SignerName, AuthPolicyName: c.AuthPolicyName, JWKSEndpoint: c.JWKSURL})
 }
 
 func withDefaults(s Settings) (Settings, error) {

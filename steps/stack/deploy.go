@@ -201,8 +201,8 @@ func diff(st *stacks.Stack, o *observed) (*plan, []steps.Change, []string, error
 	var problems []string
 	// deletes come last, in the order apply makes them: services, secrets, configs, networks
 	dels := map[string][]steps.Change{}
-	add := func(a steps.Action, kind, key, reason string, fields ...string) {
-		c := steps.Change{Action: a, Kind: kind, Key: key, Reason: reason, Fields: fields}
+	add := func(a steps.Action, kind, key, reason string, diff ...steps.FieldChange) {
+		c := steps.Change{Action: a, Kind: kind, Key: key, Reason: reason}.WithDiff(diff)
 		if a == steps.Delete {
 			dels[kind] = append(dels[kind], c)
 			return
@@ -299,13 +299,16 @@ func diff(st *stacks.Stack, o *observed) (*plan, []steps.Change, []string, error
 				modeString(live.Spec.Mode), modeString(s.Spec.Mode)))
 			continue
 		}
-		var names, details []string
+		var (
+			fields  steps.Diff
+			details []string
+		)
 		for _, d := range diffs {
-			names = append(names, d.Field)
+			fields.Add(true, d.Field, d.Before, d.After)
 			details = append(details, d.Detail)
 		}
 		p.updateServices = append(p.updateServices, serviceUpdate{live: *live, want: s})
-		add(steps.Update, KindService, s.Spec.Name, strings.Join(details, "; "), names...)
+		add(steps.Update, KindService, s.Spec.Name, strings.Join(details, "; "), fields...)
 	}
 	for _, s := range o.services {
 		if !wantSvc[s.Spec.Name] {
@@ -399,8 +402,9 @@ func (d *Deploy) reruns(p *plan, o *observed) []steps.Change {
 			continue // its spec changed: the update runs it again
 		}
 		p.updateServices = append(p.updateServices, serviceUpdate{live: *live, want: *want, force: true})
-		out = append(out, steps.Change{Action: steps.Update, Kind: KindService, Key: name, Reason: "run the job again (asked for)",
-			Fields: []string{"forceUpdate"}})
+		f := live.Spec.TaskTemplate.ForceUpdate
+		out = append(out, steps.Change{Action: steps.Update, Kind: KindService, Key: name, Reason: "run the job again (asked for)"}.WithDiff(
+			steps.Diff{{Field: "forceUpdate", Before: f, After: f + 1}}))
 	}
 	return out
 }

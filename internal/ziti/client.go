@@ -29,7 +29,8 @@ import (
 	"github.com/openziti/edge-api/rest_util"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
@@ -47,7 +48,7 @@ const (
 type Options struct {
 	URL      *url.URL // https://host:port of the controller (an API path such as /edge/management/v1 is accepted)
 	User     string
-	Password config.Secret
+	Password redact.Secret
 	// CAFile is a PEM bundle holding the CA of the controller's TLS certificate; it is the only trust anchor.
 	CAFile string
 	// TOFU, when CAFile is empty, trusts the CA bundle the controller publishes at /.well-known/est/cacerts.
@@ -74,7 +75,7 @@ type Client struct {
 // New checks opts, establishes the trust anchor, and logs in with user name and password.
 //
 // Errors: a missing or wrong setting (no URL, unreadable CA file, a certificate that does not verify, a rejected
-// login) is a *config.Error (config.IsInvalid) wrapped with wait.Permanent, so wait.For stops at once. Anything
+// login) is a *invalid.Error (config.IsInvalid) wrapped with wait.Permanent, so wait.For stops at once. Anything
 // else (connection refused, timeouts, 5xx) is a plain error, worth retrying.
 func New(ctx context.Context, opts Options) (*Client, error) {
 	base, err := baseURL(opts.URL)
@@ -82,10 +83,10 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		return nil, err
 	}
 	if opts.User == "" {
-		return nil, invalid("ZITI_USER", "must not be empty")
+		return nil, badSetting("ZITI_USER", "must not be empty")
 	}
 	if !opts.Password.IsSet() {
-		return nil, invalid("ZITI_PWD", "must not be empty")
+		return nil, badSetting("ZITI_PWD", "must not be empty")
 	}
 	roots, err := loadRoots(ctx, base, opts)
 	if err != nil {
@@ -168,7 +169,7 @@ func (c *Client) login(ctx context.Context) error {
 			if unauth != nil && unauth.Payload != nil && unauth.Payload.Error != nil {
 				code = " (" + unauth.Payload.Error.Code + ")"
 			}
-			return wait.Permanent(&config.Error{Problems: []config.Problem{{
+			return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{
 				Var: "ZITI_PWD",
 				Msg: fmt.Sprintf("the controller at %s rejected the login of user %q%s; check ZITI_USER and ZITI_PWD", where, c.opts.User, code),
 			}}})
@@ -216,10 +217,10 @@ func (c *Client) do(ctx context.Context, op string, call func(ctx context.Contex
 // baseURL validates u and strips a trailing API path.
 func baseURL(u *url.URL) (*url.URL, error) {
 	if u == nil || u.Host == "" {
-		return nil, invalid("ZITI_CTRL_URL", "required; set it to the controller's https://host:port")
+		return nil, badSetting("ZITI_CTRL_URL", "required; set it to the controller's https://host:port")
 	}
 	if u.Scheme != "https" {
-		return nil, invalid("ZITI_CTRL_URL", fmt.Sprintf("scheme %q not allowed; the controller API is served over https://", u.Scheme))
+		return nil, badSetting("ZITI_CTRL_URL", fmt.Sprintf("scheme %q not allowed; the controller API is served over https://", u.Scheme))
 	}
 	b := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: strings.TrimSuffix(u.Path, "/")}
 	for _, p := range []string{managementPath, clientPath} {
@@ -233,16 +234,16 @@ func loadRoots(ctx context.Context, base *url.URL, opts Options) (*x509.CertPool
 	if opts.CAFile != "" {
 		pem, err := safefile.ReadValue(opts.CAFile)
 		if err != nil {
-			return nil, invalid("ZITI_CA_FILE", fmt.Sprintf("cannot read %s: %v", opts.CAFile, errors.Unwrap(err)))
+			return nil, badSetting("ZITI_CA_FILE", fmt.Sprintf("cannot read %s: %v", opts.CAFile, errors.Unwrap(err)))
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, invalid("ZITI_CA_FILE", fmt.Sprintf("%s holds no PEM certificate; point it at the controller's CA bundle", opts.CAFile))
+			return nil, badSetting("ZITI_CA_FILE", fmt.Sprintf("%s holds no PEM certificate; point it at the controller's CA bundle", opts.CAFile))
 		}
 		return pool, nil
 	}
 	if !opts.TOFU {
-		return nil, invalid("ZITI_CA_FILE", "required to verify the controller's TLS certificate; or set ZITI_CA_TOFU=true")
+		return nil, badSetting("ZITI_CA_FILE", "required to verify the controller's TLS certificate; or set ZITI_CA_TOFU=true")
 	}
 	type result struct {
 		pool *x509.CertPool
@@ -276,16 +277,16 @@ func classifyTLS(err error, base *url.URL, tofu bool) error {
 	}
 	var host x509.HostnameError
 	if errors.As(cve.Err, &host) {
-		return invalid("ZITI_CTRL_URL", fmt.Sprintf("the controller's TLS certificate is not valid for %s (%v); use a host name or address the certificate names", base.Host, cve.Err))
+		return badSetting("ZITI_CTRL_URL", fmt.Sprintf("the controller's TLS certificate is not valid for %s (%v); use a host name or address the certificate names", base.Host, cve.Err))
 	}
 	if tofu {
-		return invalid("ZITI_CA_TOFU", fmt.Sprintf("the TLS certificate of %s does not verify against the CA bundle it publishes (%v); set ZITI_CA_FILE to the controller's CA bundle", base.Redacted(), cve.Err))
+		return badSetting("ZITI_CA_TOFU", fmt.Sprintf("the TLS certificate of %s does not verify against the CA bundle it publishes (%v); set ZITI_CA_FILE to the controller's CA bundle", base.Redacted(), cve.Err))
 	}
-	return invalid("ZITI_CA_FILE", fmt.Sprintf("the TLS certificate of %s does not verify against this CA bundle (%v); point ZITI_CA_FILE at the CA that issued the controller's certificate", base.Redacted(), cve.Err))
+	return badSetting("ZITI_CA_FILE", fmt.Sprintf("the TLS certificate of %s does not verify against this CA bundle (%v); point ZITI_CA_FILE at the CA that issued the controller's certificate", base.Redacted(), cve.Err))
 }
 
-func invalid(v, msg string) error {
-	return wait.Permanent(&config.Error{Problems: []config.Problem{{Var: v, Msg: msg}}})
+func badSetting(v, msg string) error {
+	return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: v, Msg: msg}}})
 }
 
 // newHTTPClient returns a client that verifies the controller against roots, counts every call, and records the

@@ -13,7 +13,8 @@ import (
 	"github.com/go-openapi/runtime"
 	"github.com/openziti/edge-api/rest_model"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
 func TestBaseURL(t *testing.T) {
@@ -37,7 +38,7 @@ func TestBaseURL(t *testing.T) {
 		if in == "" {
 			u = nil
 		}
-		if _, err := baseURL(u); !config.IsInvalid(err) || !strings.Contains(err.Error(), "ZITI_CTRL_URL") {
+		if _, err := baseURL(u); !invalid.Is(err) || !strings.Contains(err.Error(), "ZITI_CTRL_URL") {
 			t.Errorf("baseURL(%q): want invalid ZITI_CTRL_URL, got %v", in, err)
 		}
 	}
@@ -107,7 +108,7 @@ func TestVerificationCert(t *testing.T) {
 }
 
 func TestSessionTokenIsRedacted(t *testing.T) {
-	s := Session{ID: "s", Token: config.NewSecret("tok-secret")}
+	s := Session{ID: "s", Token: redact.NewSecret("tok-secret")}
 	if out := fmt.Sprintf("%v %+v %#v", s, s, s); strings.Contains(out, "tok-secret") {
 		t.Errorf("token printed: %s", out)
 	}

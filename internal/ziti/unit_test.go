@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/go-openapi/runtime"
+	"github.com/openziti/edge-api/rest_management_api_client"
 	"github.com/openziti/edge-api/rest_model"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
@@ -117,7 +118,7 @@ func TestSessionTokenIsRedacted(t *testing.T) {
 // A list page that answers 404 (an object deleted by another writer while the controller listed it) is asked
 // for again; a 404 that persists, or any other error, is returned.
 func TestListAllAsksAgainAfterNotFound(t *testing.T) {
-	c := &Client{pageSize: 2}
+	c := &Client{pageSize: 2, token: "session", mgmt: &rest_management_api_client.ZitiEdgeManagement{}} // connected and logged in
 	notFound := &APIError{Status: http.StatusNotFound, Message: "Not Found"}
 	total := int64(3)
 	meta := &rest_model.Meta{Pagination: &rest_model.Pagination{TotalCount: &total}}

@@ -89,8 +89,21 @@ func (c Change) String() string {
 type Plan struct {
 	Changes []Change
 	// Notes are facts observed while planning that the user should see (e.g. a server version).
-	Notes []string
-	apply func(context.Context) error
+	Notes   []string
+	apply   func(context.Context) error
+	applied []Change // set by SetApplied
+}
+
+// SetApplied records, from within apply, the changes apply carried out when they are not Changes (a step that
+// was planned again mid-apply carried out the new plan); the runner reports them instead of Changes.
+func (p *Plan) SetApplied(changes []Change) { p.applied = changes }
+
+// Applied returns the changes apply carried out: Changes, unless apply said otherwise (SetApplied).
+func (p *Plan) Applied() []Change {
+	if p.applied != nil {
+		return p.applied
+	}
+	return p.Changes
 }
 
 // NewPlan returns a plan with changes, carried out by apply. apply is not called when changes is empty.

@@ -53,11 +53,11 @@ func (s *Systems) Close() {
 
 // Reachable step names.
 const (
-	ZitiReachable     = "ziti/reachable"
-	SpireReachable    = "spire/reachable"
-	KeycloakReachable = "keycloak/reachable"
-	S3Reachable       = "s3/reachable"
-	DockerReachable   = "docker/reachable"
+	ZitiReachable     = reach.Ziti
+	SpireReachable    = reach.Spire
+	KeycloakReachable = reach.Keycloak
+	S3Reachable       = reach.S3
+	DockerReachable   = reach.Docker
 )
 
 // Steps returns the systems of a run and its steps, in order. progress is told about every failed wait attempt.

@@ -10,12 +10,13 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 )
 
 // Name is the step's name; it depends on Reachable.
 const (
 	Name      = "keycloak/realm"
-	Reachable = "keycloak/reachable"
+	Reachable = reach.Keycloak
 )
 
 // API is what the step needs of Keycloak; *keycloak.Client has it.

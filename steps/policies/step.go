@@ -9,12 +9,13 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 )
 
 // Name is the step's name; it depends on ZitiReachable.
 const (
 	Name          = "ziti/policies"
-	ZitiReachable = "ziti/reachable"
+	ZitiReachable = reach.Ziti
 )
 
 // Change kinds.

@@ -12,6 +12,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 )
 
 // Name is the step's name; it depends on "spire/reachable" and "ziti/reachable".
@@ -105,7 +106,7 @@ func FromConfig(spire BundleSource, zitiCAs CAStore, c config.Spire) (*Step, err
 }
 
 func (s *Step) Name() string        { return Name }
-func (s *Step) DependsOn() []string { return []string{"spire/reachable", "ziti/reachable"} }
+func (s *Step) DependsOn() []string { return []string{reach.Spire, reach.Ziti} }
 
 // Plan reads SPIRE's bundle and the controller's CAs and returns the creates, verifies, updates and deletes
 // that make the owned CAs match the bundle. It writes nothing.

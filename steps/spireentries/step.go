@@ -11,6 +11,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 )
 
 // Name is the step's name; it depends on "spire/reachable".
@@ -72,7 +73,7 @@ func New(api API, cfg Config) (*Step, error) {
 }
 
 func (s *Step) Name() string        { return Name }
-func (s *Step) DependsOn() []string { return []string{"spire/reachable"} }
+func (s *Step) DependsOn() []string { return []string{reach.Spire} }
 
 // Plan lists the server's entries and returns the creates, updates and deletes that make the owned entries
 // equal to the declaration. It writes nothing.

@@ -12,13 +12,14 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 )
 
 // Name is the step's name. It depends on the realm step (the signer's settings come from it) and on the
 // controller being reachable.
 const (
 	Name          = "ziti/oidc"
-	ZitiReachable = "ziti/reachable"
+	ZitiReachable = reach.Ziti
 )
 
 // Defaults of Settings (the same as internal/config's for ZITI_JWT_SIGNER_NAME and ZITI_AUTH_POLICY_NAME).

@@ -15,6 +15,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -520,26 +521,31 @@ func (d *Deploy) apply(ctx context.Context, e Engine, p *plan) error {
 // resolve fills in the IDs of the secrets and configs a service spec refers to by name.
 func resolve(spec swarm.ServiceSpec, p *plan) (swarm.ServiceSpec, error) {
 	c := *spec.TaskTemplate.ContainerSpec
-	c.Secrets = make([]*swarm.SecretReference, len(spec.TaskTemplate.ContainerSpec.Secrets))
-	for i, r := range spec.TaskTemplate.ContainerSpec.Secrets {
-		ref := *r
-		ref.SecretID = p.secretIDs[r.SecretName]
-		if ref.SecretID == "" {
-			return spec, fmt.Errorf("service %s: secret %s was not created", spec.Name, r.SecretName)
-		}
-		c.Secrets[i] = &ref
-	}
-	c.Configs = make([]*swarm.ConfigReference, len(spec.TaskTemplate.ContainerSpec.Configs))
-	for i, r := range spec.TaskTemplate.ContainerSpec.Configs {
-		ref := *r
-		ref.ConfigID = p.configIDs[r.ConfigName]
-		if ref.ConfigID == "" {
-			return spec, fmt.Errorf("service %s: config %s was not created", spec.Name, r.ConfigName)
-		}
-		c.Configs[i] = &ref
+	var err1, err2 error
+	c.Secrets, err1 = resolveRefs(spec.Name, "secret", c.Secrets, p.secretIDs,
+		func(r *swarm.SecretReference) *string { return &r.SecretName }, func(r *swarm.SecretReference) *string { return &r.SecretID })
+	c.Configs, err2 = resolveRefs(spec.Name, "config", c.Configs, p.configIDs,
+		func(r *swarm.ConfigReference) *string { return &r.ConfigName }, func(r *swarm.ConfigReference) *string { return &r.ConfigID })
+	if err := cmp.Or(err1, err2); err != nil {
+		return spec, err
 	}
 	spec.TaskTemplate.ContainerSpec = &c
 	return spec, nil
+}
+
+// resolveRefs returns copies of a service's references to secrets or configs (kind) with the IDs of the objects
+// they name; name and id address the fields of a reference.
+func resolveRefs[R any](service, kind string, refs []*R, ids map[string]string, name, id func(*R) *string) ([]*R, error) {
+	out := make([]*R, len(refs))
+	for i, r := range refs {
+		ref := *r
+		*id(&ref) = ids[*name(&ref)]
+		if *id(&ref) == "" {
+			return nil, fmt.Errorf("service %s: %s %s was not created", service, kind, *name(&ref))
+		}
+		out[i] = &ref
+	}
+	return out, nil
 }
 
 // removeNetwork removes one of our networks, retrying while the tasks of removed services still hold it.

@@ -36,6 +36,13 @@ func (f *flaky) Plan(context.Context) (*steps.Plan, error) {
 // guardedRun runs a reachable step whose probe answers as up says, and the flaky step, guarded.
 func guardedRun(t *testing.T, up func() bool, fail func(attempt int) error) (*steps.Report, *flaky) {
 	t.Helper()
+	f := &flaky{fail: fail}
+	return runGuarded(t, up, f), f
+}
+
+// runGuarded runs a reachable step "x/reachable" whose probe answers as up says, and s, guarded, in Apply mode.
+func runGuarded(t *testing.T, up func() bool, s steps.Step) *steps.Report {
+	t.Helper()
 	var down atomic.Int64
 	progress := func(string, string, int, time.Duration, error) { down.Add(1) }
 	probe := func(context.Context) (string, error) {
@@ -44,13 +51,12 @@ func guardedRun(t *testing.T, up func() bool, fail func(attempt int) error) (*st
 		}
 		return "", errors.New("connection refused")
 	}
-	f := &flaky{fail: fail}
-	list := Guard([]steps.Step{reach.New("x/reachable", "X server", "x:1", 600*time.Millisecond, progress, probe), f}, &down, slog.New(slog.DiscardHandler))
+	list := Guard([]steps.Step{reach.New("x/reachable", "X server", "x:1", 600*time.Millisecond, progress, probe), s}, &down, slog.New(slog.DiscardHandler))
 	rep, err := (&steps.Runner{Steps: list, Counter: calls.New()}).Run(context.Background(), steps.Apply)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rep, f
+	return rep
 }
 
 func TestGuardRetriesWhenTheDependencyCameBack(t *testing.T) {
@@ -126,20 +132,8 @@ func (h *half) Plan(context.Context) (*steps.Plan, error) {
 func TestGuardReportsTheChangesApplied(t *testing.T) {
 	var probes atomic.Int64
 	up := func() bool { return probes.Add(1) != 2 } // up, then down once (seen by the recheck), then up again
-	var down atomic.Int64
-	progress := func(string, string, int, time.Duration, error) { down.Add(1) }
-	probe := func(context.Context) (string, error) {
-		if up() {
-			return "up", nil
-		}
-		return "", errors.New("connection refused")
-	}
 	h := &half{live: map[string]string{}}
-	list := Guard([]steps.Step{reach.New("x/reachable", "X server", "x:1", 600*time.Millisecond, progress, probe), h}, &down, slog.New(slog.DiscardHandler))
-	rep, err := (&steps.Runner{Steps: list, Counter: calls.New()}).Run(context.Background(), steps.Apply)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := runGuarded(t, up, h)
 	if !rep.Converged() || h.plans != 2 {
 		t.Fatalf("converged %v after %d plans: %v", rep.Converged(), h.plans, rep.Errors())
 	}

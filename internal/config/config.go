@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 )
@@ -101,28 +102,14 @@ type Sources struct {
 }
 
 // Problem is one thing wrong with the configuration, naming the variable and how to fix it.
-type Problem struct {
-	Var string
-	Msg string
-}
+type Problem = invalid.Problem
 
-// Error lists every problem found; it is the "invalid configuration" error.
-type Error struct{ Problems []Problem }
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "invalid configuration (%d problem(s)):", len(e.Problems))
-	for _, p := range e.Problems {
-		fmt.Fprintf(&b, "\n  - %s: %s", p.Var, p.Msg)
-	}
-	return b.String()
-}
+// Error lists every problem found; it is the "invalid configuration" error (invalid.Error, a leaf the clients
+// return without this package).
+type Error = invalid.Error
 
 // IsInvalid reports whether err is (or wraps) an invalid-configuration error.
-func IsInvalid(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
-}
+func IsInvalid(err error) bool { return invalid.Is(err) }
 
 type loader struct {
 	src      Sources

@@ -16,7 +16,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup/backuptest"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
 // fakeSource yields data; closeErr is the producer's verdict after it (like pg_dump's exit status).
@@ -73,7 +73,7 @@ func random(n int) []byte {
 func newKey(t *testing.T) *backup.Key {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
-	k, err := backup.ParseKey(config.NewSecret(base64.StdEncoding.EncodeToString(b)))
+	k, err := backup.ParseKey(redact.NewSecret(base64.StdEncoding.EncodeToString(b)))
 	if err != nil {
 		t.Fatal(err)
 	}

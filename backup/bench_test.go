@@ -20,7 +20,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 )
@@ -174,7 +174,7 @@ func TestStreamChild(t *testing.T) {
 	partMiB, _ := strconv.Atoi(os.Getenv("ZB_STREAM_PART_MIB"))
 	conc, _ := strconv.Atoi(os.Getenv("ZB_STREAM_CONCURRENCY"))
 	c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: bucket, AccessKey: in.S3.AccessKey,
-		SecretKey: config.NewSecret(in.S3.SecretKey), PartSize: int64(partMiB) << 20, Concurrency: conc})
+		SecretKey: redact.NewSecret(in.S3.SecretKey), PartSize: int64(partMiB) << 20, Concurrency: conc})
 	if err != nil {
 		t.Fatal(err)
 	}

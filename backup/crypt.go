@@ -16,7 +16,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
 // EncryptionScheme names the client-side encryption of stored objects (see the package documentation).
@@ -40,7 +41,7 @@ type Key struct {
 
 // ParseKey reads a key of 32 random bytes written as base64 (standard or URL alphabet, padded or not) or as 64
 // hex digits, e.g. the output of `openssl rand -base64 32`. Passphrases are refused: the key is used directly.
-func ParseKey(s config.Secret) (*Key, error) {
+func ParseKey(s redact.Secret) (*Key, error) {
 	v := strings.TrimSpace(s.Value())
 	var raw []byte
 	if b, err := hex.DecodeString(v); err == nil && len(b) == 32 {
@@ -55,7 +56,7 @@ func ParseKey(s config.Secret) (*Key, error) {
 		}
 	}
 	if raw == nil {
-		return nil, &config.Error{Problems: []config.Problem{{Var: "BACKUP_ENCRYPTION_KEY",
+		return nil, &invalid.Error{Problems: []invalid.Problem{{Var: "BACKUP_ENCRYPTION_KEY",
 			Msg: "must be 32 random bytes written as base64 or 64 hex digits; make one with `openssl rand -base64 32` and keep a copy outside the backups"}}}
 	}
 	id, err := hkdf.Expand(sha256.New, raw, "ziti-bootstrap backup key id v1", 8)

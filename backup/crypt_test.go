@@ -10,14 +10,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
 func testKey(t testing.TB) *Key {
 	t.Helper()
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
-	k, err := ParseKey(config.NewSecret(base64.StdEncoding.EncodeToString(b)))
+	k, err := ParseKey(redact.NewSecret(base64.StdEncoding.EncodeToString(b)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +27,7 @@ func testKey(t testing.TB) *Key {
 
 func TestParseKey(t *testing.T) {
 	raw := bytes.Repeat([]byte{7}, 32)
-	want, err := ParseKey(config.NewSecret(hex.EncodeToString(raw)))
+	want, err := ParseKey(redact.NewSecret(hex.EncodeToString(raw)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,13 +35,13 @@ func TestParseKey(t *testing.T) {
 		base64.StdEncoding.EncodeToString(raw), base64.RawStdEncoding.EncodeToString(raw),
 		base64.URLEncoding.EncodeToString(raw), " " + base64.StdEncoding.EncodeToString(raw) + "\n",
 	} {
-		k, err := ParseKey(config.NewSecret(s))
+		k, err := ParseKey(redact.NewSecret(s))
 		if err != nil || k.ID() != want.ID() {
 			t.Errorf("ParseKey(%q) = %v, %v; want key %s", s, k, err, want.ID())
 		}
 	}
 	for _, s := range []string{"", "correct horse battery staple", base64.StdEncoding.EncodeToString(raw[:16]), hex.EncodeToString(raw[:31])} {
-		if _, err := ParseKey(config.NewSecret(s)); !config.IsInvalid(err) || !strings.Contains(err.Error(), "BACKUP_ENCRYPTION_KEY") {
+		if _, err := ParseKey(redact.NewSecret(s)); !invalid.Is(err) || !strings.Contains(err.Error(), "BACKUP_ENCRYPTION_KEY") {
 			t.Errorf("ParseKey(%q): %v; want an invalid-configuration error naming BACKUP_ENCRYPTION_KEY", s, err)
 		}
 	}

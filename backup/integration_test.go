@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
@@ -428,7 +428,7 @@ const kcRealm = "zb-backup"
 
 func createKeycloakUser(t *testing.T, c *keycloak.Client, name string) string {
 	t.Helper()
-	id, err := c.CreateUser(context.Background(), kcRealm, keycloak.User{Username: name, Email: name + "@example.org", Enabled: true}, config.Secret{})
+	id, err := c.CreateUser(context.Background(), kcRealm, keycloak.User{Username: name, Email: name + "@example.org", Enabled: true}, redact.Secret{})
 	if err != nil {
 		t.Fatal(err)
 	}

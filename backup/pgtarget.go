@@ -12,7 +12,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
 // PostgresTarget restores a pg_dump custom-format archive into a database (Keycloak's). The archive never runs
@@ -123,7 +123,7 @@ func (t *PostgresTarget) restoreAside(ctx context.Context, path, set string) err
 		return errors.Join(fmt.Errorf("create database %s (nothing was changed): %w", fresh, err), cleanup())
 	}
 	restorer := t.DB
-	restorer.User, restorer.Password, restorer.Database = role, config.NewSecret(pw), fresh
+	restorer.User, restorer.Password, restorer.Database = role, redact.NewSecret(pw), fresh
 	crashPoint("mid-restore")
 	if err := pgRestore(ctx, restorer, "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error", "--no-password",
 		"--dbname="+fresh, path); err != nil {

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 )
 
@@ -90,7 +90,7 @@ CREATE TABLE victim (x int CHECK (public.f(x))); INSERT INTO victim VALUES (1)`)
 	// Connected as the database's owner (no superuser): the same archive is refused by the same privilege check.
 	pg.exec(t, "CREATE ROLE kcowner LOGIN PASSWORD 'owner-pw'")
 	pg.exec(t, "CREATE DATABASE kcown OWNER kcowner")
-	owned := backup.Postgres{BinDir: pg.db.BinDir, Host: pg.db.Host, Port: pg.db.Port, User: "kcowner", Password: config.NewSecret("owner-pw"), Database: "kcown"}
+	owned := backup.Postgres{BinDir: pg.db.BinDir, Host: pg.db.Host, Port: pg.db.Port, User: "kcowner", Password: redact.NewSecret("owner-pw"), Database: "kcown"}
 	if _, err := owned.Query(ctx, "CREATE TABLE realm (name text); INSERT INTO realm VALUES ('owned')"); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestPostgresRestoreKilledAtEachStep(t *testing.T) {
 		if err := json.Unmarshal([]byte(env), &c); err != nil {
 			panic(err)
 		}
-		db := backup.Postgres{BinDir: c.BinDir, Host: c.Host, Port: c.Port, User: c.User, Password: config.NewSecret(c.PW), Database: c.Database}
+		db := backup.Postgres{BinDir: c.BinDir, Host: c.Host, Port: c.Port, User: c.User, Password: redact.NewSecret(c.PW), Database: c.Database}
 		tg := &backup.PostgresTarget{SourceName: "keycloak", DB: db, Service: backup.Stopped{Name: "Keycloak"}}
 		_ = tg.Restore(context.Background(), c.Dump, "20261126T033700Z-1a2b")
 		os.Exit(0)

@@ -25,8 +25,8 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
@@ -70,7 +70,7 @@ func s3Bucket(t testing.TB) (backup.Store, *s3store.Client) {
 		t.Fatal(err)
 	}
 	c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: "zb-backup-" + hexID(4),
-		AccessKey: in.S3.AccessKey, SecretKey: config.NewSecret(in.S3.SecretKey)})
+		AccessKey: in.S3.AccessKey, SecretKey: redact.NewSecret(in.S3.SecretKey)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func startPostgres(t testing.TB, in *testbed.Info) *privPostgres {
 		}
 	})
 	p := &privPostgres{pid: pg.Process.Pid, db: backup.Postgres{BinDir: bin, Host: "127.0.0.1", Port: port, User: "zb",
-		Password: config.NewSecret(pw), Database: "postgres"}}
+		Password: redact.NewSecret(pw), Database: "postgres"}}
 	err = wait.For(context.Background(), wait.Target{What: "private PostgreSQL", Where: strconv.Itoa(port), Deadline: time.Minute}, func(ctx context.Context) error {
 		_, err := p.db.Query(ctx, "SELECT 1")
 		return err
@@ -254,7 +254,7 @@ func startZiti(t testing.TB, in *testbed.Info) *privZiti {
 	pw := "Pw-" + hexID(8)
 	u, _ := url.Parse(fmt.Sprintf("https://127.0.0.1:%d", ctrlPort))
 	z := &privZiti{home: home, dbPath: filepath.Join(home, "db", "ctrl.db"), log: filepath.Join(root, "ziti.log"),
-		opts: ziti.Options{URL: u, User: "admin", Password: config.NewSecret(pw), CAFile: filepath.Join(home, "pki", "root-ca", "certs", "root-ca.cert")}}
+		opts: ziti.Options{URL: u, User: "admin", Password: redact.NewSecret(pw), CAFile: filepath.Join(home, "pki", "root-ca", "certs", "root-ca.cert")}}
 	z.svc = &backup.ProcessService{Name: "private Ziti quickstart", Dir: root, LogFile: z.log,
 		Command: []string{in.Ziti.Bin, "edge", "quickstart", "--home", home, "--ctrl-address", "127.0.0.1", "--router-address", "127.0.0.1",
 			"--ctrl-port", strconv.Itoa(ctrlPort), "--router-port", strconv.Itoa(routerPort), "-p", pw},
@@ -362,7 +362,7 @@ func startKeycloak(t testing.TB, pg *privPostgres) *privKeycloak {
 func (k *privKeycloak) client(t testing.TB) *keycloak.Client {
 	t.Helper()
 	u, _ := url.Parse(k.proc.URL)
-	c, err := keycloak.New(context.Background(), keycloak.Options{URL: u, AdminUser: k.proc.AdminUser, AdminPassword: config.NewSecret(k.proc.AdminPassword)})
+	c, err := keycloak.New(context.Background(), keycloak.Options{URL: u, AdminUser: k.proc.AdminUser, AdminPassword: redact.NewSecret(k.proc.AdminPassword)})
 	if err != nil {
 		t.Fatal(err)
 	}

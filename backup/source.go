@@ -20,7 +20,8 @@ import (
 
 	_ "modernc.org/sqlite" // pure-Go SQLite: online copies of SPIRE's datastore without cgo
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
@@ -111,7 +112,7 @@ func (z *ZitiSource) Name() string { return "ziti" }
 // directory.
 func (z *ZitiSource) Snapshot(ctx context.Context, _ string) (*Snapshot, error) {
 	if z.DBPath == "" {
-		return nil, &config.Error{Problems: []config.Problem{{Var: "ZITI_DB_PATH",
+		return nil, &invalid.Error{Problems: []invalid.Problem{{Var: "ZITI_DB_PATH",
 			Msg: "required to back up the Ziti controller: the path of its ctrl.db as seen by ziti-bootstrap (mount the controller's volume)"}}}
 	}
 	version, err := z.Controller.Ping(ctx)
@@ -142,7 +143,7 @@ func (z *ZitiSource) Snapshot(ctx context.Context, _ string) (*Snapshot, error) 
 	}
 	local := filepath.Join(filepath.Dir(z.DBPath), filepath.Base(written))
 	if _, err := os.Stat(local); err != nil {
-		return nil, &config.Error{Problems: []config.Problem{{Var: "ZITI_DB_PATH", Msg: fmt.Sprintf(
+		return nil, &invalid.Error{Problems: []invalid.Problem{{Var: "ZITI_DB_PATH", Msg: fmt.Sprintf(
 			"the controller wrote its snapshot to %s (its own path), but %s is not readable here (%v): run the backup where the controller's database volume is mounted and point ZITI_DB_PATH at ctrl.db in that mount; then remove %s on the controller's volume",
 			written, local, errors.Unwrap(err), written)}}}
 	}
@@ -232,7 +233,7 @@ type Postgres struct {
 	Host     string
 	Port     int
 	User     string
-	Password config.Secret
+	Password redact.Secret
 	Database string
 }
 
@@ -251,7 +252,8 @@ func (p Postgres) String() string {
 // command runs a client tool against the database; the connection comes from the environment, never argv.
 func (p Postgres) command(ctx context.Context, tool string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, p.bin(tool), args...)
-	cmd.Env = append(os.Environ(), "PGHOST="+p.Host, "PGPORT="+strconv.Itoa(p.Port), "PGUSER="+p.User,
+	// the operator's other secrets (ZITI_PWD, S3_SECRET_ACCESS_KEY, …) stay out of the tool's environment
+	cmd.Env = append(config.ChildEnv(os.Environ()), "PGHOST="+p.Host, "PGPORT="+strconv.Itoa(p.Port), "PGUSER="+p.User,
 		"PGDATABASE="+p.Database, "PGPASSWORD="+p.Password.Value(), "PGCONNECT_TIMEOUT=15", "PGAPPNAME=ziti-bootstrap-backup")
 	cmd.WaitDelay = 10 * time.Second
 	return cmd

@@ -12,25 +12,33 @@ import (
 // AddConfig gives the service with compose key service a file that is not part of the stack file: data
 // becomes a config of the stack (named <namespace>_<key>_<hash>, like the stack's own: a change of data is a
 // new config, and so a new service spec), mounted read-only at target, and the service's environment gets
-// env=target. up uses it to ship the operator's POLICIES_FILE and SPIRE_ENTRIES_FILE to the bootstrap job.
+// env=target. up uses it to ship the operator's POLICIES_FILE and SPIRE_ENTRIES_FILE to the bootstrap job, and
+// the controller's pinned CA to every service that calls the controller. Several services may share one key
+// when they are given the same data.
 func (st *Stack) AddConfig(service, key, target, env string, data []byte) error {
 	name := st.Namespace + "_" + service
 	i := slices.IndexFunc(st.Services, func(s Service) bool { return s.Spec.Name == name })
 	if i < 0 {
 		return fmt.Errorf("stack %s has no service %s", st.Name, service)
 	}
-	if slices.ContainsFunc(st.Configs, func(o Object) bool { return o.Key == key }) {
-		return fmt.Errorf("stack %s already has a config %s", st.Name, key)
-	}
 	obj, err := newObject(st.Namespace, key, data, nil, false)
 	if err != nil {
 		return fmt.Errorf("config %s of stack %s: %w", key, st.Name, err)
+	}
+	shared := false
+	if j := slices.IndexFunc(st.Configs, func(o Object) bool { return o.Key == key }); j >= 0 {
+		if st.Configs[j].Name != obj.Name {
+			return fmt.Errorf("stack %s already has a config %s", st.Name, key)
+		}
+		shared = true
 	}
 	cs := st.Services[i].Spec.TaskTemplate.ContainerSpec
 	if slices.ContainsFunc(cs.Env, func(kv string) bool { return strings.HasPrefix(kv, env+"=") }) {
 		return fmt.Errorf("service %s already sets %s", name, env)
 	}
-	st.Configs = append(st.Configs, obj)
+	if !shared {
+		st.Configs = append(st.Configs, obj)
+	}
 	cs.Configs = append(cs.Configs, &swarm.ConfigReference{ConfigName: obj.Name,
 		File: &swarm.ConfigReferenceFileTarget{Name: target, UID: "0", GID: "0", Mode: 0o444}})
 	sort.SliceStable(cs.Configs, func(i, j int) bool { return cs.Configs[i].File.Name < cs.Configs[j].File.Name })

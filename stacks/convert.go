@@ -288,44 +288,31 @@ func (c *converter) service(s types.ServiceConfig, st *Stack, secrets, configs m
 		c.fail(at+".ports", "%v", err)
 	}
 	var secretRefs []*swarm.SecretReference
-	for i, r := range s.Secrets {
-		o, ok := secrets[r.Source]
-		if _, declared := c.project.Secrets[r.Source]; declared && !ok {
-			continue // reported with the secret
-		}
-		if !ok {
-			c.fail(fmt.Sprintf("%s.secrets.%d", at, i), "secret %q is not declared under the top-level `secrets:`", r.Source)
-			continue
-		}
-		target := strings.TrimPrefix(r.Target, "/run/secrets/") // compose-go's normal form; Swarm wants the file name
-		if target == "" {
-			target = r.Source
-		}
-		if strings.Contains(target, "/") {
-			c.fail(fmt.Sprintf("%s.secrets.%d", at, i), "target %q: a secret is a file name in /run/secrets, not a path", target)
-		}
-		secretRefs = append(secretRefs, &swarm.SecretReference{SecretName: o.Name,
-			File: &swarm.SecretReferenceFileTarget{Name: target, UID: orDefault(r.UID, "0"), GID: orDefault(r.GID, "0"), Mode: fileMode(r.Mode)}})
+	for _, r := range c.objectRefs(at, "secret", fileRefs(s.Secrets), secrets, func(k string) bool { _, ok := c.project.Secrets[k]; return ok },
+		func(key string, r types.FileReferenceConfig) string {
+			target := strings.TrimPrefix(r.Target, "/run/secrets/") // compose-go's normal form; Swarm wants the file name
+			if target == "" {
+				target = r.Source
+			}
+			if strings.Contains(target, "/") {
+				c.fail(key, "target %q: a secret is a file name in /run/secrets, not a path", target)
+			}
+			return target
+		}) {
+		secretRefs = append(secretRefs, &swarm.SecretReference{SecretName: r.name,
+			File: &swarm.SecretReferenceFileTarget{Name: r.target, UID: r.uid, GID: r.gid, Mode: r.mode}})
 	}
-	sort.SliceStable(secretRefs, func(i, j int) bool { return secretRefs[i].File.Name < secretRefs[j].File.Name })
 	var configRefs []*swarm.ConfigReference
-	for i, r := range s.Configs {
-		o, ok := configs[r.Source]
-		if _, declared := c.project.Configs[r.Source]; declared && !ok {
-			continue // reported with the config
-		}
-		if !ok {
-			c.fail(fmt.Sprintf("%s.configs.%d", at, i), "config %q is not declared under the top-level `configs:`", r.Source)
-			continue
-		}
-		target := r.Target
-		if target == "" {
-			target = "/" + r.Source
-		}
-		configRefs = append(configRefs, &swarm.ConfigReference{ConfigName: o.Name,
-			File: &swarm.ConfigReferenceFileTarget{Name: target, UID: orDefault(r.UID, "0"), GID: orDefault(r.GID, "0"), Mode: fileMode(r.Mode)}})
+	for _, r := range c.objectRefs(at, "config", fileRefs(s.Configs), configs, func(k string) bool { _, ok := c.project.Configs[k]; return ok },
+		func(_ string, r types.FileReferenceConfig) string {
+			if r.Target == "" {
+				return "/" + r.Source
+			}
+			return r.Target
+		}) {
+		configRefs = append(configRefs, &swarm.ConfigReference{ConfigName: r.name,
+			File: &swarm.ConfigReferenceFileTarget{Name: r.target, UID: r.uid, GID: r.gid, Mode: r.mode}})
 	}
-	sort.SliceStable(configRefs, func(i, j int) bool { return configRefs[i].File.Name < configRefs[j].File.Name })
 
 	var stopGrace *time.Duration
 	if s.StopGracePeriod != nil {
@@ -394,6 +381,44 @@ func (c *converter) service(s types.ServiceConfig, st *Stack, secrets, configs m
 		return Service{}, false
 	}
 	return Service{Key: s.Name, Spec: spec, Healthcheck: health != nil && len(health.Test) > 0 && health.Test[0] != "NONE"}, true
+}
+
+// objectRef is a service's checked reference to a top-level secret or config: the object's name and its file.
+type objectRef struct {
+	name, target, uid, gid string
+	mode                   os.FileMode
+}
+
+// objectRefs checks a service's references to the top-level objects of kind ("secret" or "config", declared
+// under `secrets:` or `configs:`) and returns them sorted by file. A reference to an undeclared object is
+// reported; one to a declared object that failed was reported with the object. target gives the file of a
+// reference (and may report a problem under key).
+func (c *converter) objectRefs(at, kind string, refs []types.FileReferenceConfig, objs map[string]Object, declared func(string) bool,
+	target func(key string, r types.FileReferenceConfig) string) []objectRef {
+	var out []objectRef
+	for i, r := range refs {
+		key := fmt.Sprintf("%s.%ss.%d", at, kind, i)
+		o, ok := objs[r.Source]
+		if declared(r.Source) && !ok {
+			continue // reported with the object
+		}
+		if !ok {
+			c.fail(key, "%s %q is not declared under the top-level `%ss:`", kind, r.Source, kind)
+			continue
+		}
+		out = append(out, objectRef{name: o.Name, target: target(key, r), uid: orDefault(r.UID, "0"), gid: orDefault(r.GID, "0"), mode: fileMode(r.Mode)})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].target < out[j].target })
+	return out
+}
+
+// fileRefs returns a service's secret or config references in their common form.
+func fileRefs[T types.ServiceSecretConfig | types.ServiceConfigObjConfig](refs []T) []types.FileReferenceConfig {
+	out := make([]types.FileReferenceConfig, len(refs))
+	for i, r := range refs {
+		out[i] = types.FileReferenceConfig(r)
+	}
+	return out
 }
 
 func orDefault(v, def string) string {

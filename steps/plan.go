@@ -24,6 +24,54 @@ type Change struct {
 	Key    string   `json:"key"`              // the object's natural identity
 	Reason string   `json:"reason,omitempty"` // why: "missing", "differs", "not declared"
 	Fields []string `json:"fields,omitempty"` // for updates: the fields that differ
+	// Diff is, for updates, each differing field with its value before and after (secrets Redacted), in the
+	// order of Fields. Set both with WithDiff.
+	Diff Diff `json:"diff,omitempty"`
+}
+
+// WithDiff returns c with its fields and their before/after values set from d.
+func (c Change) WithDiff(d Diff) Change {
+	c.Fields, c.Diff = d.Names(), d
+	return c
+}
+
+// Redacted stands for a secret's value in a FieldChange; Unknown for a value only known once apply has run
+// (e.g. the id of an object an earlier change creates).
+const (
+	Redacted = "**redacted**"
+	Unknown  = "(known after apply)"
+)
+
+// FieldChange is one field of an updated object: its value before and after the change.
+type FieldChange struct {
+	Field  string `json:"field"`
+	Before any    `json:"before"`
+	After  any    `json:"after"`
+}
+
+// Diff collects the fields that differ, in the order they are checked.
+type Diff []FieldChange
+
+// Add records field with its values when differs is true.
+func (d *Diff) Add(differs bool, field string, before, after any) {
+	if differs {
+		*d = append(*d, FieldChange{Field: field, Before: before, After: after})
+	}
+}
+
+// AddSecret records a secret field when differs is true; its values are never shown.
+func (d *Diff) AddSecret(differs bool, field string) { d.Add(differs, field, Redacted, Redacted) }
+
+// Names returns the names of the fields, in order.
+func (d Diff) Names() []string {
+	if len(d) == 0 {
+		return nil
+	}
+	out := make([]string, len(d))
+	for i, f := range d {
+		out[i] = f.Field
+	}
+	return out
 }
 
 func (c Change) String() string {
@@ -41,8 +89,21 @@ func (c Change) String() string {
 type Plan struct {
 	Changes []Change
 	// Notes are facts observed while planning that the user should see (e.g. a server version).
-	Notes []string
-	apply func(context.Context) error
+	Notes   []string
+	apply   func(context.Context) error
+	applied []Change // set by SetApplied
+}
+
+// SetApplied records, from within apply, the changes apply carried out when they are not Changes (a step that
+// was planned again mid-apply carried out the new plan); the runner reports them instead of Changes.
+func (p *Plan) SetApplied(changes []Change) { p.applied = changes }
+
+// Applied returns the changes apply carried out: Changes, unless apply said otherwise (SetApplied).
+func (p *Plan) Applied() []Change {
+	if p.applied != nil {
+		return p.applied
+	}
+	return p.Changes
 }
 
 // NewPlan returns a plan with changes, carried out by apply. apply is not called when changes is empty.

@@ -197,7 +197,9 @@ func (r *Runner) runOne(ctx context.Context, s Step, mode Mode, failed map[strin
 	case mode == PlanOnly:
 		res.Status = Planned
 	default:
-		if err := plan.Apply(ctx); err != nil {
+		err := plan.Apply(ctx)
+		res.Changes = plan.Applied()
+		if err != nil {
 			return res.fail(fmt.Errorf("%s: apply: %w", s.Name(), err))
 		}
 		res.Status = Changed

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -104,5 +105,30 @@ func TestOrderRejectsCyclesAndUnknown(t *testing.T) {
 	}
 	if _, err := Order([]Step{&memStep{name: "a", deps: []string{"nope"}}}); err == nil {
 		t.Fatal("unknown dependency accepted")
+	}
+}
+
+// An update carries its fields with their values before and after, in the JSON of plan -o json; secrets are
+// redacted and the field names stay in "fields".
+func TestChangeJSONHasFieldLevelBeforeAfter(t *testing.T) {
+	var d Diff
+	d.Add(true, "issuer", "http://old", "http://new")
+	d.Add(false, "audience", "a", "a")
+	d.AddSecret(true, "secret")
+	c := Change{Action: Update, Kind: "k", Key: "x", Reason: "differs"}.WithDiff(d)
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"action":"update","kind":"k","key":"x","reason":"differs","fields":["issuer","secret"],` +
+		`"diff":[{"field":"issuer","before":"http://old","after":"http://new"},{"field":"secret","before":"**redacted**","after":"**redacted**"}]}`
+	if string(js) != want {
+		t.Fatalf("JSON\n%s\nwant\n%s", js, want)
+	}
+	if s := c.String(); s != "update k x (fields: [issuer secret]): differs" {
+		t.Errorf("String %q", s)
+	}
+	if js, _ := json.Marshal(Change{Action: Create, Kind: "k", Key: "y"}.WithDiff(nil)); string(js) != `{"action":"create","kind":"k","key":"y"}` {
+		t.Errorf("create JSON %s", js)
 	}
 }

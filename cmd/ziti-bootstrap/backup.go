@@ -17,14 +17,12 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app"
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
 
 // backupFlags are the command-line forms of the backup variables (config.BackupVars, and the stack variables
@@ -142,86 +140,27 @@ func joinInvalid(errs ...error) error {
 	return &config.Error{Problems: all}
 }
 
-// postgres is how to reach Keycloak's database; its password is required.
-func postgres(b *config.Backup) (backup.Postgres, error) {
-	if !b.DB.Password.IsSet() {
-		return backup.Postgres{}, &config.Error{Problems: []config.Problem{{Var: "KEYCLOAK_DB_PASSWORD",
-			Msg: "required to back up or restore Keycloak's database; give --keycloak-db-password-file, KEYCLOAK_DB_PASSWORD, KEYCLOAK_DB_PASSWORD_FILE or the Docker secret keycloak_db_password, or leave keycloak out of --sources (BACKUP_SOURCES)"}}}
-	}
-	return backup.Postgres{BinDir: b.DB.BinDir, Host: b.DB.Host, Port: b.DB.Port, User: b.DB.User, Password: b.DB.Password, Database: b.DB.Name}, nil
-}
-
-// backupEnv is what every backup command needs: the configuration, the store and the key.
-type backupEnv struct {
-	cfg     *config.Config
-	b       *config.Backup
-	s3      *s3store.Client
-	store   backup.Store
-	key     *backup.Key
-	counter *calls.Counter
-}
-
-func (g *globals) backupEnv(cmd *cobra.Command) (*backupEnv, error) {
+// backupEnv loads the backup configuration (the flags of cmd, --set, the environment, --env-file) and returns
+// what every backup command needs (app.NewBackup).
+func (g *globals) backupEnv(cmd *cobra.Command) (*app.Backup, error) {
 	cfg, cerr := g.backupBaseConfig()
 	b, key, berr := g.backupConfig(cmd)
 	if err := joinInvalid(cerr, berr); err != nil {
 		return nil, err
 	}
-	if cfg.S3.Endpoint == nil {
-		return nil, &config.Error{Problems: []config.Problem{{Var: "S3_ENDPOINT", Msg: "backups are not configured: set S3_ENDPOINT (and S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY)"}}}
+	return app.NewBackup(cfg, b, key, g.log)
+}
+
+// lockFor is withLock for the application layer.
+func (g *globals) lockFor() app.Locker {
+	return func(ctx context.Context, cfg *config.Config, fn func(ctx context.Context) error) error {
+		return withLock(ctx, g, cfg, fn)
 	}
-	counter := calls.New()
-	c, err := s3store.New(s3store.Options{Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, Bucket: cfg.S3.Bucket,
-		AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Counter: counter, PartSize: b.PartSize})
-	if err != nil {
-		return nil, &config.Error{Problems: []config.Problem{{Var: "S3_ENDPOINT", Msg: err.Error()}}}
-	}
-	return &backupEnv{cfg: cfg, b: b, s3: c, store: backup.NewS3Store(c), key: key, counter: counter}, nil
-}
-
-func (e *backupEnv) zitiClient(ctx context.Context) (*ziti.Client, error) {
-	return ziti.New(ctx, ziti.Options{URL: e.cfg.Ziti.URL, User: e.cfg.Ziti.User, Password: e.cfg.Ziti.Password,
-		CAFile: e.cfg.Ziti.CAFile, TOFU: e.cfg.Ziti.CATOFU, Counter: e.counter})
-}
-
-// sources builds the configured sources.
-func (e *backupEnv) sources(ctx context.Context) ([]backup.Source, error) {
-	var out []backup.Source
-	for _, s := range e.b.Sources { // in the order of config.BackupSources
-		switch s {
-		case "ziti":
-			zc, err := e.zitiClient(ctx)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, &backup.ZitiSource{Controller: zc, DBPath: e.b.ZitiDBPath})
-		case "spire":
-			out = append(out, &backup.SQLiteSource{SourceName: "spire", Path: e.b.SpireDatastorePath, VersionQuery: backup.SpireVersionQuery, VersionPrefix: "spire "})
-		case "keycloak":
-			pg, err := postgres(e.b)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, &backup.PostgresSource{SourceName: "keycloak", DB: pg, VersionQuery: backup.KeycloakVersionQuery, VersionPrefix: "keycloak "})
-		}
-	}
-	return out, nil
-}
-
-// lister lists the sets under the configured prefix.
-func (e *backupEnv) lister() *backup.Lister {
-	return &backup.Lister{Store: e.store, Prefix: e.b.Prefix, Key: e.key, Grace: e.b.IncompleteGrace}
-}
-
-// restorer restores sets of the configured prefix into targets.
-func (e *backupEnv) restorer(g *globals, targets []backup.Target, allowUnauthenticated bool) *backup.Restore {
-	return &backup.Restore{Store: e.store, Prefix: e.b.Prefix, Key: e.key, TempDir: e.b.TempDir, Targets: targets, Log: g.log,
-		AllowUnauthenticated: allowUnauthenticated}
 }
 
 // warnNoKey says, once, what a backup without a key means.
-func warnNoKey(g *globals, env *backupEnv) {
-	if env.key == nil {
+func warnNoKey(g *globals, env *app.Backup) {
+	if env.Key == nil {
 		fmt.Fprintln(g.stderr, "warning: no BACKUP_ENCRYPTION_KEY: sets are stored unencrypted and unauthenticated; anyone who can write to the bucket can read them, and alter or forge sets that `restore` cannot tell from yours (it then needs --allow-unauthenticated). Set the key: `openssl rand -base64 32`.")
 	}
 }
@@ -251,7 +190,7 @@ them is half-way through changing: it waits up to ZB_LOCK_WAIT for it, then exit
 				return err
 			}
 			warnNoKey(g, env)
-			if env.b.Schedule != "" {
+			if env.Settings.Schedule != "" {
 				return classify(runSchedule(cmd.Context(), g, env, noPrune))
 			}
 			return classify(runBackup(cmd.Context(), g, env, noPrune))
@@ -265,9 +204,9 @@ them is half-way through changing: it waits up to ZB_LOCK_WAIT for it, then exit
 }
 
 // runSchedule runs backups on the schedule until the context ends (SIGTERM), serving metrics and health.
-func runSchedule(ctx context.Context, g *globals, env *backupEnv, noPrune bool) error {
-	job, err := backup.NewJob(backup.JobConfig{Schedule: env.b.Schedule, Log: g.log, Run: func(ctx context.Context) (*backup.Manifest, error) {
-		m, _, err := runOnce(ctx, g, env, noPrune)
+func runSchedule(ctx context.Context, g *globals, env *app.Backup, noPrune bool) error {
+	job, err := backup.NewJob(backup.JobConfig{Schedule: env.Settings.Schedule, Log: g.log, Run: func(ctx context.Context) (*backup.Manifest, error) {
+		m, _, err := env.RunOnce(ctx, g.lockFor(), version, noPrune)
 		return m, err
 	}, Busy: func(err error) bool { return errors.Is(err, lock.ErrHeld) }})
 	if err != nil {
@@ -275,7 +214,7 @@ func runSchedule(ctx context.Context, g *globals, env *backupEnv, noPrune bool) 
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	return job.Serve(ctx, env.b.Listen)
+	return job.Serve(ctx, env.Settings.Listen)
 }
 
 // newBackupHealthcheckCommand is the scheduled job's health check for images without curl (FROM scratch).
@@ -283,28 +222,8 @@ func newBackupHealthcheckCommand(g *globals) *cobra.Command {
 	return newHealthcheckCommand(g, "scheduled backup job", "BACKUP_LISTEN", config.LoadBackupListen)
 }
 
-// runOnce takes one set and prunes, under the tool's lock; it returns the manifest and the sets deleted.
-func runOnce(ctx context.Context, g *globals, env *backupEnv, noPrune bool) (m *backup.Manifest, deleted []string, err error) {
-	err = withLock(ctx, g, env.cfg, func(ctx context.Context) error {
-		if _, err := env.s3.EnsureBucket(ctx); err != nil {
-			return err
-		}
-		sources, err := env.sources(ctx)
-		if err != nil {
-			return err
-		}
-		b := &backup.Backup{Store: env.store, Prefix: env.b.Prefix, Sources: sources, Key: env.key, TempDir: env.b.TempDir, Tool: version, Log: g.log}
-		if m, err = b.Run(ctx); err != nil || noPrune {
-			return err
-		}
-		deleted, err = prune(ctx, g, env, false, false, io.Discard)
-		return err
-	})
-	return m, deleted, err
-}
-
-func runBackup(ctx context.Context, g *globals, env *backupEnv, noPrune bool) error {
-	m, deleted, err := runOnce(ctx, g, env, noPrune)
+func runBackup(ctx context.Context, g *globals, env *app.Backup, noPrune bool) error {
+	m, deleted, err := env.RunOnce(ctx, g.lockFor(), version, noPrune)
 	if m == nil {
 		return err
 	}
@@ -328,23 +247,6 @@ func runBackup(ctx context.Context, g *globals, env *backupEnv, noPrune bool) er
 	return err
 }
 
-// prune applies the retention policy (deleting invalid sets too with invalid); with dryRun it only prints the
-// decisions.
-func prune(ctx context.Context, g *globals, env *backupEnv, dryRun, invalid bool, w io.Writer) ([]string, error) {
-	sets, err := env.lister().List(ctx, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	ds := backup.Policy{KeepLast: env.b.KeepLast, KeepDaily: env.b.KeepDaily, KeepWeekly: env.b.KeepWeekly, DeleteInvalid: invalid}.Plan(sets)
-	for _, d := range ds {
-		fmt.Fprintln(w, d)
-	}
-	if dryRun {
-		return nil, nil
-	}
-	return backup.Prune(ctx, env.store, env.b.Prefix, ds, g.log)
-}
-
 func newBackupListCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
@@ -356,7 +258,7 @@ func newBackupListCommand(g *globals) *cobra.Command {
 				return err
 			}
 			now := time.Now()
-			sets, err := env.lister().List(cmd.Context(), now)
+			sets, err := env.Lister().List(cmd.Context(), now)
 			if err != nil {
 				return classify(err)
 			}
@@ -421,7 +323,7 @@ func newBackupVerifyCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, authenticated, err := env.restorer(g, nil, false).Verify(cmd.Context(), args[0])
+			m, authenticated, err := env.Restorer(nil, false).Verify(cmd.Context(), args[0])
 			if err != nil {
 				return classify(err)
 			}
@@ -454,7 +356,7 @@ policy and are kept for inspection, unless --invalid deletes them.`,
 			if err != nil {
 				return err
 			}
-			_, err = prune(cmd.Context(), g, env, dryRun, invalid, g.stdout)
+			_, err = env.Prune(cmd.Context(), dryRun, invalid, g.stdout)
 			return classify(err)
 		},
 	}
@@ -466,6 +368,7 @@ policy and are kept for inspection, unless --invalid deletes them.`,
 // classify gives a backup or restore error its exit code: a key that does not fit the set is a configuration
 // problem, a dependency that did not answer is unreachable, a refused set or failed run is a failure.
 func classify(err error) error {
+	err = commandError(err)
 	var ke *backup.KeyError
 	var un *backup.UnauthenticatedError
 	var ue *wait.UnreachableError

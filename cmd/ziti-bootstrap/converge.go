@@ -16,18 +16,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/docker/docker/api/types/swarm"
-
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/converge"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
-	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
-	"github.com/ziti-bootstrap/ziti-bootstrap/steps/stack"
 )
 
 func newConvergeCommand(g *globals) *cobra.Command {
@@ -73,15 +67,11 @@ func runConverge(ctx context.Context, g *globals) error {
 		return &config.Error{Problems: []config.Problem{{Var: "SPIRE_SERVER_ADDRESS", Msg: err.Error()}}}
 	}
 	defer bundle.Close()
-	var before func(context.Context)
-	if cc.AfterJob != "" && cfg.Docker.Enabled {
-		before = func(ctx context.Context) { waitForJob(ctx, g, cfg, cc.AfterJob, cc.Interval) }
-	}
 	loop, err := converge.New(converge.Config{
-		Before:   before,
-		Pass:     func(ctx context.Context, _ string) converge.Outcome { return convergePass(ctx, g) },
-		Bundle:   func(ctx context.Context) (string, error) { return bundleFingerprint(ctx, bundle) },
-		Interval: cc.Interval, BundlePoll: cc.BundlePoll, Backoff: cc.Backoff, Log: g.log,
+		StartAfter: cc.StartAfter,
+		Pass:       func(ctx context.Context, _ string) converge.Outcome { return convergePass(ctx, g) },
+		Bundle:     func(ctx context.Context) (string, error) { return bundleFingerprint(ctx, bundle) },
+		Interval:   cc.Interval, BundlePoll: cc.BundlePoll, Backoff: cc.Backoff, Log: g.log,
 	})
 	if err != nil {
 		return err
@@ -89,32 +79,6 @@ func runConverge(ctx context.Context, g *globals) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return loop.Serve(ctx, cc.Listen)
-}
-
-// waitForJob waits, up to bound, for the current run of the OpenZiti stack's job service to complete: up starts
-// the bootstrap job with the stack and reports what its apply configured, so the service's first pass should
-// not take that work from it. A stack without that job is not waited for.
-func waitForJob(ctx context.Context, g *globals, cfg *config.Config, service string, bound time.Duration) {
-	c, err := docker.New(cfg.Docker.Host, nil)
-	if err != nil {
-		g.log.Warn("cannot wait for the job; converging now", "job", service, "error", err.Error())
-		return
-	}
-	defer c.Close()
-	st := &stacks.Stack{Name: stacks.OpenZiti, Namespace: cfg.Spire.Namespace}
-	name := st.Namespace + "_" + service
-	err = wait.For(ctx, wait.Target{What: "the run of the job", Where: name, Deadline: bound, Initial: 2 * time.Second, Max: 10 * time.Second},
-		func(ctx context.Context) error {
-			svcs, err := c.Services(ctx, st.Namespace)
-			if err != nil || !slices.ContainsFunc(svcs, func(s swarm.Service) bool { return s.Spec.Name == name }) {
-				return err // no such job: nothing to wait for
-			}
-			_, err = stack.InspectJob(ctx, c, st, service)
-			return err
-		})
-	if err != nil && ctx.Err() == nil {
-		g.log.Warn("the job did not complete; converging now", "error", err.Error())
-	}
 }
 
 // convergePass is one pass of the loop: apply under the lock, taken only if no other run holds it.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/app"
+	"github.com/ziti-bootstrap/ziti-bootstrap/app"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"

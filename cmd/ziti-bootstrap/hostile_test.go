@@ -97,6 +97,7 @@ func TestStackVariablesCannotInjectConfiguration(t *testing.T) {
 		{"KEYCLOAK_REALM=zt\nX=1", "KEYCLOAK_REALM"},
 		{"ZITI_CTRL_ADVERTISED_ADDRESS=ctrl\" -x", "ZITI_CTRL_ADVERTISED_ADDRESS"},
 		{"SPIRE_SERVER_CONSTRAINT=node.role == manager\nx", "SPIRE_SERVER_CONSTRAINT"},
+		{"KEYCLOAK_PROXY_HEADERS=xforwarded --spi-x=y", "KEYCLOAK_PROXY_HEADERS"},
 	} {
 		code, _, errs := cli(t, "up", "--dry-run", "--set", tc.flag)
 		if code != exitcode.InvalidConfig || !strings.Contains(errs, tc.name+":") {

@@ -63,6 +63,7 @@ func newRootCommand(g *globals) *cobra.Command {
 	root.AddCommand(newPlanCommand(g), newApplyCommand(g), newStatusCommand(g), newVersionCommand(g),
 		newUpCommand(g), newDownCommand(g), newBackupCommand(g), newRestoreCommand(g))
 	root.AddCommand(newAgentLauncherCommand(g), newWorkloadCommand(g), newRouterEnrolServerCommand(g), newRouterEnrolCommand(g))
+	root.AddCommand(newSocketProxyCommand(g))
 	root.AddCommand(newConvergeCommand(g))
 	return root
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/app"
+	"github.com/ziti-bootstrap/ziti-bootstrap/app"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"

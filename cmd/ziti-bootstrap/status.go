@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/app"
+	"github.com/ziti-bootstrap/ziti-bootstrap/app"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
@@ -109,8 +109,8 @@ func backupStatus(cmd *cobra.Command, g *globals, now time.Time) *status.Backups
 	if err != nil {
 		return &status.Backups{Error: err.Error()}
 	}
-	sets, err := env.lister().List(cmd.Context(), now)
-	return status.NewBackups(now, env.b.Prefix, env.b.Schedule, sets, err)
+	sets, err := env.Lister().List(cmd.Context(), now)
+	return status.NewBackups(now, env.Settings.Prefix, env.Settings.Schedule, sets, err)
 }
 
 // swarmStatus reads the Swarm's nodes and the stacks' tasks, and SPIRE's agents.

@@ -12,7 +12,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/spf13/cobra"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/app"
+	"github.com/ziti-bootstrap/ziti-bootstrap/app"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/devenv"
@@ -229,6 +229,9 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			if err != nil {
 				return err
 			}
+			if slices.Contains(without, bootstrapService) {
+				without = append(without, bootstrapDocker) // its Docker proxy serves nothing else
+			}
 			if sc.Vars["BACKUP_SCHEDULE"] == "" {
 				without = append(without, backupService)
 			} else if err := g.checkBackupService(sc, o.externalKeycloak); err != nil {
@@ -274,6 +277,10 @@ ports published on the node. Anything set explicitly takes precedence.`,
 					return err
 				}
 			}
+			controllerOnly, err := controllerOnlyStack(cmd.Context(), loaded, stacks.Options{Names: stacks.DefaultNames(o.prefix), Vars: sc.Vars, Without: without, ExternalKeycloak: o.externalKeycloak})
+			if err != nil {
+				return err
+			}
 			var again []string
 			if rerun {
 				again = []string{bootstrapService}
@@ -293,7 +300,7 @@ ports published on the node. Anything set explicitly takes precedence.`,
 				return execSteps(ctx, g, mode, stackSteps(sc, o, again, func(cfg stack.Config) []steps.Step {
 					cfg.AfterWrites = handOverLock(g.log)
 					state := stack.NewStateNode(func() stack.NodeEngine { return stateEngine(cfg) }, config.StateLabel, app.DockerReachable)
-					out := append([]steps.Step{state}, stack.Steps(cfg, stack.StateNodeName, loaded...)...)
+					out := append([]steps.Step{state}, pinSteps(cfg, dockerCAEngine(cfg), controllerOnly, stack.StateNodeName, loaded...)...)
 					for _, st := range loaded {
 						if hasService(st, bootstrapService) && !o.dryRun {
 							out = append(out, stack.NewJob(cfg, st, bootstrapService, loaded...))

@@ -227,8 +227,14 @@ func (d *devSystem) run(what string, args ...string) steps.Report {
 	t0 := time.Now()
 	code, out, errs := cli(t, args...)
 	rep := report(t, out)
+	// one line a step; the changes, notes and errors only when the run failed, so that a failure's message is not
+	// buried under hundreds of lines of successful reports (CI shows the first and last lines of a failing test)
+	failed := code != exitcode.OK || !rep.Converged()
 	for _, s := range rep.Steps {
 		t.Logf("%s: %s %s in %s, %d mutating call(s)", what, s.Name, s.Status, time.Duration(s.DurationMS)*time.Millisecond, s.MutatingCalls)
+		if !failed && s.Error == "" {
+			continue
+		}
 		for _, c := range s.Changes {
 			t.Logf("    %s", c)
 		}
@@ -239,7 +245,7 @@ func (d *devSystem) run(what string, args ...string) steps.Report {
 			t.Logf("    error: %s", s.Error)
 		}
 	}
-	if code != exitcode.OK || !rep.Converged() {
+	if failed {
 		t.Fatalf("%s: exit %d, converged %v\n%s", what, code, rep.Converged(), lastLines(errs, 30))
 	}
 	t.Logf("%s: %s, %d mutating call(s)", what, time.Since(t0).Round(time.Millisecond), rep.MutatingCalls)
@@ -304,15 +310,18 @@ func TestUpDevE2E(t *testing.T) {
 
 	// empty Swarm → up --dev
 	t0 := time.Now()
+	stopPS := sampleProcesses(t)
 	rep := d.run("up --dev", d.up()...)
 	total := time.Since(t0)
+	d.noSecretInProcesses(stopPS())
 	var order []string
 	for _, s := range rep.Steps {
 		order = append(order, s.Name)
 	}
-	if want := "docker/reachable stack/state-node stack/spire stack/keycloak stack/openziti " + jobStep; strings.Join(order, " ") != want {
+	if want := "docker/reachable stack/state-node stack/spire stack/keycloak ziti/controller-first ziti/ca-pin stack/openziti " + jobStep; strings.Join(order, " ") != want {
 		t.Errorf("steps %v, want %s", order, want)
 	}
+	d.controllerCAPinned(rep, "the controller's PKI volume")
 	// each stack was created once the previous one was healthy
 	var prevHealthy time.Time
 	for _, s := range stacks.All {
@@ -364,6 +373,7 @@ func TestUpDevE2E(t *testing.T) {
 	if rep.MutatingCalls != 0 {
 		t.Fatalf("up --dev again made %d mutating call(s): %v", rep.MutatingCalls, rep.Writes)
 	}
+	d.controllerCAPinned(rep, "pinned in the Swarm config")
 
 	// status --stacks: every service of the three stacks with all its tasks running (the job: completed)
 	code, out, errs := cli(t, "status", "--stacks", "--prefix", d.prefix, "--env-file", d.envFile, "-o", "json")

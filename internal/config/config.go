@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 )
@@ -66,6 +67,8 @@ type OIDC struct {
 	Claim          string
 	SignerName     string
 	AuthPolicyName string
+	// JWKSURL is where the controller fetches the realm's signing keys (KEYCLOAK_JWKS_URL); empty: discovery's.
+	JWKSURL string
 	// see oidcvars.go
 	AttachIdentities     []string
 	Scopes               []string
@@ -108,28 +111,14 @@ type Sources struct {
 }
 
 // Problem is one thing wrong with the configuration, naming the variable and how to fix it.
-type Problem struct {
-	Var string
-	Msg string
-}
+type Problem = invalid.Problem
 
-// Error lists every problem found; it is the "invalid configuration" error.
-type Error struct{ Problems []Problem }
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "invalid configuration (%d problem(s)):", len(e.Problems))
-	for _, p := range e.Problems {
-		fmt.Fprintf(&b, "\n  - %s: %s", p.Var, p.Msg)
-	}
-	return b.String()
-}
+// Error lists every problem found; it is the "invalid configuration" error (invalid.Error, a leaf the clients
+// return without this package).
+type Error = invalid.Error
 
 // IsInvalid reports whether err is (or wraps) an invalid-configuration error.
-func IsInvalid(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
-}
+func IsInvalid(err error) bool { return invalid.Is(err) }
 
 type loader struct {
 	src      Sources
@@ -196,6 +185,9 @@ func Load(src Sources) (*Config, error) {
 	c.OIDC.Claim = l.nonEmpty("ZITI_OIDC_CLAIM")
 	c.OIDC.SignerName = l.nonEmpty("ZITI_JWT_SIGNER_NAME")
 	c.OIDC.AuthPolicyName = l.nonEmpty("ZITI_AUTH_POLICY_NAME")
+	if u := l.url("KEYCLOAK_JWKS_URL", "", false); u != nil {
+		c.OIDC.JWKSURL = u.String()
+	}
 	l.loadExtras(c)
 
 	c.S3.Endpoint = l.url("S3_ENDPOINT", "", false)

@@ -12,7 +12,7 @@ var ConvergeVars = []Var{
 	{Name: "ZB_CONVERGE_BUNDLE_POLL", Default: "5s", Help: "converge: how often SPIRE's trust bundle is read to see a new or dropped root"},
 	{Name: "ZB_CONVERGE_BACKOFF", Default: "5s", Help: "converge: wait after a failed pass, doubled after each next failure in a row, up to ZB_CONVERGE_INTERVAL"},
 	{Name: "ZB_CONVERGE_LISTEN", Default: ":9109", Help: "converge: address of /metrics, /healthz and /status"},
-	{Name: "ZB_CONVERGE_AFTER_JOB", Help: "converge, in the Swarm: before its first pass, wait (up to ZB_CONVERGE_INTERVAL) for the current run of this job service of the OpenZiti stack (ZB_STACK_OPENZITI), e.g. bootstrap, to complete"},
+	{Name: "ZB_CONVERGE_START_AFTER", Default: "0s", Help: "converge: wait before the first pass (0s: at once); in the Swarm the bootstrap job makes the first apply, and the service's first pass comes an interval later"},
 	{Name: "ZB_CONVERGE_URL", Help: "status: base URL of the converge service's /status (e.g. http://127.0.0.1:9109); empty: not asked"},
 }
 
@@ -22,7 +22,7 @@ func init() { Vars = append(Vars, ConvergeVars...) }
 type Converge struct {
 	Interval, BundlePoll, Backoff time.Duration
 	Listen                        string
-	AfterJob                      string
+	StartAfter                    time.Duration
 	URL                           *url.URL // where status asks the service (nil: not asked)
 }
 
@@ -32,7 +32,7 @@ func LoadConverge(src Sources) (Converge, error) {
 	c := Converge{
 		Interval: l.positive("ZB_CONVERGE_INTERVAL", "5m"), BundlePoll: l.positive("ZB_CONVERGE_BUNDLE_POLL", "5s"),
 		Backoff: l.positive("ZB_CONVERGE_BACKOFF", "5s"), Listen: l.listen("ZB_CONVERGE_LISTEN"),
-		AfterJob: l.get("ZB_CONVERGE_AFTER_JOB"), URL: l.url("ZB_CONVERGE_URL", "", false),
+		StartAfter: l.nonNegative("ZB_CONVERGE_START_AFTER"), URL: l.url("ZB_CONVERGE_URL", "", false),
 	}
 	if err := l.err(); err != nil {
 		return Converge{}, err
@@ -52,6 +52,16 @@ func (l *loader) positive(name, example string) time.Duration {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		l.fail(name, "%q is not a positive duration; use e.g. %s", v, example)
+	}
+	return d
+}
+
+// nonNegative parses a Go duration of 0 or more.
+func (l *loader) nonNegative(name string) time.Duration {
+	v := l.get(name)
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		l.fail(name, "%q is not a duration of 0 or more; use e.g. 0s or 5m", v)
 	}
 	return d
 }

@@ -3,27 +3,16 @@ package config
 import (
 	"slices"
 	"strings"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
-// Secret holds a credential. It prints, formats and marshals as "**redacted**"; only Value reveals it.
-type Secret struct{ v string }
+// Secret holds a credential (redact.Secret, a leaf the clients use without this package). It prints, formats
+// and marshals as "**redacted**"; only Value reveals it.
+type Secret = redact.Secret
 
 // NewSecret wraps a value.
-func NewSecret(v string) Secret { return Secret{v: v} }
-
-// Value returns the secret itself, for the one call that needs it.
-func (s Secret) Value() string { return s.v }
-
-// IsSet reports whether a non-empty value was given.
-func (s Secret) IsSet() bool { return s.v != "" }
-
-const redacted = "**redacted**"
-
-func (s Secret) String() string   { return redacted }
-func (s Secret) GoString() string { return redacted }
-
-// MarshalText keeps secrets out of JSON, YAML and slog output.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+func NewSecret(v string) Secret { return redact.NewSecret(v) }
 
 // ChildEnv returns environ (os.Environ()) without the secret variables of the configuration (ZITI_PWD,
 // KEYCLOAK_ADMIN_PASSWORD, S3_SECRET_ACCESS_KEY, …), for a child process (pg_dump, a backup hook) that must not

@@ -40,6 +40,7 @@ var StackVars = []Var{
 	{Name: "KEYCLOAK_DB_USER", Default: "keycloak", Help: "PostgreSQL user of Keycloak"},
 	{Name: "KEYCLOAK_DB_PASSWORD", Secret: true, SecretName: "keycloak_db_password", Help: "PostgreSQL password of Keycloak"},
 	{Name: "KEYCLOAK_PUBLISHED_PORT", Default: "8080", Help: "port Keycloak's HTTP listener is published on"},
+	{Name: "KEYCLOAK_PROXY_HEADERS", Help: "xforwarded or forwarded only when Keycloak's published port is reached through a reverse proxy that sets those headers; empty (the default): Keycloak ignores them, which a client could otherwise set to spoof its address and Keycloak's back-channel URLs"},
 	{Name: "KEYCLOAK_INTERNAL_URL", Default: "http://keycloak:8080", Help: "Keycloak as the bootstrap job reaches it inside the Swarm"},
 	{Name: "KEYCLOAK_PUBLIC_URL", Default: "http://localhost:8080", Help: "Keycloak's URL as users reach it (its hostname, KC_HOSTNAME): the issuer of the tokens OpenZiti accepts; default http://localhost:<KEYCLOAK_PUBLISHED_PORT>"},
 
@@ -92,6 +93,7 @@ var stackChecks = map[string]func(string) error{
 	"ZITI_CONSOLE":                   func(v string) error { _, err := strconv.ParseBool(v); return err },
 	"KEYCLOAK_PUBLIC_URL":            httpURL,
 	"KEYCLOAK_INTERNAL_URL":          httpURL,
+	"KEYCLOAK_PROXY_HEADERS":         oneOf("xforwarded", "forwarded"),
 }
 
 // plainValue is the check of every stack variable: one line of printable text. A newline, a NUL or another

@@ -42,6 +42,7 @@ var Vars = []Var{
 	{Name: "ZITI_OIDC_AUDIENCE", Default: "openziti", Help: "audience tokens must carry for OpenZiti (Keycloak adds it, Ziti requires it)"},
 	{Name: "ZITI_OIDC_CLAIM", Default: "email", Help: "token claim OpenZiti maps to an identity's external ID"},
 	{Name: "ZITI_JWT_SIGNER_NAME", Default: "keycloak", Help: "name of the external JWT signer in OpenZiti"},
+	{Name: "KEYCLOAK_JWKS_URL", Help: "where the OpenZiti controller fetches the realm's signing keys (JWKS), as the controller reaches Keycloak; empty: the jwks_uri of the realm's discovery document as seen at KEYCLOAK_URL (the stacks set it from KEYCLOAK_INTERNAL_URL, so that a plan from another machine converges to what the bootstrap job configured)"},
 	{Name: "ZITI_AUTH_POLICY_NAME", Default: "keycloak-users", Help: "name of the OpenZiti auth policy allowing that signer"},
 
 	{Name: "S3_ENDPOINT", Help: "S3-compatible endpoint URL for backups; empty disables backups"},

@@ -56,8 +56,9 @@ const (
 type Config struct {
 	// Pass runs one converge pass under the lock; reason is one of the Reason constants.
 	Pass func(ctx context.Context, reason string) Outcome
-	// Before, when set, runs once before the first pass (e.g. to let a one-shot job do the first apply).
-	Before func(ctx context.Context)
+	// StartAfter is the wait before the first pass (0: at once), e.g. to let a one-shot job make the first apply;
+	// a change of the trust bundle ends it.
+	StartAfter time.Duration
 	// Bundle returns a fingerprint of SPIRE's trust bundle; nil: no watch, only the interval.
 	Bundle func(ctx context.Context) (string, error)
 	// Interval between passes on a converged system (default 5 minutes).
@@ -204,13 +205,22 @@ func (c Config) Delay(o Outcome, failures int) time.Duration {
 
 // Run runs passes until ctx ends; it then returns nil.
 func (l *Loop) Run(ctx context.Context) error {
-	if l.cfg.Before != nil {
-		l.cfg.Before(ctx)
-	}
 	if l.cfg.Bundle != nil {
 		go l.watchBundle(ctx)
 	}
 	reason := ReasonStart
+	if l.cfg.StartAfter > 0 {
+		l.mu.Lock()
+		l.state.Next = l.cfg.Now().Add(l.cfg.StartAfter)
+		l.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.cfg.After(l.cfg.StartAfter):
+			reason = ReasonInterval
+		case reason = <-l.trigger:
+		}
+	}
 	for {
 		o := l.pass(ctx, reason)
 		if ctx.Err() != nil {

@@ -243,3 +243,24 @@ func TestDelay(t *testing.T) {
 		}
 	}
 }
+
+// With StartAfter the first pass waits (in the Swarm the bootstrap job makes the first apply) and counts as an
+// interval pass.
+func TestStartAfter(t *testing.T) {
+	c := newClock()
+	s := &script{outcomes: []Outcome{fixed}}
+	start(t, Config{Pass: s.pass, Interval: time.Minute, StartAfter: 30 * time.Second, After: c.after})
+	if d := c.next(t); d != 30*time.Second {
+		t.Fatalf("first wait %s, want 30s", d)
+	}
+	if got := s.got(); len(got) != 0 {
+		t.Fatalf("a pass before StartAfter: %v", got)
+	}
+	c.fire <- time.Now()
+	if d := c.next(t); d != time.Minute {
+		t.Fatalf("wait after the first pass %s, want the interval", d)
+	}
+	if got := s.got(); len(got) != 1 || got[0] != ReasonInterval {
+		t.Fatalf("passes %v, want one by interval", got)
+	}
+}

@@ -45,3 +45,12 @@ func For(errs ...error) int {
 	}
 	return code
 }
+
+// Error is an error that carries the process exit code it ends the run with.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }

@@ -23,7 +23,8 @@ import (
 	"github.com/go-resty/resty/v2"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -44,7 +45,7 @@ const (
 type Options struct {
 	URL           *url.URL // base URL, e.g. http://127.0.0.1:8180 (include /auth for Keycloak < 17)
 	AdminUser     string   // a user of the master realm allowed to administer realms
-	AdminPassword config.Secret
+	AdminPassword redact.Secret
 	Counter       *calls.Counter // every HTTP call is counted here; nil counts nothing
 	// Transport is the base HTTP transport (e.g. with a private CA); http.DefaultTransport when nil.
 	Transport http.RoundTripper
@@ -113,7 +114,7 @@ func Connect(ctx context.Context, opts Options, t wait.Target) (*Client, string,
 // Use it to build steps before Keycloak is up; the "keycloak/reachable" step can then probe with Ping.
 func Dial(opts Options) (*Client, error) {
 	if opts.URL == nil || opts.URL.Host == "" {
-		return nil, wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "KEYCLOAK_URL", Msg: "required; set it to Keycloak's base URL such as https://keycloak.example.com"}}})
+		return nil, wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: "KEYCLOAK_URL", Msg: "required; set it to Keycloak's base URL such as https://keycloak.example.com"}}})
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
@@ -160,11 +161,11 @@ func (c *Client) login(ctx context.Context) error {
 	}
 	switch {
 	case oe.Code == "invalid_grant" && strings.Contains(oe.Description, "credentials"):
-		return wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "KEYCLOAK_ADMIN_PASSWORD",
+		return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: "KEYCLOAK_ADMIN_PASSWORD",
 			Msg: fmt.Sprintf("Keycloak at %s rejected the admin login of user %q in realm %s (%s); check KEYCLOAK_ADMIN_USER and KEYCLOAK_ADMIN_PASSWORD",
 				c.base, c.opts.AdminUser, adminRealm, oe.Description)}}})
 	case oe.Code == "invalid_grant":
-		return wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "KEYCLOAK_ADMIN_USER",
+		return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: "KEYCLOAK_ADMIN_USER",
 			Msg: fmt.Sprintf("Keycloak at %s refused the admin login of user %q in realm %s (%s); the user must be enabled and have no pending required actions",
 				c.base, c.opts.AdminUser, adminRealm, oe.Description)}}})
 	case oe.Status >= 500, oe.Status == http.StatusNotFound, oe.Status == http.StatusTooManyRequests:
@@ -274,7 +275,7 @@ func (c *Client) wrap(err error, op string, args ...any) error {
 	if err == nil {
 		return nil
 	}
-	var perm *config.Error
+	var perm *invalid.Error
 	if errors.As(err, &perm) {
 		return err // already says what to fix
 	}

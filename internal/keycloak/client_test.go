@@ -14,7 +14,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -25,7 +26,7 @@ func fakeOptions(t *testing.T, h http.HandlerFunc, c *calls.Counter) Options {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
-	return Options{URL: u, AdminUser: "admin", AdminPassword: config.NewSecret(secretPassword), Counter: c}
+	return Options{URL: u, AdminUser: "admin", AdminPassword: redact.NewSecret(secretPassword), Counter: c}
 }
 
 func TestConnect503IsUnreachableNamingKeycloakAndStatus(t *testing.T) {
@@ -53,9 +54,9 @@ func TestConnectionRefusedIsRetryable(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	u, _ := url.Parse("http://" + addr)
-	_, err := New(context.Background(), Options{URL: u, AdminUser: "admin", AdminPassword: config.NewSecret(secretPassword)})
+	_, err := New(context.Background(), Options{URL: u, AdminUser: "admin", AdminPassword: redact.NewSecret(secretPassword)})
 	var perm *backoff.PermanentError
-	if err == nil || errors.As(err, &perm) || config.IsInvalid(err) {
+	if err == nil || errors.As(err, &perm) || invalid.Is(err) {
 		t.Fatalf("got %v; want a plain retryable error", err)
 	}
 	if !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "refused") {
@@ -81,7 +82,7 @@ func TestInvalidGrantIsInvalidConfigAndPermanent(t *testing.T) {
 func checkBadPassword(t *testing.T, err error) {
 	t.Helper()
 	t.Log(err)
-	if !config.IsInvalid(err) {
+	if !invalid.Is(err) {
 		t.Fatalf("got %T %v; want an invalid-configuration error", err, err)
 	}
 	var ue *wait.UnreachableError

@@ -8,7 +8,7 @@ import (
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/go-resty/resty/v2"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
 // OIDCClient is the part of an OpenID Connect client (an application registered in a realm) ziti-bootstrap
@@ -25,7 +25,7 @@ type OIDCClient struct {
 	ServiceAccounts    bool // client credentials grant
 	RedirectURIs       []string
 	WebOrigins         []string
-	Secret             config.Secret // confidential clients; Keycloak generates one when empty on create
+	Secret             redact.Secret // confidential clients; Keycloak generates one when empty on create
 	Attributes         map[string]string
 	// ProtocolMappers are the client's own mappers as read; Create and Update ignore them.
 	ProtocolMappers []ProtocolMapper
@@ -111,7 +111,7 @@ func fromClientRep(r *gocloak.Client) OIDCClient {
 		ImplicitFlow:       gocloak.PBool(r.ImplicitFlowEnabled),
 		DirectAccessGrants: gocloak.PBool(r.DirectAccessGrantsEnabled),
 		ServiceAccounts:    gocloak.PBool(r.ServiceAccountsEnabled),
-		Secret:             config.NewSecret(gocloak.PString(r.Secret)),
+		Secret:             redact.NewSecret(gocloak.PString(r.Secret)),
 		Attributes:         map[string]string{},
 	}
 	if r.RedirectURIs != nil {

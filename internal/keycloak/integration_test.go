@@ -8,17 +8,18 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak/keycloaktest"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
 
 func TestRealKeycloakWrongAdminPassword(t *testing.T) {
 	opts := keycloaktest.Options(t, nil)
-	opts.AdminPassword = config.NewSecret("wrong-" + opts.AdminPassword.Value())
+	opts.AdminPassword = redact.NewSecret("wrong-" + opts.AdminPassword.Value())
 	_, err := keycloak.New(context.Background(), opts)
-	if !config.IsInvalid(err) || !strings.Contains(err.Error(), "KEYCLOAK_ADMIN_PASSWORD") {
+	if !invalid.Is(err) || !strings.Contains(err.Error(), "KEYCLOAK_ADMIN_PASSWORD") {
 		t.Fatalf("got %v; want an invalid configuration naming KEYCLOAK_ADMIN_PASSWORD", err)
 	}
 	if strings.Contains(err.Error(), opts.AdminPassword.Value()) {
@@ -83,7 +84,7 @@ func TestRealKeycloakObjects(t *testing.T) {
 	}
 
 	// a confidential client with direct grants, then a masked update
-	secret := config.NewSecret("cl13nt-s3cret")
+	secret := redact.NewSecret("cl13nt-s3cret")
 	id, err := kc.CreateClient(ctx, realm, keycloak.OIDCClient{ClientID: "svc", Enabled: true, DirectAccessGrants: true, Secret: secret,
 		RedirectURIs: []string{"http://localhost/cb"}, Attributes: map[string]string{"a": "1"}})
 	if err != nil {
@@ -132,7 +133,7 @@ func TestRealKeycloakObjects(t *testing.T) {
 	}
 
 	// a user whose attribute survives (declared in the user profile) and who can log in
-	pw := config.NewSecret("us3r-Passw0rd")
+	pw := redact.NewSecret("us3r-Passw0rd")
 	uid, err := kc.CreateUser(ctx, realm, keycloak.User{Username: "alice", Email: "alice@example.test", FirstName: "Alice", LastName: "Test",
 		Enabled: true, EmailVerified: true, Attributes: map[string][]string{"ziti_id": {"alice-1"}}}, pw)
 	if err != nil {
@@ -161,7 +162,7 @@ func TestRealKeycloakObjects(t *testing.T) {
 	if _, err := kc.Token(ctx, realm, "svc", secret.Value(), "alice", "wrong"); !keycloak.IsInvalidCredentials(err) {
 		t.Fatalf("wrong user password: %v; want invalid credentials", err)
 	}
-	if err := kc.SetPassword(ctx, realm, uid, config.NewSecret("n3w-Passw0rd")); err != nil {
+	if err := kc.SetPassword(ctx, realm, uid, redact.NewSecret("n3w-Passw0rd")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := kc.Token(ctx, realm, "admin-cli", "", "alice", "n3w-Passw0rd"); err != nil {

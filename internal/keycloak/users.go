@@ -8,7 +8,7 @@ import (
 
 	"github.com/Nerzal/gocloak/v13"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
 // User is the part of a realm user ziti-bootstrap manages (development users only).
@@ -75,7 +75,7 @@ func fromUserRep(r *gocloak.User) User {
 }
 
 // CreateUser creates a user with a permanent password and returns its id.
-func (c *Client) CreateUser(ctx context.Context, realm string, u User, password config.Secret) (string, error) {
+func (c *Client) CreateUser(ctx context.Context, realm string, u User, password redact.Secret) (string, error) {
 	if err := checkName("realm", realm); err != nil {
 		return "", err
 	}
@@ -149,7 +149,7 @@ func (c *Client) UpdateUser(ctx context.Context, realm string, u User, fields ..
 }
 
 // SetPassword sets a permanent password for the user with id userID.
-func (c *Client) SetPassword(ctx context.Context, realm, userID string, password config.Secret) error {
+func (c *Client) SetPassword(ctx context.Context, realm, userID string, password redact.Secret) error {
 	if err := checkName("realm", realm); err != nil {
 		return err
 	}

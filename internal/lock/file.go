@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -41,7 +41,7 @@ func (l *File) TryAcquire(_ context.Context, me Holder) (Holder, error) {
 	}
 	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil { // waiting will not help
-		return Holder{}, wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "ZB_LOCK_FILE",
+		return Holder{}, wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: "ZB_LOCK_FILE",
 			Msg: fmt.Sprintf("cannot open the lock file: %v; set ZB_LOCK_FILE to a file this user may create and write", err)}}})
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {

@@ -17,8 +17,8 @@ import (
 	"github.com/docker/docker/errdefs"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
@@ -402,7 +402,7 @@ func TestSwarmNotAManagerFailsAtOnce(t *testing.T) {
 func TestFileLockUnwritableIsInvalidConfig(t *testing.T) {
 	t0 := time.Now()
 	_, err := Acquire(context.Background(), NewFile(filepath.Join(t.TempDir(), "no", "such", "dir", "zb.lock")), Options{TTL: 10 * time.Second, Wait: time.Minute})
-	if !config.IsInvalid(err) || !strings.Contains(err.Error(), "ZB_LOCK_FILE") || time.Since(t0) > 5*time.Second {
+	if !invalid.Is(err) || !strings.Contains(err.Error(), "ZB_LOCK_FILE") || time.Since(t0) > 5*time.Second {
 		t.Fatalf("after %s: %v; want an invalid configuration naming ZB_LOCK_FILE at once", time.Since(t0), err)
 	}
 }

@@ -45,3 +45,24 @@ func (r writer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// Secret holds a credential. It prints, formats and marshals as "**redacted**"; only Value reveals it.
+type Secret struct{ v string }
+
+// NewSecret wraps a value.
+func NewSecret(v string) Secret { return Secret{v: v} }
+
+// Value returns the secret itself, for the one call that needs it.
+func (s Secret) Value() string { return s.v }
+
+// IsSet reports whether a non-empty value was given.
+func (s Secret) IsSet() bool { return s.v != "" }
+
+// Redacted is what a Secret prints as.
+const Redacted = "**redacted**"
+
+func (s Secret) String() string   { return Redacted }
+func (s Secret) GoString() string { return Redacted }
+
+// MarshalText keeps secrets out of JSON, YAML and slog output.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(Redacted), nil }

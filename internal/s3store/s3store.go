@@ -14,7 +14,8 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -24,7 +25,7 @@ type Options struct {
 	Region    string
 	Bucket    string
 	AccessKey string
-	SecretKey config.Secret
+	SecretKey redact.Secret
 	Counter   *calls.Counter
 	// PartSize is the size of each part of a streaming upload (default 6 MiB, at least 5 MiB; an object has at
 	// most 10000 parts), and Concurrency how many parts are uploaded at once (default 3). Streaming uploads hold
@@ -108,7 +109,7 @@ func (c *Client) credentialsError(err error) error {
 	resp := minio.ToErrorResponse(err)
 	switch resp.Code {
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied":
-		return wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY",
+		return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: "S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY",
 			Msg: fmt.Sprintf("%s refused the credentials (%s); check the key pair and that it may use bucket %q", c.where, resp.Code, c.bucket)}}})
 	}
 	return nil

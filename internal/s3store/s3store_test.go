@@ -12,7 +12,8 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup/backuptest"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 )
@@ -28,7 +29,7 @@ func client(t *testing.T, counter *calls.Counter) *s3store.Client {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: "zb-s3store-" + hex.EncodeToString(b),
-		AccessKey: in.S3.AccessKey, SecretKey: config.NewSecret(in.S3.SecretKey), Counter: counter})
+		AccessKey: in.S3.AccessKey, SecretKey: redact.NewSecret(in.S3.SecretKey), Counter: counter})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +68,12 @@ func TestWrongCredentialsAreInvalidConfiguration(t *testing.T) {
 	in := testbed.Require(t, "s3")
 	u, _ := url.Parse(in.S3.Endpoint)
 	c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: "zb-nope", AccessKey: in.S3.AccessKey,
-		SecretKey: config.NewSecret("wrong")})
+		SecretKey: redact.NewSecret("wrong")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.EnsureBucket(context.Background())
-	if !config.IsInvalid(err) || !strings.Contains(err.Error(), "S3_SECRET_ACCESS_KEY") {
+	if !invalid.Is(err) || !strings.Contains(err.Error(), "S3_SECRET_ACCESS_KEY") {
 		t.Fatalf("EnsureBucket with a wrong secret: %v; want an invalid-configuration error naming the variables", err)
 	}
 }

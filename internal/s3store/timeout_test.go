@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls/callfaults"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
 // An S3 endpoint that accepts the connection and never answers fails the call after the answer timeout,
@@ -16,7 +16,7 @@ import (
 func TestStoreThatNeverAnswersTimesOut(t *testing.T) {
 	srv := callfaults.HangingServer(t, false)
 	u, _ := url.Parse(srv.URL)
-	c, err := New(Options{Endpoint: u, Region: "us-east-1", Bucket: "bucket", AccessKey: "k", SecretKey: config.NewSecret("s"), MaxRetries: 1,
+	c, err := New(Options{Endpoint: u, Region: "us-east-1", Bucket: "bucket", AccessKey: "k", SecretKey: redact.NewSecret("s"), MaxRetries: 1,
 		AnswerTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,8 @@ import (
 	"github.com/openziti/edge-api/rest_util"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
@@ -47,7 +48,7 @@ const (
 type Options struct {
 	URL      *url.URL // https://host:port of the controller (an API path such as /edge/management/v1 is accepted)
 	User     string
-	Password config.Secret
+	Password redact.Secret
 	// CAFile is a PEM bundle holding the CA of the controller's TLS certificate; it is the only trust anchor.
 	CAFile string
 	// TOFU, when CAFile is empty, trusts the CA bundle the controller publishes at /.well-known/est/cacerts.
@@ -58,46 +59,103 @@ type Options struct {
 	AnswerTimeout time.Duration
 }
 
-// Client is a logged-in management API client. It is safe for concurrent use.
+// Client is a management API client. Dial makes one without any network call; the trust anchor (fetched with
+// TOFU) and the session are established on first use, and the session again when it expires. It is safe for
+// concurrent use.
 type Client struct {
 	base     *url.URL // scheme://host plus any path prefix in front of /edge/...
-	roots    *x509.CertPool
-	hc       *http.Client
-	mgmt     *rest_management_api_client.ZitiEdgeManagement
 	opts     Options
-	mu       sync.Mutex
-	token    string
-	logins   int   // successful logins, for tests
 	pageSize int64 // items per list page
+
+	connMu  sync.Mutex // serializes connect
+	loginMu sync.Mutex // serializes Login
+	roots   *x509.CertPool
+	hc      *http.Client
+	mgmt    *rest_management_api_client.ZitiEdgeManagement
+
+	mu     sync.Mutex
+	token  string
+	logins int // successful logins, for tests
 }
 
-// New checks opts, establishes the trust anchor, and logs in with user name and password.
+// Dial checks opts and returns a client, without any network call: the CA file (when given) is read now, the
+// controller's CA bundle (TOFU) is fetched and the login made by the first call that needs them.
 //
-// Errors: a missing or wrong setting (no URL, unreadable CA file, a certificate that does not verify, a rejected
-// login) is a *config.Error (config.IsInvalid) wrapped with wait.Permanent, so wait.For stops at once. Anything
-// else (connection refused, timeouts, 5xx) is a plain error, worth retrying.
-func New(ctx context.Context, opts Options) (*Client, error) {
+// Errors: a missing or wrong setting (no URL, unreadable CA file, and later a certificate that does not verify
+// or a rejected login) is an *invalid.Error (invalid.Is) wrapped with wait.Permanent, so wait.For stops at once.
+// Anything else (connection refused, timeouts, 5xx) is a plain error, worth retrying.
+func Dial(opts Options) (*Client, error) {
 	base, err := baseURL(opts.URL)
 	if err != nil {
 		return nil, err
 	}
 	if opts.User == "" {
-		return nil, invalid("ZITI_USER", "must not be empty")
+		return nil, badSetting("ZITI_USER", "must not be empty")
 	}
 	if !opts.Password.IsSet() {
-		return nil, invalid("ZITI_PWD", "must not be empty")
+		return nil, badSetting("ZITI_PWD", "must not be empty")
 	}
-	roots, err := loadRoots(ctx, base, opts)
+	c := &Client{base: base, opts: opts, pageSize: pageSize}
+	if opts.CAFile != "" || !opts.TOFU {
+		roots, err := loadRoots(context.Background(), base, opts) // a local file: no network call
+		if err != nil {
+			return nil, err
+		}
+		c.setRoots(roots)
+	}
+	return c, nil
+}
+
+// New is Dial followed by Login: it establishes the trust anchor and logs in now. Errors are classified as in
+// Dial.
+func New(ctx context.Context, opts Options) (*Client, error) {
+	c, err := Dial(opts)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{base: base, roots: roots, opts: opts, pageSize: pageSize}
-	c.hc = newHTTPClient(roots, opts.Counter, nil, opts.AnswerTimeout)
-	c.mgmt = rest_management_api_client.New(newRuntime(base, managementPath, c.hc), strfmt.Default)
-	if err := c.login(ctx); err != nil {
+	if err := c.Login(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// Login establishes the trust anchor if needed and logs in unless a session exists: the check that the
+// configured user may log in.
+func (c *Client) Login(ctx context.Context) error {
+	if err := c.connect(ctx); err != nil {
+		return err
+	}
+	c.loginMu.Lock() // one first login, however many calls start at once
+	defer c.loginMu.Unlock()
+	c.mu.Lock()
+	have := c.token != ""
+	c.mu.Unlock()
+	if have {
+		return nil
+	}
+	return c.login(ctx)
+}
+
+// connect fetches the controller's CA bundle (TOFU) once it is needed; later calls return at once.
+func (c *Client) connect(ctx context.Context) error {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if c.mgmt != nil {
+		return nil
+	}
+	roots, err := loadRoots(ctx, c.base, c.opts)
+	if err != nil {
+		return err
+	}
+	c.setRoots(roots)
+	return nil
+}
+
+// setRoots pins roots and builds the HTTP and API clients on them. Callers hold connMu or own c alone.
+func (c *Client) setRoots(roots *x509.CertPool) {
+	c.roots = roots
+	c.hc = newHTTPClient(roots, c.opts.Counter, nil, c.opts.AnswerTimeout)
+	c.mgmt = rest_management_api_client.New(newRuntime(c.base, managementPath, c.hc), strfmt.Default)
 }
 
 // Probe checks that the controller answers on its management API with a TLS certificate that verifies, without
@@ -119,13 +177,17 @@ func Probe(ctx context.Context, opts Options) (version string, err error) {
 
 // Ping asks the controller for its version: a cheap reachability check that needs no session.
 func (c *Client) Ping(ctx context.Context) (string, error) {
+	if err := c.connect(ctx); err != nil {
+		return "", err
+	}
 	return getVersion(ctx, c.mgmt, c.base, c.opts.CAFile == "")
 }
 
 // URL is the controller's base URL (scheme, host and any path prefix).
 func (c *Client) URL() *url.URL { u := *c.base; return &u }
 
-// Roots is the pinned CA pool every call verifies the controller against (useful with TOFU).
+// Roots is the pinned CA pool every call verifies the controller against (useful with TOFU); nil until the
+// first call when it is fetched (TOFU).
 func (c *Client) Roots() *x509.CertPool { return c.roots }
 
 // ClientAPI addresses the controller's client API with this client's URL, trust anchor and counter.
@@ -168,7 +230,7 @@ func (c *Client) login(ctx context.Context) error {
 			if unauth != nil && unauth.Payload != nil && unauth.Payload.Error != nil {
 				code = " (" + unauth.Payload.Error.Code + ")"
 			}
-			return wait.Permanent(&config.Error{Problems: []config.Problem{{
+			return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{
 				Var: "ZITI_PWD",
 				Msg: fmt.Sprintf("the controller at %s rejected the login of user %q%s; check ZITI_USER and ZITI_PWD", where, c.opts.User, code),
 			}}})
@@ -196,8 +258,12 @@ func (c *Client) session() runtime.ClientAuthInfoWriter {
 	})
 }
 
-// do runs one API call; on 401 (an expired session) it logs in again once and retries.
+// do runs one API call, logging in first when there is no session; on 401 (an expired session) it logs in
+// again once and retries.
 func (c *Client) do(ctx context.Context, op string, call func(ctx context.Context) error) error {
+	if err := c.Login(ctx); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	sctx, st := withStatus(ctx)
 	err := call(sctx)
 	if err != nil && st.get() == http.StatusUnauthorized {
@@ -216,10 +282,10 @@ func (c *Client) do(ctx context.Context, op string, call func(ctx context.Contex
 // baseURL validates u and strips a trailing API path.
 func baseURL(u *url.URL) (*url.URL, error) {
 	if u == nil || u.Host == "" {
-		return nil, invalid("ZITI_CTRL_URL", "required; set it to the controller's https://host:port")
+		return nil, badSetting("ZITI_CTRL_URL", "required; set it to the controller's https://host:port")
 	}
 	if u.Scheme != "https" {
-		return nil, invalid("ZITI_CTRL_URL", fmt.Sprintf("scheme %q not allowed; the controller API is served over https://", u.Scheme))
+		return nil, badSetting("ZITI_CTRL_URL", fmt.Sprintf("scheme %q not allowed; the controller API is served over https://", u.Scheme))
 	}
 	b := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: strings.TrimSuffix(u.Path, "/")}
 	for _, p := range []string{managementPath, clientPath} {
@@ -233,16 +299,16 @@ func loadRoots(ctx context.Context, base *url.URL, opts Options) (*x509.CertPool
 	if opts.CAFile != "" {
 		pem, err := safefile.ReadValue(opts.CAFile)
 		if err != nil {
-			return nil, invalid("ZITI_CA_FILE", fmt.Sprintf("cannot read %s: %v", opts.CAFile, errors.Unwrap(err)))
+			return nil, badSetting("ZITI_CA_FILE", fmt.Sprintf("cannot read %s: %v", opts.CAFile, errors.Unwrap(err)))
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, invalid("ZITI_CA_FILE", fmt.Sprintf("%s holds no PEM certificate; point it at the controller's CA bundle", opts.CAFile))
+			return nil, badSetting("ZITI_CA_FILE", fmt.Sprintf("%s holds no PEM certificate; point it at the controller's CA bundle", opts.CAFile))
 		}
 		return pool, nil
 	}
 	if !opts.TOFU {
-		return nil, invalid("ZITI_CA_FILE", "required to verify the controller's TLS certificate; or set ZITI_CA_TOFU=true")
+		return nil, badSetting("ZITI_CA_FILE", "required to verify the controller's TLS certificate; or set ZITI_CA_TOFU=true")
 	}
 	type result struct {
 		pool *x509.CertPool
@@ -276,16 +342,16 @@ func classifyTLS(err error, base *url.URL, tofu bool) error {
 	}
 	var host x509.HostnameError
 	if errors.As(cve.Err, &host) {
-		return invalid("ZITI_CTRL_URL", fmt.Sprintf("the controller's TLS certificate is not valid for %s (%v); use a host name or address the certificate names", base.Host, cve.Err))
+		return badSetting("ZITI_CTRL_URL", fmt.Sprintf("the controller's TLS certificate is not valid for %s (%v); use a host name or address the certificate names", base.Host, cve.Err))
 	}
 	if tofu {
-		return invalid("ZITI_CA_TOFU", fmt.Sprintf("the TLS certificate of %s does not verify against the CA bundle it publishes (%v); set ZITI_CA_FILE to the controller's CA bundle", base.Redacted(), cve.Err))
+		return badSetting("ZITI_CA_TOFU", fmt.Sprintf("the TLS certificate of %s does not verify against the CA bundle it publishes (%v); set ZITI_CA_FILE to the controller's CA bundle", base.Redacted(), cve.Err))
 	}
-	return invalid("ZITI_CA_FILE", fmt.Sprintf("the TLS certificate of %s does not verify against this CA bundle (%v); point ZITI_CA_FILE at the CA that issued the controller's certificate", base.Redacted(), cve.Err))
+	return badSetting("ZITI_CA_FILE", fmt.Sprintf("the TLS certificate of %s does not verify against this CA bundle (%v); point ZITI_CA_FILE at the CA that issued the controller's certificate", base.Redacted(), cve.Err))
 }
 
-func invalid(v, msg string) error {
-	return wait.Permanent(&config.Error{Problems: []config.Problem{{Var: v, Msg: msg}}})
+func badSetting(v, msg string) error {
+	return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: v, Msg: msg}}})
 }
 
 // newHTTPClient returns a client that verifies the controller against roots, counts every call, and records the

@@ -18,7 +18,7 @@ import (
 	"github.com/openziti/edge-api/rest_util"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
 // ClientAPI addresses the controller's client API (/edge/client/v1) for calls made as an identity, without an
@@ -34,7 +34,7 @@ type Session struct {
 	ID           string
 	IdentityID   string
 	IdentityName string
-	Token        config.Secret // the zt-session token
+	Token        redact.Secret // the zt-session token
 	ExpiresAt    time.Time
 	// AuthQueries lists the further factors (e.g. TOTP, a second ext-jwt signer) the session still needs; a
 	// session with pending queries is only partially authenticated.
@@ -98,7 +98,7 @@ func (a ClientAPI) authenticate(ctx context.Context, op, method string, cert *tl
 		return Session{}, fmt.Errorf("%s: empty answer", op)
 	}
 	d := resp.Payload.Data
-	s := Session{ID: str(d.ID), IdentityID: str(d.IdentityID), Token: config.NewSecret(str(d.Token))}
+	s := Session{ID: str(d.ID), IdentityID: str(d.IdentityID), Token: redact.NewSecret(str(d.Token))}
 	if d.Identity != nil {
 		s.IdentityName = d.Identity.Name
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/openziti/edge-api/rest_client_api_client/current_api_session"
 	"github.com/openziti/edge-api/rest_client_api_client/current_identity"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
 // NewClientAPI checks opts.URL and establishes the trust anchor as New does (opts.CAFile pinned, or the
@@ -30,7 +30,7 @@ func NewClientAPI(ctx context.Context, opts Options) (ClientAPI, error) {
 
 // CurrentIdentity reads the identity a session belongs to (GET /current-identity): id, name, externalId and
 // role attributes. It is a read.
-func (a ClientAPI) CurrentIdentity(ctx context.Context, token config.Secret) (Identity, error) {
+func (a ClientAPI) CurrentIdentity(ctx context.Context, token redact.Secret) (Identity, error) {
 	const op = "read the current identity"
 	hc, rt, err := a.runtime(nil)
 	if err != nil {
@@ -50,7 +50,7 @@ func (a ClientAPI) CurrentIdentity(ctx context.Context, token config.Secret) (Id
 }
 
 // Logout ends a session (DELETE /current-api-session).
-func (a ClientAPI) Logout(ctx context.Context, token config.Secret) error {
+func (a ClientAPI) Logout(ctx context.Context, token redact.Secret) error {
 	const op = "log out"
 	hc, rt, err := a.runtime(nil)
 	if err != nil {
@@ -65,7 +65,7 @@ func (a ClientAPI) Logout(ctx context.Context, token config.Secret) error {
 	return nil
 }
 
-func sessionToken(token config.Secret) runtime.ClientAuthInfoWriter {
+func sessionToken(token redact.Secret) runtime.ClientAuthInfoWriter {
 	return runtime.ClientAuthInfoWriterFunc(func(r runtime.ClientRequest, _ strfmt.Registry) error {
 		return r.SetHeaderParam("zt-session", token.Value())
 	})

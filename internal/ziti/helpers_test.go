@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 )
 
@@ -42,7 +42,7 @@ func optionsFor(t *testing.T, z testbed.ZitiInfo, counter *calls.Counter) Option
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Options{URL: u, User: z.User, Password: config.NewSecret(z.Password), CAFile: z.CAFile, Counter: counter}
+	return Options{URL: u, User: z.User, Password: redact.NewSecret(z.Password), CAFile: z.CAFile, Counter: counter}
 }
 
 // login returns a logged-in client and its (fresh) counter.

@@ -32,6 +32,9 @@ func (c *Client) SnapshotDB(ctx context.Context, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := c.Login(ctx); err != nil {
+		return "", fmt.Errorf("%s: %w", op, err)
+	}
 	var out string
 	for attempt := 0; ; attempt++ {
 		var status int

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls/callfaults"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
 // A controller that accepts the connection and never answers fails the login after the answer timeout, instead
@@ -26,7 +26,7 @@ func TestControllerThatNeverAnswersTimesOut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	t0 := time.Now()
-	_, err := New(ctx, Options{URL: u, User: "admin", Password: config.NewSecret("x"), CAFile: ca, AnswerTimeout: 300 * time.Millisecond})
+	_, err := New(ctx, Options{URL: u, User: "admin", Password: redact.NewSecret("x"), CAFile: ca, AnswerTimeout: 300 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "timeout awaiting response headers") || ctx.Err() != nil {
 		t.Fatalf("after %s: %v; want the answer timeout, before the caller's deadline", time.Since(t0), err)
 	}

@@ -11,9 +11,11 @@ import (
 	"testing"
 
 	"github.com/go-openapi/runtime"
+	"github.com/openziti/edge-api/rest_management_api_client"
 	"github.com/openziti/edge-api/rest_model"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
 func TestBaseURL(t *testing.T) {
@@ -37,7 +39,7 @@ func TestBaseURL(t *testing.T) {
 		if in == "" {
 			u = nil
 		}
-		if _, err := baseURL(u); !config.IsInvalid(err) || !strings.Contains(err.Error(), "ZITI_CTRL_URL") {
+		if _, err := baseURL(u); !invalid.Is(err) || !strings.Contains(err.Error(), "ZITI_CTRL_URL") {
 			t.Errorf("baseURL(%q): want invalid ZITI_CTRL_URL, got %v", in, err)
 		}
 	}
@@ -107,7 +109,7 @@ func TestVerificationCert(t *testing.T) {
 }
 
 func TestSessionTokenIsRedacted(t *testing.T) {
-	s := Session{ID: "s", Token: config.NewSecret("tok-secret")}
+	s := Session{ID: "s", Token: redact.NewSecret("tok-secret")}
 	if out := fmt.Sprintf("%v %+v %#v", s, s, s); strings.Contains(out, "tok-secret") {
 		t.Errorf("token printed: %s", out)
 	}
@@ -116,7 +118,7 @@ func TestSessionTokenIsRedacted(t *testing.T) {
 // A list page that answers 404 (an object deleted by another writer while the controller listed it) is asked
 // for again; a 404 that persists, or any other error, is returned.
 func TestListAllAsksAgainAfterNotFound(t *testing.T) {
-	c := &Client{pageSize: 2}
+	c := &Client{pageSize: 2, token: "session", mgmt: &rest_management_api_client.ZitiEdgeManagement{}} // connected and logged in
 	notFound := &APIError{Status: http.StatusNotFound, Message: "Not Found"}
 	total := int64(3)
 	meta := &rest_model.Meta{Pagination: &rest_model.Pagination{TotalCount: &total}}

@@ -17,7 +17,8 @@ import (
 	"github.com/openziti/edge-api/rest_management_api_client/current_api_session"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -63,7 +64,7 @@ func TestWrongPasswordIsInvalidConfigAndPermanent(t *testing.T) {
 	z := bed(t)
 	opts := optionsFor(t, z, nil)
 	const wrong = "Not-The-Password-7c1e"
-	opts.Password = config.NewSecret(wrong)
+	opts.Password = redact.NewSecret(wrong)
 	start := time.Now()
 	var attempts int
 	err := wait.For(ctxFor(t), wait.Target{What: "OpenZiti controller", Where: z.URL, Deadline: 30 * time.Second},
@@ -75,7 +76,7 @@ func TestWrongPasswordIsInvalidConfigAndPermanent(t *testing.T) {
 	if err == nil {
 		t.Fatal("login with a wrong password succeeded")
 	}
-	if !config.IsInvalid(err) {
+	if !invalid.Is(err) {
 		t.Fatalf("want an invalid-configuration error, got %T: %v", err, err)
 	}
 	if attempts != 1 || time.Since(start) > 10*time.Second {
@@ -131,21 +132,21 @@ func TestWrongCAFileIsInvalidConfig(t *testing.T) {
 	opts := optionsFor(t, z, nil)
 	opts.CAFile = file
 	_, err := New(ctxFor(t), opts)
-	if !config.IsInvalid(err) || !strings.Contains(err.Error(), "ZITI_CA_FILE") {
+	if !invalid.Is(err) || !strings.Contains(err.Error(), "ZITI_CA_FILE") {
 		t.Fatalf("New with an unrelated CA: want invalid configuration naming ZITI_CA_FILE, got %v", err)
 	}
-	if _, err := Probe(ctxFor(t), opts); !config.IsInvalid(err) {
+	if _, err := Probe(ctxFor(t), opts); !invalid.Is(err) {
 		t.Errorf("Probe with an unrelated CA: want invalid configuration, got %v", err)
 	}
 
 	empty := filepath.Join(t.TempDir(), "empty.pem")
 	_ = os.WriteFile(empty, []byte("not a certificate\n"), 0o600)
 	opts.CAFile = empty
-	if _, err := New(ctxFor(t), opts); !config.IsInvalid(err) {
+	if _, err := New(ctxFor(t), opts); !invalid.Is(err) {
 		t.Errorf("New with a CA file without certificates: want invalid configuration, got %v", err)
 	}
 	opts.CAFile, opts.TOFU = "", false
-	if _, err := New(ctxFor(t), opts); !config.IsInvalid(err) {
+	if _, err := New(ctxFor(t), opts); !invalid.Is(err) {
 		t.Errorf("New without CA file and TOFU: want invalid configuration, got %v", err)
 	}
 }
@@ -177,7 +178,7 @@ func TestUnreachableIsRetryable(t *testing.T) {
 	opts := optionsFor(t, bed(t), nil)
 	opts.URL = &url.URL{Scheme: "https", Host: addr}
 	_, err = New(ctxFor(t), opts)
-	if err == nil || config.IsInvalid(err) {
+	if err == nil || invalid.Is(err) {
 		t.Fatalf("New against a closed port: want a plain (retryable) error, got %v", err)
 	}
 	err = wait.For(ctxFor(t), wait.Target{What: "OpenZiti controller", Where: addr, Deadline: time.Second},
@@ -188,7 +189,7 @@ func TestUnreachableIsRetryable(t *testing.T) {
 	}
 
 	opts.URL = &url.URL{Scheme: "http", Host: addr}
-	if _, err := New(ctxFor(t), opts); !config.IsInvalid(err) {
+	if _, err := New(ctxFor(t), opts); !invalid.Is(err) {
 		t.Errorf("http:// URL: want invalid configuration, got %v", err)
 	}
 }

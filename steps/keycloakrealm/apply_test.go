@@ -32,6 +32,10 @@ func (f *fakeAPI) CreateProtocolMapper(_ context.Context, _, id string, m keyclo
 	f.calls = append(f.calls, "mapper "+m.Name+" on "+id)
 	return "m", nil
 }
+func (f *fakeAPI) PutUserProfileAttribute(_ context.Context, _ string, a keycloak.UserProfileAttribute) error {
+	f.calls = append(f.calls, "profile "+a.Name)
+	return nil
+}
 func (f *fakeAPI) CreateUser(_ context.Context, _ string, u keycloak.User, _ config.Secret) (string, error) {
 	f.calls = append(f.calls, "user "+u.Username)
 	return "u", nil
@@ -55,7 +59,7 @@ func TestApplyFailures(t *testing.T) {
 		strings.Count(err.Error(), "client openziti was not created") != 2 {
 		t.Fatalf("apply error %v", err)
 	}
-	if got := strings.Join(api.calls, ", "); got != "realm, client openziti, user alice" {
+	if got := strings.Join(api.calls, ", "); got != "realm, profile email, client openziti, user alice" {
 		t.Fatalf("calls: %s", got)
 	}
 

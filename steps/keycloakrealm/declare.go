@@ -53,8 +53,8 @@ type Declaration struct {
 	// Default "openziti".
 	Audience string
 	// IdentityClaim is the claim Ziti matches to an identity's externalId. "email" (the default) is the user's
-	// e-mail address; any other name (e.g. "ziti_id") is a user attribute of that name, declared in the realm's
-	// user profile so that only administrators may set it.
+	// e-mail address; any other name (e.g. "ziti_id") is a user attribute of that name. Either is declared in the
+	// realm's user profile so that only administrators may set it.
 	IdentityClaim string
 
 	// DevUsers are created for development and tests; never declare them in production.
@@ -204,13 +204,11 @@ func withDefaults(d Declaration) (Declaration, error) {
 	return d, nil
 }
 
-// profileAttributes are the custom user attributes the realm's user profile must declare: the identity claim's
-// attribute and every attribute of a dev user, sorted.
+// profileAttributes are the user attributes the realm's user profile must declare, only administrators editing
+// them: the identity claim's attribute (email included: a user who could set their own address to another
+// identity's externalId would log in as that identity) and every attribute of a dev user, sorted.
 func (d Declaration) profileAttributes() []string {
-	var names []string
-	if d.IdentityClaim != "email" {
-		names = append(names, d.IdentityClaim)
-	}
+	names := []string{d.IdentityClaim}
 	for _, u := range d.DevUsers {
 		for k := range u.Attributes {
 			names = append(names, k)

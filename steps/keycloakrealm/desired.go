@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
 // Ownership marks.
@@ -51,15 +52,16 @@ func (d Declaration) wantRealm() keycloak.Realm {
 	}
 }
 
-// realmFields names the fields of have that differ from the declaration.
-func realmFields(d Declaration, have *keycloak.Realm) []string {
+// realmDiff lists the fields of have that differ from the declaration.
+func realmDiff(d Declaration, have *keycloak.Realm) steps.Diff {
 	want := d.wantRealm()
-	var f fieldList
-	f.add(!have.Enabled, keycloak.RealmEnabled)
-	f.add(want.DisplayName != "" && have.DisplayName != want.DisplayName, keycloak.RealmDisplayName)
-	f.add(want.AccessTokenLifespan > 0 && have.AccessTokenLifespan != want.AccessTokenLifespan, keycloak.RealmAccessTokenLifespan)
-	f.add(d.IdentityClaim == "email" && have.DuplicateEmailsAllowed, keycloak.RealmDuplicateEmailsAllowed)
-	f.add(have.Attributes[ManagedAttribute] != managed, keycloak.AttributeField(ManagedAttribute))
+	var f steps.Diff
+	f.Add(!have.Enabled, keycloak.RealmEnabled, have.Enabled, true)
+	f.Add(want.DisplayName != "" && have.DisplayName != want.DisplayName, keycloak.RealmDisplayName, have.DisplayName, want.DisplayName)
+	f.Add(want.AccessTokenLifespan > 0 && have.AccessTokenLifespan != want.AccessTokenLifespan, keycloak.RealmAccessTokenLifespan,
+		have.AccessTokenLifespan.String(), want.AccessTokenLifespan.String())
+	f.Add(d.IdentityClaim == "email" && have.DuplicateEmailsAllowed, keycloak.RealmDuplicateEmailsAllowed, have.DuplicateEmailsAllowed, false)
+	f.Add(have.Attributes[ManagedAttribute] != managed, keycloak.AttributeField(ManagedAttribute), have.Attributes[ManagedAttribute], managed)
 	return f
 }
 
@@ -99,21 +101,21 @@ func (d Declaration) wantClients() []keycloak.OIDCClient {
 	return out
 }
 
-// clientFields names the fields of have that differ from want. Nil WebOrigins and an unset Secret in want are
+// clientDiff lists the fields of have that differ from want. Nil WebOrigins and an unset Secret in want are
 // not managed.
-func clientFields(want, have keycloak.OIDCClient) []string {
-	var f fieldList
-	f.add(want.Enabled != have.Enabled, keycloak.ClientEnabled)
-	f.add(want.Public != have.Public, keycloak.ClientPublic)
-	f.add(want.StandardFlow != have.StandardFlow, keycloak.ClientStandardFlow)
-	f.add(want.ImplicitFlow != have.ImplicitFlow, keycloak.ClientImplicitFlow)
-	f.add(want.DirectAccessGrants != have.DirectAccessGrants, keycloak.ClientDirectAccessGrants)
-	f.add(want.ServiceAccounts != have.ServiceAccounts, keycloak.ClientServiceAccounts)
-	f.add(!sameSet(want.RedirectURIs, have.RedirectURIs), keycloak.ClientRedirectURIs)
-	f.add(want.WebOrigins != nil && !sameSet(want.WebOrigins, have.WebOrigins), keycloak.ClientWebOrigins)
-	f.add(!want.Public && want.Secret.IsSet() && want.Secret.Value() != have.Secret.Value(), keycloak.ClientSecret)
+func clientDiff(want, have keycloak.OIDCClient) steps.Diff {
+	var f steps.Diff
+	f.Add(want.Enabled != have.Enabled, keycloak.ClientEnabled, have.Enabled, want.Enabled)
+	f.Add(want.Public != have.Public, keycloak.ClientPublic, have.Public, want.Public)
+	f.Add(want.StandardFlow != have.StandardFlow, keycloak.ClientStandardFlow, have.StandardFlow, want.StandardFlow)
+	f.Add(want.ImplicitFlow != have.ImplicitFlow, keycloak.ClientImplicitFlow, have.ImplicitFlow, want.ImplicitFlow)
+	f.Add(want.DirectAccessGrants != have.DirectAccessGrants, keycloak.ClientDirectAccessGrants, have.DirectAccessGrants, want.DirectAccessGrants)
+	f.Add(want.ServiceAccounts != have.ServiceAccounts, keycloak.ClientServiceAccounts, have.ServiceAccounts, want.ServiceAccounts)
+	f.Add(!sameSet(want.RedirectURIs, have.RedirectURIs), keycloak.ClientRedirectURIs, have.RedirectURIs, want.RedirectURIs)
+	f.Add(want.WebOrigins != nil && !sameSet(want.WebOrigins, have.WebOrigins), keycloak.ClientWebOrigins, have.WebOrigins, want.WebOrigins)
+	f.AddSecret(!want.Public && want.Secret.IsSet() && want.Secret.Value() != have.Secret.Value(), keycloak.ClientSecret)
 	for _, k := range slices.Sorted(maps.Keys(want.Attributes)) {
-		f.add(have.Attributes[k] != want.Attributes[k], keycloak.AttributeField(k))
+		f.Add(have.Attributes[k] != want.Attributes[k], keycloak.AttributeField(k), have.Attributes[k], want.Attributes[k])
 	}
 	return f
 }
@@ -139,30 +141,32 @@ func (d Declaration) wantMappers() []keycloak.ProtocolMapper {
 	return []keycloak.ProtocolMapper{aud, claim}
 }
 
-// mapperFields names the config keys of have that differ from want; replace is true when the mapper type
+// mapperDiff lists the config keys of have that differ from want; replace is true when the mapper type
 // differs (Keycloak cannot change a mapper's type: it is deleted and created again).
-func mapperFields(want, have keycloak.ProtocolMapper) (fields []string, replace bool) {
+func mapperDiff(want, have keycloak.ProtocolMapper) (f steps.Diff, replace bool) {
 	if want.Type != have.Type {
-		return []string{"type"}, true
+		f.Add(true, "type", have.Type, want.Type)
+		return f, true
 	}
 	for _, k := range slices.Sorted(maps.Keys(want.Config)) {
-		if have.Config[k] != want.Config[k] {
-			fields = append(fields, keycloak.ConfigPrefix+k)
-		}
+		f.Add(have.Config[k] != want.Config[k], keycloak.ConfigPrefix+k, have.Config[k], want.Config[k])
 	}
-	return fields, false
+	return f, false
 }
 
 func wantProfileAttribute(name string) keycloak.UserProfileAttribute {
-	return keycloak.UserProfileAttribute{Name: name, DisplayName: name, ViewRoles: []string{"admin", "user"}, EditRoles: adminOnly}
+	display := name
+	if name == "email" {
+		display = "${email}" // Keycloak's own, translated label of the built-in attribute
+	}
+	return keycloak.UserProfileAttribute{Name: name, DisplayName: display, ViewRoles: []string{"admin", "user"}, EditRoles: adminOnly}
 }
 
-// profileFields names what must change in a declared user-profile attribute: only administrators may edit it.
-func profileFields(have keycloak.UserProfileAttribute) []string {
-	if !sameSet(have.EditRoles, adminOnly) {
-		return []string{fieldEditPermission}
-	}
-	return nil
+// profileDiff lists what must change in a declared user-profile attribute: only administrators may edit it.
+func profileDiff(have keycloak.UserProfileAttribute) steps.Diff {
+	var f steps.Diff
+	f.Add(!sameSet(have.EditRoles, adminOnly), fieldEditPermission, have.EditRoles, adminOnly)
+	return f
 }
 
 func wantUser(u DevUser) keycloak.User {
@@ -181,16 +185,16 @@ func wantUser(u DevUser) keycloak.User {
 	return ku
 }
 
-// userFields names the fields of have that differ from want; attributes not declared are left alone.
-func userFields(want, have keycloak.User) []string {
-	var f fieldList
-	f.add(want.Email != have.Email, keycloak.UserEmail)
-	f.add(want.FirstName != have.FirstName, keycloak.UserFirstName)
-	f.add(want.LastName != have.LastName, keycloak.UserLastName)
-	f.add(want.Enabled != have.Enabled, keycloak.UserEnabled)
-	f.add(want.EmailVerified != have.EmailVerified, keycloak.UserEmailVerified)
+// userDiff lists the fields of have that differ from want; attributes not declared are left alone.
+func userDiff(want, have keycloak.User) steps.Diff {
+	var f steps.Diff
+	f.Add(want.Email != have.Email, keycloak.UserEmail, have.Email, want.Email)
+	f.Add(want.FirstName != have.FirstName, keycloak.UserFirstName, have.FirstName, want.FirstName)
+	f.Add(want.LastName != have.LastName, keycloak.UserLastName, have.LastName, want.LastName)
+	f.Add(want.Enabled != have.Enabled, keycloak.UserEnabled, have.Enabled, want.Enabled)
+	f.Add(want.EmailVerified != have.EmailVerified, keycloak.UserEmailVerified, have.EmailVerified, want.EmailVerified)
 	for _, k := range slices.Sorted(maps.Keys(want.Attributes)) {
-		f.add(!slices.Equal(want.Attributes[k], have.Attributes[k]), keycloak.AttributeField(k))
+		f.Add(!slices.Equal(want.Attributes[k], have.Attributes[k]), keycloak.AttributeField(k), have.Attributes[k], want.Attributes[k])
 	}
 	return f
 }
@@ -200,13 +204,4 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(slices.Compact(a), slices.Compact(b))
-}
-
-// fieldList collects the names of the fields that differ, in the order they are checked.
-type fieldList []string
-
-func (f *fieldList) add(differs bool, name string) {
-	if differs {
-		*f = append(*f, name)
-	}
 }

@@ -54,6 +54,7 @@ func TestEmailClaim(t *testing.T) {
 	testutil.MustStatus(t, r, steps.Changed)
 	for _, want := range []string{
 		"create keycloak-realm " + realm,
+		"create keycloak-user-profile-attribute " + realm + "/email",
 		"create keycloak-client " + realm + "/openziti",
 		"create keycloak-protocol-mapper " + realm + "/openziti/ziti-bootstrap-audience",
 		"create keycloak-protocol-mapper " + realm + "/openziti/ziti-bootstrap-identity-claim",
@@ -63,8 +64,8 @@ func TestEmailClaim(t *testing.T) {
 			t.Errorf("first apply lacks %q: %v", want, changeStrings(r))
 		}
 	}
-	if r.MutatingCalls != 5 {
-		t.Errorf("first apply made %d mutating calls, want 5 (realm, client, 2 mappers, user)", r.MutatingCalls)
+	if r.MutatingCalls != 6 {
+		t.Errorf("first apply made %d mutating calls, want 6 (realm, e-mail editable by administrators only, client, 2 mappers, user)", r.MutatingCalls)
 	}
 
 	kc := keycloaktest.Connect(t, nil)

@@ -10,12 +10,13 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 )
 
 // Name is the step's name; it depends on Reachable.
 const (
 	Name      = "keycloak/realm"
-	Reachable = "keycloak/reachable"
+	Reachable = reach.Keycloak
 )
 
 // API is what the step needs of Keycloak; *keycloak.Client has it.
@@ -69,118 +70,166 @@ func (s *Step) DependsOn() []string { return []string{Reachable} }
 // Declaration is the declaration with its defaults filled in.
 func (s *Step) Declaration() Declaration { return s.d }
 
-// op is one planned change and the calls that carry it out.
-type op struct {
-	change steps.Change
-	run    func(ctx context.Context) error
+// observed is the realm as read by Plan: what diff compares with the declaration.
+type observed struct {
+	realm   *keycloak.Realm // nil when the realm does not exist
+	profile []keycloak.UserProfileAttribute
+	clients []keycloak.OIDCClient
+	users   map[string]observedUser // by username; absent when the user does not exist
 }
 
-// clientRef carries a client's internal id from its creation to the creation of its mappers.
-type clientRef struct{ clientID, id string }
-
-// with returns a run function that calls fn with the client's internal id; it fails when the client was not
-// created.
-func (r *clientRef) with(fn func(ctx context.Context, clientUUID string) error) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		if r.id == "" {
-			return fmt.Errorf("client %s was not created", r.clientID)
-		}
-		return fn(ctx, r.id)
-	}
+// observedUser is a development user and what a token request said of its password.
+type observedUser struct {
+	user          *keycloak.User
+	wrongPassword bool
+	note          string // set when the password could not be checked
 }
 
 // Plan reads the realm and returns the changes that make it match the declaration. It writes nothing; the only
 // non-GET calls are token requests checking dev users' passwords.
 func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
-	d, api := s.d, s.api
+	o, err := observe(ctx, s.api, s.d)
+	if err != nil {
+		return nil, err
+	}
+	ops, notes := diff(s.d, o)
+	// A failed realm change stops everything: the rest lives in the realm.
+	p := steps.OpsPlan(s.api, ops, func(c steps.Change) bool { return c.Kind == KindRealm })
+	for _, n := range notes {
+		p.Note("%s", n)
+	}
+	return p, nil
+}
+
+// observe reads what the declaration manages.
+func observe(ctx context.Context, api API, d Declaration) (observed, error) {
+	var o observed
+	realm, err := api.GetRealm(ctx, d.Realm)
+	switch {
+	case keycloak.IsNotFound(err):
+		return o, nil // nothing else exists
+	case err != nil:
+		return o, err
+	}
+	o.realm = realm
+	// The user profile declares the custom attributes, or Keycloak drops them.
+	if len(d.profileAttributes()) > 0 {
+		if o.profile, err = api.UserProfileAttributes(ctx, d.Realm); err != nil {
+			return o, err
+		}
+	}
+	if o.clients, err = api.ListClients(ctx, d.Realm); err != nil {
+		return o, err
+	}
+	o.users = map[string]observedUser{}
+	for _, u := range d.DevUsers {
+		key := d.Realm + "/" + u.Username
+		have, err := api.GetUser(ctx, d.Realm, u.Username)
+		switch {
+		case keycloak.IsNotFound(err):
+			continue
+		case err != nil:
+			return o, err
+		case have == nil:
+			continue
+		}
+		ou := observedUser{user: have}
+		// Keycloak never shows a password: try it. Every realm has the public client admin-cli, which allows the
+		// password grant. A token request changes no configuration.
+		_, err = api.Token(ctx, d.Realm, "admin-cli", "", u.Username, u.Password.Value())
+		switch {
+		case err == nil:
+		case keycloak.IsInvalidCredentials(err):
+			ou.wrongPassword = true
+		case errors.As(err, new(*keycloak.OAuthError)):
+			// disabled, required actions pending, admin-cli changed: the password cannot be checked
+			ou.note = fmt.Sprintf("password of development user %s not verified: %v", key, err)
+		default:
+			return o, fmt.Errorf("verify password of development user %s: %w", key, err)
+		}
+		o.users[u.Username] = ou
+	}
+	return o, nil
+}
+
+// op is one planned change of this step.
+type op = steps.Op[API]
+
+// diff returns the operations that make o match d, in apply order, and notes for the user. It makes no call.
+func diff(d Declaration, o observed) ([]op, []string) {
 	var (
 		ops   []op
 		notes []string
 	)
-	add := func(ch steps.Change, run func(ctx context.Context) error) { ops = append(ops, op{ch, run}) }
+	add := func(ch steps.Change, run func(ctx context.Context, api API) error) {
+		ops = append(ops, op{Change: ch, Run: run})
+	}
 
 	// The realm.
-	have, err := api.GetRealm(ctx, d.Realm)
-	exists := err == nil
-	switch {
-	case keycloak.IsNotFound(err):
+	if o.realm == nil {
 		want := d.wantRealm()
 		add(steps.Change{Action: steps.Create, Kind: KindRealm, Key: d.Realm, Reason: "missing"},
-			func(ctx context.Context) error { return api.CreateRealm(ctx, want) })
-	case err != nil:
-		return nil, err
-	default:
-		if f := realmFields(d, have); len(f) > 0 {
-			want := d.wantRealm()
-			add(steps.Change{Action: steps.Update, Kind: KindRealm, Key: d.Realm, Fields: f, Reason: reason(have.Attributes)},
-				func(ctx context.Context) error { return api.UpdateRealm(ctx, want, f...) })
-		}
+			func(ctx context.Context, api API) error { return api.CreateRealm(ctx, want) })
+	} else if f := realmDiff(d, o.realm); len(f) > 0 {
+		want, names := d.wantRealm(), f.Names()
+		add(steps.Change{Action: steps.Update, Kind: KindRealm, Key: d.Realm, Reason: reason(o.realm.Attributes)}.WithDiff(f),
+			func(ctx context.Context, api API) error { return api.UpdateRealm(ctx, want, names...) })
 	}
 
 	// The user profile declares the custom attributes, or Keycloak drops them.
-	if names := d.profileAttributes(); len(names) > 0 {
-		var profile []keycloak.UserProfileAttribute
-		if exists {
-			if profile, err = api.UserProfileAttributes(ctx, d.Realm); err != nil {
-				return nil, err
-			}
+	for _, name := range d.profileAttributes() {
+		key := d.Realm + "/" + name
+		i := slices.IndexFunc(o.profile, func(a keycloak.UserProfileAttribute) bool { return a.Name == name })
+		if i < 0 {
+			want := wantProfileAttribute(name)
+			add(steps.Change{Action: steps.Create, Kind: KindProfileAttribute, Key: key, Reason: "missing"},
+				func(ctx context.Context, api API) error { return api.PutUserProfileAttribute(ctx, d.Realm, want) })
+			continue
 		}
-		for _, name := range names {
-			key := d.Realm + "/" + name
-			i := slices.IndexFunc(profile, func(a keycloak.UserProfileAttribute) bool { return a.Name == name })
-			if i < 0 {
-				want := wantProfileAttribute(name)
-				add(steps.Change{Action: steps.Create, Kind: KindProfileAttribute, Key: key, Reason: "missing"},
-					func(ctx context.Context) error { return api.PutUserProfileAttribute(ctx, d.Realm, want) })
-				continue
-			}
-			if f := profileFields(profile[i]); len(f) > 0 {
-				want := profile[i]
-				want.EditRoles = adminOnly
-				add(steps.Change{Action: steps.Update, Kind: KindProfileAttribute, Key: key, Fields: f,
-					Reason: "users may edit it: they could make themselves another Ziti identity"},
-					func(ctx context.Context) error { return api.PutUserProfileAttribute(ctx, d.Realm, want) })
-			}
+		if f := profileDiff(o.profile[i]); len(f) > 0 {
+			want := o.profile[i]
+			want.EditRoles = adminOnly
+			add(steps.Change{Action: steps.Update, Kind: KindProfileAttribute, Key: key,
+				Reason: "users may edit it: they could make themselves another Ziti identity"}.WithDiff(f),
+				func(ctx context.Context, api API) error { return api.PutUserProfileAttribute(ctx, d.Realm, want) })
 		}
 	}
 
 	// Clients and their mappers.
-	var current []keycloak.OIDCClient
-	if exists {
-		if current, err = api.ListClients(ctx, d.Realm); err != nil {
-			return nil, err
-		}
-	}
 	declared := map[string]bool{}
 	for _, want := range d.wantClients() {
 		declared[want.ClientID] = true
 		key := d.Realm + "/" + want.ClientID
-		ref := &clientRef{clientID: want.ClientID}
-		i := slices.IndexFunc(current, func(c keycloak.OIDCClient) bool { return c.ClientID == want.ClientID })
-		var haveMappers []keycloak.ProtocolMapper
+		i := slices.IndexFunc(o.clients, func(c keycloak.OIDCClient) bool { return c.ClientID == want.ClientID })
+		var (
+			ref         = steps.NewRef("client "+want.ClientID, "")
+			haveMappers []keycloak.ProtocolMapper
+		)
 		if i < 0 {
 			add(steps.Change{Action: steps.Create, Kind: KindClient, Key: key, Reason: "missing"},
-				func(ctx context.Context) error {
+				func(ctx context.Context, api API) error {
 					id, err := api.CreateClient(ctx, d.Realm, want)
-					ref.id = id
+					ref.Set(id)
 					return err
 				})
 		} else {
-			have := current[i]
-			ref.id, haveMappers = have.ID, have.ProtocolMappers
-			if f := clientFields(want, have); len(f) > 0 {
+			have := o.clients[i]
+			ref.Set(have.ID)
+			haveMappers = have.ProtocolMappers
+			if f := clientDiff(want, have); len(f) > 0 {
 				want.ID = have.ID
-				add(steps.Change{Action: steps.Update, Kind: KindClient, Key: key, Fields: f, Reason: reason(have.Attributes)},
-					func(ctx context.Context) error { return api.UpdateClient(ctx, d.Realm, want, f...) })
+				names := f.Names()
+				add(steps.Change{Action: steps.Update, Kind: KindClient, Key: key, Reason: reason(have.Attributes)}.WithDiff(f),
+					func(ctx context.Context, api API) error { return api.UpdateClient(ctx, d.Realm, want, names...) })
 			}
 		}
-		ops = append(ops, mapperOps(api, d, ref, key, haveMappers)...)
+		ops = append(ops, mapperOps(d, ref, key, haveMappers)...)
 	}
-	for _, c := range current {
+	for _, c := range o.clients {
 		if c.Attributes[ManagedAttribute] == managed && !declared[c.ClientID] {
 			id := c.ID
 			add(steps.Change{Action: steps.Delete, Kind: KindClient, Key: d.Realm + "/" + c.ClientID, Reason: "managed by ziti-bootstrap, no longer declared"},
-				func(ctx context.Context) error { return api.DeleteClient(ctx, d.Realm, id) })
+				func(ctx context.Context, api API) error { return api.DeleteClient(ctx, d.Realm, id) })
 		}
 	}
 
@@ -188,43 +237,24 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	for _, u := range d.DevUsers {
 		want := wantUser(u)
 		key := d.Realm + "/" + u.Username
-		var have *keycloak.User
-		if exists {
-			have, err = api.GetUser(ctx, d.Realm, u.Username)
-			if err != nil && !keycloak.IsNotFound(err) {
-				return nil, err
-			}
-		}
-		if have == nil {
-			pw := u.Password
+		pw := u.Password
+		have, ok := o.users[u.Username]
+		if !ok {
 			add(steps.Change{Action: steps.Create, Kind: KindUser, Key: key, Reason: "missing (development user)"},
-				func(ctx context.Context) error { _, err := api.CreateUser(ctx, d.Realm, want, pw); return err })
+				func(ctx context.Context, api API) error { _, err := api.CreateUser(ctx, d.Realm, want, pw); return err })
 			continue
 		}
-		want.ID = have.ID
-		fields := userFields(want, *have) // what UpdateUser writes; the password is set apart
-		setPassword := false
-		// Keycloak never shows a password: try it. Every realm has the public client admin-cli, which allows the
-		// password grant. A token request changes no configuration.
-		_, err := api.Token(ctx, d.Realm, "admin-cli", "", u.Username, u.Password.Value())
-		switch {
-		case err == nil:
-		case keycloak.IsInvalidCredentials(err):
-			setPassword = true
-		case errors.As(err, new(*keycloak.OAuthError)):
-			// disabled, required actions pending, admin-cli changed: the password cannot be checked
-			notes = append(notes, fmt.Sprintf("password of development user %s not verified: %v", key, err))
-		default:
-			return nil, fmt.Errorf("verify password of development user %s: %w", key, err)
+		if have.note != "" {
+			notes = append(notes, have.note)
 		}
-		planned := fields
-		if setPassword {
-			planned = append(slices.Clone(fields), FieldPassword)
-		}
-		if len(planned) > 0 {
-			pw := u.Password
-			add(steps.Change{Action: steps.Update, Kind: KindUser, Key: key, Fields: planned, Reason: "differs (development user)"},
-				func(ctx context.Context) error {
+		want.ID = have.user.ID
+		f := userDiff(want, *have.user)
+		fields := f.Names() // what UpdateUser writes; the password is set apart
+		setPassword := have.wrongPassword
+		f.AddSecret(setPassword, FieldPassword)
+		if len(f) > 0 {
+			add(steps.Change{Action: steps.Update, Kind: KindUser, Key: key, Reason: "differs (development user)"}.WithDiff(f),
+				func(ctx context.Context, api API) error {
 					if err := api.UpdateUser(ctx, d.Realm, want, fields...); err != nil {
 						return err
 					}
@@ -235,31 +265,22 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 				})
 		}
 	}
-
-	changes := make([]steps.Change, len(ops))
-	for i, o := range ops {
-		changes[i] = o.change
-	}
-	p := steps.NewPlan(changes, func(ctx context.Context) error { return apply(ctx, ops) })
-	for _, n := range notes {
-		p.Note("%s", n)
-	}
-	return p, nil
+	return ops, notes
 }
 
 // mapperOps plans the managed mappers of one client: create the missing, update or replace the different, delete
 // ziti-bootstrap-* mappers no longer wanted. Others' mappers are left alone.
-func mapperOps(api API, d Declaration, ref *clientRef, clientKey string, have []keycloak.ProtocolMapper) []op {
+func mapperOps(d Declaration, client *steps.Ref, clientKey string, have []keycloak.ProtocolMapper) []op {
 	var ops []op
 	wanted := map[string]bool{}
-	create := func(want keycloak.ProtocolMapper) func(ctx context.Context) error {
-		return ref.with(func(ctx context.Context, clientUUID string) error {
+	create := func(want keycloak.ProtocolMapper) func(context.Context, API) error {
+		return steps.After(client, func(ctx context.Context, api API, clientUUID string) error {
 			_, err := api.CreateProtocolMapper(ctx, d.Realm, clientUUID, want)
 			return err
 		})
 	}
-	del := func(mapperID string) func(ctx context.Context) error {
-		return ref.with(func(ctx context.Context, clientUUID string) error {
+	del := func(mapperID string) func(context.Context, API) error {
+		return steps.After(client, func(ctx context.Context, api API, clientUUID string) error {
 			return api.DeleteProtocolMapper(ctx, d.Realm, clientUUID, mapperID)
 		})
 	}
@@ -268,45 +289,31 @@ func mapperOps(api API, d Declaration, ref *clientRef, clientKey string, have []
 		key := clientKey + "/" + want.Name
 		i := slices.IndexFunc(have, func(m keycloak.ProtocolMapper) bool { return m.Name == want.Name })
 		if i < 0 {
-			ops = append(ops, op{steps.Change{Action: steps.Create, Kind: KindMapper, Key: key, Reason: "missing"}, create(want)})
+			ops = append(ops, op{Change: steps.Change{Action: steps.Create, Kind: KindMapper, Key: key, Reason: "missing"}, Run: create(want)})
 			continue
 		}
-		f, replace := mapperFields(want, have[i])
+		f, replace := mapperDiff(want, have[i])
 		switch {
 		case replace:
 			reason := fmt.Sprintf("type %s, want %s: replaced", have[i].Type, want.Type)
 			ops = append(ops,
-				op{steps.Change{Action: steps.Delete, Kind: KindMapper, Key: key, Reason: reason}, del(have[i].ID)},
-				op{steps.Change{Action: steps.Create, Kind: KindMapper, Key: key, Reason: reason}, create(want)})
+				op{Change: steps.Change{Action: steps.Delete, Kind: KindMapper, Key: key, Reason: reason}, Run: del(have[i].ID)},
+				op{Change: steps.Change{Action: steps.Create, Kind: KindMapper, Key: key, Reason: reason}, Run: create(want)})
 		case len(f) > 0:
 			want.ID = have[i].ID
-			ops = append(ops, op{steps.Change{Action: steps.Update, Kind: KindMapper, Key: key, Fields: f, Reason: "differs"},
-				ref.with(func(ctx context.Context, clientUUID string) error {
-					return api.UpdateProtocolMapper(ctx, d.Realm, clientUUID, want, f...)
+			names := f.Names()
+			ops = append(ops, op{Change: steps.Change{Action: steps.Update, Kind: KindMapper, Key: key, Reason: "differs"}.WithDiff(f),
+				Run: steps.After(client, func(ctx context.Context, api API, clientUUID string) error {
+					return api.UpdateProtocolMapper(ctx, d.Realm, clientUUID, want, names...)
 				})})
 		}
 	}
 	for _, m := range have {
 		if strings.HasPrefix(m.Name, MapperPrefix) && !wanted[m.Name] {
-			ops = append(ops, op{steps.Change{Action: steps.Delete, Kind: KindMapper, Key: clientKey + "/" + m.Name, Reason: "managed by ziti-bootstrap, no longer wanted"}, del(m.ID)})
+			ops = append(ops, op{Change: steps.Change{Action: steps.Delete, Kind: KindMapper, Key: clientKey + "/" + m.Name, Reason: "managed by ziti-bootstrap, no longer wanted"}, Run: del(m.ID)})
 		}
 	}
 	return ops
-}
-
-// apply carries out the planned operations in order. A failed realm change stops everything (the rest lives in
-// the realm); other failures are collected, and mappers of a client that could not be created fail with it.
-func apply(ctx context.Context, ops []op) error {
-	var errs []error
-	for _, o := range ops {
-		if err := o.run(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", o.change, err))
-			if o.change.Kind == KindRealm {
-				break
-			}
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func reason(attrs map[string]string) string {

@@ -29,7 +29,7 @@ var routerDefaults []byte
 // RouterDefaults returns the step that converges the default router policies (on, the default: they exist;
 // off: those it made are deleted). A policy file that wants other router policies turns it off
 // (ZITI_DEFAULT_ROUTER_POLICIES=false) and declares its own.
-func RouterDefaults(api func() API, on bool) (*Step, error) {
+func RouterDefaults(api API, on bool) (*Step, error) {
 	pol := &Policy{}
 	if on {
 		var err error
@@ -37,7 +37,7 @@ func RouterDefaults(api func() API, on bool) (*Step, error) {
 			return nil, fmt.Errorf("%s: the built-in default policies: %w", RouterDefaultsName, err) // a bug
 		}
 	}
-	return NewLazy(api, Config{Policy: pol, Owner: RouterDefaultsOwner, Name: RouterDefaultsName, leaveForeign: true})
+	return New(api, Config{Policy: pol, Owner: RouterDefaultsOwner, Name: RouterDefaultsName, leaveForeign: true})
 }
 
 // leaveForeignRouterPolicies returns pol without the router policies whose names objects of another owner (or

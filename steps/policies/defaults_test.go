@@ -9,7 +9,7 @@ import (
 
 // The built-in default policies parse, and off means an empty policy (what the step made is deleted).
 func TestRouterDefaults(t *testing.T) {
-	s, err := RouterDefaults(func() API { return nil }, true)
+	s, err := RouterDefaults(&fakeAPI{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,7 +18,7 @@ func TestRouterDefaults(t *testing.T) {
 		len(p.ServiceEdgeRouterPolicies) != 1 || p.ServiceEdgeRouterPolicies[0].Name != DefaultServiceEdgeRouterPolicy {
 		t.Fatalf("%s: %+v", s.Name(), p)
 	}
-	off, err := RouterDefaults(func() API { return nil }, false)
+	off, err := RouterDefaults(&fakeAPI{}, false)
 	if err != nil || len(off.Policy().EdgeRouterPolicies)+len(off.Policy().ServiceEdgeRouterPolicies) != 0 {
 		t.Fatalf("off: %+v, %v", off.Policy(), err)
 	}
@@ -27,7 +27,7 @@ func TestRouterDefaults(t *testing.T) {
 // On a controller without them the defaults are created; one made elsewhere under the same name (OpenZiti's
 // quickstart makes both) is left as it is, with a note; one of this owner that differs is updated.
 func TestRouterDefaultsReconcile(t *testing.T) {
-	s, err := RouterDefaults(func() API { return nil }, true)
+	s, err := RouterDefaults(&fakeAPI{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -167,7 +167,7 @@ func deletes[T any](d *differ, kind string, phase int, have []T, declared map[st
 
 // diffs collects the differing fields of one object, with before and after for the plan.
 type diffs struct {
-	names   []string
+	diff    steps.Diff
 	details []string
 }
 
@@ -175,7 +175,7 @@ func (f *diffs) check(name string, differs bool, before, after any) {
 	if !differs {
 		return
 	}
-	f.names = append(f.names, name)
+	f.diff.Add(true, name, before, after)
 	b, okB := before.([]string)
 	a, okA := after.([]string)
 	if !okA || !okB {
@@ -194,7 +194,7 @@ func (f *diffs) check(name string, differs bool, before, after any) {
 }
 
 func (f *diffs) change(kind, key string) steps.Change {
-	return steps.Change{Action: steps.Update, Kind: kind, Key: key, Fields: f.names, Reason: "differs: " + strings.Join(f.details, "; ")}
+	return steps.Change{Action: steps.Update, Kind: kind, Key: key, Reason: "differs: " + strings.Join(f.details, "; ")}.WithDiff(f.diff)
 }
 
 func show(v any) string {
@@ -282,7 +282,7 @@ func reconcileKind[T any](d *differ, r kindRules[T], observed, declaredObjs []T)
 		default:
 			var f diffs
 			r.diff(&f, h, want)
-			if len(f.names) > 0 {
+			if len(f.diff) > 0 {
 				d.add(r.phase, f.change(r.kind, name), r.write(want, h, d.tags(tags)))
 			}
 		}
@@ -491,11 +491,12 @@ func (d *differ) identities() {
 		if len(add) == 0 && len(remove) == 0 && ziti.EqualSets(managed, prev) {
 			continue
 		}
-		var fields, why []string
-		if len(add) > 0 || len(remove) > 0 {
-			fields = append(fields, "roleAttributes")
-		}
-		fields = append(fields, "tags."+key)
+		var (
+			fields steps.Diff
+			why    []string
+		)
+		fields.Add(len(add) > 0 || len(remove) > 0, "roleAttributes", sortedCopy(cur), sortedCopy(attrs))
+		fields.Add(true, "tags."+key, in.Tags[key], strings.Join(managed, ","))
 		if len(add) > 0 {
 			why = append(why, "add "+show(add))
 		}
@@ -515,7 +516,7 @@ func (d *differ) identities() {
 		tags[key] = strings.Join(managed, ",")
 		id := in.ID
 		sort.Strings(attrs)
-		d.add(phaseServices, steps.Change{Action: steps.Update, Kind: KindIdentity, Key: in.Name, Fields: fields, Reason: strings.Join(why, "; ")},
+		d.add(phaseServices, steps.Change{Action: steps.Update, Kind: KindIdentity, Key: in.Name, Reason: strings.Join(why, "; ")}.WithDiff(fields),
 			func(ctx context.Context, api API, _ *resolver) error {
 				return api.SetIdentityRoleAttributes(ctx, id, attrs, tags)
 			})

@@ -4,18 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"regexp"
 	"sync"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 )
 
 // Name is the step's name; it depends on ZitiReachable.
 const (
 	Name          = "ziti/policies"
-	ZitiReachable = "ziti/reachable"
+	ZitiReachable = reach.Ziti
 )
 
 // Change kinds.
@@ -98,9 +98,9 @@ type Config struct {
 	leaveForeign bool
 }
 
-// Step reconciles the controller to a policy file. Create it with New or NewLazy.
+// Step reconciles the controller to a policy file. Create it with New.
 type Step struct {
-	api      func() API
+	api      API
 	pol      *Policy
 	owner    string
 	parallel int
@@ -112,17 +112,9 @@ var _ steps.Step = (*Step)(nil)
 
 var ownerRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
-// New checks cfg (no call is made) and returns the step, which uses api.
+// New checks cfg (no call is made) and returns the step, which uses api (a client built without a call, such
+// as ziti.Dial's: ZitiReachable checks that it reaches the controller before this step plans).
 func New(api API, cfg Config) (*Step, error) {
-	if api == nil {
-		return nil, fmt.Errorf("%s: a Ziti client is required", Name)
-	}
-	return NewLazy(func() API { return api }, cfg)
-}
-
-// NewLazy is New with a client that exists only once ZitiReachable has run: api is called when planning and
-// may return nil (or a nil *ziti.Client) before that, which fails the plan.
-func NewLazy(api func() API, cfg Config) (*Step, error) {
 	var errs []error
 	if api == nil {
 		errs = append(errs, errors.New("a Ziti client is required"))
@@ -157,10 +149,7 @@ func (s *Step) Policy() *Policy { return s.pol }
 // Plan lists the controller's objects and returns the creates, updates and deletes that make the owned ones
 // (and the attributes the file manages on identities) match the policy. It writes nothing.
 func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
-	api := s.api()
-	if v := reflect.ValueOf(api); api == nil || v.Kind() == reflect.Pointer && v.IsNil() {
-		return nil, errors.New("no OpenZiti client: " + ZitiReachable + " must run first")
-	}
+	api := s.api
 	obs, err := observe(ctx, api)
 	if err != nil {
 		return nil, err

@@ -417,16 +417,47 @@ func (c *checker) roles(path string, roles []string, rs *roleSet, required bool,
 // validate checks a decoded file and turns it into a Policy. Structural problems found while decoding are
 // reported with the rest.
 func validate(name string, f *File, w *walker) (*Policy, error) {
-	c := &checker{w: w}
-	p := &Policy{File: name, Identities: map[string][]string{}, where: map[string]Problem{}}
-	declare := func(kind, objName, path string) { p.where[kind+"\x00"+objName] = c.loc(path) }
+	v := &validation{c: &checker{w: w}, p: &Policy{File: name, Identities: map[string][]string{}, where: map[string]Problem{}}}
+	v.external(f.External)
+	v.identities(f.Identities)
+	v.rules(f.IdentityRules)
+	v.postureChecks(f.PostureChecks)
+	v.cfgNames, v.cfgType = v.c.namer("config"), map[string]string{}
+	v.configs(f.Configs)
+	v.services(f.Services)
+	v.policies(f)
+	v.defaults(f.Defaults)
+	return v.report(name, w)
+}
 
-	// External.
-	ext := f.External
-	p.External = ext
+// validation is one run of validate: the policy it builds and what its sections learn for the next ones (the
+// role attributes and names that exist, the configs' types, the routers' role sets).
+type validation struct {
+	c *checker
+	p *Policy
+
+	identityAttrs, serviceAttrs, postureAttrs map[string]bool // role attributes given or listed as external
+	extServices, extPosture, extConfigs       map[string]bool // names listed as external
+	templates                                 []*regexp.Regexp
+	postureNames, serviceNames                map[string]bool
+	cfgNames                                  *namer
+	cfgType                                   map[string]string // config name → type
+	dialers                                   []string          // identity roles of all service policies, for the default edge-router policy
+	erpNames, serpNames                       *namer
+	idRoles, svcRoles, pcRoles, routerRoles   *roleSet
+}
+
+// declare records where the file declares the object kind/name.
+func (v *validation) declare(kind, objName, path string) {
+	v.p.where[kind+"\x00"+objName] = v.c.loc(path)
+}
+
+// external checks the objects and role attributes the file may name without defining them.
+func (v *validation) external(ext External) {
+	v.p.External = ext
 	extAttrs := func(path string, as []string) map[string]bool {
 		m := map[string]bool{}
-		for _, a := range c.attrs(path, as) {
+		for _, a := range v.c.attrs(path, as) {
 			m[a] = true
 		}
 		return m
@@ -436,56 +467,61 @@ func validate(name string, f *File, w *walker) (*Policy, error) {
 		for i, n := range ns {
 			ip := fmt.Sprintf("%s[%d]", path, i)
 			if msg := nameProblem(n); msg != "" {
-				c.bad(ip, "%s", msg)
+				v.c.bad(ip, "%s", msg)
 			} else if m[n] {
-				c.bad(ip, "%q is listed twice; remove one", n)
+				v.c.bad(ip, "%q is listed twice; remove one", n)
 			}
 			m[n] = true
-			declare(externalKind(kind), n, ip)
+			v.declare(externalKind(kind), n, ip)
 		}
 		return m
 	}
-	identityAttrs := extAttrs("external.identityRoles", ext.IdentityRoles)
-	serviceAttrs := extAttrs("external.serviceRoles", ext.ServiceRoles)
-	postureAttrs := extAttrs("external.postureCheckRoles", ext.PostureCheckRoles)
-	extServices := extNames(KindService, "external.services", ext.Services)
-	extPosture := extNames(KindPostureCheck, "external.postureChecks", ext.PostureChecks)
-	extConfigs := extNames(KindConfig, "external.configs", ext.Configs)
+	v.identityAttrs = extAttrs("external.identityRoles", ext.IdentityRoles)
+	v.serviceAttrs = extAttrs("external.serviceRoles", ext.ServiceRoles)
+	v.postureAttrs = extAttrs("external.postureCheckRoles", ext.PostureCheckRoles)
+	v.extServices = extNames(KindService, "external.services", ext.Services)
+	v.extPosture = extNames(KindPostureCheck, "external.postureChecks", ext.PostureChecks)
+	v.extConfigs = extNames(KindConfig, "external.configs", ext.Configs)
+}
 
-	// Identities and rules.
-	idNames := c.namer("identity")
-	for i, in := range f.Identities {
+// identities checks the named identities and their role attributes.
+func (v *validation) identities(list []IdentitySpec) {
+	idNames := v.c.namer("identity")
+	for i, in := range list {
 		path := fmt.Sprintf("identities[%d]", i)
 		if !idNames.check(path+".name", in.Name) {
 			continue
 		}
-		attrs := c.attrs(path+".roleAttributes", in.RoleAttributes)
+		attrs := v.c.attrs(path+".roleAttributes", in.RoleAttributes)
 		if len(in.RoleAttributes) == 0 {
-			c.bad(path+".roleAttributes", "missing; expected the role attributes this identity gets, e.g. [location:kitchen]")
+			v.c.bad(path+".roleAttributes", "missing; expected the role attributes this identity gets, e.g. [location:kitchen]")
 		}
-		p.Identities[in.Name] = attrs
+		v.p.Identities[in.Name] = attrs
 		for _, a := range attrs {
-			identityAttrs[a] = true
+			v.identityAttrs[a] = true
 		}
-		declare(KindIdentity, in.Name, path)
+		v.declare(KindIdentity, in.Name, path)
 	}
-	var templates []*regexp.Regexp
-	for i, r := range f.IdentityRules {
+}
+
+// rules checks the identity rules: each placeholder of a template must be one of its externalId pattern.
+func (v *validation) rules(list []IdentityRule) {
+	for i, r := range list {
 		path := fmt.Sprintf("identityRules[%d]", i)
 		re, vars, err := compileRule(r.ExternalID)
 		if err != nil {
-			c.bad(path+".externalId", "%v", err)
+			v.c.bad(path+".externalId", "%v", err)
 			continue
 		}
 		if len(r.RoleAttributes) == 0 {
-			c.bad(path+".roleAttributes", "missing; expected attribute templates such as device-type:{type}")
+			v.c.bad(path+".roleAttributes", "missing; expected attribute templates such as device-type:{type}")
 		}
 		ok := true
 		for j, t := range r.RoleAttributes {
 			tp := fmt.Sprintf("%s.roleAttributes[%d]", path, j)
 			for _, m := range templateVarRE.FindAllStringSubmatch(t, -1) {
 				if !slices.Contains(vars, m[1]) {
-					c.bad(tp, "{%s} is not a placeholder of externalId %q; expected one of %s", m[1], r.ExternalID, braces(vars))
+					v.c.bad(tp, "{%s} is not a placeholder of externalId %q; expected one of %s", m[1], r.ExternalID, braces(vars))
 					ok = false
 				}
 			}
@@ -493,7 +529,7 @@ func validate(name string, f *File, w *walker) (*Policy, error) {
 				if msg == "" {
 					msg = fmt.Sprintf("%q: unbalanced { or }", t)
 				}
-				c.bad(tp, "%s", msg)
+				v.c.bad(tp, "%s", msg)
 				ok = false
 			}
 		}
@@ -501,42 +537,44 @@ func validate(name string, f *File, w *walker) (*Policy, error) {
 			continue
 		}
 		for _, t := range r.RoleAttributes {
-			templates = append(templates, templateRE(t))
+			v.templates = append(v.templates, templateRE(t))
 		}
-		p.Rules = append(p.Rules, Rule{Pattern: r.ExternalID, Attributes: slices.Clone(r.RoleAttributes), re: re, vars: vars})
+		v.p.Rules = append(v.p.Rules, Rule{Pattern: r.ExternalID, Attributes: slices.Clone(r.RoleAttributes), re: re, vars: vars})
 	}
+}
 
-	// Posture checks.
-	pcNames := c.namer("posture check")
-	postureNames := map[string]bool{}
-	for i, pc := range f.PostureChecks {
+// postureChecks checks the posture checks: OS checks name operating systems and versions, MAC checks addresses.
+func (v *validation) postureChecks(list []PostureCheckSpec) {
+	pcNames := v.c.namer("posture check")
+	v.postureNames = map[string]bool{}
+	for i, pc := range list {
 		path := fmt.Sprintf("postureChecks[%d]", i)
 		okName := pcNames.check(path+".name", pc.Name)
-		if okName && extPosture[pc.Name] {
-			c.bad(path+".name", "%q is also listed in external.postureChecks; remove it from one of them", pc.Name)
+		if okName && v.extPosture[pc.Name] {
+			v.c.bad(path+".name", "%q is also listed in external.postureChecks; remove it from one of them", pc.Name)
 		}
-		out := ziti.PostureCheck{Name: pc.Name, Type: pc.Type, RoleAttributes: c.attrs(path+".roleAttributes", pc.RoleAttributes)}
+		out := ziti.PostureCheck{Name: pc.Name, Type: pc.Type, RoleAttributes: v.c.attrs(path+".roleAttributes", pc.RoleAttributes)}
 		switch pc.Type {
 		case ziti.PostureCheckOS:
 			if len(pc.OperatingSystems) == 0 {
-				c.bad(path+".operatingSystems", "missing; expected at least one operating system, e.g. [{type: Linux, versions: [\">=5.10.0\"]}]")
+				v.c.bad(path+".operatingSystems", "missing; expected at least one operating system, e.g. [{type: Linux, versions: [\">=5.10.0\"]}]")
 			}
 			for j, o := range pc.OperatingSystems {
 				op := fmt.Sprintf("%s.operatingSystems[%d]", path, j)
-				c.oneOf(op+".type", o.Type, ziti.OperatingSystems, "an operating system")
-				for k, v := range o.Versions {
-					if v == "" || strings.TrimSpace(v) != v || strings.IndexAny(v, "0123456789") < 0 {
-						c.bad(fmt.Sprintf("%s.versions[%d]", op, k), "%q is not a version or version range; expected e.g. \">=5.10.0\"", v)
+				v.c.oneOf(op+".type", o.Type, ziti.OperatingSystems, "an operating system")
+				for k, ver := range o.Versions {
+					if ver == "" || strings.TrimSpace(ver) != ver || strings.IndexAny(ver, "0123456789") < 0 {
+						v.c.bad(fmt.Sprintf("%s.versions[%d]", op, k), "%q is not a version or version range; expected e.g. \">=5.10.0\"", ver)
 					}
 				}
 				out.OperatingSystems = append(out.OperatingSystems, ziti.OperatingSystem{Type: o.Type, Versions: slices.Clone(o.Versions)})
 			}
 			if len(pc.MACAddresses) > 0 {
-				c.bad(path+".macAddresses", "only for type MAC; remove it, or set type: MAC")
+				v.c.bad(path+".macAddresses", "only for type MAC; remove it, or set type: MAC")
 			}
 		case ziti.PostureCheckMAC:
 			if len(pc.MACAddresses) == 0 {
-				c.bad(path+".macAddresses", "missing; expected at least one MAC address, e.g. [\"aa:bb:cc:dd:ee:ff\"]")
+				v.c.bad(path+".macAddresses", "missing; expected at least one MAC address, e.g. [\"aa:bb:cc:dd:ee:ff\"]")
 			}
 			seen := map[string]bool{}
 			for j, m := range pc.MACAddresses {
@@ -544,109 +582,113 @@ func validate(name string, f *File, w *walker) (*Policy, error) {
 				n, ok := ziti.NormalizeMAC(m)
 				switch {
 				case !ok:
-					c.bad(mp, "%q is not a MAC address; expected 12 hex digits such as aa:bb:cc:dd:ee:ff", m)
+					v.c.bad(mp, "%q is not a MAC address; expected 12 hex digits such as aa:bb:cc:dd:ee:ff", m)
 				case seen[n]:
-					c.bad(mp, "%q is listed twice; remove one", m)
+					v.c.bad(mp, "%q is listed twice; remove one", m)
 				default:
 					seen[n] = true
 					out.MACAddresses = append(out.MACAddresses, n)
 				}
 			}
 			if len(pc.OperatingSystems) > 0 {
-				c.bad(path+".operatingSystems", "only for type OS; remove it, or set type: OS")
+				v.c.bad(path+".operatingSystems", "only for type OS; remove it, or set type: OS")
 			}
 		default:
-			c.oneOf(path+".type", pc.Type, []string{ziti.PostureCheckOS, ziti.PostureCheckMAC}, "a posture check type")
+			v.c.oneOf(path+".type", pc.Type, []string{ziti.PostureCheckOS, ziti.PostureCheckMAC}, "a posture check type")
 		}
 		if okName {
-			postureNames[pc.Name] = true
-			p.PostureChecks = append(p.PostureChecks, out)
-			declare(KindPostureCheck, pc.Name, path)
+			v.postureNames[pc.Name] = true
+			v.p.PostureChecks = append(v.p.PostureChecks, out)
+			v.declare(KindPostureCheck, pc.Name, path)
 		}
 		for _, a := range out.RoleAttributes {
-			postureAttrs[a] = true
+			v.postureAttrs[a] = true
 		}
 	}
+}
 
-	// Configs, named and inline.
-	cfgNames := c.namer("config")
-	cfgType := map[string]string{}
-	// addConfig validates a config; register (false when its inline service's name is bad) declares it.
-	addConfig := func(path, name string, in *InterceptSpec, h *HostSpec, register bool) {
-		okName := register && cfgNames.check(path+".name", name)
-		if okName && extConfigs[name] {
-			c.bad(path+".name", "%q is also listed in external.configs; remove it from one of them", name)
-		}
-		var cfg ziti.Config
-		switch {
-		case in != nil && h != nil:
-			c.bad(path, "a config is either intercept or host, not both; declare two configs")
-			return
-		case in != nil:
-			cfg = ziti.Config{Name: name, ConfigTypeName: ziti.ConfigTypeIntercept, Data: c.intercept(path+".intercept", in)}
-		case h != nil:
-			cfg = ziti.Config{Name: name, ConfigTypeName: ziti.ConfigTypeHost, Data: c.host(path+".host", h)}
-		default:
-			c.bad(path, "empty config; expected intercept: or host:")
-			return
-		}
-		if okName {
-			cfgType[name] = cfg.ConfigTypeName
-			p.Configs = append(p.Configs, cfg)
-			declare(KindConfig, name, path)
-		}
+// configs checks the named configs.
+func (v *validation) configs(list []ConfigSpec) {
+	for i, cf := range list {
+		v.addConfig(fmt.Sprintf("configs[%d]", i), cf.Name, cf.Intercept, cf.Host, true)
 	}
-	for i, cf := range f.Configs {
-		addConfig(fmt.Sprintf("configs[%d]", i), cf.Name, cf.Intercept, cf.Host, true)
-	}
+}
 
-	// Services.
-	svcNames := c.namer("service")
-	serviceNames := map[string]bool{}
-	for n := range extServices {
-		serviceNames[n] = true
+// addConfig checks a config, named or inline; register (false when its inline service's name is bad) declares
+// it.
+func (v *validation) addConfig(path, name string, in *InterceptSpec, h *HostSpec, register bool) {
+	okName := register && v.cfgNames.check(path+".name", name)
+	if okName && v.extConfigs[name] {
+		v.c.bad(path+".name", "%q is also listed in external.configs; remove it from one of them", name)
+	}
+	var cfg ziti.Config
+	switch {
+	case in != nil && h != nil:
+		v.c.bad(path, "a config is either intercept or host, not both; declare two configs")
+		return
+	case in != nil:
+		cfg = ziti.Config{Name: name, ConfigTypeName: ziti.ConfigTypeIntercept, Data: v.c.intercept(path+".intercept", in)}
+	case h != nil:
+		cfg = ziti.Config{Name: name, ConfigTypeName: ziti.ConfigTypeHost, Data: v.c.host(path+".host", h)}
+	default:
+		v.c.bad(path, "empty config; expected intercept: or host:")
+		return
+	}
+	if okName {
+		v.cfgType[name] = cfg.ConfigTypeName
+		v.p.Configs = append(v.p.Configs, cfg)
+		v.declare(KindConfig, name, path)
+	}
+}
+
+// services checks the services, their inline configs and the configs they name.
+func (v *validation) services(list []ServiceSpec) {
+	svcNames := v.c.namer("service")
+	v.serviceNames = map[string]bool{}
+	for n := range v.extServices {
+		v.serviceNames[n] = true
 	}
 	var services []ziti.Service
-	for i, s := range f.Services {
+	for i, s := range list {
 		path := fmt.Sprintf("services[%d]", i)
 		okName := svcNames.check(path+".name", s.Name)
-		if okName && extServices[s.Name] {
-			c.bad(path+".name", "%q is also listed in external.services; remove it from one of them", s.Name)
+		if okName && v.extServices[s.Name] {
+			v.c.bad(path+".name", "%q is also listed in external.services; remove it from one of them", s.Name)
 		}
-		out := ziti.Service{Name: s.Name, RoleAttributes: c.attrs(path+".roleAttributes", s.RoleAttributes), EncryptionRequired: true,
+		out := ziti.Service{Name: s.Name, RoleAttributes: v.c.attrs(path+".roleAttributes", s.RoleAttributes), EncryptionRequired: true,
 			TerminatorStrategy: ziti.DefaultTerminatorStrategy}
 		if s.EncryptionRequired != nil {
 			out.EncryptionRequired = *s.EncryptionRequired
 		}
-		if s.TerminatorStrategy != "" && c.oneOf(path+".terminatorStrategy", s.TerminatorStrategy, TerminatorStrategies, "a terminator strategy") {
+		if s.TerminatorStrategy != "" && v.c.oneOf(path+".terminatorStrategy", s.TerminatorStrategy, TerminatorStrategies, "a terminator strategy") {
 			out.TerminatorStrategy = s.TerminatorStrategy
 		}
 		if s.Intercept != nil {
 			n := s.Name + InlineInterceptSuffix
-			addConfig(path, n, s.Intercept, nil, okName)
+			v.addConfig(path, n, s.Intercept, nil, okName)
 			out.Configs = append(out.Configs, n)
 		}
 		if s.Host != nil {
 			n := s.Name + InlineHostSuffix
-			addConfig(path, n, nil, s.Host, okName)
+			v.addConfig(path, n, nil, s.Host, okName)
 			out.Configs = append(out.Configs, n)
 		}
 		byType := map[string]string{}
 		for _, n := range out.Configs {
-			byType[cfgType[n]] = n
+			byType[v.cfgType[n]] = n
 		}
 		for j, n := range s.Configs {
 			cp := fmt.Sprintf("%s.configs[%d]", path, j)
-			t, ours := cfgType[n]
+			t, ours := v.cfgType[n]
 			switch {
-			case !ours && !extConfigs[n]:
-				c.bad(cp, "no config is named %q in this file; declare it under configs:, or list it in external.configs if it is made elsewhere", n)
+			case !ours && !v.extConfigs[n]:
+				v.c.bad(cp, "no config is named %q in this file; declare it under configs:, or list it in external.configs if it is made elsewhere", n)
 				continue
 			case slices.Contains(out.Configs, n):
-				c.bad(cp, "%q is listed twice; remove one", n)
+				v.c.bad(cp, "%q is listed twice; remove one", n)
 				continue
 			case ours && byType[t] != "":
-				c.bad(cp, "%q is a second %s config of this service (%s is the first); a service has at most one config of each type", n, t, byType[t])
+				v.c.bad(cp, "%q is a second %s config of this service (%s is the first); a service has at most one config of each type", n, t, byType[t])
 				continue
 			}
 			if ours {
@@ -655,108 +697,117 @@ func validate(name string, f *File, w *walker) (*Policy, error) {
 			out.Configs = append(out.Configs, n)
 		}
 		for _, a := range out.RoleAttributes {
-			serviceAttrs[a] = true
+			v.serviceAttrs[a] = true
 		}
 		if okName {
-			serviceNames[s.Name] = true
+			v.serviceNames[s.Name] = true
 			services = append(services, out)
-			declare(KindService, s.Name, path)
+			v.declare(KindService, s.Name, path)
 		}
 	}
-	p.Services = services
+	v.p.Services = services
+}
 
-	// Policies.
-	idRoles := &roleSet{kind: kindIdentity, attrs: identityAttrs, templates: templates,
+// policies checks the service, edge router and service edge router policies: every role they name must be given
+// or declared in the file, or listed as external.
+func (v *validation) policies(f *File) {
+	v.idRoles = &roleSet{kind: kindIdentity, attrs: v.identityAttrs, templates: v.templates,
 		attrHelp: "give it to identities (identities[].roleAttributes, identityRules[].roleAttributes), or list it in external.identityRoles if it is given elsewhere"}
-	svcRoles := &roleSet{kind: "service", attrs: serviceAttrs, names: serviceNames,
+	v.svcRoles = &roleSet{kind: "service", attrs: v.serviceAttrs, names: v.serviceNames,
 		attrHelp: "give it to a service (services[].roleAttributes), or list it in external.serviceRoles",
 		nameHelp: "declare it under services:, or list it in external.services if it is made elsewhere"}
-	pcRoles := &roleSet{kind: "posture check", attrs: postureAttrs, names: mergeSets(postureNames, extPosture),
+	v.pcRoles = &roleSet{kind: "posture check", attrs: v.postureAttrs, names: mergeSets(v.postureNames, v.extPosture),
 		attrHelp: "give it to a posture check (postureChecks[].roleAttributes), or list it in external.postureCheckRoles",
 		nameHelp: "declare it under postureChecks:, or list it in external.postureChecks"}
-	routerRoles := &roleSet{kind: kindRouter}
+	v.routerRoles = &roleSet{kind: kindRouter}
 
-	spNames := c.namer("service policy")
-	var dialers []string // identity roles of all service policies, for the default edge-router policy
+	spNames := v.c.namer("service policy")
 	for i, sp := range f.ServicePolicies {
 		path := fmt.Sprintf("servicePolicies[%d]", i)
 		okName := spNames.check(path+".name", sp.Name)
-		c.oneOf(path+".type", sp.Type, []string{ziti.PolicyDial, ziti.PolicyBind}, "a service policy type")
-		out := ziti.ServicePolicy{Name: sp.Name, Type: sp.Type, Semantic: semanticOf(c, path+".semantic", sp.Semantic),
-			IdentityRoles:     c.roles(path+".identityRoles", sp.IdentityRoles, idRoles, true, p),
-			ServiceRoles:      c.roles(path+".serviceRoles", sp.ServiceRoles, svcRoles, true, p),
-			PostureCheckRoles: c.roles(path+".postureCheckRoles", sp.PostureCheckRoles, pcRoles, false, p),
+		v.c.oneOf(path+".type", sp.Type, []string{ziti.PolicyDial, ziti.PolicyBind}, "a service policy type")
+		out := ziti.ServicePolicy{Name: sp.Name, Type: sp.Type, Semantic: semanticOf(v.c, path+".semantic", sp.Semantic),
+			IdentityRoles:     v.c.roles(path+".identityRoles", sp.IdentityRoles, v.idRoles, true, v.p),
+			ServiceRoles:      v.c.roles(path+".serviceRoles", sp.ServiceRoles, v.svcRoles, true, v.p),
+			PostureCheckRoles: v.c.roles(path+".postureCheckRoles", sp.PostureCheckRoles, v.pcRoles, false, v.p),
 		}
-		dialers = append(dialers, out.IdentityRoles...)
+		v.dialers = append(v.dialers, out.IdentityRoles...)
 		if okName {
-			p.ServicePolicies = append(p.ServicePolicies, out)
-			declare(KindServicePolicy, sp.Name, path)
+			v.p.ServicePolicies = append(v.p.ServicePolicies, out)
+			v.declare(KindServicePolicy, sp.Name, path)
 		}
 	}
-	erpNames := c.namer("edge router policy")
+	v.erpNames = v.c.namer("edge router policy")
 	for i, e := range f.EdgeRouterPolicies {
 		path := fmt.Sprintf("edgeRouterPolicies[%d]", i)
-		okName := erpNames.check(path+".name", e.Name)
-		out := ziti.EdgeRouterPolicy{Name: e.Name, Semantic: semanticOf(c, path+".semantic", e.Semantic),
-			IdentityRoles:   c.roles(path+".identityRoles", e.IdentityRoles, idRoles, true, p),
-			EdgeRouterRoles: c.roles(path+".edgeRouterRoles", e.EdgeRouterRoles, routerRoles, true, p),
+		okName := v.erpNames.check(path+".name", e.Name)
+		out := ziti.EdgeRouterPolicy{Name: e.Name, Semantic: semanticOf(v.c, path+".semantic", e.Semantic),
+			IdentityRoles:   v.c.roles(path+".identityRoles", e.IdentityRoles, v.idRoles, true, v.p),
+			EdgeRouterRoles: v.c.roles(path+".edgeRouterRoles", e.EdgeRouterRoles, v.routerRoles, true, v.p),
 		}
 		if okName {
-			p.EdgeRouterPolicies = append(p.EdgeRouterPolicies, out)
-			declare(KindEdgeRouterPolicy, e.Name, path)
+			v.p.EdgeRouterPolicies = append(v.p.EdgeRouterPolicies, out)
+			v.declare(KindEdgeRouterPolicy, e.Name, path)
 		}
 	}
-	serpNames := c.namer("service edge router policy")
+	v.serpNames = v.c.namer("service edge router policy")
 	for i, e := range f.ServiceEdgeRouterPolicies {
 		path := fmt.Sprintf("serviceEdgeRouterPolicies[%d]", i)
-		okName := serpNames.check(path+".name", e.Name)
-		out := ziti.ServiceEdgeRouterPolicy{Name: e.Name, Semantic: semanticOf(c, path+".semantic", e.Semantic),
-			ServiceRoles:    c.roles(path+".serviceRoles", e.ServiceRoles, svcRoles, true, p),
-			EdgeRouterRoles: c.roles(path+".edgeRouterRoles", e.EdgeRouterRoles, routerRoles, true, p),
+		okName := v.serpNames.check(path+".name", e.Name)
+		out := ziti.ServiceEdgeRouterPolicy{Name: e.Name, Semantic: semanticOf(v.c, path+".semantic", e.Semantic),
+			ServiceRoles:    v.c.roles(path+".serviceRoles", e.ServiceRoles, v.svcRoles, true, v.p),
+			EdgeRouterRoles: v.c.roles(path+".edgeRouterRoles", e.EdgeRouterRoles, v.routerRoles, true, v.p),
 		}
 		if okName {
-			p.ServiceEdgeRouterPolicies = append(p.ServiceEdgeRouterPolicies, out)
-			declare(KindServiceEdgeRouterPolicy, e.Name, path)
+			v.p.ServiceEdgeRouterPolicies = append(v.p.ServiceEdgeRouterPolicies, out)
+			v.declare(KindServiceEdgeRouterPolicy, e.Name, path)
 		}
 	}
+}
 
-	// Defaults.
-	if d := f.Defaults; d != nil {
-		path := "defaults"
-		if d.EdgeRouterPolicy == "" && d.ServiceEdgeRouterPolicy == "" {
-			c.bad(path, "names neither edgeRouterPolicy nor serviceEdgeRouterPolicy; name at least one, or remove defaults")
-		}
-		routers := c.roles(path+".edgeRouterRoles", d.EdgeRouterRoles, routerRoles, true, p)
-		if d.EdgeRouterPolicy != "" && erpNames.check(path+".edgeRouterPolicy", d.EdgeRouterPolicy) {
-			ids := uniqueSorted(dialers)
-			if slices.Contains(ids, "#all") {
-				ids = []string{"#all"}
-			}
-			if len(ids) == 0 {
-				c.bad(path+".edgeRouterPolicy", "no service policy names an identity, so the default edge router policy would grant nothing; add service policies or remove it")
-			}
-			p.EdgeRouterPolicies = append(p.EdgeRouterPolicies, ziti.EdgeRouterPolicy{Name: d.EdgeRouterPolicy, Semantic: ziti.SemanticAnyOf,
-				IdentityRoles: ids, EdgeRouterRoles: routers})
-			declare(KindEdgeRouterPolicy, d.EdgeRouterPolicy, path+".edgeRouterPolicy")
-		}
-		if d.ServiceEdgeRouterPolicy != "" && serpNames.check(path+".serviceEdgeRouterPolicy", d.ServiceEdgeRouterPolicy) {
-			var svcs []string
-			for _, s := range p.Services {
-				svcs = append(svcs, "@"+s.Name)
-			}
-			if len(svcs) == 0 {
-				c.bad(path+".serviceEdgeRouterPolicy", "the file declares no services, so the default service edge router policy would grant nothing; remove it")
-			}
-			p.ServiceEdgeRouterPolicies = append(p.ServiceEdgeRouterPolicies, ziti.ServiceEdgeRouterPolicy{Name: d.ServiceEdgeRouterPolicy,
-				Semantic: ziti.SemanticAnyOf, ServiceRoles: svcs, EdgeRouterRoles: routers})
-			declare(KindServiceEdgeRouterPolicy, d.ServiceEdgeRouterPolicy, path+".serviceEdgeRouterPolicy")
-		}
+// defaults checks the default router policies and adds them: the identities of every service policy may use the
+// routers, for every service of the file.
+func (v *validation) defaults(d *Defaults) {
+	if d == nil {
+		return
 	}
+	path := "defaults"
+	if d.EdgeRouterPolicy == "" && d.ServiceEdgeRouterPolicy == "" {
+		v.c.bad(path, "names neither edgeRouterPolicy nor serviceEdgeRouterPolicy; name at least one, or remove defaults")
+	}
+	routers := v.c.roles(path+".edgeRouterRoles", d.EdgeRouterRoles, v.routerRoles, true, v.p)
+	if d.EdgeRouterPolicy != "" && v.erpNames.check(path+".edgeRouterPolicy", d.EdgeRouterPolicy) {
+		ids := uniqueSorted(v.dialers)
+		if slices.Contains(ids, "#all") {
+			ids = []string{"#all"}
+		}
+		if len(ids) == 0 {
+			v.c.bad(path+".edgeRouterPolicy", "no service policy names an identity, so the default edge router policy would grant nothing; add service policies or remove it")
+		}
+		v.p.EdgeRouterPolicies = append(v.p.EdgeRouterPolicies, ziti.EdgeRouterPolicy{Name: d.EdgeRouterPolicy, Semantic: ziti.SemanticAnyOf,
+			IdentityRoles: ids, EdgeRouterRoles: routers})
+		v.declare(KindEdgeRouterPolicy, d.EdgeRouterPolicy, path+".edgeRouterPolicy")
+	}
+	if d.ServiceEdgeRouterPolicy != "" && v.serpNames.check(path+".serviceEdgeRouterPolicy", d.ServiceEdgeRouterPolicy) {
+		var svcs []string
+		for _, s := range v.p.Services {
+			svcs = append(svcs, "@"+s.Name)
+		}
+		if len(svcs) == 0 {
+			v.c.bad(path+".serviceEdgeRouterPolicy", "the file declares no services, so the default service edge router policy would grant nothing; remove it")
+		}
+		v.p.ServiceEdgeRouterPolicies = append(v.p.ServiceEdgeRouterPolicies, ziti.ServiceEdgeRouterPolicy{Name: d.ServiceEdgeRouterPolicy,
+			Semantic: ziti.SemanticAnyOf, ServiceRoles: svcs, EdgeRouterRoles: routers})
+		v.declare(KindServiceEdgeRouterPolicy, d.ServiceEdgeRouterPolicy, path+".serviceEdgeRouterPolicy")
+	}
+}
 
-	// Report: structural problems, then the semantic ones not caused by them, in file order.
+// report returns the policy, or every problem: structural ones, then the semantic ones not caused by them, in
+// file order.
+func (v *validation) report(name string, w *walker) (*Policy, error) {
 	all := slices.Clone(w.problems)
-	for _, pr := range c.problems {
-		if !c.structural(pr.Path) {
+	for _, pr := range v.c.problems {
+		if !v.c.structural(pr.Path) {
 			all = append(all, pr)
 		}
 	}
@@ -764,7 +815,7 @@ func validate(name string, f *File, w *walker) (*Policy, error) {
 		sort.SliceStable(all, func(i, j int) bool { return all[i].Line < all[j].Line })
 		return nil, &Error{File: name, Problems: all}
 	}
-	return p, nil
+	return v.p, nil
 }
 
 // externalKind is the key under which Policy.where records an object listed in external.

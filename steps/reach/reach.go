@@ -10,6 +10,15 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
+// Names of the reachable steps, one per system: the other steps name them in DependsOn.
+const (
+	Ziti     = "ziti/reachable"
+	Spire    = "spire/reachable"
+	Keycloak = "keycloak/reachable"
+	S3       = "s3/reachable"
+	Docker   = "docker/reachable"
+)
+
 // Probe makes one attempt to reach the system; it returns a short description of what answered.
 // Errors wrapped with wait.Permanent (bad credentials) stop the waiting at once.
 type Probe func(ctx context.Context) (found string, err error)

@@ -203,7 +203,7 @@ func parseFirstCert(s string) (*x509.Certificate, error) {
 func TestBindsSPIRERootAndSecondRunWritesNothing(t *testing.T) {
 	b := newBed(t)
 	root, _, keyPEM := b.realRoot()
-	// the path internal/app takes: FromConfig with the configuration's SPIRE section
+	// the path app takes: FromConfig with the configuration's SPIRE section
 	fromConfig := func(src spireca.BundleSource, cas spireca.CAStore) steps.Step {
 		s, err := spireca.FromConfig(src, cas, config.Spire{
 			TrustDomain: "zb.test", UpstreamKey: config.NewSecret(keyPEM),

@@ -12,6 +12,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 )
 
 // Name is the step's name; it depends on "spire/reachable" and "ziti/reachable".
@@ -105,7 +106,7 @@ func FromConfig(spire BundleSource, zitiCAs CAStore, c config.Spire) (*Step, err
 }
 
 func (s *Step) Name() string        { return Name }
-func (s *Step) DependsOn() []string { return []string{"spire/reachable", "ziti/reachable"} }
+func (s *Step) DependsOn() []string { return []string{reach.Spire, reach.Ziti} }
 
 // Plan reads SPIRE's bundle and the controller's CAs and returns the creates, verifies, updates and deletes
 // that make the owned CAs match the bundle. It writes nothing.
@@ -148,7 +149,7 @@ type verifyOp struct {
 type updateOp struct {
 	id     string
 	ca     ziti.CA // the full desired state, with operator tags kept
-	fields []string
+	fields steps.Diff
 }
 
 // reconciliation is the outcome of diff: what to write, in order.
@@ -297,28 +298,23 @@ func diff(s Settings, td string, bundle []*x509.Certificate, current []ziti.CA) 
 	return r, nil
 }
 
-// differingFields names the settings of have that differ from want (names as in the management API).
-func differingFields(want, have ziti.CA) []string {
-	var f []string
-	add := func(differs bool, name string) {
-		if differs {
-			f = append(f, name)
-		}
-	}
-	add(want.Name != have.Name, "name")
-	add(want.IdentityNameFormat != have.IdentityNameFormat, "identityNameFormat")
-	add(!ziti.EqualSets(want.IdentityRoles, have.IdentityRoles), "identityRoles")
-	add(want.IsAuthEnabled != have.IsAuthEnabled, "isAuthEnabled")
-	add(want.IsAutoCaEnrollmentEnabled != have.IsAutoCaEnrollmentEnabled, "isAutoCaEnrollmentEnabled")
-	add(want.IsOttCaEnrollmentEnabled != have.IsOttCaEnrollmentEnabled, "isOttCaEnrollmentEnabled")
-	add(!sameClaim(want.ExternalIDClaim, have.ExternalIDClaim), "externalIdClaim")
+// differingFields lists the settings of have that differ from want (names as in the management API).
+func differingFields(want, have ziti.CA) steps.Diff {
+	var f steps.Diff
+	f.Add(want.Name != have.Name, "name", have.Name, want.Name)
+	f.Add(want.IdentityNameFormat != have.IdentityNameFormat, "identityNameFormat", have.IdentityNameFormat, want.IdentityNameFormat)
+	f.Add(!ziti.EqualSets(want.IdentityRoles, have.IdentityRoles), "identityRoles", have.IdentityRoles, want.IdentityRoles)
+	f.Add(want.IsAuthEnabled != have.IsAuthEnabled, "isAuthEnabled", have.IsAuthEnabled, want.IsAuthEnabled)
+	f.Add(want.IsAutoCaEnrollmentEnabled != have.IsAutoCaEnrollmentEnabled, "isAutoCaEnrollmentEnabled", have.IsAutoCaEnrollmentEnabled, want.IsAutoCaEnrollmentEnabled)
+	f.Add(want.IsOttCaEnrollmentEnabled != have.IsOttCaEnrollmentEnabled, "isOttCaEnrollmentEnabled", have.IsOttCaEnrollmentEnabled, want.IsOttCaEnrollmentEnabled)
+	f.Add(!sameClaim(want.ExternalIDClaim, have.ExternalIDClaim), "externalIdClaim", have.ExternalIDClaim, want.ExternalIDClaim)
 	tagsDiffer := false
 	for k, v := range want.Tags {
 		if have.Tags[k] != v {
 			tagsDiffer = true
 		}
 	}
-	add(tagsDiffer, "tags")
+	f.Add(tagsDiffer, "tags", have.Tags, mergeTags(have.Tags, want.Tags))
 	return f
 }
 
@@ -344,11 +340,12 @@ func (r *reconciliation) changes() []steps.Change {
 			Reason: "SPIRE root " + describe(c.cert) + " is not registered (created, then verified with its key)"})
 	}
 	for _, v := range r.verify {
-		ch = append(ch, steps.Change{Action: steps.Update, Kind: Kind, Key: v.name, Fields: []string{"isVerified"},
-			Reason: "registered but not verified (e.g. an earlier run stopped after creating it): verify with the root's key"})
+		ch = append(ch, steps.Change{Action: steps.Update, Kind: Kind, Key: v.name,
+			Reason: "registered but not verified (e.g. an earlier run stopped after creating it): verify with the root's key"}.WithDiff(
+			steps.Diff{{Field: "isVerified", Before: false, After: true}}))
 	}
 	for _, u := range r.update {
-		ch = append(ch, steps.Change{Action: steps.Update, Kind: Kind, Key: u.ca.Name, Reason: "differs (CA " + u.id + ")", Fields: u.fields})
+		ch = append(ch, steps.Change{Action: steps.Update, Kind: Kind, Key: u.ca.Name, Reason: "differs (CA " + u.id + ")"}.WithDiff(u.fields))
 	}
 	for _, d := range r.delete {
 		ch = append(ch, steps.Change{Action: steps.Delete, Kind: Kind, Key: d.Name,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 )
 
 // Name is the step's name; it depends on "spire/reachable".
@@ -72,7 +73,7 @@ func New(api API, cfg Config) (*Step, error) {
 }
 
 func (s *Step) Name() string        { return Name }
-func (s *Step) DependsOn() []string { return []string{"spire/reachable"} }
+func (s *Step) DependsOn() []string { return []string{reach.Spire} }
 
 // Plan lists the server's entries and returns the creates, updates and deletes that make the owned entries
 // equal to the declaration. It writes nothing.
@@ -97,7 +98,7 @@ type reconciliation struct {
 	earlyDelete []spire.Entry // owned, undeclared, and blocking the creation of a declared entry
 	create      []spire.Entry
 	update      []spire.Entry
-	updFields   [][]string
+	updFields   []steps.Diff
 	delete      []spire.Entry
 	notes       []string
 }
@@ -131,7 +132,7 @@ func diff(prefix string, desired, current []spire.Entry, keep func(spire.Entry) 
 			if diffs := differingFields(want, f); len(diffs) > 0 {
 				conflicts = append(conflicts, fmt.Errorf(
 					"%s: SPIRE already has this entry (same SPIFFE ID, parent and selectors) as entry %s, which ziti-bootstrap does not own, with different %s; delete it (spire-server entry delete -entryID %s) so that ziti-bootstrap can create its own, or change the declaration to match",
-					key(want), f.ID, strings.Join(diffs, ", "), f.ID))
+					key(want), f.ID, strings.Join(diffs.Names(), ", "), f.ID))
 			} else {
 				r.notes = append(r.notes, fmt.Sprintf("%s is served by entry %s, which ziti-bootstrap does not own: left as it is", key(want), f.ID))
 			}
@@ -161,25 +162,30 @@ func diff(prefix string, desired, current []spire.Entry, keep func(spire.Entry) 
 	return r, nil
 }
 
-// differingFields names the fields of have that differ from want (names as in the declaration).
-func differingFields(want, have spire.Entry) []string {
-	var f []string
-	add := func(differs bool, name string) {
-		if differs {
-			f = append(f, name)
-		}
-	}
-	add(want.SpiffeID != have.SpiffeID, "spiffeId")
-	add(want.ParentID != have.ParentID, "parentId")
-	add(!sameSelectors(want.Selectors, have.Selectors), "selectors")
-	add(want.X509SVIDTTL != have.X509SVIDTTL, "x509SvidTtl")
-	add(want.JWTSVIDTTL != have.JWTSVIDTTL, "jwtSvidTtl")
-	add(!slices.Equal(want.DNSNames, have.DNSNames), "dnsNames") // ordered: the first is the certificate's CN
-	add(!sameSet(want.FederatesWith, have.FederatesWith), "federatesWith")
-	add(want.Admin != have.Admin, "admin")
-	add(want.Downstream != have.Downstream, "downstream")
-	add(want.Hint != have.Hint, "hint")
+// differingFields lists the fields of have that differ from want (names as in the declaration).
+func differingFields(want, have spire.Entry) steps.Diff {
+	var f steps.Diff
+	f.Add(want.SpiffeID != have.SpiffeID, "spiffeId", have.SpiffeID, want.SpiffeID)
+	f.Add(want.ParentID != have.ParentID, "parentId", have.ParentID, want.ParentID)
+	f.Add(!sameSelectors(want.Selectors, have.Selectors), "selectors", selectorStrings(have.Selectors), selectorStrings(want.Selectors))
+	f.Add(want.X509SVIDTTL != have.X509SVIDTTL, "x509SvidTtl", have.X509SVIDTTL, want.X509SVIDTTL)
+	f.Add(want.JWTSVIDTTL != have.JWTSVIDTTL, "jwtSvidTtl", have.JWTSVIDTTL, want.JWTSVIDTTL)
+	f.Add(!slices.Equal(want.DNSNames, have.DNSNames), "dnsNames", have.DNSNames, want.DNSNames) // ordered: the first is the certificate's CN
+	f.Add(!sameSet(want.FederatesWith, have.FederatesWith), "federatesWith", have.FederatesWith, want.FederatesWith)
+	f.Add(want.Admin != have.Admin, "admin", have.Admin, want.Admin)
+	f.Add(want.Downstream != have.Downstream, "downstream", have.Downstream, want.Downstream)
+	f.Add(want.Hint != have.Hint, "hint", have.Hint, want.Hint)
 	return f
+}
+
+// selectorStrings returns the selectors as sorted "type:value" strings, for plans.
+func selectorStrings(sel []spire.Selector) []string {
+	out := make([]string, len(sel))
+	for i, s := range sel {
+		out[i] = s.Type + ":" + s.Value
+	}
+	slices.Sort(out)
+	return out
 }
 
 func sameSelectors(a, b []spire.Selector) bool {
@@ -211,7 +217,7 @@ func (r *reconciliation) changes() []steps.Change {
 		ch = append(ch, steps.Change{Action: steps.Create, Kind: Kind, Key: key(e), Reason: "missing (entry " + e.ID + ")"})
 	}
 	for i, e := range r.update {
-		ch = append(ch, steps.Change{Action: steps.Update, Kind: Kind, Key: key(e), Reason: "differs (entry " + e.ID + ")", Fields: r.updFields[i]})
+		ch = append(ch, steps.Change{Action: steps.Update, Kind: Kind, Key: key(e), Reason: "differs (entry " + e.ID + ")"}.WithDiff(r.updFields[i]))
 	}
 	for _, e := range r.delete {
 		ch = append(ch, steps.Change{Action: steps.Delete, Kind: Kind, Key: key(e), Reason: "not declared (entry " + e.ID + ")"})

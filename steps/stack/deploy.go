@@ -15,6 +15,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,7 +65,8 @@ const (
 
 // Config is what the steps share.
 type Config struct {
-	// Engine returns the Docker client once the step this one depends on (docker/reachable) has made it.
+	// Engine returns the Docker client (built without a call; the step this one depends on, docker/reachable,
+	// checks that it reaches the engine).
 	Engine func() Engine
 	// Timeout bounds the wait for convergence after a deploy (default 5 minutes).
 	Timeout time.Duration
@@ -124,11 +126,7 @@ func (d *Deploy) engine() (Engine, error) {
 	if d.cfg.Engine == nil {
 		return nil, errors.New("no Docker client: the step docker/reachable must run first")
 	}
-	e := d.cfg.Engine()
-	if c, ok := e.(*docker.Client); e == nil || (ok && c == nil) { // a nil *docker.Client is a non-nil Engine
-		return nil, errors.New("no Docker client: the step docker/reachable must run first")
-	}
-	return e, nil
+	return d.cfg.Engine(), nil // built without a call before any step; docker/reachable checked it answers
 }
 
 // observed is the live state of one stack.
@@ -201,8 +199,8 @@ func diff(st *stacks.Stack, o *observed) (*plan, []steps.Change, []string, error
 	var problems []string
 	// deletes come last, in the order apply makes them: services, secrets, configs, networks
 	dels := map[string][]steps.Change{}
-	add := func(a steps.Action, kind, key, reason string, fields ...string) {
-		c := steps.Change{Action: a, Kind: kind, Key: key, Reason: reason, Fields: fields}
+	add := func(a steps.Action, kind, key, reason string, diff ...steps.FieldChange) {
+		c := steps.Change{Action: a, Kind: kind, Key: key, Reason: reason}.WithDiff(diff)
 		if a == steps.Delete {
 			dels[kind] = append(dels[kind], c)
 			return
@@ -299,13 +297,16 @@ func diff(st *stacks.Stack, o *observed) (*plan, []steps.Change, []string, error
 				modeString(live.Spec.Mode), modeString(s.Spec.Mode)))
 			continue
 		}
-		var names, details []string
+		var (
+			fields  steps.Diff
+			details []string
+		)
 		for _, d := range diffs {
-			names = append(names, d.Field)
+			fields.Add(true, d.Field, d.Before, d.After)
 			details = append(details, d.Detail)
 		}
 		p.updateServices = append(p.updateServices, serviceUpdate{live: *live, want: s})
-		add(steps.Update, KindService, s.Spec.Name, strings.Join(details, "; "), names...)
+		add(steps.Update, KindService, s.Spec.Name, strings.Join(details, "; "), fields...)
 	}
 	for _, s := range o.services {
 		if !wantSvc[s.Spec.Name] {
@@ -399,8 +400,9 @@ func (d *Deploy) reruns(p *plan, o *observed) []steps.Change {
 			continue // its spec changed: the update runs it again
 		}
 		p.updateServices = append(p.updateServices, serviceUpdate{live: *live, want: *want, force: true})
-		out = append(out, steps.Change{Action: steps.Update, Kind: KindService, Key: name, Reason: "run the job again (asked for)",
-			Fields: []string{"forceUpdate"}})
+		f := live.Spec.TaskTemplate.ForceUpdate
+		out = append(out, steps.Change{Action: steps.Update, Kind: KindService, Key: name, Reason: "run the job again (asked for)"}.WithDiff(
+			steps.Diff{{Field: "forceUpdate", Before: f, After: f + 1}}))
 	}
 	return out
 }
@@ -519,26 +521,31 @@ func (d *Deploy) apply(ctx context.Context, e Engine, p *plan) error {
 // resolve fills in the IDs of the secrets and configs a service spec refers to by name.
 func resolve(spec swarm.ServiceSpec, p *plan) (swarm.ServiceSpec, error) {
 	c := *spec.TaskTemplate.ContainerSpec
-	c.Secrets = make([]*swarm.SecretReference, len(spec.TaskTemplate.ContainerSpec.Secrets))
-	for i, r := range spec.TaskTemplate.ContainerSpec.Secrets {
-		ref := *r
-		ref.SecretID = p.secretIDs[r.SecretName]
-		if ref.SecretID == "" {
-			return spec, fmt.Errorf("service %s: secret %s was not created", spec.Name, r.SecretName)
-		}
-		c.Secrets[i] = &ref
-	}
-	c.Configs = make([]*swarm.ConfigReference, len(spec.TaskTemplate.ContainerSpec.Configs))
-	for i, r := range spec.TaskTemplate.ContainerSpec.Configs {
-		ref := *r
-		ref.ConfigID = p.configIDs[r.ConfigName]
-		if ref.ConfigID == "" {
-			return spec, fmt.Errorf("service %s: config %s was not created", spec.Name, r.ConfigName)
-		}
-		c.Configs[i] = &ref
+	var err1, err2 error
+	c.Secrets, err1 = resolveRefs(spec.Name, "secret", c.Secrets, p.secretIDs,
+		func(r *swarm.SecretReference) *string { return &r.SecretName }, func(r *swarm.SecretReference) *string { return &r.SecretID })
+	c.Configs, err2 = resolveRefs(spec.Name, "config", c.Configs, p.configIDs,
+		func(r *swarm.ConfigReference) *string { return &r.ConfigName }, func(r *swarm.ConfigReference) *string { return &r.ConfigID })
+	if err := cmp.Or(err1, err2); err != nil {
+		return spec, err
 	}
 	spec.TaskTemplate.ContainerSpec = &c
 	return spec, nil
+}
+
+// resolveRefs returns copies of a service's references to secrets or configs (kind) with the IDs of the objects
+// they name; name and id address the fields of a reference.
+func resolveRefs[R any](service, kind string, refs []*R, ids map[string]string, name, id func(*R) *string) ([]*R, error) {
+	out := make([]*R, len(refs))
+	for i, r := range refs {
+		ref := *r
+		*id(&ref) = ids[*name(&ref)]
+		if *id(&ref) == "" {
+			return nil, fmt.Errorf("service %s: %s %s was not created", service, kind, *name(&ref))
+		}
+		out[i] = &ref
+	}
+	return out, nil
 }
 
 // removeNetwork removes one of our networks, retrying while the tasks of removed services still hold it.

@@ -11,6 +11,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
 // The engine stores a service spec in its own normal form: network names become IDs, secret and config names
@@ -24,6 +26,8 @@ type field struct {
 	get  func(s *swarm.ServiceSpec, netName func(string) string) any
 	// show renders a difference for the plan; nil means the field's name says enough.
 	show func(before, after any) string
+	// hide returns a value with what must not be shown (secrets) redacted; nil shows the value as it is.
+	hide func(v any) any
 }
 
 var fields = []field{
@@ -32,7 +36,8 @@ var fields = []field{
 	{name: "replicas", get: func(s *swarm.ServiceSpec, _ func(string) string) any { return modeString(s.Mode) },
 		show: func(b, a any) string { return fmt.Sprintf("mode %v → %v", b, a) }},
 	{name: "env", get: func(s *swarm.ServiceSpec, _ func(string) string) any { return sorted(cs(s).Env) },
-		show: func(b, a any) string { return "env " + envDiff(b.([]string), a.([]string)) }},
+		show: func(b, a any) string { return "env " + envDiff(b.([]string), a.([]string)) },
+		hide: func(v any) any { return redactEnv(v.([]string)) }},
 	{name: "mounts", get: func(s *swarm.ServiceSpec, _ func(string) string) any { return mounts(cs(s).Mounts) },
 		show: func(b, a any) string { return "mounts " + setDiff(b.([]string), a.([]string)) }},
 	{name: "secrets", get: func(s *swarm.ServiceSpec, _ func(string) string) any { return secretRefs(cs(s).Secrets) },
@@ -66,6 +71,9 @@ var fields = []field{
 type Difference struct {
 	Field  string // e.g. "image", "env", "mounts", "replicas"
 	Detail string // e.g. "image a:1 → a:2"; never a value of an environment variable
+	// Before and After are the field's values in the engine and in the stack file, for the plan; the values
+	// of environment variables are redacted.
+	Before, After any
 }
 
 // Compare returns the fields in which live (as the engine returns it) differs from want (as converted from
@@ -78,7 +86,10 @@ func Compare(live, want *swarm.ServiceSpec, netName func(string) string) []Diffe
 		if reflect.DeepEqual(b, a) {
 			continue
 		}
-		d := Difference{Field: f.name, Detail: f.name}
+		d := Difference{Field: f.name, Detail: f.name, Before: b, After: a}
+		if f.hide != nil {
+			d.Before, d.After = f.hide(b), f.hide(a)
+		}
 		switch {
 		case f.show != nil:
 			d.Detail = f.show(b, a)
@@ -386,5 +397,15 @@ func sortedKeys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// redactEnv returns the variables of env (NAME=value) with their values redacted: a value may be a secret.
+func redactEnv(env []string) []string {
+	out := make([]string, len(env))
+	for i, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		out[i] = name + "=" + steps.Redacted
+	}
 	return out
 }

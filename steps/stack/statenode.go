@@ -72,7 +72,7 @@ func (s *StateNode) Plan(ctx context.Context) (*steps.Plan, error) {
 		self := nodeByID(nodes, info.NodeID)
 		ch := steps.Change{Action: steps.Update, Kind: KindNode, Key: self.Hostname + " (" + self.ID + ")",
 			Reason: fmt.Sprintf("no node has the label %s=true: this manager becomes the state node (its local volumes hold the databases)", s.label),
-			Fields: []string{"labels." + s.label}}
+		}.WithDiff(steps.Diff{{Field: "labels." + s.label, Before: self.Labels[s.label], After: "true"}})
 		return steps.NewPlan([]steps.Change{ch}, func(ctx context.Context) error {
 			return e.LabelNode(ctx, self.ID, s.label, "true")
 		}), nil

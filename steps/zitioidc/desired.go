@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
 )
 
@@ -90,21 +91,22 @@ func wantSigner(name string, src keycloakrealm.ZitiSigner, scopes []string, keep
 	}
 }
 
-// signerFields names the fields of have that differ from want, in a fixed order.
-func signerFields(want, have ziti.ExtJWTSigner) []string {
-	var f fieldList
-	f.add(want.Issuer != have.Issuer, FieldIssuer)
-	f.add(want.Audience != have.Audience, FieldAudience)
-	f.add(want.JWKSEndpoint != have.JWKSEndpoint, FieldJWKSEndpoint)
-	f.add(want.CertPEM != have.CertPEM, FieldCertPEM)
-	f.add(want.Kid != have.Kid, FieldKid)
-	f.add(claimsProperty(want.ClaimsProperty) != claimsProperty(have.ClaimsProperty), FieldClaimsProperty)
-	f.add(want.UseExternalID != have.UseExternalID, FieldUseExternalID)
-	f.add(want.Enabled != have.Enabled, FieldEnabled)
-	f.add(want.ClientID != have.ClientID, FieldClientID)
-	f.add(want.ExternalAuthURL != have.ExternalAuthURL, FieldExternalAuthURL)
-	f.add(!ziti.EqualSets(want.Scopes, have.Scopes), FieldScopes)
-	f.add(targetToken(want.TargetToken) != targetToken(have.TargetToken), FieldTargetToken)
+// signerDiff lists the fields of have that differ from want, in a fixed order.
+func signerDiff(want, have ziti.ExtJWTSigner) steps.Diff {
+	var f steps.Diff
+	f.Add(want.Issuer != have.Issuer, FieldIssuer, have.Issuer, want.Issuer)
+	f.Add(want.Audience != have.Audience, FieldAudience, have.Audience, want.Audience)
+	f.Add(want.JWKSEndpoint != have.JWKSEndpoint, FieldJWKSEndpoint, have.JWKSEndpoint, want.JWKSEndpoint)
+	f.Add(want.CertPEM != have.CertPEM, FieldCertPEM, have.CertPEM, want.CertPEM)
+	f.Add(want.Kid != have.Kid, FieldKid, have.Kid, want.Kid)
+	f.Add(claimsProperty(want.ClaimsProperty) != claimsProperty(have.ClaimsProperty), FieldClaimsProperty,
+		claimsProperty(have.ClaimsProperty), claimsProperty(want.ClaimsProperty))
+	f.Add(want.UseExternalID != have.UseExternalID, FieldUseExternalID, have.UseExternalID, want.UseExternalID)
+	f.Add(want.Enabled != have.Enabled, FieldEnabled, have.Enabled, want.Enabled)
+	f.Add(want.ClientID != have.ClientID, FieldClientID, have.ClientID, want.ClientID)
+	f.Add(want.ExternalAuthURL != have.ExternalAuthURL, FieldExternalAuthURL, have.ExternalAuthURL, want.ExternalAuthURL)
+	f.Add(!ziti.EqualSets(want.Scopes, have.Scopes), FieldScopes, have.Scopes, want.Scopes)
+	f.Add(targetToken(want.TargetToken) != targetToken(have.TargetToken), FieldTargetToken, targetToken(have.TargetToken), targetToken(want.TargetToken))
 	return f
 }
 
@@ -142,31 +144,25 @@ func wantPolicy(name, signerID string, keepTags map[string]any) ziti.AuthPolicy 
 	}
 }
 
-// policyFields names the fields of have that differ from want, in a fixed order.
-func policyFields(want, have ziti.AuthPolicy) []string {
-	var f fieldList
+// policyDiff lists the fields of have that differ from want, in a fixed order.
+func policyDiff(want, have ziti.AuthPolicy) steps.Diff {
+	var f steps.Diff
 	minLen := func(n int64) int64 { return max(n, ziti.MinPasswordLength) }
-	f.add(want.PrimaryCertAllowed != have.PrimaryCertAllowed, FieldCertAllowed)
-	f.add(want.PrimaryCertAllowExpiredCerts != have.PrimaryCertAllowExpiredCerts, FieldCertAllowExpired)
-	f.add(want.PrimaryExtJWTAllowed != have.PrimaryExtJWTAllowed, FieldExtJWTAllowed)
-	f.add(!ziti.EqualSets(want.PrimaryExtJWTAllowedSigners, have.PrimaryExtJWTAllowedSigners), FieldExtJWTSigners)
-	f.add(want.PrimaryUpdbAllowed != have.PrimaryUpdbAllowed, FieldUpdbAllowed)
-	f.add(minLen(want.PrimaryUpdbMinPasswordLength) != minLen(have.PrimaryUpdbMinPasswordLength), FieldUpdbMinLength)
-	f.add(want.PrimaryUpdbRequireSpecialChar != have.PrimaryUpdbRequireSpecialChar, FieldUpdbSpecialChar)
-	f.add(want.PrimaryUpdbRequireNumberChar != have.PrimaryUpdbRequireNumberChar, FieldUpdbNumberChar)
-	f.add(want.PrimaryUpdbRequireMixedCase != have.PrimaryUpdbRequireMixedCase, FieldUpdbMixedCase)
-	f.add(want.PrimaryUpdbMaxAttempts != have.PrimaryUpdbMaxAttempts, FieldUpdbMaxAttempts)
-	f.add(want.PrimaryUpdbLockoutDurationMinutes != have.PrimaryUpdbLockoutDurationMinutes, FieldUpdbLockout)
-	f.add(want.SecondaryRequireTOTP != have.SecondaryRequireTOTP, FieldSecondaryTOTP)
-	f.add(want.SecondaryRequireExtJWTSigner != have.SecondaryRequireExtJWTSigner, FieldSecondaryExtJWT)
+	f.Add(want.PrimaryCertAllowed != have.PrimaryCertAllowed, FieldCertAllowed, have.PrimaryCertAllowed, want.PrimaryCertAllowed)
+	f.Add(want.PrimaryCertAllowExpiredCerts != have.PrimaryCertAllowExpiredCerts, FieldCertAllowExpired, have.PrimaryCertAllowExpiredCerts, want.PrimaryCertAllowExpiredCerts)
+	f.Add(want.PrimaryExtJWTAllowed != have.PrimaryExtJWTAllowed, FieldExtJWTAllowed, have.PrimaryExtJWTAllowed, want.PrimaryExtJWTAllowed)
+	f.Add(!ziti.EqualSets(want.PrimaryExtJWTAllowedSigners, have.PrimaryExtJWTAllowedSigners), FieldExtJWTSigners,
+		have.PrimaryExtJWTAllowedSigners, want.PrimaryExtJWTAllowedSigners)
+	f.Add(want.PrimaryUpdbAllowed != have.PrimaryUpdbAllowed, FieldUpdbAllowed, have.PrimaryUpdbAllowed, want.PrimaryUpdbAllowed)
+	f.Add(minLen(want.PrimaryUpdbMinPasswordLength) != minLen(have.PrimaryUpdbMinPasswordLength), FieldUpdbMinLength,
+		minLen(have.PrimaryUpdbMinPasswordLength), minLen(want.PrimaryUpdbMinPasswordLength))
+	f.Add(want.PrimaryUpdbRequireSpecialChar != have.PrimaryUpdbRequireSpecialChar, FieldUpdbSpecialChar, have.PrimaryUpdbRequireSpecialChar, want.PrimaryUpdbRequireSpecialChar)
+	f.Add(want.PrimaryUpdbRequireNumberChar != have.PrimaryUpdbRequireNumberChar, FieldUpdbNumberChar, have.PrimaryUpdbRequireNumberChar, want.PrimaryUpdbRequireNumberChar)
+	f.Add(want.PrimaryUpdbRequireMixedCase != have.PrimaryUpdbRequireMixedCase, FieldUpdbMixedCase, have.PrimaryUpdbRequireMixedCase, want.PrimaryUpdbRequireMixedCase)
+	f.Add(want.PrimaryUpdbMaxAttempts != have.PrimaryUpdbMaxAttempts, FieldUpdbMaxAttempts, have.PrimaryUpdbMaxAttempts, want.PrimaryUpdbMaxAttempts)
+	f.Add(want.PrimaryUpdbLockoutDurationMinutes != have.PrimaryUpdbLockoutDurationMinutes, FieldUpdbLockout,
+		have.PrimaryUpdbLockoutDurationMinutes, want.PrimaryUpdbLockoutDurationMinutes)
+	f.Add(want.SecondaryRequireTOTP != have.SecondaryRequireTOTP, FieldSecondaryTOTP, have.SecondaryRequireTOTP, want.SecondaryRequireTOTP)
+	f.Add(want.SecondaryRequireExtJWTSigner != have.SecondaryRequireExtJWTSigner, FieldSecondaryExtJWT, have.SecondaryRequireExtJWTSigner, want.SecondaryRequireExtJWTSigner)
 	return f
-}
-
-// fieldList collects the names of the fields that differ, in the order they are checked.
-type fieldList []string
-
-func (f *fieldList) add(differs bool, name string) {
-	if differs {
-		*f = append(*f, name)
-	}
 }

@@ -41,6 +41,7 @@ type env struct {
 	admin *ziti.Client     // setup and checks, counted nowhere
 	kc    *keycloak.Client // tokens, counted nowhere
 	set   zitioidc.Settings
+	kcURL *url.URL // where run reaches Keycloak; nil: the test bed's URL
 }
 
 func newEnv(t *testing.T, prefix string) *env {
@@ -128,7 +129,12 @@ func (e *env) run(d keycloakrealm.Declaration, mode steps.Mode) runResult {
 	counter := calls.New()
 	zOpts := e.zOpts
 	zOpts.Counter = counter
-	kc := keycloaktest.Dial(t, counter)
+	kcOpts := keycloaktest.Options(t, counter)
+	if e.kcURL != nil {
+		kcOpts.URL = e.kcURL
+	}
+	kc, err := keycloak.Dial(kcOpts)
+	testutil.Must(t, err)
 	z, err := ziti.New(ctx(t), zOpts)
 	testutil.Must(t, err)
 	rs, err := keycloakrealm.New(kc, d)

@@ -12,13 +12,14 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 )
 
 // Name is the step's name. It depends on the realm step (the signer's settings come from it) and on the
 // controller being reachable.
 const (
 	Name          = "ziti/oidc"
-	ZitiReachable = "ziti/reachable"
+	ZitiReachable = reach.Ziti
 )
 
 // Defaults of Settings (the same as internal/config's for ZITI_JWT_SIGNER_NAME and ZITI_AUTH_POLICY_NAME).
@@ -64,6 +65,9 @@ type Settings struct {
 	// that does not exist, or an administrator (the policy allows no password: attaching the administrator
 	// ziti-bootstrap logs in as would lock it out), fails the plan. Identities not listed are left alone.
 	AttachIdentities []string
+	// JWKSEndpoint is where the controller fetches the realm's signing keys (KEYCLOAK_JWKS_URL); empty: the
+	// source's (the realm's discovery document as this process reaches Keycloak).
+	JWKSEndpoint string
 }
 
 // Step converges the signer, the auth policy and the attached identities. Create it with New.
@@ -86,13 +90,16 @@ func New(src SignerSource, z ZitiAPI, s Settings) (*Step, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
+	if s.JWKSEndpoint != "" {
+		src = controllerJWKS{src, s.JWKSEndpoint}
+	}
 	return &Step{src: src, z: z, s: s}, nil
 }
 
 // FromConfig returns the step for the configuration's OIDC section (ZITI_JWT_SIGNER_NAME,
-// ZITI_AUTH_POLICY_NAME); scopes are the default and no identity is attached.
+// ZITI_AUTH_POLICY_NAME, KEYCLOAK_JWKS_URL, ZITI_OIDC_SCOPES, ZITI_AUTH_POLICY_IDENTITIES).
 func FromConfig(src SignerSource, z ZitiAPI, c config.OIDC) (*Step, error) {
-	s := Settings{SignerName: c.SignerName, AuthPolicyName: c.AuthPolicyName, AttachIdentities: c.AttachIdentities}
+	s := Settings{SignerName: c.SignerName, AuthPolicyName: c.AuthPolicyName, JWKSEndpoint: c.JWKSURL, AttachIdentities: c.AttachIdentities}
 	if len(c.Scopes) > 0 {
 		s.Scopes = c.Scopes
 	}
@@ -137,23 +144,12 @@ func (s *Step) DependsOn() []string { return []string{keycloakrealm.Name, ZitiRe
 // Settings returns the settings with their defaults filled in.
 func (s *Step) Settings() Settings { return s.s }
 
-// op is one planned change and the call(s) that carry it out.
-type op struct {
-	change steps.Change
-	run    func(ctx context.Context) error
-}
-
-// idRef carries an object's id from its creation (at apply) to the objects that name it.
-type idRef struct{ what, id string }
-
-// with returns a run function that calls fn with the object's id; it fails when the object was not created.
-func (r *idRef) with(fn func(ctx context.Context, id string) error) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		if r.id == "" {
-			return fmt.Errorf("%s was not created", r.what)
-		}
-		return fn(ctx, r.id)
-	}
+// observed is what Plan read: the signer settings from the source and the controller's candidate objects.
+type observed struct {
+	src        keycloakrealm.ZitiSigner
+	signers    []ziti.ExtJWTSigner // by name, unfinished name or issuer
+	policies   []ziti.AuthPolicy   // by name
+	identities []ziti.Identity     // the ones to attach
 }
 
 // Plan reads the signer settings from the source and the objects from the controller, and returns the changes
@@ -162,68 +158,96 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	if s.z == nil {
 		return nil, errors.New("no OpenZiti client: " + ZitiReachable + " must run first")
 	}
+	o, err := s.observe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ops, notes, err := diff(s.s, o)
+	if err != nil {
+		return nil, err
+	}
+	// The signer and the policy are needed by what follows them, so a failure there stops the apply; failures
+	// of single identities are collected.
+	p := steps.OpsPlan(s.z, ops, func(c steps.Change) bool { return c.Kind != KindIdentity })
+	for _, n := range notes {
+		p.Note("%s", n)
+	}
+	return p, nil
+}
+
+func (s *Step) observe(ctx context.Context) (observed, error) {
+	var o observed
 	src, err := s.src.ZitiSigner(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("signer settings: %w", err)
+		return o, fmt.Errorf("signer settings: %w", err)
 	}
 	if err := checkSource(src); err != nil {
-		return nil, err
+		return o, err
 	}
-	sname, pname := s.s.SignerName, s.s.AuthPolicyName
-
+	o.src = src
+	sname := s.s.SignerName
 	unfinishedName := sname + ziti.CreatingSuffix // see ziti.CreateExtJWTSigner
-	signers, err := s.z.ListExtJWTSigners(ctx, ziti.FilterEq("name", sname)+" or "+ziti.FilterEq("name", unfinishedName)+" or "+ziti.FilterEq("issuer", src.Issuer))
-	if err != nil {
-		return nil, err
+	if o.signers, err = s.z.ListExtJWTSigners(ctx, ziti.FilterEq("name", sname)+" or "+ziti.FilterEq("name", unfinishedName)+" or "+ziti.FilterEq("issuer", src.Issuer)); err != nil {
+		return o, err
 	}
-	policies, err := s.z.ListAuthPolicies(ctx, ziti.FilterEq("name", pname))
-	if err != nil {
-		return nil, err
+	if o.policies, err = s.z.ListAuthPolicies(ctx, ziti.FilterEq("name", s.s.AuthPolicyName)); err != nil {
+		return o, err
 	}
-	var idents []ziti.Identity
 	if len(s.s.AttachIdentities) > 0 {
-		if idents, err = s.z.ListIdentities(ctx, ziti.FilterIn("name", s.s.AttachIdentities)); err != nil {
-			return nil, err
+		if o.identities, err = s.z.ListIdentities(ctx, ziti.FilterIn("name", s.s.AttachIdentities)); err != nil {
+			return o, err
 		}
 	}
+	return o, nil
+}
 
-	// Observe: find ours, refuse what belongs to others.
+// op is one planned change of this step.
+type op = steps.Op[ZitiAPI]
+
+// diff returns the operations that make the controller's objects in o match the settings and the source, in
+// apply order, and notes for the user. It makes no call. Objects of the configured names that belong to others
+// fail it, every problem at once.
+func diff(set Settings, o observed) ([]op, []string, error) {
+	src, sname, pname := o.src, set.SignerName, set.AuthPolicyName
+	unfinishedName := sname + ziti.CreatingSuffix
+
+	// Find ours, refuse what belongs to others.
 	var (
 		problems   []error
 		haveSigner *ziti.ExtJWTSigner
 		unfinished *ziti.ExtJWTSigner // created by a run that died before it gave the signer its name and tags
 		havePolicy *ziti.AuthPolicy
 	)
-	for i, sg := range signers {
+	for i, sg := range o.signers {
 		switch {
 		case sg.Name == sname:
-			haveSigner = &signers[i]
+			haveSigner = &o.signers[i]
 			if !owned(sg.Tags) {
 				problems = append(problems, fmt.Errorf("external JWT signer %q (id %s) exists but is not managed by ziti-bootstrap (no tag %s=%s): "+
 					"set ZITI_JWT_SIGNER_NAME to another name, or hand it over by adding that tag (it will then be overwritten)", sname, sg.ID, OwnerTag, OwnerValue))
 			}
 		case sg.Name == unfinishedName:
-			unfinished = &signers[i]
+			unfinished = &o.signers[i]
 		case sg.Issuer == src.Issuer:
 			problems = append(problems, fmt.Errorf("external JWT signer %q (id %s) already accepts issuer %s, and the controller allows one signer per issuer: "+
 				"delete it, or set ZITI_JWT_SIGNER_NAME=%s and add the tag %s=%s to hand it over", sg.Name, sg.ID, src.Issuer, sg.Name, OwnerTag, OwnerValue))
 		}
 	}
-	for i, p := range policies {
+	for i, p := range o.policies {
 		if p.Name != pname {
 			continue
 		}
-		havePolicy = &policies[i]
+		havePolicy = &o.policies[i]
 		if !owned(p.Tags) {
 			problems = append(problems, fmt.Errorf("auth policy %q (id %s) exists but is not managed by ziti-bootstrap (no tag %s=%s): "+
 				"set ZITI_AUTH_POLICY_NAME to another name, or hand it over by adding that tag (it will then be overwritten)", pname, p.ID, OwnerTag, OwnerValue))
 		}
 	}
 	byName := map[string]ziti.Identity{}
-	for _, in := range idents {
+	for _, in := range o.identities {
 		byName[in.Name] = in
 	}
-	for _, n := range s.s.AttachIdentities {
+	for _, n := range set.AttachIdentities {
 		in, ok := byName[n]
 		switch {
 		case !ok:
@@ -236,43 +260,52 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return nil, errors.Join(problems...)
+		return nil, nil, errors.Join(problems...)
 	}
 
-	// Diff.
 	var (
 		ops   []op
 		notes []string
 	)
-	add := func(ch steps.Change, run func(ctx context.Context) error) { ops = append(ops, op{ch, run}) }
-	z := s.z
+	add := func(ch steps.Change, run func(context.Context, ZitiAPI) error) {
+		ops = append(ops, op{Change: ch, Run: run})
+	}
+	claim := "identity id"
+	if src.UseExternalID {
+		claim = "identity externalId"
+	}
+	notes = append(notes, fmt.Sprintf("signer %s accepts tokens of %s with audience %s; claim %s is matched to the %s", sname, src.Issuer, src.Audience, claimsProperty(src.ClaimsProperty), claim))
+	if src.Predicted {
+		notes = append(notes, "realm not created yet: issuer and JWKS endpoint are predicted from the Keycloak URL; apply reads them from the realm once it exists")
+	}
 
-	signer := &idRef{what: "external JWT signer " + sname}
+	signer := steps.NewRef("external JWT signer "+sname, "")
 	switch {
 	case haveSigner == nil && unfinished != nil:
 		// Finish the create: the update gives the signer its name, its tags and the wanted settings.
-		signer.id = unfinished.ID
-		want, id := wantSigner(sname, src, s.s.Scopes, unfinished.Tags), unfinished.ID
-		f := append([]string{FieldName, FieldTags}, signerFields(want, *unfinished)...)
-		add(steps.Change{Action: steps.Update, Kind: KindSigner, Key: sname, Fields: f,
-			Reason: fmt.Sprintf("an earlier run created it as %s (id %s) and stopped before naming and tagging it", unfinishedName, id)},
-			func(ctx context.Context) error { return z.UpdateExtJWTSigner(ctx, id, want) })
+		signer.Set(unfinished.ID)
+		want, id := wantSigner(sname, src, set.Scopes, unfinished.Tags), unfinished.ID
+		f := steps.Diff{{Field: FieldName, Before: unfinished.Name, After: want.Name}, {Field: FieldTags, Before: unfinished.Tags, After: want.Tags}}
+		f = append(f, signerDiff(want, *unfinished)...)
+		add(steps.Change{Action: steps.Update, Kind: KindSigner, Key: sname,
+			Reason: fmt.Sprintf("an earlier run created it as %s (id %s) and stopped before naming and tagging it", unfinishedName, id)}.WithDiff(f),
+			func(ctx context.Context, z ZitiAPI) error { return z.UpdateExtJWTSigner(ctx, id, want) })
 	case haveSigner == nil:
-		want := wantSigner(sname, src, s.s.Scopes, nil)
+		want := wantSigner(sname, src, set.Scopes, nil)
 		add(steps.Change{Action: steps.Create, Kind: KindSigner, Key: sname, Reason: "missing"},
-			func(ctx context.Context) error {
+			func(ctx context.Context, z ZitiAPI) error {
 				id, err := z.CreateExtJWTSigner(ctx, want)
-				signer.id = id
+				signer.Set(id)
 				return err
 			})
 	default:
-		signer.id = haveSigner.ID
-		want := wantSigner(sname, src, s.s.Scopes, haveSigner.Tags)
-		if f := signerFields(want, *haveSigner); len(f) > 0 {
+		signer.Set(haveSigner.ID)
+		want := wantSigner(sname, src, set.Scopes, haveSigner.Tags)
+		if f := signerDiff(want, *haveSigner); len(f) > 0 {
 			id := haveSigner.ID
-			add(steps.Change{Action: steps.Update, Kind: KindSigner, Key: sname, Fields: f, Reason: "differs"},
-				func(ctx context.Context) error { return z.UpdateExtJWTSigner(ctx, id, want) })
-			if slices.Contains(f, FieldIssuer) {
+			add(steps.Change{Action: steps.Update, Kind: KindSigner, Key: sname, Reason: "differs"}.WithDiff(f),
+				func(ctx context.Context, z ZitiAPI) error { return z.UpdateExtJWTSigner(ctx, id, want) })
+			if slices.Contains(f.Names(), FieldIssuer) {
 				// Seen with controller 1.7.2: its in-memory table of signers is keyed by issuer, and an update
 				// adds the new issuer without removing the old one (only a restart reloads the table).
 				notes = append(notes, fmt.Sprintf("the issuer of signer %s changes from %s: the controller keeps accepting tokens of the old issuer "+
@@ -285,74 +318,54 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 		}
 	}
 
-	policy := &idRef{what: "auth policy " + pname}
+	policy := steps.NewRef("auth policy "+pname, "")
 	if havePolicy == nil {
 		add(steps.Change{Action: steps.Create, Kind: KindAuthPolicy, Key: pname, Reason: "missing"},
-			signer.with(func(ctx context.Context, sid string) error {
+			steps.After(signer, func(ctx context.Context, z ZitiAPI, sid string) error {
 				id, err := z.CreateAuthPolicy(ctx, wantPolicy(pname, sid, nil))
-				policy.id = id
+				policy.Set(id)
 				return err
 			}))
 	} else {
-		policy.id = havePolicy.ID
+		policy.Set(havePolicy.ID)
 		tags, id := havePolicy.Tags, havePolicy.ID
-		// signer.id is empty when the signer is created by this plan: the allowed signers then differ.
-		if f := policyFields(wantPolicy(pname, signer.id, tags), *havePolicy); len(f) > 0 {
-			add(steps.Change{Action: steps.Update, Kind: KindAuthPolicy, Key: pname, Fields: f, Reason: "differs"},
-				signer.with(func(ctx context.Context, sid string) error {
+		// The signer's id is not known when this plan creates it: the allowed signers then differ.
+		if f := policyDiff(wantPolicy(pname, signer.ID(), tags), *havePolicy); len(f) > 0 {
+			if !signer.Known() {
+				for i := range f {
+					if f[i].Field == FieldExtJWTSigners {
+						f[i].After = []string{steps.Unknown}
+					}
+				}
+			}
+			add(steps.Change{Action: steps.Update, Kind: KindAuthPolicy, Key: pname, Reason: "differs"}.WithDiff(f),
+				steps.After(signer, func(ctx context.Context, z ZitiAPI, sid string) error {
 					return z.UpdateAuthPolicy(ctx, id, wantPolicy(pname, sid, tags))
 				}))
 		}
 	}
 
-	for _, n := range s.s.AttachIdentities {
+	for _, n := range set.AttachIdentities {
 		in := byName[n]
 		if in.ExternalID == "" && src.UseExternalID {
 			notes = append(notes, fmt.Sprintf("identity %s has no externalId: it cannot log in with a token until its externalId is the value of its user's %s claim", n, src.ClaimsProperty))
 		}
-		if policy.id != "" && in.AuthPolicyID == policy.id {
+		if policy.Known() && in.AuthPolicyID == policy.ID() {
 			continue
 		}
+		after := any(policy.ID())
+		if !policy.Known() {
+			after = steps.Unknown
+		}
 		reason := fmt.Sprintf("uses auth policy %s", in.AuthPolicyID)
-		add(steps.Change{Action: steps.Update, Kind: KindIdentity, Key: n, Fields: []string{FieldIdentityAuthPolicyID}, Reason: reason},
-			policy.with(func(ctx context.Context, pid string) error {
+		add(steps.Change{Action: steps.Update, Kind: KindIdentity, Key: n, Reason: reason}.WithDiff(
+			steps.Diff{{Field: FieldIdentityAuthPolicyID, Before: in.AuthPolicyID, After: after}}),
+			steps.After(policy, func(ctx context.Context, z ZitiAPI, pid string) error {
 				in.AuthPolicyID = pid
 				return z.UpdateIdentity(ctx, in.ID, in)
 			}))
 	}
-
-	changes := make([]steps.Change, len(ops))
-	for i, o := range ops {
-		changes[i] = o.change
-	}
-	p := steps.NewPlan(changes, func(ctx context.Context) error { return apply(ctx, ops) })
-	claim := "identity id"
-	if src.UseExternalID {
-		claim = "identity externalId"
-	}
-	p.Note("signer %s accepts tokens of %s with audience %s; claim %s is matched to the %s", sname, src.Issuer, src.Audience, claimsProperty(src.ClaimsProperty), claim)
-	if src.Predicted {
-		p.Note("realm not created yet: issuer and JWKS endpoint are predicted from the Keycloak URL; apply reads them from the realm once it exists")
-	}
-	for _, n := range notes {
-		p.Note("%s", n)
-	}
-	return p, nil
-}
-
-// apply carries out the operations in order. The signer and the policy are needed by what follows them, so a
-// failure there stops the run; failures of single identities are collected.
-func apply(ctx context.Context, ops []op) error {
-	var errs []error
-	for _, o := range ops {
-		if err := o.run(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", o.change, err))
-			if o.change.Kind != KindIdentity {
-				break
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return ops, notes, nil
 }
 
 // checkSource refuses signer settings the controller would refuse or that could never match a token.

@@ -373,7 +373,7 @@ func TestSignerFields(t *testing.T) {
 		have := base
 		have.Scopes = slices.Clone(base.Scopes)
 		tc.modify(&have)
-		if got := signerFields(base, have); !onlyField(got, tc.field) {
+		if got := signerDiff(base, have); !onlyField(got.Names(), tc.field) {
 			t.Errorf("%s: fields %v", tc.field, got)
 		}
 	}
@@ -403,7 +403,7 @@ func TestPolicyFields(t *testing.T) {
 	} {
 		have := base
 		tc.modify(&have)
-		if got := policyFields(base, have); !onlyField(got, tc.field) {
+		if got := policyDiff(base, have); !onlyField(got.Names(), tc.field) {
 			t.Errorf("%s: fields %v", tc.field, got)
 		}
 	}

@@ -1,9 +1,10 @@
-package main
+package app
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,6 +36,13 @@ func (f *flaky) Plan(context.Context) (*steps.Plan, error) {
 // guardedRun runs a reachable step whose probe answers as up says, and the flaky step, guarded.
 func guardedRun(t *testing.T, up func() bool, fail func(attempt int) error) (*steps.Report, *flaky) {
 	t.Helper()
+	f := &flaky{fail: fail}
+	return runGuarded(t, up, f), f
+}
+
+// runGuarded runs a reachable step "x/reachable" whose probe answers as up says, and s, guarded, in Apply mode.
+func runGuarded(t *testing.T, up func() bool, s steps.Step) *steps.Report {
+	t.Helper()
 	var down atomic.Int64
 	progress := func(string, string, int, time.Duration, error) { down.Add(1) }
 	probe := func(context.Context) (string, error) {
@@ -43,13 +51,12 @@ func guardedRun(t *testing.T, up func() bool, fail func(attempt int) error) (*st
 		}
 		return "", errors.New("connection refused")
 	}
-	f := &flaky{fail: fail}
-	list := guard([]steps.Step{reach.New("x/reachable", "X server", "x:1", 600*time.Millisecond, progress, probe), f}, &down, slog.New(slog.DiscardHandler))
+	list := Guard([]steps.Step{reach.New("x/reachable", "X server", "x:1", 600*time.Millisecond, progress, probe), s}, &down, slog.New(slog.DiscardHandler))
 	rep, err := (&steps.Runner{Steps: list, Counter: calls.New()}).Run(context.Background(), steps.Apply)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rep, f
+	return rep
 }
 
 func TestGuardRetriesWhenTheDependencyCameBack(t *testing.T) {
@@ -83,5 +90,59 @@ func TestGuardLeavesAStepsOwnFailure(t *testing.T) {
 	rep, f := guardedRun(t, func() bool { return true }, func(int) error { return errors.New("400 bad request") })
 	if exitcode.For(rep.Errors()...) != exitcode.StepFailed || f.plans != 1 {
 		t.Fatalf("exit %d after %d plans: %v", exitcode.For(rep.Errors()...), f.plans, rep.Errors())
+	}
+}
+
+// half is a step whose first apply creates "a" half-way (like a signer created under its unfinished name) and
+// fails before "b" as its dependency goes away; the plan made after the dependency came back finishes "a" and
+// creates "b".
+type half struct {
+	live  map[string]string
+	plans int
+}
+
+func (h *half) Name() string        { return "x/half" }
+func (h *half) DependsOn() []string { return []string{"x/reachable"} }
+func (h *half) Plan(context.Context) (*steps.Plan, error) {
+	h.plans++
+	var ch []steps.Change
+	switch h.live["a"] {
+	case "":
+		ch = append(ch, steps.Change{Action: steps.Create, Kind: "thing", Key: "a"})
+	case "half":
+		ch = append(ch, steps.Change{Action: steps.Update, Kind: "thing", Key: "a", Reason: "finish"})
+	}
+	if h.live["b"] == "" {
+		ch = append(ch, steps.Change{Action: steps.Create, Kind: "thing", Key: "b"})
+	}
+	first := h.plans == 1
+	return steps.NewPlan(ch, func(context.Context) error {
+		if first {
+			h.live["a"] = "half"
+			return errors.New("connection reset")
+		}
+		h.live["a"], h.live["b"] = "done", "done"
+		return nil
+	}), nil
+}
+
+// When a dependency comes back mid-apply and the step is planned again, the report lists exactly the changes
+// applied: the first plan's create of a (done before the failure), then the second plan's finish of a and create
+// of b. Before, it listed the first plan (create a, create b) and hid the update.
+func TestGuardReportsTheChangesApplied(t *testing.T) {
+	var probes atomic.Int64
+	up := func() bool { return probes.Add(1) != 2 } // up, then down once (seen by the recheck), then up again
+	h := &half{live: map[string]string{}}
+	rep := runGuarded(t, up, h)
+	if !rep.Converged() || h.plans != 2 {
+		t.Fatalf("converged %v after %d plans: %v", rep.Converged(), h.plans, rep.Errors())
+	}
+	var got []string
+	for _, c := range rep.Steps[1].Changes {
+		got = append(got, c.String())
+	}
+	want := []string{"create thing a", "update thing a: finish", "create thing b"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("report lists %q, applied %q", got, want)
 	}
 }

@@ -1,5 +1,6 @@
-// Package app assembles ziti-bootstrap's steps from the configuration: one client per external system, created
-// by that system's "reachable" step and shared with every step that depends on it.
+// Package app is the composition root: it assembles ziti-bootstrap's steps from the configuration, with one
+// client per external system, built here without any network call and shared by the steps. Each system's
+// "reachable" step only probes: it waits until the client reaches the system (and logs in).
 package app
 
 import (
@@ -25,8 +26,9 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/zitioidc"
 )
 
-// Systems holds the clients of one run. A client is set by its system's reachable step; steps that depend on
-// that step may use it.
+// Systems holds the clients of one run, built by Steps (or DockerStep) without any network call. A client whose
+// settings were refused is nil, and its reachable step fails with that error: the steps that use it, which
+// depend on that step, never run.
 type Systems struct {
 	Config   *config.Config
 	Counter  *calls.Counter
@@ -35,6 +37,8 @@ type Systems struct {
 	Keycloak *keycloak.Client
 	S3       *s3store.Client
 	Docker   *docker.Client
+
+	s3Err, dockerErr error // why S3 or Docker is nil, for their probes
 }
 
 // Close releases the clients' connections.
@@ -49,11 +53,11 @@ func (s *Systems) Close() {
 
 // Reachable step names.
 const (
-	ZitiReachable     = "ziti/reachable"
-	SpireReachable    = "spire/reachable"
-	KeycloakReachable = "keycloak/reachable"
-	S3Reachable       = "s3/reachable"
-	DockerReachable   = "docker/reachable"
+	ZitiReachable     = reach.Ziti
+	SpireReachable    = reach.Spire
+	KeycloakReachable = reach.Keycloak
+	S3Reachable       = reach.S3
+	DockerReachable   = reach.Docker
 )
 
 // Steps returns the systems of a run and its steps, in order. progress is told about every failed wait attempt.
@@ -95,25 +99,32 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 		entries, err = spireentries.New(sp, spireentries.Config{TrustDomain: cfg.Spire.TrustDomain, Entries: declared, NodeCAs: nodeCAs})
 		problems.add("SPIRE_ENTRIES_FILE/TRUST_DOMAIN", err)
 	}
-	caStep, err := deferStep(func() (steps.Step, error) {
-		return spireca.FromConfig(sp, zitiAs[spireca.CAStore](sys), cfg.Spire)
-	})
+	zc, zitiErr := ziti.Dial(ziti.Options{URL: cfg.Ziti.URL, User: cfg.Ziti.User, Password: cfg.Ziti.Password,
+		CAFile: cfg.Ziti.CAFile, TOFU: cfg.Ziti.CATOFU, Counter: counter})
+	sys.Ziti = zc
+	caStep, err := spireca.FromConfig(sp, zc, cfg.Spire)
 	problems.add("SPIRE_UPSTREAM_CA_KEY", err)
-	oidcStep, err := deferStep(func() (steps.Step, error) {
-		return zitioidc.FromConfig(realm, zitiAs[zitioidc.ZitiAPI](sys), cfg.OIDC)
-	})
+	oidcStep, err := zitioidc.FromConfig(realm, zc, cfg.OIDC)
 	problems.add("ZITI_JWT_SIGNER_NAME/ZITI_AUTH_POLICY_NAME", err)
 	var policyStep steps.Step
 	if cfg.Ziti.PoliciesFile != "" {
 		if pol, err := policies.LoadFile(cfg.Ziti.PoliciesFile); err != nil {
 			problems.add("POLICIES_FILE", err)
 		} else {
-			policyStep, err = policies.NewLazy(func() policies.API { return zitiAs[policies.API](sys) }, policies.Config{Policy: pol})
+			policyStep, err = policies.New(zc, policies.Config{Policy: pol})
 			problems.add("POLICIES_FILE", err)
 		}
 	}
-	routerDefaults, err := policies.RouterDefaults(func() policies.API { return zitiAs[policies.API](sys) }, cfg.Ziti.DefaultRouterPolicies)
+	routerDefaults, err := policies.RouterDefaults(zc, cfg.Ziti.DefaultRouterPolicies)
 	problems.add("ZITI_DEFAULT_ROUTER_POLICIES", err)
+	if cfg.S3.Endpoint != nil {
+		sys.S3, sys.s3Err = s3store.New(s3store.Options{Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, Bucket: cfg.S3.Bucket,
+			AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Counter: counter,
+			MaxRetries: 1}) // the probe waits with its own backoff
+	}
+	if cfg.Docker.Enabled {
+		sys.dialDocker()
+	}
 	if len(problems) > 0 {
 		sys.Close()
 		return nil, nil, &config.Error{Problems: problems}
@@ -122,7 +133,12 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 	out := []steps.Step{
 		reach.New(SpireReachable, "SPIRE server", "unix://"+cfg.Spire.Socket, d, progress, sys.spireProbe),
 		reach.New(KeycloakReachable, "Keycloak", cfg.Keycloak.URL.String(), d, progress, sys.keycloakProbe),
-		reach.New(ZitiReachable, "OpenZiti controller", cfg.Ziti.URL.String(), d, progress, sys.zitiProbe),
+		reach.New(ZitiReachable, "OpenZiti controller", cfg.Ziti.URL.String(), d, progress, func(ctx context.Context) (string, error) {
+			if zitiErr != nil {
+				return "", zitiErr // a refused setting: Permanent, the wait stops at once
+			}
+			return sys.zitiProbe(ctx)
+		}),
 		entries,
 		caStep,
 		realm,
@@ -150,24 +166,9 @@ func (p *problems) add(vars string, err error) {
 	}
 }
 
-// zitiAs returns the OpenZiti client as the interface T a step takes: a nil interface (not one holding a nil
-// *ziti.Client) until ziti/reachable has created the client, so the step can tell it has none.
-func zitiAs[T any](s *Systems) T {
-	var none T
-	if s.Ziti == nil {
-		return none
-	}
-	return any(s.Ziti).(T)
-}
-
 func (s *Systems) zitiProbe(ctx context.Context) (string, error) {
-	if s.Ziti == nil {
-		c, err := ziti.New(ctx, ziti.Options{URL: s.Config.Ziti.URL, User: s.Config.Ziti.User, Password: s.Config.Ziti.Password,
-			CAFile: s.Config.Ziti.CAFile, TOFU: s.Config.Ziti.CATOFU, Counter: s.Counter})
-		if err != nil {
-			return "", err
-		}
-		s.Ziti = c
+	if err := s.Ziti.Login(ctx); err != nil {
+		return "", err
 	}
 	v, err := s.Ziti.Ping(ctx)
 	if err != nil {
@@ -200,25 +201,25 @@ func (s *Systems) keycloakProbe(ctx context.Context) (string, error) {
 }
 
 func (s *Systems) s3Probe(ctx context.Context) (string, error) {
-	if s.S3 == nil {
-		c, err := s3store.New(s3store.Options{Endpoint: s.Config.S3.Endpoint, Region: s.Config.S3.Region, Bucket: s.Config.S3.Bucket,
-			AccessKey: s.Config.S3.AccessKey, SecretKey: s.Config.S3.SecretKey, Counter: s.Counter,
-			MaxRetries: 1}) // the probe waits with its own backoff
-		if err != nil {
-			return "", wait.Permanent(err)
-		}
-		s.S3 = c
+	if s.s3Err != nil {
+		return "", wait.Permanent(s.s3Err)
 	}
 	return s.S3.Describe(ctx)
 }
 
+// dialDocker builds the Docker client (no call is made); a refused DOCKER_HOST is kept for the probe.
+func (s *Systems) dialDocker() {
+	c, err := docker.New(s.Config.Docker.Host, s.Counter)
+	if err != nil {
+		s.dockerErr = wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}})
+		return
+	}
+	s.Docker = c
+}
+
 func (s *Systems) dockerProbe(ctx context.Context) (string, error) {
-	if s.Docker == nil {
-		c, err := docker.New(s.Config.Docker.Host, s.Counter)
-		if err != nil {
-			return "", wait.Permanent(&config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}})
-		}
-		s.Docker = c
+	if s.dockerErr != nil {
+		return "", s.dockerErr
 	}
 	info, err := s.Docker.RequireManager(ctx)
 	if errors.Is(err, docker.ErrNotManager) {

@@ -1,0 +1,88 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
+)
+
+// WithLock runs fn while holding the tool's lock, the "apply lock" (see the apply command's help), as lcfg says;
+// fn must use the context it is given, which ends when the lock is lost. apply, up, down, backup and restore run
+// under it, so that none of them writes, or copies, a state another is changing. Errors carry their exit code
+// (*exitcode.Error: Locked, Unreachable, Internal) or are invalid-configuration errors.
+func WithLock(ctx context.Context, log *slog.Logger, cfg *config.Config, lcfg config.Lock, fn func(ctx context.Context) error) error {
+	lease, closeStore, err := takeLock(ctx, log, cfg, lcfg)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	runErr := fn(lease.Context())
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := lease.Release(rctx); err != nil && !errors.Is(err, lock.ErrLost) {
+		log.Warn("could not release the lock; it expires by itself", "lock", lcfg.String(), "error", err.Error())
+	}
+	if lost := lease.Lost(); lost != nil {
+		return &exitcode.Error{Code: exitcode.Locked, Err: lost}
+	}
+	return runErr
+}
+
+// takeLock takes the tool's lock (the apply lock, which apply, up, down, backup and restore share): in the Swarm
+// when Docker is used, else in the local lock file. closeStore releases the store's connections once the lease
+// is released.
+func takeLock(ctx context.Context, log *slog.Logger, cfg *config.Config, lcfg config.Lock) (lease *lock.Lease, closeStore func(), err error) {
+	var (
+		store lock.Store
+		what  string
+	)
+	closeStore = func() {}
+	if cfg.Docker.Enabled {
+		c, err := docker.New(cfg.Docker.Host, nil) // lock calls are not configuration: not counted
+		if err != nil {
+			return nil, nil, &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}
+		}
+		closeStore = func() { c.Close() }
+		store, what = lock.NewSwarm(c, lock.Name, cfg.Docker.Host), "Docker Engine (ziti-bootstrap lock)"
+	} else {
+		store, what = lock.NewFile(lcfg.File), "ziti-bootstrap lock file"
+	}
+	lastLog := time.Time{}
+	lease, err = lock.Acquire(ctx, store, lock.Options{Wait: lcfg.Wait, TTL: lcfg.TTL, What: what,
+		Waiting: func(h *lock.Holder, waited time.Duration, err error) {
+			if lcfg.Wait == 0 || time.Since(lastLog) < 5*time.Second {
+				return
+			}
+			lastLog = time.Now()
+			if h != nil {
+				log.Info("waiting for the lock", "lock", store.Where(), "holder", h.String(), "waited", waited.Round(time.Second).String(), "maxWait", lcfg.Wait.String())
+			} else {
+				log.Info("waiting for the lock", "lock", store.Where(), "waited", waited.Round(time.Second).String(), "lastError", err.Error())
+			}
+		}})
+	if err != nil {
+		closeStore()
+		var held *lock.HeldError
+		switch {
+		case errors.As(err, &held):
+			err = &exitcode.Error{Code: exitcode.Locked, Err: err}
+		case errors.As(err, new(*wait.UnreachableError)):
+			err = &exitcode.Error{Code: exitcode.Unreachable, Err: err}
+		case errors.Is(err, docker.ErrNotManager):
+			err = &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}
+		case !config.IsInvalid(err):
+			err = &exitcode.Error{Code: exitcode.Internal, Err: fmt.Errorf("ziti-bootstrap lock: %w", err)}
+		}
+		return nil, nil, err
+	}
+	log.Debug("lock taken", "lock", store.Where(), "holder", lease.Holder().String())
+	return lease, closeStore, nil
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/sockproxy"
+)
+
+// bootstrapDocker is the compose key of the bootstrap job's Docker proxy in the OpenZiti stack.
+const bootstrapDocker = "bootstrap-docker"
+
+func newSocketProxyCommand(g *globals) *cobra.Command {
+	var policy, listen string
+	var describe, health bool
+	cmd := &cobra.Command{
+		Use:   "socket-proxy",
+		Short: "Serve a filtering proxy of the Docker Engine's socket: only the calls of one service's policy go through",
+		Long: `Listens on the unix socket --listen and forwards to the Docker Engine (DOCKER_HOST, a unix socket; default
+unix:///var/run/docker.sock) only the Engine API calls of the policy --policy; any other call is answered with
+HTTP 403 and a message naming the policy and the call, and never reaches the Engine. The stacks run it as the only
+service that mounts the Engine's socket for a service that needs a few calls (the bootstrap job: the apply lock).
+--describe prints what the policy allows; --healthcheck (the service's Docker healthcheck) pings the Engine through
+the proxy at --listen and exits 0 when it answers. Exit codes: 0 stopped by a signal, 2 invalid settings, 1 otherwise.
+Policies: ` + strings.Join(sockproxy.Names(), ", "),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, ok := sockproxy.Policies[policy]
+			if !ok {
+				return &exitError{exitcode.InvalidConfig, fmt.Errorf("--policy %q: use one of %s", policy, strings.Join(sockproxy.Names(), ", "))}
+			}
+			if describe {
+				_, err := fmt.Fprint(g.stdout, p.Describe())
+				return err
+			}
+			if health {
+				ctx, cancel := context.WithTimeout(cmd.Context(), healthcheckTimeout)
+				defer cancel()
+				return sockproxy.Ping(ctx, listen)
+			}
+			upstream := "unix:///var/run/docker.sock"
+			if v := os.Getenv("DOCKER_HOST"); v != "" {
+				upstream = v
+			}
+			sock, ok := strings.CutPrefix(upstream, "unix://")
+			if !ok || listen == "" {
+				return &exitError{exitcode.InvalidConfig, fmt.Errorf("DOCKER_HOST %q and --listen %q: both must be unix sockets (unix:///path, /path)", upstream, listen)}
+			}
+			g.log.Info("socket proxy", "policy", p.Name, "listen", listen, "engine", upstream)
+			return sockproxy.Serve(cmd.Context(), listen, sockproxy.Handler(p, sock, g.log))
+		},
+	}
+	cmd.Flags().StringVar(&policy, "policy", "", "the service's policy: "+strings.Join(sockproxy.Names(), ", "))
+	cmd.Flags().StringVar(&listen, "listen", "", "the unix socket to serve (a stale one is replaced)")
+	cmd.Flags().BoolVar(&describe, "describe", false, "print what the policy allows and exit")
+	cmd.Flags().BoolVar(&health, "healthcheck", false, "ping the Engine through the proxy at --listen and exit")
+	return cmd
+}

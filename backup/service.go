@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -66,7 +66,7 @@ func runCommand(ctx context.Context, what string, argv []string) error {
 		return fmt.Errorf("%s: no command configured", what)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = config.ChildEnv(os.Environ()) // a hook needs none of the configuration's secrets
+	cmd.Env = redact.ChildEnv(os.Environ()) // a hook needs none of the configuration's secrets
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -176,7 +176,7 @@ func (s *ProcessService) Start(ctx context.Context) error {
 	}
 	cmd := exec.Command(s.Command[0], s.Command[1:]...)
 	cmd.Dir = s.Dir
-	cmd.Env = append(config.ChildEnv(os.Environ()), s.Env...)
+	cmd.Env = append(redact.ChildEnv(os.Environ()), s.Env...)
 	if s.LogFile != "" {
 		f, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {

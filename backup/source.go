@@ -253,7 +253,7 @@ func (p Postgres) String() string {
 func (p Postgres) command(ctx context.Context, tool string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, p.bin(tool), args...)
 	// the operator's other secrets (ZITI_PWD, S3_SECRET_ACCESS_KEY, …) stay out of the tool's environment
-	cmd.Env = append(config.ChildEnv(os.Environ()), "PGHOST="+p.Host, "PGPORT="+strconv.Itoa(p.Port), "PGUSER="+p.User,
+	cmd.Env = append(redact.ChildEnv(os.Environ()), "PGHOST="+p.Host, "PGPORT="+strconv.Itoa(p.Port), "PGUSER="+p.User,
 		"PGDATABASE="+p.Database, "PGPASSWORD="+p.Password.Value(), "PGCONNECT_TIMEOUT=15", "PGAPPNAME=ziti-bootstrap-backup")
 	cmd.WaitDelay = 10 * time.Second
 	return cmd

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
@@ -31,7 +32,7 @@ func (u *upgradeOptions) bind(f *pflag.FlagSet) {
 
 // upgradeCheckFault, when set (by tests only), fails the post-upgrade check of a service: a new version that
 // started and migrated its data, and then fails a check.
-var upgradeCheckFault func(service string, rollback bool) error
+var upgradeCheckFault atomic.Pointer[func(service string, rollback bool) error]
 
 // deployFunc deploys the loaded stacks; vars (stack variable → value) replace configured ones and reload the stack
 // files; rerunJob runs the bootstrap job again.
@@ -233,9 +234,9 @@ func (e *swarmUpgrade) Deploy(ctx context.Context, vars map[string]string) error
 // the bootstrap job, run again by Deploy, has already checked that every configuration step converged.
 func (e *swarmUpgrade) Check(ctx context.Context, p upgrade.Plan, rollback bool) error {
 	kc := stacks.DefaultNames(e.o.prefix)[stacks.Keycloak] + "_keycloak"
-	if upgradeCheckFault != nil {
+	if fault := upgradeCheckFault.Load(); fault != nil {
 		for _, st := range p.Steps {
-			if err := upgradeCheckFault(st.Service, rollback); err != nil {
+			if err := (*fault)(st.Service, rollback); err != nil {
 				return &upgrade.CheckError{Service: st.Service, Err: err}
 			}
 		}

@@ -82,7 +82,10 @@ func (f *fakeEnv) Check(context.Context, Plan, bool) error {
 	}
 	return nil
 }
-func (f *fakeEnv) Stop(_ context.Context, s string) error { f.calls = append(f.calls, "stop "+s); return nil }
+func (f *fakeEnv) Stop(_ context.Context, s string) error {
+	f.calls = append(f.calls, "stop "+s)
+	return nil
+}
 func (f *fakeEnv) Restore(_ context.Context, set string, src []string) error {
 	f.calls = append(f.calls, "restore "+set+" "+strings.Join(src, ","))
 	return nil

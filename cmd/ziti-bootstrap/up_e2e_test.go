@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -509,25 +508,13 @@ func (d *devSystem) oidcLogin() {
 // oidcUser is a user of the job's realm (and the OpenZiti identity matched by its e-mail) who can log in.
 type oidcUser struct{ name, email, password string }
 
-// oidcUser gives the realm's client the password grant and makes a user and its OpenZiti identity.
+// oidcUser makes a user of the job's realm and its OpenZiti identity (matched by e-mail).
 func (d *devSystem) oidcUser(ctx context.Context) oidcUser {
 	t := d.tb
 	t.Helper()
-	kcURL, _ := url.Parse("http://" + d.addr + ":" + d.keycloakPort)
-	kc, err := keycloak.New(ctx, keycloak.Options{URL: kcURL, AdminUser: "admin", AdminPassword: d.devSecret("keycloak_admin_password")})
-	if err != nil {
-		t.Fatalf("Keycloak admin at %s: %v", kcURL, err)
-	}
-	realm, clientID := "openziti", "openziti" // the defaults the job configured
-	cl, err := kc.GetClient(ctx, realm, clientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl.DirectAccessGrants = true
-	testutil.Must(t, kc.UpdateClient(ctx, realm, *cl, keycloak.ClientDirectAccessGrants))
 	u := oidcUser{name: "alice-" + testutil.RandHex(t, 3), password: "Pw-" + testutil.RandHex(t, 8)}
 	u.email = u.name + "@example.org"
-	_, err = kc.CreateUser(ctx, realm, keycloak.User{Username: u.name, Email: u.email, FirstName: "Alice", LastName: "Test",
+	_, err := d.keycloakAdmin(ctx).CreateUser(ctx, "openziti", keycloak.User{Username: u.name, Email: u.email, FirstName: "Alice", LastName: "Test",
 		Enabled: true, EmailVerified: true}, config.NewSecret(u.password))
 	testutil.Must(t, err)
 	_, err = d.zitiAdmin(ctx).CreateIdentity(ctx, ziti.Identity{Name: u.name, ExternalID: u.email})
@@ -535,14 +522,20 @@ func (d *devSystem) oidcUser(ctx context.Context) oidcUser {
 	return u
 }
 
-// oidcLoginAs asks Keycloak for u's token (password grant) and logs in to the controller's edge API with it.
+// oidcLoginAs gives the realm's client the password grant, asks Keycloak for u's token and logs in to the controller's edge API with it.
 func (d *devSystem) oidcLoginAs(ctx context.Context, u oidcUser) {
 	t := d.tb
 	t.Helper()
-	realm, clientID := "openziti", "openziti"
-	kcURL, _ := url.Parse("http://" + d.addr + ":" + d.keycloakPort)
-	kc, err := keycloak.Dial(keycloak.Options{URL: kcURL, AdminUser: "admin", AdminPassword: d.devSecret("keycloak_admin_password")})
+	realm, clientID := "openziti", "openziti" // the defaults the job configured
+	kc := d.keycloakAdmin(ctx)
+	kcURL := kc.URL()
+	// the password grant, for the test (a bootstrap run turns it off again: the job's declaration has it off)
+	cl, err := kc.GetClient(ctx, realm, clientID)
 	testutil.Must(t, err)
+	if !cl.DirectAccessGrants {
+		cl.DirectAccessGrants = true
+		testutil.Must(t, kc.UpdateClient(ctx, realm, *cl, keycloak.ClientDirectAccessGrants))
+	}
 	z := d.zitiAdmin(ctx)
 	zURL := z.URL()
 	tok, err := kc.Token(ctx, realm, clientID, "", u.name, u.password)

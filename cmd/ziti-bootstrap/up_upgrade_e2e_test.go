@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -93,7 +94,52 @@ func TestUpDevKeycloakUpgradeE2E(t *testing.T) {
 	if rep.MutatingCalls != 0 {
 		t.Errorf("up --dev after the upgrade made %d mutating call(s): %v", rep.MutatingCalls, rep.Writes)
 	}
+	d.controllerUpgradeFails(ctx, user, "KEYCLOAK_IMAGE="+next)
+
+	// back to the old Keycloak: refused, with the way back
+	code, _, errs = cli(t, d.up("--dry-run")...)
+	if code != exitcode.InvalidConfig || !strings.Contains(errs, "KEYCLOAK_IMAGE") || !strings.Contains(errs, next+" → "+old+" is refused") || !strings.Contains(errs, "restore a set taken before the upgrade") {
+		t.Errorf("up --dry-run with the old Keycloak: exit %d, want %d refusing the downgrade with the way back:\n%s", code, exitcode.InvalidConfig, lastLines(errs, 10))
+	}
 	d.run("down --volumes", append([]string{"down", "--volumes"}, d.common...)...)
+}
+
+// controllerUpgradeFails runs the failing path for the OpenZiti controller: a new image (the same ziti under
+// another tag: this machine has one OpenZiti version) whose post-upgrade check fails. The controller is stopped, its
+// database put back from the pre-upgrade set, the old image deployed again; up exits 4 naming the controller, and
+// u still logs in through it.
+func (d *devSystem) controllerUpgradeFails(ctx context.Context, u oidcUser, keep ...string) {
+	t := d.tb
+	t.Helper()
+	old := d.images["ZITI_CONTROLLER_IMAGE"]
+	tagged := old + "-zbupgrade"
+	if out, err := exec.CommandContext(ctx, "docker", "tag", old, tagged).CombinedOutput(); err != nil {
+		t.Fatalf("docker tag %s %s: %v: %s", old, tagged, err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "image", "rm", tagged).Run() }) // the tag only
+	svc := d.names[stacks.OpenZiti] + "_ziti-controller"
+	fault := func(service string, rollback bool) error {
+		if service != svc || rollback {
+			return nil
+		}
+		return errors.New("check forced to fail by the test")
+	}
+	upgradeCheckFault.Store(&fault)
+	args := []string{"--set", "ZITI_CONTROLLER_IMAGE=" + tagged}
+	for _, kv := range keep {
+		args = append(args, "--set", kv)
+	}
+	t0 := time.Now()
+	code, _, errs := cli(t, d.up(args...)...)
+	upgradeCheckFault.Store(nil)
+	t.Logf("failing controller upgrade: exit %d in %s\n%s", code, time.Since(t0).Round(time.Second), lastLines(errs, 4))
+	if code != exitcode.StepFailed || !strings.Contains(errs, "upgrade of OpenZiti controller ("+svc+")") || !strings.Contains(errs, "(ziti) and passed the checks") {
+		t.Errorf("the failing controller upgrade: exit %d, want %d, an error naming the controller (%s) and its data restored", code, exitcode.StepFailed, svc)
+	}
+	if img := d.service(ctx, svc).Spec.TaskTemplate.ContainerSpec.Image; img != old {
+		t.Errorf("after the rollback the controller runs %s, want %s", img, old)
+	}
+	d.oidcLoginAs(ctx, u)
 }
 
 // keycloakMigration is the newest version in Keycloak's MIGRATION_MODEL table, read with psql in the

@@ -51,7 +51,7 @@ func (g *globals) upOrUpgrade(ctx context.Context, sc *config.Stack, o *stackOpt
 	var ref *upgrade.Refused
 	switch {
 	case errors.As(err, &ref):
-		return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: ref.Var, Msg: ref.Error()}}}}
+		return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: ref.Var, Msg: ref.Detail()}}}}
 	case err != nil:
 		return &exitError{exitcode.Unreachable, err}
 	case plan.Empty():

@@ -80,8 +80,11 @@ type Refused struct {
 	Why, Path              string
 }
 
-func (r *Refused) Error() string {
-	return fmt.Sprintf("%s %s → %s is refused: %s; supported: %s", r.Var, r.From, r.To, r.Why, r.Path)
+func (r *Refused) Error() string { return r.Var + " " + r.Detail() }
+
+// Detail is the refusal without the variable's name (for a config.Problem, which names it).
+func (r *Refused) Detail() string {
+	return fmt.Sprintf("%s → %s is refused: %s; supported: %s", r.From, r.To, r.Why, r.Path)
 }
 
 // Make plans the upgrade of the running services (those absent from running are first deployments, not

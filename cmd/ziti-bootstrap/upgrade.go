@@ -18,6 +18,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/upgrade"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
@@ -92,6 +93,10 @@ func (g *globals) upOrUpgrade(ctx context.Context, sc *config.Stack, o *stackOpt
 	case errors.As(err, &failed):
 		return &exitError{exitcode.StepFailed, failed}
 	case err != nil:
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return &exitError{ee.code, err}
+		}
 		return &exitError{exitcode.For(err), err}
 	}
 	g.log.Info("upgrade done", "servers", strings.Join(upgradeSummary(plan), "; "), "preUpgradeSet", set)
@@ -227,7 +232,11 @@ func (e *swarmUpgrade) Stop(ctx context.Context, service string) error {
 }
 
 func (e *swarmUpgrade) Deploy(ctx context.Context, vars map[string]string) error {
-	return e.deploy(ctx, vars, true)
+	err := e.deploy(ctx, vars, true)
+	if errors.Is(err, lock.ErrHeld) { // another run held the lock: up wrote nothing
+		return &upgrade.NotStarted{Err: err}
+	}
+	return err
 }
 
 // Check logs in to Keycloak as its administrator (an OIDC password grant) when the Keycloak stack is deployed;

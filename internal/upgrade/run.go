@@ -34,6 +34,12 @@ type CheckError struct {
 func (e *CheckError) Error() string { return e.Service + ": " + e.Err.Error() }
 func (e *CheckError) Unwrap() error { return e.Err }
 
+// NotStarted wraps a deploy error after which nothing changed (another run held the lock): no rollback.
+type NotStarted struct{ Err error }
+
+func (e *NotStarted) Error() string { return "upgrade not started (nothing changed): " + e.Err.Error() }
+func (e *NotStarted) Unwrap() error { return e.Err }
+
 // Failed is an upgrade that failed: the server, the cause, and what the rollback did.
 type Failed struct {
 	Step  Step
@@ -79,6 +85,10 @@ func Run(ctx context.Context, p Plan, env Env, log *slog.Logger) (string, error)
 		log.Info("upgrade: pre-upgrade snapshot taken", "set", set, "sources", strings.Join(p.Sources, ","))
 	}
 	cause := env.Deploy(ctx, nil)
+	var ns *NotStarted
+	if errors.As(cause, &ns) {
+		return set, cause
+	}
 	if cause == nil {
 		cause = env.Check(ctx, p, false)
 	}

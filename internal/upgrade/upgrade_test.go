@@ -125,6 +125,12 @@ func TestRun(t *testing.T) {
 		}
 	}
 
+	// another run held the lock: nothing was deployed, nothing to roll back
+	locked := &fakeEnv{deployErr: &NotStarted{Err: errors.New("lock held by run X")}}
+	if _, err := Run(ctx, p, locked, log); err == nil || strings.Join(locked.calls, "; ") != "snapshot keycloak; deploy" {
+		t.Errorf("Run when the lock is held: %v, calls %v", err, locked.calls)
+	}
+
 	// no snapshot: nothing changes
 	nosnap := &fakeEnv{snapErr: errors.New("S3 down")}
 	if _, err := Run(ctx, p, nosnap, log); err == nil || nosnap.deploys != 0 || !strings.Contains(err.Error(), "nothing changed") {

@@ -68,6 +68,7 @@ func TestUpDevKeycloakUpgradeE2E(t *testing.T) {
 	if code != exitcode.StepFailed || !strings.Contains(errs, "upgrade of Keycloak ("+kcService+")") || !strings.Contains(errs, "rolled back") {
 		t.Errorf("the failing upgrade: exit %d, want %d and an error naming Keycloak (%s) and the rollback", code, exitcode.StepFailed, kcService)
 	}
+	t.Logf("Keycloak's schema at the new version's failing check: %s; after the rollback: %s", migrated, d.keycloakMigration(ctx))
 	if migrated == "" || migrated == before {
 		t.Errorf("the new version's schema at its check: %q (before: %s): the test did not fail an upgrade that had migrated", migrated, before)
 	}

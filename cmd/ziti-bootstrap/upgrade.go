@@ -58,7 +58,8 @@ func (g *globals) upOrUpgrade(ctx context.Context, sc *config.Stack, o *stackOpt
 	case plan.Empty():
 		return deploy(ctx, nil, false)
 	}
-	env := &swarmUpgrade{g: g, c: c, sc: sc, o: o, deploy: deploy, backupService: stacks.DefaultNames(o.prefix)[stacks.OpenZiti] + "_" + backupService}
+	ns := stacks.DefaultNames(o.prefix)[stacks.OpenZiti]
+	env := &swarmUpgrade{g: g, c: c, sc: sc, o: o, deploy: deploy, namespace: ns, backupService: ns + "_" + backupService}
 	if plan.Snapshot() {
 		if _, err := env.backupContainer(ctx); err != nil {
 			if !u.withoutSnapshot {
@@ -165,6 +166,7 @@ type swarmUpgrade struct {
 	sc            *config.Stack
 	o             *stackOptions
 	deploy        deployFunc
+	namespace     string // the OpenZiti stack's, where the backup service runs
 	backupService string
 }
 
@@ -172,8 +174,7 @@ var _ upgrade.Env = (*swarmUpgrade)(nil)
 
 // backupContainer is a running container of the backup service on this node.
 func (e *swarmUpgrade) backupContainer(ctx context.Context) (string, error) {
-	ns, _, _ := strings.Cut(e.backupService, "_"+backupService)
-	svcs, err := e.c.Services(ctx, ns)
+	svcs, err := e.c.Services(ctx, e.namespace)
 	if err != nil {
 		return "", err
 	}
@@ -181,7 +182,7 @@ func (e *swarmUpgrade) backupContainer(ctx context.Context) (string, error) {
 	if i < 0 {
 		return "", fmt.Errorf("the Swarm has no service %s", e.backupService)
 	}
-	cs, err := e.c.Containers(ctx, ns)
+	cs, err := e.c.Containers(ctx, e.namespace)
 	if err != nil {
 		return "", err
 	}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real servers of the test bed from their Go modules and caches the binaries by version in
 # $ZB_CACHE (default /var/cache/ziti-bootstrap), so a warm machine skips the builds.
-# Usage: scripts/build-servers.sh [ziti|spire|spire_previous|weed|keycloak|task ...]   (no argument: all, in parallel)
+# Usage: scripts/build-servers.sh [ziti|spire|spire_previous|weed|keycloak|keycloak_next|task ...]   (no argument: all, in parallel)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -65,23 +65,27 @@ build_spire_previous() { gotool spire "$SPIRE_PREVIOUS_VERSION" github.com/spiff
                   github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent; }
 build_weed()  { gotool weed "$SEAWEEDFS_VERSION" github.com/seaweedfs/seaweedfs github.com/seaweedfs/seaweedfs/weed; }
 build_task()  { gotool task "$TASK_VERSION" github.com/go-task/task/v3 github.com/go-task/task/v3/cmd/task; }
-build_keycloak() {
-  local dest="$cache/keycloak-$KEYCLOAK_VERSION"
-  if [ -f "$dest/.done" ]; then log "keycloak $KEYCLOAK_VERSION: cached in $dest"; return 0; fi
+# keycloak_dist VERSION: the Keycloak distribution VERSION from Maven Central, unpacked into $cache/keycloak-VERSION.
+keycloak_dist() {
+  local version=$1 dest="$cache/keycloak-$1"
+  if [ -f "$dest/.done" ]; then log "keycloak $version: cached in $dest"; return 0; fi
   local t0=$SECONDS work
   work=$(mktemp -d)
-  log "keycloak $KEYCLOAK_VERSION: downloading the distribution from Maven Central"
-  mvn -q -B dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:tar.gz" \
+  log "keycloak $version: downloading the distribution from Maven Central"
+  mvn -q -B dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$version:tar.gz" \
     -DoutputDirectory="$work" >/dev/null
   mkdir -p "$dest"
   tar -C "$dest" --strip-components=1 -xzf "$work"/keycloak-quarkus-dist-*.tar.gz
   rm -rf "$work"
   touch "$dest/.done"
-  log "keycloak $KEYCLOAK_VERSION: ready in $((SECONDS - t0)) s"
+  log "keycloak $version: ready in $((SECONDS - t0)) s"
 }
+build_keycloak() { keycloak_dist "$KEYCLOAK_VERSION"; }
+# the Keycloak the upgrade tests go to (KEYCLOAK_NEXT_*; scripts/test.sh builds it, scripts/up.sh does not need it)
+build_keycloak_next() { keycloak_dist "$KEYCLOAK_NEXT_VERSION"; }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(keycloak ziti spire spire_previous weed)   # task: on demand (scripts/build-servers.sh task)
+[ ${#targets[@]} -gt 0 ] || targets=(keycloak keycloak_next ziti spire spire_previous weed)   # task: on demand (scripts/build-servers.sh task)
 pids=()
 for t in "${targets[@]}"; do
   "build_$t" &

@@ -9,6 +9,7 @@
 #   zb-local/debian:bookworm    debootstrap minbase + CA certificates (tarball cached in $ZB_CACHE); test services
 #   zb-local/postgres:15        minbase + PostgreSQL 15 + an entrypoint with the official postgres image's variables
 #   zb-local/keycloak:<v>       minbase + Java 17 + the Keycloak distribution (entrypoint /opt/keycloak/bin/kc.sh, uid 1000)
+#                               for KEYCLOAK_VERSION and KEYCLOAK_NEXT_VERSION (printed as KEYCLOAK_NEXT_IMAGE)
 #   zb-local/ziti-controller:<v>, zb-local/ziti-router:<v>
 #                               minbase + static ziti + OpenZiti's own entrypoint/bootstrap scripts (from the ziti
 #                               module), as in docker.io/openziti/ziti-{controller,router}. Not FROM scratch: those
@@ -254,9 +255,11 @@ EOF
   echo "POSTGRES_IMAGE=$tag"
 }
 
-image_keycloak() {
-  import_rootfs "$jre_base_tag" debian-jre "$jre_base_packages"
-  local dist=$cache/keycloak-$KEYCLOAK_VERSION tag=$prefix/keycloak:$KEYCLOAK_VERSION ctx
+# keycloak_image VERSION VAR: the Keycloak image of one version; prints its stack variable VARIMAGE (KEYCLOAK_ for
+# the current version, KEYCLOAK_NEXT_ for the one the upgrade tests go to).
+keycloak_image() {
+  local version=$1 var=$2
+  local dist=$cache/keycloak-$version tag=$prefix/keycloak:$version ctx
   [ -f "$dist/.done" ] || die "$dist missing: run scripts/build-servers.sh keycloak first"
   ctx=$(mktemp -d)
   cp -a "$dist" "$ctx/keycloak"
@@ -279,7 +282,19 @@ ENTRYPOINT ["/opt/keycloak/bin/kc.sh"]
 EOF
   build_flat "$tag" "$ctx" "$jre_base_tag"
   rm -rf "$ctx"
-  echo "KEYCLOAK_IMAGE=$tag"
+  echo "${var}IMAGE=$tag"
+}
+
+# the current Keycloak, and the next one when it is downloaded (KEYCLOAK_NEXT_IMAGE: the upgrade tests go to it;
+# scripts/build-servers.sh keycloak_next, which scripts/test.sh runs and scripts/up.sh does not need)
+image_keycloak() {
+  import_rootfs "$jre_base_tag" debian-jre "$jre_base_packages"
+  keycloak_image "$KEYCLOAK_VERSION" KEYCLOAK_
+  if [ -f "$cache/keycloak-$KEYCLOAK_NEXT_VERSION/.done" ]; then
+    keycloak_image "$KEYCLOAK_NEXT_VERSION" KEYCLOAK_NEXT_
+  else
+    log "Keycloak $KEYCLOAK_NEXT_VERSION not downloaded: no KEYCLOAK_NEXT_IMAGE (scripts/build-servers.sh keycloak_next)"
+  fi
 }
 
 image_ziti() {

@@ -50,6 +50,9 @@ func PlanSpireDatastore(runningImage, runningSuffix, newImage string) (SpireData
 		from[0], from[1], to[0], to[1], suffix)}, nil
 }
 
+// ImageVersion reads major, minor and patch from an image reference's tag (for internal/upgrade).
+func ImageVersion(image string) ([3]int, bool) { return imageVersion(image) }
+
 // imageVersion reads major, minor and patch from an image reference's tag (repo:1.15.3, repo:v1.15.3).
 func imageVersion(image string) ([3]int, bool) {
 	var v [3]int

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -197,6 +198,7 @@ func newUpCommand(g *globals) *cobra.Command {
 	dev := &devOptions{}
 	var without []string
 	var rerun bool
+	upg := &upgradeOptions{}
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Deploy the SPIRE, Keycloak and OpenZiti stacks to Docker Swarm, in order, each gated on the previous one's health",
@@ -289,7 +291,7 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			if o.dryRun {
 				mode = steps.PlanOnly
 			}
-			return underStackLock(cmd.Context(), g, sc, mode, func(ctx context.Context) error {
+			deployOnce := func(ctx context.Context) error {
 				if mode == steps.Apply {
 					// a restore killed half-way left services scaled to 0: bring them back before the deploy, which
 					// would overwrite the labels that say how
@@ -308,10 +310,23 @@ ports published on the node. Anything set explicitly takes precedence.`,
 					}
 					return out
 				}))
+			}
+			// a stateful server's new image is an upgrade: snapshot, deploy, checks, rollback (upgrade.go)
+			return g.upOrUpgrade(cmd.Context(), sc, o, upg, loaded, func(ctx context.Context, vars map[string]string, rerunJob bool) error {
+				if maps.Copy(sc.Vars, vars); rerunJob {
+					again = []string{bootstrapService}
+				}
+				if vars != nil { // the rollback's previous versions
+					if loaded, err = load(); err != nil {
+						return err
+					}
+				}
+				return underStackLock(ctx, g, sc, mode, deployOnce)
 			})
 		},
 	}
 	o.bind(cmd)
+	upg.bind(cmd.Flags())
 	f := cmd.Flags()
 	f.StringSliceVar(&without, "without", nil, "leave these services out (e.g. bootstrap, to run ziti-bootstrap from this machine instead; backup is left out unless BACKUP_SCHEDULE is set)")
 	f.BoolVar(&rerun, "rerun-bootstrap", false, "run the bootstrap job again although nothing it depends on changed")

@@ -247,9 +247,10 @@ func (d *devSystem) backupRoundTrip() {
 	}
 }
 
-// keycloakAdmin logs in to the deployed Keycloak at its published port as its administrator.
+// keycloakAdmin logs in to the deployed Keycloak at its published port (on the state node's address) as its
+// administrator.
 func (d *devSystem) keycloakAdmin(ctx context.Context) *keycloak.Client {
-	u, _ := url.Parse("http://127.0.0.1:" + d.keycloakPort)
+	u, _ := url.Parse("http://" + d.addr + ":" + d.keycloakPort)
 	kc, err := keycloak.New(ctx, keycloak.Options{URL: u, AdminUser: "admin", AdminPassword: d.devSecret("keycloak_admin_password")})
 	testutil.Must(d.tb, err)
 	return kc

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,7 +151,7 @@ func newDevSystemOn(tb testing.TB, withBackup bool, dockerHost, addr, gateway st
 	var env strings.Builder
 	d.images = localImages(tb)
 	for k, v := range d.images {
-		if !strings.HasPrefix(k, "SPIRE_PREVIOUS_") { // not a stack variable: the upgrade test's starting point
+		if !upgradeOnlyImage(k) { // not a stack variable: the upgrade test's starting point
 			fmt.Fprintf(&env, "%s=%s\n", k, v)
 		}
 	}
@@ -512,32 +511,47 @@ func (d *devSystem) jobWaitsForTheLock() {
 // not the address the request came in on, and the controller reaches Keycloak's keys inside the Swarm. The
 // test gives the client the password grant and makes the user; the identity is matched by e-mail.
 func (d *devSystem) oidcLogin() {
+	ctx := testutil.Context(d.tb, 3*time.Minute)
+	d.oidcLoginAs(ctx, d.oidcUser(ctx))
+}
+
+// oidcUser is a user of the job's realm (and the OpenZiti identity matched by its e-mail) who can log in.
+type oidcUser struct{ name, email, password string }
+
+// oidcUser makes a user of the job's realm and its OpenZiti identity (matched by e-mail).
+func (d *devSystem) oidcUser(ctx context.Context) oidcUser {
 	t := d.tb
 	t.Helper()
-	ctx := testutil.Context(t, 3*time.Minute)
-	secret := d.devSecret
-	kcURL, _ := url.Parse("http://" + d.addr + ":" + d.keycloakPort)
-	kc, err := keycloak.New(ctx, keycloak.Options{URL: kcURL, AdminUser: "admin", AdminPassword: secret("keycloak_admin_password")})
-	if err != nil {
-		t.Fatalf("Keycloak admin at %s: %v", kcURL, err)
-	}
-	realm, clientID := "openziti", "openziti" // the defaults the job configured
-	cl, err := kc.GetClient(ctx, realm, clientID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl.DirectAccessGrants = true
-	testutil.Must(t, kc.UpdateClient(ctx, realm, *cl, keycloak.ClientDirectAccessGrants))
-	email, password := "alice-"+testutil.RandHex(t, 4)+"@example.org", "Pw-"+testutil.RandHex(t, 8)
-	_, err = kc.CreateUser(ctx, realm, keycloak.User{Username: "alice", Email: email, FirstName: "Alice", LastName: "Test",
-		Enabled: true, EmailVerified: true}, config.NewSecret(password))
+	u := oidcUser{name: "alice-" + testutil.RandHex(t, 3), password: "Pw-" + testutil.RandHex(t, 8)}
+	u.email = u.name + "@example.org"
+	_, err := d.keycloakAdmin(ctx).CreateUser(ctx, "openziti", keycloak.User{Username: u.name, Email: u.email, FirstName: "Alice", LastName: "Test",
+		Enabled: true, EmailVerified: true}, config.NewSecret(u.password))
 	testutil.Must(t, err)
+	_, err = d.zitiAdmin(ctx).CreateIdentity(ctx, ziti.Identity{Name: u.name, ExternalID: u.email})
+	testutil.Must(t, err)
+	return u
+}
+
+// oidcLoginAs gives the realm's client the password grant, asks Keycloak for u's token and logs in to the controller's edge API with it.
+func (d *devSystem) oidcLoginAs(ctx context.Context, u oidcUser) {
+	t := d.tb
+	t.Helper()
+	realm, clientID := "openziti", "openziti" // the defaults the job configured
+	kc := d.keycloakAdmin(ctx)
+	kcURL := kc.URL()
+	// the password grant, for the test (a bootstrap run turns it off again: the job's declaration has it off)
+	cl, err := kc.GetClient(ctx, realm, clientID)
+	testutil.Must(t, err)
+	if !cl.DirectAccessGrants {
+		cl.DirectAccessGrants = true
+		testutil.Must(t, kc.UpdateClient(ctx, realm, *cl, keycloak.ClientDirectAccessGrants))
+	}
 	z := d.zitiAdmin(ctx)
 	zURL := z.URL()
-	_, err = z.CreateIdentity(ctx, ziti.Identity{Name: "alice", ExternalID: email})
-	testutil.Must(t, err)
-	tok, err := kc.Token(ctx, realm, clientID, "", "alice", password)
-	testutil.Must(t, err)
+	tok, err := kc.Token(ctx, realm, clientID, "", u.name, u.password)
+	if err != nil {
+		t.Fatalf("Keycloak token of %s at %s: %v", u.name, kcURL, err)
+	}
 	claims := testutil.Claims(t, tok)
 	if want := "http://localhost:" + d.keycloakPort + "/realms/" + realm; claims["iss"] != want {
 		t.Errorf("token issuer %v, want Keycloak's public URL %s (the token was asked for at %s)", claims["iss"], want, kcURL)
@@ -552,8 +566,8 @@ func (d *devSystem) oidcLogin() {
 	if err != nil {
 		t.Fatalf("log in to OpenZiti with a Keycloak token (claims %v): %v", claims, err)
 	}
-	if sess.IdentityName != "alice" {
-		t.Errorf("logged in as %q, want alice", sess.IdentityName)
+	if sess.IdentityName != u.name {
+		t.Errorf("logged in as %q, want %s", sess.IdentityName, u.name)
 	}
 	t.Logf("OIDC login through the deployed stacks: token of %s from %s accepted by %s as identity %s", claims["iss"], kcURL, zURL, sess.IdentityName)
 }

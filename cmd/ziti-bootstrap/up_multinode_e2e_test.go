@@ -234,7 +234,7 @@ func (d *devSystem) attestedAgents(ctx context.Context) []string {
 func imageRefs(vars map[string]string) []string {
 	var out []string
 	for k, v := range vars {
-		if strings.HasSuffix(k, "_IMAGE") && !strings.HasPrefix(k, "SPIRE_PREVIOUS_") {
+		if strings.HasSuffix(k, "_IMAGE") && !upgradeOnlyImage(k) {
 			out = append(out, v)
 		}
 	}

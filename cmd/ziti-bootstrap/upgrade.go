@@ -1,0 +1,278 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/spf13/pflag"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/upgrade"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
+	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
+)
+
+// upgradeOptions are up's flags about upgrades.
+type upgradeOptions struct{ withoutSnapshot bool }
+
+func (u *upgradeOptions) bind(f *pflag.FlagSet) {
+	f.BoolVar(&u.withoutSnapshot, "upgrade-without-snapshot", false, "upgrade a server that migrates its data although no backup service (BACKUP_SCHEDULE) can take a snapshot first: a rollback then restores its previous version, not its data")
+}
+
+// upgradeCheckFault, when set (by tests only), fails the post-upgrade check of a service: a new version that
+// started and migrated its data, and then fails a check.
+var upgradeCheckFault atomic.Pointer[func(service string, rollback bool) error]
+
+// deployFunc deploys the loaded stacks; vars (stack variable → value) replace configured ones and reload the stack
+// files; rerunJob runs the bootstrap job again.
+type deployFunc func(ctx context.Context, vars map[string]string, rerunJob bool) error
+
+// upOrUpgrade is up's deploy, as an upgrade (internal/upgrade) when a stateful server's image changes: the plan is
+// shown (and only shown with --dry-run), a snapshot set taken first by the backup service, the stacks deployed
+// with the bootstrap job run again, the result checked, and everything rolled back on a failure.
+func (g *globals) upOrUpgrade(ctx context.Context, sc *config.Stack, o *stackOptions, u *upgradeOptions, loaded []*stacks.Stack, deploy deployFunc) error {
+	c, err := docker.New(sc.Docker.Host, nil)
+	if err != nil {
+		return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}}
+	}
+	defer c.Close()
+	plan, err := planUpgrade(ctx, c, loaded)
+	var ref *upgrade.Refused
+	switch {
+	case errors.As(err, &ref):
+		return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: ref.Var, Msg: ref.Detail()}}}}
+	case err != nil:
+		return &exitError{exitcode.Unreachable, err}
+	case plan.Empty():
+		return deploy(ctx, nil, false)
+	}
+	ns := stacks.DefaultNames(o.prefix)[stacks.OpenZiti]
+	env := &swarmUpgrade{g: g, c: c, sc: sc, o: o, deploy: deploy, namespace: ns, backupService: ns + "_" + backupService}
+	if plan.Snapshot() {
+		if _, err := env.backupContainer(ctx); err != nil {
+			if !u.withoutSnapshot {
+				return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: "BACKUP_SCHEDULE", Msg: fmt.Sprintf(
+					"%s: up takes a snapshot set of %s before this upgrade through the scheduled backup service, and %v; deploy it first (set BACKUP_SCHEDULE and S3_*, see `ziti-bootstrap backup --help`, and run up with the current versions), or pass --upgrade-without-snapshot (a rollback then cannot put the data back)",
+					strings.Join(upgradeSummary(plan), "; "), strings.Join(plan.Sources, ", "), err)}}}}
+			}
+			g.log.Warn("upgrade without a snapshot (--upgrade-without-snapshot): a rollback restores the previous versions, not their data", "reason", err.Error())
+			plan.Sources = nil
+			for i := range plan.Steps {
+				plan.Steps[i].Restore = false
+			}
+		}
+	}
+	lines := plan.Lines(env.backupService)
+	if o.dryRun {
+		w := g.stdout
+		if g.output == "json" { // stdout carries the report
+			w = g.stderr
+		}
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
+		return deploy(ctx, nil, false)
+	}
+	for _, l := range lines {
+		g.log.Info(l)
+	}
+	set, err := upgrade.Run(ctx, plan, env, g.log)
+	var failed *upgrade.Failed
+	switch {
+	case errors.As(err, &failed):
+		return &exitError{exitcode.StepFailed, failed}
+	case err != nil:
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return &exitError{ee.code, err}
+		}
+		return &exitError{exitcode.For(err), err}
+	}
+	g.log.Info("upgrade done", "servers", strings.Join(upgradeSummary(plan), "; "), "preUpgradeSet", set)
+	return nil
+}
+
+// upgradeSummary is "name from → to" of each step.
+func upgradeSummary(p upgrade.Plan) []string {
+	var out []string
+	for _, st := range p.Steps {
+		out = append(out, fmt.Sprintf("%s %s → %s", st.Name, st.From, st.To))
+	}
+	return out
+}
+
+// planUpgrade compares the stateful servers' running images with those of the loaded stacks.
+func planUpgrade(ctx context.Context, c *docker.Client, loaded []*stacks.Stack) (upgrade.Plan, error) {
+	var running []upgrade.Running
+	for _, st := range loaded {
+		svcs, err := c.Services(ctx, st.Namespace)
+		if err != nil {
+			return upgrade.Plan{}, fmt.Errorf("list the services of stack %s: %w", st.Namespace, err)
+		}
+		for _, srv := range upgrade.Servers {
+			if srv.Stack != st.Name {
+				continue
+			}
+			name := st.Namespace + "_" + srv.Key
+			i := slices.IndexFunc(st.Services, func(s stacks.Service) bool { return s.Spec.Name == name })
+			if i < 0 {
+				continue
+			}
+			r := upgrade.Running{Server: srv, Service: name, To: st.Services[i].Spec.TaskTemplate.ContainerSpec.Image}
+			if j := slices.IndexFunc(svcs, func(s swarm.Service) bool { return s.Spec.Name == name }); j >= 0 && svcs[j].Spec.TaskTemplate.ContainerSpec != nil {
+				r.From = svcs[j].Spec.TaskTemplate.ContainerSpec.Image
+				if srv.Key == "spire-server" {
+					was, now := envValue(svcs[j].Spec, "SPIRE_DATASTORE_SUFFIX"), envValue(st.Services[i].Spec, "SPIRE_DATASTORE_SUFFIX")
+					r.FreshData = was != now
+					r.Previous = map[string]string{"SPIRE_DATASTORE_SUFFIX": was}
+				}
+			}
+			running = append(running, r)
+		}
+	}
+	return upgrade.Make(running)
+}
+
+// envValue is the value of the variable name in a service's environment.
+func envValue(spec swarm.ServiceSpec, name string) string {
+	if spec.TaskTemplate.ContainerSpec == nil {
+		return ""
+	}
+	for _, kv := range spec.TaskTemplate.ContainerSpec.Env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// swarmUpgrade is the upgrade's Env on the Swarm: snapshots and restores run by the scheduled backup service's
+// container (where the volumes are mounted and the databases reached), deploys by up.
+type swarmUpgrade struct {
+	g             *globals
+	c             *docker.Client
+	sc            *config.Stack
+	o             *stackOptions
+	deploy        deployFunc
+	namespace     string // the OpenZiti stack's, where the backup service runs
+	backupService string
+}
+
+var _ upgrade.Env = (*swarmUpgrade)(nil)
+
+// backupContainer is a running container of the backup service on this node.
+func (e *swarmUpgrade) backupContainer(ctx context.Context) (string, error) {
+	svcs, err := e.c.Services(ctx, e.namespace)
+	if err != nil {
+		return "", err
+	}
+	i := slices.IndexFunc(svcs, func(s swarm.Service) bool { return s.Spec.Name == e.backupService })
+	if i < 0 {
+		return "", fmt.Errorf("the Swarm has no service %s", e.backupService)
+	}
+	cs, err := e.c.Containers(ctx, e.namespace)
+	if err != nil {
+		return "", err
+	}
+	j := slices.IndexFunc(cs, func(c docker.Container) bool { return c.ServiceID == svcs[i].ID && c.State == "running" })
+	if j < 0 {
+		return "", fmt.Errorf("no container of %s runs on the node of DOCKER_HOST (%s)", e.backupService, e.sc.Docker.Host)
+	}
+	return cs[j].ID, nil
+}
+
+// exec runs ziti-bootstrap with args in the backup service's container.
+func (e *swarmUpgrade) exec(ctx context.Context, args ...string) (string, error) {
+	id, err := e.backupContainer(ctx)
+	if err != nil {
+		return "", err
+	}
+	res, err := e.c.Exec(ctx, id, append([]string{"ziti-bootstrap"}, args...))
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("ziti-bootstrap %s in %s: exit %d: %s", args[0], e.backupService, res.ExitCode, lastLine(res.Stderr))
+	}
+	return res.Stdout, nil
+}
+
+var setComplete = regexp.MustCompile(`(?m)^set (\S+) complete`)
+
+func (e *swarmUpgrade) Snapshot(ctx context.Context, sources []string) (string, error) {
+	out, err := e.exec(ctx, "backup", "--schedule=", "--no-prune", "--sources", strings.Join(sources, ","))
+	if err != nil {
+		return "", err
+	}
+	m := setComplete.FindStringSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("the backup said no set was completed: %s", lastLine(out))
+	}
+	return m[1], nil
+}
+
+func (e *swarmUpgrade) Restore(ctx context.Context, set string, sources []string) error {
+	_, err := e.exec(ctx, "restore", set, "--yes", "--services-stopped", "--sources", strings.Join(sources, ","))
+	return err
+}
+
+func (e *swarmUpgrade) Stop(ctx context.Context, service string) error {
+	return e.c.Scale(ctx, service, 0)
+}
+
+func (e *swarmUpgrade) Deploy(ctx context.Context, vars map[string]string) error {
+	err := e.deploy(ctx, vars, true)
+	if errors.Is(err, lock.ErrHeld) { // another run held the lock: up wrote nothing
+		return &upgrade.NotStarted{Err: err}
+	}
+	return err
+}
+
+// Check logs in to Keycloak as its administrator (an OIDC password grant) when the Keycloak stack is deployed;
+// the bootstrap job, run again by Deploy, has already checked that every configuration step converged.
+func (e *swarmUpgrade) Check(ctx context.Context, p upgrade.Plan, rollback bool) error {
+	kc := stacks.DefaultNames(e.o.prefix)[stacks.Keycloak] + "_keycloak"
+	if fault := upgradeCheckFault.Load(); fault != nil {
+		for _, st := range p.Steps {
+			if err := (*fault)(st.Service, rollback); err != nil {
+				return &upgrade.CheckError{Service: st.Service, Err: err}
+			}
+		}
+	}
+	if e.o.externalKeycloak || !slices.ContainsFunc(p.Steps, func(st upgrade.Step) bool { return st.Stack == stacks.Keycloak }) {
+		return nil
+	}
+	u, err := url.Parse(e.sc.Vars["KEYCLOAK_PUBLIC_URL"])
+	if err != nil {
+		return &upgrade.CheckError{Service: kc, Err: fmt.Errorf("KEYCLOAK_PUBLIC_URL: %w", err)}
+	}
+	user := e.sc.Vars["KEYCLOAK_ADMIN_USER"]
+	if user == "" {
+		user = "admin"
+	}
+	_, version, err := keycloak.Connect(ctx, keycloak.Options{URL: u, AdminUser: user, AdminPassword: config.NewSecret(e.sc.Vars["KEYCLOAK_ADMIN_PASSWORD"])},
+		wait.Target{What: "Keycloak's admin login after the upgrade", Deadline: 3 * time.Minute})
+	if err != nil {
+		return &upgrade.CheckError{Service: kc, Err: fmt.Errorf("OIDC login of its administrator: %w", err)}
+	}
+	e.g.log.Info("upgrade check: Keycloak's administrator logged in", "url", u.Redacted(), "version", version)
+	return nil
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}

@@ -274,6 +274,9 @@ ports published on the node. Anything set explicitly takes precedence.`,
 					return err
 				}
 			}
+			if err := runPreflight(cmd.Context(), g, sc, loaded); err != nil {
+				return err
+			}
 			var again []string
 			if rerun {
 				again = []string{bootstrapService}

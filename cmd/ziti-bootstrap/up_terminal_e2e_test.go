@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
 
@@ -59,7 +60,8 @@ func TestUpPreflightTakenPortE2E(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	d := newDevSystem(t, false)
+	// preflight stops up before its lock: no need to wait for other tests' runs in the Swarm
+	d := newDevSystemOn(t, false, testbed.Require(t, "docker").Docker.Host, "127.0.0.1", "")
 	listenAll(t, d.keycloakPort)
 	before := swarmObjects(t, d)
 	code, _, errs := cli(t, d.up()...)

@@ -70,8 +70,7 @@ func Listening(port int) ([]Holder, error) {
 			ino := strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")
 			if addr, ok := inodes[ino]; ok && !seen[ino] {
 				seen[ino] = true
-				comm, _ := os.ReadFile(filepath.Join(Proc, p.Name(), "comm"))
-				out = append(out, Holder{PID: pid, Name: strings.TrimSpace(string(comm)), Addr: addr})
+				out = append(out, Holder{PID: pid, Name: command(p.Name()), Addr: addr})
 			}
 		}
 	}
@@ -81,6 +80,17 @@ func Listening(port int) ([]Holder, error) {
 		}
 	}
 	return out, nil
+}
+
+// command is the name of process pid: its argv[0] without the directory (comm is cut at 15 characters).
+func command(pid string) string {
+	if argv, err := os.ReadFile(filepath.Join(Proc, pid, "cmdline")); err == nil {
+		if a0, _, _ := strings.Cut(string(argv), "\x00"); a0 != "" {
+			return filepath.Base(a0)
+		}
+	}
+	comm, _ := os.ReadFile(filepath.Join(Proc, pid, "comm"))
+	return strings.TrimSpace(string(comm))
 }
 
 // listeners returns the inodes (and addresses) of the sockets of table (a /proc/net/tcp file) that listen on port.

@@ -293,8 +293,12 @@ ports published on the node. Anything set explicitly takes precedence.`,
 						return err
 					}
 				}
+				defer startLiveView(g, "up")()
 				return execSteps(ctx, g, mode, stackSteps(sc, o, again, func(cfg stack.Config) []steps.Step {
 					cfg.AfterWrites = handOverLock(g.log)
+					if g.live != nil {
+						cfg.Watch = g.live.Stack
+					}
 					state := stack.NewStateNode(func() stack.NodeEngine { return stateEngine(cfg) }, config.StateLabel, app.DockerReachable)
 					out := append([]steps.Step{state}, stack.Steps(cfg, stack.StateNodeName, loaded...)...)
 					for _, st := range loaded {

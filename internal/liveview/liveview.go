@@ -61,7 +61,7 @@ func (v *View) tick() {
 			return
 		case <-t.C:
 			v.mu.Lock()
-			v.redraw()
+			v.refresh()
 			v.mu.Unlock()
 		}
 	}
@@ -81,7 +81,7 @@ func (v *View) Step(e steps.Event) {
 		r := *e.Result
 		s.result = &r
 	}
-	v.redraw()
+	v.refresh()
 }
 
 // Stack is taskwatch's sink: what the last convergence check of a stack saw.
@@ -89,7 +89,7 @@ func (v *View) Stack(s taskwatch.Stack) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.stacks[s.Step] = s
-	v.redraw()
+	v.refresh()
 }
 
 // Wait is a wait.Progress: the step that runs now waits for what.
@@ -101,7 +101,7 @@ func (v *View) Wait(what, where string, attempt int, elapsed time.Duration, err 
 			v.waiting[name] = fmt.Sprintf("waiting for %s (attempt %d)", what, attempt)
 		}
 	}
-	v.redraw()
+	v.refresh()
 }
 
 // Log prints a line above the frame (a warning, an error) and redraws the frame below it.
@@ -110,7 +110,7 @@ func (v *View) Log(line string) {
 	defer v.mu.Unlock()
 	v.clear()
 	fmt.Fprintln(v.w, line)
-	v.redraw()
+	v.refresh()
 }
 
 // Close draws the last frame and leaves it on screen; the report follows it.
@@ -134,10 +134,14 @@ func (v *View) clear() {
 	v.lines = 0
 }
 
-func (v *View) redraw() {
-	if v.closed && v.lines == 0 && v.stop == nil {
-		return
+// refresh redraws the frame unless the view is closed.
+func (v *View) refresh() {
+	if !v.closed {
+		v.redraw()
 	}
+}
+
+func (v *View) redraw() {
 	frame := v.Frame()
 	v.clear()
 	io.WriteString(v.w, frame)
@@ -214,23 +218,26 @@ func stackLines(st taskwatch.Stack) []string {
 		}
 		var nodes []string
 		for _, n := range s.Nodes {
-			p := fmt.Sprintf("%s %d", n.Node, n.Running)
+			var parts []string
+			if n.Running > 0 || (n.Starting == 0 && n.Failed == 0) {
+				parts = append(parts, fmt.Sprintf("%d running", n.Running))
+			}
 			if n.Starting > 0 {
-				p += fmt.Sprintf(" +%d starting", n.Starting)
+				parts = append(parts, fmt.Sprintf("%d starting", n.Starting))
 			}
 			if n.Failed > 0 {
-				p += fmt.Sprintf(" %d failed", n.Failed)
+				parts = append(parts, fmt.Sprintf("%d failed", n.Failed))
 			}
-			nodes = append(nodes, p)
+			nodes = append(nodes, n.Node+": "+strings.Join(parts, ", "))
 		}
 		l := fmt.Sprintf("    %-36s %d/%d %-9s", s.Name, s.Running, s.Desired, health)
 		if len(nodes) > 0 {
-			l += "  [" + strings.Join(nodes, ", ") + "]"
-		}
-		if !s.Converged && s.Problem != "" {
-			l += "  " + s.Problem
+			l += "  " + strings.Join(nodes, "; ")
 		}
 		out = append(out, l)
+		if !s.Converged && s.Problem != "" {
+			out = append(out, "      ↳ "+s.Problem)
+		}
 	}
 	return out
 }
@@ -249,4 +256,16 @@ func cut(s string, n int) string {
 	}
 	r := []rune(s)
 	return string(r[:max(n-1, 0)]) + "…"
+}
+
+// LogWriter is an io.Writer for a log handler: each line written goes above the frame.
+func (v *View) LogWriter() io.Writer { return logWriter{v} }
+
+type logWriter struct{ v *View }
+
+func (l logWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		l.v.Log(line)
+	}
+	return len(p), nil
 }

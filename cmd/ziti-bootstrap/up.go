@@ -285,7 +285,7 @@ ports published on the node. Anything set explicitly takes precedence.`,
 			if o.dryRun {
 				mode = steps.PlanOnly
 			}
-			return underStackLock(cmd.Context(), g, sc, mode, func(ctx context.Context) error {
+			err = underStackLock(cmd.Context(), g, sc, mode, func(ctx context.Context) error {
 				if mode == steps.Apply {
 					// a restore killed half-way left services scaled to 0: bring them back before the deploy, which
 					// would overwrite the labels that say how
@@ -309,6 +309,10 @@ ports published on the node. Anything set explicitly takes precedence.`,
 					return out
 				}))
 			})
+			if err == nil && !o.dryRun && g.output == "text" && slices.Contains(names, stacks.OpenZiti) {
+				writeSummary(g.stdout, sc.Vars, sc.Docker.Host, summaryStateDir(dev))
+			}
+			return err
 		},
 	}
 	o.bind(cmd)

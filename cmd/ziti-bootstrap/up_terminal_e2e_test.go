@@ -1,16 +1,25 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
 
@@ -104,5 +113,97 @@ func TestUpFailFastPortTakenE2E(t *testing.T) {
 	}
 	if strings.Contains(errs, "did not converge in") {
 		t.Errorf("up waited out its timeout instead of failing fast:\n%s", lastLines(errs, 10))
+	}
+}
+
+// openPTY opens a pseudo-terminal of cols columns: the master end (what a terminal emulator reads) and the slave
+// end (what a program writes to as its terminal).
+func openPTY(t *testing.T, cols uint16) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 60, Col: cols}); err != nil {
+		t.Fatal(err)
+	}
+	return m, s
+}
+
+var (
+	redrawSeq  = regexp.MustCompile(`\x1b\[\d+A\r\x1b\[J`)
+	durationRe = regexp.MustCompile(`\b\d+(\.\d+)?s\b|\b\d+m\d+s\b`)
+	writesRe   = regexp.MustCompile(`\d+ write\(s\)`)
+)
+
+// up on a terminal draws the live view: frames redrawn in place while the SPIRE stack comes up on the test bed's
+// Swarm (its services' tasks per node, health, the step), the last frame left on screen, then the report; no
+// structured log line. The last frame, normalised (stack prefix, durations, write counts), is kept as a golden file.
+func TestUpLiveViewPTYE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	d := newDevSystem(t, false)
+	master, slave := openPTY(t, 160)
+	var capture testutil.SyncBuffer
+	copied := make(chan struct{})
+	go func() { io.Copy(&capture, master); close(copied) }()
+	var stdout bytes.Buffer
+	code := execute(context.Background(), []string{"up", "--dev", "--state-dir", d.state, "--prefix", d.prefix, "--env-file", d.envFile,
+		"--stack", stacks.Spire}, &stdout, slave)
+	slave.Close()
+	master.Close()
+	<-copied
+	screen := strings.ReplaceAll(capture.String(), "\r\n", "\n")
+	if code != exitcode.OK {
+		t.Fatalf("up: exit %d\n%s\n%s", code, lastLines(screen, 30), stdout.String())
+	}
+	frames := redrawSeq.Split(screen, -1)
+	t.Logf("%d frame(s); the last:\n%s", len(frames), frames[len(frames)-1])
+	if len(frames) < 3 {
+		t.Fatalf("%d frame(s), want the view redrawn in place while the stack converges:\n%q", len(frames), screen)
+	}
+	host, _ := os.Hostname()
+	server := d.names[stacks.Spire] + "_spire-server"
+	waiting := slices.ContainsFunc(frames, func(f string) bool {
+		return strings.Contains(f, "▸ stack/spire") && strings.Contains(f, server) && strings.Contains(f, host+": ")
+	})
+	if !waiting {
+		t.Errorf("no frame shows stack/spire running with %s's tasks on node %s:\n%s", server, host, screen)
+	}
+	last := frames[len(frames)-1]
+	if !strings.Contains(last, "✓ stack/spire") {
+		t.Errorf("the last frame does not show stack/spire done:\n%s", last)
+	}
+	if strings.Contains(screen, `{"time"`) || strings.Contains(screen, "level=INFO") {
+		t.Errorf("structured log lines on the terminal:\n%s", screen)
+	}
+	if !strings.Contains(stdout.String(), "mutating call(s); converged") {
+		t.Errorf("no report after the view:\n%s", stdout.String())
+	}
+	norm := strings.ReplaceAll(last, d.prefix, "zbtPREFIX-")
+	norm = writesRe.ReplaceAllString(durationRe.ReplaceAllString(norm, "T"), "N write(s)")
+	golden := filepath.Join("testdata", "live-up-spire.golden")
+	if os.Getenv("ZB_UPDATE_GOLDEN") != "" {
+		os.MkdirAll("testdata", 0o755)
+		os.WriteFile(golden, []byte(norm), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if norm != string(want) {
+		t.Errorf("last frame (normalised):\n%s\nwant (%s):\n%s", norm, golden, want)
 	}
 }

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// The summary names the URLs from the ports set, where the generated credentials are (never a secret), and the
+// commands of an OIDC login and a first enrolment.
+func TestWriteSummary(t *testing.T) {
+	var b strings.Builder
+	writeSummary(&b, map[string]string{"ZITI_CTRL_PUBLISHED_PORT": "21280", "KEYCLOAK_PUBLISHED_PORT": "28080",
+		"KEYCLOAK_PUBLIC_URL": "http://localhost:28080", "ZITI_PWD": "s3cret-value"}, "unix:///var/run/docker.sock", "/var/lib/zb/dev")
+	out := b.String()
+	for _, want := range []string{
+		"https://localhost:21280/edge/management/v1", "https://localhost:21280/zac/", "http://localhost:28080/admin/",
+		"/var/lib/zb/dev: ziti_admin_password, keycloak_admin_password", "/var/lib/zb/dev/dev.env",
+		"http://localhost:28080/realms/openziti/protocol/openid-connect/auth/device", "client_id=openziti",
+		"'https://localhost:21280/edge/client/v1/authenticate?method=ext-jwt'", "$(cat /var/lib/zb/dev/ziti_admin_password)",
+		"ziti edge enroll device1.jwt", "SPIRE_ENTRIES_FILE",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "s3cret-value") {
+		t.Errorf("the summary prints a secret:\n%s", out)
+	}
+}

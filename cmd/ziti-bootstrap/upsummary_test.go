@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -27,3 +29,27 @@ func TestWriteSummary(t *testing.T) {
 		t.Errorf("the summary prints a secret:\n%s", out)
 	}
 }
+
+// The README shows the summary of `up --dev` with its alternative ports as it is printed.
+func TestREADMEShowsTheSummary(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := readmePorts.FindStringSubmatch(string(readme))
+	if m == nil {
+		t.Fatal("README: no line with the alternative ports (ZITI_CTRL_PUBLISHED_PORT=… ZITI_ROUTER_PUBLISHED_PORT=… KEYCLOAK_PUBLISHED_PORT=…)")
+	}
+	var b strings.Builder
+	writeSummary(&b, map[string]string{"ZITI_CTRL_PUBLISHED_PORT": m[1], "ZITI_ROUTER_PUBLISHED_PORT": m[2], "KEYCLOAK_PUBLISHED_PORT": m[3]},
+		"unix:///var/run/docker.sock", "/var/lib/ziti-bootstrap/dev")
+	_, after, _ := strings.Cut(string(readme), "### After up")
+	_, block, _ := strings.Cut(after, "```text\n")
+	block, _, _ = strings.Cut(block, "```")
+	if got := strings.TrimLeft(b.String(), "\n"); got != block {
+		t.Errorf("README's summary differs from the printed one; printed:\n%s\nREADME:\n%s", got, block)
+	}
+}
+
+// readmePorts finds the README's alternative ports.
+var readmePorts = regexp.MustCompile(`ZITI_CTRL_PUBLISHED_PORT=(\d+) ZITI_ROUTER_PUBLISHED_PORT=(\d+) KEYCLOAK_PUBLISHED_PORT=(\d+)`)

@@ -193,14 +193,7 @@ func TestUpREADMEPortsE2E(t *testing.T) {
 	for _, s := range testbed.Servers {
 		testbed.Require(t, s) // the whole test bed is up
 	}
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := readmePorts.FindStringSubmatch(string(readme))
-	if m == nil {
-		t.Fatal("README: no line with the alternative ports")
-	}
+	_, m := readmeAltPorts(t)
 	// a dry run takes no lock: no need to wait for other tests' runs in the Swarm
 	d := newDevSystemOn(t, false, testbed.Require(t, "docker").Docker.Host, "127.0.0.1", "")
 	code, _, errs := cli(t, d.up("--dry-run", "--set", "ZITI_CTRL_PUBLISHED_PORT="+m[1], "--set", "ZITI_ROUTER_PUBLISHED_PORT="+m[2],

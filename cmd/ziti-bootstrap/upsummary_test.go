@@ -32,6 +32,22 @@ func TestWriteSummary(t *testing.T) {
 
 // The README shows the summary of `up --dev` with its alternative ports as it is printed.
 func TestREADMEShowsTheSummary(t *testing.T) {
+	readme, m := readmeAltPorts(t)
+	var b strings.Builder
+	writeSummary(&b, map[string]string{"ZITI_CTRL_PUBLISHED_PORT": m[1], "ZITI_ROUTER_PUBLISHED_PORT": m[2], "KEYCLOAK_PUBLISHED_PORT": m[3]},
+		"unix:///var/run/docker.sock", "/var/lib/ziti-bootstrap/dev")
+	_, after, _ := strings.Cut(readme, "### After up")
+	_, block, _ := strings.Cut(after, "```text\n")
+	block, _, _ = strings.Cut(block, "```")
+	if got := strings.TrimLeft(b.String(), "\n"); got != block {
+		t.Errorf("README's summary differs from the printed one; printed:\n%s\nREADME:\n%s", got, block)
+	}
+}
+
+// readmeAltPorts returns the README and its alternative ports: the match of readmePorts (the controller's, the
+// router's and Keycloak's from index 1).
+func readmeAltPorts(t *testing.T) (string, []string) {
+	t.Helper()
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -40,16 +56,7 @@ func TestREADMEShowsTheSummary(t *testing.T) {
 	if m == nil {
 		t.Fatal("README: no line with the alternative ports (ZITI_CTRL_PUBLISHED_PORT=… ZITI_ROUTER_PUBLISHED_PORT=… KEYCLOAK_PUBLISHED_PORT=…)")
 	}
-	var b strings.Builder
-	writeSummary(&b, map[string]string{"ZITI_CTRL_PUBLISHED_PORT": m[1], "ZITI_ROUTER_PUBLISHED_PORT": m[2], "KEYCLOAK_PUBLISHED_PORT": m[3]},
-		"unix:///var/run/docker.sock", "/var/lib/ziti-bootstrap/dev")
-	_, after, _ := strings.Cut(string(readme), "### After up")
-	_, block, _ := strings.Cut(after, "```text\n")
-	block, _, _ = strings.Cut(block, "```")
-	if got := strings.TrimLeft(b.String(), "\n"); got != block {
-		t.Errorf("README's summary differs from the printed one; printed:\n%s\nREADME:\n%s", got, block)
-	}
+	return string(readme), m
 }
 
-// readmePorts finds the README's alternative ports.
 var readmePorts = regexp.MustCompile(`ZITI_CTRL_PUBLISHED_PORT=(\d+) ZITI_ROUTER_PUBLISHED_PORT=(\d+) KEYCLOAK_PUBLISHED_PORT=(\d+)`)

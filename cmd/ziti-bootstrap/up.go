@@ -215,6 +215,7 @@ passwords, the SPIRE upstream root and the SPIRE agent certificate are generated
 ports published on the node. Anything set explicitly takes precedence.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			defer startLiveView(g, "up")() // from the start: on a terminal, the view replaces the info logs
 			names, err := o.selected()
 			if err != nil {
 				return err
@@ -293,7 +294,6 @@ ports published on the node. Anything set explicitly takes precedence.`,
 						return err
 					}
 				}
-				defer startLiveView(g, "up")()
 				return execSteps(ctx, g, mode, stackSteps(sc, o, again, func(cfg stack.Config) []steps.Step {
 					cfg.AfterWrites = handOverLock(g.log)
 					if g.live != nil {

@@ -60,6 +60,7 @@ run down again once it is back. On a single node, down removes them through the 
 				mode = steps.PlanOnly
 			}
 			return underStackLock(cmd.Context(), g, sc, mode, func(ctx context.Context) error {
+				defer startLiveView(g, "down")()
 				return execSteps(ctx, g, mode, stackSteps(sc, o, nil, func(cfg stack.Config) []steps.Step {
 					// volumes=false: the stack steps would remove this node's volumes while a plain container of
 					// the stacks (a per-node SPIRE agent) still holds one; nodesStep removes the containers first,

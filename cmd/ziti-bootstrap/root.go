@@ -13,6 +13,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/liveview"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
@@ -25,6 +26,7 @@ type globals struct {
 	stdout   io.Writer
 	stderr   io.Writer
 	log      *slog.Logger
+	live     *liveview.View // the live view on a terminal (startLiveView); nil: logs only
 }
 
 // exitError carries a chosen exit code out of a command.

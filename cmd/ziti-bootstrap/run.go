@@ -70,6 +70,9 @@ func runReport(ctx context.Context, g *globals, mode steps.Mode, build stepBuild
 	progress := func(what, where string, attempt int, elapsed time.Duration, err error) {
 		g.log.Info("waiting", "for", what, "at", where, "attempt", attempt, "elapsed", elapsed.Round(100*time.Millisecond).String(), "lastError", err.Error())
 	}
+	if g.live != nil {
+		progress = g.live.Wait
+	}
 	selected, closer, err := build(counter, progress)
 	if err != nil {
 		return nil, err
@@ -81,6 +84,9 @@ func runReport(ctx context.Context, g *globals, mode steps.Mode, build stepBuild
 		selected[i] = deadlined{Step: s, d: stepDeadline}
 	}
 	runner := &steps.Runner{Steps: selected, Counter: counter, Observer: func(e steps.Event) {
+		if g.live != nil {
+			g.live.Step(e)
+		}
 		if e.Start {
 			g.log.Info("step start", "step", e.Step)
 			return
@@ -90,6 +96,9 @@ func runReport(ctx context.Context, g *globals, mode steps.Mode, build stepBuild
 			"duration", r.Duration.Round(time.Millisecond).String())
 	}}
 	rep, err := runner.Run(ctx, mode)
+	if g.live != nil {
+		g.live.Close() // the last frame stays; the report follows it
+	}
 	if err != nil {
 		return nil, &exitError{exitcode.Internal, err}
 	}

@@ -217,6 +217,7 @@ passwords, the SPIRE upstream root and the SPIRE agent certificate are generated
 ports published on the node. Anything set explicitly takes precedence.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			defer startLiveView(g, "up")() // from the start: on a terminal, the view replaces the info logs
 			names, err := o.selected()
 			if err != nil {
 				return err
@@ -279,6 +280,9 @@ ports published on the node. Anything set explicitly takes precedence.`,
 					return err
 				}
 			}
+			if err := runPreflight(cmd.Context(), g, sc, loaded); err != nil {
+				return err
+			}
 			controllerOnly, err := controllerOnlyStack(cmd.Context(), loaded, stacks.Options{Names: stacks.DefaultNames(o.prefix), Vars: sc.Vars, Without: without, ExternalKeycloak: o.externalKeycloak})
 			if err != nil {
 				return err
@@ -301,6 +305,9 @@ ports published on the node. Anything set explicitly takes precedence.`,
 				}
 				return execSteps(ctx, g, mode, stackSteps(sc, o, again, func(cfg stack.Config) []steps.Step {
 					cfg.AfterWrites = handOverLock(g.log)
+					if g.live != nil {
+						cfg.Watch = g.live.Stack
+					}
 					state := stack.NewStateNode(func() stack.NodeEngine { return stateEngine(cfg) }, config.StateLabel, app.DockerReachable)
 					out := append([]steps.Step{state}, pinSteps(cfg, dockerCAEngine(cfg), controllerOnly, stack.StateNodeName, loaded...)...)
 					for _, st := range loaded {
@@ -312,7 +319,7 @@ ports published on the node. Anything set explicitly takes precedence.`,
 				}))
 			}
 			// a stateful server's new image is an upgrade: snapshot, deploy, checks, rollback (upgrade.go)
-			return g.upOrUpgrade(cmd.Context(), sc, o, upg, loaded, func(ctx context.Context, vars map[string]string, rerunJob bool) error {
+			err = g.upOrUpgrade(cmd.Context(), sc, o, upg, loaded, func(ctx context.Context, vars map[string]string, rerunJob bool) error {
 				if maps.Copy(sc.Vars, vars); rerunJob {
 					again = []string{bootstrapService}
 				}
@@ -323,6 +330,10 @@ ports published on the node. Anything set explicitly takes precedence.`,
 				}
 				return underStackLock(ctx, g, sc, mode, deployOnce)
 			})
+			if err == nil && !o.dryRun && g.output == "text" && slices.Contains(names, stacks.OpenZiti) {
+				writeSummary(g.stdout, sc.Vars, sc.Docker.Host, summaryStateDir(dev))
+			}
+			return err
 		},
 	}
 	o.bind(cmd)

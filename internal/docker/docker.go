@@ -55,6 +55,7 @@ type SwarmInfo struct {
 	Manager       bool
 	Nodes         int
 	NodeID        string
+	RootDir       string // the engine's data directory (volumes live under it)
 }
 
 // Swarm returns the engine's version and Swarm state.
@@ -66,6 +67,7 @@ func (c *Client) Swarm(ctx context.Context) (SwarmInfo, error) {
 	return SwarmInfo{
 		ServerVersion: info.ServerVersion, NodeState: string(info.Swarm.LocalNodeState),
 		Manager: info.Swarm.ControlAvailable, Nodes: info.Swarm.Nodes, NodeID: info.Swarm.NodeID,
+		RootDir: info.DockerRootDir,
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/events"
@@ -66,4 +67,35 @@ func (c *Client) ContainerEvents(ctx context.Context, name string, actions ...st
 		}
 	}()
 	return out, outErr
+}
+
+// StackEvents sends a value whenever a container or service of stack namespace has an event (a task's container
+// created, started, died, became healthy; a service updated), until ctx ends or the stream breaks (then the
+// channel closes). A reader that is busy misses nothing it needs: one pending value stands for any number of
+// events. Only the containers of this engine's node are seen; callers poll too.
+func (c *Client) StackEvents(ctx context.Context, namespace string) <-chan struct{} {
+	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("type", string(events.ServiceEventType)))
+	msgs, errs := c.api.Events(ctx, events.ListOptions{Filters: f})
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case m := <-msgs:
+				a := m.Actor.Attributes
+				if a[NamespaceLabel] != namespace && !strings.HasPrefix(a["name"], namespace+"_") {
+					continue
+				}
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			case <-errs:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }

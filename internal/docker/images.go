@@ -21,6 +21,14 @@ func (c *Client) ImageID(ctx context.Context, ref string) (string, error) {
 	return img.ID, nil
 }
 
+// Pullable asks ref's registry, through the engine, whether ref can be pulled (the manifest, not the image: a read).
+func (c *Client) Pullable(ctx context.Context, ref string) error {
+	if _, err := c.api.DistributionInspect(ctx, ref, ""); err != nil {
+		return fmt.Errorf("look up image %s in its registry: %w", ref, err)
+	}
+	return nil
+}
+
 // PullImage pulls ref from its registry (anonymously) and returns once the pull has ended.
 func (c *Client) PullImage(ctx context.Context, ref string) error {
 	rc, err := c.api.ImagePull(ctx, ref, image.PullOptions{})

@@ -41,6 +41,9 @@ type Target struct {
 	// Initial and Max bound the interval between attempts (defaults 200 ms and 5 s).
 	Initial, Max time.Duration
 	Progress     Progress
+	// Wake, when set, cuts the pause between attempts short: the next attempt starts as soon as it receives (e.g.
+	// a Docker event of the awaited stack). A closed Wake is ignored.
+	Wake <-chan struct{}
 }
 
 // For calls probe until it succeeds, returns a permanent error, ctx ends, or the deadline passes.
@@ -83,7 +86,12 @@ func For(ctx context.Context, t Target, probe func(context.Context) error) error
 		}
 		return err
 	}
-	err := backoff.Retry(op, backoff.WithContext(b, dctx))
+	var err error
+	if t.Wake != nil {
+		err = backoff.RetryNotifyWithTimer(op, backoff.WithContext(b, dctx), nil, &wakeTimer{wake: t.Wake})
+	} else {
+		err = backoff.Retry(op, backoff.WithContext(b, dctx))
+	}
 	if err == nil {
 		return nil
 	}
@@ -98,6 +106,47 @@ func For(ctx context.Context, t Target, probe func(context.Context) error) error
 	}
 	return &UnreachableError{What: t.What, Where: t.Where, Waited: time.Since(start), Attempts: attempts, Last: last}
 }
+
+// wakeTimer is backoff's timer that also fires when wake receives.
+type wakeTimer struct {
+	wake  <-chan struct{}
+	timer *time.Timer
+	c     chan time.Time
+	stop  chan struct{}
+}
+
+func (w *wakeTimer) Start(d time.Duration) {
+	w.Stop()
+	w.c, w.stop = make(chan time.Time, 1), make(chan struct{})
+	w.timer = time.NewTimer(d)
+	go func(c chan time.Time, stop chan struct{}, t *time.Timer, wake <-chan struct{}) {
+		select {
+		case now := <-t.C:
+			c <- now
+		case _, ok := <-wake:
+			if ok {
+				c <- time.Now()
+				return
+			}
+			select { // a closed wake: only the timer
+			case now := <-t.C:
+				c <- now
+			case <-stop:
+			}
+		case <-stop:
+		}
+	}(w.c, w.stop, w.timer, w.wake)
+}
+
+func (w *wakeTimer) Stop() {
+	if w.timer != nil {
+		w.timer.Stop()
+		close(w.stop)
+		w.timer = nil
+	}
+}
+
+func (w *wakeTimer) C() <-chan time.Time { return w.c }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {

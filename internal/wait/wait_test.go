@@ -77,3 +77,40 @@ func TestForKeepsTheServersErrorAtTheDeadline(t *testing.T) {
 		t.Fatalf("err = %v; want unreachable with the server's last error (503), not the deadline", err)
 	}
 }
+
+// A wake starts the next attempt without waiting out the pause; a closed wake leaves the pauses as they are.
+func TestForWakeCutsThePauseShort(t *testing.T) {
+	wake := make(chan struct{}, 1)
+	n := 0
+	done := make(chan error, 1)
+	go func() {
+		done <- For(context.Background(), Target{What: "thing", Where: "here", Deadline: time.Hour, Initial: time.Hour, Max: time.Hour, Wake: wake},
+			func(context.Context) error {
+				n++
+				if n < 2 {
+					wake <- struct{}{}
+					return errors.New("not yet")
+				}
+				return nil
+			})
+	}()
+	select {
+	case err := <-done:
+		if err != nil || n != 2 {
+			t.Fatalf("err=%v attempts=%d, want nil after 2", err, n)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the wake did not start the second attempt (the pause is an hour)")
+	}
+	closed := make(chan struct{})
+	close(closed)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	m := 0
+	err := For(ctx, Target{What: "thing", Where: "here", Deadline: time.Hour, Initial: time.Hour, Max: time.Hour, Wake: closed},
+		func(context.Context) error { m++; return errors.New("never") })
+	var ue *UnreachableError
+	if m != 1 || !errors.As(err, &ue) {
+		t.Fatalf("closed wake: %d attempts, err %v; want 1 attempt, then unreachable at the context's end", m, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/taskwatch"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
@@ -50,16 +51,31 @@ func (e *NotConvergedError) Error() string {
 }
 
 // converge waits until every service of the stack has converged: all tasks of the current spec running (Swarm
-// reports a task with a health check "running" only once healthy), every job run to completion. On failure it
-// returns a *NotConvergedError naming each service, its task state and the last task error.
+// reports a task with a health check "running" only once healthy), every job run to completion. It checks again
+// at each Docker event of the stack (engines with StackEvents), and at least every few seconds. On failure it
+// returns a *NotConvergedError naming each service, its task state and the last task error, or, as soon as a
+// task error that will not heal repeats (the fail-fast rule, taskwatch.Rule), a *taskwatch.Failure.
 func (d *Deploy) converge(ctx context.Context, e Engine) error {
 	t0 := time.Now()
 	ns := d.stack.Namespace
 	var last []ServiceState
+	rule := &taskwatch.Rule{N: d.cfg.FailFastAfter, NodeName: nodeNames(ctx, e)}
+	var wake <-chan struct{}
+	if ev, ok := e.(interface {
+		StackEvents(ctx context.Context, namespace string) <-chan struct{}
+	}); ok {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		wake = ev.StackEvents(wctx, ns)
+	}
 	err := wait.For(ctx, wait.Target{What: "stack " + ns + " to converge", Where: "Docker Swarm", Deadline: d.cfg.timeout(),
-		Initial: time.Second, Max: 5 * time.Second, Progress: d.cfg.Progress}, func(ctx context.Context) error {
-		states, permanent, err := d.check(ctx, e)
+		Initial: time.Second, Max: 5 * time.Second, Progress: d.cfg.Progress, Wake: wake}, func(ctx context.Context) error {
+		states, permanent, err := d.check(ctx, e, rule, t0)
 		if err != nil {
+			var f *taskwatch.Failure
+			if errors.As(err, &f) {
+				return wait.Permanent(err)
+			}
 			return err
 		}
 		last = states
@@ -97,6 +113,25 @@ func (d *Deploy) converge(ctx context.Context, e Engine) error {
 	return err
 }
 
+// nodeNames returns a function from node ID to hostname, read once from engines that list nodes; nil otherwise.
+func nodeNames(ctx context.Context, e Engine) func(string) string {
+	ne, ok := e.(interface {
+		Nodes(ctx context.Context) ([]docker.Node, error)
+	})
+	if !ok {
+		return nil
+	}
+	nodes, err := ne.Nodes(ctx)
+	if err != nil {
+		return nil
+	}
+	names := map[string]string{}
+	for _, n := range nodes {
+		names[n.ID] = n.Hostname
+	}
+	return func(id string) string { return names[id] }
+}
+
 // addJobOutput adds to the problem of each job that did not converge the last lines its latest finished task
 // printed: why the job failed is in its output.
 func (d *Deploy) addJobOutput(ctx context.Context, e Engine, err error) {
@@ -119,18 +154,24 @@ func (d *Deploy) addJobOutput(ctx context.Context, e Engine, err error) {
 	}
 }
 
-// check reads the services and tasks of the stack once. permanent reports a failure that waiting cannot cure.
-func (d *Deploy) check(ctx context.Context, e Engine) ([]ServiceState, bool, error) {
+// check reads the services and tasks of the stack once, tells Config.Watch what it saw, and applies the
+// fail-fast rule (its *taskwatch.Failure is returned as the error). permanent reports a failure that waiting
+// cannot cure.
+func (d *Deploy) check(ctx context.Context, e Engine, rule *taskwatch.Rule, since time.Time) ([]ServiceState, bool, error) {
 	live, err := e.Services(ctx, d.stack.Namespace)
 	if err != nil {
 		return nil, false, err
 	}
 	var out []ServiceState
+	view := taskwatch.Stack{Namespace: d.stack.Namespace, Step: d.Name(), Since: since, Done: true}
 	permanent := false
+	var stuck *taskwatch.Failure
 	for _, want := range d.stack.Services {
 		svc := findService(live, want.Spec.Name)
 		if svc == nil {
 			out = append(out, ServiceState{Service: want.Spec.Name, Problem: "service does not exist"})
+			view.Services = append(view.Services, taskwatch.Service{Name: want.Spec.Name, Job: want.Job(), Problem: "service does not exist"})
+			view.Done = false
 			continue
 		}
 		tasks, err := e.Tasks(ctx, svc.ID)
@@ -140,8 +181,33 @@ func (d *Deploy) check(ctx context.Context, e Engine) ([]ServiceState, bool, err
 		st, perm := Assess(*svc, want, tasks)
 		permanent = permanent || perm
 		out = append(out, st)
+		current := currentTasks(*svc, tasks)
+		nodes, starting := taskwatch.Tally(current, rule.NodeName)
+		view.Services = append(view.Services, taskwatch.Service{Name: st.Service, Job: want.Job(), Running: max(st.Running, st.Completed),
+			Desired: st.Desired, Starting: starting, Converged: st.Converged, Problem: st.Problem, Nodes: nodes})
+		view.Done = view.Done && st.Converged
+		if !st.Converged && stuck == nil {
+			stuck = rule.Check(*svc, current, time.Now())
+		}
+	}
+	if d.cfg.Watch != nil {
+		d.cfg.Watch(view)
+	}
+	if stuck != nil {
+		return out, true, fmt.Errorf("stack %s: %w", d.stack.Namespace, stuck)
 	}
 	return out, permanent, nil
+}
+
+// currentTasks returns the tasks made from the service's current task template (an update replaces the others).
+func currentTasks(svc swarm.Service, tasks []swarm.Task) []swarm.Task {
+	var current []swarm.Task
+	for _, t := range tasks {
+		if sameTaskSpec(t.Spec, svc.Spec.TaskTemplate) {
+			current = append(current, t)
+		}
+	}
+	return current
 }
 
 // Assess says whether one service has converged, from the service and its tasks as the engine lists them. It
@@ -162,13 +228,7 @@ func Assess(svc swarm.Service, want stacks.Service, tasks []swarm.Task) (st Serv
 			return st, true
 		}
 	}
-	// tasks of the current spec (an update replaces the others)
-	var current []swarm.Task
-	for _, t := range tasks {
-		if sameTaskSpec(t.Spec, svc.Spec.TaskTemplate) {
-			current = append(current, t)
-		}
-	}
+	current := currentTasks(svc, tasks)
 	sort.Slice(current, func(i, j int) bool { return current[i].Status.Timestamp.After(current[j].Status.Timestamp) })
 	mode := svc.Spec.Mode
 	switch {

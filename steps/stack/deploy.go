@@ -27,6 +27,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/taskwatch"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
@@ -72,6 +73,11 @@ type Config struct {
 	Timeout time.Duration
 	// Progress is told about every unsuccessful convergence check.
 	Progress wait.Progress
+	// Watch, when set, is told what every convergence check saw (a live view draws it).
+	Watch func(taskwatch.Stack)
+	// FailFastAfter is N of the fail-fast rule (taskwatch.Rule): a task error that will not heal, seen on N
+	// attempts in a row, stops the wait; 0 means 3.
+	FailFastAfter int
 	// Rerun names job services (compose keys, e.g. "bootstrap") to run again although their spec is unchanged.
 	Rerun []string
 	// AfterWrites, when set, runs when a deploy that started a job (created or updated a job service) has made

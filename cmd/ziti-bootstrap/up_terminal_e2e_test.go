@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
+	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
+)
+
+// listenAll takes port on every address of this machine, as a process outside the Swarm would.
+func listenAll(t *testing.T, port string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "0.0.0.0:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+}
+
+// A port taken before up: preflight stops it with exit code 2, naming the port and the process that holds it,
+// before any write (no object of the Swarm changes; not even the lock is taken).
+func TestUpPreflightTakenPortE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	// preflight stops up before its lock: no need to wait for other tests' runs in the Swarm
+	d := newDevSystemOn(t, false, testbed.Require(t, "docker").Docker.Host, "127.0.0.1", "")
+	listenAll(t, d.keycloakPort)
+	code, _, errs := cli(t, d.up()...)
+	if code != exitcode.InvalidConfig {
+		t.Fatalf("exit %d, want %d (preflight)\n%s", code, exitcode.InvalidConfig, lastLines(errs, 20))
+	}
+	for _, want := range []string{"preflight found", "port " + d.keycloakPort + "/tcp", d.names[stacks.Keycloak] + "_keycloak",
+		fmt.Sprintf("pid %d", os.Getpid()), "KEYCLOAK_PUBLISHED_PORT", "nothing was written", `"msg":"preflight","ok":false,"mutatingCalls":0`} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, lastLines(errs, 20))
+		}
+	}
+	// nothing after preflight ran: no lock taken, no step started; and nothing of the stacks exists
+	for _, not := range []string{"step start", "lock"} {
+		if strings.Contains(errs, not) {
+			t.Errorf("stderr says %q: up went past preflight:\n%s", not, lastLines(errs, 20))
+		}
+	}
+	if l := d.leftovers(); l != "" {
+		t.Errorf("objects of the stacks exist: %s", l)
+	}
+	t.Logf("stderr:\n%s", lastLines(errs, 6))
+}
+
+// A port taken after preflight (a bind failure when the task starts): up stops by the fail-fast rule, naming the
+// service, the cause and the fix, long before its (here 30-minute) stack timeout.
+func TestUpFailFastPortTakenE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	d := newDevSystem(t, false)
+	old := afterPreflight
+	afterPreflight = func() { listenAll(t, d.keycloakPort) }
+	t.Cleanup(func() { afterPreflight = old })
+	t0 := time.Now()
+	code, _, errs := cli(t, d.up("--stack", stacks.Keycloak, "--timeout", "30m")...)
+	t.Logf("up: exit %d after %s", code, time.Since(t0).Round(time.Second))
+	if code != exitcode.StepFailed {
+		t.Fatalf("exit %d, want %d (a step failed)\n%s", code, exitcode.StepFailed, lastLines(errs, 20))
+	}
+	for _, want := range []string{"service " + d.names[stacks.Keycloak] + "_keycloak cannot start", "port already in use",
+		"address already in use", "port " + d.keycloakPort + " is taken", fmt.Sprintf("pid %d", os.Getpid()), "task(s) in a row"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, lastLines(errs, 20))
+		}
+	}
+	// the error up ends with (the waits' progress lines before it say "did not converge in 11s" and so on)
+	if final := lastLines(errs, 1); !strings.HasPrefix(final, "error: ") || strings.Contains(final, "did not converge in") {
+		t.Errorf("up did not end with the fail-fast error: %s", final)
+	}
+}
+
+// openPTY opens a pseudo-terminal of cols columns: the master end (what a terminal emulator reads) and the slave
+// end (what a program writes to as its terminal).
+func openPTY(t *testing.T, cols uint16) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 60, Col: cols}); err != nil {
+		t.Fatal(err)
+	}
+	return m, s
+}
+
+var (
+	redrawSeq  = regexp.MustCompile(`\x1b\[\d+A\r\x1b\[J`)
+	durationRe = regexp.MustCompile(`\b\d+(\.\d+)?s\b|\b\d+m\d+s\b`)
+	writesRe   = regexp.MustCompile(`\d+ write\(s\)`)
+	spacesRe   = regexp.MustCompile(` +`)
+)
+
+// up on a terminal draws the live view: frames redrawn in place while the SPIRE stack comes up on the test bed's
+// Swarm (its services' tasks per node, health, the step), the last frame left on screen, then the report; no
+// structured log line. The last frame, normalised (stack prefix, durations, write counts), is kept as a golden file.
+func TestUpLiveViewPTYE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	d := newDevSystem(t, false)
+	master, slave := openPTY(t, 160)
+	var capture testutil.SyncBuffer
+	copied := make(chan struct{})
+	go func() { io.Copy(&capture, master); close(copied) }()
+	var stdout bytes.Buffer
+	code := execute(context.Background(), []string{"up", "--dev", "--state-dir", d.state, "--prefix", d.prefix, "--env-file", d.envFile,
+		"--stack", stacks.Spire}, &stdout, slave)
+	slave.Close()
+	master.Close()
+	<-copied
+	screen := strings.ReplaceAll(capture.String(), "\r\n", "\n")
+	if code != exitcode.OK {
+		t.Fatalf("up: exit %d\n%s\n%s", code, lastLines(screen, 30), stdout.String())
+	}
+	frames := redrawSeq.Split(screen, -1)
+	t.Logf("%d frame(s); the last:\n%s", len(frames), frames[len(frames)-1])
+	if len(frames) < 3 {
+		t.Fatalf("%d frame(s), want the view redrawn in place while the stack converges:\n%q", len(frames), screen)
+	}
+	host, _ := os.Hostname()
+	server := d.names[stacks.Spire] + "_spire-server"
+	waiting := slices.ContainsFunc(frames, func(f string) bool {
+		return strings.Contains(f, "▸ stack/spire") && strings.Contains(f, server) && strings.Contains(f, host+": ")
+	})
+	if !waiting {
+		t.Errorf("no frame shows stack/spire running with %s's tasks on node %s:\n%s", server, host, screen)
+	}
+	last := frames[len(frames)-1]
+	if !strings.Contains(last, "✓ stack/spire") {
+		t.Errorf("the last frame does not show stack/spire done:\n%s", last)
+	}
+	if strings.Contains(screen, `{"time"`) || strings.Contains(screen, "level=INFO") {
+		t.Errorf("structured log lines on the terminal:\n%s", screen)
+	}
+	if !strings.Contains(stdout.String(), "mutating call(s); converged") {
+		t.Errorf("no report after the view:\n%s", stdout.String())
+	}
+	norm := strings.ReplaceAll(last, d.prefix, "zbtPREFIX-")
+	norm = writesRe.ReplaceAllString(durationRe.ReplaceAllString(norm, "T"), "N write(s)")
+	norm = spacesRe.ReplaceAllString(norm, " ") // the columns' padding depends on the durations' lengths
+	golden := filepath.Join("testdata", "live-up-spire.golden")
+	if os.Getenv("ZB_UPDATE_GOLDEN") != "" {
+		os.MkdirAll("testdata", 0o755)
+		os.WriteFile(golden, []byte(norm), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if norm != string(want) {
+		t.Errorf("last frame (normalised):\n%s\nwant (%s):\n%s", norm, golden, want)
+	}
+}
+
+// The README's alternative ports collide with nothing the running test bed holds: up's preflight (which names any
+// local holder of a published port) passes with them, in a dry run of the three stacks. (A full up with them is
+// TestUpDevE2E's with other free ports: what could differ is only whether these are free.)
+func TestUpREADMEPortsE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	for _, s := range testbed.Servers {
+		testbed.Require(t, s) // the whole test bed is up
+	}
+	_, m := readmeAltPorts(t)
+	// a dry run takes no lock: no need to wait for other tests' runs in the Swarm
+	d := newDevSystemOn(t, false, testbed.Require(t, "docker").Docker.Host, "127.0.0.1", "")
+	code, _, errs := cli(t, d.up("--dry-run", "--set", "ZITI_CTRL_PUBLISHED_PORT="+m[1], "--set", "ZITI_ROUTER_PUBLISHED_PORT="+m[2],
+		"--set", "KEYCLOAK_PUBLISHED_PORT="+m[3])...)
+	// (the plan itself stops at the OpenZiti stack, whose network the Keycloak stack has not made yet: a dry run)
+	if code == exitcode.InvalidConfig || !strings.Contains(errs, `"msg":"preflight","ok":true`) {
+		t.Fatalf("up --dry-run with the README's ports %v: exit %d\n%s", m[1:], code, lastLines(errs, 20))
+	}
+}

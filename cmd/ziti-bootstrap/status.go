@@ -85,8 +85,11 @@ func runStatus(cmd *cobra.Command, g *globals, prefix string) error {
 	}
 	if g.output == "json" {
 		err = printJSON(g.stdout, doc)
-	} else {
-		err = status.Render(g.stdout, doc)
+	} else if err = status.Render(g.stdout, doc); err == nil && cfg.Docker.Enabled {
+		// the end-of-up summary (URLs, credentials, first login and enrolment), when the stacks' settings load
+		if sc, serr := g.stackConfig(&stackOptions{prefix: prefix}, nil); serr == nil {
+			writeSummary(g.stdout, sc.Vars, sc.Docker.Host, "")
+		}
 	}
 	if err != nil {
 		return err

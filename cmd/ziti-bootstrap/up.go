@@ -168,11 +168,7 @@ type devOptions struct {
 
 // defaults generates (once) or reads the dev state and returns the configuration defaults it provides.
 func (d *devOptions) defaults(g *globals) (map[string]string, error) {
-	dir := d.stateDir
-	if dir == "" {
-		dir = devenv.DefaultDir()
-	}
-	st, err := devenv.Ensure(dir)
+	st, err := devenv.Ensure(d.dir())
 	if err != nil {
 		return nil, &exitError{exitcode.InvalidConfig, err}
 	}
@@ -188,6 +184,14 @@ func (d *devOptions) defaults(g *globals) (map[string]string, error) {
 		g.log.Info("dev: this kernel has no IPVS: ZB_ENDPOINT_MODE=dnsrr ZB_PUBLISH_MODE=host unless set")
 	}
 	return defaults, nil
+}
+
+// dir is the state directory: --state-dir, or the default.
+func (d *devOptions) dir() string {
+	if d.stateDir == "" {
+		return devenv.DefaultDir()
+	}
+	return d.stateDir
 }
 
 // newUpCommand is `ziti-bootstrap up`: deploy the stacks SPIRE → Keycloak → OpenZiti to Docker Swarm, each once

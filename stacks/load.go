@@ -128,6 +128,7 @@ func parse(ctx context.Context, name string, opts Options) (*parsed, error) {
 	}
 	return &parsed{src: src, ns: ns, project: project, fsys: fsys, vars: vars}, nil
 }
+
 // keycloakNetwork is the key, in the stacks that use it, of the keycloak stack's network.
 const keycloakNetwork = "keycloak"
 

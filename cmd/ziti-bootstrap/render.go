@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -53,72 +54,10 @@ stack files, as up reads it.`,
 			if !r.stack && !r.compose {
 				r.stack, r.compose = true, true
 			}
-			if r.compose && !dev.enabled {
-				return &exitError{exitcode.InvalidConfig, errors.New("--compose needs --dev: the SPIRE agent of a compose project attests with a node certificate of the dev state")}
-			}
-			names, err := o.selected()
+			files, _, err := renderFiles(cmd.Context(), g, o, dev, r)
 			if err != nil {
 				return err
 			}
-			var defaults map[string]string
-			var state *devenv.State
-			if dev.enabled {
-				if defaults, err = dev.defaults(g); err != nil {
-					return err
-				}
-				if state, err = devenv.Ensure(dev.dir()); err != nil {
-					return &exitError{exitcode.InvalidConfig, err}
-				}
-			}
-			sc, err := g.stackConfig(o, defaults)
-			if err != nil {
-				return err
-			}
-			for _, f := range jobFiles {
-				if sc.Vars[f.Var] != "" {
-					return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: f.Var,
-						Msg: "render does not ship it yet: unset it, and give the file to `apply --policies` / SPIRE_ENTRIES_FILE of an apply after the deploy"}}}}
-				}
-			}
-			if sc.Vars["BACKUP_SCHEDULE"] == "" {
-				r.without = append(r.without, backupService)
-			} else if err := g.checkBackupService(sc, o.externalKeycloak); err != nil {
-				return err
-			}
-			opts := render.Options{Stack: names, Project: r.project, Host: r.host,
-				Stacks: stacks.Options{Names: stacks.DefaultNames(o.prefix), Without: r.without, ExternalKeycloak: o.externalKeycloak}}
-			var files []render.File
-			if r.compose {
-				id, err := state.EnsureNodeIdentity()
-				if err != nil {
-					return &exitError{exitcode.InvalidConfig, fmt.Errorf("dev state: the compose node identity: %w", err)}
-				}
-				co := opts
-				co.Stacks.Vars = maps.Clone(sc.Vars)
-				co.Stacks.Vars["SPIRE_NODE_CA"] = string(id.CA)
-				co.Node = &render.NodeIdentity{Cert: id.Cert, Key: id.Key}
-				cf, err := render.Compose(cmd.Context(), co)
-				if err != nil {
-					return renderError(err)
-				}
-				files = append(files, cf...)
-			}
-			if r.stack {
-				facts := swarmFacts{nodeCA: sc.Vars["SPIRE_NODE_CA"] == "", datastore: sc.Vars["SPIRE_DATASTORE_SUFFIX"] == "" && slices.Contains(names, stacks.Spire)}
-				if facts.nodeCA || facts.datastore {
-					if err := facts.read(cmd.Context(), g.log, sc, stacks.DefaultNames(o.prefix)[stacks.Spire]); err != nil {
-						return err
-					}
-				}
-				so := opts
-				so.Stacks.Vars = sc.Vars
-				sf, err := render.Stacks(cmd.Context(), so)
-				if err != nil {
-					return renderError(err)
-				}
-				files = append(files, sf...)
-			}
-			files = append(files, render.Readme(opts, r.stack, r.compose))
 			if err := render.Write(r.out, files); err != nil {
 				return renderError(err)
 			}
@@ -139,6 +78,77 @@ stack files, as up reads it.`,
 	f.BoolVar(&dev.enabled, "dev", false, "local development: the secrets and PKI of up --dev (generated once into --state-dir)")
 	f.StringVar(&dev.stateDir, "state-dir", "", "directory of --dev's generated settings (default "+devenv.DefaultDir()+")")
 	return cmd
+}
+
+// renderFiles renders what r asks for from the configuration, and returns the configuration it read.
+func renderFiles(ctx context.Context, g *globals, o *stackOptions, dev *devOptions, r *renderOptions) ([]render.File, *config.Stack, error) {
+	if r.compose && !dev.enabled {
+		return nil, nil, &exitError{exitcode.InvalidConfig, errors.New("--compose needs --dev: the SPIRE agent of a compose project attests with a node certificate of the dev state")}
+	}
+	names, err := o.selected()
+	if err != nil {
+		return nil, nil, err
+	}
+	var defaults map[string]string
+	var state *devenv.State
+	if dev.enabled {
+		if defaults, err = dev.defaults(g); err != nil {
+			return nil, nil, err
+		}
+		if state, err = devenv.Ensure(dev.dir()); err != nil {
+			return nil, nil, &exitError{exitcode.InvalidConfig, err}
+		}
+	}
+	sc, err := g.stackConfig(o, defaults)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range jobFiles {
+		if sc.Vars[f.Var] != "" {
+			return nil, nil, &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: f.Var,
+				Msg: "render does not ship it yet: unset it, and give the file to `apply --policies` / SPIRE_ENTRIES_FILE of an apply after the deploy"}}}}
+		}
+	}
+	without := slices.Clone(r.without)
+	if sc.Vars["BACKUP_SCHEDULE"] == "" {
+		without = append(without, backupService)
+	} else if err := g.checkBackupService(sc, o.externalKeycloak); err != nil {
+		return nil, nil, err
+	}
+	opts := render.Options{Stack: names, Project: r.project, Host: r.host,
+		Stacks: stacks.Options{Names: stacks.DefaultNames(o.prefix), Without: without, ExternalKeycloak: o.externalKeycloak}}
+	var files []render.File
+	if r.compose {
+		id, err := state.EnsureNodeIdentity()
+		if err != nil {
+			return nil, nil, &exitError{exitcode.InvalidConfig, fmt.Errorf("dev state: the compose node identity: %w", err)}
+		}
+		co := opts
+		co.Stacks.Vars = maps.Clone(sc.Vars)
+		co.Stacks.Vars["SPIRE_NODE_CA"] = string(id.CA)
+		co.Node = &render.NodeIdentity{Cert: id.Cert, Key: id.Key}
+		cf, err := render.Compose(ctx, co)
+		if err != nil {
+			return nil, nil, renderError(err)
+		}
+		files = append(files, cf...)
+	}
+	if r.stack {
+		facts := swarmFacts{nodeCA: sc.Vars["SPIRE_NODE_CA"] == "", datastore: sc.Vars["SPIRE_DATASTORE_SUFFIX"] == "" && slices.Contains(names, stacks.Spire)}
+		if facts.nodeCA || facts.datastore {
+			if err := facts.read(ctx, g.log, sc, stacks.DefaultNames(o.prefix)[stacks.Spire]); err != nil {
+				return nil, nil, err
+			}
+		}
+		so := opts
+		so.Stacks.Vars = sc.Vars
+		sf, err := render.Stacks(ctx, so)
+		if err != nil {
+			return nil, nil, renderError(err)
+		}
+		files = append(files, sf...)
+	}
+	return append(files, render.Readme(opts, r.stack, r.compose)), sc, nil
 }
 
 // renderError gives bad input exit code 2, anything else 1.

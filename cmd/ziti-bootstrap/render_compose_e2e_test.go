@@ -96,7 +96,8 @@ func (s *composeSystem) spireAdmin(ctx context.Context) *spire.Client {
 // OpenZiti, the built-in entries select the project's containers by their compose labels, the agent (host PID
 // namespace) attested with the dev state's node certificate, the edge router enrolled with its SVID and is
 // online, and a Keycloak user logs in to OpenZiti → `docker-compose up -d` again → the bootstrap runs again
-// and writes nothing.
+// and writes nothing → `up --compose` does the same, gated, with its report → `down --compose --volumes`
+// leaves no container or volume.
 func TestRenderComposeE2E(t *testing.T) {
 	t.Parallel()
 	s := newComposeSystem(t)
@@ -158,4 +159,29 @@ func TestRenderComposeE2E(t *testing.T) {
 		t.Errorf("the bootstrap run again by docker-compose up made %s mutating call(s), want 0", w)
 	}
 	t.Logf("docker-compose up -d again: %s, the bootstrap wrote nothing", time.Since(t1).Round(time.Second))
+
+	// up --compose on the same project: the same render (byte-identical, so compose changes no container), the
+	// bootstrap started again, gated on every service's health, its report shown: 0 mutating calls
+	compose := []string{"--compose", "--dev", "--state-dir", s.state, "--project", s.proj.Name, "--compose-dir", s.proj.Dir}
+	t2 := time.Now()
+	code, out, errs = cli(t, append([]string{"up", "--env-file", s.envFile}, compose...)...)
+	if code != 0 {
+		t.Fatalf("up --compose: exit %d\n%s\n%s", code, out, lastLines(errs, 20))
+	}
+	if !strings.Contains(out, "bootstrap converged") || !strings.Contains(out, "with 0 mutating call(s)") {
+		t.Errorf("up --compose on a converged project: %s", out)
+	}
+	t.Logf("up --compose on the converged project: %s\n%s", time.Since(t2).Round(time.Second), lastLines(out, 3))
+	code, out, errs = cli(t, append([]string{"down", "--volumes"}, compose...)...)
+	if code != 0 {
+		t.Fatalf("down --compose --volumes: exit %d\n%s\n%s", code, out, lastLines(errs, 20))
+	}
+	for _, svc := range []string{"spire-server", "bootstrap"} {
+		if _, err := s.proj.Engine.InspectContainer(ctx, s.proj.Container(svc)); !docker.IsNotFound(err) {
+			t.Errorf("after down --compose: container of %s: %v", svc, err)
+		}
+	}
+	if _, err := s.proj.Engine.InspectVolume(ctx, s.proj.Name+"_spire-server-data"); !docker.IsNotFound(err) {
+		t.Errorf("after down --compose --volumes: SPIRE's data volume: %v", err)
+	}
 }

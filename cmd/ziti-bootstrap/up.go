@@ -199,6 +199,7 @@ func (d *devOptions) dir() string {
 func newUpCommand(g *globals) *cobra.Command {
 	o := &stackOptions{}
 	dev := &devOptions{}
+	comp := &composeOptions{}
 	var without []string
 	var rerun bool
 	cmd := &cobra.Command{
@@ -219,6 +220,9 @@ passwords, the SPIRE upstream root and the SPIRE agent certificate are generated
 ports published on the node. Anything set explicitly takes precedence.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if comp.enabled {
+				return upCompose(cmd.Context(), g, o, dev, comp)
+			}
 			names, err := o.selected()
 			if err != nil {
 				return err
@@ -314,6 +318,7 @@ ports published on the node. Anything set explicitly takes precedence.`,
 	f.BoolVar(&rerun, "rerun-bootstrap", false, "run the bootstrap job again although nothing it depends on changed")
 	f.BoolVar(&dev.enabled, "dev", false, "local development: generate secrets and PKI once into --state-dir, pick dnsrr/host without IPVS")
 	f.StringVar(&dev.stateDir, "state-dir", "", "directory of --dev's generated settings (default "+devenv.DefaultDir()+")")
+	comp.bind(f)
 	return cmd
 }
 

@@ -22,10 +22,12 @@ func Readme(o Options, stackFiles, composeFiles bool) File {
 		b.WriteString("docker node update --label-add ziti-bootstrap.state=true \"$(docker info -f '{{.Swarm.NodeID}}')\"\n")
 		for _, s := range o.stackNames() {
 			ns := names[s]
-			fmt.Fprintf(&b, "docker stack deploy -c %s.yml %s\n", s, ns)
+			fmt.Fprintf(&b, "docker stack deploy --resolve-image never -c %s.yml %s\n", s, ns)
 			fmt.Fprintf(&b, "%s\n", waitLine(ns))
 		}
 		b.WriteString("```\n\n")
+		b.WriteString("`--resolve-image never` keeps the image references as written (as `up` deploys them), instead of pinning\n" +
+			"the digest a registry answers, which `up` would see as a change.\n\n")
 		b.WriteString("The last stack's `bootstrap` is a one-shot job (`apply`): `docker service logs " + names[lastStack(o)] + "_bootstrap` shows its report;\n" +
 			"it is done when `docker service ps " + names[lastStack(o)] + "_bootstrap` shows `Complete`. Secrets and configs are named as\n" +
 			"`up` names them (a hash of their data), so `ziti-bootstrap up` with the same configuration finds nothing to\n" +

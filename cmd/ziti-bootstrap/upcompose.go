@@ -49,8 +49,8 @@ func (c *composeOptions) projectIn(dev *devOptions, engine *docker.Client) compo
 // every service is healthy and the bootstrap has converged (its run of this up), and prints the bootstrap's
 // report. Run again, it changes nothing and the bootstrap, started again by compose, writes nothing.
 func upCompose(ctx context.Context, g *globals, o *stackOptions, dev *devOptions, c *composeOptions) error {
-	if !dev.enabled {
-		return &exitError{exitcode.InvalidConfig, errors.New("--compose needs --dev: the SPIRE agent of a compose project attests with a node certificate of the dev state")}
+	if o.dryRun {
+		return &exitError{exitcode.InvalidConfig, errors.New("--dry-run: not with --compose; `render --compose --dev --out DIR` shows the files up --compose would run")}
 	}
 	files, sc, err := renderFiles(ctx, g, o, dev, &renderOptions{compose: true, project: c.project, host: "127.0.0.1"})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireentries"
 )
 
@@ -107,8 +108,8 @@ func TestRenderComposeE2E(t *testing.T) {
 		t.Fatalf("render: exit %d\n%s\n%s", code, out, lastLines(errs, 20))
 	}
 	t0 := time.Now()
-	if out, err := s.proj.Compose(ctx, "up", "-d"); err != nil {
-		t.Fatalf("%v\n%s", err, lastLines(out, 40))
+	if err := s.proj.Up(ctx, 15*time.Minute, testProgress(t)); err != nil {
+		t.Fatal(err)
 	}
 	if w := s.converged(ctx, t0); w == "0" {
 		t.Errorf("the first bootstrap made no mutating call: it configured nothing")
@@ -151,8 +152,8 @@ func TestRenderComposeE2E(t *testing.T) {
 
 	// again: compose starts the exited bootstrap, which finds nothing to do
 	t1 := time.Now()
-	if out, err := s.proj.Compose(ctx, "up", "-d"); err != nil {
-		t.Fatalf("again: %v\n%s", err, lastLines(out, 40))
+	if err := s.proj.Up(ctx, 5*time.Minute, testProgress(t)); err != nil {
+		t.Fatalf("again: %v", err)
 	}
 	if w := s.converged(ctx, t1); w != "0" {
 		t.Errorf("the bootstrap run again by docker-compose up made %s mutating call(s), want 0", w)
@@ -184,5 +185,12 @@ func TestRenderComposeE2E(t *testing.T) {
 	}
 	if _, err := s.proj.Engine.InspectVolume(ctx, s.proj.Name+"_spire-server-data"); !docker.IsNotFound(err) {
 		t.Errorf("after down --compose --volumes: SPIRE's data volume: %v", err)
+	}
+}
+
+// testProgress logs each attempt of a wait to the test's log.
+func testProgress(t *testing.T) wait.Progress {
+	return func(what, where string, attempt int, elapsed time.Duration, err error) {
+		t.Logf("waiting for %s at %s: attempt %d, %s: %v", what, where, attempt, elapsed.Round(time.Second), err)
 	}
 }

@@ -67,10 +67,13 @@ func upCompose(ctx context.Context, g *globals, o *stackOptions, dev *devOptions
 	}
 	g.log.Info("compose project rendered", "project", p.Name, "dir", p.Dir)
 	since := time.Now()
-	if out, err := p.Compose(ctx, "up", "-d"); err != nil {
-		return &exitError{exitcode.StepFailed, fmt.Errorf("%w\n%s", err, lastLines(out, 20))}
+	progress := func(what, where string, attempt int, elapsed time.Duration, err error) {
+		g.log.Info("waiting", "for", what, "at", where, "attempt", attempt, "elapsed", elapsed.Round(time.Second), "last", err)
 	}
-	if err := p.Converged(ctx, since, o.timeout, nil); err != nil {
+	if err := p.Up(ctx, o.timeout, progress); err != nil {
+		return &exitError{exitcode.For(err), err}
+	}
+	if err := p.Converged(ctx, since, o.timeout, progress); err != nil {
 		return &exitError{exitcode.For(err), err}
 	}
 	rep, err := p.BootstrapReport(ctx)

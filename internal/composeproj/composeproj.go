@@ -46,6 +46,29 @@ func (p Project) Compose(ctx context.Context, args ...string) (string, error) {
 	return string(out), nil
 }
 
+// Up runs `up -d` until it succeeds. Compose starts a service once the services it depends on are healthy, and
+// gives up when one of them is unhealthy, which a slow first start (Keycloak's, on a loaded machine) can be for a
+// while: Up then runs it again, as its user would, until the deadline, and stops at any other error.
+func (p Project) Up(ctx context.Context, deadline time.Duration, progress wait.Progress) error {
+	var out string
+	err := wait.For(ctx, wait.Target{What: "compose up -d (each service once the services it depends on are healthy)", Where: "compose project " + p.Name,
+		Deadline: deadline, Initial: 5 * time.Second, Max: 15 * time.Second, Progress: progress}, func(ctx context.Context) error {
+		var err error
+		out, err = p.Compose(ctx, "up", "-d")
+		if err == nil {
+			return nil
+		}
+		if m := unhealthy.FindString(out); m != "" {
+			return fmt.Errorf("%s", m)
+		}
+		return wait.Permanent(fmt.Errorf("%w\n%s", err, out))
+	})
+	return err
+}
+
+// unhealthy is compose's message for a dependency that is not healthy (yet).
+var unhealthy = regexp.MustCompile(`ERROR: for \S+ +Container "[0-9a-f]+" is unhealthy\.`)
+
 // Services are the services of the rendered compose file, sorted.
 func (p Project) Services() ([]string, error) {
 	b, err := os.ReadFile(filepath.Join(p.Dir, render.ComposeDir, render.ComposeFile))

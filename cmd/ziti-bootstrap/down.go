@@ -84,6 +84,7 @@ run down again once it is back. On a single node, down removes them through the 
 	o.bind(cmd)
 	cmd.Flags().BoolVar(&volumes, "volumes", false, "also remove the stacks' volumes (their data) on every node")
 	comp.bind(cmd.Flags())
+	cmd.Flags().BoolVar(&dev.enabled, "dev", false, "with --compose: the project of up --compose --dev (in --state-dir)")
 	cmd.Flags().StringVar(&dev.stateDir, "state-dir", "", "with --compose: the --state-dir of up --compose --dev (default "+devenv.DefaultDir()+")")
 	cmd.AddCommand(newCleanNodeCommand(g))
 	return cmd

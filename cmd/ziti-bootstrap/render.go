@@ -103,12 +103,6 @@ func renderFiles(ctx context.Context, g *globals, o *stackOptions, dev *devOptio
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, f := range jobFiles {
-		if sc.Vars[f.Var] != "" {
-			return nil, nil, &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: f.Var,
-				Msg: "render does not ship it yet: unset it, and give the file to `apply --policies` / SPIRE_ENTRIES_FILE of an apply after the deploy"}}}}
-		}
-	}
 	without := slices.Clone(r.without)
 	if sc.Vars["BACKUP_SCHEDULE"] == "" {
 		without = append(without, backupService)
@@ -116,7 +110,9 @@ func renderFiles(ctx context.Context, g *globals, o *stackOptions, dev *devOptio
 		return nil, nil, err
 	}
 	opts := render.Options{Stack: names, Project: r.project, Host: r.host,
-		Stacks: stacks.Options{Names: stacks.DefaultNames(o.prefix), Without: without, ExternalKeycloak: o.externalKeycloak}}
+		Stacks: stacks.Options{Names: stacks.DefaultNames(o.prefix), Without: without, ExternalKeycloak: o.externalKeycloak},
+		// POLICIES_FILE, SPIRE_ENTRIES_FILE: checked and shipped to the bootstrap as configs, as up does
+		Adjust: func(st *stacks.Stack) error { return addJobFiles(st, sc.Vars) }}
 	var files []render.File
 	if r.compose {
 		id, err := state.EnsureNodeIdentity()
@@ -154,7 +150,7 @@ func renderFiles(ctx context.Context, g *globals, o *stackOptions, dev *devOptio
 // renderError gives bad input exit code 2, anything else 1.
 func renderError(err error) error {
 	var inv *render.InvalidError
-	if errors.As(err, &inv) || stacks.IsInvalid(err) {
+	if errors.As(err, &inv) || stacks.IsInvalid(err) || config.IsInvalid(err) {
 		return &exitError{exitcode.InvalidConfig, err}
 	}
 	return err

@@ -51,6 +51,31 @@ func TestRenderComposeTwiceIsByteIdentical(t *testing.T) {
 	}
 }
 
+// POLICIES_FILE reaches the bootstrap of the compose project as it reaches up's job: a config file mounted where
+// the variable says.
+func TestRenderShipsThePoliciesFile(t *testing.T) {
+	dir := t.TempDir()
+	policies := filepath.Join(dir, "policies.yaml")
+	if err := os.WriteFile(policies, []byte(e2ePolicies), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	code, stdout, errs := cli(t, "render", "--out", out, "--compose", "--dev", "--state-dir", filepath.Join(dir, "state"), "--set", "POLICIES_FILE="+policies)
+	if code != 0 {
+		t.Fatalf("render: exit %d\n%s\n%s", code, stdout, errs)
+	}
+	files := readTree(t, out)
+	if f := files["compose/configs/bootstrap-policies"]; !strings.HasSuffix(f, e2ePolicies) {
+		t.Errorf("the policies file is not among the compose project's configs: %q", f)
+	}
+	yml := files["compose/compose.yml"]
+	for _, want := range []string{"POLICIES_FILE: /etc/ziti-bootstrap/policies.yaml", "source: ./configs/bootstrap-policies", "target: /etc/ziti-bootstrap/policies.yaml"} {
+		if !strings.Contains(yml, want) {
+			t.Errorf("compose.yml lacks %q", want)
+		}
+	}
+}
+
 func TestRenderRefusesBadInput(t *testing.T) {
 	dir := t.TempDir()
 	foreign := filepath.Join(dir, "foreign")
@@ -68,7 +93,7 @@ func TestRenderRefusesBadInput(t *testing.T) {
 		{[]string{"render", "--compose", "--dev", "--state-dir", state}, "--out"},
 		{[]string{"render", "--out", filepath.Join(dir, "x"), "--compose"}, "--compose needs --dev"},
 		{[]string{"render", "--out", foreign, "--compose", "--dev", "--state-dir", state}, "was not written by render"},
-		{[]string{"render", "--out", filepath.Join(dir, "y"), "--compose", "--dev", "--state-dir", state, "--set", "POLICIES_FILE=" + filepath.Join(dir, "p.yaml")}, "POLICIES_FILE"},
+		{[]string{"render", "--out", filepath.Join(dir, "y"), "--compose", "--dev", "--state-dir", state, "--set", "POLICIES_FILE=" + filepath.Join(dir, "missing.yaml")}, "POLICIES_FILE"},
 	} {
 		code, _, errs := cli(t, c.args...)
 		if code != exitcode.InvalidConfig || !strings.Contains(errs, c.want) {

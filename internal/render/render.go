@@ -62,6 +62,10 @@ type Options struct {
 	// Host is the address ports are published on in the compose project; "" means 127.0.0.1 (a laptop's
 	// services are not for the network unless asked for).
 	Host string
+	// Adjust, when set, changes each loaded stack as up does before it deploys it (up ships the operator's
+	// POLICIES_FILE and SPIRE_ENTRIES_FILE to the bootstrap job as configs: stacks.(*Stack).AddConfig); the
+	// configs it adds, their mounts and environment variables are rendered too.
+	Adjust func(*stacks.Stack) error
 }
 
 // NodeIdentity is a PEM certificate and private key.
@@ -112,6 +116,9 @@ func load(ctx context.Context, o Options) ([]loaded, error) {
 	var errs []error
 	for _, name := range o.stackNames() {
 		st, err := stacks.Load(ctx, name, o.Stacks)
+		if err == nil && o.Adjust != nil {
+			err = o.Adjust(st)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -132,9 +139,43 @@ func load(ctx context.Context, o Options) ([]loaded, error) {
 			continue
 		}
 		delete(tree, "name") // the namespace is the command line's (docker stack deploy … NAME) or the project's
+		addedConfigs(tree, st)
 		out = append(out, loaded{name: name, tree: tree, stack: st})
 	}
 	return out, errors.Join(errs...)
+}
+
+// addedConfigs puts into the tree the configs that Adjust added to the stack: the config, its mount in the
+// service and the variable naming its path.
+func addedConfigs(tree map[string]any, st *stacks.Stack) {
+	defs := mapOf(tree["configs"])
+	for _, obj := range st.Configs {
+		if _, ok := defs[obj.Key]; ok {
+			continue
+		}
+		if defs == nil {
+			defs = map[string]any{}
+			tree["configs"] = defs
+		}
+		defs[obj.Key] = map[string]any{} // Stacks and Compose write its definition from the stack's object
+		for _, svc := range st.Services {
+			cs := svc.Spec.TaskTemplate.ContainerSpec
+			s := mapOf(mapOf(tree["services"])[svc.Key])
+			for _, ref := range cs.Configs {
+				if ref.ConfigName != obj.Name || ref.File == nil || s == nil {
+					continue
+				}
+				s["configs"] = append(listOf(s["configs"]), map[string]any{"source": obj.Key, "target": ref.File.Name,
+					"mode": fmt.Sprintf("%04o", ref.File.Mode), "uid": ref.File.UID, "gid": ref.File.GID})
+				env := mapOf(s["environment"])
+				for _, kv := range cs.Env {
+					if k, v, _ := strings.Cut(kv, "="); v == ref.File.Name && env != nil {
+						env[k] = v
+					}
+				}
+			}
+		}
+	}
 }
 
 // Stacks renders the stack files for `docker stack deploy -c`, their secrets and configs, and the README that

@@ -70,7 +70,8 @@ func upCompose(ctx context.Context, g *globals, o *stackOptions, dev *devOptions
 	progress := func(what, where string, attempt int, elapsed time.Duration, err error) {
 		g.log.Info("waiting", "for", what, "at", where, "attempt", attempt, "elapsed", elapsed.Round(time.Second), "last", err)
 	}
-	if err := p.Up(ctx, o.timeout, progress); err != nil {
+	// --timeout is up's wait for each stack; compose starts the three in one go
+	if err := p.Up(ctx, 3*o.timeout, progress); err != nil {
 		return &exitError{exitcode.For(err), err}
 	}
 	if err := p.Converged(ctx, since, o.timeout, progress); err != nil {

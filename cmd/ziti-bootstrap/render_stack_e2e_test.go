@@ -112,17 +112,22 @@ func (d *devSystem) planInTheSwarm(ctx context.Context) {
 	testutil.Must(t, err)
 	caFile := filepath.Join(dir, "node-ca.crt")
 	testutil.Must(t, os.WriteFile(caFile, []byte(ca), 0o644))
+	// the job's settings (stacks/openziti.yml), in an env file: NAME_FILE variables are not accepted by --set
+	env := strings.Join([]string{"ZITI_CTRL_URL=https://ziti-controller:1280", "ZITI_CA_TOFU=true", "KEYCLOAK_URL=http://keycloak:8080",
+		"SPIRE_SERVER_ADDRESS=unix:///run/spire-server/api.sock", "ZB_STACK_OPENZITI=" + d.names[stacks.OpenZiti],
+		"SPIRE_NODE_CA_FILE=/etc/zb/node-ca.crt", "ZB_SECRETS_DIR=/run/secrets", ""}, "\n")
+	envFile := filepath.Join(dir, "plan.env")
+	testutil.Must(t, os.WriteFile(envFile, []byte(env), 0o644))
 	secret := func(state, name string) docker.Mount {
 		return docker.Mount{Source: filepath.Join(d.state, state), Target: "/run/secrets/" + name, ReadOnly: true}
 	}
 	spec := docker.ContainerSpec{
 		Name: d.prefix + "plan", Image: d.images["ZB_IMAGE"], User: "0:0", Network: d.names[stacks.Keycloak] + "_keycloak",
-		Cmd: []string{"plan", "-o", "json", "--set", "ZITI_CTRL_URL=https://ziti-controller:1280", "--set", "ZITI_CA_TOFU=true",
-			"--set", "KEYCLOAK_URL=http://keycloak:8080", "--set", "SPIRE_SERVER_ADDRESS=unix:///run/spire-server/api.sock",
-			"--set", "ZB_STACK_OPENZITI=" + d.names[stacks.OpenZiti], "--set", "SPIRE_NODE_CA_FILE=/etc/zb/node-ca.crt"},
+		Cmd: []string{"plan", "-o", "json", "--env-file", "/etc/zb/plan.env"},
 		Mounts: []docker.Mount{
 			{Volume: true, Source: d.names[stacks.Spire] + "_spire-server-socket", Target: "/run/spire-server"},
 			{Source: caFile, Target: "/etc/zb/node-ca.crt", ReadOnly: true},
+			{Source: envFile, Target: "/etc/zb/plan.env", ReadOnly: true},
 			secret("ziti_admin_password", "ziti_admin_password"), secret("keycloak_admin_password", "keycloak_admin_password"),
 			secret("spire_upstream_ca.key", "spire_upstream_ca_key"),
 		},

@@ -143,10 +143,12 @@ func (c *composer) service(name string, s map[string]any, l loaded) error {
 			ref := mapOf(r)
 			key, _ := ref["source"].(string)
 			target, _ := ref["target"].(string)
-			if target == "" {
+			switch {
+			case target == "" && kind == "secrets":
+				target = "/run/secrets/" + key
+			case target == "":
 				target = "/" + key
-			}
-			if !strings.HasPrefix(target, "/") {
+			case !strings.HasPrefix(target, "/"):
 				target = "/run/secrets/" + target
 			}
 			obj, ok := findObject(l.stack, kind, key)

@@ -214,6 +214,14 @@ func Stacks(ctx context.Context, o Options) ([]File, error) {
 					octalMode(mapOf(ref))
 				}
 			}
+			// compose-go writes a secret's default target as /run/secrets/<source>; the Docker CLI would keep that
+			// path where it (and up) name the file by the secret's source: leave the default out
+			for _, ref := range listOf(s["secrets"]) {
+				r := mapOf(ref)
+				if r["target"] == "/run/secrets/"+fmt.Sprint(r["source"]) {
+					delete(r, "target")
+				}
+			}
 			for _, p := range listOf(s["ports"]) {
 				numeric(mapOf(p), "published")
 			}

@@ -181,6 +181,11 @@ func TestStackFilesNameObjectsAsUpDoes(t *testing.T) {
 			}
 		}
 	}
+	// a secret mounted where it is by default names no target: the Docker CLI then names the file as up does
+	// (a target /run/secrets/NAME would be a different spec, which up would update)
+	if oz := string(files["stack/openziti.yml"].Data); strings.Contains(oz, "target: /run/secrets/") {
+		t.Errorf("openziti.yml: a secret's default target is written out:\n%s", oz)
+	}
 	// a literal $ of the definitions is $$ for the CLI's interpolation
 	if kc := string(files["stack/keycloak.yml"].Data); !strings.Contains(kc, `KC_DB_PASSWORD="$$(< /run/secrets/keycloak_db_password)"`) {
 		t.Errorf("keycloak.yml: the entrypoint's $ is not escaped:\n%s", kc)

@@ -207,11 +207,23 @@ func Stacks(ctx context.Context, o Options) ([]File, error) {
 				l.tree[kind] = defs
 			}
 		}
-		for _, svc := range mapOf(l.tree["services"]) {
+		for name, svc := range mapOf(l.tree["services"]) {
 			s := mapOf(svc)
 			for _, kind := range []string{"secrets", "configs"} {
 				for _, ref := range listOf(s[kind]) {
 					octalMode(mapOf(ref))
+				}
+			}
+			// the Docker CLI gives every network attachment the service's key as an alias, and keeps a repeat of
+			// it, which up does not: leave it out
+			for _, n := range mapOf(s["networks"]) {
+				if nm := mapOf(n); nm != nil {
+					aliases := slices.DeleteFunc(slices.Clone(listOf(nm["aliases"])), func(a any) bool { return a == name })
+					if len(aliases) == 0 {
+						delete(nm, "aliases")
+					} else {
+						nm["aliases"] = aliases
+					}
 				}
 			}
 			// compose-go writes a secret's default target as /run/secrets/<source>; the Docker CLI would keep that

@@ -186,6 +186,10 @@ func TestStackFilesNameObjectsAsUpDoes(t *testing.T) {
 	if oz := string(files["stack/openziti.yml"].Data); strings.Contains(oz, "target: /run/secrets/") {
 		t.Errorf("openziti.yml: a secret's default target is written out:\n%s", oz)
 	}
+	// nor the alias the CLI adds itself (the service's key): it would be there twice, unlike up's spec
+	if oz := string(files["stack/openziti.yml"].Data); strings.Contains(oz, "- router-enrol\n") {
+		t.Errorf("openziti.yml: router-enrol's alias equal to its key is written out:\n%s", oz)
+	}
 	// a literal $ of the definitions is $$ for the CLI's interpolation
 	if kc := string(files["stack/keycloak.yml"].Data); !strings.Contains(kc, `KC_DB_PASSWORD="$$(< /run/secrets/keycloak_db_password)"`) {
 		t.Errorf("keycloak.yml: the entrypoint's $ is not escaped:\n%s", kc)

@@ -83,6 +83,9 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 	problems.add("SPIRE_SERVER_ADDRESS", err)
 	sys.Spire = sp
 	declared, loadErr := spireentries.Defaults(cfg.Spire.TrustDomain, cfg.Spire.Namespace), error(nil)
+	if cfg.Spire.ComposeProject != "" {
+		declared = spireentries.ComposeDefaults(cfg.Spire.TrustDomain, cfg.Spire.ComposeProject)
+	}
 	if cfg.Spire.EntriesFile != "" {
 		var more []spireentries.Entry
 		more, loadErr = spireentries.LoadFile(cfg.Spire.EntriesFile, cfg.Spire.TrustDomain)

@@ -36,6 +36,40 @@ type Options struct {
 // Load reads the stack name ("spire", "keycloak", "openziti"), interpolates it and converts it. It never calls
 // the Docker Engine. Errors name the file, line and key (see *Error).
 func Load(ctx context.Context, name string, opts Options) (*Stack, error) {
+	p, err := parse(ctx, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	c := &converter{src: p.src, ns: p.ns, project: p.project, fsys: p.fsys, vars: p.vars}
+	st := c.convert()
+	if len(c.problems) > 0 {
+		return nil, &Error{File: p.src.file, Problems: c.problems}
+	}
+	st.Name = name
+	return st, nil
+}
+
+// Project returns the stack name parsed and interpolated by compose-go, with the services of opts.Without left
+// out, before any conversion to Swarm objects: the model the render package writes plain stack and compose
+// files from. Load converts the same project.
+func Project(ctx context.Context, name string, opts Options) (*types.Project, error) {
+	p, err := parse(ctx, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.project, nil
+}
+
+// parsed is a stack file read by compose-go, with what the converter needs.
+type parsed struct {
+	src     *source
+	ns      string
+	project *types.Project
+	fsys    fs.FS
+	vars    map[string]string
+}
+
+func parse(ctx context.Context, name string, opts Options) (*parsed, error) {
 	fsys := opts.FS
 	if fsys == nil {
 		fsys = files
@@ -92,13 +126,7 @@ func Load(ctx context.Context, name string, opts Options) (*Stack, error) {
 		}
 		delete(project.Networks, keycloakNetwork)
 	}
-	c := &converter{src: src, ns: ns, project: project, fsys: fsys, vars: vars}
-	st := c.convert()
-	if len(c.problems) > 0 {
-		return nil, &Error{File: file, Problems: c.problems}
-	}
-	st.Name = name
-	return st, nil
+	return &parsed{src: src, ns: ns, project: project, fsys: fsys, vars: vars}, nil
 }
 
 // keycloakNetwork is the key, in the stacks that use it, of the keycloak stack's network.

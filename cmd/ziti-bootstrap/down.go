@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/devenv"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
@@ -25,6 +26,7 @@ import (
 func newDownCommand(g *globals) *cobra.Command {
 	o := &stackOptions{}
 	var volumes bool
+	dev, comp := &devOptions{}, &composeOptions{}
 	cmd := &cobra.Command{
 		Use:   "down",
 		Short: "Remove the OpenZiti, Keycloak and SPIRE stacks (services, secrets, configs, networks; volumes with --volumes)",
@@ -40,6 +42,9 @@ and, with --volumes, their volumes, then removes the job. A node that is down ke
 run down again once it is back. On a single node, down removes them through the engine at DOCKER_HOST.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if comp.enabled {
+				return downCompose(cmd.Context(), g, dev, comp, volumes)
+			}
 			names, err := o.selected()
 			if err != nil {
 				return err
@@ -79,6 +84,9 @@ run down again once it is back. On a single node, down removes them through the 
 	}
 	o.bind(cmd)
 	cmd.Flags().BoolVar(&volumes, "volumes", false, "also remove the stacks' volumes (their data) on every node")
+	comp.bind(cmd.Flags())
+	cmd.Flags().BoolVar(&dev.enabled, "dev", false, "with --compose: the project of up --compose --dev (in --state-dir)")
+	cmd.Flags().StringVar(&dev.stateDir, "state-dir", "", "with --compose: the --state-dir of up --compose --dev (default "+devenv.DefaultDir()+")")
 	cmd.AddCommand(newCleanNodeCommand(g))
 	return cmd
 }

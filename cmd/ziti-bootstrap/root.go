@@ -63,7 +63,7 @@ func newRootCommand(g *globals) *cobra.Command {
 	f.StringArrayVar(&g.set, "set", nil, "set a configuration variable, NAME=VALUE (repeatable; overrides env and --env-file)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{exitcode.InvalidConfig, err} })
 	root.AddCommand(newPlanCommand(g), newApplyCommand(g), newStatusCommand(g), newVersionCommand(g),
-		newUpCommand(g), newDownCommand(g), newBackupCommand(g), newRestoreCommand(g))
+		newUpCommand(g), newDownCommand(g), newBackupCommand(g), newRestoreCommand(g), newRenderCommand(g))
 	root.AddCommand(newAgentLauncherCommand(g), newWorkloadCommand(g), newRouterEnrolServerCommand(g), newRouterEnrolCommand(g))
 	root.AddCommand(newSocketProxyCommand(g))
 	root.AddCommand(newConvergeCommand(g))

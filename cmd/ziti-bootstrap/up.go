@@ -169,11 +169,7 @@ type devOptions struct {
 
 // defaults generates (once) or reads the dev state and returns the configuration defaults it provides.
 func (d *devOptions) defaults(g *globals) (map[string]string, error) {
-	dir := d.stateDir
-	if dir == "" {
-		dir = devenv.DefaultDir()
-	}
-	st, err := devenv.Ensure(dir)
+	st, err := devenv.Ensure(d.dir())
 	if err != nil {
 		return nil, &exitError{exitcode.InvalidConfig, err}
 	}
@@ -191,11 +187,20 @@ func (d *devOptions) defaults(g *globals) (map[string]string, error) {
 	return defaults, nil
 }
 
+// dir is the state directory: --state-dir, or the default.
+func (d *devOptions) dir() string {
+	if d.stateDir == "" {
+		return devenv.DefaultDir()
+	}
+	return d.stateDir
+}
+
 // newUpCommand is `ziti-bootstrap up`: deploy the stacks SPIRE → Keycloak → OpenZiti to Docker Swarm, each once
 // the previous one is healthy, and report what the bootstrap job did.
 func newUpCommand(g *globals) *cobra.Command {
 	o := &stackOptions{}
 	dev := &devOptions{}
+	comp := &composeOptions{}
 	var without []string
 	var rerun bool
 	upg := &upgradeOptions{}
@@ -217,6 +222,9 @@ passwords, the SPIRE upstream root and the SPIRE agent certificate are generated
 ports published on the node. Anything set explicitly takes precedence.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if comp.enabled {
+				return upCompose(cmd.Context(), g, o, dev, comp)
+			}
 			defer startLiveView(g, "up")() // from the start: on a terminal, the view replaces the info logs
 			names, err := o.selected()
 			if err != nil {
@@ -343,6 +351,7 @@ ports published on the node. Anything set explicitly takes precedence.`,
 	f.BoolVar(&rerun, "rerun-bootstrap", false, "run the bootstrap job again although nothing it depends on changed")
 	f.BoolVar(&dev.enabled, "dev", false, "local development: generate secrets and PKI once into --state-dir, pick dnsrr/host without IPVS")
 	f.StringVar(&dev.stateDir, "state-dir", "", "directory of --dev's generated settings (default "+devenv.DefaultDir()+")")
+	comp.bind(f)
 	return cmd
 }
 

@@ -571,11 +571,3 @@ func (d *devSystem) oidcLoginAs(ctx context.Context, u oidcUser) {
 	}
 	t.Logf("OIDC login through the deployed stacks: token of %s from %s accepted by %s as identity %s", claims["iss"], kcURL, zURL, sess.IdentityName)
 }
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}

@@ -50,6 +50,9 @@ type Spire struct {
 	EntriesFile string // "" for the built-in entries only
 	// Namespace is the OpenZiti stack's namespace: the built-in entries select its services by name.
 	Namespace string
+	// ComposeProject, when set, is the compose project (render --compose) whose services the built-in entries
+	// select by their compose labels, instead of the Swarm services of Namespace.
+	ComposeProject string
 	// NodeCA is the PEM of the CA(s) of the agents' node certificates (SPIRE_NODE_CA or SPIRE_NODE_CA_FILE); ""
 	// when this run does not know them (node alias entries are then left as they are).
 	NodeCA string
@@ -158,6 +161,7 @@ func Load(src Sources) (*Config, error) {
 		l.readable("SPIRE_ENTRIES_FILE", c.Spire.EntriesFile, safefile.MaxValue, "point it at a YAML file of entries or leave it empty for the defaults")
 	}
 	c.Spire.Namespace = l.nonEmpty("ZB_STACK_OPENZITI")
+	c.Spire.ComposeProject = l.get("ZB_COMPOSE_PROJECT")
 	c.Spire.NodeCA = l.get("SPIRE_NODE_CA")
 	if f := l.get("SPIRE_NODE_CA_FILE"); f != "" {
 		b, err := l.src.ReadFile(f)

@@ -28,6 +28,7 @@ var Vars = []Var{
 	{Name: "SPIRE_UPSTREAM_CA_KEY", Secret: true, SecretName: "spire_upstream_ca_key", Help: "PEM private key(s) of SPIRE's disk UpstreamAuthority root(s): proves possession when the root is registered in OpenZiti"},
 	{Name: "SPIRE_ENTRIES_FILE", Help: "YAML file of SPIRE registration entries, declared in addition to the built-in ones (edge router, router enrolment service, bootstrap job)"},
 	{Name: "ZB_STACK_OPENZITI", Default: "openziti", Help: "namespace of the OpenZiti stack: the built-in SPIRE entries select its services by their Swarm service name (up sets it for its bootstrap job)"},
+	{Name: "ZB_COMPOSE_PROJECT", Help: "set for a compose project (render --compose): the built-in SPIRE entries select its services by their compose labels (project and service) instead"},
 	{Name: "ZITI_SPIRE_CA_NAME", Default: "spire", Help: "name of the OpenZiti CA that holds SPIRE's root (a suffix is added per root)"},
 	{Name: "ZITI_SPIRE_CA_ROLES", Default: "spire-workloads", Help: "comma-separated role attributes of identities auto-enrolled with a SPIRE SVID"},
 	{Name: "ZITI_SPIRE_CA_NAME_FORMAT", Default: "[caName]-[requestedName]", Help: "name format of auto-enrolled identities ([caName], [caId], [commonName], [requestedName], [identityId])"},

@@ -69,30 +69,46 @@ func ServiceSelector(name string) string {
 	return "docker:label:com.docker.swarm.service.name:" + name
 }
 
+// ComposeSelectors select the container of the compose service service of the compose project project (compose
+// labels every container it creates with both; the project name keeps two projects on one engine apart).
+func ComposeSelectors(project, service string) []string {
+	return []string{"docker:label:com.docker.compose.project:" + project, "docker:label:com.docker.compose.service:" + service}
+}
+
 // Defaults are the built-in entries, always declared: the edge router, the router enrolment service and
 // ziti-bootstrap's own job of the OpenZiti stack namespace (their Swarm service names), served by any agent
 // aliased to NodeAlias(trustDomain).
 func Defaults(trustDomain, namespace string) []Entry {
+	return defaults(trustDomain, func(svc string) []string { return []string{ServiceSelector(namespace + "_" + svc)} })
+}
+
+// ComposeDefaults are the entries of Defaults for the compose project project (ziti-bootstrap render --compose):
+// the same services, selected by their compose labels instead of their Swarm service names.
+func ComposeDefaults(trustDomain, project string) []Entry {
+	return defaults(trustDomain, func(svc string) []string { return ComposeSelectors(project, svc) })
+}
+
+func defaults(trustDomain string, selectors func(service string) []string) []Entry {
 	td := "spiffe://" + trustDomain
 	return []Entry{
 		{
 			SpiffeID:  td + "/ziti-router",
 			ParentID:  NodeAlias(trustDomain),
-			Selectors: []string{ServiceSelector(namespace + "_ziti-router")},
+			Selectors: selectors("ziti-router"),
 			DNSNames:  []string{"ziti-edge-router"},
 			Hint:      "ziti-router",
 		},
 		{
 			SpiffeID:  td + "/ziti-bootstrap/router-enrol",
 			ParentID:  NodeAlias(trustDomain),
-			Selectors: []string{ServiceSelector(namespace + "_router-enrol")},
+			Selectors: selectors("router-enrol"),
 			DNSNames:  []string{"router-enrol"},
 			Hint:      "router-enrol",
 		},
 		{
 			SpiffeID:  td + "/ziti-bootstrap",
 			ParentID:  NodeAlias(trustDomain),
-			Selectors: []string{ServiceSelector(namespace + "_bootstrap")},
+			Selectors: selectors("bootstrap"),
 			Hint:      "ziti-bootstrap",
 		},
 	}

@@ -112,7 +112,9 @@ func renderFiles(ctx context.Context, g *globals, o *stackOptions, dev *devOptio
 	opts := render.Options{Stack: names, Project: r.project, Host: r.host,
 		Stacks: stacks.Options{Names: stacks.DefaultNames(o.prefix), Without: without, ExternalKeycloak: o.externalKeycloak},
 		// POLICIES_FILE, SPIRE_ENTRIES_FILE: checked and shipped to the bootstrap as configs, as up does
-		Adjust: func(st *stacks.Stack) error { return addJobFiles(st, sc.Vars) }}
+		Adjust: func(st *stacks.Stack) error { return addJobFiles(st, sc.Vars) },
+		// the controller's CA does not exist yet: up pins it (upcapin.go), rendered files trust it on first contact
+		FirstContact: ctrlCAServices}
 	var files []render.File
 	if r.compose {
 		id, err := state.EnsureNodeIdentity()

@@ -33,6 +33,12 @@ func Readme(o Options, stackFiles, composeFiles bool) File {
 			"`up` names them (a hash of their data), so `ziti-bootstrap up` with the same configuration finds nothing to\n" +
 			"change, and `ziti-bootstrap down` removes what was deployed here.\n\n")
 	}
+	if len(o.FirstContact) > 0 {
+		b.WriteString("The services that call the OpenZiti controller with its admin password (" + strings.Join(o.FirstContact, ", ") + ")\n" +
+			"trust its CA on first contact (`ZITI_CA_TOFU=true`): the controller makes its CA at its first start, after\n" +
+			"these files are written. `ziti-bootstrap up` pins it instead (a config with its fingerprint): run up once\n" +
+			"the system is running to replace first-contact trust by the pin.\n\n")
+	}
 	if composeFiles {
 		project := o.Project
 		if project == "" {

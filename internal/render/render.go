@@ -66,6 +66,10 @@ type Options struct {
 	// POLICIES_FILE and SPIRE_ENTRIES_FILE to the bootstrap job as configs: stacks.(*Stack).AddConfig); the
 	// configs it adds, their mounts and environment variables are rendered too.
 	Adjust func(*stacks.Stack) error
+	// FirstContact lists the services (compose keys) that call the controller with its admin password. The
+	// rendered files cannot carry the controller's CA, which the controller makes at its first start (up pins it
+	// then, as a config): these services trust it on first contact (ZITI_CA_TOFU=true), and the README says so.
+	FirstContact []string
 }
 
 // NodeIdentity is a PEM certificate and private key.
@@ -140,6 +144,7 @@ func load(ctx context.Context, o Options) ([]loaded, error) {
 		}
 		delete(tree, "name") // the namespace is the command line's (docker stack deploy … NAME) or the project's
 		addedConfigs(tree, st)
+		firstContact(tree, o.FirstContact)
 		out = append(out, loaded{name: name, tree: tree, stack: st})
 	}
 	return out, errors.Join(errs...)
@@ -175,6 +180,22 @@ func addedConfigs(tree map[string]any, st *stacks.Stack) {
 				}
 			}
 		}
+	}
+}
+
+// firstContact sets ZITI_CA_TOFU=true for the services of tree named in keys (Options.FirstContact).
+func firstContact(tree map[string]any, keys []string) {
+	for _, k := range keys {
+		s := mapOf(mapOf(tree["services"])[k])
+		if s == nil {
+			continue
+		}
+		env := mapOf(s["environment"])
+		if env == nil {
+			env = map[string]any{}
+			s["environment"] = env
+		}
+		env["ZITI_CA_TOFU"] = "true"
 	}
 }
 

@@ -15,8 +15,15 @@ type Problem struct {
 	Msg string
 }
 
-// Error lists every problem found; it is the "invalid configuration" error.
-type Error struct{ Problems []Problem }
+// Error lists every problem found; it is the "invalid configuration" error. Cause, when set, is the client's
+// own error (e.g. ziti.ErrLoginRejected), for errors.Is.
+type Error struct {
+	Problems []Problem
+	Cause    error
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Cause }
 
 func (e *Error) Error() string {
 	var b strings.Builder

@@ -110,6 +110,12 @@ func Connect(ctx context.Context, opts Options, t wait.Target) (*Client, string,
 	return c, version, nil
 }
 
+// Errors of the admin login, the causes (errors.Is) of its invalid-configuration errors.
+var (
+	ErrLoginRejected = errors.New("admin login rejected") // wrong user name or password
+	ErrLoginRefused  = errors.New("admin login refused")  // the user may not log in (disabled, actions pending)
+)
+
 // Dial returns a client without contacting Keycloak: it logs in on its first call, with the same errors as New.
 // Use it to build steps before Keycloak is up; the "keycloak/reachable" step can then probe with Ping.
 func Dial(opts Options) (*Client, error) {
@@ -163,11 +169,11 @@ func (c *Client) login(ctx context.Context) error {
 	case oe.Code == "invalid_grant" && strings.Contains(oe.Description, "credentials"):
 		return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: "KEYCLOAK_ADMIN_PASSWORD",
 			Msg: fmt.Sprintf("Keycloak at %s rejected the admin login of user %q in realm %s (%s); check KEYCLOAK_ADMIN_USER and KEYCLOAK_ADMIN_PASSWORD",
-				c.base, c.opts.AdminUser, adminRealm, oe.Description)}}})
+				c.base, c.opts.AdminUser, adminRealm, oe.Description)}}, Cause: ErrLoginRejected})
 	case oe.Code == "invalid_grant":
 		return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: "KEYCLOAK_ADMIN_USER",
 			Msg: fmt.Sprintf("Keycloak at %s refused the admin login of user %q in realm %s (%s); the user must be enabled and have no pending required actions",
-				c.base, c.opts.AdminUser, adminRealm, oe.Description)}}})
+				c.base, c.opts.AdminUser, adminRealm, oe.Description)}}, Cause: ErrLoginRefused})
 	case oe.Status >= 500, oe.Status == http.StatusNotFound, oe.Status == http.StatusTooManyRequests:
 		// Starting up, overloaded, or a reverse proxy that has no route to Keycloak yet: worth retrying.
 		return fmt.Errorf("Keycloak at %s: admin login: %w", c.base, oe)

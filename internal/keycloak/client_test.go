@@ -82,8 +82,8 @@ func TestInvalidGrantIsInvalidConfigAndPermanent(t *testing.T) {
 func checkBadPassword(t *testing.T, err error) {
 	t.Helper()
 	t.Log(err)
-	if !invalid.Is(err) {
-		t.Fatalf("got %T %v; want an invalid-configuration error", err, err)
+	if !invalid.Is(err) || !errors.Is(err, ErrLoginRejected) {
+		t.Fatalf("got %T %v; want an invalid-configuration error caused by ErrLoginRejected", err, err)
 	}
 	var ue *wait.UnreachableError
 	if errors.As(err, &ue) {

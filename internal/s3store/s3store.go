@@ -3,6 +3,7 @@ package s3store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -104,13 +105,17 @@ func (c *Client) Buckets(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
+// ErrCredentialsRejected is the cause (errors.Is) of the error of a request the store refused for its
+// credentials (unknown key, wrong secret, access denied).
+var ErrCredentialsRejected = errors.New("credentials rejected")
+
 // credentialsError turns a refusal of the key pair into a permanent invalid-configuration error; nil otherwise.
 func (c *Client) credentialsError(err error) error {
 	resp := minio.ToErrorResponse(err)
 	switch resp.Code {
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied":
 		return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: "S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY",
-			Msg: fmt.Sprintf("%s refused the credentials (%s); check the key pair and that it may use bucket %q", c.where, resp.Code, c.bucket)}}})
+			Msg: fmt.Sprintf("%s refused the credentials (%s); check the key pair and that it may use bucket %q", c.where, resp.Code, c.bucket)}}, Cause: ErrCredentialsRejected})
 	}
 	return nil
 }

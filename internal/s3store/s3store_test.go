@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -73,7 +74,7 @@ func TestWrongCredentialsAreInvalidConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.EnsureBucket(context.Background())
-	if !invalid.Is(err) || !strings.Contains(err.Error(), "S3_SECRET_ACCESS_KEY") {
+	if !invalid.Is(err) || !errors.Is(err, s3store.ErrCredentialsRejected) || !strings.Contains(err.Error(), "S3_SECRET_ACCESS_KEY") {
 		t.Fatalf("EnsureBucket with a wrong secret: %v; want an invalid-configuration error naming the variables", err)
 	}
 }

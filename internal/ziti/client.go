@@ -78,6 +78,10 @@ type Client struct {
 	logins int // successful logins, for tests
 }
 
+// ErrLoginRejected is the cause (errors.Is) of the error of a login the controller refused: wrong user name or
+// password.
+var ErrLoginRejected = errors.New("login rejected")
+
 // Dial checks opts and returns a client, without any network call: the CA file (when given) is read now, the
 // controller's CA bundle (TOFU) is fetched and the login made by the first call that needs them.
 //
@@ -233,7 +237,7 @@ func (c *Client) login(ctx context.Context) error {
 			return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{
 				Var: "ZITI_PWD",
 				Msg: fmt.Sprintf("the controller at %s rejected the login of user %q%s; check ZITI_USER and ZITI_PWD", where, c.opts.User, code),
-			}}})
+			}}, Cause: ErrLoginRejected})
 		}
 		// Never include the request: it carries the password. wrapAPI only uses the answer.
 		return wrapAPIValues(fmt.Sprintf("log in to %s as %q", where, c.opts.User), st, err, false)

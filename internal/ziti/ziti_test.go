@@ -76,8 +76,8 @@ func TestWrongPasswordIsInvalidConfigAndPermanent(t *testing.T) {
 	if err == nil {
 		t.Fatal("login with a wrong password succeeded")
 	}
-	if !invalid.Is(err) {
-		t.Fatalf("want an invalid-configuration error, got %T: %v", err, err)
+	if !invalid.Is(err) || !errors.Is(err, ErrLoginRejected) {
+		t.Fatalf("want an invalid-configuration error caused by ErrLoginRejected, got %T: %v", err, err)
 	}
 	if attempts != 1 || time.Since(start) > 10*time.Second {
 		t.Errorf("wrong password was retried (%d attempts, %s); want one permanent failure", attempts, time.Since(start))

@@ -254,6 +254,12 @@ func TestExistingRealmAdopted(t *testing.T) {
 	if rep.MutatingCalls != 0 {
 		t.Fatalf("planning wrote: %v", rep.Writes)
 	}
+	// The update shows each field as Keycloak has it and as it will be.
+	wantDiff := steps.Diff{{Field: "displayName", Before: "Made by hand", After: "OpenZiti"}, {Field: "accessTokenLifespan", Before: "1m0s", After: "5m0s"},
+		{Field: "duplicateEmailsAllowed", Before: true, After: false}, {Field: "attributes.ziti-bootstrap.managed", Before: "", After: "true"}}
+	if d := r.Changes[0].Diff; !slices.Equal(d, wantDiff) {
+		t.Fatalf("diff %+v\nwant %+v", d, wantDiff)
+	}
 
 	r, _, _ = run(t, d, steps.Apply)
 	testutil.MustStatus(t, r, steps.Changed)

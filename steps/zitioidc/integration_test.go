@@ -1,6 +1,7 @@
 package zitioidc_test
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -338,6 +339,7 @@ func TestAudienceChange(t *testing.T) {
 	api := e.admin.ClientAPI()
 	_, old := login(t, api, func() string { return e.token(e.realm, "openziti") })
 
+	oldAudience := cmp.Or(d.Audience, keycloakrealm.DefaultAudience)
 	d.Audience = "zbtest-aud-" + e.sfx
 	r = e.run(d, steps.PlanOnly)
 	testutil.MustStatus(t, r.realm, steps.Planned)
@@ -349,6 +351,9 @@ func TestAudienceChange(t *testing.T) {
 	}
 	if got := changeStrings(r.oidc); !slices.Equal(got, []string{wantZiti}) {
 		t.Errorf("ziti/oidc plan %q, want %q", got, wantZiti)
+	}
+	if got := r.oidc.Changes[0].Diff; !slices.Equal(got, steps.Diff{{Field: zitioidc.FieldAudience, Before: oldAudience, After: d.Audience}}) {
+		t.Errorf("ziti/oidc diff %+v: want audience %s -> %s as the controller has it", got, oldAudience, d.Audience)
 	}
 	if r.rep.MutatingCalls != 0 {
 		t.Fatalf("planning wrote: %v", r.rep.Writes)

@@ -123,7 +123,7 @@ func TestDependencyFaults(t *testing.T) {
 		{name: "ziti-stopped-mid-run", fault: "OpenZiti controller stopped after spire/entries wrote",
 			arm:  func(f *faultBed) runOpts { return runOpts{onLine: onStep("spire/entries", f.zt.stop)} },
 			code: exitcode.Unreachable, says: names("OpenZiti controller", func(f *faultBed) string { return f.zt.url() })},
-		{name: "keycloak-stopped-mid-step", fault: "Keycloak stopped at its 2nd write (realm made, client not)",
+		{name: "keycloak-stopped-mid-step", fault: "Keycloak stopped at its 2nd write (realm made, the rest not)",
 			arm:  func(f *faultBed) runOpts { f.kc.stopAfterWrites.Store(1); return runOpts{} },
 			code: exitcode.Unreachable, says: names("Keycloak", kcAt)},
 		{name: "keycloak-flaps", fault: "Keycloak stopped at its 2nd write, back 1s later", wait: "30s",
@@ -165,7 +165,10 @@ func TestDependencyFaults(t *testing.T) {
 			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"keycloak/realm", "502"} }},
 		{name: "keycloak-lost-answer", fault: "Keycloak creates the client, the answer is lost (connection reset)",
 			arm: func(f *faultBed) runOpts {
-				f.kc.inj.Set(&callfaults.Fault{Kind: callfaults.FaultLostAnswer, After: 1, Times: 1, Match: configWrite})
+				// the client's create itself (not "the 2nd write": the realm step's order of writes is its own)
+				f.kc.inj.Set(&callfaults.Fault{Kind: callfaults.FaultLostAnswer, Times: 1, Match: func(m, p string) bool {
+					return m == "POST" && strings.HasSuffix(p, "/admin/realms/"+f.realm+"/clients")
+				}})
 				return runOpts{}
 			},
 			code: exitcode.StepFailed, says: func(*faultBed) []string { return []string{"keycloak/realm", "create keycloak-client"} }},

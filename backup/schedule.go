@@ -118,13 +118,7 @@ func NewJob(j JobConfig) (*Job, error) {
 func (j *Job) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(j.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		ok, msg := j.Health()
-		if !ok {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		fmt.Fprintln(w, msg)
-	})
+	mux.Handle("/healthz", httpserve.Health(j.Health))
 	return mux
 }
 

@@ -25,3 +25,15 @@ func While(ctx context.Context, addr string, h http.Handler, run func(ctx contex
 	}()
 	return run(ctx, l.Addr().String())
 }
+
+// Health is a /healthz handler: 200 with health's message while it reports healthy, 503 with the reason otherwise
+// (what Swarm's health check and `healthcheck` commands read).
+func Health(health func() (bool, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		ok, msg := health()
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintln(w, msg)
+	}
+}

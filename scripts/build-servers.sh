@@ -11,6 +11,15 @@ mkdir -p "$cache"
 export GONOSUMDB=github.com/openziti,github.com/spiffe GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# cpu_s: sets cpu to the CPU seconds (user+sys) of this (sub)shell's children so far, from bash's `times` (run
+# in this shell: a command substitution's fork has no children).
+cpu_s() {
+  local f
+  f=$(mktemp)
+  times >"$f"
+  cpu=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }; printf "%d", t }' "$f")
+  rm -f "$f"
+}
 
 # gotool NAME VERSION MODULE PKG... [--replace LINE] [--cgo-static] [--stamp PKG]: builds PKGs as tools of a scratch
 # module into $cache/NAME-VERSION/bin. --stamp PKG sets PKG's Version, Revision and BuildDate (as the project's
@@ -38,6 +47,7 @@ gotool() {
     for l in "${extra[@]}"; do echo "$l" >>go.mod; done
     for p in "${pkgs[@]}"; do go get -tool "$p@$version" >/dev/null; done
     go mod tidy >/dev/null 2>&1 || true
+    tdl=$SECONDS
     if [ -n "$stamp" ]; then
       local info rev date
       info=$(go mod download -json "$module@$version")
@@ -47,6 +57,9 @@ gotool() {
     fi
     mkdir -p "$dest/bin"
     CGO_ENABLED=$cgo go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/bin/" "${pkgs[@]}"
+    local cpu
+    cpu_s
+    log "$name $version: modules in $((tdl - t0)) s, compile in $((SECONDS - tdl)) s, CPU $cpu s (user+sys)"
   )
   rm -rf "$work"
   printf '%s' "$recipe" >"$dest/.done"

@@ -94,7 +94,9 @@ func (r *Report) addTest(ev Event) {
 	}
 }
 
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)).Round(10 * time.Millisecond) }
+func seconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(10 * time.Millisecond)
+}
 
 // Slowest returns the top n of rs by elapsed time, the slowest first.
 func Slowest(rs []Result, n int) []Result {

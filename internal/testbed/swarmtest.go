@@ -32,12 +32,17 @@ func RequireSwarm(t testing.TB, name string) *SwarmBed {
 	return bed
 }
 
-// lockFile takes an exclusive lock on StateDir/locks/name until the test ends.
+// lockFile takes an exclusive lock on StateDir/locks/name until the test ends. A wait of a second or more is
+// logged: it is part of the test's time in the slowest-tests report (scripts/test.sh), but not the test's cost.
 func lockFile(t testing.TB, name string) {
 	t.Helper()
+	t0 := time.Now()
 	unlock, err := flock(name)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if w := time.Since(t0); w >= time.Second {
+		t.Logf("waited %s for the test bed lock %s", w.Round(100*time.Millisecond), name)
 	}
 	t.Cleanup(unlock)
 }

@@ -6,6 +6,7 @@ package testreport
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -27,13 +28,15 @@ type Result struct {
 	Package, Test string // Test empty: the package
 	Action        string // pass, fail or skip
 	Elapsed       time.Duration
+	Waited        time.Duration // for the test bed's locks (testbed.lockFile logs each wait of a second or more)
 }
 
 // Report collects the events of one `go test -json` run and prints as it goes.
 type Report struct {
 	out     io.Writer
 	pending map[key][]string // output of tests still running
-	tests   []Result         // top-level tests
+	waited  map[key]time.Duration
+	tests   []Result // top-level tests
 	pkgs    []Result
 	failed  bool
 }
@@ -41,7 +44,9 @@ type Report struct {
 type key struct{ pkg, test string }
 
 // New returns a Report printing to out.
-func New(out io.Writer) *Report { return &Report{out: out, pending: map[key][]string{}} }
+func New(out io.Writer) *Report {
+	return &Report{out: out, pending: map[key][]string{}, waited: map[key]time.Duration{}}
+}
 
 // Failed reports whether a test, a package or a build failed.
 func (r *Report) Failed() bool { return r.failed }
@@ -82,6 +87,11 @@ func (r *Report) addTest(ev Event) {
 		if !strings.HasPrefix(ev.Output, "=== ") { // RUN, PAUSE, CONT, NAME: verbose mode's markers
 			r.pending[k] = append(r.pending[k], ev.Output)
 		}
+		if m := lockWait.FindStringSubmatch(ev.Output); m != nil {
+			if d, err := time.ParseDuration(m[1]); err == nil {
+				r.waited[top(k)] += d
+			}
+		}
 	case "pass", "fail", "skip":
 		if ev.Action == "fail" {
 			r.failed = true
@@ -89,13 +99,23 @@ func (r *Report) addTest(ev Event) {
 		}
 		delete(r.pending, k)
 		if !strings.Contains(ev.Test, "/") {
-			r.tests = append(r.tests, Result{Package: ev.Package, Test: ev.Test, Action: ev.Action, Elapsed: seconds(ev.Elapsed)})
+			r.tests = append(r.tests, Result{Package: ev.Package, Test: ev.Test, Action: ev.Action, Elapsed: seconds(ev.Elapsed), Waited: r.waited[k]})
+			delete(r.waited, k)
 		}
 	}
 }
 
 func seconds(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second)).Round(10 * time.Millisecond)
+}
+
+// lockWait is what testbed.lockFile logs after waiting for a lock.
+var lockWait = regexp.MustCompile(`waited (\S+) for the test bed lock`)
+
+// top is the key of the top-level test of k's test.
+func top(k key) key {
+	k.test, _, _ = strings.Cut(k.test, "/")
+	return k
 }
 
 // Slowest returns the top n of rs by elapsed time, the slowest first.
@@ -114,9 +134,14 @@ func (r *Report) Summary(top int) {
 	if top <= 0 {
 		return
 	}
-	fmt.Fprintf(r.out, "\nslowest tests (of %d; wall time, including waits for the test bed's locks):\n", len(r.tests))
+	var waited time.Duration
+	for _, t := range r.tests {
+		waited += t.Waited
+	}
+	fmt.Fprintf(r.out, "\nslowest tests (of %d; wall time, of which waiting for the test bed's locks; %.0fs of waits in all):\n",
+		len(r.tests), waited.Seconds())
 	for _, t := range Slowest(r.tests, top) {
-		fmt.Fprintf(r.out, "%9.1fs  %-4s  %s  %s\n", t.Elapsed.Seconds(), t.Action, short(t.Package), t.Test)
+		fmt.Fprintf(r.out, "%9.1fs %8.1fs  %-4s  %s  %s\n", t.Elapsed.Seconds(), t.Waited.Seconds(), t.Action, short(t.Package), t.Test)
 	}
 	fmt.Fprintf(r.out, "slowest packages (of %d):\n", len(r.pkgs))
 	for _, p := range Slowest(r.pkgs, 10) {

@@ -15,6 +15,7 @@ const stream = `{"Action":"start","Package":"example.com/m/a"}
 {"Action":"output","Package":"example.com/m/a","Test":"TestFast","Output":"--- PASS: TestFast (0.50s)\n"}
 {"Action":"pass","Package":"example.com/m/a","Test":"TestFast","Elapsed":0.5}
 {"Action":"run","Package":"example.com/m/a","Test":"TestSlow"}
+{"Action":"output","Package":"example.com/m/a","Test":"TestSlow","Output":"    swarmtest.go:40: waited 1m2.5s for the test bed lock swarm-apply.lock\n"}
 {"Action":"run","Package":"example.com/m/a","Test":"TestSlow/case"}
 {"Action":"output","Package":"example.com/m/a","Test":"TestSlow/case","Output":"    a_test.go:20: want 2, got 3\n"}
 {"Action":"output","Package":"example.com/m/a","Test":"TestSlow/case","Output":"    --- FAIL: TestSlow/case (99.00s)\n"}
@@ -42,10 +43,13 @@ func TestReportPrintsWhatPlainGoTestPrintsThenTheSlowest(t *testing.T) {
 	r.Summary(1)
 	got := out.String()
 	for _, want := range []string{
-		"    a_test.go:20: want 2, got 3\n    --- FAIL: TestSlow/case (99.00s)\n--- FAIL: TestSlow (100.00s)\nFAIL\nFAIL\texample.com/m/a\t100.6s\n",
+		// a failed test's output when it ends: the subtest's, then the parent's
+		"    a_test.go:20: want 2, got 3\n    --- FAIL: TestSlow/case (99.00s)\n",
+		"    swarmtest.go:40: waited 1m2.5s for the test bed lock swarm-apply.lock\n--- FAIL: TestSlow (100.00s)\nFAIL\nFAIL\texample.com/m/a\t100.6s\n",
 		"ok  \texample.com/m/b\t3.1s\n",
 		"slowest tests (of 2;",
-		"    100.0s  fail  example.com/m/a  TestSlow\n",
+		"62s of waits in all",
+		"    100.0s     62.5s  fail  example.com/m/a  TestSlow\n",
 		"    100.6s  fail  example.com/m/a\n",
 	} {
 		if !strings.Contains(got, want) {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,9 +37,16 @@ import (
 )
 
 // localImages builds (or finds cached) every local image with scripts/images.sh, ziti-bootstrap's own from this
-// checkout included, and returns the stack variables that select them.
+// checkout included, and returns the stack variables that select them. The script runs once per test process
+// (nothing it builds from changes while the tests run; each run cost a dev system 7 s under the Swarm's lock):
+// every caller gets its own copy of the variables.
 func localImages(t testing.TB) map[string]string {
 	t.Helper()
+	builtImages.Lock()
+	defer builtImages.Unlock()
+	if builtImages.vars != nil {
+		return maps.Clone(builtImages.vars)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command("../../scripts/images.sh")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -56,7 +65,14 @@ func localImages(t testing.TB) map[string]string {
 	if vars["ZB_IMAGE"] == "" {
 		t.Fatalf("scripts/images.sh printed no ZB_IMAGE:\n%s", stdout.String())
 	}
-	return vars
+	builtImages.vars = vars
+	return maps.Clone(vars)
+}
+
+// builtImages is what localImages' run of scripts/images.sh printed (nil until one succeeded).
+var builtImages struct {
+	sync.Mutex
+	vars map[string]string
 }
 
 // freePort returns a TCP port nothing listens on now, for a port the stacks publish on the node (the test bed's

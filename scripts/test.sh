@@ -7,13 +7,15 @@ cd "$(dirname "$0")/.."
 phase deps scripts/install-deps.sh
 # servers: the Go builds of the servers keep both cores busy for most of a cold run (half an hour); beside them,
 # what needs none of them and mostly waits for the network or the disk: the Docker Engine, the Keycloak
-# downloads and the images built from Debian packages (root filesystems, PostgreSQL, Keycloak, the multi-node test
-# bed's node). Warm, every part finds its cache in seconds. Each part prints its own "phase" line.
+# downloads, the test bed's PostgreSQL and Keycloak (a new Keycloak database takes minutes to set up) and the
+# images built from Debian packages (root filesystems, PostgreSQL, Keycloak, the multi-node test bed's node).
+# Warm, every part finds its cache in seconds. Each part prints its own "phase" line.
 servers() {
   phase build-servers scripts/build-servers.sh ziti spire spire_previous weed &
   local builds=$! rc=0
   { phase docker go run ./internal/testbed/cmd/testbed up docker &&
     phase keycloak-dist scripts/build-servers.sh keycloak keycloak_next &&
+    phase testbed-keycloak go run ./internal/testbed/cmd/testbed up postgres keycloak &&
     phase base-images scripts/images.sh base postgres keycloak node >/dev/null; } || rc=1
   wait "$builds" || rc=1
   return $rc

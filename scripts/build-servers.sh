@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real servers of the test bed from their Go modules and caches the binaries by version in
 # $ZB_CACHE (default /var/cache/ziti-bootstrap), so a warm machine skips the builds.
-# Usage: scripts/build-servers.sh [ziti|spire|spire_previous|weed|keycloak|keycloak_next|task ...]   (no argument: all, in parallel)
+# Usage: scripts/build-servers.sh [ziti|spire|spire_previous|weed|keycloak|keycloak_next|task ...]   (no argument: all but task)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -25,6 +25,9 @@ cpu_s() {
 # module into $cache/NAME-VERSION/bin. --stamp PKG sets PKG's Version, Revision and BuildDate (as the project's
 # release builds do) to VERSION, the module's commit and its time. The cache key is $dest/.done: it holds what
 # changes a build besides the version (the stamp), so a changed recipe rebuilds.
+# Failures are checked command by command: callers run it where errexit does not apply (if, ||).
+# $step says what to do: "prepare" (the scratch module in $scratch/$target, its modules downloaded: the network),
+# "compile" (go build in it: the cores), or both (unset).
 gotool() {
   local name=$1 version=$2 module=$3; shift 3
   local dest="$cache/$name-$version" pkgs=() extra=() cgo=0 ldflags="" stamp="" recipe=""
@@ -36,34 +39,47 @@ gotool() {
       *) pkgs+=("$1"); shift ;;
     esac
   done
-  if [ -f "$dest/.done" ] && [ "$(cat "$dest/.done")" = "$recipe" ]; then log "$name $version: cached in $dest"; return 0; fi
-  local t0=$SECONDS work
-  work=$(mktemp -d)
-  log "$name $version: building ${pkgs[*]}"
+  if [ -f "$dest/.done" ] && [ "$(cat "$dest/.done")" = "$recipe" ]; then
+    [ "${step:-}" = prepare ] || log "$name $version: cached in $dest"
+    return 0
+  fi
+  local work=$scratch/${target:-$name}
+  if [ "${step:-}" != compile ]; then
+    local t0=$SECONDS
+    rm -rf "$work"
+    mkdir -p "$work"
+    log "$name $version: downloading the modules of ${pkgs[*]}"
+    (
+      cd "$work"
+      go mod init zb-tools-$name >/dev/null 2>&1
+      # replace lines first: go get resolves every import, and a replaced module may be the only one served
+      for l in "${extra[@]}"; do echo "$l" >>go.mod; done
+      for p in "${pkgs[@]}"; do go get -tool "$p@$version" >/dev/null || exit 1; done
+      go mod tidy >/dev/null 2>&1 || true
+      if [ -n "$stamp" ]; then
+        local info rev date
+        info=$(go mod download -json "$module@$version") || exit 1
+        rev=$(sed -n 's/.*"Hash": *"\([0-9a-f]*\)".*/\1/p' <<<"$info" | head -1)
+        date=$(go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' "$module" 2>/dev/null || true)
+        ldflags+=" -X $stamp.Version=$version -X $stamp.Revision=${rev:-unknown} -X $stamp.BuildDate=${date:-unknown}"
+      fi
+      printf '%s' "$ldflags" >.ldflags
+    ) || { log "$name $version: FAILED to download its modules"; return 1; }
+    log "$name $version: modules in $((SECONDS - t0)) s"
+  fi
+  [ "${step:-}" != prepare ] || return 0
+  local t1=$SECONDS
+  log "$name $version: compiling ${pkgs[*]}"
   (
     cd "$work"
-    go mod init zb-tools-$name >/dev/null 2>&1
-    # replace lines first: go get resolves every import, and a replaced module may be the only one served
-    for l in "${extra[@]}"; do echo "$l" >>go.mod; done
-    for p in "${pkgs[@]}"; do go get -tool "$p@$version" >/dev/null; done
-    go mod tidy >/dev/null 2>&1 || true
-    tdl=$SECONDS
-    if [ -n "$stamp" ]; then
-      local info rev date
-      info=$(go mod download -json "$module@$version")
-      rev=$(sed -n 's/.*"Hash": *"\([0-9a-f]*\)".*/\1/p' <<<"$info" | head -1)
-      date=$(go list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' "$module" 2>/dev/null || true)
-      ldflags+=" -X $stamp.Version=$version -X $stamp.Revision=${rev:-unknown} -X $stamp.BuildDate=${date:-unknown}"
-    fi
     mkdir -p "$dest/bin"
-    CGO_ENABLED=$cgo go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/bin/" "${pkgs[@]}"
+    CGO_ENABLED=$cgo go build -trimpath -ldflags "-s -w $(cat .ldflags)" -o "$dest/bin/" "${pkgs[@]}" || exit 1
     local cpu
     cpu_s
-    log "$name $version: modules in $((tdl - t0)) s, compile in $((SECONDS - tdl)) s, CPU $cpu s (user+sys)"
-  )
+    log "$name $version: built in $((SECONDS - t1)) s, CPU $cpu s (user+sys)"
+  ) || { log "$name $version: FAILED to build"; return 1; }
   rm -rf "$work"
   printf '%s' "$recipe" >"$dest/.done"
-  log "$name $version: built in $((SECONDS - t0)) s"
 }
 
 build_ziti()  { gotool ziti "$ZITI_VERSION" github.com/openziti/ziti github.com/openziti/ziti/ziti \
@@ -99,11 +115,37 @@ build_keycloak_next() { keycloak_dist "$KEYCLOAK_NEXT_VERSION"; }
 
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(keycloak keycloak_next ziti spire spire_previous weed)   # task: on demand (scripts/build-servers.sh task)
-pids=()
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+# The Go builds: every module download starts at once (it waits on the network), and the compiles run in two
+# lanes (one per core; go build keeps both busy), one build after another in each lane, so that the second finds
+# what the first compiled in the build cache: the standard library and the modules they share, compiled twice
+# when the builds ran side by side. The lanes pair the builds that share most (cgo or not: SPIRE's two versions).
+# lane TARGET...: compiles each target once its modules are there (a failed target does not stop the next).
+lane() {
+  local t rc=0
+  for t in "$@"; do
+    while [ ! -e "$scratch/$t.prepared" ]; do
+      if [ -e "$scratch/$t.failed" ]; then rc=1; continue 2; fi
+      sleep 1
+    done
+    step=compile target=$t "build_$t" || rc=1
+  done
+  return $rc
+}
+pids=() cgo_lane=() lane2=()
 for t in "${targets[@]}"; do
-  "build_$t" &
+  case $t in
+    ziti | weed | task) lane2+=("$t") ;;
+    spire | spire_previous) cgo_lane+=("$t") ;;
+    *) "build_$t" & pids+=($!); continue ;;   # downloads
+  esac
+  ( if step=prepare target=$t "build_$t"; then touch "$scratch/$t.prepared"; else touch "$scratch/$t.failed"; exit 1; fi ) &
   pids+=($!)
 done
+[ ${#cgo_lane[@]} -eq 0 ] || { lane "${cgo_lane[@]}" & pids+=($!); }
+[ ${#lane2[@]} -eq 0 ] || { lane "${lane2[@]}" & pids+=($!); }
 rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 exit $rc

@@ -21,16 +21,23 @@ servers() {
   return $rc
 }
 phase servers servers
-phase images scripts/images.sh
-phase testbed-up go run ./internal/testbed/cmd/testbed up
-phase lint scripts/lint.sh
+# bed: the images of the Go-built servers and the test bed, beside lint (gofmt, go vet: the cores, and the build
+# cache the tests use next)
+bed() {
+  phase lint scripts/lint.sh &
+  local lint=$! rc=0
+  { phase images scripts/images.sh && phase testbed-up go run ./internal/testbed/cmd/testbed up; } || rc=1
+  wait "$lint" || rc=1
+  return $rc
+}
+phase bed bed
 phase fuzz-config go test -run '^$' -fuzz FuzzLoad -fuzztime 15s ./internal/config
 # go_test: go test ./... with -json, printed as plain go test prints it, then the 20 slowest tests and the slowest
 # packages (internal/testbed/cmd/testreport); the raw events stay in $ZB_TEST_JSON for a closer look.
 go_test() {
   local report json=${ZB_TEST_JSON:-${TMPDIR:-/tmp}/zb-go-test-$$.json}
   report=$(mktemp)
-  go build -o "$report" ./internal/testbed/cmd/testreport
+  go build -o "$report" ./internal/testbed/cmd/testreport || return 1
   echo "go test events: $json" >&2
   # -p 4: two test binaries at a time (the default on 2 cores) left the packages behind cmd/ziti-bootstrap and
   # internal/crashtest waiting while those two mostly waited for each other (the Swarm's apply lock)

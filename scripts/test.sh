@@ -9,9 +9,10 @@ phase deps scripts/install-deps.sh
 # what needs none of them and mostly waits for the network or the disk: the Docker Engine, the Keycloak
 # downloads, the test bed's PostgreSQL and Keycloak (a new Keycloak database takes minutes to set up) and the
 # images built from Debian packages (root filesystems, PostgreSQL, Keycloak, the multi-node test bed's node).
-# Warm, every part finds its cache in seconds. Each part prints its own "phase" line.
+# Warm, every part finds its cache in seconds. Each part prints its own "phase" line. The builds run at a lower
+# priority (nice): they take whatever CPU the rest leaves, and Keycloak still starts within its 4 minutes.
 servers() {
-  phase build-servers scripts/build-servers.sh ziti spire spire_previous weed &
+  phase build-servers nice -n 10 scripts/build-servers.sh ziti spire spire_previous weed &
   local builds=$! rc=0
   { phase docker go run ./internal/testbed/cmd/testbed up docker &&
     phase keycloak-dist scripts/build-servers.sh keycloak keycloak_next &&

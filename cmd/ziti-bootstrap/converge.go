@@ -47,7 +47,9 @@ health check) and /status (JSON, read by 'status').`,
 			return runConverge(cmd.Context(), g)
 		},
 	}
-	cmd.AddCommand(newHealthcheckCommand(g, "converge service", "ZB_CONVERGE_LISTEN", config.LoadConvergeListen))
+	cmd.AddCommand(newHealthcheckCommand(g, "converge service", "ZB_CONVERGE_LISTEN", config.LoadConvergeListen),
+		newLocalGetCommand(g, "metrics", "Print the metrics of the converge service on this host (its /metrics; the image has no curl)",
+			"/metrics", "converge service", "ZB_CONVERGE_LISTEN", config.LoadConvergeListen))
 	return cmd
 }
 
@@ -133,10 +135,17 @@ func bundleFingerprint(ctx context.Context, c *spire.Client) (string, error) {
 // newHealthcheckCommand is the health check of a long-lived service of the tool (for images without curl,
 // FROM scratch): it asks the service's /healthz on this host, at the address of the variable listenVar.
 func newHealthcheckCommand(g *globals, what, listenVar string, load func(config.Sources) (string, error)) *cobra.Command {
+	return newLocalGetCommand(g, "healthcheck", "Exit 0 if the "+what+" on this host is healthy (for a container HEALTHCHECK)",
+		"/healthz", what, listenVar, load)
+}
+
+// newLocalGetCommand prints what a long-lived service of the tool on this host serves at path (for images without
+// curl); it exits 4 unless the answer is 200 OK.
+func newLocalGetCommand(g *globals, use, short, path, what, listenVar string, load func(config.Sources) (string, error)) *cobra.Command {
 	var addr string
 	cmd := &cobra.Command{
-		Use:   "healthcheck",
-		Short: "Exit 0 if the " + what + " on this host is healthy (for a container HEALTHCHECK)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if addr == "" {
@@ -148,7 +157,7 @@ func newHealthcheckCommand(g *globals, what, listenVar string, load func(config.
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 			if err != nil {
 				return err
 			}
@@ -157,14 +166,13 @@ func newHealthcheckCommand(g *globals, what, listenVar string, load func(config.
 				return &exitError{exitcode.Unreachable, err}
 			}
 			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			fmt.Fprint(g.stdout, string(body))
+			_, _ = io.Copy(g.stdout, io.LimitReader(resp.Body, 4<<20))
 			if resp.StatusCode != http.StatusOK {
-				return &exitError{exitcode.StepFailed, fmt.Errorf("%s unhealthy (%s)", what, resp.Status)}
+				return &exitError{exitcode.StepFailed, fmt.Errorf("%s %s: %s", what, path, resp.Status)}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", "", "address of the health endpoint (default: "+listenVar+", on 127.0.0.1 when it names no host)")
+	cmd.Flags().StringVar(&addr, "addr", "", "address of the service (default: "+listenVar+", on 127.0.0.1 when it names no host)")
 	return cmd
 }

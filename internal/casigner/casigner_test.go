@@ -29,7 +29,9 @@ func TestSignerSignsVerificationsOnly(t *testing.T) {
 	sock := filepath.Join(dir, "s", "api.sock")
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- casigner.Serve(sctx, sock, (&casigner.Server{Keys: []crypto.Signer{rootKey}}).Handler()) }()
+	go func() {
+		done <- casigner.Serve(sctx, sock, (&casigner.Server{Keys: []crypto.Signer{rootKey}}).Handler())
+	}()
 	t.Cleanup(func() {
 		stop()
 		if err := <-done; err != nil {

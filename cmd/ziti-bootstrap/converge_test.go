@@ -280,8 +280,8 @@ func TestConvergeServiceRotationAndDrift(t *testing.T) {
 }
 
 // workloadLogsIn has the private SPIRE server sign an SVID for id, which then enrols in OpenZiti through the
-// SPIRE CA and logs in.
-func (b *convergeBed) workloadLogsIn(id string) {
+// SPIRE CA and logs in; it returns the SVID.
+func (b *convergeBed) workloadLogsIn(id string) tls.Certificate {
 	b.t.Helper()
 	ctx := testutil.Context(b.t, 2*time.Minute)
 	sc, err := spire.Dial(ctx, b.spire.Socket, nil)
@@ -296,11 +296,18 @@ func (b *convergeBed) workloadLogsIn(id string) {
 	}
 	api := b.admin.ClientAPI()
 	if err := api.EnrollWithCA(ctx, cert, "conv-"+testutil.RandHex(b.t, 2)); err != nil {
-		b.t.Fatalf("a workload with an SVID of the new root enrols: %v", err)
+		b.t.Fatalf("a workload with an SVID of %s enrols: %v", chain[len(chain)-1].Issuer, err)
 	}
-	if _, err := api.AuthenticateCert(ctx, cert); err != nil {
-		b.t.Fatalf("a workload with an SVID of the new root logs in: %v", err)
+	if err := b.logsIn(cert); err != nil {
+		b.t.Fatalf("a workload with an SVID of %s logs in: %v", chain[len(chain)-1].Issuer, err)
 	}
+	return cert
+}
+
+// logsIn logs in to OpenZiti with cert.
+func (b *convergeBed) logsIn(cert tls.Certificate) error {
+	_, err := b.admin.ClientAPI().AuthenticateCert(testutil.Context(b.t, time.Minute), cert)
+	return err
 }
 
 // addEnv appends lines to the bed's .env file.

@@ -2,23 +2,20 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/signal"
 	"slices"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/converge"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/httpserve"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
@@ -72,7 +69,7 @@ func runConverge(ctx context.Context, g *globals) error {
 	loop, err := converge.New(converge.Config{
 		StartAfter: cc.StartAfter,
 		Pass:       func(ctx context.Context, _ string) converge.Outcome { return convergePass(ctx, g) },
-		Bundle:     func(ctx context.Context) (string, error) { return bundleFingerprint(ctx, bundle) },
+		Bundle:     converge.BundleFingerprint(bundle),
 		Interval:   cc.Interval, BundlePoll: cc.BundlePoll, Backoff: cc.Backoff, Log: g.log,
 	})
 	if err != nil {
@@ -97,39 +94,7 @@ func convergePass(ctx context.Context, g *globals) converge.Outcome {
 	if errors.Is(err, lock.ErrHeld) {
 		return converge.Outcome{Busy: true, Err: err}
 	}
-	return outcome(rep, err)
-}
-
-// outcome sums up an apply's report (nil when the run did not happen) and error.
-func outcome(rep *steps.Report, err error) converge.Outcome {
-	var o converge.Outcome
-	if rep != nil {
-		o.Writes = rep.MutatingCalls
-		for _, s := range rep.Steps {
-			o.Drift += len(s.Changes)
-			if s.Status == steps.Failed {
-				o.FailedSteps = append(o.FailedSteps, s.Name)
-			}
-		}
-		if err == nil && !rep.Converged() {
-			err = fmt.Errorf("apply did not converge: %s", firstErrors(rep))
-		}
-	}
-	o.Err = err
-	return o
-}
-
-// bundleFingerprint is the SHA-256 of the DER of the X.509 authorities of SPIRE's trust bundle, in order.
-func bundleFingerprint(ctx context.Context, c *spire.Client) (string, error) {
-	_, auths, err := c.X509Bundle(ctx)
-	if err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	for _, a := range auths {
-		h.Write(a.Raw)
-	}
-	return fmt.Sprintf("%d root(s) %s", len(auths), hex.EncodeToString(h.Sum(nil))[:16]), nil
+	return converge.FromReport(rep, err)
 }
 
 // newHealthcheckCommand is the health check of a long-lived service of the tool (for images without curl,
@@ -155,20 +120,12 @@ func newLocalGetCommand(g *globals, use, short, path, what, listenVar string, lo
 				}
 				addr = listen
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
-			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
-			if err != nil {
-				return err
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
+			status, err := httpserve.Get(cmd.Context(), addr, path, g.stdout)
+			switch {
+			case err != nil:
 				return &exitError{exitcode.Unreachable, err}
-			}
-			defer resp.Body.Close()
-			_, _ = io.Copy(g.stdout, io.LimitReader(resp.Body, 4<<20))
-			if resp.StatusCode != http.StatusOK {
-				return &exitError{exitcode.StepFailed, fmt.Errorf("%s %s: %s", what, path, resp.Status)}
+			case status != http.StatusOK:
+				return &exitError{exitcode.StepFailed, fmt.Errorf("%s %s: HTTP %d", what, path, status)}
 			}
 			return nil
 		},

@@ -31,7 +31,7 @@ import (
 // convergeBed is a system of its own on the test bed's servers: a private SPIRE server (its root can rotate
 // without touching other tests), and OpenZiti objects and a Keycloak realm under names of this test.
 type convergeBed struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	env    string // the .env file
 	keys   string // SPIRE_UPSTREAM_CA_KEY_FILE
@@ -42,7 +42,7 @@ type convergeBed struct {
 	listen string
 }
 
-func newConvergeBed(t *testing.T) *convergeBed {
+func newConvergeBed(t testing.TB) *convergeBed {
 	in := testbed.Require(t, "ziti")
 	testbed.Require(t, "keycloak")
 	ctx := testutil.Context(t, 3*time.Minute)
@@ -187,7 +187,7 @@ func (b *convergeBed) authPolicy() (string, bool) {
 	return aps[0].ID, true
 }
 
-func readRoot(t *testing.T, path string) *x509.Certificate {
+func readRoot(t testing.TB, path string) *x509.Certificate {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	testutil.Must(t, err)

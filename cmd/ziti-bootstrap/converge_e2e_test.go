@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
@@ -100,7 +99,7 @@ func TestConvergeServiceE2E(t *testing.T) {
 	// a workload with an SVID of the first root
 	rootA := readRoot(t, filepath.Join(d.state, "spire_upstream_ca.crt"))
 	sp := d.spireAdmin(ctx)
-	oldSVID := d.mintSVID(ctx, sp, "spiffe://openziti.local/e2e/old-root")
+	oldSVID := mintSVID(t, ctx, sp, "spiffe://openziti.local/e2e/old-root")
 	d.enrolAndLogIn(ctx, z, oldSVID, "with an SVID of the first root")
 	sp.Close()
 
@@ -166,7 +165,7 @@ func TestConvergeServiceE2E(t *testing.T) {
 	spireCLI("localauthority", "x509", "activate", "-authorityID", prepared["prepared"])
 	sp = d.spireAdmin(ctx)
 	defer sp.Close()
-	newSVID := d.mintSVID(ctx, sp, "spiffe://openziti.local/e2e/new-root")
+	newSVID := mintSVID(t, ctx, sp, "spiffe://openziti.local/e2e/new-root")
 	d.enrolAndLogIn(ctx, z, newSVID, "with an SVID of the new root")
 	if _, err := z.ClientAPI().AuthenticateCert(ctx, oldSVID); err != nil {
 		t.Errorf("an SVID of the first root, while SPIRE's bundle still holds it: %v", err)
@@ -211,18 +210,6 @@ func (d *devSystem) openZitiServices(ctx context.Context) string {
 	}
 	slices.Sort(out)
 	return strings.Join(out, " ")
-}
-
-// mintSVID has the SPIRE server sign an X509-SVID for id (leaf and SPIRE's intermediate).
-func (d *devSystem) mintSVID(ctx context.Context, sp *spire.Client, id string) tls.Certificate {
-	key := testutil.NewKey(d.tb)
-	chain, err := sp.MintX509SVID(ctx, id, key)
-	testutil.Must(d.tb, err)
-	cert := tls.Certificate{PrivateKey: key, Leaf: chain[0]}
-	for _, c := range chain {
-		cert.Certificate = append(cert.Certificate, c.Raw)
-	}
-	return cert
 }
 
 // enrolAndLogIn enrols the holder of cert in OpenZiti through the SPIRE CA, then logs in with it.

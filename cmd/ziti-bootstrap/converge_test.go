@@ -287,19 +287,26 @@ func (b *convergeBed) workloadLogsIn(id string) tls.Certificate {
 	sc, err := spire.Dial(ctx, b.spire.Socket, nil)
 	testutil.Must(b.t, err)
 	defer sc.Close()
-	key := testutil.NewKey(b.t)
+	cert := mintSVID(b.t, ctx, sc, id)
+	api := b.admin.ClientAPI()
+	if err := api.EnrollWithCA(ctx, cert, "conv-"+testutil.RandHex(b.t, 2)); err != nil {
+		b.t.Fatalf("a workload with an SVID of %s enrols: %v", cert.Leaf.Issuer, err)
+	}
+	if err := b.logsIn(cert); err != nil {
+		b.t.Fatalf("a workload with an SVID of %s logs in: %v", cert.Leaf.Issuer, err)
+	}
+	return cert
+}
+
+// mintSVID has the SPIRE server of sc sign an X509-SVID for id: the leaf and SPIRE's intermediate, with its key.
+func mintSVID(t testing.TB, ctx context.Context, sc *spire.Client, id string) tls.Certificate {
+	t.Helper()
+	key := testutil.NewKey(t)
 	chain, err := sc.MintX509SVID(ctx, id, key)
-	testutil.Must(b.t, err)
+	testutil.Must(t, err)
 	cert := tls.Certificate{PrivateKey: key, Leaf: chain[0]}
 	for _, c := range chain {
 		cert.Certificate = append(cert.Certificate, c.Raw)
-	}
-	api := b.admin.ClientAPI()
-	if err := api.EnrollWithCA(ctx, cert, "conv-"+testutil.RandHex(b.t, 2)); err != nil {
-		b.t.Fatalf("a workload with an SVID of %s enrols: %v", chain[len(chain)-1].Issuer, err)
-	}
-	if err := b.logsIn(cert); err != nil {
-		b.t.Fatalf("a workload with an SVID of %s logs in: %v", chain[len(chain)-1].Issuer, err)
 	}
 	return cert
 }

@@ -66,8 +66,8 @@ func CheckToken(token string) error {
 	return nil
 }
 
-// keyFor returns the key among keys whose public key is cert's, or nil.
-func keyFor(cert *x509.Certificate, keys []crypto.Signer) crypto.Signer {
+// KeyFor returns the key among keys whose public key is cert's, or nil.
+func KeyFor(cert *x509.Certificate, keys []crypto.Signer) crypto.Signer {
 	pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 	if !ok {
 		return nil

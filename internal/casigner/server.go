@@ -64,7 +64,7 @@ func (s *Server) Handler() http.Handler {
 			reply(w, http.StatusBadRequest, errorDoc{err.Error()})
 			return
 		}
-		key := keyFor(root, s.Keys)
+		key := KeyFor(root, s.Keys)
 		if key == nil {
 			reply(w, http.StatusNotFound, errorDoc{fmt.Sprintf("%v: %q", ErrNoKey, root.Subject.String())})
 			return

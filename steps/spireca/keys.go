@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/casigner"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
@@ -135,16 +136,7 @@ func CAName(prefix string, root *x509.Certificate) string {
 
 // keyFor returns the key among keys whose public key is cert's, or nil.
 func keyFor(cert *x509.Certificate, keys []crypto.Signer) crypto.Signer {
-	pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
-	if !ok {
-		return nil
-	}
-	for _, k := range keys {
-		if k != nil && pub.Equal(k.Public()) {
-			return k
-		}
-	}
-	return nil
+	return casigner.KeyFor(cert, keys)
 }
 
 // describe names a root for messages: subject and fingerprint.

@@ -30,7 +30,8 @@ at start, every ZB_CONVERGE_INTERVAL, and at once when SPIRE's trust bundle chan
 ZB_CONVERGE_BUNDLE_POLL through SPIRE's bundle API): a new SPIRE root is bound in OpenZiti, verified, within
 seconds, and an object the tool owns that was deleted or changed by hand is put back at the next pass.
 
-Each pass reads the configuration again (a rotated SPIRE_UPSTREAM_CA_KEY file is seen) and takes the lock of
+Each pass reads the configuration again; a new root is verified with SPIRE_UPSTREAM_CA_KEY or through the SPIRE
+CA signer (SPIRE_CA_SIGNER, as in the Swarm, where the key stays in the SPIRE stack). It takes the lock of
 apply, up, down, backup and restore. It never waits for a lock another run holds, nor takes it over: it skips
 the pass and tries again 15 s later (ZB_LOCK_WAIT does not apply). After a failed pass it waits
 ZB_CONVERGE_BACKOFF, doubled after every failure in a row, up to ZB_CONVERGE_INTERVAL.

@@ -2,23 +2,20 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/signal"
 	"slices"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/converge"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/httpserve"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
@@ -33,7 +30,8 @@ at start, every ZB_CONVERGE_INTERVAL, and at once when SPIRE's trust bundle chan
 ZB_CONVERGE_BUNDLE_POLL through SPIRE's bundle API): a new SPIRE root is bound in OpenZiti, verified, within
 seconds, and an object the tool owns that was deleted or changed by hand is put back at the next pass.
 
-Each pass reads the configuration again (a rotated SPIRE_UPSTREAM_CA_KEY file is seen) and takes the lock of
+Each pass reads the configuration again; a new root is verified with SPIRE_UPSTREAM_CA_KEY or through the SPIRE
+CA signer (SPIRE_CA_SIGNER, as in the Swarm, where the key stays in the SPIRE stack). It takes the lock of
 apply, up, down, backup and restore. It never waits for a lock another run holds, nor takes it over: it skips
 the pass and tries again 15 s later (ZB_LOCK_WAIT does not apply). After a failed pass it waits
 ZB_CONVERGE_BACKOFF, doubled after every failure in a row, up to ZB_CONVERGE_INTERVAL.
@@ -47,7 +45,9 @@ health check) and /status (JSON, read by 'status').`,
 			return runConverge(cmd.Context(), g)
 		},
 	}
-	cmd.AddCommand(newHealthcheckCommand(g, "converge service", "ZB_CONVERGE_LISTEN", config.LoadConvergeListen))
+	cmd.AddCommand(newHealthcheckCommand(g, "converge service", "ZB_CONVERGE_LISTEN", config.LoadConvergeListen),
+		newLocalGetCommand(g, "metrics", "Print the metrics of the converge service on this host (its /metrics; the image has no curl)",
+			"/metrics", "converge service", "ZB_CONVERGE_LISTEN", config.LoadConvergeListen))
 	return cmd
 }
 
@@ -70,7 +70,7 @@ func runConverge(ctx context.Context, g *globals) error {
 	loop, err := converge.New(converge.Config{
 		StartAfter: cc.StartAfter,
 		Pass:       func(ctx context.Context, _ string) converge.Outcome { return convergePass(ctx, g) },
-		Bundle:     func(ctx context.Context) (string, error) { return bundleFingerprint(ctx, bundle) },
+		Bundle:     converge.BundleFingerprint(bundle),
 		Interval:   cc.Interval, BundlePoll: cc.BundlePoll, Backoff: cc.Backoff, Log: g.log,
 	})
 	if err != nil {
@@ -95,48 +95,23 @@ func convergePass(ctx context.Context, g *globals) converge.Outcome {
 	if errors.Is(err, lock.ErrHeld) {
 		return converge.Outcome{Busy: true, Err: err}
 	}
-	return outcome(rep, err)
-}
-
-// outcome sums up an apply's report (nil when the run did not happen) and error.
-func outcome(rep *steps.Report, err error) converge.Outcome {
-	var o converge.Outcome
-	if rep != nil {
-		o.Writes = rep.MutatingCalls
-		for _, s := range rep.Steps {
-			o.Drift += len(s.Changes)
-			if s.Status == steps.Failed {
-				o.FailedSteps = append(o.FailedSteps, s.Name)
-			}
-		}
-		if err == nil && !rep.Converged() {
-			err = fmt.Errorf("apply did not converge: %s", firstErrors(rep))
-		}
-	}
-	o.Err = err
-	return o
-}
-
-// bundleFingerprint is the SHA-256 of the DER of the X.509 authorities of SPIRE's trust bundle, in order.
-func bundleFingerprint(ctx context.Context, c *spire.Client) (string, error) {
-	_, auths, err := c.X509Bundle(ctx)
-	if err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	for _, a := range auths {
-		h.Write(a.Raw)
-	}
-	return fmt.Sprintf("%d root(s) %s", len(auths), hex.EncodeToString(h.Sum(nil))[:16]), nil
+	return converge.FromReport(rep, err)
 }
 
 // newHealthcheckCommand is the health check of a long-lived service of the tool (for images without curl,
 // FROM scratch): it asks the service's /healthz on this host, at the address of the variable listenVar.
 func newHealthcheckCommand(g *globals, what, listenVar string, load func(config.Sources) (string, error)) *cobra.Command {
+	return newLocalGetCommand(g, "healthcheck", "Exit 0 if the "+what+" on this host is healthy (for a container HEALTHCHECK)",
+		"/healthz", what, listenVar, load)
+}
+
+// newLocalGetCommand prints what a long-lived service of the tool on this host serves at path (for images without
+// curl); it exits 4 unless the answer is 200 OK.
+func newLocalGetCommand(g *globals, use, short, path, what, listenVar string, load func(config.Sources) (string, error)) *cobra.Command {
 	var addr string
 	cmd := &cobra.Command{
-		Use:   "healthcheck",
-		Short: "Exit 0 if the " + what + " on this host is healthy (for a container HEALTHCHECK)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if addr == "" {
@@ -146,25 +121,16 @@ func newHealthcheckCommand(g *globals, what, listenVar string, load func(config.
 				}
 				addr = listen
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
-			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
-			if err != nil {
-				return err
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
+			status, err := httpserve.Get(cmd.Context(), addr, path, g.stdout)
+			switch {
+			case err != nil:
 				return &exitError{exitcode.Unreachable, err}
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			fmt.Fprint(g.stdout, string(body))
-			if resp.StatusCode != http.StatusOK {
-				return &exitError{exitcode.StepFailed, fmt.Errorf("%s unhealthy (%s)", what, resp.Status)}
+			case status != http.StatusOK:
+				return &exitError{exitcode.StepFailed, fmt.Errorf("%s %s: HTTP %d", what, path, status)}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", "", "address of the health endpoint (default: "+listenVar+", on 127.0.0.1 when it names no host)")
+	cmd.Flags().StringVar(&addr, "addr", "", "address of the service (default: "+listenVar+", on 127.0.0.1 when it names no host)")
 	return cmd
 }

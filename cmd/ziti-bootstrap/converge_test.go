@@ -31,7 +31,7 @@ import (
 // convergeBed is a system of its own on the test bed's servers: a private SPIRE server (its root can rotate
 // without touching other tests), and OpenZiti objects and a Keycloak realm under names of this test.
 type convergeBed struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	env    string // the .env file
 	keys   string // SPIRE_UPSTREAM_CA_KEY_FILE
@@ -42,7 +42,7 @@ type convergeBed struct {
 	listen string
 }
 
-func newConvergeBed(t *testing.T) *convergeBed {
+func newConvergeBed(t testing.TB) *convergeBed {
 	in := testbed.Require(t, "ziti")
 	testbed.Require(t, "keycloak")
 	ctx := testutil.Context(t, 3*time.Minute)
@@ -187,7 +187,7 @@ func (b *convergeBed) authPolicy() (string, bool) {
 	return aps[0].ID, true
 }
 
-func readRoot(t *testing.T, path string) *x509.Certificate {
+func readRoot(t testing.TB, path string) *x509.Certificate {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	testutil.Must(t, err)
@@ -280,27 +280,41 @@ func TestConvergeServiceRotationAndDrift(t *testing.T) {
 }
 
 // workloadLogsIn has the private SPIRE server sign an SVID for id, which then enrols in OpenZiti through the
-// SPIRE CA and logs in.
-func (b *convergeBed) workloadLogsIn(id string) {
+// SPIRE CA and logs in; it returns the SVID.
+func (b *convergeBed) workloadLogsIn(id string) tls.Certificate {
 	b.t.Helper()
 	ctx := testutil.Context(b.t, 2*time.Minute)
 	sc, err := spire.Dial(ctx, b.spire.Socket, nil)
 	testutil.Must(b.t, err)
 	defer sc.Close()
-	key := testutil.NewKey(b.t)
+	cert := mintSVID(b.t, ctx, sc, id)
+	api := b.admin.ClientAPI()
+	if err := api.EnrollWithCA(ctx, cert, "conv-"+testutil.RandHex(b.t, 2)); err != nil {
+		b.t.Fatalf("a workload with an SVID of %s enrols: %v", cert.Leaf.Issuer, err)
+	}
+	if err := b.logsIn(cert); err != nil {
+		b.t.Fatalf("a workload with an SVID of %s logs in: %v", cert.Leaf.Issuer, err)
+	}
+	return cert
+}
+
+// mintSVID has the SPIRE server of sc sign an X509-SVID for id: the leaf and SPIRE's intermediate, with its key.
+func mintSVID(t testing.TB, ctx context.Context, sc *spire.Client, id string) tls.Certificate {
+	t.Helper()
+	key := testutil.NewKey(t)
 	chain, err := sc.MintX509SVID(ctx, id, key)
-	testutil.Must(b.t, err)
+	testutil.Must(t, err)
 	cert := tls.Certificate{PrivateKey: key, Leaf: chain[0]}
 	for _, c := range chain {
 		cert.Certificate = append(cert.Certificate, c.Raw)
 	}
-	api := b.admin.ClientAPI()
-	if err := api.EnrollWithCA(ctx, cert, "conv-"+testutil.RandHex(b.t, 2)); err != nil {
-		b.t.Fatalf("a workload with an SVID of the new root enrols: %v", err)
-	}
-	if _, err := api.AuthenticateCert(ctx, cert); err != nil {
-		b.t.Fatalf("a workload with an SVID of the new root logs in: %v", err)
-	}
+	return cert
+}
+
+// logsIn logs in to OpenZiti with cert.
+func (b *convergeBed) logsIn(cert tls.Certificate) error {
+	_, err := b.admin.ClientAPI().AuthenticateCert(testutil.Context(b.t, time.Minute), cert)
+	return err
 }
 
 // addEnv appends lines to the bed's .env file.

@@ -66,7 +66,7 @@ func newRootCommand(g *globals) *cobra.Command {
 		newUpCommand(g), newDownCommand(g), newBackupCommand(g), newRestoreCommand(g), newRenderCommand(g))
 	root.AddCommand(newAgentLauncherCommand(g), newWorkloadCommand(g), newRouterEnrolServerCommand(g), newRouterEnrolCommand(g))
 	root.AddCommand(newSocketProxyCommand(g))
-	root.AddCommand(newConvergeCommand(g))
+	root.AddCommand(newConvergeCommand(g), newCASignerCommand(g))
 	return root
 }
 

@@ -47,6 +47,9 @@ type Spire struct {
 	TrustDomain string
 	// UpstreamKey holds the PEM private key(s) of the UpstreamAuthority root(s), to verify them in OpenZiti.
 	UpstreamKey Secret
+	// CASigner is the address of the SPIRE CA signer (SPIRE_CA_SIGNER, unix:///path), which holds the root key
+	// beside SPIRE's server and signs the verifications UpstreamKey cannot; "" for none.
+	CASigner    string
 	EntriesFile string // "" for the built-in entries only
 	// Namespace is the OpenZiti stack's namespace: the built-in entries select its services by name.
 	Namespace string
@@ -155,7 +158,8 @@ func Load(src Sources) (*Config, error) {
 
 	c.Spire.Socket = l.socket("SPIRE_SERVER_ADDRESS")
 	c.Spire.TrustDomain = l.trustDomain("TRUST_DOMAIN")
-	c.Spire.UpstreamKey = l.secret("SPIRE_UPSTREAM_CA_KEY", true)
+	c.Spire.CASigner = l.get("SPIRE_CA_SIGNER")
+	c.Spire.UpstreamKey = l.secret("SPIRE_UPSTREAM_CA_KEY", c.Spire.CASigner == "") // the signer holds it otherwise
 	c.Spire.EntriesFile = l.get("SPIRE_ENTRIES_FILE")
 	if c.Spire.EntriesFile != "" {
 		l.readable("SPIRE_ENTRIES_FILE", c.Spire.EntriesFile, safefile.MaxValue, "point it at a YAML file of entries or leave it empty for the defaults")

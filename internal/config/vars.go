@@ -25,7 +25,8 @@ var Vars = []Var{
 	{Name: "SPIRE_SERVER_ADDRESS", Default: "unix:///tmp/spire-server/private/api.sock", Help: "SPIRE server admin API: unix socket (unix:///path or /path)"},
 	{Name: "TRUST_DOMAIN", Default: "openziti.local", Help: "SPIFFE trust domain of the SPIRE server"},
 
-	{Name: "SPIRE_UPSTREAM_CA_KEY", Secret: true, SecretName: "spire_upstream_ca_key", Help: "PEM private key(s) of SPIRE's disk UpstreamAuthority root(s): proves possession when the root is registered in OpenZiti"},
+	{Name: "SPIRE_UPSTREAM_CA_KEY", Secret: true, SecretName: "spire_upstream_ca_key", Help: "PEM private key(s) of SPIRE's disk UpstreamAuthority root(s): proves possession when the root is registered in OpenZiti (required unless SPIRE_CA_SIGNER is set)"},
+	{Name: "SPIRE_CA_SIGNER", Help: "unix:///path of the SPIRE CA signer (ziti-bootstrap spire-ca-signer, beside SPIRE's server), which holds the root key and signs OpenZiti's CA verification; the Swarm's bootstrap job and converge service use it instead of SPIRE_UPSTREAM_CA_KEY"},
 	{Name: "SPIRE_ENTRIES_FILE", Help: "YAML file of SPIRE registration entries, declared in addition to the built-in ones (edge router, router enrolment service, bootstrap job)"},
 	{Name: "ZB_STACK_OPENZITI", Default: "openziti", Help: "namespace of the OpenZiti stack: the built-in SPIRE entries select its services by their Swarm service name (up sets it for its bootstrap job)"},
 	{Name: "ZB_COMPOSE_PROJECT", Help: "set for a compose project (render --compose): the built-in SPIRE entries select its services by their compose labels (project and service) instead"},

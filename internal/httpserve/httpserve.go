@@ -4,6 +4,7 @@ package httpserve
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -36,4 +37,22 @@ func Health(health func() (bool, string)) http.HandlerFunc {
 		}
 		fmt.Fprintln(w, msg)
 	}
+}
+
+// Get copies what the service at addr serves at path to w (for the `healthcheck` and `metrics` commands of
+// images without curl) and returns the HTTP status.
+func Get(ctx context.Context, addr, path string, w io.Writer) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, io.LimitReader(resp.Body, 4<<20))
+	return resp.StatusCode, err
 }

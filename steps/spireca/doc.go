@@ -14,6 +14,11 @@
 // rotation, both). Every SVID carries its SPIRE intermediate, so a workload presents leaf + intermediate and
 // the controller chains it to the registered root.
 //
+// Where the key must not leave SPIRE's side (the Swarm: a root rotation must change the SPIRE stack only), the
+// SPIRE CA signer beside SPIRE's server holds it (Settings.Signer, SPIRE_CA_SIGNER, internal/casigner): the step
+// asks it for the verification certificate of a root none of its own keys matches, and only when a root must be
+// registered or verified.
+//
 // The step reads the bundle from SPIRE's admin API (never from files), so it follows what SPIRE really
 // trusts. The key is only needed to verify a root in OpenZiti: a converged system plans nothing and does not
 // use it. When a root must be registered or verified and no key in SPIRE_UPSTREAM_CA_KEY matches its public

@@ -1,19 +1,59 @@
 package spireca
 
 import (
+	"context"
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/casigner"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
 
 // KeyVar is the variable (and Docker secret spire_upstream_ca_key) that holds the root keys.
 const KeyVar = "SPIRE_UPSTREAM_CA_KEY"
+
+// SignerVar is the variable that names the SPIRE CA signer's socket (Settings.Signer).
+const SignerVar = "SPIRE_CA_SIGNER"
+
+// proveFunc returns OpenZiti's verification certificate (PEM) for a verification token.
+type proveFunc func(ctx context.Context, token string) (string, error)
+
+// keyring finds who proves possession of a root's key: a key of Keys, else the signer, whose public keys it reads
+// once, and only when a root needs it (a converged system does not call the signer); err is why that read failed.
+type keyring struct {
+	ctx     context.Context
+	keys    []crypto.Signer
+	signer  Signer
+	fetched bool
+	pubs    []crypto.PublicKey
+	err     error
+}
+
+func (k *keyring) prover(cert *x509.Certificate) proveFunc {
+	if key := keyFor(cert, k.keys); key != nil {
+		return func(_ context.Context, token string) (string, error) { return ziti.VerificationCert(token, cert, key) }
+	}
+	if k.signer == nil {
+		return nil
+	}
+	if !k.fetched {
+		k.fetched = true
+		k.pubs, k.err = k.signer.PublicKeys(k.ctx)
+	}
+	pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !slices.ContainsFunc(k.pubs, func(p crypto.PublicKey) bool { return pub.Equal(p) }) {
+		return nil
+	}
+	signer := k.signer
+	return func(ctx context.Context, token string) (string, error) { return signer.Prove(ctx, token, cert) }
+}
 
 // Keys are the private keys of SPIRE's UpstreamAuthority roots. They print as "**redacted**", so a Settings
 // value can be logged.
@@ -96,16 +136,7 @@ func CAName(prefix string, root *x509.Certificate) string {
 
 // keyFor returns the key among keys whose public key is cert's, or nil.
 func keyFor(cert *x509.Certificate, keys []crypto.Signer) crypto.Signer {
-	pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
-	if !ok {
-		return nil
-	}
-	for _, k := range keys {
-		if k != nil && pub.Equal(k.Public()) {
-			return k
-		}
-	}
-	return nil
+	return casigner.KeyFor(cert, keys)
 }
 
 // describe names a root for messages: subject and fingerprint.

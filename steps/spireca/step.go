@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/casigner"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
@@ -70,6 +71,17 @@ type Settings struct {
 	// Keys are the private keys of the bundle's roots (SPIRE_UPSTREAM_CA_KEY, see ParseKeys). Only needed to
 	// register or verify a root.
 	Keys Keys
+	// Signer, when set, signs the verification of a root none of Keys matches: the SPIRE CA signer beside
+	// SPIRE's server (SPIRE_CA_SIGNER, internal/casigner), so that the OpenZiti side never holds the root key.
+	Signer Signer
+}
+
+// Signer proves possession of a root's key for ziti-bootstrap, which does not hold it (*casigner.Client).
+type Signer interface {
+	// PublicKeys are the public keys of the roots it can sign for.
+	PublicKeys(ctx context.Context) ([]crypto.PublicKey, error)
+	// Prove returns OpenZiti's verification certificate for token (PEM: subject CN = token, signed by root's key).
+	Prove(ctx context.Context, token string, root *x509.Certificate) (string, error)
 }
 
 // Step binds SPIRE's roots into OpenZiti. Create it with New or FromConfig.
@@ -99,10 +111,16 @@ func FromConfig(spire BundleSource, zitiCAs CAStore, c config.Spire) (*Step, err
 	if err != nil {
 		return nil, err
 	}
-	return New(spire, zitiCAs, Settings{
-		NamePrefix: c.ZitiCAName, Roles: c.ZitiCARoles, NameFormat: c.ZitiCANameFormat,
-		TrustDomain: c.TrustDomain, Keys: keys,
-	}), nil
+	s := Settings{NamePrefix: c.ZitiCAName, Roles: c.ZitiCARoles, NameFormat: c.ZitiCANameFormat,
+		TrustDomain: c.TrustDomain, Keys: keys}
+	if c.CASigner != "" {
+		signer, err := casigner.Dial(c.CASigner)
+		if err != nil {
+			return nil, &config.Error{Problems: []config.Problem{{Var: SignerVar, Msg: err.Error()}}}
+		}
+		s.Signer = signer
+	}
+	return New(spire, zitiCAs, s), nil
 }
 
 func (s *Step) Name() string        { return Name }
@@ -123,7 +141,11 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := diff(s.s, td, roots, current)
+	ring := &keyring{ctx: ctx, keys: s.s.Keys, signer: s.s.Signer}
+	r, err := diff(s.s, td, roots, current, ring.prover)
+	if ring.err != nil {
+		return nil, fmt.Errorf("%s: %w", SignerVar, ring.err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -136,9 +158,9 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 
 // root is one authority of SPIRE's bundle with what the step wants for it.
 type root struct {
-	cert *x509.Certificate
-	key  crypto.Signer // nil when no key matched (and none was needed)
-	want ziti.CA
+	cert  *x509.Certificate
+	prove proveFunc // nil when no key matched (and none was needed)
+	want  ziti.CA
 }
 
 type verifyOp struct {
@@ -188,9 +210,9 @@ func Owned(prefix string, ca ziti.CA) bool {
 	return ca.Tags[TagOwner] == OwnerValue && ca.Tags[TagInstance] == prefix
 }
 
-// diff sorts SPIRE's roots against the controller's CAs. It needs the key of a root only when the root's CA
-// must be created or verified.
-func diff(s Settings, td string, bundle []*x509.Certificate, current []ziti.CA) (*reconciliation, error) {
+// diff sorts SPIRE's roots against the controller's CAs. It needs the key of a root (from prover) only when the
+// root's CA must be created or verified.
+func diff(s Settings, td string, bundle []*x509.Certificate, current []ziti.CA, prover func(*x509.Certificate) proveFunc) (*reconciliation, error) {
 	if len(bundle) == 0 {
 		return nil, fmt.Errorf("SPIRE's trust bundle for %s has no X.509 authority; refusing to plan (an empty bundle never deletes CAs)", td)
 	}
@@ -221,12 +243,16 @@ func diff(s Settings, td string, bundle []*x509.Certificate, current []ziti.CA) 
 	var conflicts []error
 	var missingKeys []config.Problem
 	needKey := func(rt *root, what string) bool {
-		if rt.key != nil {
+		if rt.prove = prover(rt.cert); rt.prove != nil {
 			return true
+		}
+		where := KeyVar
+		if s.Signer != nil {
+			where += " (or to the secret spire_upstream_ca_key of the SPIRE CA signer, " + SignerVar + ")"
 		}
 		missingKeys = append(missingKeys, config.Problem{Var: KeyVar, Msg: fmt.Sprintf(
 			"no key matches SPIRE root %s, which must be %s in OpenZiti as CA %q; add the PEM private key of that root (the key_file_path of SPIRE's disk UpstreamAuthority) to %s",
-			describe(rt.cert), what, rt.want.Name, KeyVar)})
+			describe(rt.cert), what, rt.want.Name, where)})
 		return false
 	}
 	for _, cert := range bundle {
@@ -235,7 +261,7 @@ func diff(s Settings, td string, bundle []*x509.Certificate, current []ziti.CA) 
 			continue
 		}
 		inBundle[fp] = true
-		rt := root{cert: cert, key: keyFor(cert, s.Keys), want: desired(s, td, cert)}
+		rt := root{cert: cert, want: desired(s, td, cert)}
 		r.notes = append(r.notes, fmt.Sprintf("SPIRE root %s of %s, valid until %s: OpenZiti CA %q",
 			describe(cert), td, cert.NotAfter.UTC().Format("2006-01-02"), rt.want.Name))
 
@@ -402,7 +428,7 @@ func (r *reconciliation) apply(store CAStore) func(context.Context) error {
 
 // verify proves possession of rt's key to CA id. A CA verified meanwhile (by a concurrent run) is success.
 func verify(ctx context.Context, store CAStore, id, token string, rt root) error {
-	proof, err := ziti.VerificationCert(token, rt.cert, rt.key)
+	proof, err := rt.prove(ctx, token)
 	if err != nil {
 		return err
 	}

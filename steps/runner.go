@@ -31,6 +31,17 @@ const (
 	Skipped   Status = "skipped" // a dependency failed
 )
 
+type modeKey struct{}
+
+// ModeOf is the mode of the run a step's Plan was called in (Apply outside a runner): a step whose dependants
+// wait for its writes knows from it that in PlanOnly there will be none.
+func ModeOf(ctx context.Context) Mode {
+	if m, ok := ctx.Value(modeKey{}).(Mode); ok {
+		return m
+	}
+	return Apply
+}
+
 // Result is the outcome of one step.
 type Result struct {
 	Name          string        `json:"name"`
@@ -198,7 +209,7 @@ func (r *Runner) runOne(ctx context.Context, s Step, mode Mode, failedDep string
 		return res
 	}
 	observe(Event{Step: s.Name(), Start: true})
-	ctx, writes := calls.WithTally(ctx)
+	ctx, writes := calls.WithTally(context.WithValue(ctx, modeKey{}, mode))
 	t0 := time.Now()
 	defer func() {
 		res.Duration = time.Since(t0)

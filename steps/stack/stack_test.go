@@ -26,9 +26,9 @@ type fakeEngine struct {
 	secrets  []docker.Object
 	configs  []docker.Object
 	services []swarm.Service
-	calls    []string // mutating calls, in order
-	inUse    int      // RemoveSecret/RemoveConfig fail this many times with "in use"
-	created chan<- string // when set, told the name of every service created
+	calls    []string      // mutating calls, in order
+	inUse    int           // RemoveSecret/RemoveConfig fail this many times with "in use"
+	created  chan<- string // when set, told the name of every service created
 	// hold, when set, is called with a service's name before its tasks are listed (outside the lock): it may block
 	hold func(service string)
 }

@@ -175,3 +175,24 @@ func (e *failingCreate) CreateService(ctx context.Context, spec swarm.ServiceSpe
 	}
 	return e.fakeEngine.CreateService(ctx, spec)
 }
+
+// A stack's Docker event wakes the convergence check at once and again after each lag, when the manager has
+// recorded the task's new state.
+func TestEchoWakesAgainAfterTheEvent(t *testing.T) {
+	in := make(chan struct{})
+	timers := make(chan func(), 2)
+	out := echo(in, []time.Duration{time.Millisecond, time.Second}, func(_ time.Duration, f func()) { timers <- f })
+	in <- struct{}{}
+	<-out // at once
+	for i := range 2 {
+		fire := <-timers
+		select {
+		case <-out:
+			t.Fatalf("woken again before lag %d", i+1)
+		default:
+		}
+		fire()
+		<-out
+	}
+	close(in)
+}

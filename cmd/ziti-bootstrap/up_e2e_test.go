@@ -297,7 +297,7 @@ func (d *devSystem) sinceHealthy(rep steps.Report) (time.Duration, bool) {
 }
 
 // TestUpDevE2E is the local development path end to end on the test bed's single-node Swarm: from no stack at
-// all, `up --dev` deploys SPIRE → Keycloak → OpenZiti, each gated on the previous one's health, and the bootstrap
+// all, `up --dev` deploys SPIRE, Keycloak and OpenZiti, each gated on the health of what it needs, and the bootstrap
 // job (ziti-bootstrap's image, inside the Swarm) converges the configuration; `up --dev` again makes no
 // mutating call; the job run again on the converged systems makes none either, and waits for the Swarm's apply
 // lock while another run holds it; `down --volumes` leaves nothing of the stacks. Stack names carry a random

@@ -40,7 +40,7 @@ func BenchmarkUpDev(b *testing.B) {
 	var series time.Duration
 	for _, s := range rep.Steps {
 		if strings.HasPrefix(s.Name, "stack/") || strings.HasPrefix(s.Name, "ziti/") {
-			series += s.Duration
+			series += time.Duration(s.DurationMS) * time.Millisecond // the JSON report carries the milliseconds
 		}
 	}
 	var noop, floor []time.Duration

@@ -283,6 +283,9 @@ EOF
   build_flat "$tag" "$ctx" "$jre_base_tag"
   rm -rf "$ctx"
   echo "${var}IMAGE=$tag"
+  # built for PostgreSQL with health enabled: the stack starts it --optimized (no start-up build check)
+  [ "$var" = KEYCLOAK_ ] && echo "KEYCLOAK_OPTIMIZED=true"
+  return 0
 }
 
 # the current Keycloak, and the next one when it is downloaded (KEYCLOAK_NEXT_IMAGE: the upgrade tests go to it;

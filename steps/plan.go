@@ -1,6 +1,7 @@
 // Package steps runs ziti-bootstrap's configuration steps. A step observes one concern of one system, computes
 // its plan (data: what it would create, update or delete, and why), and applies exactly that plan. The runner
-// orders steps by their dependencies, stops the dependents of a failed step, and counts mutating API calls.
+// orders steps by their dependencies, runs those that do not depend on each other at once, stops the dependents
+// of a failed step, and counts mutating API calls (each step its own).
 package steps
 
 import (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
@@ -29,6 +30,17 @@ const (
 	Failed    Status = "failed"
 	Skipped   Status = "skipped" // a dependency failed
 )
+
+type modeKey struct{}
+
+// ModeOf is the mode of the run a step's Plan was called in (Apply outside a runner): a step whose dependants
+// wait for its writes knows from it that in PlanOnly there will be none.
+func ModeOf(ctx context.Context) Mode {
+	if m, ok := ctx.Value(modeKey{}).(Mode); ok {
+		return m
+	}
+	return Apply
+}
 
 // Result is the outcome of one step.
 type Result struct {
@@ -84,7 +96,7 @@ type Event struct {
 	Result *Result // set when the step ended
 }
 
-// Runner runs steps in dependency order.
+// Runner runs steps in dependency order, those that do not depend on each other at once.
 type Runner struct {
 	Steps    []Step
 	Counter  *calls.Counter // the counter every client of this run reports to
@@ -138,7 +150,11 @@ func Order(steps []Step) ([]Step, error) {
 	return out, nil
 }
 
-// Run plans (and in Apply mode applies) every step.
+// Run plans (and in Apply mode applies) every step. A step starts as soon as every step it depends on has
+// ended, so steps that do not depend on each other run at once; a step whose dependency failed or was skipped
+// is skipped. The report lists the steps in plan order (Order), whatever order they ended in. Each step's
+// writes are counted in its own tally (calls.WithTally): steps running at once do not count each other's.
+// Observer is called from one goroutine at a time.
 func (r *Runner) Run(ctx context.Context, mode Mode) (*Report, error) {
 	ordered, err := Order(r.Steps)
 	if err != nil {
@@ -146,45 +162,62 @@ func (r *Runner) Run(ctx context.Context, mode Mode) (*Report, error) {
 	}
 	start := time.Now()
 	rep := &Report{Mode: map[Mode]string{PlanOnly: "plan", Apply: "apply"}[mode]}
-	failed := map[string]bool{}
-	for _, s := range ordered {
-		res := r.runOne(ctx, s, mode, failed)
-		if res.Status == Failed || res.Status == Skipped {
-			failed[s.Name()] = true
-		}
-		rep.Steps = append(rep.Steps, res)
+	results := make([]Result, len(ordered))
+	index := make(map[string]int, len(ordered))
+	done := make([]chan struct{}, len(ordered))
+	for i, s := range ordered {
+		index[s.Name()], done[i] = i, make(chan struct{})
+	}
+	var observerMu sync.Mutex
+	observe := func(e Event) {
 		if r.Observer != nil {
-			r.Observer(Event{Step: s.Name(), Result: &res})
+			observerMu.Lock()
+			defer observerMu.Unlock()
+			r.Observer(e)
 		}
 	}
+	var wg sync.WaitGroup
+	for i, s := range ordered {
+		wg.Go(func() {
+			defer close(done[i])
+			failed := ""
+			for _, d := range s.DependsOn() {
+				<-done[index[d]] // Order checked that every dependency exists and that there is no cycle
+				if st := results[index[d]].Status; (st == Failed || st == Skipped) && failed == "" {
+					failed = d
+				}
+			}
+			results[i] = r.runOne(ctx, s, mode, failed, observe)
+			observe(Event{Step: s.Name(), Result: &results[i]})
+		})
+	}
+	wg.Wait()
+	rep.Steps = results
 	rep.MutatingCalls = r.Counter.Writes()
 	rep.CallsBySystem, rep.Writes = r.Counter.Snapshot()
 	rep.DurationMS = time.Since(start).Milliseconds()
 	return rep, nil
 }
 
-func (r *Runner) runOne(ctx context.Context, s Step, mode Mode, failed map[string]bool) (res Result) {
+// runOne runs step s, or skips it when failedDep (a dependency that failed or was skipped) is not "".
+func (r *Runner) runOne(ctx context.Context, s Step, mode Mode, failedDep string, observe func(Event)) (res Result) {
 	res.Name = s.Name()
-	for _, d := range s.DependsOn() {
-		if failed[d] {
-			res.Status = Skipped
-			res.err = &SkippedError{Step: s.Name(), Dependency: d}
-			res.Error = res.err.Error()
-			return res
-		}
+	if failedDep != "" {
+		res.Status = Skipped
+		res.err = &SkippedError{Step: s.Name(), Dependency: failedDep}
+		res.Error = res.err.Error()
+		return res
 	}
-	if r.Observer != nil {
-		r.Observer(Event{Step: s.Name(), Start: true})
-	}
-	before := r.Counter.Writes()
+	observe(Event{Step: s.Name(), Start: true})
+	ctx, writes := calls.WithTally(context.WithValue(ctx, modeKey{}, mode))
 	t0 := time.Now()
 	defer func() {
 		res.Duration = time.Since(t0)
 		res.DurationMS = res.Duration.Milliseconds()
-		res.MutatingCalls = r.Counter.Writes() - before
+		res.MutatingCalls = writes.Load()
 	}()
 	plan, err := s.Plan(ctx)
-	if err == nil && mode == PlanOnly && r.Counter.Writes() != before {
+	if err == nil && mode == PlanOnly && writes.Load() != 0 {
 		err = fmt.Errorf("step %s wrote while planning: a bug, please report it", s.Name())
 	}
 	if err != nil {

@@ -313,7 +313,7 @@ func (d *devSystem) sinceHealthy(rep steps.Report) (time.Duration, bool) {
 }
 
 // TestUpDevE2E is the local development path end to end on the test bed's single-node Swarm: from no stack at
-// all, `up --dev` deploys SPIRE → Keycloak → OpenZiti, each gated on the previous one's health, and the bootstrap
+// all, `up --dev` deploys SPIRE, Keycloak and OpenZiti, each gated on the health of what it needs, and the bootstrap
 // job (ziti-bootstrap's image, inside the Swarm) converges the configuration; `up --dev` again makes no
 // mutating call; the job run again on the converged systems makes none either, and waits for the Swarm's apply
 // lock while another run holds it; `down --volumes` leaves nothing of the stacks. Stack names carry a random
@@ -337,35 +337,35 @@ func TestUpDevE2E(t *testing.T) {
 		t.Errorf("steps %v, want %s", order, want)
 	}
 	d.controllerCAPinned(rep, "the controller's PKI volume")
-	// each stack was created once the previous one was healthy
-	var prevHealthy time.Time
+	// each stack started once what it needs was healthy (stack.Graph): SPIRE and Keycloak at once, OpenZiti's
+	// services (but the controller, which needs neither) after SPIRE, the bootstrap job after every other stack
+	created, healthy := map[string]time.Time{}, map[string]time.Time{}
 	for _, s := range stacks.All {
 		svcs, err := d.c.Services(ctx, d.names[s])
 		if err != nil {
 			t.Fatal(err)
 		}
-		var created, healthy time.Time
 		for _, svc := range svcs {
-			if created.IsZero() || svc.CreatedAt.Before(created) {
-				created = svc.CreatedAt
-			}
-			if svc.Spec.Mode.ReplicatedJob != nil {
-				continue
-			}
+			created[svc.Spec.Name] = svc.CreatedAt
 			tasks, err := d.c.Tasks(ctx, svc.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, tk := range tasks {
-				if tk.Status.State == swarm.TaskStateRunning && tk.Status.Timestamp.After(healthy) {
-					healthy = tk.Status.Timestamp
+				if tk.Status.State == swarm.TaskStateRunning && tk.Status.Timestamp.After(healthy[s]) {
+					healthy[s] = tk.Status.Timestamp
 				}
 			}
 		}
-		if created.Before(prevHealthy) {
-			t.Errorf("stack %s was created at %s, before the previous stack was healthy (%s)", d.names[s], created, prevHealthy)
+	}
+	oz := d.names[stacks.OpenZiti]
+	for name, at := range created {
+		switch {
+		case name == oz+"_"+bootstrapService && (at.Before(healthy[stacks.Spire]) || at.Before(healthy[stacks.Keycloak])):
+			t.Errorf("the bootstrap job was created at %s, before SPIRE (%s) and Keycloak (%s) were healthy", at, healthy[stacks.Spire], healthy[stacks.Keycloak])
+		case strings.HasPrefix(name, oz+"_") && name != oz+"_"+controllerService && at.Before(healthy[stacks.Spire]):
+			t.Errorf("%s was created at %s, before SPIRE was healthy (%s)", name, at, healthy[stacks.Spire])
 		}
-		prevHealthy = healthy
 	}
 	if w := d.jobWrites(rep); w == "0" {
 		t.Errorf("the first bootstrap made no mutating call: it configured nothing")

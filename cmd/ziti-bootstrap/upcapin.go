@@ -154,31 +154,24 @@ func controllerCA(ctx context.Context, e ctrlCAEngine, ns string, deadline time.
 	return newCAPin(data, "read from the controller's PKI volume, "+ctrlCAFile)
 }
 
-// pinSteps returns the deploy steps of the stacks, each after the one before it (the first after first), as
-// stack.Steps does; before the OpenZiti stack (when it has a service that calls the controller) come the step
-// that deploys the controller alone when the Swarm has none yet (controllerOnly) and the step that pins its CA.
+// pinSteps returns the deploy steps of the stacks (stack.Graph, all after first); before the OpenZiti stack (when
+// it has a service that calls the controller) come the step that deploys the controller alone when the Swarm has
+// none yet (controllerOnly) and the step that pins its CA.
 func pinSteps(cfg stack.Config, engine func() (ctrlCAEngine, error), controllerOnly *stacks.Stack, first string, sts ...*stacks.Stack) []steps.Step {
-	var out []steps.Step
-	prev := first
-	for _, st := range sts {
-		var deps []string
-		if prev != "" {
-			deps = []string{prev}
+	g := stack.NewGraph(cfg, first, sts...)
+	return g.Steps(func(st *stacks.Stack) []steps.Step {
+		if st.Name != stacks.OpenZiti || !slices.ContainsFunc(ctrlCAServices, func(s string) bool { return hasService(st, s) }) {
+			return nil
 		}
-		if st.Name == stacks.OpenZiti && slices.ContainsFunc(ctrlCAServices, func(s string) bool { return hasService(st, s) }) {
-			pin := &ctrlCAPin{engine: engine, stack: st, deps: deps, timeout: cfg.Timeout, progress: cfg.Progress}
-			if controllerOnly != nil {
-				cf := &controllerFirst{Deploy: stack.New(cfg, controllerOnly, deps...), engine: engine, ns: st.Namespace, deps: deps}
-				out = append(out, cf)
-				pin.deps = []string{cf.Name()}
-			}
-			out = append(out, pin)
-			deps = []string{pin.Name()}
+		deps := slices.DeleteFunc([]string{first}, func(s string) bool { return s == "" })
+		pin := &ctrlCAPin{engine: engine, stack: st, deps: deps, timeout: cfg.Timeout, progress: cfg.Progress}
+		if controllerOnly == nil {
+			return []steps.Step{pin}
 		}
-		out = append(out, stack.New(cfg, st, deps...))
-		prev = stack.StepName(st.Name)
-	}
-	return out
+		cf := &controllerFirst{Deploy: g.Deploy(controllerOnly), engine: engine, ns: st.Namespace, deps: deps}
+		pin.deps = []string{cf.Name()}
+		return []steps.Step{cf, pin}
+	})
 }
 
 // controllerOnlyStack loads the OpenZiti stack of loaded, when it is there, with its controller alone (opts are

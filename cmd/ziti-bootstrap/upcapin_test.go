@@ -14,6 +14,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps/stack"
 )
 
 // otherCA is a CA certificate (PEM) that issued nothing the servers present.
@@ -199,5 +200,33 @@ func (d *devSystem) controllerCAPinned(rep steps.Report, from string) {
 		if !slices.Contains(env, "ZITI_CA_FILE="+ctrlCATarget) || slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "ZITI_CA_TOFU=") }) {
 			t.Errorf("service %s does not verify the controller against the pin: %v", s.Spec.Name, env)
 		}
+	}
+}
+
+// up's steps start each stack on what it needs: SPIRE and Keycloak at once, the controller alone (and the pin of
+// its CA) beside them, the rest of OpenZiti once SPIRE is healthy and the CA pinned; the order stays the report's.
+func TestUpStepsStartEachStackOnWhatItNeeds(t *testing.T) {
+	vars := map[string]string{"ZITI_PWD": "ziti", "SPIRE_NODE_CA": "ca", "KEYCLOAK_ADMIN_PASSWORD": "kc", "SPIRE_UPSTREAM_CA_KEY": "key",
+		"SPIRE_UPSTREAM_CA_CERT": "cert", "KEYCLOAK_DB_PASSWORD": "db", "S3_SECRET_ACCESS_KEY": "s3", "BACKUP_ENCRYPTION_KEY": "bk"}
+	var loaded []*stacks.Stack
+	for _, n := range stacks.All {
+		st, err := stacks.Load(context.Background(), n, stacks.Options{Names: stacks.DefaultNames("t-"), Vars: vars})
+		if err != nil {
+			t.Fatal(err)
+		}
+		loaded = append(loaded, st)
+	}
+	only, err := controllerOnlyStack(context.Background(), loaded, stacks.Options{Names: stacks.DefaultNames("t-"), Vars: vars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range pinSteps(stack.Config{}, nil, only, "first", loaded...) {
+		got = append(got, s.Name()+" <- "+strings.Join(s.DependsOn(), ","))
+	}
+	want := []string{"stack/spire <- first", "stack/keycloak <- first", "ziti/controller-first <- first", "ziti/ca-pin <- ziti/controller-first",
+		"stack/openziti <- first,stack/spire,ziti/ca-pin"}
+	if !slices.Equal(got, want) {
+		t.Errorf("steps\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

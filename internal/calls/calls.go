@@ -127,7 +127,7 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		if err := Fence(r.Context()); err != nil {
 			return nil, err
 		}
-		t.c.Write(t.system, r.Method+" "+r.URL.Path)
+		t.c.WriteCtx(r.Context(), t.system, r.Method+" "+r.URL.Path)
 	} else {
 		t.c.Read(t.system)
 	}
@@ -177,7 +177,7 @@ func UnaryInterceptor(c *Counter, system string) grpc.UnaryClientInterceptor {
 			if err := Fence(ctx); err != nil {
 				return err
 			}
-			c.Write(system, method)
+			c.WriteCtx(ctx, system, method)
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}

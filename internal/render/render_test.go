@@ -120,8 +120,8 @@ func TestRenderFollowsTheEmbeddedStacks(t *testing.T) {
 	before := byPath(renderAll(t, options(embeddedFS(t))))
 	fsys := embeddedFS(t)
 	old := fsys["spire.yml"].Data
-	changed := bytes.Replace(old, []byte("      interval: 10s\n      timeout: 5s\n      retries: 3\n      start_period: 30s\n"),
-		[]byte("      interval: 17s\n      timeout: 5s\n      retries: 3\n      start_period: 30s\n"), 1)
+	changed := bytes.Replace(old, []byte("      interval: 2s\n      timeout: 5s\n      retries: 15\n      start_period: 30s\n"),
+		[]byte("      interval: 17s\n      timeout: 5s\n      retries: 15\n      start_period: 30s\n"), 1)
 	if bytes.Equal(changed, old) {
 		t.Fatal("the test's edit of spire.yml matched nothing: update the test")
 	}

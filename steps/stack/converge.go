@@ -66,7 +66,7 @@ func (d *Deploy) converge(ctx context.Context, e Engine) error {
 	}); ok {
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		wake = ev.StackEvents(wctx, ns)
+		wake = echo(ev.StackEvents(wctx, ns), taskStateLag, func(d time.Duration, f func()) { time.AfterFunc(d, f) })
 	}
 	err := wait.For(ctx, wait.Target{What: "stack " + ns + " to converge", Where: "Docker Swarm", Deadline: d.cfg.timeout(),
 		Initial: time.Second, Max: 5 * time.Second, Progress: d.cfg.Progress, Wake: wake}, func(ctx context.Context) error {
@@ -111,6 +111,32 @@ func (d *Deploy) converge(ctx context.Context, e Engine) error {
 	}
 	d.addJobOutput(ctx, e, err)
 	return err
+}
+
+// taskStateLag is how long after a container's event (a health check passed, an exit) the manager has usually
+// recorded its task's new state, which is what a check reads: a check at the event may still see the old one.
+var taskStateLag = []time.Duration{300 * time.Millisecond, time.Second}
+
+// echo passes on every signal of in at once and again after each of lags, timed by after (time.AfterFunc's
+// shape; a signal pending is not doubled). It is never closed: once in is, it only stays quiet (as a closed wake
+// would).
+func echo(in <-chan struct{}, lags []time.Duration, after func(time.Duration, func())) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	send := func() {
+		select {
+		case out <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		for range in {
+			send()
+			for _, d := range lags {
+				after(d, send)
+			}
+		}
+	}()
+	return out
 }
 
 // nodeNames returns a function from node ID to hostname, read once from engines that list nodes; nil otherwise.

@@ -102,6 +102,8 @@ type Deploy struct {
 	cfg   Config
 	stack *stacks.Stack
 	deps  []string
+	graph *Graph      // the stacks deployed with this one (NewGraph), or nil
+	own   *stackGates // this stack's moments, for the graph's other steps; nil unless one of the graph's stacks
 }
 
 // New returns the deploy step of st, run after the steps deps.
@@ -109,20 +111,10 @@ func New(cfg Config, st *stacks.Stack, deps ...string) *Deploy {
 	return &Deploy{cfg: cfg, stack: st, deps: deps}
 }
 
-// Steps returns one deploy step per stack, each depending on the previous one (the first on first, e.g.
-// "docker/reachable"): a stack is deployed once the one before it is healthy.
+// Steps returns one deploy step per stack, each started once what it needs is there (see Graph; all after first,
+// e.g. "docker/reachable").
 func Steps(cfg Config, first string, sts ...*stacks.Stack) []steps.Step {
-	var out []steps.Step
-	prev := first
-	for _, st := range sts {
-		var deps []string
-		if prev != "" {
-			deps = []string{prev}
-		}
-		out = append(out, New(cfg, st, deps...))
-		prev = StepName(st.Name)
-	}
-	return out
+	return NewGraph(cfg, first, sts...).Steps(nil)
 }
 
 func (d *Deploy) Name() string        { return StepName(d.stack.Name) }
@@ -354,8 +346,26 @@ func findService(ss []swarm.Service, name string) *swarm.Service {
 }
 
 // Plan observes the stack and returns what Apply would change. With nothing to change, it waits until the
-// stack has converged (the gate of the next stack), reading only.
-func (d *Deploy) Plan(ctx context.Context) (*steps.Plan, error) {
+// stack has converged (the gate of the stacks that need it), reading only. In a Graph, it first waits until the
+// networks of the graph's other stacks that it joins exist.
+func (d *Deploy) Plan(ctx context.Context) (pl *steps.Plan, err error) {
+	if d.own != nil {
+		defer func() {
+			switch {
+			case err != nil:
+				d.own.written.close(nil) // those waiting for its objects see for themselves what exists
+				d.own.done.close(err)
+			case pl.Empty() || steps.ModeOf(ctx) == steps.PlanOnly:
+				d.own.written.close(nil) // nothing will be written
+				d.own.done.close(nil)
+			}
+		}()
+	}
+	if d.graph != nil {
+		if err := d.graph.awaitNetworks(ctx, d.stack); err != nil {
+			return nil, err
+		}
+	}
 	e, err := d.engine()
 	if err != nil {
 		return nil, err
@@ -369,7 +379,6 @@ func (d *Deploy) Plan(ctx context.Context) (*steps.Plan, error) {
 		return nil, err
 	}
 	changes = append(changes, d.reruns(p, o)...)
-	var pl *steps.Plan
 	if len(changes) == 0 {
 		t0 := time.Now()
 		if err := d.converge(ctx, e); err != nil {
@@ -378,7 +387,14 @@ func (d *Deploy) Plan(ctx context.Context) (*steps.Plan, error) {
 		pl = steps.NewPlan(nil, nil).Note("stack %s (%s): %d service(s) converged in %s", d.stack.Namespace, d.stack.File,
 			len(d.stack.Services), time.Since(t0).Round(time.Millisecond))
 	} else {
-		pl = steps.NewPlan(changes, func(ctx context.Context) error { return d.apply(ctx, e, p) })
+		pl = steps.NewPlan(changes, func(ctx context.Context) error {
+			err := d.apply(ctx, e, p)
+			if d.own != nil {
+				d.own.written.close(nil)
+				d.own.done.close(err)
+			}
+			return err
+		})
 	}
 	for _, n := range notes {
 		pl.Note("%s", n)
@@ -415,17 +431,16 @@ func (d *Deploy) reruns(p *plan, o *observed) []steps.Change {
 
 // afterWrites runs Config.AfterWrites when p starts a job.
 func (d *Deploy) afterWrites(ctx context.Context, p *plan) error {
-	if d.cfg.AfterWrites == nil {
-		return nil
-	}
-	starts := slices.ContainsFunc(p.createServices, func(s stacks.Service) bool { return s.Job() })
-	for _, u := range p.updateServices {
-		starts = starts || u.want.Job()
-	}
-	if !starts {
+	if d.cfg.AfterWrites == nil || !d.startsJob(p) {
 		return nil
 	}
 	return d.cfg.AfterWrites(ctx)
+}
+
+// startsJob reports whether p creates or updates a job service (which starts it).
+func (d *Deploy) startsJob(p *plan) bool {
+	return slices.ContainsFunc(p.createServices, func(s stacks.Service) bool { return s.Job() }) ||
+		slices.ContainsFunc(p.updateServices, func(u serviceUpdate) bool { return u.want.Job() })
 }
 
 // apply carries out p in docker stack's order, then waits for convergence.
@@ -450,8 +465,19 @@ func (d *Deploy) apply(ctx context.Context, e Engine, p *plan) error {
 		}
 		p.configIDs[c.Name] = id
 	}
-	// services that stay up first, then the jobs, which start as they are written
+	// services that stay up first, then the jobs, which start as they are written: in a Graph, once the other
+	// stacks are healthy (the bootstrap job configures all three)
 	for _, jobs := range []bool{false, true} {
+		if jobs && d.startsJob(p) {
+			if d.own != nil {
+				d.own.written.close(nil)
+			}
+			if d.graph != nil {
+				if err := d.graph.awaitOthersHealthy(ctx, d.stack); err != nil {
+					return err
+				}
+			}
+		}
 		var errs []error
 		for _, s := range p.createServices {
 			if s.Job() != jobs {
@@ -520,6 +546,9 @@ func (d *Deploy) apply(ctx context.Context, e Engine, p *plan) error {
 	}
 	if err := d.afterWrites(ctx, p); err != nil {
 		return err
+	}
+	if d.own != nil {
+		d.own.written.close(nil)
 	}
 	return d.converge(ctx, e)
 }

@@ -63,6 +63,11 @@ type JobRun struct {
 // SinceHealthy is the time from "services healthy" to "job completed".
 func (r JobRun) SinceHealthy() time.Duration { return r.Completed.Sub(r.HealthyAt) }
 
+// startedOnHealthy bounds the time from the last service healthy to the job's first task for a job started
+// because they were healthy (a Graph starts jobs so): its time to converge counts from that service's health. A
+// job started long after (run again on a system up for hours) reports that services were healthy before.
+const startedOnHealthy = time.Minute
+
 // Plan reads the job's tasks and output, and the other services' tasks, and returns an empty plan with notes.
 func (j *Job) Plan(ctx context.Context) (*steps.Plan, error) {
 	e, err := (&Deploy{cfg: j.cfg}).engine()
@@ -78,7 +83,7 @@ func (j *Job) Plan(ctx context.Context) (*steps.Plan, error) {
 		run.Service, run.Iteration, run.Completed.Format(time.RFC3339), run.Attempts, run.Failed,
 		run.Completed.Sub(run.FirstStart).Round(100*time.Millisecond))
 	switch {
-	case !run.HealthyAt.IsZero() && run.HealthyAt.Before(run.FirstStart):
+	case !run.HealthyAt.IsZero() && run.FirstStart.Sub(run.HealthyAt) > startedOnHealthy:
 		p.Note("services were healthy before this run started (the last: %s at %s)", run.LastHealthy, run.HealthyAt.Format(time.RFC3339))
 	case !run.HealthyAt.IsZero():
 		p.Note("bootstrap converged %s after services healthy (the last: %s at %s)",

@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,8 +29,8 @@ func TestKeycloakIsReachedOverTLSInsideTheSwarm(t *testing.T) {
 		}
 	}
 	ctrl := service(t, oz, "ziti-controller")
-	if f := envOf(ctrl)["SSL_CERT_FILE"]; !mountsConfig(ctrl, "keycloak_ca", f) {
-		t.Errorf("ziti-controller: SSL_CERT_FILE=%q is not the stack's config keycloak_ca", f)
+	if f := envOf(ctrl)["SSL_CERT_FILE"]; !mountsConfig(ctrl, "keycloak_ca", f) || envOf(ctrl)["SSL_CERT_DIR"] != path.Dir(f) {
+		t.Errorf("ziti-controller: SSL_CERT_FILE=%q is not the stack's config keycloak_ca, alone in SSL_CERT_DIR=%q", f, envOf(ctrl)["SSL_CERT_DIR"])
 	}
 
 	for _, tc := range []struct {

@@ -135,7 +135,7 @@ func TestConversion(t *testing.T) {
 			[]string{"CMD", "ziti-bootstrap", "agent-launcher", "healthcheck"}},
 		{"env sorted", service(t, kc, "keycloak-db").TaskTemplate.ContainerSpec.Env,
 			[]string{"POSTGRES_DB=keycloak", "POSTGRES_PASSWORD_FILE=/run/secrets/keycloak_db_password", "POSTGRES_USER=keycloak"}},
-		{"escaped $ in entrypoint", strings.Contains(service(t, oz, "ziti-controller").TaskTemplate.ContainerSpec.Command[2], `"$(< /run/secrets/ziti_admin_password)"`), true},
+		{"escaped $ in entrypoint", strings.Contains(service(t, kc, "keycloak").TaskTemplate.ContainerSpec.Command[2], `"$(< /run/secrets/keycloak_db_password)"`), true},
 	}
 	for _, tt := range tests {
 		if !equal(tt.got, tt.want) {

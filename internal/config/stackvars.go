@@ -46,8 +46,8 @@ var StackVars = []Var{
 	{Name: "KEYCLOAK_TLS_CERT", Help: "PEM certificate (chain) of Keycloak's HTTPS listener (port 8443), valid for the host of KEYCLOAK_INTERNAL_URL (keycloak) and signed by KEYCLOAK_CA; `up --dev`: made by its dev CA; also KEYCLOAK_TLS_CERT_FILE"},
 	{Name: "KEYCLOAK_TLS_KEY", Secret: true, SecretName: "keycloak_tls_key", Help: "PEM private key of KEYCLOAK_TLS_CERT"},
 	{Name: "KEYCLOAK_PUBLISH", Default: "http", Help: "which of Keycloak's listeners is published on KEYCLOAK_PUBLISHED_PORT (mode ZB_PUBLISH_MODE): http (port 8080, the default: browsers need no CA), or https (port 8443; Keycloak then serves no plain HTTP at all, and KEYCLOAK_PUBLIC_URL defaults to https://localhost:<port>)"},
-	{Name: "ZB_KEYCLOAK_TARGET_PORT", Help: "set by up from KEYCLOAK_PUBLISH (8080 or 8443): the container port published"},
-	{Name: "ZB_KEYCLOAK_HTTP", Help: "set by up from KEYCLOAK_PUBLISH: whether Keycloak serves plain HTTP (port 8080) at all"},
+	{Name: "ZB_KEYCLOAK_TARGET_PORT", Default: "8080", Help: "set by up from KEYCLOAK_PUBLISH (8080 or 8443): the container port published"},
+	{Name: "ZB_KEYCLOAK_HTTP", Default: "true", Help: "set by up from KEYCLOAK_PUBLISH: whether Keycloak serves plain HTTP (port 8080) at all"},
 	{Name: "KEYCLOAK_PUBLIC_URL", Default: "http://localhost:8080", Help: "Keycloak's URL as users reach it (its hostname, KC_HOSTNAME): the issuer of the tokens OpenZiti accepts; default http://localhost:<KEYCLOAK_PUBLISHED_PORT>"},
 
 	{Name: "ZITI_CTRL_ADVERTISED_ADDRESS", Default: "ziti-controller", Help: "DNS name of the OpenZiti controller (its certificates, its network alias)"},

@@ -17,7 +17,7 @@ import (
 
 // embedded are the files of package stacks a render reads.
 var embedded = []string{"spire.yml", "keycloak.yml", "openziti.yml", "config/spire/agent.conf", "config/spire/server.conf",
-	"config/openziti/router-entrypoint.bash"}
+	"config/openziti/router-entrypoint.bash", "config/openziti/controller-entrypoint.bash"}
 
 func vars() map[string]string {
 	return map[string]string{

@@ -19,10 +19,13 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os/exec"
+	"path"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
@@ -45,7 +48,7 @@ func TestJWKSOverTLSTrustsKeycloaksCAOnly(t *testing.T) {
 	in := testbed.Require(t, "docker")
 	testbed.Require(t, "keycloak")
 	kcCA, otherCA := newTLSCA(t, "zbtest Keycloak CA"), newTLSCA(t, "zbtest other CA")
-	z := stackController(t, in.Docker.Host, kcCA.certPEM)
+	z := stackController(t, in.Docker.Host, kcCA.certPEM, nil)
 
 	kc := keycloaktest.Connect(t, nil)
 	bed, err := url.Parse(kc.URL())
@@ -137,10 +140,12 @@ func issue(cn string, parent *tlsCA, ips []net.IP) (*x509.Certificate, *ecdsa.Pr
 	return c, key, err
 }
 
-// stackController runs the controller image as a plain container on the host's network, with the environment
-// and the config files of the OpenZiti stack's ziti-controller service (KEYCLOAK_CA = keycloakCA), and returns
-// how to reach it as its administrator (its CA trusted on first use: the test's own throwaway controller).
-func stackController(t *testing.T, dockerHost, keycloakCA string) ziti.Options {
+// stackController runs the controller image as a plain container on the host's network, as the OpenZiti stack's
+// ziti-controller service runs it: its entrypoint and command, its environment, and the files of its configs and
+// secrets (KEYCLOAK_CA = keycloakCA, the admin password a new random one). It returns how to reach it as its
+// administrator (its CA trusted on first use: the test's own throwaway controller). watch, unless nil, is called
+// just before the container starts, and the function it returns once the controller answers.
+func stackController(t *testing.T, dockerHost, keycloakCA string, watch func(pwd string) (stop func())) ziti.Options {
 	t.Helper()
 	c := ctx(t)
 	image := controllerImage(t)
@@ -149,10 +154,10 @@ func stackController(t *testing.T, dockerHost, keycloakCA string) ziti.Options {
 		"ZITI_PWD": pwd, "SPIRE_NODE_CA": "-", "KEYCLOAK_ADMIN_PASSWORD": "-", "SPIRE_UPSTREAM_CA_KEY": "-", "KEYCLOAK_CA": keycloakCA,
 		"KEYCLOAK_DB_PASSWORD": "-", "S3_SECRET_ACCESS_KEY": "-", "BACKUP_ENCRYPTION_KEY": "-"}})
 	testutil.Must(t, err)
-	var spec *stacks.Service
+	var spec *swarm.ContainerSpec
 	for i := range st.Services {
 		if st.Services[i].Key == "ziti-controller" {
-			spec = &st.Services[i]
+			spec = st.Services[i].Spec.TaskTemplate.ContainerSpec
 		}
 	}
 	if spec == nil {
@@ -160,35 +165,50 @@ func stackController(t *testing.T, dockerHost, keycloakCA string) ziti.Options {
 	}
 	port := freeTCPPort(t)
 	env := map[string]string{}
-	for _, kv := range spec.Spec.TaskTemplate.ContainerSpec.Env {
+	for _, kv := range spec.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
 	env["ZITI_CTRL_ADVERTISED_ADDRESS"], env["ZITI_CTRL_ADVERTISED_PORT"], env["ZITI_BOOTSTRAP_CONSOLE"] = "localhost", port, "false"
-	env["ZITI_PWD"] = pwd // what the stack's entrypoint reads from its secret
 	var script strings.Builder
 	for k, v := range env {
 		fmt.Fprintf(&script, "export %s='%s'\n", k, v)
 	}
-	files := map[string][]docker.File{"/zbtest": {{Name: "env", Data: []byte(script.String()), Mode: 0o644}}}
-	for _, ref := range spec.Spec.TaskTemplate.ContainerSpec.Configs {
+	files := map[string][]docker.File{}
+	add := func(target string, data []byte) {
+		dir, name := path.Split(target)
+		files[dir] = append(files[dir], docker.File{Name: name, Data: data, Mode: 0o644})
+	}
+	add("/zbtest/env", []byte(script.String()))
+	for _, ref := range spec.Configs {
 		for _, o := range st.Configs {
 			if o.Name == ref.ConfigName && ref.File != nil {
-				dir, name := ref.File.Name[:strings.LastIndex(ref.File.Name, "/")], ref.File.Name[strings.LastIndex(ref.File.Name, "/")+1:]
-				files[dir] = append(files[dir], docker.File{Name: name, Data: o.Data, Mode: 0o644})
+				add(ref.File.Name, o.Data)
 			}
 		}
 	}
-	if n := len(files); n != 1+len(spec.Spec.TaskTemplate.ContainerSpec.Configs) {
-		t.Fatalf("files for the controller %v: the data of a config of the stack is missing", files)
+	for _, ref := range spec.Secrets {
+		for _, o := range st.Secrets {
+			if o.Name == ref.SecretName && ref.File != nil {
+				add(path.Join("/run/secrets", ref.File.Name), o.Data)
+			}
+		}
+	}
+	n := 0
+	for _, fs := range files {
+		n += len(fs)
+	}
+	if n != 1+len(spec.Configs)+len(spec.Secrets) {
+		t.Fatalf("the data of a config or secret of the controller is missing: %v", files)
 	}
 	dc, err := docker.New(dockerHost, nil)
 	testutil.Must(t, err)
-	id, err := dc.CreateContainer(c, docker.ContainerSpec{Name: "zbtest-jwkstls-" + testutil.RandHex(t, 4), Image: image, Network: "host",
-		Entrypoint: []string{"/bin/bash", "-c", ". /zbtest/env && exec /entrypoint.bash run config.yml"}, Labels: map[string]string{"zbtest": "jwkstls"}})
+	id, err := dc.CreateContainer(c, docker.ContainerSpec{Name: "zbtest-controller-" + testutil.RandHex(t, 4), Image: image, Network: "host",
+		Entrypoint: append([]string{"/bin/bash", "-c", `. /zbtest/env && exec "$@"`, "bash"}, spec.Command...), Cmd: spec.Args,
+		Labels: map[string]string{"zbtest": "controller"}})
 	testutil.Must(t, err)
 	t.Cleanup(func() {
-		if t.Failed() { // the controller's side of the story (its JWKS fetches)
+		if t.Failed() { // the controller's side of the story
 			out, _ := exec.Command("docker", "-H", dockerHost, "logs", "--tail", "200", id).CombinedOutput()
 			t.Logf("controller container %s, last lines:\n%s", docker.ShortID(id), out)
 		}
@@ -199,11 +219,16 @@ func stackController(t *testing.T, dockerHost, keycloakCA string) ziti.Options {
 	for dir, fs := range files {
 		testutil.Must(t, dc.CopyFiles(c, id, dir, fs))
 	}
+	stop := func() {}
+	if watch != nil {
+		stop = watch(pwd)
+	}
 	testutil.Must(t, dc.StartContainer(c, id))
 	u, _ := url.Parse("https://localhost:" + port)
 	opts := ziti.Options{URL: u, User: "admin", Password: config.NewSecret(pwd), TOFU: true}
 	err = wait.For(c, wait.Target{What: "the controller container", Where: u.String(), Deadline: 3 * time.Minute, Initial: time.Second, Max: 3 * time.Second},
 		func(ctx context.Context) error { _, err := ziti.New(ctx, opts); return err })
+	stop()
 	testutil.Must(t, err)
 	return opts
 }

@@ -370,7 +370,7 @@ func TestExternalKeycloakDropsItsNetwork(t *testing.T) {
 }
 
 // The scheduled backup service runs next to the data it reads: the controller's and SPIRE's volumes, Keycloak's
-// network, a manager's Docker socket (the lock; restore --swarm), its secrets in /run/secrets.
+// network, a manager's Engine through its socket proxy (the lock; restore --swarm), its secrets in /run/secrets.
 func TestBackupService(t *testing.T) {
 	oz := load(t, OpenZiti, fullVars())
 	b := service(t, oz, "backup")
@@ -382,7 +382,7 @@ func TestBackupService(t *testing.T) {
 		mounts = append(mounts, m.Source+":"+m.Target)
 	}
 	if got := strings.Join(mounts, " "); got != "t-openziti_ziti-controller-data:/ziti-controller t-spire_spire-server-data:/var/lib/spire/server "+
-		"t-spire_spire-server-socket:/run/spire-server /var/run/docker.sock:/var/run/docker.sock t-openziti_backup-scratch:/var/tmp" {
+		"t-spire_spire-server-socket:/run/spire-server t-openziti_backup-docker:/run/zb-docker t-openziti_backup-scratch:/var/tmp" {
 		t.Errorf("mounts %s", got)
 	}
 	var secrets []string

@@ -51,6 +51,8 @@ type Options struct {
 	Transport http.RoundTripper
 	// CAFile (KEYCLOAK_CA_FILE), when Transport is nil: a PEM bundle, the only roots that verify Keycloak.
 	CAFile string
+	// CA, when Transport is nil and CAFile empty: the same as PEM data (KEYCLOAK_CA of the stacks).
+	CA []byte
 	// Timeout bounds each HTTP request; 30 s when zero.
 	Timeout time.Duration
 }
@@ -127,8 +129,11 @@ func Dial(opts Options) (*Client, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
 	}
-	if opts.Transport == nil && opts.CAFile != "" {
-		t, err := pinnedTransport(opts.CAFile)
+	if opts.Transport == nil && (opts.CAFile != "" || len(opts.CA) > 0) {
+		t, err := pinnedTransportPEM(opts.CA, "KEYCLOAK_CA")
+		if opts.CAFile != "" {
+			t, err = pinnedTransport(opts.CAFile)
+		}
 		if err != nil {
 			return nil, err
 		}

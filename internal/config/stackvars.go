@@ -254,7 +254,10 @@ func LoadStack(src Sources, names []string) (*Stack, error) {
 		}
 	}
 	// Keycloak's public URL follows its published port and listener unless given
-	scheme := publishKeycloak(out.Vars)
+	scheme := "http"
+	if slices.Contains(names, "ZB_KEYCLOAK_TARGET_PORT") || slices.Contains(names, "KEYCLOAK_PUBLISH") {
+		scheme = publishKeycloak(l, out.Vars)
+	}
 	if _, wanted := out.Vars["KEYCLOAK_PUBLIC_URL"]; wanted || slices.Contains(names, "KEYCLOAK_PUBLIC_URL") {
 		if v, _ := l.raw("KEYCLOAK_PUBLIC_URL"); strings.TrimSpace(v) == "" {
 			if p := out.Vars["KEYCLOAK_PUBLISHED_PORT"]; p != "" {
@@ -336,10 +339,19 @@ func (src Sources) WithDefaults(defaults map[string]string) Sources {
 	return out
 }
 
-// publishKeycloak sets the variables up derives from KEYCLOAK_PUBLISH (ZB_KEYCLOAK_TARGET_PORT, ZB_KEYCLOAK_HTTP)
-// and returns the scheme of the published listener.
-func publishKeycloak(vars map[string]string) string {
-	if vars["KEYCLOAK_PUBLISH"] == "https" {
+// publishKeycloak reads KEYCLOAK_PUBLISH (which no stack file names: its stack reads what up derives from it), sets
+// the variables up derives from it (ZB_KEYCLOAK_TARGET_PORT, ZB_KEYCLOAK_HTTP) and returns the scheme of the
+// published listener.
+func publishKeycloak(l *loader, vars map[string]string) string {
+	publish := strings.TrimSpace(l.get("KEYCLOAK_PUBLISH"))
+	if publish == "" {
+		publish = "http"
+	}
+	if err := stackChecks["KEYCLOAK_PUBLISH"](publish); err != nil {
+		l.fail("KEYCLOAK_PUBLISH", "%q: %v", publish, err)
+	}
+	vars["KEYCLOAK_PUBLISH"] = publish
+	if publish == "https" {
 		vars["ZB_KEYCLOAK_TARGET_PORT"], vars["ZB_KEYCLOAK_HTTP"] = "8443", "false"
 		return "https"
 	}

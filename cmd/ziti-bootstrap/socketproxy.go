@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app"
+	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/sockproxy"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
@@ -33,7 +34,7 @@ the proxy at --listen and exits 0 when it answers. Exit codes: 0 stopped by a si
 Policies: ` + strings.Join(sockproxy.Names(), ", "),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, ok := sockproxy.Policies(restoreServers())[policy]
+			p, ok := sockproxy.Policies(restoreServers(), restoreLabels)[policy]
 			if !ok {
 				return &exitError{exitcode.InvalidConfig, fmt.Errorf("--policy %q: use one of %s", policy, strings.Join(sockproxy.Names(), ", "))}
 			}
@@ -79,3 +80,6 @@ func restoreServers() []string {
 	sort.Strings(out)
 	return out
 }
+
+// restoreLabels is the prefix of the labels a restore journals in the servers' services (backup.LabelReplicas, …).
+var restoreLabels = strings.TrimSuffix(backup.LabelReplicas, "replicas")

@@ -19,7 +19,8 @@ import (
 func TestBackupPolicy(t *testing.T) {
 	sfx := testutil.RandHex(t, 4)
 	lockName, server, other := "zbtest-sockproxy-lock-"+sfx, "zbtest-sockproxy-server-"+sfx, "zbtest-sockproxy-other-"+sfx
-	via, direct, _ := proxy(t, sockproxy.Backup(lockName, []string{server}))
+	const journal = "ziti-bootstrap.restore."
+	via, direct, _ := proxy(t, sockproxy.Backup(lockName, []string{server}, journal))
 	ctx := testutil.Context(t, 5*time.Minute)
 	ids := map[string]string{}
 	for _, name := range []string{server, other} {
@@ -50,8 +51,13 @@ func TestBackupPolicy(t *testing.T) {
 	if n, err := via.Replicas(ctx, server); err != nil || n != 0 {
 		t.Fatalf("replicas of %s through the proxy: %d, %v", server, n, err)
 	}
+	testutil.Must(t, via.SetServiceLabels(ctx, server, map[string]string{journal + "replicas": "0", journal + "stage": "recorded"}))
+	if got, err := via.ServicesLabelled(ctx, journal+"replicas"); err != nil || len(got) != 1 || got[0] != server {
+		t.Errorf("services labelled %sreplicas through the proxy: %v, %v", journal, got, err)
+	}
 	testutil.Must(t, via.Scale(ctx, server, 1))
 	testutil.Must(t, via.Scale(ctx, server, 0))
+	testutil.Must(t, via.SetServiceLabels(ctx, server, map[string]string{journal + "replicas": "", journal + "stage": ""}))
 
 	// what it does not
 	_, err = via.Replicas(ctx, other)
@@ -68,6 +74,9 @@ func TestBackupPolicy(t *testing.T) {
 		_, err := via.UpdateService(ctx, svc.ID, svc.Version.Index, spec)
 		refusedBy(t, "backup", "change the server's image", err, "POST /v")
 	}
+	refusedBy(t, "backup", "set another label", via.SetServiceLabels(ctx, server, map[string]string{"com.docker.stack.namespace": "x"}), "POST /v")
+	_, err = via.ServicesLabelled(ctx, "com.docker.stack.namespace")
+	refusedBy(t, "backup", "list services by another label", err, "GET /v")
 	_, err = via.Tasks(ctx, ids[other])
 	refusedBy(t, "backup", "list another service's tasks", err, "GET /v")
 	_, err = via.NamespaceTasks(ctx, "zbtest")

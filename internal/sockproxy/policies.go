@@ -38,12 +38,12 @@ func Bootstrap(lockName string) Policy {
 	return Policy{Name: "bootstrap", Rules: slices.Concat(engineFacts, lockRules(lockName))}
 }
 
-// Policies are the services' policies by name; servers are the Swarm services of the servers a restore stops
-// (the backup service's policy).
-func Policies(servers []string) map[string]Policy {
+// Policies are the services' policies by name; servers are the Swarm services of the servers a restore stops,
+// labelPrefix the prefix of the labels it journals in them (the backup service's policy).
+func Policies(servers []string, labelPrefix string) map[string]Policy {
 	return map[string]Policy{
 		"bootstrap":   Bootstrap(lock.Name),
-		"backup":      Backup(lock.Name, servers),
+		"backup":      Backup(lock.Name, servers, labelPrefix),
 		"spire-agent": SpireAgent(),
 	}
 }
@@ -51,7 +51,7 @@ func Policies(servers []string) map[string]Policy {
 // Names are the policies' names, sorted.
 func Names() []string {
 	var out []string
-	for n := range Policies(nil) {
+	for n := range Policies(nil, "") {
 		out = append(out, n)
 	}
 	sort.Strings(out)

@@ -67,7 +67,7 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 	sys := &Systems{Config: cfg, Counter: counter}
 	var problems problems
 	kc, err := keycloak.Dial(keycloak.Options{URL: cfg.Keycloak.URL, AdminUser: cfg.Keycloak.AdminUser,
-		AdminPassword: cfg.Keycloak.AdminPassword, Counter: counter})
+		AdminPassword: cfg.Keycloak.AdminPassword, CAFile: cfg.Keycloak.CAFile, Counter: counter})
 	problems.add("KEYCLOAK_URL", err)
 	sys.Keycloak = kc
 	realm, err := keycloakrealm.New(kc, keycloakrealm.Declaration{

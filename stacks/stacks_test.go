@@ -21,6 +21,7 @@ func fullVars() map[string]string {
 		"SPIRE_NODE_CA":        "swarm root ca",
 		"KEYCLOAK_DB_PASSWORD": "db", "KEYCLOAK_ADMIN_PASSWORD": "admin", "ZITI_PWD": "ziti",
 		"S3_SECRET_ACCESS_KEY": "s3", "BACKUP_ENCRYPTION_KEY": "key", "BACKUP_SCHEDULE": "@daily",
+		"KEYCLOAK_CA": "keycloak ca", "KEYCLOAK_TLS_CERT": "keycloak cert", "KEYCLOAK_TLS_KEY": "keycloak key",
 	}
 }
 
@@ -134,7 +135,7 @@ func TestConversion(t *testing.T) {
 			[]string{"CMD", "ziti-bootstrap", "agent-launcher", "healthcheck"}},
 		{"env sorted", service(t, kc, "keycloak-db").TaskTemplate.ContainerSpec.Env,
 			[]string{"POSTGRES_DB=keycloak", "POSTGRES_PASSWORD_FILE=/run/secrets/keycloak_db_password", "POSTGRES_USER=keycloak"}},
-		{"escaped $ in entrypoint", strings.Contains(service(t, oz, "ziti-controller").TaskTemplate.ContainerSpec.Command[2], `"$(< /run/secrets/ziti_admin_password)"`), true},
+		{"escaped $ in entrypoint", strings.Contains(service(t, kc, "keycloak").TaskTemplate.ContainerSpec.Command[2], `"$(< /run/secrets/keycloak_db_password)"`), true},
 	}
 	for _, tt := range tests {
 		if !equal(tt.got, tt.want) {
@@ -240,7 +241,7 @@ func TestVariablesList(t *testing.T) {
 			t.Errorf("Variables() lists the shell variable %s", not)
 		}
 	}
-	if got := strings.Join(SecretVariables(), " "); got != "BACKUP_ENCRYPTION_KEY KEYCLOAK_ADMIN_PASSWORD KEYCLOAK_DB_PASSWORD S3_SECRET_ACCESS_KEY SPIRE_UPSTREAM_CA_KEY ZITI_PWD" {
+	if got := strings.Join(SecretVariables(), " "); got != "BACKUP_ENCRYPTION_KEY KEYCLOAK_ADMIN_PASSWORD KEYCLOAK_DB_PASSWORD KEYCLOAK_TLS_KEY S3_SECRET_ACCESS_KEY SPIRE_UPSTREAM_CA_KEY ZITI_PWD" {
 		t.Errorf("SecretVariables() = %s", got)
 	}
 }
@@ -369,7 +370,7 @@ func TestExternalKeycloakDropsItsNetwork(t *testing.T) {
 }
 
 // The scheduled backup service runs next to the data it reads: the controller's and SPIRE's volumes, Keycloak's
-// network, a manager's Docker socket (the lock; restore --swarm), its secrets in /run/secrets.
+// network, a manager's Engine through its socket proxy (the lock; restore --swarm), its secrets in /run/secrets.
 func TestBackupService(t *testing.T) {
 	oz := load(t, OpenZiti, fullVars())
 	b := service(t, oz, "backup")
@@ -381,7 +382,7 @@ func TestBackupService(t *testing.T) {
 		mounts = append(mounts, m.Source+":"+m.Target)
 	}
 	if got := strings.Join(mounts, " "); got != "t-openziti_ziti-controller-data:/ziti-controller t-spire_spire-server-data:/var/lib/spire/server "+
-		"t-spire_spire-server-socket:/run/spire-server /var/run/docker.sock:/var/run/docker.sock t-openziti_backup-scratch:/var/tmp" {
+		"t-spire_spire-server-socket:/run/spire-server t-openziti_backup-docker:/run/zb-docker t-openziti_backup-scratch:/var/tmp" {
 		t.Errorf("mounts %s", got)
 	}
 	var secrets []string

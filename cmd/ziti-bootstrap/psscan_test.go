@@ -85,20 +85,9 @@ func (d *devSystem) noSecretInProcesses(lines []string, samples int) {
 			if !strings.Contains(l, s) {
 				continue
 			}
-			if strings.HasPrefix(l, upstreamAdminInit) {
-				// the controller image's own bootstrap (/bootstrap.bash), once, on the first start of an empty
-				// volume: open in issue 15, not this tool's doing; any other occurrence fails the test
-				t.Logf("KNOWN LEAK (upstream controller image): %s appears in %q… during the controller's first start", name, upstreamAdminInit)
-				continue
-			}
 			found++
 			t.Errorf("%s appears in a process's command line on the host during up --dev: %.60q…", name, l)
 		}
 	}
-	t.Logf("ps during up --dev: %d samples, %d distinct command lines, %d with one of %d secrets (known upstream lines aside)", samples, len(lines), found, len(secrets))
+	t.Logf("ps during up --dev: %d samples, %d distinct command lines, %d with one of %d secrets", samples, len(lines), found, len(secrets))
 }
-
-// upstreamAdminInit starts the command line with which the openziti/ziti-controller image's bootstrap.bash
-// creates the default admin, its password as an argument (ziti controller edge init CONFIG --username U
-// --password P): seen by this scan during up --dev (2026-12-05, image 1.7.2).
-const upstreamAdminInit = "ziti controller edge init "

@@ -105,7 +105,7 @@ func renderFiles(ctx context.Context, g *globals, o *stackOptions, dev *devOptio
 	}
 	without := slices.Clone(r.without)
 	if sc.Vars["BACKUP_SCHEDULE"] == "" {
-		without = append(without, backupService)
+		without = append(without, backupService, backupDocker)
 	} else if err := g.checkBackupService(sc, o.externalKeycloak); err != nil {
 		return nil, nil, err
 	}

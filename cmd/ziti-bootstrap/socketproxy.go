@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app"
+	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/sockproxy"
+	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
 
 // bootstrapDocker is the compose key of the bootstrap job's Docker proxy in the OpenZiti stack.
@@ -30,7 +34,7 @@ the proxy at --listen and exits 0 when it answers. Exit codes: 0 stopped by a si
 Policies: ` + strings.Join(sockproxy.Names(), ", "),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, ok := sockproxy.Policies[policy]
+			p, ok := sockproxy.Policies(restoreServers(), restoreLabels)[policy]
 			if !ok {
 				return &exitError{exitcode.InvalidConfig, fmt.Errorf("--policy %q: use one of %s", policy, strings.Join(sockproxy.Names(), ", "))}
 			}
@@ -61,3 +65,21 @@ Policies: ` + strings.Join(sockproxy.Names(), ", "),
 	cmd.Flags().BoolVar(&health, "healthcheck", false, "ping the Engine through the proxy at --listen and exit")
 	return cmd
 }
+
+// restoreServers are the Swarm services a restore inside the backup service stops: those of app.SwarmServices in
+// the stacks named by ZB_STACK_* (as the backup service's environment has them).
+func restoreServers() []string {
+	var out []string
+	for _, sk := range app.SwarmServices {
+		stack := stacks.DefaultNames("")[sk[0]]
+		if v := os.Getenv("ZB_STACK_" + strings.ToUpper(sk[0])); v != "" {
+			stack = v
+		}
+		out = append(out, stack+"_"+sk[1])
+	}
+	sort.Strings(out)
+	return out
+}
+
+// restoreLabels is the prefix of the labels a restore journals in the servers' services (backup.LabelReplicas, …).
+var restoreLabels = strings.TrimSuffix(backup.LabelReplicas, "replicas")

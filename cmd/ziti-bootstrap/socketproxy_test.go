@@ -6,31 +6,20 @@ import (
 	"testing"
 
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/swarm"
 )
 
-// In the OpenZiti stack, the bootstrap job reaches the Docker Engine only through its proxy: it mounts no Docker
-// socket, its DOCKER_HOST is the socket the proxy serves in their shared volume, and the proxy, the only one of
-// the two with the Engine's socket, serves the job's policy.
-func TestBootstrapJobReachesDockerThroughItsProxy(t *testing.T) {
+// The services that call the Engine reach it through their socket proxy only (a volume they share with it, never
+// the Engine's socket), and each proxy serves its service's policy: the bootstrap job and the converge service
+// through bootstrap-docker (policy bootstrap), the backup service through backup-docker (policy backup). Of the
+// OpenZiti stack, only the proxies mount the Engine's socket.
+func TestServicesReachDockerThroughTheirProxy(t *testing.T) {
 	st := openZitiStack(t)
-	var job, proxy []string
-	var jobMounts, proxyMounts []mount.Mount
+	specs := map[string]*swarm.ContainerSpec{}
 	for _, s := range st.Services {
-		cs := s.Spec.TaskTemplate.ContainerSpec
-		switch strings.TrimPrefix(s.Spec.Name, st.Namespace+"_") {
-		case bootstrapService:
-			job, jobMounts = cs.Env, cs.Mounts
-		case bootstrapDocker:
-			proxy, proxyMounts = cs.Args, cs.Mounts
-		}
+		specs[strings.TrimPrefix(s.Spec.Name, st.Namespace+"_")] = s.Spec.TaskTemplate.ContainerSpec
 	}
 	engine := func(m mount.Mount) bool { return m.Source == "/var/run/docker.sock" }
-	if slices.ContainsFunc(jobMounts, engine) {
-		t.Errorf("the bootstrap job mounts the Docker Engine's socket: %+v", jobMounts)
-	}
-	if !slices.Contains(job, "DOCKER_HOST=unix:///run/zb-docker/docker.sock") {
-		t.Errorf("the bootstrap job's DOCKER_HOST is not its proxy: %v", job)
-	}
 	shared := func(ms []mount.Mount) string {
 		for _, m := range ms {
 			if m.Target == "/run/zb-docker" && m.Type == mount.TypeVolume {
@@ -39,10 +28,27 @@ func TestBootstrapJobReachesDockerThroughItsProxy(t *testing.T) {
 		}
 		return ""
 	}
-	if v := shared(jobMounts); v == "" || v != shared(proxyMounts) {
-		t.Errorf("the job (%q) and its proxy (%q) do not share the proxy's socket volume", v, shared(proxyMounts))
+	for _, tc := range []struct{ client, proxy, policy string }{
+		{bootstrapService, bootstrapDocker, "bootstrap"}, {"converge", bootstrapDocker, "bootstrap"}, {backupService, backupDocker, "backup"},
+	} {
+		c, p := specs[tc.client], specs[tc.proxy]
+		if c == nil || p == nil {
+			t.Errorf("%s or %s missing from the stack", tc.client, tc.proxy)
+			continue
+		}
+		if !slices.Contains(c.Env, "DOCKER_HOST=unix:///run/zb-docker/docker.sock") {
+			t.Errorf("%s: DOCKER_HOST is not its proxy's: %v", tc.client, c.Env)
+		}
+		if v := shared(c.Mounts); v == "" || v != shared(p.Mounts) {
+			t.Errorf("%s (%q) and its proxy %s (%q) do not share the proxy's socket volume", tc.client, v, tc.proxy, shared(p.Mounts))
+		}
+		if want := "socket-proxy --policy " + tc.policy + " --listen /run/zb-docker/docker.sock"; strings.Join(p.Args, " ") != want {
+			t.Errorf("%s: %v, want %s", tc.proxy, p.Args, want)
+		}
 	}
-	if !slices.ContainsFunc(proxyMounts, engine) || strings.Join(proxy, " ") != "socket-proxy --policy bootstrap --listen /run/zb-docker/docker.sock" {
-		t.Errorf("the proxy: %v, mounts %+v", proxy, proxyMounts)
+	for name, cs := range specs {
+		if slices.ContainsFunc(cs.Mounts, engine) != (name == bootstrapDocker || name == backupDocker) {
+			t.Errorf("%s mounts the Docker Engine's socket: %v", name, slices.ContainsFunc(cs.Mounts, engine))
+		}
 	}
 }

@@ -33,6 +33,9 @@ const bootstrapService = "bootstrap"
 // BACKUP_SCHEDULE is set.
 const backupService = "backup"
 
+// backupDocker is the compose key of the backup service's Docker proxy: deployed with it.
+const backupDocker = "backup-docker"
+
 // stackOptions are the flags up and down share.
 type stackOptions struct {
 	prefix           string
@@ -244,7 +247,7 @@ ports published on the node. Anything set explicitly takes precedence.`,
 				without = append(without, bootstrapDocker) // its Docker proxy serves nothing else
 			}
 			if sc.Vars["BACKUP_SCHEDULE"] == "" {
-				without = append(without, backupService)
+				without = append(without, backupService, backupDocker)
 			} else if err := g.checkBackupService(sc, o.externalKeycloak); err != nil {
 				return err
 			}

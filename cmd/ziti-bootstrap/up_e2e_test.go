@@ -586,4 +586,11 @@ func (d *devSystem) oidcLoginAs(ctx context.Context, u oidcUser) {
 		t.Errorf("logged in as %q, want %s", sess.IdentityName, u.name)
 	}
 	t.Logf("OIDC login through the deployed stacks: token of %s from %s accepted by %s as identity %s", claims["iss"], kcURL, zURL, sess.IdentityName)
+	// the controller verified those keys over TLS inside the Swarm (a certificate of another CA fails the login:
+	// TestJWKSOverTLSTrustsKeycloaksCAOnly)
+	signers, err := z.ListExtJWTSigners(ctx, `name="keycloak"`)
+	testutil.Must(t, err)
+	if len(signers) != 1 || !strings.HasPrefix(signers[0].JWKSEndpoint, "https://keycloak:8443/") {
+		t.Errorf("the signer's JWKS endpoint: %+v, want https://keycloak:8443/…", signers)
+	}
 }

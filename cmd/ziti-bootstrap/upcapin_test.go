@@ -28,7 +28,7 @@ func openZitiStack(t *testing.T) *stacks.Stack {
 	t.Helper()
 	st, err := stacks.Load(context.Background(), stacks.OpenZiti, stacks.Options{Names: stacks.DefaultNames("t-"), Vars: map[string]string{
 		"ZITI_PWD": "ziti", "SPIRE_NODE_CA": "ca", "KEYCLOAK_ADMIN_PASSWORD": "kc", "SPIRE_UPSTREAM_CA_KEY": "key",
-		"KEYCLOAK_DB_PASSWORD": "db", "S3_SECRET_ACCESS_KEY": "s3", "BACKUP_ENCRYPTION_KEY": "bk", "BACKUP_SCHEDULE": "@daily"}})
+		"KEYCLOAK_DB_PASSWORD": "db", "S3_SECRET_ACCESS_KEY": "s3", "BACKUP_ENCRYPTION_KEY": "bk", "BACKUP_SCHEDULE": "@daily", "KEYCLOAK_CA": "kc ca"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -262,7 +262,11 @@ func (e *swarmUpgrade) Check(ctx context.Context, p upgrade.Plan, rollback bool)
 	if user == "" {
 		user = "admin"
 	}
-	_, version, err := keycloak.Connect(ctx, keycloak.Options{URL: u, AdminUser: user, AdminPassword: config.NewSecret(e.sc.Vars["KEYCLOAK_ADMIN_PASSWORD"])},
+	opts := keycloak.Options{URL: u, AdminUser: user, AdminPassword: config.NewSecret(e.sc.Vars["KEYCLOAK_ADMIN_PASSWORD"])}
+	if e.sc.Vars["KEYCLOAK_PUBLISH"] == "https" { // the published listener is Keycloak's own: its certificate, of KEYCLOAK_CA
+		opts.CA = []byte(e.sc.Vars["KEYCLOAK_CA"])
+	}
+	_, version, err := keycloak.Connect(ctx, opts,
 		wait.Target{What: "Keycloak's admin login after the upgrade", Deadline: 3 * time.Minute})
 	if err != nil {
 		return &upgrade.CheckError{Service: kc, Err: fmt.Errorf("OIDC login of its administrator: %w", err)}

@@ -90,6 +90,8 @@ type Keycloak struct {
 	AdminUser     string
 	AdminPassword Secret
 	Realm         string
+	// CAFile is the PEM bundle of Keycloak's CA (KEYCLOAK_CA_FILE); "" for the system's roots.
+	CAFile string
 }
 
 // S3 is the backup store; Endpoint is nil when backups are not configured.
@@ -186,6 +188,9 @@ func Load(src Sources) (*Config, error) {
 	c.Keycloak.AdminUser = l.nonEmpty("KEYCLOAK_ADMIN_USER")
 	c.Keycloak.AdminPassword = l.secret("KEYCLOAK_ADMIN_PASSWORD", true)
 	c.Keycloak.Realm = l.nonEmpty("KEYCLOAK_REALM")
+	if c.Keycloak.CAFile = l.get("KEYCLOAK_CA_FILE"); c.Keycloak.CAFile != "" {
+		l.readable("KEYCLOAK_CA_FILE", c.Keycloak.CAFile, safefile.MaxValue, "point it at the PEM CA bundle of Keycloak's TLS certificate")
+	}
 
 	c.OIDC.ClientID = l.nonEmpty("KEYCLOAK_CLIENT_ID")
 	c.OIDC.RedirectURIs = l.list("KEYCLOAK_REDIRECT_URIS")

@@ -42,7 +42,13 @@ var StackVars = []Var{
 	{Name: "KEYCLOAK_DB_PASSWORD", Secret: true, SecretName: "keycloak_db_password", Help: "PostgreSQL password of Keycloak"},
 	{Name: "KEYCLOAK_PUBLISHED_PORT", Default: "8080", Help: "port Keycloak's HTTP listener is published on"},
 	{Name: "KEYCLOAK_PROXY_HEADERS", Help: "xforwarded or forwarded only when Keycloak's published port is reached through a reverse proxy that sets those headers; empty (the default): Keycloak ignores them, which a client could otherwise set to spoof its address and Keycloak's back-channel URLs"},
-	{Name: "KEYCLOAK_INTERNAL_URL", Default: "http://keycloak:8080", Help: "Keycloak as the bootstrap job reaches it inside the Swarm"},
+	{Name: "KEYCLOAK_INTERNAL_URL", Default: "https://keycloak:8443", Help: "Keycloak as the bootstrap job, the converge service and the OpenZiti controller (JWKS) reach it inside the Swarm: its HTTPS listener, verified with KEYCLOAK_CA"},
+	{Name: "KEYCLOAK_CA", Help: "PEM CA of Keycloak's TLS certificate: shipped as a Swarm config to the OpenZiti controller (its only roots for the JWKS fetch, SSL_CERT_FILE), the bootstrap job and the converge service (KEYCLOAK_CA_FILE); `up --dev`: its dev CA; also KEYCLOAK_CA_FILE"},
+	{Name: "KEYCLOAK_TLS_CERT", Help: "PEM certificate (chain) of Keycloak's HTTPS listener (port 8443), valid for the host of KEYCLOAK_INTERNAL_URL (keycloak) and signed by KEYCLOAK_CA; `up --dev`: made by its dev CA; also KEYCLOAK_TLS_CERT_FILE"},
+	{Name: "KEYCLOAK_TLS_KEY", Secret: true, SecretName: "keycloak_tls_key", Help: "PEM private key of KEYCLOAK_TLS_CERT"},
+	{Name: "KEYCLOAK_PUBLISH", Default: "http", Help: "which of Keycloak's listeners is published on KEYCLOAK_PUBLISHED_PORT (mode ZB_PUBLISH_MODE): http (port 8080, the default: browsers need no CA), or https (port 8443; Keycloak then serves no plain HTTP at all, and KEYCLOAK_PUBLIC_URL defaults to https://localhost:<port>)"},
+	{Name: "ZB_KEYCLOAK_TARGET_PORT", Default: "8080", Help: "set by up from KEYCLOAK_PUBLISH (8080 or 8443): the container port published"},
+	{Name: "ZB_KEYCLOAK_HTTP", Default: "true", Help: "set by up from KEYCLOAK_PUBLISH: whether Keycloak serves plain HTTP (port 8080) at all"},
 	{Name: "KEYCLOAK_PUBLIC_URL", Default: "http://localhost:8080", Help: "Keycloak's URL as users reach it (its hostname, KC_HOSTNAME): the issuer of the tokens OpenZiti accepts; default http://localhost:<KEYCLOAK_PUBLISHED_PORT>"},
 
 	{Name: "ZITI_CTRL_ADVERTISED_ADDRESS", Default: "ziti-controller", Help: "DNS name of the OpenZiti controller (its certificates, its network alias)"},
@@ -96,6 +102,7 @@ var stackChecks = map[string]func(string) error{
 	"KEYCLOAK_PUBLIC_URL":            httpURL,
 	"KEYCLOAK_INTERNAL_URL":          httpURL,
 	"KEYCLOAK_PROXY_HEADERS":         oneOf("xforwarded", "forwarded"),
+	"KEYCLOAK_PUBLISH":               oneOf("http", "https"),
 }
 
 // plainValue is the check of every stack variable: one line of printable text. A newline, a NUL or another
@@ -114,7 +121,7 @@ func plainValue(v string) error {
 
 // pemValues are the stack variables that hold PEM (several lines): they become the data of Swarm configs, never
 // text inside another file.
-var pemValues = map[string]bool{"SPIRE_UPSTREAM_CA_CERT": true, "SPIRE_NODE_CA": true}
+var pemValues = map[string]bool{"SPIRE_UPSTREAM_CA_CERT": true, "SPIRE_NODE_CA": true, "KEYCLOAK_CA": true, "KEYCLOAK_TLS_CERT": true}
 
 // trustDomain is SPIFFE's rule: lower-case letters, digits, dots, dashes and underscores.
 func trustDomain(v string) error {
@@ -248,11 +255,15 @@ func LoadStack(src Sources, names []string) (*Stack, error) {
 			out.Vars[name] = v
 		}
 	}
-	// Keycloak's public URL follows its published port unless given
+	// Keycloak's public URL follows its published port and listener unless given
+	scheme := "http"
+	if slices.Contains(names, "ZB_KEYCLOAK_TARGET_PORT") || slices.Contains(names, "KEYCLOAK_PUBLISH") {
+		scheme = publishKeycloak(l, out.Vars)
+	}
 	if _, wanted := out.Vars["KEYCLOAK_PUBLIC_URL"]; wanted || slices.Contains(names, "KEYCLOAK_PUBLIC_URL") {
 		if v, _ := l.raw("KEYCLOAK_PUBLIC_URL"); strings.TrimSpace(v) == "" {
 			if p := out.Vars["KEYCLOAK_PUBLISHED_PORT"]; p != "" {
-				out.Vars["KEYCLOAK_PUBLIC_URL"] = "http://localhost:" + p
+				out.Vars["KEYCLOAK_PUBLIC_URL"] = scheme + "://localhost:" + p
 			}
 		}
 	}
@@ -328,4 +339,24 @@ func (src Sources) WithDefaults(defaults map[string]string) Sources {
 		return d, true
 	}
 	return out
+}
+
+// publishKeycloak reads KEYCLOAK_PUBLISH (which no stack file names: its stack reads what up derives from it), sets
+// the variables up derives from it (ZB_KEYCLOAK_TARGET_PORT, ZB_KEYCLOAK_HTTP) and returns the scheme of the
+// published listener.
+func publishKeycloak(l *loader, vars map[string]string) string {
+	publish := strings.TrimSpace(l.get("KEYCLOAK_PUBLISH"))
+	if publish == "" {
+		publish = "http"
+	}
+	if err := stackChecks["KEYCLOAK_PUBLISH"](publish); err != nil {
+		l.fail("KEYCLOAK_PUBLISH", "%q: %v", publish, err)
+	}
+	vars["KEYCLOAK_PUBLISH"] = publish
+	if publish == "https" {
+		vars["ZB_KEYCLOAK_TARGET_PORT"], vars["ZB_KEYCLOAK_HTTP"] = "8443", "false"
+		return "https"
+	}
+	vars["ZB_KEYCLOAK_TARGET_PORT"], vars["ZB_KEYCLOAK_HTTP"] = "8080", "true"
+	return "http"
 }

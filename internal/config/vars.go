@@ -38,6 +38,7 @@ var Vars = []Var{
 	{Name: "KEYCLOAK_ADMIN_USER", Default: "admin", Help: "Keycloak admin user (master realm)"},
 	{Name: "KEYCLOAK_ADMIN_PASSWORD", Secret: true, SecretName: "keycloak_admin_password", Help: "Keycloak admin password"},
 	{Name: "KEYCLOAK_REALM", Default: "openziti", Help: "realm ziti-bootstrap manages for OpenZiti users"},
+	{Name: "KEYCLOAK_CA_FILE", Help: "PEM CA bundle that verifies Keycloak's TLS certificate (KEYCLOAK_URL https://…): the only roots ziti-bootstrap trusts for it; empty: the system's roots. In the Swarm the stacks ship it (KEYCLOAK_CA) to the bootstrap job, the converge service and the OpenZiti controller's JWKS fetch"},
 
 	{Name: "KEYCLOAK_CLIENT_ID", Default: "openziti", Help: "client people use to log in to OpenZiti (public; device and auth-code flows)"},
 	{Name: "KEYCLOAK_REDIRECT_URIS", Default: "http://localhost:20314/auth/callback,http://127.0.0.1:20314/auth/callback", Help: "comma-separated redirect URIs of that client (OpenZiti tunnelers listen on 20314)"},

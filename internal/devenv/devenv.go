@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -94,6 +95,9 @@ func Ensure(dir string) (*State, error) {
 	}
 	st := &State{Dir: abs}
 	if _, err := os.Stat(abs); err == nil {
+		if err := st.ensureKeycloakTLS(); err != nil {
+			return st, err
+		}
 		return st, st.check()
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -200,6 +204,11 @@ func generate() (map[string][]byte, error) {
 		return nil, err
 	}
 	out["spire_upstream_ca.crt"], out["spire_upstream_ca.key"] = up.certPEM, up.keyPEM
+	kc, err := keycloakTLS(validity)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(out, kc)
 	return out, nil
 }
 
@@ -212,6 +221,17 @@ type cert struct {
 // newCert makes a self-signed CA (parent nil) or a client certificate signed by parent, with an ECDSA P-256 key
 // in PKCS#8.
 func newCert(cn string, parent *cert, validity time.Duration) (*cert, error) {
+	return makeCert(cn, parent, validity, func(tmpl *x509.Certificate) {
+		if parent != nil {
+			tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		}
+	})
+}
+
+// makeCert makes a self-signed CA (parent nil) or a certificate signed by parent, which leaf completes (its
+// usages and names), with an ECDSA P-256 key in PKCS#8.
+func makeCert(cn string, parent *cert, validity time.Duration, leaf func(*x509.Certificate)) (*cert, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -228,8 +248,7 @@ func newCert(cn string, parent *cert, validity time.Duration) (*cert, error) {
 		tmpl.IsCA = true
 		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
 	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		leaf(tmpl)
 		signer, signerKey = parent.cert, parent.key
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)

@@ -71,7 +71,7 @@ func TestEnsureGeneratesOnceAndPrivately(t *testing.T) {
 	}
 
 	d := st.Defaults()
-	if d["ZITI_PWD_FILE"] != st.Path("ziti_admin_password") || d["SPIRE_UPSTREAM_CA_KEY_FILE"] != st.Path("spire_upstream_ca.key") || len(d) != 5 {
+	if d["ZITI_PWD_FILE"] != st.Path("ziti_admin_password") || d["SPIRE_UPSTREAM_CA_KEY_FILE"] != st.Path("spire_upstream_ca.key") || len(d) != len(Files) {
 		t.Errorf("defaults: %v", d)
 	}
 	env, _ := os.ReadFile(st.Path(EnvFile))
@@ -92,4 +92,67 @@ func TestEnsureRefusesAnUnsafeOrIncompleteState(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "ziti_admin_password: mode 0644") || !strings.Contains(err.Error(), "spire_upstream_ca.key") {
 		t.Fatalf("want an error naming both files, got %v", err)
 	}
+}
+
+func TestKeycloakTLSVerifiesUnderItsCAOnly(t *testing.T) {
+	st, err := Ensure(filepath.Join(t.TempDir(), "dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := parsePEM(t, st.Path(KeycloakCertFile))
+	roots := x509.NewCertPool()
+	roots.AddCert(parsePEM(t, st.Path(KeycloakCAFile)))
+	for _, name := range []string{"keycloak", "localhost", "127.0.0.1"} {
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: name, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+			t.Errorf("Keycloak's certificate for %s: %v", name, err)
+		}
+	}
+	other := x509.NewCertPool()
+	other.AddCert(parsePEM(t, st.Path("spire_upstream_ca.crt")))
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: other, DNSName: "keycloak"}); err == nil {
+		t.Error("Keycloak's certificate verifies under another CA")
+	}
+}
+
+func TestAnOlderStateGetsKeycloakTLS(t *testing.T) {
+	st, err := Ensure(filepath.Join(t.TempDir(), "dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pwd, _ := os.ReadFile(st.Path("ziti_admin_password"))
+	for _, f := range keycloakTLSFiles {
+		os.Remove(st.Path(f.Name))
+	}
+	again, err := Ensure(st.Dir)
+	if err != nil {
+		t.Fatalf("a state without Keycloak's TLS files: %v", err)
+	}
+	for _, f := range keycloakTLSFiles {
+		if fi, err := os.Stat(again.Path(f.Name)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v", f.Name, fi, err)
+		}
+	}
+	if b, _ := os.ReadFile(again.Path("ziti_admin_password")); string(b) != string(pwd) {
+		t.Error("the passwords changed")
+	}
+	if entries, _ := os.ReadDir(st.Dir); len(entries) != len(Files)+1 {
+		t.Errorf("state holds %d entries, want %d (no temporary files left)", len(entries), len(Files)+1)
+	}
+}
+
+func parsePEM(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM", path)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

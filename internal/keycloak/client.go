@@ -47,8 +47,12 @@ type Options struct {
 	AdminUser     string   // a user of the master realm allowed to administer realms
 	AdminPassword redact.Secret
 	Counter       *calls.Counter // every HTTP call is counted here; nil counts nothing
-	// Transport is the base HTTP transport (e.g. with a private CA); http.DefaultTransport when nil.
+	// Transport is the base HTTP transport; http.DefaultTransport when nil and CAFile is empty.
 	Transport http.RoundTripper
+	// CAFile (KEYCLOAK_CA_FILE), when Transport is nil: a PEM bundle, the only roots that verify Keycloak.
+	CAFile string
+	// CA, when Transport is nil and CAFile empty: the same as PEM data (KEYCLOAK_CA of the stacks).
+	CA []byte
 	// Timeout bounds each HTTP request; 30 s when zero.
 	Timeout time.Duration
 }
@@ -124,6 +128,16 @@ func Dial(opts Options) (*Client, error) {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
+	}
+	if opts.Transport == nil && (opts.CAFile != "" || len(opts.CA) > 0) {
+		t, err := pinnedTransportPEM(opts.CA, "KEYCLOAK_CA")
+		if opts.CAFile != "" {
+			t, err = pinnedTransport(opts.CAFile)
+		}
+		if err != nil {
+			return nil, err
+		}
+		opts.Transport = t
 	}
 	base := strings.TrimRight(opts.URL.String(), "/")
 	gc := gocloak.NewClient(base)

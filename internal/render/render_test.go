@@ -17,13 +17,14 @@ import (
 
 // embedded are the files of package stacks a render reads.
 var embedded = []string{"spire.yml", "keycloak.yml", "openziti.yml", "config/spire/agent.conf", "config/spire/server.conf",
-	"config/openziti/router-entrypoint.bash"}
+	"config/openziti/router-entrypoint.bash", "config/openziti/controller-entrypoint.bash"}
 
 func vars() map[string]string {
 	return map[string]string{
 		"SPIRE_UPSTREAM_CA_CERT": "upstream cert", "SPIRE_UPSTREAM_CA_KEY": "upstream key", "SPIRE_NODE_CA": "node ca",
 		"KEYCLOAK_DB_PASSWORD": "db pw", "KEYCLOAK_ADMIN_PASSWORD": "admin pw", "ZITI_PWD": "ziti pw",
 		"KEYCLOAK_PUBLISHED_PORT": "18080",
+		"KEYCLOAK_CA":             "keycloak ca", "KEYCLOAK_TLS_CERT": "keycloak cert", "KEYCLOAK_TLS_KEY": "keycloak key",
 	}
 }
 

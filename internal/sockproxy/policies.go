@@ -38,19 +38,35 @@ func Bootstrap(lockName string) Policy {
 	return Policy{Name: "bootstrap", Rules: slices.Concat(engineFacts, lockRules(lockName))}
 }
 
-// Policies are the services' policies by name.
-var Policies = map[string]Policy{
-	"bootstrap": Bootstrap(lock.Name),
+// Policies are the services' policies by name; servers are the Swarm services of the servers a restore stops,
+// labelPrefix the prefix of the labels it journals in them (the backup service's policy).
+func Policies(servers []string, labelPrefix string) map[string]Policy {
+	return map[string]Policy{
+		"bootstrap":   Bootstrap(lock.Name),
+		"backup":      Backup(lock.Name, servers, labelPrefix),
+		"spire-agent": SpireAgent(),
+	}
 }
 
 // Names are the policies' names, sorted.
 func Names() []string {
 	var out []string
-	for n := range Policies {
+	for n := range Policies(nil, "") {
 		out = append(out, n)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// SpireAgent is the policy of a SPIRE agent's docker workload attestor (SPIRE v1.15, pkg/agent/plugin/
+// workloadattestor/docker: ContainerInspect and ImageInspect, after the client's API version negotiation): read
+// a container and an image. Read-only, but not harmless: a container's inspection carries its environment,
+// labels and mounts, for any container on the node (the attestor must inspect whichever workload asks the agent).
+func SpireAgent() Policy {
+	return Policy{Name: "spire-agent", Rules: slices.Concat(engineFacts, []Rule{
+		{Method: http.MethodGet, Path: regexp.MustCompile(`^/containers/([^/]+)/json$`), What: "inspect a container (the workload that asks the agent for an SVID)"},
+		{Method: http.MethodGet, Path: regexp.MustCompile(`^/images/(.+)/json$`), What: "inspect its image (image ID and config digest selectors)"},
+	})}
 }
 
 // Describe lists what p lets a service do, one line per rule.

@@ -54,6 +54,7 @@ type Policy struct {
 type Call struct {
 	Method, Path string // Path without the version prefix
 	Object       string // the Path pattern's first group, if any
+	Query        url.Values
 	Body         []byte // the request body, when a check needs it
 	engine       *engine
 }
@@ -98,7 +99,7 @@ func (p Policy) check(ctx context.Context, e *engine, r *http.Request) error {
 		if rule.Check == nil {
 			return nil
 		}
-		c := &Call{Method: r.Method, Path: p0, engine: e}
+		c := &Call{Method: r.Method, Path: p0, Query: r.URL.Query(), engine: e}
 		if len(m) > 1 {
 			c.Object = m[1]
 		}

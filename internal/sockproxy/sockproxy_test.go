@@ -65,7 +65,13 @@ func waitForSocket(p string) error {
 // refused checks that err is the proxy's refusal of method path.
 func refused(t *testing.T, what string, err error, call string) {
 	t.Helper()
-	if err == nil || !strings.Contains(err.Error(), "socket proxy (policy bootstrap) refuses "+call) {
+	refusedBy(t, "bootstrap", what, err, call)
+}
+
+// refusedBy checks that err is the refusal of method path by the proxy of policy.
+func refusedBy(t *testing.T, policy, what string, err error, call string) {
+	t.Helper()
+	if err == nil || !strings.Contains(err.Error(), "socket proxy (policy "+policy+") refuses "+call) {
 		t.Errorf("%s: %v; want the proxy's refusal of %s", what, err, call)
 	}
 }

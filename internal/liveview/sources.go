@@ -1,0 +1,180 @@
+package liveview
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/progress"
+)
+
+// sourceRow is what a backup or a restore did and does with one source (ziti, spire, keycloak), or with the set
+// as a whole (name "").
+type sourceRow struct {
+	name    string
+	first   time.Time // its first stage after queued
+	stage   string    // the current stage; progress.Done once finished
+	since   time.Time // when the current stage began
+	bytes   int64
+	total   int64
+	detail  string
+	err     error
+	down    bool   // restore: its server was stopped and is not yet back
+	done    []span // the stages it went through, with their durations
+	lastEnd time.Time
+}
+
+type span struct {
+	stage string
+	d     time.Duration
+}
+
+// Progress is a progress.Func: a backup's or a restore's events, drawn one row per source.
+func (v *View) Progress(e progress.Event) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	now := v.now()
+	if e.Stage == progress.Set {
+		v.set = e.Detail
+		v.refresh()
+		return
+	}
+	r := v.sources[e.Source]
+	if r == nil {
+		r = &sourceRow{name: e.Source}
+		v.sources[e.Source] = r
+		v.sourceOrder = append(v.sourceOrder, e.Source)
+	}
+	if e.Stage != r.stage || e.Stage == progress.Done {
+		// a new stage ends the one before (a queued wait is not a stage of its own)
+		if r.stage != "" && r.stage != progress.Queued && r.stage != progress.Done {
+			r.done = append(r.done, span{r.stage, now.Sub(r.since)})
+		}
+		if r.first.IsZero() && e.Stage != progress.Queued {
+			r.first = now
+		}
+		r.stage, r.since, r.bytes, r.total, r.detail = e.Stage, now, 0, 0, ""
+	}
+	switch e.Stage {
+	case progress.Stop:
+		r.down = true
+	case progress.Done:
+		r.down, r.err, r.lastEnd = false, e.Err, now
+	}
+	if e.Bytes > 0 || e.Total > 0 {
+		r.bytes, r.total = e.Bytes, e.Total
+	}
+	if e.Detail != "" {
+		r.detail = e.Detail
+	}
+	v.refresh()
+}
+
+// runningSource is the source whose stage runs now, as "spire: upload" ("" when none).
+func (v *View) runningSource() string {
+	running := ""
+	for _, name := range v.sourceOrder {
+		r := v.sources[name]
+		if r.stage != progress.Queued && r.stage != progress.Done {
+			running = orSet(name) + ": " + r.stage
+		}
+	}
+	return running
+}
+
+func orSet(name string) string {
+	if name == "" {
+		return "set"
+	}
+	return name
+}
+
+// sourceLines renders a row per source: its state, bytes, time, the stages done; under it, what the current
+// stage waits for or why it failed.
+func (v *View) sourceLines(now time.Time) []string {
+	var out []string
+	for _, name := range v.sourceOrder {
+		r := v.sources[name]
+		mark, state := "▸", r.stage
+		switch {
+		case r.stage == progress.Done && r.err != nil:
+			mark, state = "✗", "failed"
+		case r.stage == progress.Done:
+			mark = "✓"
+		case r.stage == progress.Queued:
+			mark = "·"
+		}
+		if r.down {
+			state += map[bool]string{true: " (server starting)", false: " (server stopped)"}[r.stage == progress.Start || r.stage == progress.Health]
+		}
+		var amount string
+		switch {
+		case r.total > 0 && r.bytes > 0:
+			amount = size(r.bytes) + "/" + size(r.total)
+		case r.total > 0:
+			amount = size(r.total)
+		case r.bytes > 0:
+			amount = size(r.bytes)
+		}
+		elapsed := ""
+		if !r.first.IsZero() {
+			end := now
+			if r.stage == progress.Done {
+				end = r.lastEnd
+			}
+			elapsed = dur(end.Sub(r.first))
+		}
+		l := fmt.Sprintf("%s %-9s %-26s %19s %7s", mark, orSet(name), state, amount, elapsed)
+		var spans []string
+		for _, s := range r.done {
+			spans = append(spans, s.stage+" "+dur(s.d))
+		}
+		if len(spans) > 0 {
+			l += "  " + strings.Join(spans, " · ")
+		}
+		out = append(out, l)
+		switch {
+		case r.err != nil:
+			out = append(out, "    ↳ "+r.err.Error())
+		case r.detail != "" && r.stage != progress.Queued:
+			out = append(out, "    ↳ "+r.detail)
+		}
+	}
+	return out
+}
+
+// size is n bytes for a person: B, KiB, MiB, GiB.
+func size(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB"}
+	f, u := float64(n), 0
+	for f >= 1024 && u < len(units)-1 {
+		f, u = f/1024, u+1
+	}
+	if u == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.1f %s", f, units[u])
+}
+
+// Above returns a writer whose lines go to w above the frame (the frame is cleared, the lines written, the frame
+// drawn again below them); once the view is closed, straight to w. Commands print their output through it while
+// the view is on screen.
+func (v *View) Above(w io.Writer) io.Writer { return aboveWriter{v, w} }
+
+type aboveWriter struct {
+	v *View
+	w io.Writer
+}
+
+func (a aboveWriter) Write(p []byte) (int, error) {
+	a.v.mu.Lock()
+	defer a.v.mu.Unlock()
+	if a.v.closed {
+		return a.w.Write(p)
+	}
+	a.v.clear()
+	n, err := a.w.Write(p)
+	a.v.refresh()
+	return n, err
+}

@@ -27,18 +27,18 @@ type View struct {
 	width func() int // columns of the terminal; 0 = unknown
 	now   func() time.Time
 
-	mu      sync.Mutex
-	start   time.Time
-	order   []string // steps in the order they started
-	steps   map[string]*stepLine
-	stacks  map[string]taskwatch.Stack // by step name
-	waiting map[string]string          // step → what it waits for (the last wait's message)
-	set         string                // the backup's or restore's set
-	sources     map[string]*sourceRow // by source name ("": the set)
+	mu          sync.Mutex
+	start       time.Time
+	order       []string // steps in the order they started
+	steps       map[string]*stepLine
+	stacks      map[string]taskwatch.Stack // by step name
+	waiting     map[string]string          // step → what it waits for (the last wait's message)
+	set         string                     // the backup's or restore's set
+	sources     map[string]*sourceRow      // by source name ("": the set)
 	sourceOrder []string
-	lines   int                        // lines of the frame on screen
-	stop    chan struct{}
-	closed  bool
+	lines       int // lines of the frame on screen
+	stop        chan struct{}
+	closed      bool
 }
 
 type stepLine struct {

@@ -138,7 +138,7 @@ func (t *PostgresTarget) restoreAside(ctx context.Context, path, set string) err
 		return errors.Join(fmt.Errorf("stop %s (nothing was changed): %w", t.Service, err), cleanup())
 	}
 	crashPoint("after-stop")
-	progress.Report(ctx, progress.Event{Stage: progress.Restore, Detail: "swap " + db})
+	progress.Report(ctx, progress.Event{Stage: progress.Swap, Detail: db})
 	swap := fmt.Sprintf(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (%s, %s) AND pid <> pg_backend_pid();
 DROP DATABASE IF EXISTS %s;
 BEGIN;

@@ -440,6 +440,8 @@ func (p *Prepared) Apply(ctx context.Context) (done []string, err error) {
 		}
 	}
 	crashPoint("before-stop")
+	progress.Report(ctx, progress.Event{Stage: progress.Restore})
+	defer func() { progress.Report(ctx, progress.Event{Stage: progress.Done, Err: err}) }()
 	for i, t := range p.targets {
 		// left says what was and was not restored when the restore stops before its end
 		left := func() string {

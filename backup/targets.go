@@ -70,7 +70,7 @@ func (t *FileTarget) Restore(ctx context.Context, path, set string) (err error) 
 		return fmt.Errorf("stop %s (nothing was changed): %w", t.Service, err)
 	}
 	crashPoint("after-stop")
-	progress.Report(ctx, progress.Event{Stage: progress.Restore, Detail: "swap " + t.Path})
+	progress.Report(ctx, progress.Event{Stage: progress.Swap, Detail: t.Path})
 	kept := t.Path + keptInfix + set
 	var linked []string // sidecars removed from the database's name, to link back on failure
 	undo := func() {

@@ -90,8 +90,8 @@ func orSet(name string) string {
 	return name
 }
 
-// sourceLines renders a row per source: its state, bytes, time, the stages done; under it, what the current
-// stage waits for or why it failed.
+// sourceLines renders a row per source: its state, bytes, time; under it the stages done with their times, and
+// what the current stage does or waits for, or why it failed.
 func (v *View) sourceLines(now time.Time) []string {
 	var out []string
 	for _, name := range v.sourceOrder {
@@ -125,16 +125,17 @@ func (v *View) sourceLines(now time.Time) []string {
 			}
 			elapsed = dur(end.Sub(r.first))
 		}
-		l := fmt.Sprintf("%s %-9s %-26s %19s %7s", mark, orSet(name), state, amount, elapsed)
+		out = append(out, strings.TrimRight(fmt.Sprintf("%s %-9s %-24s %7s  %s", mark, orSet(name), state, elapsed, amount), " "))
 		var spans []string
 		for _, s := range r.done {
 			spans = append(spans, s.stage+" "+dur(s.d))
 		}
 		if len(spans) > 0 {
-			l += "  " + strings.Join(spans, " · ")
+			out = append(out, "    "+strings.Join(spans, " · "))
 		}
-		out = append(out, l)
 		switch {
+		case r.err != nil && name == "" && v.sourceFailed():
+			// the failed source's row says why
 		case r.err != nil:
 			out = append(out, "    ↳ "+r.err.Error())
 		case r.detail != "" && r.stage != progress.Queued:
@@ -142,6 +143,16 @@ func (v *View) sourceLines(now time.Time) []string {
 		}
 	}
 	return out
+}
+
+// sourceFailed reports whether a source (not the set) failed.
+func (v *View) sourceFailed() bool {
+	for name, r := range v.sources {
+		if name != "" && r.err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // size is n bytes for a person: B, KiB, MiB, GiB.

@@ -26,7 +26,8 @@ const (
 	Download = "download" // restore: the object comes from the store (Bytes of Total)
 	Check    = "check"    // restore: the target checks the snapshot can be restored (format, pg_restore --list)
 	Stop     = "stop"     // restore: the server is stopped
-	Restore  = "restore"  // restore: the database is put in place
+	Restore  = "restore"  // restore: the snapshot is restored (copied beside the database, pg_restore); for the set, the servers one after the other
+	Swap     = "swap"     // restore: the restored database replaces the server's, while it is stopped
 	Start    = "start"    // restore: the server is started again
 	Health   = "health"   // restore: waiting until the server answers (Detail: the attempt)
 	Set      = "set"      // the set is known (Detail: its ID)

@@ -186,23 +186,24 @@ func TestUpLiveViewPTYE2E(t *testing.T) {
 	}
 }
 
-// The README's alternative ports collide with nothing the running test bed holds: up's preflight (which names any
-// local holder of a published port) passes with them, in a dry run of the three stacks. (A full up with them is
-// TestUpDevE2E's with other free ports: what could differ is only whether these are free.)
-func TestUpREADMEPortsE2E(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
+// publishOnREADMEPorts makes d publish the controller, the router and Keycloak on the README's alternative ports
+// (the ones it tells a user to take when the defaults are in use), with the whole test bed up: `up` with them must
+// collide with nothing the test bed holds. TestUpDevE2E's up runs on them.
+func (d *devSystem) publishOnREADMEPorts(t *testing.T) {
+	t.Helper()
 	for _, s := range testbed.Servers {
-		testbed.Require(t, s) // the whole test bed is up
+		testbed.Require(t, s)
 	}
 	_, m := readmeAltPorts(t)
-	// a dry run takes no lock: no need to wait for other tests' runs in the Swarm
-	d := newDevSystemOn(t, false, testbed.Require(t, "docker").Docker.Host, "127.0.0.1", "")
-	code, _, errs := cli(t, d.up("--dry-run", "--set", "ZITI_CTRL_PUBLISHED_PORT="+m[1], "--set", "ZITI_ROUTER_PUBLISHED_PORT="+m[2],
-		"--set", "KEYCLOAK_PUBLISHED_PORT="+m[3])...)
-	// (the plan itself stops at the OpenZiti stack, whose network the Keycloak stack has not made yet: a dry run)
-	if code == exitcode.InvalidConfig || !strings.Contains(errs, `"msg":"preflight","ok":true`) {
-		t.Fatalf("up --dry-run with the README's ports %v: exit %d\n%s", m[1:], code, lastLines(errs, 20))
+	env, err := os.ReadFile(d.envFile)
+	if err != nil {
+		t.Fatal(err)
 	}
+	for i, v := range []string{"ZITI_CTRL_PUBLISHED_PORT", "ZITI_ROUTER_PUBLISHED_PORT", "KEYCLOAK_PUBLISHED_PORT"} {
+		env = regexp.MustCompile(`(?m)^`+v+`=.*$`).ReplaceAll(env, []byte(v+"="+m[i+1]))
+	}
+	if err := os.WriteFile(d.envFile, env, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.zitiPort, d.keycloakPort = m[1], m[3]
 }

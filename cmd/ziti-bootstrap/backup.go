@@ -226,7 +226,6 @@ func newBackupHealthcheckCommand(g *globals) *cobra.Command {
 
 func runBackup(ctx context.Context, g *globals, env *app.Backup, noPrune bool) error {
 	m, deleted, err := env.RunOnce(ctx, g.lockFor(), version, noPrune)
-	closeLiveView(g) // its last frame, then the report
 	if m == nil {
 		return err
 	}

@@ -20,16 +20,21 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
 
-// onPTY runs ziti-bootstrap with args, its stderr a pseudo-terminal of cols columns, and returns the exit code,
-// stdout, and the screen (what the terminal received, \r\n as \n) split into the frames of the live view.
-func onPTY(t *testing.T, cols uint16, args ...string) (code int, stdout, screen string, frames []string) {
+// onPTY runs ziti-bootstrap with args, its stderr a pseudo-terminal of cols columns (its stdout too with shared,
+// as at a person's terminal), and returns the exit code, stdout (when not shared), and the screen (what the
+// terminal received, \r\n as \n) split into the frames of the live view.
+func onPTY(t *testing.T, cols uint16, shared bool, args ...string) (code int, stdout, screen string, frames []string) {
 	t.Helper()
 	master, slave := openPTY(t, cols)
 	var capture testutil.SyncBuffer
 	copied := make(chan struct{})
 	go func() { io.Copy(&capture, master); close(copied) }()
 	var out bytes.Buffer
-	code = execute(context.Background(), args, &out, slave)
+	var w io.Writer = &out
+	if shared {
+		w = slave
+	}
+	code = execute(context.Background(), args, w, slave)
 	slave.Close()
 	master.Close()
 	<-copied
@@ -86,12 +91,12 @@ func TestBackupRestoreLiveViewPTY(t *testing.T) {
 	testbed.Require(t, "ziti")
 	common := append(append(b.args(b.spireDatastore), b.hostLock()...), "--prefix", b.prefix, "--sources", "ziti,spire,keycloak",
 		"--ziti-db", filepath.Join(b.in.Ziti.Home, "db", "ctrl.db"))
-	code, stdout, screen, frames := onPTY(t, 140, append([]string{"backup"}, common...)...)
+	code, _, screen, frames := onPTY(t, 140, true, append([]string{"backup"}, common...)...)
 	if code != exitcode.OK {
-		t.Fatalf("backup: exit %d\n%s\n%s", code, lastLines(screen, 30), stdout)
+		t.Fatalf("backup: exit %d\n%s", code, lastLines(screen, 30))
 	}
-	last := frames[len(frames)-1]
-	t.Logf("backup: %d frame(s); the last:\n%s\nthen stdout:\n%s", len(frames), last, stdout)
+	last, stdout := afterLastFrame(t, frames, regexp.MustCompile(`(?m)^set \S+ complete: `))
+	t.Logf("backup: %d frame(s); the last:\n%s\nthen the report:\n%s", len(frames), last, stdout)
 	set := setIDRe.FindString(stdout)
 	if len(frames) < 5 || !strings.Contains(stdout, "complete: 3 object(s)") || set == "" {
 		t.Fatalf("want the view redrawn in place as the three sources are backed up, then the report:\n%q\n%s", screen, stdout)
@@ -129,12 +134,12 @@ func TestBackupRestoreLiveViewPTY(t *testing.T) {
 	for _, s := range []string{"ziti", "spire", "keycloak"} {
 		restore = append(restore, "--"+s+"-stop", "true", "--"+s+"-start", "true")
 	}
-	code, stdout, screen, frames = onPTY(t, 140, restore...)
+	code, _, screen, frames = onPTY(t, 140, true, restore...)
 	if code != exitcode.OK {
-		t.Fatalf("restore: exit %d\n%s\n%s", code, lastLines(screen, 40), stdout)
+		t.Fatalf("restore: exit %d\n%s", code, lastLines(screen, 40))
 	}
-	last = frames[len(frames)-1]
-	t.Logf("restore: %d frame(s); the last:\n%s\nstdout:\n%s", len(frames), last, stdout)
+	last, stdout = afterLastFrame(t, frames, regexp.MustCompile(`(?m)^set \S+ verified `))
+	t.Logf("restore: %d frame(s); the last:\n%s\nthen the report:\n%s", len(frames), last, stdout)
 	for _, src := range []string{"ziti", "spire", "keycloak"} {
 		for _, stage := range []string{"download", "verify", "check", `stop \(server stopped\)`, "restore", `swap \(server stopped\)`, `start \(server starting\)`, `health \(server starting\)`} {
 			if src == "keycloak" && strings.HasPrefix(stage, "swap") && !frameShows(frames, `▸ keycloak +swap`) {
@@ -153,6 +158,23 @@ func TestBackupRestoreLiveViewPTY(t *testing.T) {
 	}
 	noLogs(t, screen)
 	checkGolden(t, "live-restore.golden", normFrame(last, dir, "DIR", pgDB, "PGDB"))
+}
+
+// afterLastFrame splits the last of frames where the report (report's match) begins: the frame, then the report.
+// Nothing of the report may come before the last frame: the view redraws in place, then the report follows it.
+func afterLastFrame(t *testing.T, frames []string, report *regexp.Regexp) (frame, rest string) {
+	t.Helper()
+	last := frames[len(frames)-1]
+	loc := report.FindStringIndex(last)
+	if loc == nil {
+		t.Fatalf("the screen does not end with the report (%s):\n%s", report, last)
+	}
+	for _, f := range frames[:len(frames)-1] {
+		if report.MatchString(f) {
+			t.Errorf("the report comes before the last frame:\n%s", f)
+		}
+	}
+	return last[:loc[0]], last[loc[0]:]
 }
 
 // noLogs fails when structured log lines (JSON or text) reached the terminal.
@@ -210,7 +232,7 @@ func TestBackupOffTerminalLogs(t *testing.T) {
 		t.Errorf("off a terminal: escape sequences or no report\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	}
 
-	code, out, screen, _ := onPTY(t, 140, append([]string{"backup", "-o", "json", "--no-prune"}, common...)...)
+	code, out, screen, _ := onPTY(t, 140, false, append([]string{"backup", "-o", "json", "--no-prune"}, common...)...)
 	if code != exitcode.OK {
 		t.Fatalf("backup -o json on a terminal: exit %d\n%s\n%s", code, screen, out)
 	}

@@ -15,7 +15,7 @@ import (
 
 // startLiveView starts the live view of command title on stderr when it is a terminal and the output is text; it
 // then takes the log (warnings and errors only, drawn above the frame: the frame shows the rest), and what the
-// command prints to stdout meanwhile goes above the frame too. Off a terminal, or with -o json, it does nothing
+// command prints to stdout meanwhile is held until the last frame is drawn: the report follows it. Off a terminal, or with -o json, it does nothing
 // and the structured logs stay. The returned function closes the view.
 func startLiveView(g *globals, title string) func() {
 	if g.output != "text" || !isTerminal(g.stderr) {
@@ -31,7 +31,7 @@ func startLiveView(g *globals, title string) func() {
 	}
 	g.live = liveview.New(g.stderr, title, width)
 	g.log = slog.New(slog.NewTextHandler(g.live.LogWriter(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	g.stdout = g.live.Above(g.stdout)
+	g.stdout = g.live.Hold(g.stdout)
 	return g.live.Close
 }
 
@@ -45,11 +45,4 @@ func startBackupView(ctx context.Context, g *globals, env *app.Backup, title str
 	}
 	env.Log = g.log
 	return progress.With(ctx, g.live.Progress), done
-}
-
-// closeLiveView closes the live view, if any, so that what follows (the report) comes after its last frame.
-func closeLiveView(g *globals) {
-	if g.live != nil {
-		g.live.Close()
-	}
 }

@@ -36,6 +36,7 @@ type View struct {
 	set         string                     // the backup's or restore's set
 	sources     map[string]*sourceRow      // by source name ("": the set)
 	sourceOrder []string
+	held        []*heldWriter // output that follows the last frame (Hold)
 	lines       int // lines of the frame on screen
 	stop        chan struct{}
 	closed      bool
@@ -129,6 +130,9 @@ func (v *View) Close() {
 	close(v.stop)
 	v.redraw()
 	v.lines = 0
+	for _, h := range v.held {
+		h.flush()
+	}
 }
 
 // clear moves the cursor to the frame's first line and clears to the end of the screen.

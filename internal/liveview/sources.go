@@ -168,24 +168,37 @@ func size(n int64) string {
 	return fmt.Sprintf("%.1f %s", f, units[u])
 }
 
-// Above returns a writer whose lines go to w above the frame (the frame is cleared, the lines written, the frame
-// drawn again below them); once the view is closed, straight to w. Commands print their output through it while
-// the view is on screen.
-func (v *View) Above(w io.Writer) io.Writer { return aboveWriter{v, w} }
-
-type aboveWriter struct {
-	v *View
-	w io.Writer
+// Hold returns a writer whose output is held while the view is on screen and written to w after its last frame
+// (Close); once the view is closed, it writes straight to w. Commands print their report through it: the view
+// redraws in place, then the report follows it.
+func (v *View) Hold(w io.Writer) io.Writer {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	h := &heldWriter{v: v, w: w}
+	v.held = append(v.held, h)
+	return h
 }
 
-func (a aboveWriter) Write(p []byte) (int, error) {
-	a.v.mu.Lock()
-	defer a.v.mu.Unlock()
-	if a.v.closed {
-		return a.w.Write(p)
+type heldWriter struct {
+	v   *View
+	w   io.Writer
+	buf []byte
+}
+
+func (h *heldWriter) Write(p []byte) (int, error) {
+	h.v.mu.Lock()
+	defer h.v.mu.Unlock()
+	if h.v.closed {
+		return h.w.Write(p)
 	}
-	a.v.clear()
-	n, err := a.w.Write(p)
-	a.v.refresh()
-	return n, err
+	h.buf = append(h.buf, p...)
+	return len(p), nil
+}
+
+// flush writes what h held (the view's lock held).
+func (h *heldWriter) flush() {
+	if len(h.buf) > 0 {
+		h.w.Write(h.buf)
+		h.buf = nil
+	}
 }

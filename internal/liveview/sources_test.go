@@ -117,22 +117,22 @@ func TestRestoreFrameGolden(t *testing.T) {
 	golden(t, "restore-failed.golden", v.Frame(), 120)
 }
 
-// What the command prints while the view is on screen goes above the frame, which is drawn again below it; once
-// the view is closed, straight through.
-func TestAbove(t *testing.T) {
+// What the command prints while the view is on screen is held and follows its last frame; once the view is
+// closed, it goes straight through.
+func TestHold(t *testing.T) {
 	var out bytes.Buffer
 	v, _ := newTestView(&out, "restore", 80)
-	stdout := v.Above(&out)
+	stdout := v.Hold(&out)
 	v.Progress(progress.Event{Source: "spire", Stage: progress.Queued})
 	frame := v.Frame()
-	out.WriteString("|")
 	stdout.Write([]byte("set X verified\n"))
-	v.Close()
+	v.Progress(progress.Event{Source: "spire", Stage: progress.Done})
+	last := v.Frame()
 	stdout.Write([]byte("restored spire\n"))
-	got := out.String()
-	_, after, _ := strings.Cut(got, "|")
-	want := "\x1b[" + "2A\r\x1b[J" + "set X verified\n" + frame + "\x1b[2A\r\x1b[J" + frame + "restored spire\n"
-	if after != want {
-		t.Errorf("after the first frame:\n%q\nwant\n%q", after, want)
+	v.Close()
+	stdout.Write([]byte("after\n"))
+	want := frame + "\x1b[2A\r\x1b[J" + last + "\x1b[2A\r\x1b[J" + last + "set X verified\nrestored spire\nafter\n"
+	if got := out.String(); got != want {
+		t.Errorf("output:\n%q\nwant\n%q", got, want)
 	}
 }

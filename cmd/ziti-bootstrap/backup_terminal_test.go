@@ -261,4 +261,3 @@ func logMessages(t *testing.T, logs, prefix string) []string {
 	}
 	return msgs
 }
-

@@ -37,7 +37,7 @@ type View struct {
 	sources     map[string]*sourceRow      // by source name ("": the set)
 	sourceOrder []string
 	held        []*heldWriter // output that follows the last frame (Hold)
-	lines       int // lines of the frame on screen
+	lines       int           // lines of the frame on screen
 	stop        chan struct{}
 	closed      bool
 }

@@ -37,6 +37,7 @@ type View struct {
 	sources     map[string]*sourceRow      // by source name ("": the set)
 	sourceOrder []string
 	held        []*heldWriter // output that follows the last frame (Hold)
+	lockWait    string        // the holder of the lock the run waits for; "" once it has it
 	lines       int           // lines of the frame on screen
 	stop        chan struct{}
 	closed      bool
@@ -180,6 +181,9 @@ func (v *View) Frame() string {
 	}
 	if running != "" {
 		head += "  step " + running
+	}
+	if v.lockWait != "" {
+		head += "  waiting for the lock, " + v.lockWait
 	}
 	lines = append(lines, head)
 	lines = append(lines, v.sourceLines(now)...)

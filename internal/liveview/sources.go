@@ -35,7 +35,13 @@ func (v *View) Progress(e progress.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	now := v.now()
-	if e.Stage == progress.Set {
+	v.lockWait = ""
+	switch e.Stage {
+	case progress.Lock:
+		v.lockWait = e.Detail
+		v.refresh()
+		return
+	case progress.Set:
 		v.set = e.Detail
 		v.refresh()
 		return

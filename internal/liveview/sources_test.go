@@ -136,3 +136,18 @@ func TestHold(t *testing.T) {
 		t.Errorf("output:\n%q\nwant\n%q", got, want)
 	}
 }
+
+// While the run waits for the tool's lock, the header says who holds it; the run's next event ends the wait.
+func TestLockWait(t *testing.T) {
+	var out bytes.Buffer
+	v, _ := newTestView(&out, "backup", 120)
+	defer v.Close()
+	v.Progress(progress.Event{Stage: progress.Lock, Detail: "held by up run-1a2b on node1 (10s of 2m0s)"})
+	if head, _, _ := strings.Cut(v.Frame(), "\n"); !strings.HasSuffix(head, "waiting for the lock, held by up run-1a2b on node1 (10s of 2m0s)") {
+		t.Errorf("header while waiting for the lock: %q", head)
+	}
+	v.Progress(progress.Event{Stage: progress.Set, Detail: "20261205T180000Z-1a2b"})
+	if strings.Contains(v.Frame(), "lock") {
+		t.Errorf("the lock wait still shows once the run went on:\n%s", v.Frame())
+	}
+}

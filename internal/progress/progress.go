@@ -31,6 +31,7 @@ const (
 	Start    = "start"    // restore: the server is started again
 	Health   = "health"   // restore: waiting until the server answers (Detail: the attempt)
 	Set      = "set"      // the set is known (Detail: its ID)
+	Lock     = "lock"     // the run waits for the tool's lock (Detail: its holder); any other event ends the wait
 	Done     = "done"     // the source (or the set) is finished; Err says whether it failed
 )
 

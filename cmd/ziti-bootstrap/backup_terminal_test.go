@@ -35,9 +35,11 @@ func onPTY(t *testing.T, cols uint16, shared bool, args ...string) (code int, st
 		w = slave
 	}
 	code = execute(context.Background(), args, w, slave)
+	// the terminal is read to its end (EIO once the program's side is closed and drained), then closed: closing it
+	// first would drop what the terminal holds unread, such as the report after the last frame
 	slave.Close()
-	master.Close()
 	<-copied
+	master.Close()
 	screen = strings.ReplaceAll(capture.String(), "\r\n", "\n")
 	return code, out.String(), screen, redrawSeq.Split(screen, -1)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/progress"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
@@ -103,7 +104,9 @@ func (e *Backup) RunOnce(ctx context.Context, lock Locker, tool string, noPrune 
 		if m, err = b.Run(ctx); err != nil || noPrune {
 			return err
 		}
+		progress.Report(ctx, progress.Event{Stage: progress.Prune})
 		deleted, err = e.Prune(ctx, false, false, io.Discard)
+		progress.Report(ctx, progress.Event{Stage: progress.Done, Detail: fmt.Sprintf("%s; %d set(s) deleted by retention", m.Set, len(deleted)), Err: err})
 		return err
 	})
 	return m, deleted, err

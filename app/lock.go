@@ -11,6 +11,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/progress"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -58,6 +59,9 @@ func takeLock(ctx context.Context, log *slog.Logger, cfg *config.Config, lcfg co
 	lastLog := time.Time{}
 	lease, err = lock.Acquire(ctx, store, lock.Options{Wait: lcfg.Wait, TTL: lcfg.TTL, What: what,
 		Waiting: func(h *lock.Holder, waited time.Duration, err error) {
+			if h != nil && lcfg.Wait > 0 {
+				progress.Report(ctx, progress.Event{Stage: progress.Lock, Detail: fmt.Sprintf("held by %s (%s of %s)", h, waited.Round(time.Second), lcfg.Wait)})
+			}
 			if lcfg.Wait == 0 || time.Since(lastLog) < 5*time.Second {
 				return
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/progress"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
@@ -128,6 +129,7 @@ func prepareRestore(ctx context.Context, env *Backup, r *RestoreOptions, targets
 		fmt.Fprintln(out, "  "+l)
 	}
 	if apply == nil {
+		progress.Report(ctx, progress.Event{Stage: progress.Done, Detail: "dry run: nothing changed"})
 		fmt.Fprintln(out, "dry run: nothing changed")
 		return nil
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/progress"
 )
 
 // Backup takes snapshot sets: one run, one set under Prefix/<set ID>/, holding one object per source and, written
@@ -88,6 +90,10 @@ func (b *Backup) Run(ctx context.Context) (*Manifest, error) {
 	}
 	dir := normPrefix(b.Prefix) + m.Set + "/"
 	log.Info("backup started", "set", m.Set, "where", b.Store.Where(dir))
+	progress.Report(ctx, progress.Event{Stage: progress.Set, Detail: m.Set})
+	for _, s := range b.Sources {
+		progress.Report(ctx, progress.Event{Source: s.Name(), Stage: progress.Queued})
+	}
 
 	fail := func(source string, err error) (*Manifest, error) {
 		// Best effort: the set has no manifest and never counts; removing its objects only saves space.
@@ -99,6 +105,7 @@ func (b *Backup) Run(ctx context.Context) (*Manifest, error) {
 			}
 		}
 		log.Error("backup failed", "set", m.Set, "source", source, "error", err)
+		progress.Report(ctx, progress.Event{Source: source, Stage: progress.Done, Err: err})
 		return nil, &SetError{Set: m.Set, Source: source, Err: err}
 	}
 
@@ -116,15 +123,17 @@ func (b *Backup) Run(ctx context.Context) (*Manifest, error) {
 			m.Started.Format(time.RFC3339), skew.Round(time.Second), info.Modified.UTC().Format(time.RFC3339), MaxClockSkew))
 	}
 	for _, src := range b.Sources {
-		o, err := b.one(ctx, src, m.Set, dir, tmp, level, now)
+		o, err := b.one(progress.Source(ctx, src.Name()), src, m.Set, dir, tmp, level, now)
 		if err != nil {
 			return fail(src.Name(), err)
 		}
+		progress.Report(ctx, progress.Event{Source: src.Name(), Stage: progress.Done, Bytes: o.Size, Detail: o.ServerVersion})
 		log.Info("backup object stored", "set", m.Set, "source", o.Source, "key", o.Key, "bytes", o.Size, "rawBytes", o.RawSize,
 			"serverVersion", o.ServerVersion, "durationMs", o.DurationMS)
 		m.Objects = append(m.Objects, o)
 	}
 	m.Finished = now().UTC()
+	progress.Report(ctx, progress.Event{Stage: progress.Manifest})
 	body, err := m.marshal(b.Prefix, b.Key)
 	if err != nil {
 		return fail("", err)
@@ -133,6 +142,7 @@ func (b *Backup) Run(ctx context.Context) (*Manifest, error) {
 	if _, err := b.Store.Put(ctx, dir+ManifestName, bytes.NewReader(body)); err != nil {
 		return fail("", fmt.Errorf("write the manifest: %w", err))
 	}
+	progress.Report(ctx, progress.Event{Stage: progress.Done, Bytes: m.Size(), Detail: m.Set})
 	log.Info("backup complete", "set", m.Set, "objects", len(m.Objects), "bytes", m.Size(),
 		"duration", m.Finished.Sub(m.Started).Round(time.Millisecond).String())
 	return m, nil
@@ -141,6 +151,7 @@ func (b *Backup) Run(ctx context.Context) (*Manifest, error) {
 // one snapshots src and stores it as one object of the set (in dir).
 func (b *Backup) one(ctx context.Context, src Source, set, dir, tmp string, level zstd.EncoderLevel, now func() time.Time) (Object, error) {
 	start := now()
+	progress.Report(ctx, progress.Event{Stage: progress.Snapshot})
 	snap, err := src.Snapshot(ctx, tmp)
 	if err != nil {
 		return Object{}, fmt.Errorf("snapshot: %w", err)
@@ -153,11 +164,13 @@ func (b *Backup) one(ctx context.Context, src Source, set, dir, tmp string, leve
 	}
 	name := objectName(src.Name(), snap.Format, compression == "", b.Key != nil)
 	enc := encode(snap, b.Key, objectID(set, name), level)
-	info, putErr := b.Store.Put(ctx, dir+name, enc.Reader())
+	progress.Report(ctx, progress.Event{Stage: progress.Upload})
+	info, putErr := b.Store.Put(ctx, dir+name, progress.Reader(ctx, enc.Reader(), progress.Event{Stage: progress.Upload}))
 	res, err := enc.Finish(putErr)
 	if err != nil {
 		return Object{}, err
 	}
+	progress.Report(ctx, progress.Event{Stage: progress.Verify, Bytes: info.Size})
 	if info.Size != res.Size { // a checked write: what the store holds is what we produced
 		return Object{}, fmt.Errorf("%s holds %d bytes, %d were written", b.Store.Where(dir+name), info.Size, res.Size)
 	}

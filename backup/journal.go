@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"syscall"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/progress"
 )
 
 // Restores that always finish what they start. A restore changes each server in steps (record, stop, replace,
@@ -42,6 +44,7 @@ func Recover(ctx context.Context, targets []Target, log *slog.Logger) ([]string,
 	}
 	var did []string
 	var errs []error
+	progress.Report(ctx, progress.Event{Stage: progress.Recover})
 	for _, t := range targets {
 		if r, ok := t.(Recoverer); ok {
 			msg, err := r.Recover(ctx)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/progress"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
@@ -78,10 +79,12 @@ func (t *PostgresTarget) Restore(ctx context.Context, path, set string) error {
 	if super {
 		return t.restoreAside(ctx, path, set)
 	}
+	progress.Report(ctx, progress.Event{Stage: progress.Stop, Detail: t.Service.String()})
 	if err := t.Service.Stop(ctx); err != nil {
 		return fmt.Errorf("stop %s (nothing was changed): %w", t.Service, err)
 	}
 	crashPoint("after-stop")
+	progress.Report(ctx, progress.Event{Stage: progress.Restore, Detail: "pg_restore into " + t.DB.Database})
 	rerr := pgRestore(ctx, t.DB, "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error", "--no-password",
 		"--dbname="+t.DB.Database, path)
 	if rerr != nil {
@@ -125,14 +128,17 @@ func (t *PostgresTarget) restoreAside(ctx context.Context, path, set string) err
 	restorer := t.DB
 	restorer.User, restorer.Password, restorer.Database = role, redact.NewSecret(pw), fresh
 	crashPoint("mid-restore")
+	progress.Report(ctx, progress.Event{Stage: progress.Restore, Detail: "pg_restore into " + fresh})
 	if err := pgRestore(ctx, restorer, "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error", "--no-password",
 		"--dbname="+fresh, path); err != nil {
 		return errors.Join(fmt.Errorf("pg_restore as the unprivileged role %s into a new database (dropped; %s is as it was): %w", role, t.DB, err), cleanup())
 	}
+	progress.Report(ctx, progress.Event{Stage: progress.Stop, Detail: t.Service.String()})
 	if err := t.Service.Stop(ctx); err != nil {
 		return errors.Join(fmt.Errorf("stop %s (nothing was changed): %w", t.Service, err), cleanup())
 	}
 	crashPoint("after-stop")
+	progress.Report(ctx, progress.Event{Stage: progress.Swap, Detail: db})
 	swap := fmt.Sprintf(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (%s, %s) AND pid <> pg_backend_pid();
 DROP DATABASE IF EXISTS %s;
 BEGIN;

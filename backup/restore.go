@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/progress"
 )
 
 // Target puts one source's snapshot back into its server.
@@ -150,11 +152,18 @@ type Prepared struct {
 // objects and checks each one's size and SHA-256 against the manifest, decodes them (decryption authenticates
 // every chunk) and checks the decoded size and SHA-256, and lets each target check its file. Any failure refuses
 // the set naming the object, and nothing is changed. Close the result to remove the staged files.
-func (r *Restore) Prepare(ctx context.Context, set string, only []string) (*Prepared, error) {
+func (r *Restore) Prepare(ctx context.Context, set string, only []string) (p *Prepared, err error) {
+	progress.Report(ctx, progress.Event{Stage: progress.Resolve, Detail: set})
+	defer func() {
+		if err != nil {
+			progress.Report(ctx, progress.Event{Stage: progress.Done, Err: err})
+		}
+	}()
 	m, authenticated, err := r.resolve(ctx, set)
 	if err != nil {
 		return nil, err
 	}
+	progress.Report(ctx, progress.Event{Stage: progress.Set, Detail: m.Set})
 	if !authenticated && !r.AllowUnauthenticated {
 		return nil, &UnauthenticatedError{Set: m.Set}
 	}
@@ -165,18 +174,25 @@ func (r *Restore) Prepare(ctx context.Context, set string, only []string) (*Prep
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.stage(ctx, m, objs)
+	for _, o := range objs {
+		progress.Report(ctx, progress.Event{Source: o.Source, Stage: progress.Queued})
+	}
+	p, err = r.stage(ctx, m, objs)
 	if err != nil {
 		return nil, err
 	}
 	p.targets = targets
 	for _, t := range targets {
+		progress.Report(ctx, progress.Event{Source: t.Source(), Stage: progress.Check})
 		if err := t.Check(ctx, p.Files[t.Source()]); err != nil {
 			p.Close()
 			o, _ := m.Object(t.Source())
 			return nil, &CorruptError{Set: m.Set, Object: r.Store.Where(normPrefix(r.Prefix) + m.Set + "/" + o.Key),
 				Reason: fmt.Sprintf("not restorable into %s: %v", t, err)}
 		}
+	}
+	for _, t := range targets {
+		progress.Report(ctx, progress.Event{Source: t.Source(), Stage: progress.Queued, Detail: "verified"})
 	}
 	return p, nil
 }
@@ -260,13 +276,14 @@ func (r *Restore) stage(ctx context.Context, m *Manifest, objs []Object) (*Prepa
 	stored := make([]string, len(objs))
 	for i, o := range objs {
 		stored[i] = filepath.Join(dir, fmt.Sprintf("object-%d.stored", i))
-		if err := r.download(ctx, m.Set, setDir+o.Key, stored[i], o); err != nil {
+		if err := r.download(progress.Source(ctx, o.Source), m.Set, setDir+o.Key, stored[i], o); err != nil {
 			p.Close()
 			return nil, err
 		}
 	}
 	for i, o := range objs {
 		raw := filepath.Join(dir, fmt.Sprintf("object-%d.raw", i))
+		progress.Report(ctx, progress.Event{Source: o.Source, Stage: progress.Verify, Total: o.RawSize})
 		if err := r.decodeFile(m.Set, setDir+o.Key, stored[i], raw, o); err != nil {
 			p.Close()
 			return nil, err
@@ -298,7 +315,9 @@ func (r *Restore) download(ctx context.Context, set, key, path string, o Object)
 		return err
 	}
 	d := newDigest()
-	_, cerr := io.Copy(io.MultiWriter(f, d), io.LimitReader(rc, o.Size+1)) // never more than declared (+1: to see it)
+	progress.Report(ctx, progress.Event{Stage: progress.Download, Total: o.Size})
+	body := progress.Reader(ctx, rc, progress.Event{Stage: progress.Download, Total: o.Size})
+	_, cerr := io.Copy(io.MultiWriter(f, d), io.LimitReader(body, o.Size+1)) // never more than declared (+1: to see it)
 	if err := f.Close(); err != nil && cerr == nil {
 		cerr = err
 	}
@@ -421,9 +440,11 @@ func (p *Prepared) Apply(ctx context.Context) (done []string, err error) {
 		}
 	}
 	crashPoint("before-stop")
+	progress.Report(ctx, progress.Event{Stage: progress.Restore})
+	defer func() { progress.Report(ctx, progress.Event{Stage: progress.Done, Err: err}) }()
 	for i, t := range p.targets {
-		// progress says what was and was not restored when the restore stops before its end
-		progress := func() string {
+		// left says what was and was not restored when the restore stops before its end
+		left := func() string {
 			var msg string
 			if len(done) > 0 {
 				msg += fmt.Sprintf(" (already restored: %s)", strings.Join(done, ", "))
@@ -438,13 +459,16 @@ func (p *Prepared) Apply(ctx context.Context) (done []string, err error) {
 			return msg
 		}
 		if ctx.Err() != nil { // interrupted, or the lock lost, after the previous target: touch no other
-			return done, fmt.Errorf("restore of set %s stopped before %s: %w%s", p.Manifest.Set, t.Source(), context.Cause(ctx), progress())
+			return done, fmt.Errorf("restore of set %s stopped before %s: %w%s", p.Manifest.Set, t.Source(), context.Cause(ctx), left())
 		}
 		p.log.Info("restore started", "set", p.Manifest.Set, "source", t.Source(), "target", t.String())
-		if err := t.Restore(ctx, p.Files[t.Source()], p.Manifest.Set); err != nil {
-			return done, fmt.Errorf("restore %s from set %s: %w%s", t.Source(), p.Manifest.Set, err, progress())
+		if err := t.Restore(progress.Source(ctx, t.Source()), p.Files[t.Source()], p.Manifest.Set); err != nil {
+			err = fmt.Errorf("restore %s from set %s: %w%s", t.Source(), p.Manifest.Set, err, left())
+			progress.Report(ctx, progress.Event{Source: t.Source(), Stage: progress.Done, Err: err})
+			return done, err
 		}
 		p.log.Info("restore done", "set", p.Manifest.Set, "source", t.Source())
+		progress.Report(ctx, progress.Event{Source: t.Source(), Stage: progress.Done})
 		done = append(done, t.Source())
 	}
 	return done, nil

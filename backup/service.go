@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/progress"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
@@ -82,7 +83,11 @@ func ready(ctx context.Context, name string, probe func(context.Context) error, 
 	if timeout <= 0 {
 		timeout = 2 * time.Minute
 	}
-	return wait.For(ctx, wait.Target{What: name, Where: "after restore", Deadline: timeout, Initial: 300 * time.Millisecond, Max: 2 * time.Second}, probe)
+	progress.Report(ctx, progress.Event{Stage: progress.Health, Detail: name})
+	return wait.For(ctx, wait.Target{What: name, Where: "after restore", Deadline: timeout, Initial: 300 * time.Millisecond, Max: 2 * time.Second,
+		Progress: func(what, _ string, attempt int, _ time.Duration, err error) {
+			progress.Report(ctx, progress.Event{Stage: progress.Health, Detail: fmt.Sprintf("%s: attempt %d: %v", what, attempt, err)})
+		}}, probe)
 }
 
 // ProcessService is a server process on this host that may be signalled: Stop sends SIGTERM to it (and its

@@ -21,6 +21,7 @@ import (
 	_ "modernc.org/sqlite" // pure-Go SQLite: online copies of SPIRE's datastore without cgo
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/progress"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
@@ -127,7 +128,9 @@ func (z *ZitiSource) Snapshot(ctx context.Context, _ string) (*Snapshot, error) 
 	}
 	var written string
 	err = wait.For(ctx, wait.Target{What: "a Ziti controller database snapshot (at most one a minute)", Where: "the controller",
-		Deadline: limit, Initial: 5 * time.Second, Max: 15 * time.Second}, func(ctx context.Context) error {
+		Deadline: limit, Initial: 5 * time.Second, Max: 15 * time.Second, Progress: func(_, _ string, attempt int, _ time.Duration, _ error) {
+			progress.Report(ctx, progress.Event{Stage: progress.Snapshot, Detail: fmt.Sprintf("the controller takes one a minute: attempt %d", attempt)})
+		}}, func(ctx context.Context) error {
 		p, err := z.Controller.SnapshotDB(ctx, "__DB_DIR__/"+name)
 		if err != nil {
 			if ziti.IsRateLimited(err) {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/progress"
 )
 
 // FileTarget restores a server whose state is one database file (the Ziti controller's bbolt ctrl.db, SPIRE's
@@ -57,15 +59,18 @@ func orNotDir(err error) any {
 // the rename leaves the old database (Recover links its sidecars back); after it, the restored one.
 func (t *FileTarget) Restore(ctx context.Context, path, set string) (err error) {
 	tmp := t.Path + restoreSuffix
+	progress.Report(ctx, progress.Event{Stage: progress.Restore, Detail: "copy beside " + t.Path})
 	if err := copyFile(path, tmp, t.Path); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("copy the snapshot next to %s: %w", t.Path, err)
 	}
+	progress.Report(ctx, progress.Event{Stage: progress.Stop, Detail: t.Service.String()})
 	if err := t.Service.Stop(ctx); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("stop %s (nothing was changed): %w", t.Service, err)
 	}
 	crashPoint("after-stop")
+	progress.Report(ctx, progress.Event{Stage: progress.Swap, Detail: t.Path})
 	kept := t.Path + keptInfix + set
 	var linked []string // sidecars removed from the database's name, to link back on failure
 	undo := func() {
@@ -152,6 +157,7 @@ const StartTimeout = 10 * time.Minute
 // startAgain starts a server the restore stopped. It is not cancelled with ctx (an interrupt, or the lock lost
 // mid-restore): a stopped server must come back; StartTimeout bounds it instead.
 func startAgain(ctx context.Context, s Service) error {
+	progress.Report(ctx, progress.Event{Stage: progress.Start, Detail: s.String()})
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), StartTimeout)
 	defer cancel()
 	return s.Start(ctx)

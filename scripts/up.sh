@@ -8,7 +8,8 @@
 #
 # Usage: scripts/up.sh [ziti-bootstrap up flags...]      e.g. --prefix dev- --state-dir DIR --rerun-bootstrap
 # Stack variables set in the environment win over the local images and the dev defaults, e.g.
-#   ZITI_CTRL_PUBLISHED_PORT=11280 KEYCLOAK_PUBLISHED_PORT=18080 scripts/up.sh
+#   ZITI_CTRL_PUBLISHED_PORT=21280 ZITI_ROUTER_PUBLISHED_PORT=23022 KEYCLOAK_PUBLISHED_PORT=28080 scripts/up.sh
+#   (the README's alternative ports: free of everything the test bed holds; 18080 is its SPIRE server's)
 # Remove: bin/ziti-bootstrap down [--volumes]   (the state directory is kept: delete it only with the volumes)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -193,7 +193,9 @@ them is half-way through changing: it waits up to ZB_LOCK_WAIT for it, then exit
 			if env.Settings.Schedule != "" {
 				return classify(runSchedule(cmd.Context(), g, env, noPrune))
 			}
-			return classify(runBackup(cmd.Context(), g, env, noPrune))
+			ctx, done := startBackupView(cmd.Context(), g, env, "backup")
+			defer done()
+			return classify(runBackup(ctx, g, env, noPrune))
 		},
 	}
 	bindVarFlags(cmd.PersistentFlags(), backupFlags)

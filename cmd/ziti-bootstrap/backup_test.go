@@ -64,11 +64,19 @@ type bedBackup struct {
 
 func newBedBackup(t *testing.T) *bedBackup {
 	t.Helper()
+	testbed.Require(t, "docker")
+	testbed.LockSwarmApply(t)
+	return newHostBedBackup(t)
+}
+
+// newHostBedBackup is newBedBackup for tests that take the tool's lock on this host (hostLock's flags), not in
+// the Swarm: they need not wait for the Swarm tests.
+func newHostBedBackup(t *testing.T) *bedBackup {
+	t.Helper()
 	in := testbed.Require(t, "s3")
-	for _, s := range []string{"spire", "postgres", "docker"} {
+	for _, s := range []string{"spire", "postgres"} {
 		testbed.Require(t, s)
 	}
-	testbed.LockSwarmApply(t)
 	env, err := testbed.WriteEnv(in)
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +97,12 @@ func (b *bedBackup) args(spireDatastore string) []string {
 		"--spire-datastore", spireDatastore, "--keycloak-db-host", b.in.Postgres.Host, "--keycloak-db-port", strconv.Itoa(b.in.Postgres.Port),
 		"--keycloak-db-user", b.in.Postgres.User, "--keycloak-db-name", b.in.Postgres.Database, "--keycloak-db-password-file", b.pwFile,
 		"--pg-bin-dir", b.in.Postgres.BinDir, "--tmp-dir", b.dir}
+}
+
+// hostLock are the flags that make backup and restore take the tool's lock in a file of the test's own instead of
+// the test bed's Swarm.
+func (b *bedBackup) hostLock() []string {
+	return []string{"--set", "ZB_DOCKER=false", "--set", "ZB_LOCK_FILE=" + filepath.Join(b.dir, "lock")}
 }
 
 // run runs ziti-bootstrap with args and then the given flags, expects exit code want, and returns the output.

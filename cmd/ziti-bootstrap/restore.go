@@ -77,5 +77,7 @@ func runRestore(cmd *cobra.Command, g *globals, r *app.RestoreOptions, set strin
 	if err != nil {
 		return err
 	}
-	return app.Restore(cmd.Context(), env, r, set, g.lockFor(), g.stdout)
+	ctx, done := startBackupView(cmd.Context(), g, env, "restore")
+	defer done()
+	return app.Restore(ctx, env, r, set, g.lockFor(), g.stdout)
 }

@@ -321,6 +321,7 @@ func (d *devSystem) sinceHealthy(rep steps.Report) (time.Duration, bool) {
 func TestUpDevE2E(t *testing.T) {
 	t.Parallel() // beside the other Swarm end-to-end tests: each waits for its Swarm's lock, and they mostly wait
 	d := newDevSystem(t, true)
+	d.publishOnREADMEPorts(t) // a user's up with the README's alternative ports, the test bed up beside it
 	ctx := context.Background()
 
 	// empty Swarm → up --dev

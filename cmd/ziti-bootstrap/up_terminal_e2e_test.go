@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,7 +15,6 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
 
@@ -132,21 +127,11 @@ func TestUpLiveViewPTYE2E(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	d := newDevSystem(t, false)
-	master, slave := openPTY(t, 160)
-	var capture testutil.SyncBuffer
-	copied := make(chan struct{})
-	go func() { io.Copy(&capture, master); close(copied) }()
-	var stdout bytes.Buffer
-	code := execute(context.Background(), []string{"up", "--dev", "--state-dir", d.state, "--prefix", d.prefix, "--env-file", d.envFile,
-		"--stack", stacks.Spire}, &stdout, slave)
-	slave.Close()
-	master.Close()
-	<-copied
-	screen := strings.ReplaceAll(capture.String(), "\r\n", "\n")
+	code, stdout, screen, frames := onPTY(t, 160, false, "up", "--dev", "--state-dir", d.state, "--prefix", d.prefix, "--env-file", d.envFile,
+		"--stack", stacks.Spire)
 	if code != exitcode.OK {
-		t.Fatalf("up: exit %d\n%s\n%s", code, lastLines(screen, 30), stdout.String())
+		t.Fatalf("up: exit %d\n%s\n%s", code, lastLines(screen, 30), stdout)
 	}
-	frames := redrawSeq.Split(screen, -1)
 	t.Logf("%d frame(s); the last:\n%s", len(frames), frames[len(frames)-1])
 	if len(frames) < 3 {
 		t.Fatalf("%d frame(s), want the view redrawn in place while the stack converges:\n%q", len(frames), screen)
@@ -163,46 +148,34 @@ func TestUpLiveViewPTYE2E(t *testing.T) {
 	if !strings.Contains(last, "✓ stack/spire") {
 		t.Errorf("the last frame does not show stack/spire done:\n%s", last)
 	}
-	if strings.Contains(screen, `{"time"`) || strings.Contains(screen, "level=INFO") {
-		t.Errorf("structured log lines on the terminal:\n%s", screen)
-	}
-	if !strings.Contains(stdout.String(), "mutating call(s); converged") {
-		t.Errorf("no report after the view:\n%s", stdout.String())
+	noLogs(t, screen)
+	if !strings.Contains(stdout, "mutating call(s); converged") {
+		t.Errorf("no report after the view:\n%s", stdout)
 	}
 	norm := strings.ReplaceAll(last, d.prefix, "zbtPREFIX-")
 	norm = writesRe.ReplaceAllString(durationRe.ReplaceAllString(norm, "T"), "N write(s)")
 	norm = spacesRe.ReplaceAllString(norm, " ") // the columns' padding depends on the durations' lengths
-	golden := filepath.Join("testdata", "live-up-spire.golden")
-	if os.Getenv("ZB_UPDATE_GOLDEN") != "" {
-		os.MkdirAll("testdata", 0o755)
-		os.WriteFile(golden, []byte(norm), 0o644)
+	checkGolden(t, "live-up-spire.golden", norm)
+}
+
+// publishOnREADMEPorts makes d publish the controller, the router and Keycloak on the README's alternative ports
+// (the ones it tells a user to take when the defaults are in use), with the whole test bed up: `up` with them must
+// collide with nothing the test bed holds. TestUpDevE2E's up runs on them.
+func (d *devSystem) publishOnREADMEPorts(t *testing.T) {
+	t.Helper()
+	for _, s := range testbed.Servers {
+		testbed.Require(t, s)
 	}
-	want, err := os.ReadFile(golden)
+	_, m := readmeAltPorts(t)
+	env, err := os.ReadFile(d.envFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if norm != string(want) {
-		t.Errorf("last frame (normalised):\n%s\nwant (%s):\n%s", norm, golden, want)
+	for i, v := range []string{"ZITI_CTRL_PUBLISHED_PORT", "ZITI_ROUTER_PUBLISHED_PORT", "KEYCLOAK_PUBLISHED_PORT"} {
+		env = regexp.MustCompile(`(?m)^`+v+`=.*$`).ReplaceAll(env, []byte(v+"="+m[i+1]))
 	}
-}
-
-// The README's alternative ports collide with nothing the running test bed holds: up's preflight (which names any
-// local holder of a published port) passes with them, in a dry run of the three stacks. (A full up with them is
-// TestUpDevE2E's with other free ports: what could differ is only whether these are free.)
-func TestUpREADMEPortsE2E(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
+	if err := os.WriteFile(d.envFile, env, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	for _, s := range testbed.Servers {
-		testbed.Require(t, s) // the whole test bed is up
-	}
-	_, m := readmeAltPorts(t)
-	// a dry run takes no lock: no need to wait for other tests' runs in the Swarm
-	d := newDevSystemOn(t, false, testbed.Require(t, "docker").Docker.Host, "127.0.0.1", "")
-	code, _, errs := cli(t, d.up("--dry-run", "--set", "ZITI_CTRL_PUBLISHED_PORT="+m[1], "--set", "ZITI_ROUTER_PUBLISHED_PORT="+m[2],
-		"--set", "KEYCLOAK_PUBLISHED_PORT="+m[3])...)
-	// (the plan itself stops at the OpenZiti stack, whose network the Keycloak stack has not made yet: a dry run)
-	if code == exitcode.InvalidConfig || !strings.Contains(errs, `"msg":"preflight","ok":true`) {
-		t.Fatalf("up --dry-run with the README's ports %v: exit %d\n%s", m[1:], code, lastLines(errs, 20))
-	}
+	d.zitiPort, d.keycloakPort = m[1], m[3]
 }

@@ -60,3 +60,16 @@ func readmeAltPorts(t *testing.T) (string, []string) {
 }
 
 var readmePorts = regexp.MustCompile(`ZITI_CTRL_PUBLISHED_PORT=(\d+) ZITI_ROUTER_PUBLISHED_PORT=(\d+) KEYCLOAK_PUBLISHED_PORT=(\d+)`)
+
+// scripts/up.sh's usage suggests the README's alternative ports (it once gave 18080, which the test bed's SPIRE
+// server holds).
+func TestUpScriptSuggestsTheREADMEPorts(t *testing.T) {
+	_, m := readmeAltPorts(t)
+	script, err := os.ReadFile("../../scripts/up.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(script), m[0]+" scripts/up.sh") {
+		t.Errorf("scripts/up.sh does not suggest the README's ports %q", m[0])
+	}
+}

@@ -59,3 +59,10 @@ func TestStepsDoNotImportTheCompositionRoot(t *testing.T) {
 		"steps/reach", "steps/stack")
 	forbidden(t, graph, "app", "cmd")
 }
+
+// backup and restore report their progress as events (internal/progress); the live view that draws them sits
+// above: the code that does the work never imports it.
+func TestWorkDoesNotImportTheView(t *testing.T) {
+	graph := deps(t, "backup", "app", "internal/progress", "steps")
+	forbidden(t, graph, "internal/liveview", "cmd")
+}

@@ -1,8 +1,10 @@
 // Package liveview draws a run's progress on a terminal and redraws it in place: the steps (done, running,
 // waiting), and for the stack being waited on each service's tasks running/desired per node, its health and its
 // problem, with the time elapsed. It is fed by the runner's events (Step), the convergence checks of
-// package taskwatch (Stack) and the waits (Wait); log lines of warnings go above the frame (Log). Off a terminal
-// nothing of this is used: commands log as before.
+// package taskwatch (Stack) and the waits (Wait); log lines of warnings go above the frame (Log). A backup or a
+// restore, which do not go through the runner, feed it their progress events (Progress): a row per source with
+// its stage (snapshot, upload, verify; download, stop, restore, start, health), bytes, time and the stages
+// done. Off a terminal nothing of this is used: commands log as before.
 package liveview
 
 import (
@@ -25,15 +27,20 @@ type View struct {
 	width func() int // columns of the terminal; 0 = unknown
 	now   func() time.Time
 
-	mu      sync.Mutex
-	start   time.Time
-	order   []string // steps in the order they started
-	steps   map[string]*stepLine
-	stacks  map[string]taskwatch.Stack // by step name
-	waiting map[string]string          // step → what it waits for (the last wait's message)
-	lines   int                        // lines of the frame on screen
-	stop    chan struct{}
-	closed  bool
+	mu          sync.Mutex
+	start       time.Time
+	order       []string // steps in the order they started
+	steps       map[string]*stepLine
+	stacks      map[string]taskwatch.Stack // by step name
+	waiting     map[string]string          // step → what it waits for (the last wait's message)
+	set         string                     // the backup's or restore's set
+	sources     map[string]*sourceRow      // by source name ("": the set)
+	sourceOrder []string
+	held        []*heldWriter // output that follows the last frame (Hold)
+	lockWait    string        // the holder of the lock the run waits for; "" once it has it
+	lines       int           // lines of the frame on screen
+	stop        chan struct{}
+	closed      bool
 }
 
 type stepLine struct {
@@ -46,7 +53,7 @@ type stepLine struct {
 // (nil or 0: 120). It redraws every second until Close.
 func New(w io.Writer, title string, width func() int) *View {
 	v := &View{w: w, title: title, width: width, now: time.Now, steps: map[string]*stepLine{}, stacks: map[string]taskwatch.Stack{},
-		waiting: map[string]string{}, stop: make(chan struct{})}
+		waiting: map[string]string{}, sources: map[string]*sourceRow{}, stop: make(chan struct{})}
 	v.start = v.now()
 	go v.tick()
 	return v
@@ -124,6 +131,9 @@ func (v *View) Close() {
 	close(v.stop)
 	v.redraw()
 	v.lines = 0
+	for _, h := range v.held {
+		h.flush()
+	}
 }
 
 // clear moves the cursor to the frame's first line and clears to the end of the screen.
@@ -162,11 +172,21 @@ func (v *View) Frame() string {
 			running = name
 		}
 	}
+	if s := v.runningSource(); s != "" {
+		running = s
+	}
 	head := fmt.Sprintf("%s  %s", v.title, dur(now.Sub(v.start)))
+	if v.set != "" {
+		head += "  set " + v.set
+	}
 	if running != "" {
 		head += "  step " + running
 	}
+	if v.lockWait != "" {
+		head += "  waiting for the lock, " + v.lockWait
+	}
 	lines = append(lines, head)
+	lines = append(lines, v.sourceLines(now)...)
 	for _, name := range v.order {
 		s := v.steps[name]
 		if r := s.result; r != nil {
@@ -195,7 +215,7 @@ func (v *View) Frame() string {
 	}
 	var b strings.Builder
 	for _, l := range lines {
-		b.WriteString(cut(l, width-1))
+		b.WriteString(cut(strings.ReplaceAll(l, "\n", " "), width-1))
 		b.WriteString("\n")
 	}
 	return b.String()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -43,23 +42,7 @@ func TestFrameGolden(t *testing.T) {
 			Nodes: []taskwatch.NodeTasks{{Node: "node1", Starting: 1, Failed: 2}}},
 	}})
 	v.Close()
-	frame := v.Frame()
-	golden := "testdata/frame.golden"
-	if *update {
-		os.WriteFile(golden, []byte(frame), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if frame != string(want) {
-		t.Errorf("frame:\n%s\nwant (%s):\n%s", frame, golden, want)
-	}
-	for _, l := range strings.Split(frame, "\n") {
-		if n := len([]rune(l)); n > 99 {
-			t.Errorf("line of %d runes on a 100-column terminal (it would wrap and break the redraw): %q", n, l)
-		}
-	}
+	golden(t, "frame.golden", v.Frame(), 100)
 	// redrawn in place: every frame after the first starts by going up as many lines as the frame before had
 	if !strings.Contains(out.String(), "\x1b[") || !strings.Contains(out.String(), "A\r\x1b[J") {
 		t.Errorf("no in-place redraw in the output: %q", out.String())

@@ -207,7 +207,8 @@ func (d *devSystem) controllerCAPinned(rep steps.Report, from string) {
 // its CA) beside them, the rest of OpenZiti once SPIRE is healthy and the CA pinned; the order stays the report's.
 func TestUpStepsStartEachStackOnWhatItNeeds(t *testing.T) {
 	vars := map[string]string{"ZITI_PWD": "ziti", "SPIRE_NODE_CA": "ca", "KEYCLOAK_ADMIN_PASSWORD": "kc", "SPIRE_UPSTREAM_CA_KEY": "key",
-		"SPIRE_UPSTREAM_CA_CERT": "cert", "KEYCLOAK_DB_PASSWORD": "db", "S3_SECRET_ACCESS_KEY": "s3", "BACKUP_ENCRYPTION_KEY": "bk"}
+		"SPIRE_UPSTREAM_CA_CERT": "cert", "KEYCLOAK_DB_PASSWORD": "db", "S3_SECRET_ACCESS_KEY": "s3", "BACKUP_ENCRYPTION_KEY": "bk",
+		"KEYCLOAK_CA": "keycloak ca", "KEYCLOAK_TLS_CERT": "keycloak cert", "KEYCLOAK_TLS_KEY": "keycloak key"}
 	var loaded []*stacks.Stack
 	for _, n := range stacks.All {
 		st, err := stacks.Load(context.Background(), n, stacks.Options{Names: stacks.DefaultNames("t-"), Vars: vars})

@@ -1,5 +1,6 @@
 // Package keycloak is ziti-bootstrap's one adapter for Keycloak's admin REST API. It logs in to the master realm
-// with admin-cli, keeps the session alive, counts every HTTP call through internal/calls, and turns gocloak's wire
+// (with an admin service account's client secret when one is configured, else as an admin user with admin-cli),
+// keeps one admin token per client (shared by every step of a run), renews it before it expires, counts every HTTP call through internal/calls, and turns gocloak's wire
 // types into plain structs (Realm, Client, ProtocolMapper, User, UserProfileAttribute).
 //
 // Updates take a field mask: UpdateRealm(ctx, want, "displayName", "attributes.x") writes exactly the named fields
@@ -46,7 +47,14 @@ type Options struct {
 	URL           *url.URL // base URL, e.g. http://127.0.0.1:8180 (include /auth for Keycloak < 17)
 	AdminUser     string   // a user of the master realm allowed to administer realms
 	AdminPassword redact.Secret
-	Counter       *calls.Counter // every HTTP call is counted here; nil counts nothing
+	// AdminClientID and AdminClientSecret name a confidential client of the master realm whose service account
+	// administers realms (Keycloak's KC_BOOTSTRAP_ADMIN_CLIENT_ID/SECRET make one on the first start). When
+	// AdminClientID is set the client logs in with the client credentials grant: no password hash for Keycloak to compute,
+	// which makes the login several times cheaper. A client Keycloak does not know (invalid_client: e.g. a database
+	// older than the setting) falls back to the user's password login when AdminPassword is set.
+	AdminClientID     string
+	AdminClientSecret redact.Secret
+	Counter           *calls.Counter // every HTTP call is counted here; nil counts nothing
 	// Transport is the base HTTP transport (e.g. with a private CA); http.DefaultTransport when nil.
 	Transport http.RoundTripper
 	// Timeout bounds each HTTP request; 30 s when zero.
@@ -59,9 +67,12 @@ type Client struct {
 	base string
 	opts Options
 
-	mu      sync.Mutex
-	token   string
-	expires time.Time
+	loginMu  sync.Mutex // one login at a time
+	mu       sync.Mutex
+	token    string
+	expires  time.Time
+	logins   int  // successful admin logins
+	byClient bool // false once the service account was refused and the password login took over
 }
 
 // New connects to Keycloak and logs in to the master realm with admin-cli.
@@ -125,13 +136,41 @@ func Dial(opts Options) (*Client, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
 	}
+	if problems := credentialProblems(opts); len(problems) > 0 {
+		return nil, wait.Permanent(&invalid.Error{Problems: problems})
+	}
 	base := strings.TrimRight(opts.URL.String(), "/")
 	gc := gocloak.NewClient(base)
 	gc.RestyClient().
 		SetTransport(calls.Transport(opts.Counter, System, opts.Transport, tokenPath)).
 		SetTimeout(opts.Timeout).
 		SetLogger(restyLogger{})
-	return &Client{gc: gc, base: base, opts: opts}, nil
+	return &Client{gc: gc, base: base, opts: opts, byClient: opts.AdminClientID != ""}, nil
+}
+
+// credentialProblems checks that a service account comes with its secret.
+func credentialProblems(opts Options) []invalid.Problem {
+	if opts.AdminClientID != "" && !opts.AdminClientSecret.IsSet() {
+		return []invalid.Problem{{Var: "KEYCLOAK_ADMIN_CLIENT_SECRET", Msg: "required with KEYCLOAK_ADMIN_CLIENT_ID; set it (or KEYCLOAK_ADMIN_CLIENT_SECRET_FILE), or unset KEYCLOAK_ADMIN_CLIENT_ID to log in with KEYCLOAK_ADMIN_PASSWORD"}}
+	}
+	return nil
+}
+
+// Logins is the number of admin logins the client made: one per run unless the token expired or was refused.
+func (c *Client) Logins() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.logins
+}
+
+// LoginMethod says how the client logs in: "client credentials of CLIENT_ID" or "password of user USER".
+func (c *Client) LoginMethod() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byClient {
+		return "client credentials of " + c.opts.AdminClientID
+	}
+	return "password of user " + c.opts.AdminUser
 }
 
 // URL is the base URL of the server.
@@ -151,14 +190,35 @@ func (c *Client) Ping(ctx context.Context) (string, error) {
 	return *info.SystemInfo.Version, nil
 }
 
-// login obtains a fresh admin token.
+// login obtains a fresh admin token: with the service account's client credentials when configured (falling back
+// for good to the password when Keycloak does not know the client and a password is set), else with the password.
 func (c *Client) login(ctx context.Context) error {
+	c.mu.Lock()
+	byClient := c.byClient
+	c.mu.Unlock()
+	if byClient {
+		jwt, err := c.grant(ctx, adminRealm, map[string]string{"grant_type": "client_credentials",
+			"client_id": c.opts.AdminClientID, "client_secret": c.opts.AdminClientSecret.Value()})
+		if err == nil {
+			c.setToken(jwt)
+			return nil
+		}
+		var oe *OAuthError
+		if !errors.As(err, &oe) {
+			return fmt.Errorf("Keycloak at %s: admin login: %w", c.base, err) // transport: retryable
+		}
+		if (oe.Code != "invalid_client" && oe.Code != "unauthorized_client") || !c.opts.AdminPassword.IsSet() {
+			return c.clientLoginError(oe)
+		}
+		slog.Info("Keycloak refused the admin service account; logging in with the admin password instead",
+			"url", c.base, "client", c.opts.AdminClientID, "error", oe.Error())
+		c.mu.Lock()
+		c.byClient = false
+		c.mu.Unlock()
+	}
 	jwt, err := c.passwordGrant(ctx, adminRealm, adminClientID, "", c.opts.AdminUser, c.opts.AdminPassword.Value())
 	if err == nil {
-		c.mu.Lock()
-		c.token = jwt.AccessToken
-		c.expires = time.Now().Add(time.Duration(jwt.ExpiresIn) * time.Second)
-		c.mu.Unlock()
+		c.setToken(jwt)
 		return nil
 	}
 	var oe *OAuthError
@@ -182,13 +242,38 @@ func (c *Client) login(ctx context.Context) error {
 	}
 }
 
-// currentToken returns a valid admin token, logging in again when the current one is about to expire.
-func (c *Client) currentToken(ctx context.Context) (string, error) {
+// clientLoginError classifies a refused client credentials login as loginError does a password login.
+func (c *Client) clientLoginError(oe *OAuthError) error {
+	switch {
+	case oe.Code == "invalid_client" || oe.Code == "unauthorized_client":
+		return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: "KEYCLOAK_ADMIN_CLIENT_SECRET",
+			Msg: fmt.Sprintf("Keycloak at %s rejected the admin login of client %q in realm %s (%s); check KEYCLOAK_ADMIN_CLIENT_ID and KEYCLOAK_ADMIN_CLIENT_SECRET, or set KEYCLOAK_ADMIN_PASSWORD to log in as KEYCLOAK_ADMIN_USER",
+				c.base, c.opts.AdminClientID, adminRealm, oe.Description)}}, Cause: ErrLoginRejected})
+	case oe.Status >= 500, oe.Status == http.StatusNotFound, oe.Status == http.StatusTooManyRequests:
+		return fmt.Errorf("Keycloak at %s: admin login: %w", c.base, oe)
+	default:
+		return wait.Permanent(fmt.Errorf("Keycloak at %s: admin login with client %s of realm %s: %w", c.base, c.opts.AdminClientID, adminRealm, oe))
+	}
+}
+
+func (c *Client) setToken(jwt *gocloak.JWT) {
 	c.mu.Lock()
-	tok, exp := c.token, c.expires
-	c.mu.Unlock()
-	if tok != "" && time.Until(exp) > renewBefore {
+	defer c.mu.Unlock()
+	c.token = jwt.AccessToken
+	c.expires = time.Now().Add(time.Duration(jwt.ExpiresIn) * time.Second)
+	c.logins++
+}
+
+// currentToken returns a valid admin token, logging in again when the current one is about to expire. Callers
+// that find no token at once wait for one login: concurrent steps share one token.
+func (c *Client) currentToken(ctx context.Context) (string, error) {
+	if tok := c.validToken(); tok != "" {
 		return tok, nil
+	}
+	c.loginMu.Lock()
+	defer c.loginMu.Unlock()
+	if tok := c.validToken(); tok != "" {
+		return tok, nil // another caller logged in meanwhile
 	}
 	if err := c.login(ctx); err != nil {
 		return "", err
@@ -196,6 +281,16 @@ func (c *Client) currentToken(ctx context.Context) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.token, nil
+}
+
+// validToken is the current token unless it is missing or about to expire.
+func (c *Client) validToken() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token != "" && time.Until(c.expires) > renewBefore {
+		return c.token
+	}
+	return ""
 }
 
 // authed runs fn with an admin token; on 401 (session ended early, e.g. Keycloak restarted) it logs in once more
@@ -246,21 +341,19 @@ func (c *Client) passwordGrant(ctx context.Context, realm, clientID, clientSecre
 	if err := checkName("realm", realm); err != nil {
 		return nil, err
 	}
+	form := map[string]string{"grant_type": "password", "client_id": clientID, "username": username, "password": password, "scope": "openid"}
+	if clientSecret != "" {
+		form["client_secret"] = clientSecret // client_secret_post
+	}
+	return c.grant(ctx, realm, form)
+}
+
+// grant posts form to realm's token endpoint and returns the tokens, or an *OAuthError for a refusal.
+func (c *Client) grant(ctx context.Context, realm string, form map[string]string) (*gocloak.JWT, error) {
 	var jwt gocloak.JWT
 	var herr gocloak.HTTPErrorResponse
-	req := c.gc.RestyClient().R().SetContext(ctx).
-		SetFormData(map[string]string{
-			"grant_type": "password",
-			"client_id":  clientID,
-			"username":   username,
-			"password":   password,
-			"scope":      "openid",
-		}).
-		SetResult(&jwt).SetError(&herr)
-	if clientSecret != "" {
-		req.SetFormData(map[string]string{"client_secret": clientSecret}) // client_secret_post
-	}
-	resp, err := req.Post(c.realmURL(realm) + tokenPath)
+	resp, err := c.gc.RestyClient().R().SetContext(ctx).SetFormData(form).SetResult(&jwt).SetError(&herr).
+		Post(c.realmURL(realm) + tokenPath)
 	if err != nil {
 		return nil, err
 	}

@@ -256,6 +256,21 @@ func (c *Client) clientLoginError(oe *OAuthError) error {
 	}
 }
 
+// dropToken forgets tok (unless another login replaced it already): the next call logs in again.
+func (c *Client) dropToken(tok string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token == tok {
+		c.token = ""
+	}
+}
+
+func (c *Client) loggedInByClient() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byClient
+}
+
 func (c *Client) setToken(jwt *gocloak.JWT) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -294,21 +309,21 @@ func (c *Client) validToken() string {
 }
 
 // authed runs fn with an admin token; on 401 (session ended early, e.g. Keycloak restarted) it logs in once more
-// and retries.
+// and retries, and so it does on 403 with a service account's token, whose rights are those of its roles when
+// it was issued (a realm created since is not in them).
 func (c *Client) authed(ctx context.Context, fn func(token string) error) error {
 	tok, err := c.currentToken(ctx)
 	if err != nil {
 		return err
 	}
 	err = fn(tok)
-	if statusOf(err) != http.StatusUnauthorized {
+	switch st := statusOf(err); {
+	case st == http.StatusUnauthorized:
+	case st == http.StatusForbidden && c.loggedInByClient():
+	default:
 		return err
 	}
-	c.mu.Lock()
-	if c.token == tok {
-		c.token = ""
-	}
-	c.mu.Unlock()
+	c.dropToken(tok)
 	if tok, err = c.currentToken(ctx); err != nil {
 		return err
 	}

@@ -18,6 +18,9 @@ type Realm struct {
 	DuplicateEmailsAllowed bool
 	// Attributes are the realm's attributes. Keycloak lists its own (cibaInterval, …) here too.
 	Attributes map[string]string
+	// Clients are created with the realm, with their protocol mappers, by CreateRealm; GetRealm leaves it empty
+	// (ListClients reads them).
+	Clients []OIDCClient
 }
 
 // Field names for UpdateRealm; attributes are named with AttributeField.
@@ -57,7 +60,13 @@ func (c *Client) GetRealm(ctx context.Context, name string) (*Realm, error) {
 	return r, nil
 }
 
-// CreateRealm creates r with the settings given; zero DisplayName and AccessTokenLifespan keep Keycloak's defaults.
+// CreateRealm creates r with the settings given, and its Clients with their protocol mappers, in one call (a realm
+// representation; Keycloak still adds its own clients and client scopes). Zero DisplayName and
+// AccessTokenLifespan keep Keycloak's defaults.
+//
+// Logged in by client credentials, the next call logs in again: Keycloak judges a service account's admin rights
+// by the roles in its token (only admin-cli's user tokens are judged by the live role mappings), and the token
+// from before the create lacks the new realm's management roles (it would get 403 in the new realm).
 func (c *Client) CreateRealm(ctx context.Context, r Realm) error {
 	if err := checkName("realm", r.Name); err != nil {
 		return err
@@ -72,10 +81,22 @@ func (c *Client) CreateRealm(ctx context.Context, r Realm) error {
 	if r.AccessTokenLifespan > 0 {
 		rep.AccessTokenLifespan = gocloak.IntP(seconds(r.AccessTokenLifespan))
 	}
+	if len(r.Clients) > 0 {
+		cs := make([]gocloak.Client, 0, len(r.Clients))
+		for _, k := range r.Clients {
+			cs = append(cs, toClientRep(k))
+		}
+		rep.Clients = &cs
+	}
+	var used string
 	err := c.authed(ctx, func(tok string) error {
+		used = tok
 		_, err := c.gc.CreateRealm(ctx, tok, rep)
 		return err
 	})
+	if err == nil && c.loggedInByClient() {
+		c.dropToken(used)
+	}
 	return c.wrap(err, "create realm %s", r.Name)
 }
 

@@ -30,7 +30,9 @@ func (f *fakeAPI) GetRealm(_ context.Context, name string) (*keycloak.Realm, err
 func (f *fakeAPI) UserProfileAttributes(context.Context, string) ([]keycloak.UserProfileAttribute, error) {
 	return nil, nil
 }
-func (f *fakeAPI) ListClients(context.Context, string) ([]keycloak.OIDCClient, error) { return nil, nil }
+func (f *fakeAPI) ListClients(context.Context, string) ([]keycloak.OIDCClient, error) {
+	return nil, nil
+}
 func (f *fakeAPI) GetUser(context.Context, string, string) (*keycloak.User, error) {
 	return nil, notFound
 }

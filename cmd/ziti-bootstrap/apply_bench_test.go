@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -22,7 +23,8 @@ import (
 // go test -run '^$' -bench ApplyFresh -benchtime 3x ./cmd/ziti-bootstrap), each iteration with a realm, JWT signer
 // and auth policy of its own and the SPIRE root removed from the controller, so that the first run writes what a
 // first deployment writes (SPIRE CA create + verify, realm with its client and mappers, the e-mail attribute's
-// permission, signer, auth policy):
+// permission, signer, auth policy). The Docker Engine is left out (ZB_DOCKER=false: a lock file instead of the
+// Swarm's apply lock, which end-to-end tests hold for minutes; docker/reachable took ~10 ms):
 //
 //   - fresh-s, noop-s: the first apply and a no-op re-run (asserted 0 writes), logged in to Keycloak with the test
 //     bed's admin service account (client credentials, KEYCLOAK_ADMIN_CLIENT_ID);
@@ -42,7 +44,10 @@ func BenchmarkApplyFresh(b *testing.B) {
 	clientID, secret, err := testbed.KeycloakAdminClient(testutil.Context(b, 2*time.Minute), in)
 	testutil.Must(b, err)
 	admin := bedziti.Admin(b)
-	root := bedziti.ClaimSpireRoot(b, admin)
+	// Not the Swarm's apply lock (end-to-end tests hold it for minutes): the test bed's servers are outside the
+	// Swarm, so these runs lock a file of their own and leave out docker/reachable (ZB_DOCKER=false, below).
+	root := bedziti.ClaimSpireRootNoApply(b, admin)
+	lockFile := filepath.Join(b.TempDir(), "apply.lock")
 	kcURL, err := url.Parse(in.Keycloak.URL)
 	testutil.Must(b, err)
 	kcAdmin, err := keycloak.Dial(keycloak.Options{URL: kcURL, AdminUser: in.Keycloak.AdminUser, AdminPassword: config.NewSecret(in.Keycloak.AdminPassword)})
@@ -52,7 +57,7 @@ func BenchmarkApplyFresh(b *testing.B) {
 	add := func(name string, v float64) { metrics[name] = append(metrics[name], v) }
 	apply := func(name string, wantWrites bool, args ...string) steps.Report {
 		start := time.Now()
-		code, out, errs := cli(b, append([]string{"apply", "--env-file", env, "-o", "json"}, args...)...)
+		code, out, errs := cli(b, append([]string{"apply", "--env-file", env, "-o", "json", "--set", "ZB_DOCKER=false", "--set", "ZB_LOCK_FILE=" + lockFile}, args...)...)
 		add(name+"-s", time.Since(start).Seconds())
 		if code != exitcode.OK {
 			b.Fatalf("%s: exit %d\n%s", name, code, errs)

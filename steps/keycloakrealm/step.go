@@ -170,6 +170,7 @@ func diff(d Declaration, o observed) ([]op, []string) {
 	realmMissing := o.realm == nil
 	if realmMissing {
 		want := d.wantRealm()
+		want.KeyProviders = keycloak.SigningKeys() // one RSA key pair to generate, not two
 		for _, c := range d.wantClients() {
 			c.ProtocolMappers = d.wantMappers()
 			want.Clients = append(want.Clients, c)

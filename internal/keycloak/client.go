@@ -197,15 +197,10 @@ func (c *Client) login(ctx context.Context) error {
 	byClient := c.byClient
 	c.mu.Unlock()
 	if byClient {
-		jwt, err := c.grant(ctx, adminRealm, map[string]string{"grant_type": "client_credentials",
+		oe, err := c.adminGrant(ctx, map[string]string{"grant_type": "client_credentials",
 			"client_id": c.opts.AdminClientID, "client_secret": c.opts.AdminClientSecret.Value()})
-		if err == nil {
-			c.setToken(jwt)
-			return nil
-		}
-		var oe *OAuthError
-		if !errors.As(err, &oe) {
-			return fmt.Errorf("Keycloak at %s: admin login: %w", c.base, err) // transport: retryable
+		if oe == nil {
+			return err
 		}
 		if (oe.Code != "invalid_client" && oe.Code != "unauthorized_client") || !c.opts.AdminPassword.IsSet() {
 			return c.clientLoginError(oe)
@@ -216,14 +211,9 @@ func (c *Client) login(ctx context.Context) error {
 		c.byClient = false
 		c.mu.Unlock()
 	}
-	jwt, err := c.passwordGrant(ctx, adminRealm, adminClientID, "", c.opts.AdminUser, c.opts.AdminPassword.Value())
-	if err == nil {
-		c.setToken(jwt)
-		return nil
-	}
-	var oe *OAuthError
-	if !errors.As(err, &oe) {
-		return fmt.Errorf("Keycloak at %s: admin login: %w", c.base, err) // transport: retryable
+	oe, err := c.adminGrant(ctx, passwordForm(adminClientID, "", c.opts.AdminUser, c.opts.AdminPassword.Value()))
+	if oe == nil {
+		return err
 	}
 	switch {
 	case oe.Code == "invalid_grant" && strings.Contains(oe.Description, "credentials"):
@@ -240,6 +230,20 @@ func (c *Client) login(ctx context.Context) error {
 	default:
 		return wait.Permanent(fmt.Errorf("Keycloak at %s: admin login with client %s of realm %s: %w", c.base, adminClientID, adminRealm, oe))
 	}
+}
+
+// adminGrant asks the master realm for an admin token and keeps it. A refusal is returned as oe; anything else
+// (nil on success, a transport error, retryable) as err.
+func (c *Client) adminGrant(ctx context.Context, form map[string]string) (oe *OAuthError, err error) {
+	jwt, err := c.grant(ctx, adminRealm, form)
+	if err == nil {
+		c.setToken(jwt)
+		return nil, nil
+	}
+	if errors.As(err, &oe) {
+		return oe, nil
+	}
+	return nil, fmt.Errorf("Keycloak at %s: admin login: %w", c.base, err)
 }
 
 // clientLoginError classifies a refused client credentials login as loginError does a password login.
@@ -356,11 +360,16 @@ func (c *Client) passwordGrant(ctx context.Context, realm, clientID, clientSecre
 	if err := checkName("realm", realm); err != nil {
 		return nil, err
 	}
+	return c.grant(ctx, realm, passwordForm(clientID, clientSecret, username, password))
+}
+
+// passwordForm is the form of a resource owner password grant; clientSecret is empty for public clients.
+func passwordForm(clientID, clientSecret, username, password string) map[string]string {
 	form := map[string]string{"grant_type": "password", "client_id": clientID, "username": username, "password": password, "scope": "openid"}
 	if clientSecret != "" {
 		form["client_secret"] = clientSecret // client_secret_post
 	}
-	return c.grant(ctx, realm, form)
+	return form
 }
 
 // grant posts form to realm's token endpoint and returns the tokens, or an *OAuthError for a refusal.

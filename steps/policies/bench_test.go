@@ -35,9 +35,9 @@ func benchPolicy(prefix string, n int, changed bool) string {
 
 // BenchmarkReconcile reconciles ZB_BENCH_SERVICES (default 1000) services, their configs and a Dial policy each
 // against the test bed's controller: create, a no-op re-run, a run with 10 % of the services changed, and the
-// deletion of everything. Before them, in the same run, the controller's floor: the same objects created and
-// deleted with bare management API calls at the step's concurrency (floor-create-s, floor-delete-s), and
-// create/floor, the ratio of the step's create to that floor. Each iteration is one whole cycle (the default -benchtime runs one); it reports the
+// deletion of everything. Before and after them, in the same run, the controller's floor: the same objects
+// created and deleted with bare management API calls at the step's concurrency (floor-create-s, floor-delete-s:
+// the lower of the two), and create/floor, the ratio of the step's create to that floor. Each iteration is one whole cycle (the default -benchtime runs one); it reports the
 // seconds and mutating calls of each phase.
 func BenchmarkReconcile(b *testing.B) {
 	n := benchN(b, 1000)
@@ -57,18 +57,21 @@ func BenchmarkReconcile(b *testing.B) {
 	}
 	b.ResetTimer()
 	for range b.N {
-		// The controller's floor first, measured in the same run: bare creates and deletes of the same objects.
+		// The controller's floor, measured in the same run, before and after the step's phases (the machine's load
+		// changes over a run; the lower of the two counts): bare creates and deletes of the same objects.
 		c, _ := bed.client()
-		objs, floor := bed.controllerFloor(ctx(b), c, "f"+bed.prefix, n)
-		floorDel := bed.floorDelete(ctx(b), c, objs)
-		b.ReportMetric(floor.Seconds(), "floor-create-s")
-		b.ReportMetric(floorDel.Seconds(), "floor-delete-s")
+		floor, floorDel := bed.floorRun(c, "f"+bed.prefix, n)
 		createStart := time.Now()
 		phase("create", create, 3*n)
-		b.ReportMetric(time.Since(createStart).Seconds()/floor.Seconds(), "create/floor")
+		created := time.Since(createStart)
 		phase("noop", create, 0)
 		phase("change10pct", change, 2*((n+9)/10))
 		phase("delete", empty, 3*n)
+		floor2, floorDel2 := bed.floorRun(c, "g"+bed.prefix, n)
+		floor, floorDel = min(floor, floor2), min(floorDel, floorDel2)
+		b.ReportMetric(floor.Seconds(), "floor-create-s")
+		b.ReportMetric(floorDel.Seconds(), "floor-delete-s")
+		b.ReportMetric(created.Seconds()/floor.Seconds(), "create/floor")
 	}
 	b.StopTimer()
 }

@@ -56,6 +56,13 @@ func (b *bed) controllerFloorAt(ctx context.Context, c *ziti.Client, prefix stri
 	return o, time.Since(start)
 }
 
+// floorRun creates the floor's objects and deletes them, and returns how long each took.
+func (b *bed) floorRun(c *ziti.Client, prefix string, n int) (create, del time.Duration) {
+	b.t.Helper()
+	objs, create := b.controllerFloor(ctx(b.t), c, prefix, n)
+	return create, b.floorDelete(ctx(b.t), c, objs)
+}
+
 // floorDelete deletes the floor's objects the same way, in reverse order of references.
 func (b *bed) floorDelete(ctx context.Context, c *ziti.Client, o *floorObjects) time.Duration {
 	b.t.Helper()

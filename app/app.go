@@ -67,7 +67,8 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 	sys := &Systems{Config: cfg, Counter: counter}
 	var problems problems
 	kc, err := keycloak.Dial(keycloak.Options{URL: cfg.Keycloak.URL, AdminUser: cfg.Keycloak.AdminUser,
-		AdminPassword: cfg.Keycloak.AdminPassword, CAFile: cfg.Keycloak.CAFile, Counter: counter})
+		AdminPassword: cfg.Keycloak.AdminPassword, AdminClientID: cfg.Keycloak.AdminClientID,
+		AdminClientSecret: cfg.Keycloak.AdminClientSecret, CAFile: cfg.Keycloak.CAFile, Counter: counter})
 	problems.add("KEYCLOAK_URL", err)
 	sys.Keycloak = kc
 	realm, err := keycloakrealm.New(kc, keycloakrealm.Declaration{
@@ -200,7 +201,7 @@ func (s *Systems) keycloakProbe(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("version %s, admin token for %s", v, s.Config.Keycloak.AdminUser), nil
+	return fmt.Sprintf("version %s, admin token by %s", v, s.Keycloak.LoginMethod()), nil
 }
 
 func (s *Systems) s3Probe(ctx context.Context) (string, error) {

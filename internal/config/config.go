@@ -89,7 +89,10 @@ type Keycloak struct {
 	URL           *url.URL
 	AdminUser     string
 	AdminPassword Secret
-	Realm         string
+	// AdminClientID and AdminClientSecret: an admin service account, logged in with the client credentials grant.
+	AdminClientID     string
+	AdminClientSecret Secret
+	Realm             string
 	// CAFile is the PEM bundle of Keycloak's CA (KEYCLOAK_CA_FILE); "" for the system's roots.
 	CAFile string
 }
@@ -186,7 +189,12 @@ func Load(src Sources) (*Config, error) {
 
 	c.Keycloak.URL = l.url("KEYCLOAK_URL", "", true)
 	c.Keycloak.AdminUser = l.nonEmpty("KEYCLOAK_ADMIN_USER")
-	c.Keycloak.AdminPassword = l.secret("KEYCLOAK_ADMIN_PASSWORD", true)
+	// An admin service account (its secret is required with its client_id, ignored without) makes the password
+	// optional: it is then the fallback for a Keycloak that does not know the account.
+	if c.Keycloak.AdminClientID = l.get("KEYCLOAK_ADMIN_CLIENT_ID"); c.Keycloak.AdminClientID != "" {
+		c.Keycloak.AdminClientSecret = l.secret("KEYCLOAK_ADMIN_CLIENT_SECRET", true)
+	}
+	c.Keycloak.AdminPassword = l.secret("KEYCLOAK_ADMIN_PASSWORD", c.Keycloak.AdminClientID == "")
 	c.Keycloak.Realm = l.nonEmpty("KEYCLOAK_REALM")
 	if c.Keycloak.CAFile = l.get("KEYCLOAK_CA_FILE"); c.Keycloak.CAFile != "" {
 		l.readable("KEYCLOAK_CA_FILE", c.Keycloak.CAFile, safefile.MaxValue, "point it at the PEM CA bundle of Keycloak's TLS certificate")

@@ -1,5 +1,6 @@
 // Package keycloak is ziti-bootstrap's one adapter for Keycloak's admin REST API. It logs in to the master realm
-// with admin-cli, keeps the session alive, counts every HTTP call through internal/calls, and turns gocloak's wire
+// (with an admin service account's client secret when one is configured, else as an admin user with admin-cli),
+// keeps one admin token per client (shared by every step of a run), renews it before it expires, counts every HTTP call through internal/calls, and turns gocloak's wire
 // types into plain structs (Realm, Client, ProtocolMapper, User, UserProfileAttribute).
 //
 // Updates take a field mask: UpdateRealm(ctx, want, "displayName", "attributes.x") writes exactly the named fields
@@ -46,7 +47,14 @@ type Options struct {
 	URL           *url.URL // base URL, e.g. http://127.0.0.1:8180 (include /auth for Keycloak < 17)
 	AdminUser     string   // a user of the master realm allowed to administer realms
 	AdminPassword redact.Secret
-	Counter       *calls.Counter // every HTTP call is counted here; nil counts nothing
+	// AdminClientID and AdminClientSecret name a confidential client of the master realm whose service account
+	// administers realms (Keycloak's KC_BOOTSTRAP_ADMIN_CLIENT_ID/SECRET make one on the first start). When
+	// AdminClientID is set the client logs in with the client credentials grant: no password hash for Keycloak to compute,
+	// which makes the login several times cheaper. A client Keycloak does not know (invalid_client: e.g. a database
+	// older than the setting) falls back to the user's password login when AdminPassword is set.
+	AdminClientID     string
+	AdminClientSecret redact.Secret
+	Counter           *calls.Counter // every HTTP call is counted here; nil counts nothing
 	// Transport is the base HTTP transport; http.DefaultTransport when nil and CAFile is empty.
 	Transport http.RoundTripper
 	// CAFile (KEYCLOAK_CA_FILE), when Transport is nil: a PEM bundle, the only roots that verify Keycloak.
@@ -63,9 +71,12 @@ type Client struct {
 	base string
 	opts Options
 
-	mu      sync.Mutex
-	token   string
-	expires time.Time
+	loginMu  sync.Mutex // one login at a time
+	mu       sync.Mutex
+	token    string
+	expires  time.Time
+	logins   int  // successful admin logins
+	byClient bool // false once the service account was refused and the password login took over
 }
 
 // New connects to Keycloak and logs in to the master realm with admin-cli.
@@ -129,6 +140,9 @@ func Dial(opts Options) (*Client, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
 	}
+	if problems := credentialProblems(opts); len(problems) > 0 {
+		return nil, wait.Permanent(&invalid.Error{Problems: problems})
+	}
 	if opts.Transport == nil && (opts.CAFile != "" || len(opts.CA) > 0) {
 		t, err := pinnedTransportPEM(opts.CA, "KEYCLOAK_CA")
 		if opts.CAFile != "" {
@@ -145,7 +159,32 @@ func Dial(opts Options) (*Client, error) {
 		SetTransport(calls.Transport(opts.Counter, System, opts.Transport, tokenPath)).
 		SetTimeout(opts.Timeout).
 		SetLogger(restyLogger{})
-	return &Client{gc: gc, base: base, opts: opts}, nil
+	return &Client{gc: gc, base: base, opts: opts, byClient: opts.AdminClientID != ""}, nil
+}
+
+// credentialProblems checks that a service account comes with its secret.
+func credentialProblems(opts Options) []invalid.Problem {
+	if opts.AdminClientID != "" && !opts.AdminClientSecret.IsSet() {
+		return []invalid.Problem{{Var: "KEYCLOAK_ADMIN_CLIENT_SECRET", Msg: "required with KEYCLOAK_ADMIN_CLIENT_ID; set it (or KEYCLOAK_ADMIN_CLIENT_SECRET_FILE), or unset KEYCLOAK_ADMIN_CLIENT_ID to log in with KEYCLOAK_ADMIN_PASSWORD"}}
+	}
+	return nil
+}
+
+// Logins is the number of admin logins the client made: one per run unless the token expired or was refused.
+func (c *Client) Logins() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.logins
+}
+
+// LoginMethod says how the client logs in: "client credentials of CLIENT_ID" or "password of user USER".
+func (c *Client) LoginMethod() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byClient {
+		return "client credentials of " + c.opts.AdminClientID
+	}
+	return "password of user " + c.opts.AdminUser
 }
 
 // URL is the base URL of the server.
@@ -165,19 +204,30 @@ func (c *Client) Ping(ctx context.Context) (string, error) {
 	return *info.SystemInfo.Version, nil
 }
 
-// login obtains a fresh admin token.
+// login obtains a fresh admin token: with the service account's client credentials when configured (falling back
+// for good to the password when Keycloak does not know the client and a password is set), else with the password.
 func (c *Client) login(ctx context.Context) error {
-	jwt, err := c.passwordGrant(ctx, adminRealm, adminClientID, "", c.opts.AdminUser, c.opts.AdminPassword.Value())
-	if err == nil {
+	c.mu.Lock()
+	byClient := c.byClient
+	c.mu.Unlock()
+	if byClient {
+		oe, err := c.adminGrant(ctx, map[string]string{"grant_type": "client_credentials",
+			"client_id": c.opts.AdminClientID, "client_secret": c.opts.AdminClientSecret.Value()})
+		if oe == nil {
+			return err
+		}
+		if (oe.Code != "invalid_client" && oe.Code != "unauthorized_client") || !c.opts.AdminPassword.IsSet() {
+			return c.clientLoginError(oe)
+		}
+		slog.Info("Keycloak refused the admin service account; logging in with the admin password instead",
+			"url", c.base, "client", c.opts.AdminClientID, "error", oe.Error())
 		c.mu.Lock()
-		c.token = jwt.AccessToken
-		c.expires = time.Now().Add(time.Duration(jwt.ExpiresIn) * time.Second)
+		c.byClient = false
 		c.mu.Unlock()
-		return nil
 	}
-	var oe *OAuthError
-	if !errors.As(err, &oe) {
-		return fmt.Errorf("Keycloak at %s: admin login: %w", c.base, err) // transport: retryable
+	oe, err := c.adminGrant(ctx, passwordForm(adminClientID, "", c.opts.AdminUser, c.opts.AdminPassword.Value()))
+	if oe == nil {
+		return err
 	}
 	switch {
 	case oe.Code == "invalid_grant" && strings.Contains(oe.Description, "credentials"):
@@ -196,13 +246,67 @@ func (c *Client) login(ctx context.Context) error {
 	}
 }
 
-// currentToken returns a valid admin token, logging in again when the current one is about to expire.
-func (c *Client) currentToken(ctx context.Context) (string, error) {
+// adminGrant asks the master realm for an admin token and keeps it. A refusal is returned as oe; anything else
+// (nil on success, a transport error, retryable) as err.
+func (c *Client) adminGrant(ctx context.Context, form map[string]string) (oe *OAuthError, err error) {
+	jwt, err := c.grant(ctx, adminRealm, form)
+	if err == nil {
+		c.setToken(jwt)
+		return nil, nil
+	}
+	if errors.As(err, &oe) {
+		return oe, nil
+	}
+	return nil, fmt.Errorf("Keycloak at %s: admin login: %w", c.base, err)
+}
+
+// clientLoginError classifies a refused client credentials login as loginError does a password login.
+func (c *Client) clientLoginError(oe *OAuthError) error {
+	switch {
+	case oe.Code == "invalid_client" || oe.Code == "unauthorized_client":
+		return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: "KEYCLOAK_ADMIN_CLIENT_SECRET",
+			Msg: fmt.Sprintf("Keycloak at %s rejected the admin login of client %q in realm %s (%s); check KEYCLOAK_ADMIN_CLIENT_ID and KEYCLOAK_ADMIN_CLIENT_SECRET, or set KEYCLOAK_ADMIN_PASSWORD to log in as KEYCLOAK_ADMIN_USER",
+				c.base, c.opts.AdminClientID, adminRealm, oe.Description)}}, Cause: ErrLoginRejected})
+	case oe.Status >= 500, oe.Status == http.StatusNotFound, oe.Status == http.StatusTooManyRequests:
+		return fmt.Errorf("Keycloak at %s: admin login: %w", c.base, oe)
+	default:
+		return wait.Permanent(fmt.Errorf("Keycloak at %s: admin login with client %s of realm %s: %w", c.base, c.opts.AdminClientID, adminRealm, oe))
+	}
+}
+
+// dropToken forgets tok (unless another login replaced it already): the next call logs in again.
+func (c *Client) dropToken(tok string) {
 	c.mu.Lock()
-	tok, exp := c.token, c.expires
-	c.mu.Unlock()
-	if tok != "" && time.Until(exp) > renewBefore {
+	defer c.mu.Unlock()
+	if c.token == tok {
+		c.token = ""
+	}
+}
+
+func (c *Client) loggedInByClient() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byClient
+}
+
+func (c *Client) setToken(jwt *gocloak.JWT) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.token = jwt.AccessToken
+	c.expires = time.Now().Add(time.Duration(jwt.ExpiresIn) * time.Second)
+	c.logins++
+}
+
+// currentToken returns a valid admin token, logging in again when the current one is about to expire. Callers
+// that find no token at once wait for one login: concurrent steps share one token.
+func (c *Client) currentToken(ctx context.Context) (string, error) {
+	if tok := c.validToken(); tok != "" {
 		return tok, nil
+	}
+	c.loginMu.Lock()
+	defer c.loginMu.Unlock()
+	if tok := c.validToken(); tok != "" {
+		return tok, nil // another caller logged in meanwhile
 	}
 	if err := c.login(ctx); err != nil {
 		return "", err
@@ -212,22 +316,32 @@ func (c *Client) currentToken(ctx context.Context) (string, error) {
 	return c.token, nil
 }
 
+// validToken is the current token unless it is missing or about to expire.
+func (c *Client) validToken() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token != "" && time.Until(c.expires) > renewBefore {
+		return c.token
+	}
+	return ""
+}
+
 // authed runs fn with an admin token; on 401 (session ended early, e.g. Keycloak restarted) it logs in once more
-// and retries.
+// and retries, and so it does on 403 with a service account's token, whose rights are those of its roles when
+// it was issued (a realm created since is not in them).
 func (c *Client) authed(ctx context.Context, fn func(token string) error) error {
 	tok, err := c.currentToken(ctx)
 	if err != nil {
 		return err
 	}
 	err = fn(tok)
-	if statusOf(err) != http.StatusUnauthorized {
+	switch st := statusOf(err); {
+	case st == http.StatusUnauthorized:
+	case st == http.StatusForbidden && c.loggedInByClient():
+	default:
 		return err
 	}
-	c.mu.Lock()
-	if c.token == tok {
-		c.token = ""
-	}
-	c.mu.Unlock()
+	c.dropToken(tok)
 	if tok, err = c.currentToken(ctx); err != nil {
 		return err
 	}
@@ -260,21 +374,24 @@ func (c *Client) passwordGrant(ctx context.Context, realm, clientID, clientSecre
 	if err := checkName("realm", realm); err != nil {
 		return nil, err
 	}
+	return c.grant(ctx, realm, passwordForm(clientID, clientSecret, username, password))
+}
+
+// passwordForm is the form of a resource owner password grant; clientSecret is empty for public clients.
+func passwordForm(clientID, clientSecret, username, password string) map[string]string {
+	form := map[string]string{"grant_type": "password", "client_id": clientID, "username": username, "password": password, "scope": "openid"}
+	if clientSecret != "" {
+		form["client_secret"] = clientSecret // client_secret_post
+	}
+	return form
+}
+
+// grant posts form to realm's token endpoint and returns the tokens, or an *OAuthError for a refusal.
+func (c *Client) grant(ctx context.Context, realm string, form map[string]string) (*gocloak.JWT, error) {
 	var jwt gocloak.JWT
 	var herr gocloak.HTTPErrorResponse
-	req := c.gc.RestyClient().R().SetContext(ctx).
-		SetFormData(map[string]string{
-			"grant_type": "password",
-			"client_id":  clientID,
-			"username":   username,
-			"password":   password,
-			"scope":      "openid",
-		}).
-		SetResult(&jwt).SetError(&herr)
-	if clientSecret != "" {
-		req.SetFormData(map[string]string{"client_secret": clientSecret}) // client_secret_post
-	}
-	resp, err := req.Post(c.realmURL(realm) + tokenPath)
+	resp, err := c.gc.RestyClient().R().SetContext(ctx).SetFormData(form).SetResult(&jwt).SetError(&herr).
+		Post(c.realmURL(realm) + tokenPath)
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,8 @@ type OIDCClient struct {
 	WebOrigins         []string
 	Secret             redact.Secret // confidential clients; Keycloak generates one when empty on create
 	Attributes         map[string]string
-	// ProtocolMappers are the client's own mappers as read; Create and Update ignore them.
+	// ProtocolMappers are the client's own mappers as read; CreateClient and CreateRealm create them with the
+	// client, UpdateClient ignores them.
 	ProtocolMappers []ProtocolMapper
 }
 
@@ -139,11 +140,22 @@ func fromMapperRep(m gocloak.ProtocolMapperRepresentation) ProtocolMapper {
 	return pm
 }
 
-// CreateClient creates an OpenID Connect client in realm and returns its internal id.
+// CreateClient creates an OpenID Connect client in realm, with its ProtocolMappers, in one call, and returns its
+// internal id.
 func (c *Client) CreateClient(ctx context.Context, realm string, k OIDCClient) (string, error) {
 	if err := checkName("realm", realm); err != nil {
 		return "", err
 	}
+	rep := toClientRep(k)
+	id, err := authedValue(ctx, c, func(tok string) (string, error) { return c.gc.CreateClient(ctx, tok, realm, rep) })
+	if err != nil {
+		return "", c.wrap(err, "create client %s in realm %s", k.ClientID, realm)
+	}
+	return id, nil
+}
+
+// toClientRep is the representation that creates k with its protocol mappers.
+func toClientRep(k OIDCClient) gocloak.Client {
 	rep := gocloak.Client{
 		ClientID:                  gocloak.StringP(k.ClientID),
 		Protocol:                  gocloak.StringP("openid-connect"),
@@ -165,11 +177,25 @@ func (c *Client) CreateClient(ctx context.Context, realm string, k OIDCClient) (
 	if k.Secret.IsSet() {
 		rep.Secret = gocloak.StringP(k.Secret.Value())
 	}
-	id, err := authedValue(ctx, c, func(tok string) (string, error) { return c.gc.CreateClient(ctx, tok, realm, rep) })
-	if err != nil {
-		return "", c.wrap(err, "create client %s in realm %s", k.ClientID, realm)
+	if len(k.ProtocolMappers) > 0 {
+		ms := make([]gocloak.ProtocolMapperRepresentation, 0, len(k.ProtocolMappers))
+		for _, m := range k.ProtocolMappers {
+			ms = append(ms, toMapperRep(m))
+		}
+		rep.ProtocolMappers = &ms
 	}
-	return id, nil
+	return rep
+}
+
+// toMapperRep is the representation that creates m.
+func toMapperRep(m ProtocolMapper) gocloak.ProtocolMapperRepresentation {
+	cfg := copyMap(m.Config)
+	return gocloak.ProtocolMapperRepresentation{
+		Name:           gocloak.StringP(m.Name),
+		Protocol:       gocloak.StringP("openid-connect"),
+		ProtocolMapper: gocloak.StringP(m.Type),
+		Config:         &cfg,
+	}
 }
 
 // UpdateClient writes the named fields of k to the client with id k.ID and nothing else. Keycloak merges client
@@ -257,13 +283,7 @@ func (c *Client) CreateProtocolMapper(ctx context.Context, realm, clientUUID str
 	if err := checkName("realm", realm); err != nil {
 		return "", err
 	}
-	cfg := copyMap(m.Config)
-	rep := gocloak.ProtocolMapperRepresentation{
-		Name:           gocloak.StringP(m.Name),
-		Protocol:       gocloak.StringP("openid-connect"),
-		ProtocolMapper: gocloak.StringP(m.Type),
-		Config:         &cfg,
-	}
+	rep := toMapperRep(m)
 	id, err := authedValue(ctx, c, func(tok string) (string, error) {
 		return c.gc.CreateClientProtocolMapper(ctx, tok, realm, clientUUID, rep)
 	})

@@ -9,6 +9,7 @@ import (
 // there keeps the two equal), for packages below the configuration that start child processes.
 var SecretVariables = []string{
 	"BACKUP_ENCRYPTION_KEY",
+	"KEYCLOAK_ADMIN_CLIENT_SECRET",
 	"KEYCLOAK_ADMIN_PASSWORD",
 	"KEYCLOAK_CONFIDENTIAL_CLIENT_SECRET",
 	"KEYCLOAK_DB_PASSWORD",

@@ -90,10 +90,14 @@ func Up(ctx context.Context, names []string, log io.Writer) (*Info, error) {
 			if !pgUp {
 				stop(in.Keycloak.PID, 15*time.Second) // its database is new: start it afresh
 			}
-			return launch("keycloak", pgUp && running(in.Keycloak.PID), func() (func(*Info), error) {
+			if err := launch("keycloak", pgUp && running(in.Keycloak.PID), func() (func(*Info), error) {
 				kc, err := StartKeycloak(ctx, dir, in.Postgres)
 				return func(i *Info) { i.Keycloak = kc }, err
-			})
+			}); err != nil {
+				return err
+			}
+			_, _, err = KeycloakAdminClient(ctx, in) // a Keycloak started before the service account existed
+			return err
 		}},
 		{want["ziti"], func() error {
 			return launch("ziti", running(in.Ziti.PID), func() (func(*Info), error) {

@@ -49,8 +49,13 @@ type KeycloakInfo struct {
 	URL           string `json:"url"` // http://127.0.0.1:8180
 	AdminUser     string `json:"adminUser"`
 	AdminPassword string `json:"adminPassword"`
-	Home          string `json:"home"`
-	PID           int    `json:"pid"`
+	// AdminClientID and AdminClientSecret: the admin service account Keycloak made on its first start
+	// (KC_BOOTSTRAP_ADMIN_CLIENT_ID/SECRET); empty for a Keycloak started before the test bed knew about it
+	// (KeycloakAdminClient makes it then).
+	AdminClientID     string `json:"adminClientId,omitempty"`
+	AdminClientSecret string `json:"adminClientSecret,omitempty"`
+	Home              string `json:"home"`
+	PID               int    `json:"pid"`
 }
 
 // PostgresInfo: a private PostgreSQL cluster (Debian's server binaries).

@@ -38,13 +38,16 @@ func PrepareKeycloak(ctx context.Context, dir string, pg PostgresInfo, httpPort,
 		return nil, err
 	}
 	k := &KeycloakProcess{
-		KeycloakInfo: KeycloakInfo{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), AdminUser: "admin", AdminPassword: password(), Home: home},
+		KeycloakInfo: KeycloakInfo{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), AdminUser: "admin", AdminPassword: password(),
+			AdminClientID: KeycloakAdminClientID, AdminClientSecret: password(), Home: home},
 		Command: []string{filepath.Join(home, "bin", "kc.sh"), "start-dev", "--http-host", "127.0.0.1", "--http-port", strconv.Itoa(httpPort),
 			"--http-management-port", strconv.Itoa(mgmtPort)},
 		HealthURL: fmt.Sprintf("http://127.0.0.1:%d/health/ready", mgmtPort),
 	}
 	k.Env = []string{
 		"KC_BOOTSTRAP_ADMIN_USERNAME=" + k.AdminUser, "KC_BOOTSTRAP_ADMIN_PASSWORD=" + k.AdminPassword,
+		// and an admin service account: ziti-bootstrap's faster login (client credentials, no password hash)
+		"KC_BOOTSTRAP_ADMIN_CLIENT_ID=" + k.AdminClientID, "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET=" + k.AdminClientSecret,
 		"KC_DB=postgres", fmt.Sprintf("KC_DB_URL=jdbc:postgresql://%s:%d/%s", pg.Host, pg.Port, pg.Database),
 		"KC_DB_USERNAME=" + pg.User, "KC_DB_PASSWORD=" + pg.Password,
 		"KC_HEALTH_ENABLED=true", "JAVA_OPTS_KC_HEAP=-Xms64m -Xmx" + maxHeap,

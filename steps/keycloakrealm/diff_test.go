@@ -55,12 +55,12 @@ func TestDiffOfMissingRealmCreatesEverything(t *testing.T) {
 	want := []string{
 		"create keycloak-realm r: missing",
 		"create keycloak-user-profile-attribute r/ziti_id: missing",
-		"create keycloak-client r/openziti: missing",
-		"create keycloak-protocol-mapper r/openziti/ziti-bootstrap-audience: missing",
-		"create keycloak-protocol-mapper r/openziti/ziti-bootstrap-identity-claim: missing",
-		"create keycloak-client r/svc: missing",
-		"create keycloak-protocol-mapper r/svc/ziti-bootstrap-audience: missing",
-		"create keycloak-protocol-mapper r/svc/ziti-bootstrap-identity-claim: missing",
+		"create keycloak-client r/openziti: missing: created with the realm",
+		"create keycloak-protocol-mapper r/openziti/ziti-bootstrap-audience: missing: created with the client",
+		"create keycloak-protocol-mapper r/openziti/ziti-bootstrap-identity-claim: missing: created with the client",
+		"create keycloak-client r/svc: missing: created with the realm",
+		"create keycloak-protocol-mapper r/svc/ziti-bootstrap-audience: missing: created with the client",
+		"create keycloak-protocol-mapper r/svc/ziti-bootstrap-identity-claim: missing: created with the client",
 		"create keycloak-user r/alice: missing (development user)",
 	}
 	if got := testutil.ChangeStrings(steps.Changes(ops)); !slices.Equal(got, want) || len(notes) != 0 {

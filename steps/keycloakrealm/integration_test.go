@@ -25,7 +25,12 @@ import (
 func run(t *testing.T, d keycloakrealm.Declaration, mode steps.Mode) (steps.Result, *steps.Report, *keycloakrealm.Step) {
 	t.Helper()
 	counter := calls.New()
-	kc := keycloaktest.Dial(t, counter)
+	return runWith(t, keycloaktest.Dial(t, counter), counter, d, mode)
+}
+
+// runWith is run with a given client and its counter.
+func runWith(t *testing.T, kc *keycloak.Client, counter *calls.Counter, d keycloakrealm.Declaration, mode steps.Mode) (steps.Result, *steps.Report, *keycloakrealm.Step) {
+	t.Helper()
 	st, err := keycloakrealm.New(kc, d)
 	testutil.Must(t, err)
 	probe := reach.New(keycloakrealm.Reachable, "Keycloak", kc.URL(), time.Minute, nil, keycloaktest.Probe(kc))
@@ -64,8 +69,8 @@ func TestEmailClaim(t *testing.T) {
 			t.Errorf("first apply lacks %q: %v", want, changeStrings(r))
 		}
 	}
-	if r.MutatingCalls != 6 {
-		t.Errorf("first apply made %d mutating calls, want 6 (realm, e-mail editable by administrators only, client, 2 mappers, user)", r.MutatingCalls)
+	if r.MutatingCalls != 3 {
+		t.Errorf("first apply made %d mutating calls, want 3 (the realm with its client and the client's 2 mappers, e-mail editable by administrators only, user)", r.MutatingCalls)
 	}
 
 	kc := keycloaktest.Connect(t, nil)
@@ -357,4 +362,38 @@ func jwksHasKid(t *testing.T, jwksURL, kid string) bool {
 		}
 	}
 	return false
+}
+
+// TestServiceAccountCreatesRealm: logged in as the admin service account (client credentials), the step creates a
+// realm and goes on writing in it (Keycloak judges a service account by the roles in its token, which must be
+// renewed after the create), then finds it converged.
+func TestServiceAccountCreatesRealm(t *testing.T) {
+	realm := keycloaktest.RealmName(t, "svcacct")
+	d := keycloakrealm.Declaration{Realm: realm, DevUsers: []keycloakrealm.DevUser{{Username: "carol", Email: "carol@example.test", Password: config.NewSecret("C4rol-pw")}}}
+	for i, want := range []steps.Status{steps.Changed, steps.Unchanged} {
+		counter := calls.New()
+		kc, err := keycloak.Dial(keycloaktest.ServiceAccountOptions(t, counter))
+		testutil.Must(t, err)
+		r, rep, _ := runWith(t, kc, counter, d, steps.Apply)
+		testutil.MustStatus(t, r, want)
+		if writes := map[int]int64{0: 3, 1: 0}[i]; rep.MutatingCalls != writes {
+			t.Errorf("apply %d made %d mutating calls, want %d: %v", i+1, rep.MutatingCalls, writes, rep.Writes)
+		}
+		if m := kc.LoginMethod(); !strings.HasPrefix(m, "client credentials") {
+			t.Errorf("apply %d logged in by %s", i+1, m)
+		}
+	}
+	// Made with one RSA key pair (RS256 signing), not Keycloak's default second one for RSA-OAEP encryption.
+	resp, err := http.Get(keycloaktest.Options(t, nil).URL.String() + "/realms/" + realm + "/protocol/openid-connect/certs")
+	testutil.Must(t, err)
+	defer resp.Body.Close()
+	var set struct {
+		Keys []struct {
+			Alg string `json:"alg"`
+		} `json:"keys"`
+	}
+	testutil.Must(t, json.NewDecoder(resp.Body).Decode(&set))
+	if len(set.Keys) != 1 || set.Keys[0].Alg != "RS256" {
+		t.Errorf("published keys %+v, want one RS256 key", set.Keys)
+	}
 }

@@ -165,9 +165,16 @@ func diff(d Declaration, o observed) ([]op, []string) {
 		ops = append(ops, op{Change: ch, Run: run})
 	}
 
-	// The realm.
-	if o.realm == nil {
+	// The realm. A missing one is created in one call with its clients and their mappers (their changes below
+	// are carried by it).
+	realmMissing := o.realm == nil
+	if realmMissing {
 		want := d.wantRealm()
+		want.KeyProviders = keycloak.SigningKeys() // one RSA key pair to generate, not two
+		for _, c := range d.wantClients() {
+			c.ProtocolMappers = d.wantMappers()
+			want.Clients = append(want.Clients, c)
+		}
 		add(steps.Change{Action: steps.Create, Kind: KindRealm, Key: d.Realm, Reason: "missing"},
 			func(ctx context.Context, api API) error { return api.CreateRealm(ctx, want) })
 	} else if f := realmDiff(d, o.realm); len(f) > 0 {
@@ -201,29 +208,31 @@ func diff(d Declaration, o observed) ([]op, []string) {
 		declared[want.ClientID] = true
 		key := d.Realm + "/" + want.ClientID
 		i := slices.IndexFunc(o.clients, func(c keycloak.OIDCClient) bool { return c.ClientID == want.ClientID })
-		var (
-			ref         = steps.NewRef("client "+want.ClientID, "")
-			haveMappers []keycloak.ProtocolMapper
-		)
 		if i < 0 {
-			add(steps.Change{Action: steps.Create, Kind: KindClient, Key: key, Reason: "missing"},
-				func(ctx context.Context, api API) error {
-					id, err := api.CreateClient(ctx, d.Realm, want)
-					ref.Set(id)
+			// A missing client is created with its mappers in one call, or with the realm when that is missing.
+			run, why := withParent, "missing: created with the realm"
+			if !realmMissing {
+				withMappers := want
+				withMappers.ProtocolMappers = d.wantMappers()
+				run, why = func(ctx context.Context, api API) error {
+					_, err := api.CreateClient(ctx, d.Realm, withMappers)
 					return err
-				})
-		} else {
-			have := o.clients[i]
-			ref.Set(have.ID)
-			haveMappers = have.ProtocolMappers
-			if f := clientDiff(want, have); len(f) > 0 {
-				want.ID = have.ID
-				names := f.Names()
-				add(steps.Change{Action: steps.Update, Kind: KindClient, Key: key, Reason: reason(have.Attributes)}.WithDiff(f),
-					func(ctx context.Context, api API) error { return api.UpdateClient(ctx, d.Realm, want, names...) })
+				}, "missing"
 			}
+			add(steps.Change{Action: steps.Create, Kind: KindClient, Key: key, Reason: why}, run)
+			for _, m := range d.wantMappers() {
+				add(steps.Change{Action: steps.Create, Kind: KindMapper, Key: key + "/" + m.Name, Reason: "missing: created with the client"}, withParent)
+			}
+			continue
 		}
-		ops = append(ops, mapperOps(d, ref, key, haveMappers)...)
+		have := o.clients[i]
+		if f := clientDiff(want, have); len(f) > 0 {
+			want.ID = have.ID
+			names := f.Names()
+			add(steps.Change{Action: steps.Update, Kind: KindClient, Key: key, Reason: reason(have.Attributes)}.WithDiff(f),
+				func(ctx context.Context, api API) error { return api.UpdateClient(ctx, d.Realm, want, names...) })
+		}
+		ops = append(ops, mapperOps(d, steps.NewRef("client "+want.ClientID, have.ID), key, have.ProtocolMappers)...)
 	}
 	for _, c := range o.clients {
 		if c.Attributes[ManagedAttribute] == managed && !declared[c.ClientID] {
@@ -268,7 +277,12 @@ func diff(d Declaration, o observed) ([]op, []string) {
 	return ops, notes
 }
 
-// mapperOps plans the managed mappers of one client: create the missing, update or replace the different, delete
+// withParent is the Run of a change carried out by an earlier op's call (a client created with its realm, a
+// mapper with its client): that op's failure stops the apply (or fails the client's create), so this one has
+// nothing left to do.
+func withParent(context.Context, API) error { return nil }
+
+// mapperOps plans the managed mappers of one existing client: create the missing, update or replace the different, delete
 // ziti-bootstrap-* mappers no longer wanted. Others' mappers are left alone.
 func mapperOps(d Declaration, client *steps.Ref, clientKey string, have []keycloak.ProtocolMapper) []op {
 	var ops []op

@@ -29,6 +29,20 @@ func Options(t testing.TB, counter *calls.Counter) keycloak.Options {
 	return keycloak.Options{URL: u, AdminUser: in.Keycloak.AdminUser, AdminPassword: config.NewSecret(in.Keycloak.AdminPassword), Counter: counter}
 }
 
+// ServiceAccountOptions is Options logging in with the test bed's admin service account
+// (testbed.KeycloakAdminClient) instead of the admin user's password.
+func ServiceAccountOptions(t testing.TB, counter *calls.Counter) keycloak.Options {
+	t.Helper()
+	opts := Options(t, counter)
+	id, secret, err := testbed.KeycloakAdminClient(testutil.Context(t, 2*time.Minute), testbed.Require(t, "keycloak"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.AdminPassword = config.Secret{}
+	opts.AdminClientID, opts.AdminClientSecret = id, config.NewSecret(secret)
+	return opts
+}
+
 // Dial returns an admin client of the test bed's Keycloak that logs in on its first call, as a fresh process
 // would (see keycloak.Dial).
 func Dial(t testing.TB, counter *calls.Counter) *keycloak.Client {

@@ -368,13 +368,12 @@ policy and are kept for inspection, unless --invalid deletes them.`,
 // classify gives a backup or restore error its exit code: a key that does not fit the set is a configuration
 // problem, a dependency that did not answer is unreachable, a refused set or failed run is a failure.
 func classify(err error) error {
-	err = commandError(err)
 	var ke *backup.KeyError
 	var un *backup.UnauthenticatedError
 	var ue *wait.UnreachableError
-	var ee *exitError
+	_, coded := exitcode.Carried(err)
 	switch {
-	case err == nil, errors.As(err, &ee), config.IsInvalid(err):
+	case err == nil, coded, config.IsInvalid(err):
 		return err
 	case errors.As(err, &ke), errors.As(err, &un):
 		return &exitError{exitcode.InvalidConfig, err}

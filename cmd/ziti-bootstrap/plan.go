@@ -21,11 +21,12 @@ converged, 2 when changes are pending. Errors keep their codes (1 unexpected, 3 
 except invalid configuration or usage, which exits 6 instead of 2.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rep, err := runReport(cmd.Context(), g, steps.PlanOnly, planBuilder(g, nil))
+			c := g.cli()
+			rep, err := c.RunReport(cmd.Context(), steps.PlanOnly, c.PlanBuilder(nil))
 			if err != nil {
 				return err
 			}
-			if err := finishReport(g, rep); err != nil {
+			if err := c.FinishReport(rep); err != nil {
 				return err
 			}
 			if detailed && !rep.Converged() {

@@ -94,9 +94,8 @@ func (g *globals) upOrUpgrade(ctx context.Context, sc *config.Stack, o *stackOpt
 	case errors.As(err, &failed):
 		return &exitError{exitcode.StepFailed, failed}
 	case err != nil:
-		var ee *exitError
-		if errors.As(err, &ee) {
-			return &exitError{ee.code, err}
+		if code, ok := exitcode.Carried(err); ok {
+			return &exitError{code, err}
 		}
 		return &exitError{exitcode.For(err), err}
 	}

@@ -138,11 +138,11 @@ func healthzWith(ctx context.Context, hc *http.Client, out io.Writer, scheme, ad
 
 // exitFor gives err the exit code of its kind (exitcode.For); an interrupted run ends without error.
 func exitFor(err error) error {
-	var ee *exitError
+	_, coded := exitcode.Carried(err)
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):
 		return nil
-	case errors.As(err, &ee), config.IsInvalid(err):
+	case coded, config.IsInvalid(err):
 		return err
 	}
 	return &exitError{exitcode.For(err), err}

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app"
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/backups"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 )
 
 func newRestoreCommand(g *globals) *cobra.Command {
@@ -43,10 +42,10 @@ Swarm), so none of them runs beside it: it waits up to ZB_LOCK_WAIT, then exits 
 having changed nothing. --dry-run takes no lock.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return classify(runRestore(cmd, g, r, args[0]))
+			return backups.Classify(backups.Restore(cmd.Context(), g.cli(), cmd.Flags(), r, args[0]))
 		},
 	}
-	bindVarFlags(cmd.Flags(), backupFlags)
+	backups.BindFlags(cmd.Flags(), backups.Flags)
 	f := cmd.Flags()
 	f.BoolVar(&r.DryRun, "dry-run", false, "download and verify the set and show what would be restored; change nothing")
 	f.BoolVar(&r.Yes, "yes", false, "confirm that the servers' current state is to be replaced")
@@ -66,16 +65,4 @@ having changed nothing. --dry-run takes no lock.`,
 	}
 	f.DurationVar(&r.ReadyTimeout, "ready-timeout", 3*time.Minute, "how long to wait for each server to answer after its start")
 	return cmd
-}
-
-// runRestore checks the confirmation, loads the backup configuration and restores the set (app.Restore).
-func runRestore(cmd *cobra.Command, g *globals, r *app.RestoreOptions, set string) error {
-	if !r.DryRun && !r.Yes {
-		return &exitError{exitcode.InvalidConfig, errors.New("restore replaces the servers' databases: pass --yes (or --dry-run to only verify and show the plan)")}
-	}
-	env, err := g.backupEnv(cmd)
-	if err != nil {
-		return err
-	}
-	return app.Restore(cmd.Context(), env, r, set, g.lockFor(), g.stdout)
 }

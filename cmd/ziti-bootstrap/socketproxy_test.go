@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/docker/docker/api/types/mount"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
 
 // In the OpenZiti stack, the bootstrap job reaches the Docker Engine only through its proxy: it mounts no Docker
@@ -18,7 +20,7 @@ func TestBootstrapJobReachesDockerThroughItsProxy(t *testing.T) {
 	for _, s := range st.Services {
 		cs := s.Spec.TaskTemplate.ContainerSpec
 		switch strings.TrimPrefix(s.Spec.Name, st.Namespace+"_") {
-		case bootstrapService:
+		case stacks.BootstrapService:
 			job, jobMounts = cs.Env, cs.Mounts
 		case bootstrapDocker:
 			proxy, proxyMounts = cs.Args, cs.Mounts

@@ -263,7 +263,7 @@ func (d *devSystem) notes(rep steps.Report, step string) []string {
 	return nil
 }
 
-var jobStep = stack.JobStepName(stacks.OpenZiti, bootstrapService)
+var jobStep = stack.JobStepName(stacks.OpenZiti, stacks.BootstrapService)
 
 // jobWrites is the mutating-call count of the bootstrap job's own apply report, as up showed it.
 func (d *devSystem) jobWrites(rep steps.Report) string {
@@ -435,7 +435,7 @@ func (d *devSystem) jobWaitsForTheLock() {
 		t.Fatalf("take the apply lock: %v", err)
 	}
 	defer held.Release(context.Background())
-	name := d.names[stacks.OpenZiti] + "_" + bootstrapService
+	name := d.names[stacks.OpenZiti] + "_" + stacks.BootstrapService
 	svcs, err := d.c.Services(ctx, d.names[stacks.OpenZiti])
 	if err != nil {
 		t.Fatal(err)
@@ -490,7 +490,7 @@ func (d *devSystem) jobWaitsForTheLock() {
 	err = wait.For(ctx, wait.Target{What: "the job to complete once the lock is free", Where: name, Deadline: 2 * time.Minute, Initial: time.Second, Max: 2 * time.Second},
 		func(ctx context.Context) error {
 			st := &stacks.Stack{Name: stacks.OpenZiti, Namespace: d.names[stacks.OpenZiti]}
-			run, err = stack.InspectJob(ctx, d.c, st, bootstrapService)
+			run, err = stack.InspectJob(ctx, d.c, st, stacks.BootstrapService)
 			if err == nil && run.Iteration < iteration {
 				err = fmt.Errorf("run %d is not the new one", run.Iteration)
 			}

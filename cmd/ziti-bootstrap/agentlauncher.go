@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/services"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/agentlauncher"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 )
 
@@ -44,7 +41,8 @@ func newAgentLauncherCommand(g *globals) *cobra.Command {
 		Long:  agentLauncherLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withAgentLauncher(g, func(l *agentlauncher.Launcher) error { return runAgentLauncher(cmd.Context(), g, l) })
+			c := g.cli()
+			return services.WithAgentLauncher(c, func(l *agentlauncher.Launcher) error { return services.AgentLauncher(cmd.Context(), c, l) })
 		},
 	}
 	cmd.AddCommand(&cobra.Command{
@@ -54,11 +52,11 @@ func newAgentLauncherCommand(g *globals) *cobra.Command {
 Docker reports it healthy; otherwise exit 1 with one line that says why (2: invalid settings).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withAgentLauncher(g, func(l *agentlauncher.Launcher) error {
+			return services.WithAgentLauncher(g.cli(), func(l *agentlauncher.Launcher) error {
 				ctx, cancel := context.WithTimeout(cmd.Context(), healthcheckTimeout)
 				defer cancel()
 				if err := l.Check(ctx); err != nil {
-					return &exitError{exitcode.Internal, err} // Docker counts any non-zero exit as a failed probe
+					return exitcode.With(exitcode.Internal, err) // Docker counts any non-zero exit as a failed probe
 				}
 				_, err := fmt.Fprintf(g.stdout, "agent container %s: healthy, current spec\n", l.Settings.Container)
 				return err
@@ -66,44 +64,4 @@ Docker reports it healthy; otherwise exit 1 with one line that says why (2: inva
 		},
 	})
 	return cmd
-}
-
-// withAgentLauncher reads the settings, makes the engine's client and runs fn with the launcher.
-func withAgentLauncher(g *globals, fn func(*agentlauncher.Launcher) error) error {
-	s, err := agentlauncher.FromEnv(os.LookupEnv)
-	if err != nil {
-		return err
-	}
-	c, err := docker.New(s.DockerHost, nil)
-	if err != nil {
-		return &config.Error{Problems: []config.Problem{{Var: agentlauncher.EnvDockerHost, Msg: err.Error()}}}
-	}
-	defer c.Close()
-	return fn(agentlauncher.New(c, s, g.log))
-}
-
-func runAgentLauncher(ctx context.Context, g *globals, l *agentlauncher.Launcher) error {
-	s := l.Settings
-	g.log.Info("agent launcher starting", "container", s.Container, "image", s.Image, "network", s.Network,
-		"namespace", s.Namespace, "files", s.FilesDir, "docker", s.DockerHost)
-	if s.ToolsDir != "" {
-		// The agent matters more than the routers' copy of the tool: a failure here is logged, not fatal.
-		exe, err := os.Executable()
-		var changed bool
-		if err == nil {
-			changed, err = agentlauncher.InstallTool(exe, s.ToolsDir)
-		}
-		switch {
-		case err != nil:
-			g.log.Error("could not install ziti-bootstrap for the node's routers", "dir", s.ToolsDir, "err", err)
-		case changed:
-			g.log.Info("installed ziti-bootstrap for the node's routers", "dir", s.ToolsDir)
-		}
-	}
-	err := l.Run(ctx)
-	if err == nil || errors.Is(err, context.Canceled) {
-		g.log.Info("agent launcher stopped; the agent container keeps running", "container", s.Container)
-		return nil
-	}
-	return err
 }

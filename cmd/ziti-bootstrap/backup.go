@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app"
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/backups"
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 )
 
@@ -27,16 +31,13 @@ them is half-way through changing: it waits up to ZB_LOCK_WAIT for it, then exit
 (a scheduled run retries).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := g.cli()
-			env, err := backups.Env(c, cmd.Flags())
-			if err != nil {
-				return err
-			}
-			backups.WarnNoKey(c, env)
-			if env.Settings.Schedule != "" {
-				return backups.Classify(backups.Schedule(cmd.Context(), c, env, version, noPrune))
-			}
-			return backups.Classify(backups.Once(cmd.Context(), c, env, version, noPrune))
+			return withBackup(g, func(ctx context.Context, c *command.CLI, env *app.Backup, _ []string) error {
+				backups.WarnNoKey(c, env)
+				if env.Settings.Schedule != "" {
+					return backups.Classify(backups.Schedule(ctx, c, env, version, noPrune))
+				}
+				return backups.Classify(backups.Once(ctx, c, env, version, noPrune))
+			})(cmd, nil)
 		},
 	}
 	backups.BindFlags(cmd.PersistentFlags(), backups.Flags)
@@ -56,14 +57,9 @@ func newBackupListCommand(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List the snapshot sets with their size, age and completeness",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := g.cli()
-			env, err := backups.Env(c, cmd.Flags())
-			if err != nil {
-				return err
-			}
-			return backups.List(cmd.Context(), c, env)
-		},
+		RunE: withBackup(g, func(ctx context.Context, c *command.CLI, env *app.Backup, _ []string) error {
+			return backups.List(ctx, c, env)
+		}),
 	}
 }
 
@@ -72,14 +68,9 @@ func newBackupVerifyCommand(g *globals) *cobra.Command {
 		Use:   "verify SET|latest",
 		Short: "Download a set and check every object's size and SHA-256 against its manifest (changes nothing)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c := g.cli()
-			env, err := backups.Env(c, cmd.Flags())
-			if err != nil {
-				return err
-			}
-			return backups.Verify(cmd.Context(), c, env, args[0])
-		},
+		RunE: withBackup(g, func(ctx context.Context, c *command.CLI, env *app.Backup, args []string) error {
+			return backups.Verify(ctx, c, env, args[0])
+		}),
 	}
 }
 
@@ -93,16 +84,25 @@ being written, a damaged set, a set of another key. Invalid sets (not written by
 configured key: forged, altered, downgraded, future-dated, junk; 'backup list' says why) never count for the
 policy and are kept for inspection, unless --invalid deletes them.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := backups.Env(g.cli(), cmd.Flags())
-			if err != nil {
-				return err
-			}
-			_, err = env.Prune(cmd.Context(), dryRun, invalid, g.stdout)
+		RunE: withBackup(g, func(ctx context.Context, c *command.CLI, env *app.Backup, _ []string) error {
+			_, err := env.Prune(ctx, dryRun, invalid, c.Stdout)
 			return backups.Classify(err)
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show the decisions only")
 	cmd.Flags().BoolVar(&invalid, "invalid", false, "delete invalid sets too (see backup list)")
 	return cmd
+}
+
+// withBackup is a RunE that loads the backup configuration (the command's flags, --set, the environment,
+// --env-file) and runs fn with it.
+func withBackup(g *globals, fn func(ctx context.Context, c *command.CLI, env *app.Backup, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c := g.cli()
+		env, err := backups.Env(c, cmd.Flags())
+		if err != nil {
+			return err
+		}
+		return fn(cmd.Context(), c, env, args)
+	}
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -68,12 +66,9 @@ func newRootCommand(g *globals) *cobra.Command {
 			if g.output != "text" && g.output != "json" {
 				return &exitError{exitcode.InvalidConfig, fmt.Errorf("--output %q: use text or json", g.output)}
 			}
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
-				return &exitError{exitcode.InvalidConfig, fmt.Errorf("--log-level %q: use debug, info, warn or error", g.logLevel)}
-			}
-			g.log = newLogger(g.stderr, lvl)
-			return nil
+			var err error
+			g.log, err = command.NewLogger(g.stderr, g.logLevel)
+			return err
 		},
 	}
 	f := root.PersistentFlags()
@@ -100,45 +95,11 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitcode.OK
+	if err != nil && !errors.Is(err, command.ErrPending) { // plan --detailed-exitcode: not an error
+		fmt.Fprintln(stderr, "error:", err)
 	}
-	if errors.Is(err, errPending) { // plan --detailed-exitcode: not an error
-		return exitcode.Pending
-	}
-	fmt.Fprintln(stderr, "error:", err)
-	return detailedExitcode(args, codeOf(err))
+	return command.ExitCode(args, err)
 }
 
-// codeOf is the exit code of a command's error.
-func codeOf(err error) int {
-	if code, ok := exitcode.Carried(err); ok {
-		return code
-	}
-	switch {
-	case config.IsInvalid(err):
-		return exitcode.InvalidConfig
-	case strings.HasPrefix(err.Error(), "unknown command"):
-		return exitcode.InvalidConfig
-	}
-	return exitcode.Internal
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := redact.Unwrap(w).(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// newLogger logs text on a terminal and JSON otherwise.
-func newLogger(w io.Writer, lvl slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: lvl}
-	if isTerminal(w) {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool { return command.IsTerminal(w) }

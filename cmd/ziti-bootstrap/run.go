@@ -23,13 +23,3 @@ func withLock(ctx context.Context, g *globals, cfg *config.Config, fn func(ctx c
 }
 
 func firstErrors(rep *steps.Report) string { return command.FirstErrors(rep) }
-
-type stepBuilder = command.Builder
-
-func execSteps(ctx context.Context, g *globals, mode steps.Mode, build command.Builder) error {
-	return g.cli().Exec(ctx, mode, build)
-}
-
-func planBuilder(g *globals, only func(string) bool) command.Builder {
-	return g.cli().PlanBuilder(only)
-}

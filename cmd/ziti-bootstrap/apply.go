@@ -1,14 +1,7 @@
 package main
 
 import (
-	"context"
-
 	"github.com/spf13/cobra"
-
-	"github.com/ziti-bootstrap/ziti-bootstrap/app"
-	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
-	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
-	"github.com/ziti-bootstrap/ziti-bootstrap/steps/policies"
 )
 
 // applyOptions are the apply command's flags.
@@ -36,22 +29,8 @@ A dependency that goes away while a step uses it is waited for like at start (ZB
 back the step is planned and applied again; when it does not, apply exits with code 3 naming it and its last
 error.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runApply(cmd.Context(), g.cli(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return g.cli().Apply(cmd.Context(), o.policies) },
 	}
 	cmd.Flags().StringVar(&o.policies, "policies", "", "reconcile only this OpenZiti policy file (see examples/policies)")
 	return cmd
-}
-
-// runApply loads the configuration, takes the apply lock, runs the steps under it, and releases it.
-func runApply(ctx context.Context, c *command.CLI, o applyOptions) error {
-	var only func(string) bool
-	if o.policies != "" {
-		c.Set = append(c.Set, "POLICIES_FILE="+o.policies)
-		only = func(name string) bool { return name == app.ZitiReachable || name == policies.Name }
-	}
-	cfg, err := c.LoadConfig()
-	if err != nil {
-		return err
-	}
-	return c.WithLock(ctx, cfg, func(ctx context.Context) error { return c.Exec(ctx, steps.Apply, c.ApplyBuilder(cfg, only)) })
 }

@@ -59,3 +59,11 @@ func TestStepsDoNotImportTheCompositionRoot(t *testing.T) {
 		"steps/reach", "steps/stack")
 	forbidden(t, graph, "app", "cmd")
 }
+
+// The packages of the commands' application layer (app/command, app/up, …) sit below cmd and never import it;
+// the composition root (app) builds clients and steps and imports none of them.
+func TestApplicationLayerBelowTheCommands(t *testing.T) {
+	cmds := []string{"app/command", "app/deploy", "app/capin", "app/up", "app/down", "app/backups", "app/inspect", "app/services"}
+	forbidden(t, deps(t, cmds...), "cmd")
+	forbidden(t, deps(t, "app"), cmds...)
+}

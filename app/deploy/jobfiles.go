@@ -6,9 +6,9 @@ import (
 	"os"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/policyfile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
-	"github.com/ziti-bootstrap/ziti-bootstrap/steps/policies"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireentries"
 )
 
@@ -23,7 +23,7 @@ type jobFile struct {
 
 var jobFiles = []jobFile{
 	{"POLICIES_FILE", "bootstrap-policies", "/etc/ziti-bootstrap/policies.yaml", func(path string, data []byte, _ map[string]string) error {
-		_, err := policies.Parse(path, data)
+		_, err := policyfile.Parse(path, data)
 		return err
 	}},
 	{"SPIRE_ENTRIES_FILE", "bootstrap-spire-entries", "/etc/ziti-bootstrap/spire-entries.yaml", func(path string, data []byte, vars map[string]string) error {

@@ -67,3 +67,8 @@ func TestApplicationLayerBelowTheCommands(t *testing.T) {
 	forbidden(t, deps(t, cmds...), "cmd")
 	forbidden(t, deps(t, "app"), cmds...)
 }
+
+// The policy file's model (parse, validate) is read by the step and by up: it depends on neither.
+func TestPolicyFileModelBelowTheSteps(t *testing.T) {
+	forbidden(t, deps(t, "internal/policyfile"), "internal/config", "steps", "app", "cmd")
+}

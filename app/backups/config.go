@@ -79,7 +79,9 @@ func loadBackup(c *command.CLI, fs *pflag.FlagSet) (*config.Backup, *backup.Key,
 			}
 		})
 	}
-	b, err := config.LoadBackup(config.Sources{Flags: vars, EnvFile: c.EnvFile})
+	src := c.Sources()
+	src.Flags = vars
+	b, err := config.LoadBackup(src)
 	var key *backup.Key
 	if err == nil && b.EncryptionKey.IsSet() {
 		key, err = backup.ParseKey(b.EncryptionKey)
@@ -102,19 +104,7 @@ func loadBackup(c *command.CLI, fs *pflag.FlagSet) (*config.Backup, *backup.Key,
 
 // unusedByBackup are secrets the configuration requires for apply that backup and restore never use; the
 // scheduled backup service has neither.
-var unusedByBackup = map[string]string{"KEYCLOAK_ADMIN_PASSWORD": "unused by backup", "SPIRE_UPSTREAM_CA_KEY": "unused by backup"}
-
-// baseConfig loads the configuration as every command does, except that secrets of unusedByBackup that are
-// set nowhere are not required (a placeholder, never used, stands in).
-func baseConfig(c *command.CLI) (*config.Config, error) {
-	cfg, err := c.LoadConfig()
-	var ce *config.Error
-	if !errors.As(err, &ce) || slices.ContainsFunc(ce.Problems, func(p config.Problem) bool { return unusedByBackup[p.Var] == "" }) {
-		return cfg, err
-	}
-	// Only unused secrets are missing (so the --set values passed loadConfig's checks): load again without them.
-	return config.Load(c.Sources().WithDefaults(unusedByBackup))
-}
+var unusedByBackup = []string{"KEYCLOAK_ADMIN_PASSWORD", "SPIRE_UPSTREAM_CA_KEY"}
 
 // joinInvalid reports the problems of every invalid-configuration error at once; any other error comes first.
 func joinInvalid(errs ...error) error {
@@ -138,7 +128,7 @@ func joinInvalid(errs ...error) error {
 // Env loads the backup configuration (the flags of fs, --set, the environment, --env-file) and returns
 // what every backup command needs (app.NewBackup).
 func Env(c *command.CLI, fs *pflag.FlagSet) (*app.Backup, error) {
-	cfg, cerr := baseConfig(c)
+	cfg, cerr := c.LoadConfigWithout(unusedByBackup...)
 	b, key, berr := loadBackup(c, fs)
 	if err := joinInvalid(cerr, berr); err != nil {
 		return nil, err

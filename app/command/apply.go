@@ -12,7 +12,7 @@ import (
 func (c *CLI) Apply(ctx context.Context, policiesFile string) error {
 	var only func(string) bool
 	if policiesFile != "" {
-		c.Set = append(c.Set, "POLICIES_FILE="+policiesFile)
+		c.AddSet("POLICIES_FILE=" + policiesFile)
 		only = func(name string) bool { return name == app.ZitiReachable || name == policies.Name }
 	}
 	cfg, err := c.LoadConfig()

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app"
@@ -29,6 +31,9 @@ type CLI struct {
 	// StartLive starts the live view of a command (on a terminal with text output; else it does nothing) and
 	// sets Live and Log; the returned function closes it. nil: never.
 	StartLive func(title string) func()
+
+	src    *config.Sources  // the sources, read once (Sources)
+	setBad []config.Problem // what is wrong with --set
 }
 
 // LiveView starts the live view titled title (StartLive); the returned function closes it.
@@ -75,28 +80,33 @@ func withProblems(bad []config.Problem, err error) error {
 	return &config.Error{Problems: bad}
 }
 
-// Sources are the configuration's sources: --set (already checked by LoadConfig) and --env-file. Every section
-// loader (config.LoadLock, LoadBackup, LoadConverge, …) reads them.
+// Sources are the configuration's sources for every section loader (config.Load, LoadStack, LoadLock,
+// LoadBackup, …): --set, parsed once, and the --env-file, read once, on first use.
 func (c *CLI) Sources() config.Sources {
-	return config.Sources{Flags: c.SetFlags(), EnvFile: c.EnvFile}
+	if c.src == nil {
+		flags, bad := ParseSet(c.Set, nil)
+		src := config.Sources{Flags: flags, EnvFile: c.EnvFile}.Read()
+		c.src, c.setBad = &src, bad
+	}
+	return *c.src
 }
 
-// SetFlags returns the --set values by name (LoadConfig reports the malformed ones).
-func (c *CLI) SetFlags() map[string]string {
-	m := map[string]string{}
-	for _, kv := range c.Set {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
+// AddSet adds a --set value (NAME=VALUE) before the configuration is loaded again.
+func (c *CLI) AddSet(kv string) {
+	c.Set = append(c.Set[:len(c.Set):len(c.Set)], kv)
+	c.src = nil
 }
+
+// SetFlags returns a copy of the --set values by name (LoadConfig reports the malformed ones).
+func (c *CLI) SetFlags() map[string]string { return maps.Clone(c.Sources().Flags) }
 
 // LoadConfig reads the configuration from --set, the environment and --env-file.
-func (c *CLI) LoadConfig() (*config.Config, error) {
-	flags, bad := ParseSet(c.Set, nil)
-	cfg, err := config.Load(config.Sources{Flags: flags, EnvFile: c.EnvFile})
-	if err = withProblems(bad, err); err != nil {
+func (c *CLI) LoadConfig() (*config.Config, error) { return c.LoadConfigWithout() }
+
+// LoadConfigWithout is LoadConfig for a command that never uses the secrets unused (config.LoadWithout).
+func (c *CLI) LoadConfigWithout(unused ...string) (*config.Config, error) {
+	cfg, err := config.LoadWithout(c.Sources(), unused...)
+	if err = withProblems(c.setBad, err); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -106,15 +116,21 @@ func (c *CLI) LoadConfig() (*config.Config, error) {
 // environment, the --env-file, then defaults; secrets (secret) also from NAME_FILE or the Docker secrets
 // directory, never from the command line.
 func (c *CLI) LoadStack(more []string, defaults map[string]string, names, secret []string) (*config.Stack, error) {
-	flags, bad := ParseSet(append(append([]string{}, c.Set...), more...), func(k string) bool {
-		for _, s := range secret {
-			if s == k {
-				return true
-			}
+	isSecret := func(k string) bool { return slices.Contains(secret, k) }
+	src := c.Sources()
+	flags, bad := ParseSet(more, isSecret)
+	bad = append(slices.Clone(c.setBad), bad...)
+	for k := range src.Flags {
+		if isSecret(k) {
+			_, more := ParseSet([]string{k + "="}, isSecret)
+			bad = append(bad, more...)
 		}
-		return false
-	})
-	src := config.Sources{Flags: flags, EnvFile: c.EnvFile}
+	}
+	src.Flags = maps.Clone(src.Flags)
+	maps.Copy(src.Flags, flags)
+	for _, p := range bad {
+		delete(src.Flags, strings.TrimPrefix(p.Var, "--set "))
+	}
 	if defaults != nil {
 		src = src.WithDefaults(defaults)
 	}

@@ -118,7 +118,9 @@ func RouterEnrolConfig(c *command.CLI, server, serverID, out string) (config.Rou
 	if serverID != "" {
 		vars["ZB_ROUTER_ENROL_SERVER_ID"] = serverID
 	}
-	cfg, err := config.LoadRouterEnrolClient(config.Sources{Flags: vars, EnvFile: c.EnvFile})
+	src := c.Sources()
+	src.Flags = vars
+	cfg, err := config.LoadRouterEnrolClient(src)
 	var ce *config.Error
 	if errors.As(err, &ce) { // a value given as a flag: name the flag
 		flags := map[string]string{}

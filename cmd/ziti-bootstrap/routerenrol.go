@@ -22,11 +22,12 @@ enrolled and the caller asks to re-enrol (it lost its identity), re-enrolled. An
 reason, logged; nothing is written for it. See internal/routerenrol for the protocol.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.LoadRouterEnrolServer(g.cli().Sources())
+			c := g.cli()
+			cfg, err := config.LoadRouterEnrolServer(c.Sources())
 			if err != nil {
 				return err
 			}
-			return services.ExitFor(services.RouterEnrolServer(cmd.Context(), g.cli(), cfg))
+			return services.ExitFor(services.RouterEnrolServer(cmd.Context(), c, cfg))
 		},
 	}
 	cmd.AddCommand(newRouterEnrolServerHealthcheckCommand(g))
@@ -42,11 +43,12 @@ func newRouterEnrolServerHealthcheckCommand(g *globals) *cobra.Command {
 		Short: "Exit 0 if the router enrolment server in this container answers over TLS with this container's SPIFFE ID",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.LoadRouterEnrolServerHealth(g.cli().Sources())
+			c := g.cli()
+			cfg, err := config.LoadRouterEnrolServerHealth(c.Sources())
 			if err != nil {
 				return err
 			}
-			return services.RouterEnrolServerHealth(cmd.Context(), g.cli(), cfg)
+			return services.RouterEnrolServerHealth(cmd.Context(), c, cfg)
 		},
 	}
 }

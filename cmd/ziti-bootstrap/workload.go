@@ -23,11 +23,12 @@ Variables: SPIFFE_ENDPOINT_SOCKET, ZITI_CTRL_URL, ZITI_CA_FILE (or ZITI_CA_TOFU=
 ZB_WORKLOAD_NAME, ZB_WORKLOAD_LISTEN (its /healthz, for "workload healthcheck"), ZB_WAIT_TIMEOUT.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.LoadWorkload(g.cli().Sources())
+			c := g.cli()
+			cfg, err := config.LoadWorkload(c.Sources())
 			if err != nil {
 				return err
 			}
-			return services.ExitFor(services.Workload(cmd.Context(), g.cli(), cfg))
+			return services.ExitFor(services.Workload(cmd.Context(), c, cfg))
 		},
 	}
 	cmd.AddCommand(newWorkloadHealthcheckCommand(g))

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/services"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 )
@@ -21,14 +24,9 @@ is created (tunneler enabled, the mapped role attributes) when missing, its pend
 enrolled and the caller asks to re-enrol (it lost its identity), re-enrolled. Any other caller gets 403 with the
 reason, logged; nothing is written for it. See internal/routerenrol for the protocol.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := g.cli()
-			cfg, err := config.LoadRouterEnrolServer(c.Sources())
-			if err != nil {
-				return err
-			}
-			return services.ExitFor(services.RouterEnrolServer(cmd.Context(), c, cfg))
-		},
+		RunE: loaded(g, config.LoadRouterEnrolServer, func(ctx context.Context, c *command.CLI, cfg config.RouterEnrolServer) error {
+			return services.ExitFor(services.RouterEnrolServer(ctx, c, cfg))
+		}),
 	}
 	cmd.AddCommand(newRouterEnrolServerHealthcheckCommand(g))
 	return cmd
@@ -42,14 +40,7 @@ func newRouterEnrolServerHealthcheckCommand(g *globals) *cobra.Command {
 		Use:   "healthcheck",
 		Short: "Exit 0 if the router enrolment server in this container answers over TLS with this container's SPIFFE ID",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := g.cli()
-			cfg, err := config.LoadRouterEnrolServerHealth(c.Sources())
-			if err != nil {
-				return err
-			}
-			return services.RouterEnrolServerHealth(cmd.Context(), c, cfg)
-		},
+		RunE:  loaded(g, config.LoadRouterEnrolServerHealth, services.RouterEnrolServerHealth),
 	}
 }
 

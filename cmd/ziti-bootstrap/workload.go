@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/services"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 )
@@ -22,14 +25,9 @@ ZB_WAIT_TIMEOUT; after it the command exits with code 3.
 Variables: SPIFFE_ENDPOINT_SOCKET, ZITI_CTRL_URL, ZITI_CA_FILE (or ZITI_CA_TOFU=true), ZB_WORKLOAD_SPIFFE_ID,
 ZB_WORKLOAD_NAME, ZB_WORKLOAD_LISTEN (its /healthz, for "workload healthcheck"), ZB_WAIT_TIMEOUT.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := g.cli()
-			cfg, err := config.LoadWorkload(c.Sources())
-			if err != nil {
-				return err
-			}
-			return services.ExitFor(services.Workload(cmd.Context(), c, cfg))
-		},
+		RunE: loaded(g, config.LoadWorkload, func(ctx context.Context, c *command.CLI, cfg config.Workload) error {
+			return services.ExitFor(services.Workload(ctx, c, cfg))
+		}),
 	}
 	cmd.AddCommand(newWorkloadHealthcheckCommand(g))
 	return cmd
@@ -40,12 +38,20 @@ func newWorkloadHealthcheckCommand(g *globals) *cobra.Command {
 		Use:   "healthcheck",
 		Short: "Exit 0 if the workload in this container has logged in with its current X509-SVID (for a HEALTHCHECK)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			listen, err := config.LoadWorkloadListen(g.cli().Sources())
-			if err != nil {
-				return err
-			}
-			return services.Healthz(cmd.Context(), g.stdout, listen, "workload")
-		},
+		RunE: loaded(g, config.LoadWorkloadListen, func(ctx context.Context, c *command.CLI, listen string) error {
+			return services.Healthz(ctx, c.Stdout, listen, "workload")
+		}),
+	}
+}
+
+// loaded is a RunE that loads a section of the configuration (load) and runs run with it.
+func loaded[T any](g *globals, load func(config.Sources) (T, error), run func(context.Context, *command.CLI, T) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		c := g.cli()
+		cfg, err := load(c.Sources())
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), c, cfg)
 	}
 }

@@ -38,7 +38,7 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 func (e *exitError) ExitCode() int { return e.code }
 
-// cli is the environment of a command (app/cli) from the global flags and streams; its live view, once started,
+// cli is the environment of a command (app/command) from the global flags and streams; its live view, once started,
 // is g's (startLiveView).
 func (g *globals) cli() *command.CLI {
 	c := &command.CLI{EnvFile: g.envFile, Output: g.output, Set: g.set, Stdout: g.stdout, Stderr: g.stderr, Log: g.log, Live: g.live}

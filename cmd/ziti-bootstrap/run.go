@@ -8,7 +8,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
-// The run path of the commands is app/cli's; these forward to it for the commands that still take *globals.
+// The run path of the commands is app/command's; these forward to it for converge.go, which still takes *globals.
 
 func runReport(ctx context.Context, g *globals, mode steps.Mode, build command.Builder) (*steps.Report, error) {
 	return g.cli().RunReport(ctx, mode, build)

@@ -199,3 +199,19 @@ func PrintReport(w io.Writer, format string, rep *steps.Report) error {
 		rep.MutatingCalls, verdict)
 	return nil
 }
+
+// Plan is `plan`: every step planned, nothing written, the report printed; with detailed, ErrPending when
+// changes are pending.
+func (c *CLI) Plan(ctx context.Context, detailed bool) error {
+	rep, err := c.RunReport(ctx, steps.PlanOnly, c.PlanBuilder(nil))
+	if err != nil {
+		return err
+	}
+	if err := c.FinishReport(rep); err != nil {
+		return err
+	}
+	if detailed && !rep.Converged() {
+		return ErrPending
+	}
+	return nil
+}

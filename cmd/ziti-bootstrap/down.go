@@ -29,10 +29,10 @@ run down again once it is back. On a single node, down removes them through the 
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return down.Run(cmd.Context(), g.cli(), o) },
 	}
-	bindStackFlags(cmd, &o.StackOptions)
+	o.StackOptions.Bind(cmd.Flags())
 	f := cmd.Flags()
 	f.BoolVar(&o.Volumes, "volumes", false, "also remove the stacks' volumes (their data) on every node")
-	bindComposeFlags(f, &o.Compose)
+	o.Compose.Bind(f)
 	f.BoolVar(&o.Dev.Enabled, "dev", false, "with --compose: the project of up --compose --dev (in --state-dir)")
 	f.StringVar(&o.Dev.StateDir, "state-dir", "", "with --compose: the --state-dir of up --compose --dev (default "+devenv.DefaultDir()+")")
 	cmd.AddCommand(newCleanNodeCommand(g))

@@ -1,35 +1,11 @@
 package main
 
 import (
-	"time"
-
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/app/deploy"
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/up"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/devenv"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/render"
 )
-
-// bindStackFlags defines the flags up and down share.
-func bindStackFlags(cmd *cobra.Command, o *deploy.StackOptions) {
-	f := cmd.Flags()
-	f.StringVar(&o.Prefix, "prefix", "", "prefix of the stack names (stacks are <prefix>spire, <prefix>keycloak, <prefix>openziti)")
-	f.StringSliceVar(&o.Only, "stack", nil, "only these stacks (spire, keycloak, openziti; repeatable)")
-	f.StringArrayVar(&o.Vars, "var", nil, "set a stack variable, NAME=VALUE (repeatable; the same as --set; see stacks/README.md)")
-	f.BoolVar(&o.ExternalKeycloak, "external-keycloak", false, "Keycloak runs elsewhere (KEYCLOAK_URL): skip its stack")
-	f.BoolVar(&o.DryRun, "dry-run", false, "show the plan (service spec differences included) and write nothing")
-	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long to wait for each stack to converge")
-}
-
-// bindComposeFlags defines the flags of up --compose and down --compose.
-func bindComposeFlags(f *pflag.FlagSet, c *deploy.ComposeOptions) {
-	f.BoolVar(&c.Enabled, "compose", false, "a compose project on this Docker Engine, without Swarm (with --dev; see render --compose)")
-	f.StringVar(&c.Project, "project", render.DefaultProject, "with --compose: the compose project name")
-	f.StringVar(&c.Dir, "compose-dir", "", "with --compose: where the project is rendered (default <state-dir>/compose-<project>)")
-	f.StringVar(&c.Bin, "compose-bin", "docker-compose", "with --compose: the compose CLI")
-}
 
 // newUpCommand is `ziti-bootstrap up`: deploy the stacks SPIRE → Keycloak → OpenZiti to Docker Swarm, each once
 // the previous one is healthy, and report what the bootstrap job did.
@@ -54,13 +30,13 @@ ports published on the node. Anything set explicitly takes precedence.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return up.Run(cmd.Context(), g.cli(), o) },
 	}
-	bindStackFlags(cmd, &o.StackOptions)
+	o.StackOptions.Bind(cmd.Flags())
 	f := cmd.Flags()
 	f.BoolVar(&o.WithoutSnapshot, "upgrade-without-snapshot", false, "upgrade a server that migrates its data although no backup service (BACKUP_SCHEDULE) can take a snapshot first: a rollback then restores its previous version, not its data")
 	f.StringSliceVar(&o.Without, "without", nil, "leave these services out (e.g. bootstrap, to run ziti-bootstrap from this machine instead; backup is left out unless BACKUP_SCHEDULE is set)")
 	f.BoolVar(&o.Rerun, "rerun-bootstrap", false, "run the bootstrap job again although nothing it depends on changed")
 	f.BoolVar(&o.Dev.Enabled, "dev", false, "local development: generate secrets and PKI once into --state-dir, pick dnsrr/host without IPVS")
 	f.StringVar(&o.Dev.StateDir, "state-dir", "", "directory of --dev's generated settings (default "+devenv.DefaultDir()+")")
-	bindComposeFlags(f, &o.Compose)
+	o.Compose.Bind(f)
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/policyfile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
@@ -112,7 +113,7 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 	problems.add("ZITI_JWT_SIGNER_NAME/ZITI_AUTH_POLICY_NAME", err)
 	var policyStep steps.Step
 	if cfg.Ziti.PoliciesFile != "" {
-		if pol, err := policies.LoadFile(cfg.Ziti.PoliciesFile); err != nil {
+		if pol, err := policyfile.LoadFile(cfg.Ziti.PoliciesFile); err != nil {
 			problems.add("POLICIES_FILE", err)
 		} else {
 			policyStep, err = policies.New(zc, policies.Config{Policy: pol})

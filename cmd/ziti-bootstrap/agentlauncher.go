@@ -2,49 +2,28 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/services"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/agentlauncher"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 )
 
 // healthcheckTimeout bounds `agent-launcher healthcheck` (it reads the files and makes two reads of the engine).
 const healthcheckTimeout = 20 * time.Second
 
-const agentLauncherLong = `Keeps one SPIRE agent running on this node as a plain Docker container with the host's PID namespace (a Swarm
-service cannot have it, and SPIRE's workload attestation needs it). Run it as a global Swarm service of this image
-with the node's Docker socket mounted. It creates the container (and its volumes) when missing, replaces it when its
-spec changes (image, files, binds, network), starts it when stopped, then watches its events and does so again.
-On SIGTERM it exits and leaves the agent running. Settings, all from the environment:
-
-  ZB_AGENT_IMAGE          the spire-agent image (entrypoint "spire-agent run"); pulled when the node lacks it
-  ZB_AGENT_CONTAINER      the agent container's name
-  ZB_AGENT_NAMESPACE      label com.docker.stack.namespace of the container and its volumes
-  ZB_AGENT_NETWORK        "host", or the attachable overlay the agent joins to reach spire-server
-  ZB_AGENT_FILES_DIR      directory whose files (agent.conf, …) are copied to /etc/spire/agent in the container
-  ZB_AGENT_SOCKET_VOLUME  volume at /run/spire/agent/public (the Workload API socket api.sock)
-  ZB_AGENT_DATA_VOLUME    volume at /var/lib/spire/agent
-  ZB_AGENT_BINDS          optional: HOST:CONTAINER,… read-only host binds (e.g. the Docker socket)
-  ZB_TOOLS_DIR            optional: copy this executable there as ziti-bootstrap (when it differs)
-  DOCKER_HOST             optional: the engine (default unix:///var/run/docker.sock)
-
-Exit codes: 0 stopped by a signal, 2 invalid settings (the variable is named), 1 otherwise.`
-
 func newAgentLauncherCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "agent-launcher",
 		Short: "Keep this node's SPIRE agent running as a container with the host PID namespace (run as a global service)",
-		Long:  agentLauncherLong,
+		Long:  agentlauncher.Help,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withAgentLauncher(g, func(l *agentlauncher.Launcher) error { return runAgentLauncher(cmd.Context(), g, l) })
+			c := g.cli()
+			return services.WithAgentLauncher(c, func(l *agentlauncher.Launcher) error { return services.AgentLauncher(cmd.Context(), c, l) })
 		},
 	}
 	cmd.AddCommand(&cobra.Command{
@@ -54,11 +33,11 @@ func newAgentLauncherCommand(g *globals) *cobra.Command {
 Docker reports it healthy; otherwise exit 1 with one line that says why (2: invalid settings).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withAgentLauncher(g, func(l *agentlauncher.Launcher) error {
+			return services.WithAgentLauncher(g.cli(), func(l *agentlauncher.Launcher) error {
 				ctx, cancel := context.WithTimeout(cmd.Context(), healthcheckTimeout)
 				defer cancel()
 				if err := l.Check(ctx); err != nil {
-					return &exitError{exitcode.Internal, err} // Docker counts any non-zero exit as a failed probe
+					return exitcode.With(exitcode.Internal, err) // Docker counts any non-zero exit as a failed probe
 				}
 				_, err := fmt.Fprintf(g.stdout, "agent container %s: healthy, current spec\n", l.Settings.Container)
 				return err
@@ -66,44 +45,4 @@ Docker reports it healthy; otherwise exit 1 with one line that says why (2: inva
 		},
 	})
 	return cmd
-}
-
-// withAgentLauncher reads the settings, makes the engine's client and runs fn with the launcher.
-func withAgentLauncher(g *globals, fn func(*agentlauncher.Launcher) error) error {
-	s, err := agentlauncher.FromEnv(os.LookupEnv)
-	if err != nil {
-		return err
-	}
-	c, err := docker.New(s.DockerHost, nil)
-	if err != nil {
-		return &config.Error{Problems: []config.Problem{{Var: agentlauncher.EnvDockerHost, Msg: err.Error()}}}
-	}
-	defer c.Close()
-	return fn(agentlauncher.New(c, s, g.log))
-}
-
-func runAgentLauncher(ctx context.Context, g *globals, l *agentlauncher.Launcher) error {
-	s := l.Settings
-	g.log.Info("agent launcher starting", "container", s.Container, "image", s.Image, "network", s.Network,
-		"namespace", s.Namespace, "files", s.FilesDir, "docker", s.DockerHost)
-	if s.ToolsDir != "" {
-		// The agent matters more than the routers' copy of the tool: a failure here is logged, not fatal.
-		exe, err := os.Executable()
-		var changed bool
-		if err == nil {
-			changed, err = agentlauncher.InstallTool(exe, s.ToolsDir)
-		}
-		switch {
-		case err != nil:
-			g.log.Error("could not install ziti-bootstrap for the node's routers", "dir", s.ToolsDir, "err", err)
-		case changed:
-			g.log.Info("installed ziti-bootstrap for the node's routers", "dir", s.ToolsDir)
-		}
-	}
-	err := l.Run(ctx)
-	if err == nil || errors.Is(err, context.Canceled) {
-		g.log.Info("agent launcher stopped; the agent container keeps running", "container", s.Container)
-		return nil
-	}
-	return err
 }

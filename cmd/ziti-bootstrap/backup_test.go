@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/url"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/backups"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
@@ -38,11 +38,11 @@ func backupCLI(t *testing.T, args ...string) (int, string, string) {
 	root.SetErr(&errb)
 	err := root.ExecuteContext(context.Background())
 	code := exitcode.OK
-	var ee *exitError
+	carried, coded := exitcode.Carried(err)
 	switch {
 	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.code
+	case coded:
+		code = carried
 	case config.IsInvalid(err):
 		code = exitcode.InvalidConfig
 	default:
@@ -116,9 +116,9 @@ func (b *bedBackup) run(t *testing.T, want int, args []string, flags ...string) 
 }
 
 // sets lists the sets under prefix (backup list -o json with flags).
-func (b *bedBackup) sets(t *testing.T, flags ...string) []setView {
+func (b *bedBackup) sets(t *testing.T, flags ...string) []backups.SetView {
 	t.Helper()
-	var sets []setView
+	var sets []backups.SetView
 	out := b.run(t, exitcode.OK, []string{"backup", "list", "-o", "json"}, flags...)
 	if err := json.Unmarshal([]byte(out), &sets); err != nil {
 		t.Fatalf("backup list -o json: %v\n%s", err, out)

@@ -106,7 +106,7 @@ func TestConvergeServiceE2E(t *testing.T) {
 
 	// rotation: a new root and key for up, which changes the SPIRE stack only
 	before := d.openZitiServices(ctx)
-	job := d.service(ctx, d.names[stacks.OpenZiti]+"_"+bootstrapService)
+	job := d.service(ctx, d.names[stacks.OpenZiti]+"_"+stacks.BootstrapService)
 	jobTasks, err := d.c.Tasks(ctx, job.ID)
 	testutil.Must(t, err)
 	certPath, keyPath := filepath.Join(d.state, "spire_upstream_ca.crt"), filepath.Join(d.state, "spire_upstream_ca.key")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/down"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
@@ -21,17 +21,6 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
-
-func TestCleanNodeArgs(t *testing.T) {
-	got := strings.Join(cleanNodeArgs([]string{"a-spire", "a-openziti"}, true, 90*time.Second), " ")
-	want := "down clean-node --timeout 1m30s --namespace a-spire --namespace a-openziti --volumes"
-	if got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-	if got := strings.Join(cleanNodeArgs([]string{"a-spire"}, false, time.Minute), " "); strings.Contains(got, "--volumes") {
-		t.Errorf("without volumes: %q", got)
-	}
-}
 
 func TestCleanNodeNeedsANamespace(t *testing.T) {
 	code, _, errs := cli(t, "down", "clean-node")
@@ -86,10 +75,10 @@ func TestDownVolumesCleansEveryNode(t *testing.T) {
 	if code != exitcode.OK {
 		t.Fatalf("down --volumes: exit %d\n%s\n%s", code, out, errs)
 	}
-	r := testutil.StepResult(t, new(report(t, out)), nodesStepName)
+	r := testutil.StepResult(t, new(report(t, out)), down.NodesStepName)
 	t.Logf("down --volumes through %s: %s", bed.Manager().Hostname, time.Since(t0).Round(time.Millisecond))
 	if len(r.Changes) != len(bed.Nodes) {
-		t.Errorf("%s planned %d change(s), want one per node (%d)", nodesStepName, len(r.Changes), len(bed.Nodes))
+		t.Errorf("%s planned %d change(s), want one per node (%d)", down.NodesStepName, len(r.Changes), len(bed.Nodes))
 	}
 
 	for _, n := range bed.Nodes {
@@ -156,7 +145,7 @@ func TestDownVolumesOneNode(t *testing.T) {
 		if code != exitcode.OK {
 			t.Fatalf("down --volumes: exit %d\n%s\n%s", code, out, errs)
 		}
-		return testutil.StepResult(t, new(report(t, out)), nodesStepName)
+		return testutil.StepResult(t, new(report(t, out)), down.NodesStepName)
 	}
 	got := testutil.ChangeStrings(down().Changes)
 	want := []string{"delete container " + ns + "_agent: stack " + ns + " removed", "delete swarm-volume " + ns + "_data: stack " + ns + " removed"}
@@ -165,56 +154,5 @@ func TestDownVolumesOneNode(t *testing.T) {
 	}
 	if r := down(); len(r.Changes) != 0 || r.MutatingCalls != 0 {
 		t.Errorf("second down: %d change(s), %d mutating call(s); want none", len(r.Changes), r.MutatingCalls)
-	}
-}
-
-// fakeNodes is a nodeEngine whose Swarm has the given nodes; it records the node job it is asked to run.
-type fakeNodes struct {
-	nodes []docker.Node
-	job   *docker.NodeJob
-	res   []docker.NodeResult
-}
-
-func (f *fakeNodes) Nodes(context.Context) ([]docker.Node, error) { return f.nodes, nil }
-func (f *fakeNodes) Containers(context.Context, string) ([]docker.Container, error) {
-	return nil, nil
-}
-func (f *fakeNodes) Volumes(context.Context, string) ([]docker.Volume, error) { return nil, nil }
-func (f *fakeNodes) CleanNode(context.Context, []string, bool, time.Duration) (docker.NodeCleanup, error) {
-	return docker.NodeCleanup{}, nil
-}
-func (f *fakeNodes) RunOnEveryNode(_ context.Context, job docker.NodeJob) ([]docker.NodeResult, error) {
-	f.job = &job
-	return f.res, nil
-}
-
-// On several nodes, down/nodes plans one change per ready node, names the nodes that are not ready, runs one
-// global job of ZB_IMAGE, and fails naming each node whose run reported an error.
-func TestNodesStepSeveralNodes(t *testing.T) {
-	e := &fakeNodes{
-		nodes: []docker.Node{{Hostname: "n1", Ready: true, Manager: true}, {Hostname: "n2", Ready: true}, {Hostname: "n3"}},
-		res: []docker.NodeResult{{Node: "n1", State: "complete", Output: "removed volume a_data"},
-			{Node: "n2", State: "complete", Output: "removed volume a_data\n" + cleanNodeError + " remove volume b_data: boom"}},
-	}
-	s := &nodesStep{engine: func() nodeEngine { return e }, image: "tool:1", namespaces: []string{"a", "b"}, volumes: true,
-		timeout: time.Minute, log: slog.New(slog.DiscardHandler)}
-	p, err := s.Plan(context.Background())
-	testutil.Must(t, err)
-	var keys []string
-	for _, c := range p.Changes {
-		keys = append(keys, c.Key)
-	}
-	if !slices.Equal(keys, []string{"n1", "n2"}) {
-		t.Errorf("planned changes for %v, want the ready nodes n1 n2", keys)
-	}
-	if len(p.Notes) != 1 || !strings.Contains(p.Notes[0], "n3") {
-		t.Errorf("notes %q: want one naming the node that is not ready (n3)", p.Notes)
-	}
-	err = p.Apply(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "node n2") || strings.Contains(err.Error(), "node n1") {
-		t.Errorf("apply: %v; want an error naming n2 only", err)
-	}
-	if e.job == nil || e.job.Image != "tool:1" || !slices.Contains(e.job.Args, "--volumes") {
-		t.Errorf("node job %+v: want ZB_IMAGE tool:1 running clean-node --volumes", e.job)
 	}
 }

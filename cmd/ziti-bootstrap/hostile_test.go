@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
-	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
 // Files the user names are read bounded and only when regular: /dev/zero (once a Go "out of memory" crash), a
@@ -106,24 +104,5 @@ func TestStackVariablesCannotInjectConfiguration(t *testing.T) {
 	}
 	if code, _, errs := cli(t, "up", "--dry-run", "--prefix", "a\nb"); code != exitcode.InvalidConfig || !strings.Contains(errs, "--prefix") {
 		t.Errorf("--prefix with a newline: exit %d\n%s", code, errs)
-	}
-}
-
-// blockingStep plans until its context ends, as a step whose call never returns would.
-type blockingStep struct{}
-
-func (blockingStep) Name() string        { return "test/blocking" }
-func (blockingStep) DependsOn() []string { return nil }
-func (blockingStep) Plan(ctx context.Context) (*steps.Plan, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
-// A step that never returns is stopped at its deadline, saying so, instead of holding the run and its lock.
-func TestStepDeadlineStopsAStepThatNeverReturns(t *testing.T) {
-	t0 := time.Now()
-	_, err := deadlined{Step: blockingStep{}, d: 200 * time.Millisecond}.Plan(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "test/blocking plan: stopped after 200ms, the deadline of a step") {
-		t.Fatalf("after %s: %v; want the step's deadline", time.Since(t0), err)
 	}
 }

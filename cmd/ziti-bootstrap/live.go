@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app"
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/liveview"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/progress"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
@@ -37,12 +38,13 @@ func startLiveView(g *globals, title string) func() {
 
 // startBackupView is startLiveView for backup and restore, which do not go through the step runner: on a
 // terminal, env logs to the view and the returned context carries the view as the progress events' receiver
-// (package progress). Off a terminal it returns ctx and env unchanged.
-func startBackupView(ctx context.Context, g *globals, env *app.Backup, title string) (context.Context, func()) {
+// (package progress); c writes through the view. Off a terminal it returns ctx, c and env unchanged.
+func startBackupView(ctx context.Context, g *globals, c *command.CLI, env *app.Backup, title string) (context.Context, func()) {
 	done := startLiveView(g, title)
 	if g.live == nil {
 		return ctx, done
 	}
 	env.Log = g.log
+	c.Stdout, c.Log, c.Live = g.stdout, g.log, g.live // the report is held until the view's last frame
 	return progress.With(ctx, g.live.Progress), done
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/deploy"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/bedziti"
@@ -22,6 +23,9 @@ func cli(t testing.TB, args ...string) (int, string, string) {
 	code := execute(context.Background(), args, &out, &errb)
 	return code, out.String(), errb.String()
 }
+
+// lastLines is the last n lines of s.
+var lastLines = deploy.LastLines
 
 // bedEnv returns the test bed's .env file for ziti-bootstrap (every server must be up).
 func bedEnv(t *testing.T) (string, *testbed.Info) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/capin"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
@@ -65,7 +66,7 @@ func TestRenderStackDeployE2E(t *testing.T) {
 	t.Logf("docker stack deploy of the three stacks, in order, each healthy: %s", time.Since(t0).Round(time.Second))
 	// the job completed (the README's last wait) and converged
 	ozNS := d.names[stacks.OpenZiti]
-	logs, err := exec.CommandContext(ctx, "docker", "service", "logs", "--raw", ozNS+"_"+bootstrapService).CombinedOutput()
+	logs, err := exec.CommandContext(ctx, "docker", "service", "logs", "--raw", ozNS+"_"+stacks.BootstrapService).CombinedOutput()
 	testutil.Must(t, err)
 	if w := jobWrites(strings.Split(string(logs), "\n")); w == "" || w == "0" {
 		t.Errorf("the bootstrap job deployed by docker stack deploy: %q mutating call(s), want a converged apply that configured something\n%s", w, lastLines(string(logs), 30))
@@ -101,10 +102,10 @@ func TestRenderStackDeployE2E(t *testing.T) {
 // pinChange reports whether c is part of pinning the controller's CA over rendered stacks: the config, or an
 // update of a service that calls the controller (its trust of first contact replaced by the config).
 func pinChange(c steps.Change) bool {
-	if strings.Contains(c.Key, ctrlCAKey) {
+	if strings.Contains(c.Key, capin.Key) {
 		return true
 	}
-	return c.Action == steps.Update && slices.ContainsFunc(ctrlCAServices, func(s string) bool { return strings.HasSuffix(c.Key, "_"+s) })
+	return c.Action == steps.Update && slices.ContainsFunc(capin.Clients, func(s string) bool { return strings.HasSuffix(c.Key, "_"+s) })
 }
 
 // changeLines prints changes one a line.

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"time"
+	"context"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/backups"
 )
 
 func newRestoreCommand(g *globals) *cobra.Command {
@@ -43,41 +40,14 @@ Swarm), so none of them runs beside it: it waits up to ZB_LOCK_WAIT, then exits 
 having changed nothing. --dry-run takes no lock.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return classify(runRestore(cmd, g, r, args[0]))
+			c := g.cli()
+			view := func(ctx context.Context, env *app.Backup) (context.Context, func()) {
+				return startBackupView(ctx, g, c, env, "restore")
+			}
+			return backups.Classify(backups.Restore(cmd.Context(), c, cmd.Flags(), r, args[0], view))
 		},
 	}
-	bindVarFlags(cmd.Flags(), backupFlags)
-	f := cmd.Flags()
-	f.BoolVar(&r.DryRun, "dry-run", false, "download and verify the set and show what would be restored; change nothing")
-	f.BoolVar(&r.Yes, "yes", false, "confirm that the servers' current state is to be replaced")
-	f.BoolVar(&r.AllowUnauthenticated, "allow-unauthenticated", false, "restore a set although it is not authenticated (no encryption key configured): anyone who can write to the bucket could have written it")
-	f.BoolVar(&r.Stopped, "services-stopped", false, "the servers are stopped (and will be started) by you")
-	f.StringVar(&r.ZitiStop, "ziti-stop", "", "shell command that stops the Ziti controller and returns once it has exited")
-	f.StringVar(&r.ZitiStart, "ziti-start", "", "shell command that starts the Ziti controller")
-	f.StringVar(&r.SpireStop, "spire-stop", "", "shell command that stops the SPIRE server and returns once it has exited")
-	f.StringVar(&r.SpireStart, "spire-start", "", "shell command that starts the SPIRE server")
-	f.StringVar(&r.KeycloakStop, "keycloak-stop", "", "shell command that stops Keycloak (its database stays up)")
-	f.StringVar(&r.KeycloakStart, "keycloak-start", "", "shell command that starts Keycloak")
-	f.BoolVar(&r.Swarm, "swarm", false, "the servers are Swarm services: scale each to 0 and back through the Docker Engine (DOCKER_HOST)")
-	f.StringVar(&r.StackPrefix, "stack-prefix", "", "with --swarm: prefix of the stack names, as given to up --prefix (default: the stack names in $ZB_STACK_SPIRE, $ZB_STACK_KEYCLOAK, $ZB_STACK_OPENZITI when set, else none)")
-	for _, s := range config.BackupSources {
-		sk := app.SwarmServices[s]
-		r.Services[s] = f.String(s+"-service", "", fmt.Sprintf("with --swarm: the Swarm service of the %s server (default <stack-prefix>%s_%s)", s, sk[0], sk[1]))
-	}
-	f.DurationVar(&r.ReadyTimeout, "ready-timeout", 3*time.Minute, "how long to wait for each server to answer after its start")
+	backups.BindFlags(cmd.Flags(), backups.Flags)
+	backups.BindRestoreFlags(cmd.Flags(), r)
 	return cmd
-}
-
-// runRestore checks the confirmation, loads the backup configuration and restores the set (app.Restore).
-func runRestore(cmd *cobra.Command, g *globals, r *app.RestoreOptions, set string) error {
-	if !r.DryRun && !r.Yes {
-		return &exitError{exitcode.InvalidConfig, errors.New("restore replaces the servers' databases: pass --yes (or --dry-run to only verify and show the plan)")}
-	}
-	env, err := g.backupEnv(cmd)
-	if err != nil {
-		return err
-	}
-	ctx, done := startBackupView(cmd.Context(), g, env, "restore")
-	defer done()
-	return app.Restore(ctx, env, r, set, g.lockFor(), g.stdout)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/deploy"
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
@@ -171,7 +172,7 @@ func TestRestoreSwarmKilledAtEachStep(t *testing.T) {
 			if step == "mid-swap" { // up's hook brings the service back; the next restore then tidies the files
 				var out bytes.Buffer
 				g := &globals{stdout: &out, stderr: &out, log: slog.New(slog.DiscardHandler)}
-				if err := finishInterruptedRestores(ctx, g, c); err != nil || !strings.Contains(out.String(), "Swarm service "+service+" brought back") {
+				if err := deploy.FinishInterruptedRestores(ctx, g.cli(), c); err != nil || !strings.Contains(out.String(), "Swarm service "+service+" brought back") {
 					t.Fatalf("up's hook: %v\n%s; want %s brought back", err, out.String(), service)
 				}
 				if n, err := c.Replicas(ctx, service); err != nil || n != 2 || runningTasks(t, c, service) == "" {

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/liveview"
@@ -37,6 +36,25 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
+func (e *exitError) ExitCode() int { return e.code }
+
+// cli is the environment of a command (app/command) from the global flags and streams; its live view, once started,
+// is g's (startLiveView).
+func (g *globals) cli() *command.CLI {
+	c := &command.CLI{EnvFile: g.envFile, Output: g.output, Set: g.set, Stdout: g.stdout, Stderr: g.stderr, Log: g.log, Live: g.live}
+	c.StartLive = func(title string) func() {
+		stop := startLiveView(g, title)
+		c.Live, c.Log = g.live, g.log
+		return stop
+	}
+	return c
+}
+
+// loadConfig reads the configuration from --set, the environment and --env-file (command.CLI.LoadConfig).
+func (g *globals) loadConfig() (*config.Config, error) { return g.cli().LoadConfig() }
+
+// setFlags returns the --set values by name.
+func (g *globals) setFlags() map[string]string { return g.cli().SetFlags() }
 
 func newRootCommand(g *globals) *cobra.Command {
 	root := &cobra.Command{
@@ -48,12 +66,9 @@ func newRootCommand(g *globals) *cobra.Command {
 			if g.output != "text" && g.output != "json" {
 				return &exitError{exitcode.InvalidConfig, fmt.Errorf("--output %q: use text or json", g.output)}
 			}
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
-				return &exitError{exitcode.InvalidConfig, fmt.Errorf("--log-level %q: use debug, info, warn or error", g.logLevel)}
-			}
-			g.log = newLogger(g.stderr, lvl)
-			return nil
+			var err error
+			g.log, err = command.NewLogger(g.stderr, g.logLevel)
+			return err
 		},
 	}
 	f := root.PersistentFlags()
@@ -80,72 +95,11 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitcode.OK
+	if err != nil && !errors.Is(err, command.ErrPending) { // plan --detailed-exitcode: not an error
+		fmt.Fprintln(stderr, "error:", err)
 	}
-	if errors.Is(err, errPending) { // plan --detailed-exitcode: not an error
-		return exitcode.Pending
-	}
-	fmt.Fprintln(stderr, "error:", err)
-	return detailedExitcode(args, codeOf(err))
+	return command.ExitCode(args, err)
 }
 
-// codeOf is the exit code of a command's error.
-func codeOf(err error) int {
-	var ee *exitError
-	switch {
-	case errors.As(err, &ee):
-		return ee.code
-	case config.IsInvalid(err):
-		return exitcode.InvalidConfig
-	case strings.HasPrefix(err.Error(), "unknown command"):
-		return exitcode.InvalidConfig
-	}
-	return exitcode.Internal
-}
-
-// loadConfig reads the configuration from --set, the environment and --env-file.
-func (g *globals) loadConfig() (*config.Config, error) {
-	flags := map[string]string{}
-	var bad []config.Problem
-	for _, kv := range g.set {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			bad = append(bad, config.Problem{Var: "--set " + kv, Msg: "expected NAME=VALUE"})
-			continue
-		}
-		if meta, known := config.Lookup(k); known && meta.Secret {
-			bad = append(bad, config.Problem{Var: "--set " + k, Msg: fmt.Sprintf("secrets are not accepted on the command line; use %s_FILE, the environment or the Docker secret %s", k, meta.SecretName)})
-			continue
-		}
-		flags[k] = v
-	}
-	cfg, err := config.Load(config.Sources{Flags: flags, EnvFile: g.envFile})
-	if len(bad) > 0 {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			bad = append(bad, ce.Problems...)
-		}
-		return nil, &config.Error{Problems: bad}
-	}
-	return cfg, err
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := redact.Unwrap(w).(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// newLogger logs text on a terminal and JSON otherwise.
-func newLogger(w io.Writer, lvl slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: lvl}
-	if isTerminal(w) {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool { return command.IsTerminal(w) }

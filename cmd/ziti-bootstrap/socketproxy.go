@@ -16,9 +16,6 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
 
-// bootstrapDocker is the compose key of the bootstrap job's Docker proxy in the OpenZiti stack.
-const bootstrapDocker = "bootstrap-docker"
-
 func newSocketProxyCommand(g *globals) *cobra.Command {
 	var policy, listen string
 	var describe, health bool

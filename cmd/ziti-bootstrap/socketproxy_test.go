@@ -7,6 +7,8 @@ import (
 
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
 
 // The services that call the Engine reach it through their socket proxy only (a volume they share with it, never
@@ -29,7 +31,7 @@ func TestServicesReachDockerThroughTheirProxy(t *testing.T) {
 		return ""
 	}
 	for _, tc := range []struct{ client, proxy, policy string }{
-		{bootstrapService, bootstrapDocker, "bootstrap"}, {"converge", bootstrapDocker, "bootstrap"}, {backupService, backupDocker, "backup"},
+		{stacks.BootstrapService, stacks.BootstrapDockerService, "bootstrap"}, {"converge", stacks.BootstrapDockerService, "bootstrap"}, {stacks.BackupService, stacks.BackupDockerService, "backup"},
 	} {
 		c, p := specs[tc.client], specs[tc.proxy]
 		if c == nil || p == nil {
@@ -47,7 +49,7 @@ func TestServicesReachDockerThroughTheirProxy(t *testing.T) {
 		}
 	}
 	for name, cs := range specs {
-		if slices.ContainsFunc(cs.Mounts, engine) != (name == bootstrapDocker || name == backupDocker) {
+		if slices.ContainsFunc(cs.Mounts, engine) != (name == stacks.BootstrapDockerService || name == stacks.BackupDockerService) {
 			t.Errorf("%s mounts the Docker Engine's socket: %v", name, slices.ContainsFunc(cs.Mounts, engine))
 		}
 	}

@@ -197,7 +197,7 @@ func (d *devSystem) backupRoundTrip() {
 	testutil.Must(t, err)
 	var backupID string
 	for _, s := range svcs {
-		if s.Spec.Name == ns+"_"+backupService {
+		if s.Spec.Name == ns+"_"+stacks.BackupService {
 			backupID = s.ID
 		}
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/capin"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/devenv"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
@@ -279,7 +280,7 @@ func (d *devSystem) notes(rep steps.Report, step string) []string {
 	return nil
 }
 
-var jobStep = stack.JobStepName(stacks.OpenZiti, bootstrapService)
+var jobStep = stack.JobStepName(stacks.OpenZiti, stacks.BootstrapService)
 
 // jobWrites is the mutating-call count of the bootstrap job's own apply report, as up showed it.
 func (d *devSystem) jobWrites(rep steps.Report) string {
@@ -362,9 +363,9 @@ func TestUpDevE2E(t *testing.T) {
 	oz := d.names[stacks.OpenZiti]
 	for name, at := range created {
 		switch {
-		case name == oz+"_"+bootstrapService && (at.Before(healthy[stacks.Spire]) || at.Before(healthy[stacks.Keycloak])):
+		case name == oz+"_"+stacks.BootstrapService && (at.Before(healthy[stacks.Spire]) || at.Before(healthy[stacks.Keycloak])):
 			t.Errorf("the bootstrap job was created at %s, before SPIRE (%s) and Keycloak (%s) were healthy", at, healthy[stacks.Spire], healthy[stacks.Keycloak])
-		case strings.HasPrefix(name, oz+"_") && name != oz+"_"+controllerService && at.Before(healthy[stacks.Spire]):
+		case strings.HasPrefix(name, oz+"_") && name != oz+"_"+capin.ControllerService && at.Before(healthy[stacks.Spire]):
 			t.Errorf("%s was created at %s, before SPIRE was healthy (%s)", name, at, healthy[stacks.Spire])
 		}
 	}
@@ -452,7 +453,7 @@ func (d *devSystem) jobWaitsForTheLock() {
 		t.Fatalf("take the apply lock: %v", err)
 	}
 	defer held.Release(context.Background())
-	name := d.names[stacks.OpenZiti] + "_" + bootstrapService
+	name := d.names[stacks.OpenZiti] + "_" + stacks.BootstrapService
 	svcs, err := d.c.Services(ctx, d.names[stacks.OpenZiti])
 	if err != nil {
 		t.Fatal(err)
@@ -507,7 +508,7 @@ func (d *devSystem) jobWaitsForTheLock() {
 	err = wait.For(ctx, wait.Target{What: "the job to complete once the lock is free", Where: name, Deadline: 2 * time.Minute, Initial: time.Second, Max: 2 * time.Second},
 		func(ctx context.Context) error {
 			st := &stacks.Stack{Name: stacks.OpenZiti, Namespace: d.names[stacks.OpenZiti]}
-			run, err = stack.InspectJob(ctx, d.c, st, bootstrapService)
+			run, err = stack.InspectJob(ctx, d.c, st, stacks.BootstrapService)
 			if err == nil && run.Iteration < iteration {
 				err = fmt.Errorf("run %d is not the new one", run.Iteration)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/deploy"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
@@ -66,9 +67,9 @@ func TestUpFailFastPortTakenE2E(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	d := newDevSystem(t, false)
-	old := afterPreflight
-	afterPreflight = func() { listenAll(t, d.keycloakPort) }
-	t.Cleanup(func() { afterPreflight = old })
+	old := deploy.AfterPreflight
+	deploy.AfterPreflight = func() { listenAll(t, d.keycloakPort) }
+	t.Cleanup(func() { deploy.AfterPreflight = old })
 	t0 := time.Now()
 	code, _, errs := cli(t, d.up("--stack", stacks.Keycloak, "--timeout", "30m")...)
 	t.Logf("up: exit %d after %s", code, time.Since(t0).Round(time.Second))

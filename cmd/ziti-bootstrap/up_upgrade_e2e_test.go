@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/up"
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
@@ -60,10 +61,10 @@ func TestUpDevKeycloakUpgradeE2E(t *testing.T) {
 		migrated = d.keycloakMigration(ctx)
 		return errors.New("check forced to fail by the test")
 	}
-	upgradeCheckFault.Store(&fault)
+	up.UpgradeCheckFault.Store(&fault)
 	t0 := time.Now()
 	code, _, errs = cli(t, d.up("--set", "KEYCLOAK_IMAGE="+next)...)
-	upgradeCheckFault.Store(nil)
+	up.UpgradeCheckFault.Store(nil)
 	t.Logf("failing upgrade: exit %d in %s\n%s", code, time.Since(t0).Round(time.Second), lastLines(errs, 12))
 	if code != exitcode.StepFailed || !strings.Contains(errs, "upgrade of Keycloak ("+kcService+")") || !strings.Contains(errs, "rolled back") {
 		t.Errorf("the failing upgrade: exit %d, want %d and an error naming Keycloak (%s) and the rollback", code, exitcode.StepFailed, kcService)
@@ -125,14 +126,14 @@ func (d *devSystem) controllerUpgradeFails(ctx context.Context, u oidcUser, keep
 		}
 		return errors.New("check forced to fail by the test")
 	}
-	upgradeCheckFault.Store(&fault)
+	up.UpgradeCheckFault.Store(&fault)
 	args := []string{"--set", "ZITI_CONTROLLER_IMAGE=" + tagged}
 	for _, kv := range keep {
 		args = append(args, "--set", kv)
 	}
 	t0 := time.Now()
 	code, _, errs := cli(t, d.up(args...)...)
-	upgradeCheckFault.Store(nil)
+	up.UpgradeCheckFault.Store(nil)
 	t.Logf("failing controller upgrade: exit %d in %s\n%s", code, time.Since(t0).Round(time.Second), lastLines(errs, 4))
 	if code != exitcode.StepFailed || !strings.Contains(errs, "upgrade of OpenZiti controller ("+svc+")") || !strings.Contains(errs, "(ziti) and passed the checks") {
 		t.Errorf("the failing controller upgrade: exit %d, want %d, an error naming the controller (%s) and its data restored", code, exitcode.StepFailed, svc)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/capin"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
@@ -39,7 +40,7 @@ func openZitiStack(t *testing.T) *stacks.Stack {
 // pinned CA, shipped as one config; none trusts the controller on first use.
 func TestControllerCAPinnedInTheStack(t *testing.T) {
 	ca := otherCA(t)
-	pin, err := newCAPin(ca, "test")
+	pin, err := capin.New(ca, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +48,12 @@ func TestControllerCAPinnedInTheStack(t *testing.T) {
 		t.Errorf("fingerprint %q", pin.Fingerprint)
 	}
 	st := openZitiStack(t)
-	if err := pin.give(st); err != nil {
+	if err := pin.Give(st); err != nil {
 		t.Fatal(err)
 	}
 	var pinned []string
 	for _, o := range st.Configs {
-		if o.Key == ctrlCAKey {
+		if o.Key == capin.Key {
 			pinned = append(pinned, o.Name)
 			if string(o.Data) != string(ca) {
 				t.Errorf("config %s holds %q", o.Name, o.Data)
@@ -71,20 +72,20 @@ func TestControllerCAPinnedInTheStack(t *testing.T) {
 		}
 		calls := slices.ContainsFunc(cs.Env, func(kv string) bool { return strings.HasPrefix(kv, "ZITI_CTRL_URL=") })
 		mounted := slices.ContainsFunc(cs.Configs, func(r *swarm.ConfigReference) bool {
-			return r.ConfigName == pinned[0] && r.File.Name == ctrlCATarget
+			return r.ConfigName == pinned[0] && r.File.Name == capin.Target
 		})
-		if verifies := slices.Contains(cs.Env, "ZITI_CA_FILE="+ctrlCATarget) && mounted; calls != verifies {
+		if verifies := slices.Contains(cs.Env, "ZITI_CA_FILE="+capin.Target) && mounted; calls != verifies {
 			t.Errorf("service %s: calls the controller %v, verifies it against the pin %v (env %v)", s.Spec.Name, calls, verifies, cs.Env)
 		}
 	}
-	if err := pin.give(st); err == nil {
+	if err := pin.Give(st); err == nil {
 		t.Errorf("the pin given twice to the same services: no error")
 	}
 
 	// what is not a CA bundle is refused, naming where it came from
 	for _, bad := range []string{"", "not pem", strings.Replace(string(ca), "CERTIFICATE", "PRIVATE KEY", 2), string(ca) + "trailing"} {
-		if _, err := newCAPin([]byte(bad), "the test's file"); err == nil || !strings.Contains(err.Error(), "the test's file") {
-			t.Errorf("newCAPin(%.20q): %v", bad, err)
+		if _, err := capin.New([]byte(bad), "the test's file"); err == nil || !strings.Contains(err.Error(), "the test's file") {
+			t.Errorf("capin.New(%.20q): %v", bad, err)
 		}
 	}
 }
@@ -107,12 +108,12 @@ func TestJobRefusesAControllerOfAnotherCA(t *testing.T) {
 		code int
 	}{{"the controller's CA", bedCA, 0}, {"another CA", otherCA(t), exitcode.InvalidConfig}} {
 		t.Run(tt.name, func(t *testing.T) {
-			pin, err := newCAPin(tt.ca, "test")
+			pin, err := capin.New(tt.ca, "test")
 			if err != nil {
 				t.Fatal(err)
 			}
 			st := openZitiStack(t)
-			if err := pin.give(st); err != nil {
+			if err := pin.Give(st); err != nil {
 				t.Fatal(err)
 			}
 			// the job's own ZITI_CA_* settings; the file it names holds the config's data
@@ -144,7 +145,7 @@ func TestJobRefusesAControllerOfAnotherCA(t *testing.T) {
 func jobEnv(t *testing.T, st *stacks.Stack) []string {
 	t.Helper()
 	for _, s := range st.Services {
-		if s.Spec.Name == st.Namespace+"_"+bootstrapService {
+		if s.Spec.Name == st.Namespace+"_"+stacks.BootstrapService {
 			return s.Spec.TaskTemplate.ContainerSpec.Env
 		}
 	}
@@ -168,16 +169,16 @@ func (d *devSystem) controllerCAPinned(rep steps.Report, from string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var own *caPin
+	var own *capin.Pin
 	for _, s := range svcs {
-		if s.Spec.Name == ns+"_"+controllerService {
+		if s.Spec.Name == ns+"_"+capin.ControllerService {
 			for _, c := range cs {
 				if c.ServiceID == s.ID && c.State == "running" {
-					data, err := d.c.ReadContainerFile(ctx, c.ID, ctrlCAFile, maxCABundle)
+					data, err := d.c.ReadContainerFile(ctx, c.ID, capin.File, capin.MaxBundle)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if own, err = newCAPin(data, "the controller's container"); err != nil {
+					if own, err = capin.New(data, "the controller's container"); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -187,17 +188,17 @@ func (d *devSystem) controllerCAPinned(rep steps.Report, from string) {
 	if own == nil {
 		t.Fatalf("no running controller container in %s", ns)
 	}
-	notes := strings.Join(d.notes(rep, ctrlCAPinStep), "\n")
+	notes := strings.Join(d.notes(rep, capin.StepName), "\n")
 	if !strings.Contains(notes, "controller CA pinned: SHA-256 "+own.Fingerprint+" (") || !strings.Contains(notes, from) {
 		t.Errorf("up's report of the pin: %q; want the fingerprint %s of the controller's CA, read from %s", notes, own.Fingerprint, from)
 	}
 	for _, s := range svcs {
 		name := strings.TrimPrefix(s.Spec.Name, ns+"_")
-		if !slices.Contains(ctrlCAServices, name) {
+		if !slices.Contains(capin.Clients, name) {
 			continue
 		}
 		env := s.Spec.TaskTemplate.ContainerSpec.Env
-		if !slices.Contains(env, "ZITI_CA_FILE="+ctrlCATarget) || slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "ZITI_CA_TOFU=") }) {
+		if !slices.Contains(env, "ZITI_CA_FILE="+capin.Target) || slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "ZITI_CA_TOFU=") }) {
 			t.Errorf("service %s does not verify the controller against the pin: %v", s.Spec.Name, env)
 		}
 	}
@@ -217,12 +218,12 @@ func TestUpStepsStartEachStackOnWhatItNeeds(t *testing.T) {
 		}
 		loaded = append(loaded, st)
 	}
-	only, err := controllerOnlyStack(context.Background(), loaded, stacks.Options{Names: stacks.DefaultNames("t-"), Vars: vars})
+	only, err := capin.ControllerOnlyStack(context.Background(), loaded, stacks.Options{Names: stacks.DefaultNames("t-"), Vars: vars})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, s := range pinSteps(stack.Config{}, nil, only, "first", loaded...) {
+	for _, s := range capin.Steps(stack.Config{}, nil, only, "first", loaded...) {
 		got = append(got, s.Name()+" <- "+strings.Join(s.DependsOn(), ","))
 	}
 	want := []string{"stack/spire <- first", "stack/keycloak <- first", "ziti/controller-first <- first", "ziti/ca-pin <- ziti/controller-first",

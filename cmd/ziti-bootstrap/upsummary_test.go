@@ -5,13 +5,15 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/deploy"
 )
 
 // The summary names the URLs from the ports set, where the generated credentials are (never a secret), and the
 // commands of an OIDC login and a first enrolment.
 func TestWriteSummary(t *testing.T) {
 	var b strings.Builder
-	writeSummary(&b, map[string]string{"ZITI_CTRL_PUBLISHED_PORT": "21280", "KEYCLOAK_PUBLISHED_PORT": "28080",
+	deploy.WriteSummary(&b, map[string]string{"ZITI_CTRL_PUBLISHED_PORT": "21280", "KEYCLOAK_PUBLISHED_PORT": "28080",
 		"KEYCLOAK_PUBLIC_URL": "http://localhost:28080", "ZITI_PWD": "s3cret-value"}, "unix:///var/run/docker.sock", "/var/lib/zb/dev")
 	out := b.String()
 	for _, want := range []string{
@@ -34,7 +36,7 @@ func TestWriteSummary(t *testing.T) {
 func TestREADMEShowsTheSummary(t *testing.T) {
 	readme, m := readmeAltPorts(t)
 	var b strings.Builder
-	writeSummary(&b, map[string]string{"ZITI_CTRL_PUBLISHED_PORT": m[1], "ZITI_ROUTER_PUBLISHED_PORT": m[2], "KEYCLOAK_PUBLISHED_PORT": m[3]},
+	deploy.WriteSummary(&b, map[string]string{"ZITI_CTRL_PUBLISHED_PORT": m[1], "ZITI_ROUTER_PUBLISHED_PORT": m[2], "KEYCLOAK_PUBLISHED_PORT": m[3]},
 		"unix:///var/run/docker.sock", "/var/lib/ziti-bootstrap/dev")
 	_, after, _ := strings.Cut(readme, "### After up")
 	_, block, _ := strings.Cut(after, "```text\n")

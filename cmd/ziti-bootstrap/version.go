@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
-	"runtime"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -17,15 +17,7 @@ func newVersionCommand(g *globals) *cobra.Command {
 		Short: "Print the version of ziti-bootstrap",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			commit := "unknown"
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						commit = s.Value
-					}
-				}
-			}
-			_, err := fmt.Fprintf(g.stdout, "ziti-bootstrap %s (commit %s, %s)\n", version, commit, runtime.Version())
+			_, err := fmt.Fprintln(g.stdout, command.Version(version))
 			return err
 		},
 	}

@@ -37,8 +37,6 @@ var BackupVars = []Var{
 	{Name: "BACKUP_LISTEN", Default: ":9108", Help: "address of the scheduled job's /metrics and /healthz"},
 }
 
-func init() { Vars = append(Vars, BackupVars...) }
-
 // Backup is the configuration of backup and restore.
 type Backup struct {
 	Prefix string

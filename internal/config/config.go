@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,6 +120,24 @@ type Sources struct {
 	EnvFile string                      // path of an .env file; "" for none
 	// ReadFile reads *_FILE and Docker secret files; safefile.ReadValue (bounded, regular files only) when nil.
 	ReadFile func(string) ([]byte, error)
+
+	dotenv *dotenvFile // the .env file as Read read it; nil: each loader reads it
+}
+
+// dotenvFile is an .env file read once.
+type dotenvFile struct {
+	vars map[string]string
+	err  error
+}
+
+// Read returns src with its .env file read now: every loader given the result (Load, LoadStack, LoadLock,
+// LoadBackup, …) uses what was read here instead of reading the file again.
+func (src Sources) Read() Sources {
+	if src.dotenv == nil && src.EnvFile != "" {
+		m, err := readDotenv(src.EnvFile)
+		src.dotenv = &dotenvFile{vars: m, err: err}
+	}
+	return src
 }
 
 // Problem is one thing wrong with the configuration, naming the variable and how to fix it.
@@ -135,11 +154,17 @@ type loader struct {
 	src      Sources
 	file     map[string]string
 	problems []Problem
+	unused   []string // secrets never required (LoadWithout)
 }
 
 // Load reads and validates the configuration. On any problem it returns an *Error listing all of them.
-func Load(src Sources) (*Config, error) {
+func Load(src Sources) (*Config, error) { return LoadWithout(src) }
+
+// LoadWithout is Load for a command that never uses the secrets unused (backup and restore use neither the
+// Keycloak admin password nor SPIRE's upstream key): they are read when set, and never required.
+func LoadWithout(src Sources, unused ...string) (*Config, error) {
 	l := newLoader(src)
+	l.unused = unused
 	for k := range src.Flags {
 		base, isFile := strings.CutSuffix(k, "_FILE")
 		if v, ok := Lookup(base); isFile && ok && v.Secret {
@@ -385,7 +410,7 @@ func (l *loader) secret(name string, required bool) Secret {
 			return NewSecret(s)
 		}
 	}
-	if required {
+	if required && !slices.Contains(l.unused, name) {
 		l.fail(name, "required; set %s, %s_FILE, or the Docker secret %s (%s)", name, name, meta.SecretName, filepath.Join(dir, meta.SecretName))
 	}
 	return Secret{}

@@ -16,8 +16,6 @@ var ConvergeVars = []Var{
 	{Name: "ZB_CONVERGE_URL", Help: "status: base URL of the converge service's /status (e.g. http://127.0.0.1:9109); empty: not asked"},
 }
 
-func init() { Vars = append(Vars, ConvergeVars...) }
-
 // Converge configures the converge loop.
 type Converge struct {
 	Interval, BundlePoll, Backoff time.Duration

@@ -28,8 +28,6 @@ var IdentityVars = []Var{
 	{Name: "ZB_ROUTER_ENROL_SERVER_ID", Help: "router-enrol: the SPIFFE ID the enrolment server must present"},
 }
 
-func init() { Vars = append(Vars, IdentityVars...) }
-
 // ZitiTrust is how to reach and verify the controller without logging in.
 type ZitiTrust struct {
 	URL    *url.URL

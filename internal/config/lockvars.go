@@ -15,8 +15,6 @@ var LockVars = []Var{
 	{Name: "ZB_LOCK_FILE", Default: "/tmp/ziti-bootstrap.lock", Help: "with ZB_DOCKER=false only: the file apply locks (flock), which keeps out runs on this host only"},
 }
 
-func init() { Vars = append(Vars, LockVars...) }
-
 // Lock is the configuration of the apply lock.
 type Lock struct {
 	Wait time.Duration // 0: refuse at once when another run holds the lock

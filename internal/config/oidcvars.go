@@ -17,8 +17,6 @@ var ExtraVars = []Var{
 	{Name: "KEYCLOAK_DEV_USER_PASSWORD", Secret: true, SecretName: "keycloak_dev_user_password", Help: "development only: the password of the KEYCLOAK_DEV_USERS"},
 }
 
-func init() { Vars = append(Vars, ExtraVars...) }
-
 // DevUser is a development user of the realm (KEYCLOAK_DEV_USERS).
 type DevUser struct{ Name, Email string }
 

@@ -74,8 +74,6 @@ const StateLabel = "ziti-bootstrap.state"
 // StateConstraint is the default placement of the stateful services.
 const StateConstraint = "node.labels." + StateLabel + " == true"
 
-func init() { Vars = append(Vars, StackVars...) }
-
 // stackChecks validate stack variables whose wrong values would only fail inside the Swarm, or, pasted into a
 // configuration file (stacks/config/: SPIRE's HCL), would change its meaning. Every stack variable is also
 // checked by plainValue.
@@ -286,7 +284,8 @@ func newLoader(src Sources) *loader {
 		l.src.ReadFile = safefile.ReadValue
 	}
 	if src.EnvFile != "" {
-		m, err := readDotenv(src.EnvFile)
+		d := src.Read().dotenv
+		m, err := d.vars, d.err
 		var pe *fs.PathError
 		switch {
 		case errors.As(err, &pe):
@@ -309,10 +308,8 @@ func (src Sources) WithDefaults(defaults map[string]string) Sources {
 		env = os.LookupEnv
 	}
 	file := map[string]string{}
-	if src.EnvFile != "" {
-		if m, err := readDotenv(src.EnvFile); err == nil {
-			file = m
-		}
+	if src = src.Read(); src.EnvFile != "" && src.dotenv.err == nil {
+		file = src.dotenv.vars
 	}
 	// set: given a non-empty value (a copy of .env.example leaves many variables empty)
 	set := func(k string) bool {

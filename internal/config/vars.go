@@ -1,5 +1,7 @@
 package config
 
+import "slices"
+
 // Var documents one configuration variable. Vars is the single list that loading, validation, `config`
 // output and .env.example are checked against.
 type Var struct {
@@ -12,8 +14,12 @@ type Var struct {
 	SecretName string
 }
 
-// Vars lists every variable ziti-bootstrap reads, grouped as in .env.example.
-var Vars = []Var{
+// Vars lists every variable ziti-bootstrap reads, grouped as in .env.example: the core ones, then each section's
+// (one table per section loader, composed here once).
+var Vars = slices.Concat(coreVars, BackupVars, ConvergeVars, IdentityVars, LockVars, ExtraVars, StackVars)
+
+// coreVars are the variables of Load.
+var coreVars = []Var{
 	{Name: "ZITI_CTRL_URL", Default: "https://ziti-controller:1280", Help: "OpenZiti controller edge API base URL (scheme, host, port)"},
 	{Name: "ZITI_USER", Default: "admin", Help: "OpenZiti admin user name"},
 	{Name: "ZITI_PWD", Secret: true, SecretName: "ziti_admin_password", Help: "OpenZiti admin password"},

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/policyfile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/policies"
@@ -278,7 +279,7 @@ func sortedCopy(s []string) []string {
 // declares is whether the OpenZiti objects of s (kind and name) are exactly those the policy file declares
 // (inline configs and the router policies of its defaults included); it says what differs.
 func (b *bed) declares(file string, s state) bool {
-	pol, err := policies.LoadFile(file)
+	pol, err := policyfile.LoadFile(file)
 	testutil.Must(b.t, err)
 	want := slices.Concat(
 		keyed(policies.KindConfig, pol.Configs, func(x ziti.Config) string { return x.Name }),

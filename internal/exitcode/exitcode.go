@@ -54,3 +54,18 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
+
+// With is err carrying the exit code code.
+func With(code int, err error) *Error { return &Error{Code: code, Err: err} }
+
+// ExitCode is the code the error carries.
+func (e *Error) ExitCode() int { return e.Code }
+
+// Carried returns the exit code that an error of err's chain carries (the outermost), if any.
+func Carried(err error) (int, bool) {
+	var c interface{ ExitCode() int }
+	if errors.As(err, &c) {
+		return c.ExitCode(), true
+	}
+	return 0, false
+}

@@ -66,3 +66,16 @@ func TestWorkDoesNotImportTheView(t *testing.T) {
 	graph := deps(t, "backup", "app", "internal/progress", "steps")
 	forbidden(t, graph, "internal/liveview", "cmd")
 }
+
+// The packages of the commands' application layer (app/command, app/up, …) sit below cmd and never import it;
+// the composition root (app) builds clients and steps and imports none of them.
+func TestApplicationLayerBelowTheCommands(t *testing.T) {
+	cmds := []string{"app/command", "app/deploy", "app/capin", "app/up", "app/down", "app/backups", "app/inspect", "app/services"}
+	forbidden(t, deps(t, cmds...), "cmd")
+	forbidden(t, deps(t, "app"), cmds...)
+}
+
+// The policy file's model (parse, validate) is read by the step and by up: it depends on neither.
+func TestPolicyFileModelBelowTheSteps(t *testing.T) {
+	forbidden(t, deps(t, "internal/policyfile"), "internal/config", "steps", "app", "cmd")
+}

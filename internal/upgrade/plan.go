@@ -1,7 +1,7 @@
 // Package upgrade decides whether an `up` is an upgrade of a stateful server, and how it is carried out: which
 // services change version, in which order, which data a snapshot set must hold first, and which in-place jumps are
 // refused with the supported path. It is pure: the caller observes the running services, deploys, snapshots and
-// restores (cmd/ziti-bootstrap/upgrade.go), following the Plan made here.
+// restores (app/up/upgrade.go), following the Plan made here.
 //
 // Stateful services are the ones whose data a new version may migrate on start: SPIRE's server (its SQLite
 // datastore, one minor version at a time), PostgreSQL under Keycloak, Keycloak (it migrates the schema of its

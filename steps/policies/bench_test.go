@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/steps/policies"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/policyfile"
 )
 
 // benchPolicy declares n services, each with an inline intercept.v1 config and a Dial policy: 3n objects.
@@ -45,7 +45,7 @@ func BenchmarkReconcile(b *testing.B) {
 	create := bed.parse(benchPolicy(bed.prefix, n, false))
 	change := bed.parse(benchPolicy(bed.prefix, n, true))
 	empty := bed.parse("")
-	phase := func(name string, p *policies.Policy, wantWrites int) {
+	phase := func(name string, p *policyfile.Policy, wantWrites int) {
 		start := time.Now()
 		rep, res := bed.mustApply(p)
 		secs := time.Since(start).Seconds()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/policyfile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
 
@@ -30,10 +31,10 @@ var routerDefaults []byte
 // off: those it made are deleted). A policy file that wants other router policies turns it off
 // (ZITI_DEFAULT_ROUTER_POLICIES=false) and declares its own.
 func RouterDefaults(api API, on bool) (*Step, error) {
-	pol := &Policy{}
+	pol := &policyfile.Policy{}
 	if on {
 		var err error
-		if pol, err = Parse("router-defaults.yaml (built in)", routerDefaults); err != nil {
+		if pol, err = policyfile.Parse("router-defaults.yaml (built in)", routerDefaults); err != nil {
 			return nil, fmt.Errorf("%s: the built-in default policies: %w", RouterDefaultsName, err) // a bug
 		}
 	}
@@ -42,7 +43,7 @@ func RouterDefaults(api API, on bool) (*Step, error) {
 
 // leaveForeignRouterPolicies returns pol without the router policies whose names objects of another owner (or
 // none) have, and a note for each: e.g. those of a controller set up by OpenZiti's quickstart.
-func leaveForeignRouterPolicies(pol *Policy, owner string, obs *observed) (*Policy, []string) {
+func leaveForeignRouterPolicies(pol *policyfile.Policy, owner string, obs *observed) (*policyfile.Policy, []string) {
 	out := *pol
 	var notes []string
 	foreign := func(kind, name string, tags map[string]any) bool {

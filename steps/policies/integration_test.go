@@ -11,6 +11,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/policyfile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
@@ -72,9 +73,9 @@ func (b *bed) example() string {
 	return strings.ReplaceAll(s, "spiffe://openziti.local/", b.td+"/")
 }
 
-func (b *bed) parse(doc string) *policies.Policy {
+func (b *bed) parse(doc string) *policyfile.Policy {
 	b.t.Helper()
-	p, err := policies.Parse("iot-segments.yaml", []byte(doc))
+	p, err := policyfile.Parse("iot-segments.yaml", []byte(doc))
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func (b *bed) identity(name, externalPath string, attrs ...string) string {
 	return id
 }
 
-func (b *bed) step(c *ziti.Client, p *policies.Policy) steps.Step {
+func (b *bed) step(c *ziti.Client, p *policyfile.Policy) steps.Step {
 	b.t.Helper()
 	s, err := policies.New(c, policies.Config{Policy: p, Owner: b.owner})
 	if err != nil {
@@ -106,7 +107,7 @@ func (b *bed) step(c *ziti.Client, p *policies.Policy) steps.Step {
 }
 
 // run runs the step through a steps.Runner on a fresh client and counter.
-func (b *bed) run(mode steps.Mode, p *policies.Policy) (*steps.Report, steps.Result) {
+func (b *bed) run(mode steps.Mode, p *policyfile.Policy) (*steps.Report, steps.Result) {
 	b.t.Helper()
 	c, counter := b.client()
 	reachable := testutil.StandIn(policies.ZitiReachable, func(ctx context.Context) error { _, err := c.Ping(ctx); return err })
@@ -120,7 +121,7 @@ func (b *bed) run(mode steps.Mode, p *policies.Policy) (*steps.Report, steps.Res
 	return rep, rep.Steps[1]
 }
 
-func (b *bed) mustApply(p *policies.Policy) (*steps.Report, steps.Result) {
+func (b *bed) mustApply(p *policyfile.Policy) (*steps.Report, steps.Result) {
 	b.t.Helper()
 	rep, res := b.run(steps.Apply, p)
 	if res.Status != steps.Changed && res.Status != steps.Unchanged {

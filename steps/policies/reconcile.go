@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/policyfile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
@@ -22,7 +23,7 @@ type reconciliation struct {
 
 // differ compares a policy with the observed state. It makes no call.
 type differ struct {
-	pol      *Policy
+	pol      *policyfile.Policy
 	owner    string
 	obs      *observed
 	ids      *resolver
@@ -34,7 +35,7 @@ type differ struct {
 // reconcile sorts the declared objects against the observed ones into creates, updates and deletes. Only
 // objects owned by owner are updated or deleted; a declared object whose name another owner uses fails the
 // plan, as does a role naming an object that does not exist.
-func reconcile(pol *Policy, owner string, obs *observed) (*reconciliation, error) {
+func reconcile(pol *policyfile.Policy, owner string, obs *observed) (*reconciliation, error) {
 	d := &differ{pol: pol, owner: owner, obs: obs, ids: newResolver()}
 	d.seed()
 	d.checkRefs()
@@ -69,11 +70,11 @@ func (d *differ) seed() {
 		d.ids.set(KindIdentity, x.Name, x.ID)
 	}
 	for _, x := range d.obs.routers {
-		d.ids.set(kindRouter, x.Name, x.ID)
+		d.ids.set(policyfile.RefRouter, x.Name, x.ID)
 	}
 }
 
-func (d *differ) problem(where Problem, format string, args ...any) {
+func (d *differ) problem(where policyfile.Problem, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if where.File != "" {
 		msg = fmt.Sprintf("%s:%d: %s: %s", where.File, where.Line, where.Path, msg)
@@ -83,13 +84,13 @@ func (d *differ) problem(where Problem, format string, args ...any) {
 
 // checkRefs checks that what the file names but does not define exists on the controller.
 func (d *differ) checkRefs() {
-	for _, r := range d.pol.refs {
+	for _, r := range d.pol.Refs {
 		kind := KindIdentity
-		if r.kind == kindRouter {
-			kind = kindRouter
+		if r.Kind == policyfile.RefRouter {
+			kind = policyfile.RefRouter
 		}
-		if _, err := d.ids.get(kind, r.name); err != nil {
-			d.problem(r.at, "the controller has no %s named %q; create it first, or remove the role", r.kind, r.name)
+		if _, err := d.ids.get(kind, r.Name); err != nil {
+			d.problem(r.At, "the controller has no %s named %q; create it first, or remove the role", r.Kind, r.Name)
 		}
 	}
 	for _, e := range []struct {
@@ -98,7 +99,7 @@ func (d *differ) checkRefs() {
 	}{{KindService, d.pol.External.Services}, {KindPostureCheck, d.pol.External.PostureChecks}, {KindConfig, d.pol.External.Configs}} {
 		for _, n := range e.names {
 			if _, err := d.ids.get(e.kind, n); err != nil {
-				d.problem(d.pol.declared(externalKind(e.kind), n), "listed as external, but the controller has no %s named %q", kindWord(e.kind), n)
+				d.problem(d.pol.Declared(policyfile.ExternalKind(e.kind), n), "listed as external, but the controller has no %s named %q", kindWord(e.kind), n)
 			}
 		}
 	}
@@ -129,7 +130,7 @@ func (d *differ) foreign(kind, name, id string, tags map[string]any) {
 	if v, ok := tags[OwnerTag]; ok {
 		by = fmt.Sprintf("tag %s=%v", OwnerTag, v)
 	}
-	d.problem(d.pol.declared(kind, name), "%s %q (id %s) exists but is not owned by this policy file (%s, not %s=%s): rename it in the file, "+
+	d.problem(d.pol.Declared(kind, name), "%s %q (id %s) exists but is not owned by this policy file (%s, not %s=%s): rename it in the file, "+
 		"delete it, or hand it over by setting that tag (it will then be overwritten)", kindWord(kind), name, id, by, OwnerTag, d.owner)
 }
 
@@ -138,7 +139,7 @@ func (d *differ) add(phase int, ch steps.Change, run func(ctx context.Context, a
 }
 
 func (d *differ) isExternal(kind, name string) bool {
-	_, ok := d.pol.where[externalKind(kind)+"\x00"+name]
+	_, ok := d.pol.Where[policyfile.ExternalKind(kind)+"\x00"+name]
 	return ok
 }
 
@@ -308,7 +309,7 @@ func (d *differ) configs() {
 			if h.ConfigTypeName == want.ConfigTypeName {
 				return true
 			}
-			d.problem(d.pol.declared(KindConfig, want.Name), "config %q is of type %s on the controller, and %s in the file: a config's type cannot change; give it a new name",
+			d.problem(d.pol.Declared(KindConfig, want.Name), "config %q is of type %s on the controller, and %s in the file: a config's type cannot change; give it a new name",
 				want.Name, h.ConfigTypeName, want.ConfigTypeName)
 			return false
 		},
@@ -357,7 +358,7 @@ func (d *differ) postureChecks() {
 			if h.Type == want.Type {
 				return true
 			}
-			d.problem(d.pol.declared(KindPostureCheck, want.Name), "posture check %q is of type %s on the controller, and %s in the file: a posture check's type cannot change; give it a new name",
+			d.problem(d.pol.Declared(KindPostureCheck, want.Name), "posture check %q is of type %s on the controller, and %s in the file: a posture check's type cannot change; give it a new name",
 				want.Name, h.Type, want.Type)
 			return false
 		},
@@ -476,7 +477,7 @@ func (d *differ) identities() {
 				badNotes = append(badNotes, fmt.Sprintf("identity %s: rule %s gives %q, which is not a valid role attribute: skipped", in.Name, r.Pattern, b))
 			}
 		}
-		want = uniqueSorted(want)
+		want = policyfile.UniqueSorted(want)
 		prev := splitAttrs(in.Tags[key])
 		_, tagged := in.Tags[key]
 		if len(want) == 0 && !tagged {
@@ -487,7 +488,7 @@ func (d *differ) identities() {
 		remove := intersect(minus(prev, want), cur)
 		forget := minus(minus(prev, want), cur) // added earlier, removed by hand since, no longer wanted
 		attrs := append(minus(cur, remove), add...)
-		managed := uniqueSorted(append(intersect(prev, want), add...))
+		managed := policyfile.UniqueSorted(append(intersect(prev, want), add...))
 		if len(add) == 0 && len(remove) == 0 && ziti.EqualSets(managed, prev) {
 			continue
 		}
@@ -523,7 +524,7 @@ func (d *differ) identities() {
 	}
 	for _, n := range slices.Sorted(maps.Keys(d.pol.Identities)) {
 		if !seen[n] {
-			d.notes = append(d.notes, fmt.Sprintf("identity %s (%s) does not exist yet: its role attributes are set once it does (re-run)", n, at(d.pol.declared(KindIdentity, n))))
+			d.notes = append(d.notes, fmt.Sprintf("identity %s (%s) does not exist yet: its role attributes are set once it does (re-run)", n, policyfile.At(d.pol.Declared(KindIdentity, n))))
 		}
 	}
 	for i, r := range d.pol.Rules {
@@ -537,7 +538,7 @@ func splitAttrs(v any) []string {
 	if s == "" {
 		return nil
 	}
-	return uniqueSorted(strings.Split(s, ","))
+	return policyfile.UniqueSorted(strings.Split(s, ","))
 }
 
 // minus returns the elements of a not in b, in a's order.
@@ -609,7 +610,7 @@ func (d *differ) edgeRouterPolicies() {
 				if p.IdentityRoles, err = ids.roles(KindIdentity, p.IdentityRoles); err != nil {
 					return err
 				}
-				p.EdgeRouterRoles, err = ids.roles(kindRouter, p.EdgeRouterRoles)
+				p.EdgeRouterRoles, err = ids.roles(policyfile.RefRouter, p.EdgeRouterRoles)
 				return err
 			}, API.CreateEdgeRouterPolicy, API.UpdateEdgeRouterPolicy)
 		},
@@ -633,7 +634,7 @@ func (d *differ) serviceEdgeRouterPolicies() {
 				if p.ServiceRoles, err = ids.roles(KindService, p.ServiceRoles); err != nil {
 					return err
 				}
-				p.EdgeRouterRoles, err = ids.roles(kindRouter, p.EdgeRouterRoles)
+				p.EdgeRouterRoles, err = ids.roles(policyfile.RefRouter, p.EdgeRouterRoles)
 				return err
 			}, API.CreateServiceEdgeRouterPolicy, API.UpdateServiceEdgeRouterPolicy)
 		},

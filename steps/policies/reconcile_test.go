@@ -8,13 +8,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/policyfile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
-func mustParse(t *testing.T, doc string) *Policy {
+func mustParse(t *testing.T, doc string) *policyfile.Policy {
 	t.Helper()
-	p, err := Parse("p.yaml", []byte(doc))
+	p, err := policyfile.Parse("p.yaml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,16 +282,16 @@ func (f *fakeAPI) SetIdentityRoleAttributes(_ context.Context, id string, attrs 
 var _ steps.Step = (*Step)(nil)
 
 func TestNewChecksConfig(t *testing.T) {
-	if _, err := New(nil, Config{Policy: &Policy{}}); err == nil {
+	if _, err := New(nil, Config{Policy: &policyfile.Policy{}}); err == nil {
 		t.Fatal("nil client accepted")
 	}
 	if _, err := New(&fakeAPI{}, Config{}); err == nil || !strings.Contains(err.Error(), "no policy") {
 		t.Fatalf("nil policy: %v", err)
 	}
-	if _, err := New(&fakeAPI{}, Config{Policy: &Policy{}, Owner: "Bad Owner"}); err == nil {
+	if _, err := New(&fakeAPI{}, Config{Policy: &policyfile.Policy{}, Owner: "Bad Owner"}); err == nil {
 		t.Fatal("bad owner accepted")
 	}
-	s, err := New(&fakeAPI{}, Config{Policy: &Policy{}})
+	s, err := New(&fakeAPI{}, Config{Policy: &policyfile.Policy{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sync"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/policyfile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
@@ -18,15 +19,15 @@ const (
 	ZitiReachable = reach.Ziti
 )
 
-// Change kinds.
+// Change kinds: those of the policy file's objects (policyfile).
 const (
-	KindConfig                  = "ziti-config"
-	KindService                 = "ziti-service"
-	KindPostureCheck            = "ziti-posture-check"
-	KindIdentity                = "ziti-identity"
-	KindServicePolicy           = "ziti-service-policy"
-	KindEdgeRouterPolicy        = "ziti-edge-router-policy"
-	KindServiceEdgeRouterPolicy = "ziti-service-edge-router-policy"
+	KindConfig                  = policyfile.KindConfig
+	KindService                 = policyfile.KindService
+	KindPostureCheck            = policyfile.KindPostureCheck
+	KindIdentity                = policyfile.KindIdentity
+	KindServicePolicy           = policyfile.KindServicePolicy
+	KindEdgeRouterPolicy        = policyfile.KindEdgeRouterPolicy
+	KindServiceEdgeRouterPolicy = policyfile.KindServiceEdgeRouterPolicy
 )
 
 // Ownership: objects the step owns carry the tag OwnerTag = Config.Owner (DefaultOwner).
@@ -83,9 +84,9 @@ var _ API = (*ziti.Client)(nil)
 
 // Config is what the step converges to.
 type Config struct {
-	// Policy is the validated policy file (LoadFile, Parse). Required; an empty policy deletes every owned
+	// Policy is the validated policy file (policyfile.LoadFile, Parse). Required; an empty policy deletes every owned
 	// object and removes every attribute the step added.
-	Policy *Policy
+	Policy *policyfile.Policy
 	// Owner is the value of the OwnerTag tag on owned objects (default DefaultOwner). Only change it to run
 	// independent policy files against one controller (tests do, to stay out of each other's way).
 	Owner string
@@ -101,7 +102,7 @@ type Config struct {
 // Step reconciles the controller to a policy file. Create it with New.
 type Step struct {
 	api      API
-	pol      *Policy
+	pol      *policyfile.Policy
 	owner    string
 	parallel int
 	name     string
@@ -144,7 +145,7 @@ func (s *Step) Name() string        { return s.name }
 func (s *Step) DependsOn() []string { return []string{ZitiReachable} }
 
 // Policy is the policy the step converges to.
-func (s *Step) Policy() *Policy { return s.pol }
+func (s *Step) Policy() *policyfile.Policy { return s.pol }
 
 // Plan lists the controller's objects and returns the creates, updates and deletes that make the owned ones
 // (and the attributes the file manages on identities) match the policy. It writes nothing.
@@ -356,7 +357,7 @@ func kindWord(kind string) string {
 		return "edge router policy"
 	case KindServiceEdgeRouterPolicy:
 		return "service edge router policy"
-	case kindRouter:
+	case policyfile.RefRouter:
 		return "edge router"
 	case kindConfigType:
 		return "config type"

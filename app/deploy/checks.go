@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"context"
@@ -8,15 +8,16 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 )
 
-// checkBackupService checks, before anything is deployed, what the scheduled backup service will read when
+// CheckBackupService checks, before anything is deployed, what the scheduled backup service will read when
 // BACKUP_SCHEDULE is set: the backup settings (as `backup` reads them), an S3 endpoint, a well-formed key, and,
 // with an external Keycloak (no keycloak network to reach its database), sources without keycloak. Every
 // problem names its variable.
-func (g *globals) checkBackupService(sc *config.Stack, externalKeycloak bool) error {
+func CheckBackupService(c *command.CLI, sc *config.Stack, externalKeycloak bool) error {
 	if sc.Vars["BACKUP_SCHEDULE"] == "" {
 		return nil
 	}
@@ -29,7 +30,7 @@ func (g *globals) checkBackupService(sc *config.Stack, externalKeycloak bool) er
 		}
 		return err
 	}
-	if _, err := config.LoadBackup(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile}); add(err) != nil {
+	if _, err := config.LoadBackup(c.Sources()); add(err) != nil {
 		return err
 	}
 	if sc.Vars["S3_ENDPOINT"] == "" {
@@ -49,9 +50,9 @@ func (g *globals) checkBackupService(sc *config.Stack, externalKeycloak bool) er
 	return nil
 }
 
-// localPublicURL reports whether Keycloak's public URL (KEYCLOAK_PUBLIC_URL, the issuer of its tokens) is a
+// LocalPublicURL reports whether Keycloak's public URL (KEYCLOAK_PUBLIC_URL, the issuer of its tokens) is a
 // loopback address: right for --dev, wrong when users log in from other machines.
-func localPublicURL(sc *config.Stack) (string, bool) {
+func LocalPublicURL(sc *config.Stack) (string, bool) {
 	v := sc.Vars["KEYCLOAK_PUBLIC_URL"]
 	u, err := url.Parse(v)
 	if err != nil {
@@ -61,14 +62,14 @@ func localPublicURL(sc *config.Stack) (string, bool) {
 	return v, h == "localhost" || h == "127.0.0.1" || h == "::1"
 }
 
-// finishInterruptedRestores is up's hook (call it under the lock, before deploying: a deploy would replace the
+// FinishInterruptedRestores is up's hook (call it under the lock, before deploying: a deploy would replace the
 // services' labels): every Swarm service a killed `restore --swarm` left scaled down is brought back to the
 // replica count recorded in its labels (backup.ResumeSwarm), and said so. The files such a restore left beside a
 // database are tidied by the next `restore`; the database itself is whole at every moment.
-func finishInterruptedRestores(ctx context.Context, g *globals, c backup.LabelledServices) error {
-	did, err := backup.ResumeSwarm(ctx, c, g.log)
+func FinishInterruptedRestores(ctx context.Context, c *command.CLI, s backup.LabelledServices) error {
+	did, err := backup.ResumeSwarm(ctx, s, c.Log)
 	for _, s := range did {
-		fmt.Fprintf(g.stdout, "interrupted restore: Swarm service %s brought back to its replica count\n", s)
+		fmt.Fprintf(c.Stdout, "interrupted restore: Swarm service %s brought back to its replica count\n", s)
 	}
 	if err != nil {
 		return fmt.Errorf("bring back the services an interrupted restore stopped: %w", err)

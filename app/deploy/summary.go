@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"fmt"
@@ -10,11 +10,11 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/devenv"
 )
 
-// writeSummary writes what to do next once the stacks are up: the URLs, where the generated credentials live, a
+// WriteSummary writes what to do next once the stacks are up: the URLs, where the generated credentials live, a
 // copy-paste OIDC login for a user, and how to enrol a first device or workload. vars are the stack variables
 // (their defaults apply when absent; secrets are never printed, only where they are); stateDir is up --dev's
 // state directory ("" when the operator supplied the secrets). status can call it with the same inputs.
-func writeSummary(w io.Writer, vars map[string]string, dockerHost, stateDir string) {
+func WriteSummary(w io.Writer, vars map[string]string, dockerHost, stateDir string) {
 	get := func(name, def string) string {
 		if v := vars[name]; v != "" {
 			return v
@@ -62,13 +62,13 @@ func writeSummary(w io.Writer, vars map[string]string, dockerHost, stateDir stri
 `, realm, claim, client, oidc, ctrl, strings.TrimPrefix(ctrl, "https://"), get("ZITI_USER", "admin"), pwd)
 }
 
-// summaryStateDir is the directory of --dev's generated credentials, "" without --dev.
-func summaryStateDir(dev *devOptions) string {
-	if !dev.enabled {
+// SummaryStateDir is the directory of --dev's generated credentials, "" without --dev.
+func SummaryStateDir(dev *DevOptions) string {
+	if !dev.Enabled {
 		return ""
 	}
-	if dev.stateDir != "" {
-		return dev.stateDir
+	if dev.StateDir != "" {
+		return dev.StateDir
 	}
 	return devenv.DefaultDir()
 }

@@ -1,4 +1,4 @@
-package policies
+package policyfile
 
 import (
 	"fmt"
@@ -406,7 +406,7 @@ func (c *checker) roles(path string, roles []string, rs *roleSet, required bool,
 		}
 		switch {
 		case rs.names == nil:
-			p.refs = append(p.refs, ref{kind: rs.kind, name: body, at: c.loc(rp)})
+			p.Refs = append(p.Refs, Ref{Kind: rs.kind, Name: body, At: c.loc(rp)})
 		case !rs.names[body]:
 			c.bad(rp, "no %s is named %q in this file; %s", rs.kind, body, rs.nameHelp)
 		}
@@ -417,7 +417,7 @@ func (c *checker) roles(path string, roles []string, rs *roleSet, required bool,
 // validate checks a decoded file and turns it into a Policy. Structural problems found while decoding are
 // reported with the rest.
 func validate(name string, f *File, w *walker) (*Policy, error) {
-	v := &validation{c: &checker{w: w}, p: &Policy{File: name, Identities: map[string][]string{}, where: map[string]Problem{}}}
+	v := &validation{c: &checker{w: w}, p: &Policy{File: name, Identities: map[string][]string{}, Where: map[string]Problem{}}}
 	v.external(f.External)
 	v.identities(f.Identities)
 	v.rules(f.IdentityRules)
@@ -449,7 +449,7 @@ type validation struct {
 
 // declare records where the file declares the object kind/name.
 func (v *validation) declare(kind, objName, path string) {
-	v.p.where[kind+"\x00"+objName] = v.c.loc(path)
+	v.p.Where[kind+"\x00"+objName] = v.c.loc(path)
 }
 
 // external checks the objects and role attributes the file may name without defining them.
@@ -472,7 +472,7 @@ func (v *validation) external(ext External) {
 				v.c.bad(ip, "%q is listed twice; remove one", n)
 			}
 			m[n] = true
-			v.declare(externalKind(kind), n, ip)
+			v.declare(ExternalKind(kind), n, ip)
 		}
 		return m
 	}
@@ -711,7 +711,7 @@ func (v *validation) services(list []ServiceSpec) {
 // policies checks the service, edge router and service edge router policies: every role they name must be given
 // or declared in the file, or listed as external.
 func (v *validation) policies(f *File) {
-	v.idRoles = &roleSet{kind: kindIdentity, attrs: v.identityAttrs, templates: v.templates,
+	v.idRoles = &roleSet{kind: RefIdentity, attrs: v.identityAttrs, templates: v.templates,
 		attrHelp: "give it to identities (identities[].roleAttributes, identityRules[].roleAttributes), or list it in external.identityRoles if it is given elsewhere"}
 	v.svcRoles = &roleSet{kind: "service", attrs: v.serviceAttrs, names: v.serviceNames,
 		attrHelp: "give it to a service (services[].roleAttributes), or list it in external.serviceRoles",
@@ -719,7 +719,7 @@ func (v *validation) policies(f *File) {
 	v.pcRoles = &roleSet{kind: "posture check", attrs: v.postureAttrs, names: mergeSets(v.postureNames, v.extPosture),
 		attrHelp: "give it to a posture check (postureChecks[].roleAttributes), or list it in external.postureCheckRoles",
 		nameHelp: "declare it under postureChecks:, or list it in external.postureChecks"}
-	v.routerRoles = &roleSet{kind: kindRouter}
+	v.routerRoles = &roleSet{kind: RefRouter}
 
 	spNames := v.c.namer("service policy")
 	for i, sp := range f.ServicePolicies {
@@ -777,7 +777,7 @@ func (v *validation) defaults(d *Defaults) {
 	}
 	routers := v.c.roles(path+".edgeRouterRoles", d.EdgeRouterRoles, v.routerRoles, true, v.p)
 	if d.EdgeRouterPolicy != "" && v.erpNames.check(path+".edgeRouterPolicy", d.EdgeRouterPolicy) {
-		ids := uniqueSorted(v.dialers)
+		ids := UniqueSorted(v.dialers)
 		if slices.Contains(ids, "#all") {
 			ids = []string{"#all"}
 		}
@@ -818,8 +818,8 @@ func (v *validation) report(name string, w *walker) (*Policy, error) {
 	return v.p, nil
 }
 
-// externalKind is the key under which Policy.where records an object listed in external.
-func externalKind(kind string) string { return "external " + kind }
+// ExternalKind is the key under which Policy.Where records an object listed in external.
+func ExternalKind(kind string) string { return "external " + kind }
 
 func braces(vars []string) string {
 	if len(vars) == 0 {
@@ -843,7 +843,8 @@ func mergeSets(a, b map[string]bool) map[string]bool {
 	return out
 }
 
-func uniqueSorted(s []string) []string {
+// UniqueSorted is s sorted, without repeats (s is not changed).
+func UniqueSorted(s []string) []string {
 	out := slices.Clone(s)
 	sort.Strings(out)
 	return slices.Compact(out)

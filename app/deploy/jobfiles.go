@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"errors"
@@ -6,9 +6,9 @@ import (
 	"os"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/policyfile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/safefile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
-	"github.com/ziti-bootstrap/ziti-bootstrap/steps/policies"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/spireentries"
 )
 
@@ -23,7 +23,7 @@ type jobFile struct {
 
 var jobFiles = []jobFile{
 	{"POLICIES_FILE", "bootstrap-policies", "/etc/ziti-bootstrap/policies.yaml", func(path string, data []byte, _ map[string]string) error {
-		_, err := policies.Parse(path, data)
+		_, err := policyfile.Parse(path, data)
 		return err
 	}},
 	{"SPIRE_ENTRIES_FILE", "bootstrap-spire-entries", "/etc/ziti-bootstrap/spire-entries.yaml", func(path string, data []byte, vars map[string]string) error {
@@ -34,8 +34,8 @@ var jobFiles = []jobFile{
 	}},
 }
 
-// jobFileVars are the variables of jobFiles, loaded with the stack variables.
-func jobFileVars() []string {
+// JobFileVars are the variables of jobFiles, loaded with the stack variables.
+func JobFileVars() []string {
 	var out []string
 	for _, f := range jobFiles {
 		out = append(out, f.Var)
@@ -43,10 +43,10 @@ func jobFileVars() []string {
 	return out
 }
 
-// addJobFiles ships the job files set in vars to the job service of st (when st has it). Every file is
+// AddJobFiles ships the job files set in vars to the job service of st (when st has it). Every file is
 // checked first, as apply would check it; the problems name the variable.
-func addJobFiles(st *stacks.Stack, vars map[string]string) error {
-	if !hasService(st, bootstrapService) {
+func AddJobFiles(st *stacks.Stack, vars map[string]string) error {
+	if !st.HasService(stacks.BootstrapService) {
 		return nil
 	}
 	var problems []config.Problem
@@ -60,7 +60,7 @@ func addJobFiles(st *stacks.Stack, vars map[string]string) error {
 			err = f.Check(path, data, vars)
 		}
 		if err == nil {
-			err = st.AddConfig(bootstrapService, f.Key, f.Target, f.Var, data)
+			err = st.AddConfig(stacks.BootstrapService, f.Key, f.Target, f.Var, data)
 		}
 		if err != nil {
 			problems = append(problems, config.Problem{Var: f.Var, Msg: fmt.Sprintf("%v (the bootstrap job reads it: fix it, or unset %s)", unwrapPath(err), f.Var)})

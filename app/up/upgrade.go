@@ -1,4 +1,4 @@
-package main
+package up
 
 import (
 	"context"
@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/spf13/pflag"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/deploy"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
@@ -24,16 +25,9 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
 
-// upgradeOptions are up's flags about upgrades.
-type upgradeOptions struct{ withoutSnapshot bool }
-
-func (u *upgradeOptions) bind(f *pflag.FlagSet) {
-	f.BoolVar(&u.withoutSnapshot, "upgrade-without-snapshot", false, "upgrade a server that migrates its data although no backup service (BACKUP_SCHEDULE) can take a snapshot first: a rollback then restores its previous version, not its data")
-}
-
-// upgradeCheckFault, when set (by tests only), fails the post-upgrade check of a service: a new version that
+// UpgradeCheckFault, when set (by tests only), fails the post-upgrade check of a service: a new version that
 // started and migrated its data, and then fails a check.
-var upgradeCheckFault atomic.Pointer[func(service string, rollback bool) error]
+var UpgradeCheckFault atomic.Pointer[func(service string, rollback bool) error]
 
 // deployFunc deploys the loaded stacks; vars (stack variable → value) replace configured ones and reload the stack
 // files; rerunJob runs the bootstrap job again.
@@ -42,32 +36,32 @@ type deployFunc func(ctx context.Context, vars map[string]string, rerunJob bool)
 // upOrUpgrade is up's deploy, as an upgrade (internal/upgrade) when a stateful server's image changes: the plan is
 // shown (and only shown with --dry-run), a snapshot set taken first by the backup service, the stacks deployed
 // with the bootstrap job run again, the result checked, and everything rolled back on a failure.
-func (g *globals) upOrUpgrade(ctx context.Context, sc *config.Stack, o *stackOptions, u *upgradeOptions, loaded []*stacks.Stack, deploy deployFunc) error {
-	c, err := docker.New(sc.Docker.Host, nil)
+func upOrUpgrade(ctx context.Context, c *command.CLI, sc *config.Stack, o *deploy.StackOptions, withoutSnapshot bool, loaded []*stacks.Stack, run deployFunc) error {
+	d, err := deploy.Docker(sc)
 	if err != nil {
-		return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}}
+		return err
 	}
-	defer c.Close()
-	plan, err := planUpgrade(ctx, c, loaded)
+	defer d.Close()
+	plan, err := planUpgrade(ctx, d, loaded)
 	var ref *upgrade.Refused
 	switch {
 	case errors.As(err, &ref):
-		return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: ref.Var, Msg: ref.Detail()}}}}
+		return exitcode.With(exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: ref.Var, Msg: ref.Detail()}}})
 	case err != nil:
-		return &exitError{exitcode.Unreachable, err}
+		return exitcode.With(exitcode.Unreachable, err)
 	case plan.Empty():
-		return deploy(ctx, nil, false)
+		return run(ctx, nil, false)
 	}
-	ns := stacks.DefaultNames(o.prefix)[stacks.OpenZiti]
-	env := &swarmUpgrade{g: g, c: c, sc: sc, o: o, deploy: deploy, namespace: ns, backupService: ns + "_" + backupService}
+	ns := stacks.DefaultNames(o.Prefix)[stacks.OpenZiti]
+	env := &swarmUpgrade{c: c, d: d, sc: sc, o: o, deploy: run, namespace: ns, backupService: ns + "_" + stacks.BackupService}
 	if plan.Snapshot() {
 		if _, err := env.backupContainer(ctx); err != nil {
-			if !u.withoutSnapshot {
-				return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: "BACKUP_SCHEDULE", Msg: fmt.Sprintf(
+			if !withoutSnapshot {
+				return exitcode.With(exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: "BACKUP_SCHEDULE", Msg: fmt.Sprintf(
 					"%s: up takes a snapshot set of %s before this upgrade through the scheduled backup service, and %v; deploy it first (set BACKUP_SCHEDULE and S3_*, see `ziti-bootstrap backup --help`, and run up with the current versions), or pass --upgrade-without-snapshot (a rollback then cannot put the data back)",
-					strings.Join(upgradeSummary(plan), "; "), strings.Join(plan.Sources, ", "), err)}}}}
+					strings.Join(upgradeSummary(plan), "; "), strings.Join(plan.Sources, ", "), err)}}})
 			}
-			g.log.Warn("upgrade without a snapshot (--upgrade-without-snapshot): a rollback restores the previous versions, not their data", "reason", err.Error())
+			c.Log.Warn("upgrade without a snapshot (--upgrade-without-snapshot): a rollback restores the previous versions, not their data", "reason", err.Error())
 			plan.Sources = nil
 			for i := range plan.Steps {
 				plan.Steps[i].Restore = false
@@ -75,32 +69,31 @@ func (g *globals) upOrUpgrade(ctx context.Context, sc *config.Stack, o *stackOpt
 		}
 	}
 	lines := plan.Lines(env.backupService)
-	if o.dryRun {
-		w := g.stdout
-		if g.output == "json" { // stdout carries the report
-			w = g.stderr
+	if o.DryRun {
+		w := c.Stdout
+		if c.Output == "json" { // stdout carries the report
+			w = c.Stderr
 		}
 		for _, l := range lines {
 			fmt.Fprintln(w, l)
 		}
-		return deploy(ctx, nil, false)
+		return run(ctx, nil, false)
 	}
 	for _, l := range lines {
-		g.log.Info(l)
+		c.Log.Info(l)
 	}
-	set, err := upgrade.Run(ctx, plan, env, g.log)
+	set, err := upgrade.Run(ctx, plan, env, c.Log)
 	var failed *upgrade.Failed
 	switch {
 	case errors.As(err, &failed):
-		return &exitError{exitcode.StepFailed, failed}
+		return exitcode.With(exitcode.StepFailed, failed)
 	case err != nil:
-		var ee *exitError
-		if errors.As(err, &ee) {
-			return &exitError{ee.code, err}
+		if code, ok := exitcode.Carried(err); ok {
+			return exitcode.With(code, err)
 		}
-		return &exitError{exitcode.For(err), err}
+		return exitcode.With(exitcode.For(err), err)
 	}
-	g.log.Info("upgrade done", "servers", strings.Join(upgradeSummary(plan), "; "), "preUpgradeSet", set)
+	c.Log.Info("upgrade done", "servers", strings.Join(upgradeSummary(plan), "; "), "preUpgradeSet", set)
 	return nil
 }
 
@@ -161,10 +154,10 @@ func envValue(spec swarm.ServiceSpec, name string) string {
 // swarmUpgrade is the upgrade's Env on the Swarm: snapshots and restores run by the scheduled backup service's
 // container (where the volumes are mounted and the databases reached), deploys by up.
 type swarmUpgrade struct {
-	g             *globals
-	c             *docker.Client
+	c             *command.CLI
+	d             *docker.Client
 	sc            *config.Stack
-	o             *stackOptions
+	o             *deploy.StackOptions
 	deploy        deployFunc
 	namespace     string // the OpenZiti stack's, where the backup service runs
 	backupService string
@@ -174,7 +167,7 @@ var _ upgrade.Env = (*swarmUpgrade)(nil)
 
 // backupContainer is a running container of the backup service on this node.
 func (e *swarmUpgrade) backupContainer(ctx context.Context) (string, error) {
-	svcs, err := e.c.Services(ctx, e.namespace)
+	svcs, err := e.d.Services(ctx, e.namespace)
 	if err != nil {
 		return "", err
 	}
@@ -182,7 +175,7 @@ func (e *swarmUpgrade) backupContainer(ctx context.Context) (string, error) {
 	if i < 0 {
 		return "", fmt.Errorf("the Swarm has no service %s", e.backupService)
 	}
-	cs, err := e.c.Containers(ctx, e.namespace)
+	cs, err := e.d.Containers(ctx, e.namespace)
 	if err != nil {
 		return "", err
 	}
@@ -199,7 +192,7 @@ func (e *swarmUpgrade) exec(ctx context.Context, args ...string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	res, err := e.c.Exec(ctx, id, append([]string{"ziti-bootstrap"}, args...))
+	res, err := e.d.Exec(ctx, id, append([]string{"ziti-bootstrap"}, args...))
 	if err != nil {
 		return "", err
 	}
@@ -229,7 +222,7 @@ func (e *swarmUpgrade) Restore(ctx context.Context, set string, sources []string
 }
 
 func (e *swarmUpgrade) Stop(ctx context.Context, service string) error {
-	return e.c.Scale(ctx, service, 0)
+	return e.d.Scale(ctx, service, 0)
 }
 
 func (e *swarmUpgrade) Deploy(ctx context.Context, vars map[string]string) error {
@@ -243,15 +236,15 @@ func (e *swarmUpgrade) Deploy(ctx context.Context, vars map[string]string) error
 // Check logs in to Keycloak as its administrator (an OIDC password grant) when the Keycloak stack is deployed;
 // the bootstrap job, run again by Deploy, has already checked that every configuration step converged.
 func (e *swarmUpgrade) Check(ctx context.Context, p upgrade.Plan, rollback bool) error {
-	kc := stacks.DefaultNames(e.o.prefix)[stacks.Keycloak] + "_keycloak"
-	if fault := upgradeCheckFault.Load(); fault != nil {
+	kc := stacks.DefaultNames(e.o.Prefix)[stacks.Keycloak] + "_keycloak"
+	if fault := UpgradeCheckFault.Load(); fault != nil {
 		for _, st := range p.Steps {
 			if err := (*fault)(st.Service, rollback); err != nil {
 				return &upgrade.CheckError{Service: st.Service, Err: err}
 			}
 		}
 	}
-	if e.o.externalKeycloak || !slices.ContainsFunc(p.Steps, func(st upgrade.Step) bool { return st.Stack == stacks.Keycloak }) {
+	if e.o.ExternalKeycloak || !slices.ContainsFunc(p.Steps, func(st upgrade.Step) bool { return st.Stack == stacks.Keycloak }) {
 		return nil
 	}
 	u, err := url.Parse(e.sc.Vars["KEYCLOAK_PUBLIC_URL"])
@@ -271,7 +264,7 @@ func (e *swarmUpgrade) Check(ctx context.Context, p upgrade.Plan, rollback bool)
 	if err != nil {
 		return &upgrade.CheckError{Service: kc, Err: fmt.Errorf("OIDC login of its administrator: %w", err)}
 	}
-	e.g.log.Info("upgrade check: Keycloak's administrator logged in", "url", u.Redacted(), "version", version)
+	e.c.Log.Info("upgrade check: Keycloak's administrator logged in", "url", u.Redacted(), "version", version)
 	return nil
 }
 

@@ -1,4 +1,7 @@
-package main
+// Package capin pins the OpenZiti controller's CA for up: it reads it once, from the controller's PKI volume or
+// from the config an earlier up left, and ships it to every service of the OpenZiti stack that calls the
+// controller, which verifies the controller against it.
+package capin
 
 import (
 	"context"
@@ -26,20 +29,20 @@ import (
 // SHA-256 fingerprint, and ships it as a config of the OpenZiti stack to every service of the stack that calls the
 // controller. They verify the controller against it (ZITI_CA_FILE): none trusts what answers on first use.
 const (
-	ctrlCAKey         = "ziti-ctrl-ca"
-	ctrlCATarget      = "/etc/ziti-bootstrap/ziti-ctrl-ca.pem"
-	ctrlCAFile        = "/ziti-controller/pki/root/certs/root.cert" // ZITI_PKI_ROOT=pki, ZITI_CA_FILE=root in its WORKDIR
-	controllerService = "ziti-controller"
-	ctrlCAPinStep     = "ziti/ca-pin"
-	controllerFirstSt = "ziti/controller-first"
-	maxCABundle       = 64 << 10
+	Key                 = "ziti-ctrl-ca"
+	Target              = "/etc/ziti-bootstrap/ziti-ctrl-ca.pem"
+	File                = "/ziti-controller/pki/root/certs/root.cert" // ZITI_PKI_ROOT=pki, ZITI_CA_FILE=root in its WORKDIR
+	ControllerService   = "ziti-controller"
+	StepName            = "ziti/ca-pin"
+	ControllerFirstStep = "ziti/controller-first"
+	MaxBundle           = 64 << 10
 )
 
-// ctrlCAServices are the services of the OpenZiti stack that call the controller with its admin password.
-var ctrlCAServices = []string{"router-enrol", bootstrapService, backupService, "converge"}
+// Clients are the services of the OpenZiti stack that call the controller with its admin password.
+var Clients = []string{"router-enrol", stacks.BootstrapService, stacks.BackupService, "converge"}
 
-// ctrlCAEngine is what pinning reads of the Docker Engine (never writes); *docker.Client has it.
-type ctrlCAEngine interface {
+// Engine is what pinning reads of the Docker Engine (never writes); *docker.Client has it.
+type Engine interface {
 	Configs(ctx context.Context, namespace string) ([]docker.Object, error)
 	ConfigData(ctx context.Context, nameOrID string) ([]byte, error)
 	Services(ctx context.Context, namespace string) ([]swarm.Service, error)
@@ -47,17 +50,17 @@ type ctrlCAEngine interface {
 	ReadContainerFile(ctx context.Context, id, file string, limit int64) ([]byte, error)
 }
 
-var _ ctrlCAEngine = (*docker.Client)(nil)
+var _ Engine = (*docker.Client)(nil)
 
-// caPin is the controller's CA as pinned.
-type caPin struct {
+// Pin is the controller's CA as pinned.
+type Pin struct {
 	PEM         []byte
 	Fingerprint string // SHA-256 of the first certificate's DER, as openssl x509 -fingerprint -sha256 shows it
 	From        string
 }
 
-// newCAPin checks that data is a PEM bundle of CA certificates and computes its fingerprint.
-func newCAPin(data []byte, from string) (*caPin, error) {
+// New checks that data is a PEM bundle of CA certificates and computes its fingerprint.
+func New(data []byte, from string) (*Pin, error) {
 	var first []byte
 	rest := data
 	for {
@@ -88,29 +91,29 @@ func newCAPin(data []byte, from string) (*caPin, error) {
 	for i, b := range sum {
 		hexs[i] = fmt.Sprintf("%02X", b)
 	}
-	return &caPin{PEM: data, Fingerprint: strings.Join(hexs, ":"), From: from}, nil
+	return &Pin{PEM: data, Fingerprint: strings.Join(hexs, ":"), From: from}, nil
 }
 
-// give ships the pin to every service of st that calls the controller.
-func (p *caPin) give(st *stacks.Stack) error {
-	for _, s := range ctrlCAServices {
-		if !hasService(st, s) {
+// Give ships the pin to every service of st that calls the controller.
+func (p *Pin) Give(st *stacks.Stack) error {
+	for _, s := range Clients {
+		if !st.HasService(s) {
 			continue
 		}
-		if err := st.AddConfig(s, ctrlCAKey, ctrlCATarget, "ZITI_CA_FILE", p.PEM); err != nil {
+		if err := st.AddConfig(s, Key, Target, "ZITI_CA_FILE", p.PEM); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// pinnedCA is the pin an earlier up left in namespace ns (the newest config of the key), or nil.
-func pinnedCA(ctx context.Context, e ctrlCAEngine, ns string) (*caPin, error) {
+// Pinned is the pin an earlier up left in namespace ns (the newest config of the key), or nil.
+func Pinned(ctx context.Context, e Engine, ns string) (*Pin, error) {
 	objs, err := e.Configs(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
-	objs = slices.DeleteFunc(objs, func(o docker.Object) bool { return o.Labels[stacks.LabelKey] != ctrlCAKey })
+	objs = slices.DeleteFunc(objs, func(o docker.Object) bool { return o.Labels[stacks.LabelKey] != Key })
 	if len(objs) == 0 {
 		return nil, nil
 	}
@@ -119,22 +122,22 @@ func pinnedCA(ctx context.Context, e ctrlCAEngine, ns string) (*caPin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newCAPin(data, "pinned in the Swarm config "+newest.Name)
+	return New(data, "pinned in the Swarm config "+newest.Name)
 }
 
-// controllerCA reads the CA from the PKI volume of the controller's running container of namespace ns on the
+// FromController reads the CA from the PKI volume of the controller's running container of namespace ns on the
 // engine up talks to. It returns (nil, nil) when the controller service does not exist.
-func controllerCA(ctx context.Context, e ctrlCAEngine, ns string, deadline time.Duration, progress wait.Progress) (*caPin, error) {
+func FromController(ctx context.Context, e Engine, ns string, deadline time.Duration, progress wait.Progress) (*Pin, error) {
 	svcs, err := e.Services(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(svcs, func(s swarm.Service) bool { return s.Spec.Name == ns+"_"+controllerService })
+	i := slices.IndexFunc(svcs, func(s swarm.Service) bool { return s.Spec.Name == ns+"_"+ControllerService })
 	if i < 0 {
 		return nil, nil
 	}
 	var data []byte
-	err = wait.For(ctx, wait.Target{What: "the controller's CA in its PKI volume (" + ctrlCAFile + ")",
+	err = wait.For(ctx, wait.Target{What: "the controller's CA in its PKI volume (" + File + ")",
 		Where: "a running container of " + svcs[i].Spec.Name + " on this Docker Engine", Deadline: deadline, Progress: progress},
 		func(ctx context.Context) error {
 			cs, err := e.Containers(ctx, ns)
@@ -145,22 +148,22 @@ func controllerCA(ctx context.Context, e ctrlCAEngine, ns string, deadline time.
 			if len(cs) == 0 {
 				return fmt.Errorf("no running container of %s on the engine up talks to: run up against the Docker Engine of the node that runs the controller (the state node)", svcs[i].Spec.Name)
 			}
-			data, err = e.ReadContainerFile(ctx, cs[0].ID, ctrlCAFile, maxCABundle)
+			data, err = e.ReadContainerFile(ctx, cs[0].ID, File, MaxBundle)
 			return err
 		})
 	if err != nil {
 		return nil, err
 	}
-	return newCAPin(data, "read from the controller's PKI volume, "+ctrlCAFile)
+	return New(data, "read from the controller's PKI volume, "+File)
 }
 
-// pinSteps returns the deploy steps of the stacks (stack.Graph, all after first); before the OpenZiti stack (when
-// it has a service that calls the controller) come the step that deploys the controller alone when the Swarm has
-// none yet (controllerOnly) and the step that pins its CA.
-func pinSteps(cfg stack.Config, engine func() (ctrlCAEngine, error), controllerOnly *stacks.Stack, first string, sts ...*stacks.Stack) []steps.Step {
+// Steps returns the deploy steps of the stacks (stack.Graph, all after first); before the OpenZiti stack (when it
+// has a service that calls the controller) come the step that deploys the controller alone when the Swarm has none
+// yet (controllerOnly) and the step that pins its CA.
+func Steps(cfg stack.Config, engine func() (Engine, error), controllerOnly *stacks.Stack, first string, sts ...*stacks.Stack) []steps.Step {
 	g := stack.NewGraph(cfg, first, sts...)
 	return g.Steps(func(st *stacks.Stack) []steps.Step {
-		if st.Name != stacks.OpenZiti || !slices.ContainsFunc(ctrlCAServices, func(s string) bool { return hasService(st, s) }) {
+		if st.Name != stacks.OpenZiti || !slices.ContainsFunc(Clients, func(s string) bool { return st.HasService(s) }) {
 			return nil
 		}
 		deps := slices.DeleteFunc([]string{first}, func(s string) bool { return s == "" })
@@ -174,23 +177,23 @@ func pinSteps(cfg stack.Config, engine func() (ctrlCAEngine, error), controllerO
 	})
 }
 
-// controllerOnlyStack loads the OpenZiti stack of loaded, when it is there, with its controller alone (opts are
+// ControllerOnlyStack loads the OpenZiti stack of loaded, when it is there, with its controller alone (opts are
 // those it was loaded with).
-func controllerOnlyStack(ctx context.Context, loaded []*stacks.Stack, opts stacks.Options) (*stacks.Stack, error) {
+func ControllerOnlyStack(ctx context.Context, loaded []*stacks.Stack, opts stacks.Options) (*stacks.Stack, error) {
 	i := slices.IndexFunc(loaded, func(st *stacks.Stack) bool { return st.Name == stacks.OpenZiti })
-	if i < 0 || !hasService(loaded[i], controllerService) {
+	if i < 0 || !loaded[i].HasService(ControllerService) {
 		return nil, nil
 	}
 	st := loaded[i]
 	opts.Without = slices.Clone(opts.Without)
 	for _, s := range st.Services {
-		if key := strings.TrimPrefix(s.Spec.Name, st.Namespace+"_"); key != controllerService {
+		if key := strings.TrimPrefix(s.Spec.Name, st.Namespace+"_"); key != ControllerService {
 			opts.Without = append(opts.Without, key)
 		}
 	}
 	one, err := stacks.Load(ctx, stacks.OpenZiti, opts)
 	if err != nil {
-		return nil, &exitError{exitcode.InvalidConfig, err}
+		return nil, exitcode.With(exitcode.InvalidConfig, err)
 	}
 	one.Name = st.Name + "-controller"
 	return one, nil
@@ -200,12 +203,12 @@ func controllerOnlyStack(ctx context.Context, loaded []*stacks.Stack, opts stack
 // controller nor a pinned CA: its CA exists only once it has started. Anywhere else it plans nothing.
 type controllerFirst struct {
 	*stack.Deploy
-	engine func() (ctrlCAEngine, error)
+	engine func() (Engine, error)
 	ns     string
 	deps   []string
 }
 
-func (c *controllerFirst) Name() string        { return controllerFirstSt }
+func (c *controllerFirst) Name() string        { return ControllerFirstStep }
 func (c *controllerFirst) DependsOn() []string { return c.deps }
 
 func (c *controllerFirst) Plan(ctx context.Context) (*steps.Plan, error) {
@@ -213,7 +216,7 @@ func (c *controllerFirst) Plan(ctx context.Context) (*steps.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pin, err := pinnedCA(ctx, e, c.ns)
+	pin, err := Pinned(ctx, e, c.ns)
 	if err != nil || pin != nil {
 		return steps.NewPlan(nil, nil), err
 	}
@@ -221,7 +224,7 @@ func (c *controllerFirst) Plan(ctx context.Context) (*steps.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if slices.ContainsFunc(svcs, func(s swarm.Service) bool { return s.Spec.Name == c.ns+"_"+controllerService }) {
+	if slices.ContainsFunc(svcs, func(s swarm.Service) bool { return s.Spec.Name == c.ns+"_"+ControllerService }) {
 		return steps.NewPlan(nil, nil), nil
 	}
 	p, err := c.Deploy.Plan(ctx)
@@ -234,15 +237,15 @@ func (c *controllerFirst) Plan(ctx context.Context) (*steps.Plan, error) {
 // ctrlCAPin is the step that pins the controller's CA: it gives the pin to the OpenZiti stack before that stack's
 // deploy step plans. It writes nothing itself: the pin becomes a config of the stack, written by its deploy.
 type ctrlCAPin struct {
-	engine   func() (ctrlCAEngine, error)
+	engine   func() (Engine, error)
 	stack    *stacks.Stack
 	deps     []string
 	timeout  time.Duration
 	progress wait.Progress
-	given    *caPin // the pin given to stack (a plan made again gives it once)
+	given    *Pin // the pin given to stack (a plan made again gives it once)
 }
 
-func (p *ctrlCAPin) Name() string        { return ctrlCAPinStep }
+func (p *ctrlCAPin) Name() string        { return StepName }
 func (p *ctrlCAPin) DependsOn() []string { return p.deps }
 
 func (p *ctrlCAPin) Plan(ctx context.Context) (*steps.Plan, error) {
@@ -250,9 +253,9 @@ func (p *ctrlCAPin) Plan(ctx context.Context) (*steps.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pin, err := pinnedCA(ctx, e, p.stack.Namespace)
+	pin, err := Pinned(ctx, e, p.stack.Namespace)
 	if err == nil && pin == nil {
-		pin, err = controllerCA(ctx, e, p.stack.Namespace, p.timeout, p.progress)
+		pin, err = FromController(ctx, e, p.stack.Namespace, p.timeout, p.progress)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pin the controller's CA: %w", err)
@@ -261,7 +264,7 @@ func (p *ctrlCAPin) Plan(ctx context.Context) (*steps.Plan, error) {
 		return steps.NewPlan(nil, nil).Note("the controller's CA is pinned once the controller has started (no controller yet)"), nil
 	}
 	if p.given == nil {
-		if err := pin.give(p.stack); err != nil {
+		if err := pin.Give(p.stack); err != nil {
 			return nil, err
 		}
 		p.given = pin
@@ -269,12 +272,12 @@ func (p *ctrlCAPin) Plan(ctx context.Context) (*steps.Plan, error) {
 		return nil, fmt.Errorf("the controller's CA changed during the run (%s, then %s)", p.given.Fingerprint, pin.Fingerprint)
 	}
 	return steps.NewPlan(nil, nil).Note("controller CA pinned: SHA-256 %s (%s); %s verify the controller against it",
-		pin.Fingerprint, pin.From, strings.Join(ctrlCAServices, ", ")), nil
+		pin.Fingerprint, pin.From, strings.Join(Clients, ", ")), nil
 }
 
-// dockerCAEngine is the Docker client of the stack steps as pinning needs it; nil before docker/reachable.
-func dockerCAEngine(cfg stack.Config) func() (ctrlCAEngine, error) {
-	return func() (ctrlCAEngine, error) {
+// DockerEngine is the Docker client of the stack steps as pinning needs it; nil before docker/reachable.
+func DockerEngine(cfg stack.Config) func() (Engine, error) {
+	return func() (Engine, error) {
 		if c, ok := cfg.Engine().(*docker.Client); ok && c != nil {
 			return c, nil
 		}

@@ -1,4 +1,4 @@
-package policies
+package policyfile
 
 import (
 	"errors"
@@ -9,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
-
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/yamlguard"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
 
 const examplePath = "../../examples/policies/iot-segments.yaml"
@@ -58,8 +57,8 @@ func TestExampleFileParses(t *testing.T) {
 		"allowedSourceAddresses": []string{"192.168.20.0/24"}}) {
 		t.Fatalf("intercept data %v", data)
 	}
-	if len(p.refs) != 1 { // @iot-sensor-hub, named by a service policy (and so by the default edge router policy)
-		t.Fatalf("refs %+v", p.refs)
+	if len(p.Refs) != 1 { // @iot-sensor-hub, named by a service policy (and so by the default edge router policy)
+		t.Fatalf("refs %+v", p.Refs)
 	}
 	attrs, _, ok := p.Rules[0].Match("spiffe://openziti.local/device/temperature/kitchen/t1")
 	if !ok || !slices.Equal(attrs, []string{"device-type:temperature", "location:kitchen", "iot-device"}) {

@@ -1,9 +1,10 @@
-package main
+package deploy
 
 import (
 	"context"
 	"strings"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
@@ -13,34 +14,34 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
 
-// afterPreflight runs once preflight has passed, before up's first write (tests take a port there).
-var afterPreflight = func() {}
+// AfterPreflight runs once preflight has passed, before up's first write (tests take a port there).
+var AfterPreflight = func() {}
 
-// runPreflight checks, before up writes anything (its lock included), everything preflight knows would fail:
+// Preflight checks, before up writes anything (its lock included), everything preflight knows would fail:
 // every problem at once, exit code 2. Only reads: the count of mutating calls is logged.
-func runPreflight(ctx context.Context, g *globals, sc *config.Stack, loaded []*stacks.Stack) error {
+func Preflight(ctx context.Context, c *command.CLI, sc *config.Stack, loaded []*stacks.Stack) error {
 	counter := calls.New()
-	c, err := docker.New(sc.Docker.Host, counter)
+	d, err := docker.New(sc.Docker.Host, counter)
 	if err != nil {
-		return &exitError{exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}}
+		return exitcode.With(exitcode.InvalidConfig, &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}})
 	}
-	defer c.Close()
+	defer d.Close()
 	in := preflight.Input{Stacks: loaded, Provided: []string{config.StateLabel}, Local: strings.HasPrefix(sc.Docker.Host, "unix://")}
 	err = wait.For(ctx, wait.Target{What: "the Docker Engine, for the preflight checks", Where: sc.Docker.Host, Deadline: sc.WaitTimeout},
 		func(ctx context.Context) error {
-			err := preflight.Check(ctx, c, in)
+			err := preflight.Check(ctx, d, in)
 			if preflight.IsProblems(err) {
 				return wait.Permanent(err)
 			}
 			return err
 		})
-	g.log.Info("preflight", "ok", err == nil, "mutatingCalls", counter.Writes())
+	c.Log.Info("preflight", "ok", err == nil, "mutatingCalls", counter.Writes())
 	switch {
 	case preflight.IsProblems(err):
-		return &exitError{exitcode.InvalidConfig, err}
+		return exitcode.With(exitcode.InvalidConfig, err)
 	case err != nil:
-		return &exitError{exitcode.For(err), err}
+		return exitcode.With(exitcode.For(err), err)
 	}
-	afterPreflight()
+	AfterPreflight()
 	return nil
 }

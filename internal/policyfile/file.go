@@ -1,4 +1,15 @@
-package policies
+package policyfile
+
+// The kinds of the file's objects in the controller (the kinds of the changes the step plans).
+const (
+	KindConfig                  = "ziti-config"
+	KindService                 = "ziti-service"
+	KindPostureCheck            = "ziti-posture-check"
+	KindIdentity                = "ziti-identity"
+	KindServicePolicy           = "ziti-service-policy"
+	KindEdgeRouterPolicy        = "ziti-edge-router-policy"
+	KindServiceEdgeRouterPolicy = "ziti-service-edge-router-policy"
+)
 
 // The policy file's YAML form. Field comments are the reference; doc.go shows a whole file.
 

@@ -1,4 +1,4 @@
-package policies
+package policyfile
 
 import (
 	"fmt"
@@ -30,20 +30,21 @@ type Policy struct {
 	// External is the file's external section: names and attributes made elsewhere.
 	External External
 
-	where map[string]Problem // kind + "\x00" + name → where the file declares it (Msg empty)
-	refs  []ref              // "@name" roles naming identities and edge routers, resolved when planning
+	Where map[string]Problem // kind + "\x00" + name → where the file declares it (Msg empty)
+	Refs  []Ref              // "@name" roles naming identities and edge routers, resolved when planning
 }
 
-// ref is a role naming an object the file does not define; planning checks that it exists.
-type ref struct {
-	kind string // kindIdentity or kindRouter
-	name string
-	at   Problem
+// Ref is a role naming an object the file does not define; planning checks that it exists.
+type Ref struct {
+	Kind string // RefIdentity or RefRouter
+	Name string
+	At   Problem
 }
 
+// The kinds of a Ref.
 const (
-	kindIdentity = "identity"
-	kindRouter   = "edge router"
+	RefIdentity = "identity"
+	RefRouter   = "edge router"
 )
 
 // Rule gives role attributes to the identities whose externalId matches Pattern.
@@ -159,10 +160,11 @@ func nameProblem(n string) string {
 	return ""
 }
 
-func (p *Policy) declared(kind, name string) Problem { return p.where[kind+"\x00"+name] }
+// Declared is where the file declares the object of kind named name (a zero Problem when it does not).
+func (p *Policy) Declared(kind, name string) Problem { return p.Where[kind+"\x00"+name] }
 
-// at formats where the file declares an object, for messages: "FILE:LINE (PATH)".
-func at(pr Problem) string {
+// At formats where the file declares an object, for messages: "FILE:LINE (PATH)".
+func At(pr Problem) string {
 	if pr.File == "" {
 		return "the policy file"
 	}

@@ -1,24 +1,15 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"os/signal"
-	"slices"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/app/services"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/converge"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/httpserve"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
-	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
 func newConvergeCommand(g *globals) *cobra.Command {
@@ -42,60 +33,13 @@ _bundle_changes_total, …), /healthz (503 once 3 passes in a row failed: 'conve
 health check) and /status (JSON, read by 'status').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runConverge(cmd.Context(), g)
+			return services.Converge(cmd.Context(), g.cli())
 		},
 	}
 	cmd.AddCommand(newHealthcheckCommand(g, "converge service", "ZB_CONVERGE_LISTEN", config.LoadConvergeListen),
 		newLocalGetCommand(g, "metrics", "Print the metrics of the converge service on this host (its /metrics; the image has no curl)",
 			"/metrics", "converge service", "ZB_CONVERGE_LISTEN", config.LoadConvergeListen))
 	return cmd
-}
-
-// runConverge runs the converge loop until SIGTERM.
-func runConverge(ctx context.Context, g *globals) error {
-	cc, err := config.LoadConverge(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile})
-	if err != nil {
-		return err
-	}
-	cfg, err := g.loadConfig() // checked once at start: a service with a bad configuration fails at once
-	if err != nil {
-		return err
-	}
-	g.set = append(slices.Clone(g.set), "ZB_LOCK_WAIT=0") // never wait for a run that holds the lock: skip the pass
-	bundle, err := spire.Dial(ctx, cfg.Spire.Socket, nil)
-	if err != nil {
-		return &config.Error{Problems: []config.Problem{{Var: "SPIRE_SERVER_ADDRESS", Msg: err.Error()}}}
-	}
-	defer bundle.Close()
-	loop, err := converge.New(converge.Config{
-		StartAfter: cc.StartAfter,
-		Pass:       func(ctx context.Context, _ string) converge.Outcome { return convergePass(ctx, g) },
-		Bundle:     converge.BundleFingerprint(bundle),
-		Interval:   cc.Interval, BundlePoll: cc.BundlePoll, Backoff: cc.Backoff, Log: g.log,
-	})
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	return loop.Serve(ctx, cc.Listen)
-}
-
-// convergePass is one pass of the loop: apply under the lock, taken only if no other run holds it.
-func convergePass(ctx context.Context, g *globals) converge.Outcome {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return converge.Outcome{Err: err}
-	}
-	var rep *steps.Report
-	err = withLock(ctx, g, cfg, func(ctx context.Context) error {
-		rep, err = runReport(ctx, g, steps.Apply, applyBuilder(g, cfg, nil))
-		return err
-	})
-	if errors.Is(err, lock.ErrHeld) {
-		return converge.Outcome{Busy: true, Err: err}
-	}
-	return converge.FromReport(rep, err)
 }
 
 // newHealthcheckCommand is the health check of a long-lived service of the tool (for images without curl,
@@ -115,7 +59,7 @@ func newLocalGetCommand(g *globals, use, short, path, what, listenVar string, lo
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if addr == "" {
-				listen, err := load(config.Sources{Flags: g.setFlags(), EnvFile: g.envFile})
+				listen, err := load(g.cli().Sources())
 				if err != nil {
 					return err
 				}

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/liveview"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
@@ -49,12 +48,6 @@ func (g *globals) cli() *command.CLI {
 	}
 	return c
 }
-
-// loadConfig reads the configuration from --set, the environment and --env-file (command.CLI.LoadConfig).
-func (g *globals) loadConfig() (*config.Config, error) { return g.cli().LoadConfig() }
-
-// setFlags returns the --set values by name.
-func (g *globals) setFlags() map[string]string { return g.cli().SetFlags() }
 
 func newRootCommand(g *globals) *cobra.Command {
 	root := &cobra.Command{

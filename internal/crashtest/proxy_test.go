@@ -302,6 +302,30 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 }
 func (rawCodec) Name() string { return "proto" }
 
+// onSteps calls fn once every one of steps has logged "step done".
+func onSteps(fn func(), steps ...string) func(string) {
+	var mu sync.Mutex
+	left := map[string]bool{}
+	for _, s := range steps {
+		left[s] = true
+	}
+	return func(line string) {
+		if !strings.Contains(line, `"msg":"step done"`) {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for s := range left {
+			if strings.Contains(line, `"step":"`+s+`"`) {
+				delete(left, s)
+				if len(left) == 0 {
+					fn()
+				}
+			}
+		}
+	}
+}
+
 // onStep returns a stderr line handler that calls fn once, when the step named step is logged as done.
 func onStep(step string, fn func()) func(string) {
 	var once sync.Once

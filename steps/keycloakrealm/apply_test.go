@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
@@ -111,5 +112,39 @@ func TestApplyFailures(t *testing.T) {
 	p, _ = st.Plan(context.Background())
 	if err := p.Apply(context.Background()); err == nil || !strings.Contains(err.Error(), "forbidden") || len(api.calls) != 1 {
 		t.Fatalf("apply error %v calls %v", err, api.calls)
+	}
+}
+
+// conflictAPI answers the realm's create with 409 (an interrupted run's create that Keycloak finishes after its
+// caller is gone) and shows the realm from the readable-th read on (0: never).
+type conflictAPI struct {
+	API
+	reads, readable int
+}
+
+func (c *conflictAPI) CreateRealm(context.Context, keycloak.Realm) error {
+	return &keycloak.APIError{Status: 409, Message: "409 Conflict: Duplicate resource error"}
+}
+func (c *conflictAPI) GetRealm(_ context.Context, name string) (*keycloak.Realm, error) {
+	c.reads++
+	if c.readable == 0 || c.reads < c.readable {
+		return nil, notFound
+	}
+	return &keycloak.Realm{Name: name}, nil
+}
+func (c *conflictAPI) URL() string { return "http://keycloak.test" }
+
+// A realm that appeared since the plan (409) is the create's effect once it can be read; one that cannot be read
+// keeps the 409.
+func TestCreateRealmConflictWaitsForTheRealm(t *testing.T) {
+	api := &conflictAPI{readable: 3}
+	if err := createRealm(context.Background(), api, keycloak.Realm{Name: "r"}); err != nil || api.reads != 3 {
+		t.Errorf("409, then readable at the 3rd read: %v after %d read(s); want nil after 3", err, api.reads)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := createRealm(ctx, &conflictAPI{}, keycloak.Realm{Name: "r"})
+	if !keycloak.IsConflict(err) || !strings.Contains(err.Error(), "409") {
+		t.Errorf("409, never readable: %v; want the 409 kept", err)
 	}
 }

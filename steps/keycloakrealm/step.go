@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/reach"
 )
@@ -176,7 +178,7 @@ func diff(d Declaration, o observed) ([]op, []string) {
 			want.Clients = append(want.Clients, c)
 		}
 		add(steps.Change{Action: steps.Create, Kind: KindRealm, Key: d.Realm, Reason: "missing"},
-			func(ctx context.Context, api API) error { return api.CreateRealm(ctx, want) })
+			func(ctx context.Context, api API) error { return createRealm(ctx, api, want) })
 	} else if f := realmDiff(d, o.realm); len(f) > 0 {
 		want, names := d.wantRealm(), f.Names()
 		add(steps.Change{Action: steps.Update, Kind: KindRealm, Key: d.Realm, Reason: reason(o.realm.Attributes)}.WithDiff(f),
@@ -335,4 +337,22 @@ func reason(attrs map[string]string) string {
 		return "exists, not managed by ziti-bootstrap: adopting it"
 	}
 	return "differs"
+}
+
+// createRealm creates the realm want. Keycloak answers 409 when a realm of that name appeared since the plan:
+// typically the create of a run killed mid-call, which Keycloak finishes after its caller is gone (the same
+// representation, its clients and mappers included). Once that realm can be read, the create has the effect
+// wanted; whatever differs is the next plan's to converge. A realm that stays unreadable keeps the 409.
+func createRealm(ctx context.Context, api API, want keycloak.Realm) error {
+	err := api.CreateRealm(ctx, want)
+	if !keycloak.IsConflict(err) {
+		return err
+	}
+	werr := wait.For(ctx, wait.Target{What: "realm " + want.Name + " (409 on create) to be readable", Where: api.URL(),
+		Deadline: 30 * time.Second, Initial: 100 * time.Millisecond, Max: 2 * time.Second},
+		func(ctx context.Context) error { _, err := api.GetRealm(ctx, want.Name); return err })
+	if werr != nil {
+		return fmt.Errorf("%w; then: %w", err, werr)
+	}
+	return nil
 }

@@ -287,7 +287,9 @@ func TestSpireStackE2E(t *testing.T) {
 		}
 	}
 	ns := e.names[stacks.Spire]
-	if want := []string{ns + "_spire-agent-launcher:updateconfigs", ns + "_spire-server:updatesecrets,configs"}; strings.Join(updated, " ") != strings.Join(want, " ") {
+	// the root's key goes to the server and to the CA signer (it signs OpenZiti's verifications); its certificate
+	// to the server and the agents' trust bundle
+	if want := []string{ns + "_spire-agent-launcher:updateconfigs", ns + "_spire-ca-signer:updatesecrets", ns + "_spire-server:updatesecrets,configs"}; strings.Join(updated, " ") != strings.Join(want, " ") {
 		t.Errorf("rotation changed services %v, want %v", updated, want)
 	}
 	t.Logf("BENCH secret+config rotation: %s, %d mutating call(s)", time.Since(t0).Round(time.Millisecond), rep.MutatingCalls)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/capin"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/devenv"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
@@ -129,7 +130,8 @@ func (d *devSystem) planInTheSwarm(ctx context.Context) {
 	caFile := filepath.Join(dir, "node-ca.crt")
 	testutil.Must(t, os.WriteFile(caFile, []byte(ca), 0o644))
 	// the job's settings (stacks/openziti.yml), in an env file: NAME_FILE variables are not accepted by --set
-	env := strings.Join([]string{"ZITI_CTRL_URL=https://ziti-controller:1280", "ZITI_CA_TOFU=true", "KEYCLOAK_URL=http://keycloak:8080",
+	env := strings.Join([]string{"ZITI_CTRL_URL=https://ziti-controller:1280", "ZITI_CA_TOFU=true", "KEYCLOAK_URL=https://keycloak:8443",
+		"KEYCLOAK_CA_FILE=/etc/zb/keycloak-ca.crt",
 		"SPIRE_SERVER_ADDRESS=unix:///run/spire-server/api.sock", "ZB_STACK_OPENZITI=" + d.names[stacks.OpenZiti],
 		"SPIRE_NODE_CA_FILE=/etc/zb/node-ca.crt", "ZB_SECRETS_DIR=/run/secrets", ""}, "\n")
 	envFile := filepath.Join(dir, "plan.env")
@@ -144,6 +146,7 @@ func (d *devSystem) planInTheSwarm(ctx context.Context) {
 			{Volume: true, Source: d.names[stacks.Spire] + "_spire-server-socket", Target: "/run/spire-server"},
 			{Source: caFile, Target: "/etc/zb/node-ca.crt", ReadOnly: true},
 			{Source: envFile, Target: "/etc/zb/plan.env", ReadOnly: true},
+			{Source: filepath.Join(d.state, devenv.KeycloakCAFile), Target: "/etc/zb/keycloak-ca.crt", ReadOnly: true},
 			secret("ziti_admin_password", "ziti_admin_password"), secret("keycloak_admin_password", "keycloak_admin_password"),
 			secret("spire_upstream_ca.key", "spire_upstream_ca_key"),
 		},

@@ -181,7 +181,7 @@ func (d *devSystem) preUpgradeSet(ctx context.Context, since time.Time) {
 			objs = append(objs, o.Source)
 		}
 		seen = append(seen, fmt.Sprintf("%s %s %v", s.ID, s.State, objs))
-		if s.Started.After(since) && s.State == backup.Complete && s.Authenticated && slices.Equal(objs, []string{"keycloak"}) {
+		if !s.Started.Before(since.Truncate(time.Second)) && s.State == backup.Complete && s.Authenticated && slices.Equal(objs, []string{"keycloak"}) {
 			t.Logf("pre-upgrade set %s (%d bytes)", s.ID, s.Size)
 			return
 		}

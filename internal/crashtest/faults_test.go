@@ -117,8 +117,15 @@ func TestDependencyFaults(t *testing.T) {
 	kcAt := func(f *faultBed) string { return f.kc.url() }
 	spAt := func(f *faultBed) string { return "unix://" + f.sp.addr }
 	cases := []faultCase{
-		{name: "spire-stopped-mid-run", fault: "SPIRE server stopped after spire/entries wrote",
-			arm:  func(f *faultBed) runOpts { return runOpts{onLine: onStep("spire/entries", f.sp.stop)} },
+		// spire/ziti-ca, the other step that calls SPIRE, runs beside spire/entries once OpenZiti answers: the
+		// controller's first login is held 1 s, so that SPIRE is gone before spire/ziti-ca reads its bundle
+		{name: "spire-stopped-mid-run", fault: "SPIRE server stopped after spire/entries wrote (OpenZiti's first login held 1s)",
+			arm: func(f *faultBed) runOpts {
+				f.zt.inj.Set(&callfaults.Fault{Kind: callfaults.FaultTimeout, Delay: time.Second, Times: 1, Match: func(m, p string) bool {
+					return m == "POST" && strings.Contains(p, "/authenticate")
+				}})
+				return runOpts{onLine: onStep("spire/entries", f.sp.stop)}
+			},
 			code: exitcode.Unreachable, says: names("SPIRE server", spAt)},
 		{name: "ziti-stopped-mid-run", fault: "OpenZiti controller stopped after spire/entries wrote",
 			arm:  func(f *faultBed) runOpts { return runOpts{onLine: onStep("spire/entries", f.zt.stop)} },

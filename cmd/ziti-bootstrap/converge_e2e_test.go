@@ -161,7 +161,9 @@ func TestConvergeServiceE2E(t *testing.T) {
 		t.Errorf("the first root's CA went while SPIRE's bundle holds that root: %+v, %v", ca, ok)
 	}
 
-	// the new CA becomes SPIRE's active one: a new SVID chains to the new root
+	// the new CA becomes SPIRE's active one (an intermediate rotation: OpenZiti trusts the roots, so nothing of
+	// it changes): a new SVID chains to the new root
+	casBefore, writesBefore := zitiCAs(ctx, t, z), metric("ziti_bootstrap_converge_writes_total")
 	prepared := x509AuthorityIDs(t, spireCLI("localauthority", "x509", "show", "-output", "json"))
 	spireCLI("localauthority", "x509", "activate", "-authorityID", prepared["prepared"])
 	sp = d.spireAdmin(ctx)
@@ -170,6 +172,9 @@ func TestConvergeServiceE2E(t *testing.T) {
 	d.enrolAndLogIn(ctx, z, newSVID, "with an SVID of the new root")
 	if _, err := z.ClientAPI().AuthenticateCert(ctx, oldSVID); err != nil {
 		t.Errorf("an SVID of the first root, while SPIRE's bundle still holds it: %v", err)
+	}
+	if after, w := zitiCAs(ctx, t, z), metric("ziti_bootstrap_converge_writes_total"); after != casBefore || w != writesBefore {
+		t.Errorf("the intermediate rotation changed OpenZiti: CAs %s, then %s; converge writes %v, then %v", casBefore, after, writesBefore, w)
 	}
 
 	// the old root leaves SPIRE's bundle (tainted, then revoked): the converge service removes its CA
@@ -237,4 +242,19 @@ func x509AuthorityIDs(t *testing.T, out string) map[string]string {
 		ids[slot], _ = a["authority_id"].(string)
 	}
 	return ids
+}
+
+// zitiCAs lists OpenZiti's CAs: name, id and whether verified, sorted.
+func zitiCAs(ctx context.Context, t *testing.T, z *ziti.Client) string {
+	t.Helper()
+	cas, err := z.ListCAs(ctx, "")
+	if err != nil {
+		t.Fatalf("list OpenZiti's CAs: %v", err)
+	}
+	var out []string
+	for _, ca := range cas {
+		out = append(out, fmt.Sprintf("%s(%s, verified %t)", ca.Name, ca.ID, ca.IsVerified))
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
 }

@@ -327,11 +327,4 @@ func onSteps(fn func(), steps ...string) func(string) {
 }
 
 // onStep returns a stderr line handler that calls fn once, when the step named step is logged as done.
-func onStep(step string, fn func()) func(string) {
-	var once sync.Once
-	return func(line string) {
-		if strings.Contains(line, `"msg":"step done"`) && strings.Contains(line, `"step":"`+step+`"`) {
-			once.Do(fn)
-		}
-	}
-}
+func onStep(step string, fn func()) func(string) { return onSteps(fn, step) }

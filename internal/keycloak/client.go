@@ -238,12 +238,18 @@ func (c *Client) login(ctx context.Context) error {
 		return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: "KEYCLOAK_ADMIN_USER",
 			Msg: fmt.Sprintf("Keycloak at %s refused the admin login of user %q in realm %s (%s); the user must be enabled and have no pending required actions",
 				c.base, c.opts.AdminUser, adminRealm, oe.Description)}}, Cause: ErrLoginRefused})
-	case oe.Status >= 500, oe.Status == http.StatusNotFound, oe.Status == http.StatusTooManyRequests:
-		// Starting up, overloaded, or a reverse proxy that has no route to Keycloak yet: worth retrying.
-		return fmt.Errorf("Keycloak at %s: admin login: %w", c.base, oe)
 	default:
-		return wait.Permanent(fmt.Errorf("Keycloak at %s: admin login with client %s of realm %s: %w", c.base, adminClientID, adminRealm, oe))
+		return c.otherLoginError(oe, adminClientID)
 	}
+}
+
+// otherLoginError is a refused admin login that names no credential: retried when Keycloak is starting up,
+// overloaded, or behind a reverse proxy that has no route to it yet (5xx, 404, 429); final otherwise.
+func (c *Client) otherLoginError(oe *OAuthError, clientID string) error {
+	if oe.Status >= 500 || oe.Status == http.StatusNotFound || oe.Status == http.StatusTooManyRequests {
+		return fmt.Errorf("Keycloak at %s: admin login: %w", c.base, oe)
+	}
+	return wait.Permanent(fmt.Errorf("Keycloak at %s: admin login with client %s of realm %s: %w", c.base, clientID, adminRealm, oe))
 }
 
 // adminGrant asks the master realm for an admin token and keeps it. A refusal is returned as oe; anything else
@@ -267,10 +273,8 @@ func (c *Client) clientLoginError(oe *OAuthError) error {
 		return wait.Permanent(&invalid.Error{Problems: []invalid.Problem{{Var: "KEYCLOAK_ADMIN_CLIENT_SECRET",
 			Msg: fmt.Sprintf("Keycloak at %s rejected the admin login of client %q in realm %s (%s); check KEYCLOAK_ADMIN_CLIENT_ID and KEYCLOAK_ADMIN_CLIENT_SECRET, or set KEYCLOAK_ADMIN_PASSWORD to log in as KEYCLOAK_ADMIN_USER",
 				c.base, c.opts.AdminClientID, adminRealm, oe.Description)}}, Cause: ErrLoginRejected})
-	case oe.Status >= 500, oe.Status == http.StatusNotFound, oe.Status == http.StatusTooManyRequests:
-		return fmt.Errorf("Keycloak at %s: admin login: %w", c.base, oe)
 	default:
-		return wait.Permanent(fmt.Errorf("Keycloak at %s: admin login with client %s of realm %s: %w", c.base, c.opts.AdminClientID, adminRealm, oe))
+		return c.otherLoginError(oe, c.opts.AdminClientID)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/agentlauncher"
 )
 
 // fullVars are the variables every stack needs (the data of secrets and configs).
@@ -107,8 +109,8 @@ func TestConversion(t *testing.T) {
 		{"server replicas", service(t, spire, "spire-server").Mode, swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &one}}},
 		{"launcher global", service(t, spire, "spire-agent-launcher").Mode, swarm.ServiceMode{Global: &swarm.GlobalService{}}},
 		{"agent joins the attachable spire network", envOf(service(t, spire, "spire-agent-launcher"))["ZB_AGENT_NETWORK"], "t-spire_spire"},
-		{"agent binds the docker socket and the node's swarm certificates", envOf(service(t, spire, "spire-agent-launcher"))["ZB_AGENT_BINDS"],
-			"/var/run/docker.sock:/var/run/docker.sock,/var/lib/docker/swarm/certificates:/var/lib/docker/swarm/certificates"},
+		{"agent binds the node's swarm certificates (and not the docker socket)", envOf(service(t, spire, "spire-agent-launcher"))["ZB_AGENT_BINDS"],
+			"/var/lib/docker/swarm/certificates:/var/lib/docker/swarm/certificates"},
 		{"bootstrap is a job", service(t, oz, "bootstrap").Mode, swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: &one, TotalCompletions: &one}}},
 		{"bootstrap restarts on failure, 5 times", service(t, oz, "bootstrap").TaskTemplate.RestartPolicy,
 			&swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionOnFailure, Delay: ptr(15 * time.Second), MaxAttempts: &five}},
@@ -145,6 +147,34 @@ func TestConversion(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The SPIRE agent reaches Docker only through its launcher's proxy: the launcher serves it in the volume it gives
+// the agent (the same volume, mounted where the launcher is told), and agent.conf's docker attestor names the
+// proxy's socket as the agent sees it.
+func TestSpireAgentDockerIsTheLaunchersProxy(t *testing.T) {
+	launcher := service(t, load(t, Spire, fullVars()), "spire-agent-launcher")
+	env := envOf(launcher)
+	var mounted bool
+	for _, m := range launcher.TaskTemplate.ContainerSpec.Mounts {
+		mounted = mounted || m.Type == mount.TypeVolume && m.Source == env[agentlauncher.EnvProxyVolume] && m.Target == env[agentlauncher.EnvProxyDir]
+	}
+	if env[agentlauncher.EnvProxyVolume] != "t-spire_spire-agent-docker" || !mounted {
+		t.Errorf("launcher: %s=%q, %s=%q, mounts %+v: want its volume spire-agent-docker mounted there", agentlauncher.EnvProxyVolume,
+			env[agentlauncher.EnvProxyVolume], agentlauncher.EnvProxyDir, env[agentlauncher.EnvProxyDir], launcher.TaskTemplate.ContainerSpec.Mounts)
+	}
+	if b := env[agentlauncher.EnvBinds]; strings.Contains(b, "docker.sock") {
+		t.Errorf("%s gives the agent the Engine's socket: %s", agentlauncher.EnvBinds, b)
+	}
+	var conf string
+	for _, c := range load(t, Spire, fullVars()).Configs {
+		if c.Key == "spire_agent_conf" {
+			conf = string(c.Data)
+		}
+	}
+	if want := `docker_socket_path = "unix://` + agentlauncher.DockerSocket + `"`; !strings.Contains(conf, want) || strings.Count(conf, "docker_socket_path") != 1 {
+		t.Errorf("agent.conf lacks %s:\n%s", want, conf)
+	}
+}
 
 // envOf is a service's environment as a map.
 func envOf(s swarm.ServiceSpec) map[string]string {

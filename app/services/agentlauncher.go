@@ -44,7 +44,7 @@ func AgentLauncher(ctx context.Context, c *command.CLI, l *agentlauncher.Launche
 			c.Log.Info("installed ziti-bootstrap for the node's routers", "dir", s.ToolsDir)
 		}
 	}
-	err := l.Run(ctx)
+	err := l.Serve(ctx)
 	if err == nil || errors.Is(err, context.Canceled) {
 		c.Log.Info("agent launcher stopped; the agent container keeps running", "container", s.Container)
 		return nil

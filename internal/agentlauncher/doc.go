@@ -11,8 +11,16 @@
 //     /run/spire/agent/public/api.sock`;
 //   - the files of ZB_AGENT_FILES_DIR (the launcher's Swarm configs and secrets) copied to /etc/spire/agent before
 //     it starts, so the container needs no Swarm configs;
-//   - the volumes ZB_AGENT_SOCKET_VOLUME (/run/spire/agent/public, the Workload API socket workloads mount) and
-//     ZB_AGENT_DATA_VOLUME (/var/lib/spire/agent), created when missing, and the read-only binds ZB_AGENT_BINDS.
+//   - the volumes ZB_AGENT_SOCKET_VOLUME (/run/spire/agent/public, the Workload API socket workloads mount),
+//     ZB_AGENT_DATA_VOLUME (/var/lib/spire/agent) and ZB_AGENT_PROXY_VOLUME (/run/zb-docker, read-only), created
+//     when missing, and the read-only binds ZB_AGENT_BINDS (never the Engine's socket: FromEnv refuses it).
+//
+// The agent's Docker Engine: the agent never sees the Engine's socket. Its docker workload attestor calls
+// /run/zb-docker/docker.sock, which the launcher serves itself (Serve), in its own mount of ZB_AGENT_PROXY_VOLUME
+// (ZB_AGENT_PROXY_DIR): a filtering proxy (internal/sockproxy, policy spire-agent) that forwards the Engine's
+// facts (ping, version, info) and container and image inspection only, and refuses every other call with 403. A
+// new launcher task serves the socket again in the same directory, so the agent, which dials it for each call,
+// attests again; while no launcher runs on the node (a rolling update), new workloads are not attested.
 //
 // Ownership: the container carries org.ziti-bootstrap.role=spire-agent and com.docker.stack.namespace; a
 // container of that name without them is never touched (the ensure fails and says so). Its volumes carry the
@@ -30,6 +38,6 @@
 // SIGTERM ends the loop and leaves the agent running: a rolling update of the launcher keeps the workloads'
 // SVIDs. Removing the agent containers is `down`'s job (by label).
 //
-// Check is the launcher's healthcheck: healthy only when the container exists, runs the current spec and Docker
-// says it is healthy; otherwise one line that says why.
+// Check is the launcher's healthcheck: healthy only when the container exists, runs the current spec, Docker says
+// it is healthy and the Engine answers through the agent's proxy; otherwise one line that says why.
 package agentlauncher

@@ -186,7 +186,7 @@ func (l *Launcher) Ensure(ctx context.Context) (Result, error) {
 // could not be completed is removed, so none is left half made.
 func (l *Launcher) create(ctx context.Context, d Desired) (string, error) {
 	labels := map[string]string{docker.NamespaceLabel: l.Settings.Namespace}
-	for _, v := range []string{l.Settings.SocketVolume, l.Settings.DataVolume} {
+	for _, v := range []string{l.Settings.SocketVolume, l.Settings.DataVolume, l.Settings.ProxyVolume} {
 		_, err := l.Engine.InspectVolume(ctx, v)
 		if docker.IsNotFound(err) {
 			err = l.Engine.CreateVolume(ctx, v, labels)

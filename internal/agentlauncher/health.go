@@ -14,7 +14,8 @@ import (
 // find out (the engine did not answer, the files cannot be read).
 var ErrUnhealthy = errors.New("agent not ready")
 
-// Check returns nil when the agent container exists, runs the current spec and Docker reports it healthy.
+// Check returns nil when the agent container exists, runs the current spec, Docker reports it healthy and the
+// Engine answers through the agent's Docker proxy (without it no workload is attested).
 // Otherwise its error is one line that says why (for `agent-launcher healthcheck`, and so for the launcher
 // task's health). It makes no mutating call.
 func (l *Launcher) Check(ctx context.Context) error {
@@ -57,7 +58,7 @@ func (l *Launcher) Check(ctx context.Context) error {
 		}
 		return unhealthy("%s", msg)
 	}
-	return nil
+	return l.checkProxy(ctx)
 }
 
 func orNone(s string) string {

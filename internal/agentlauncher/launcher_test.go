@@ -41,7 +41,7 @@ plugins {
     plugin_data { directory = "/var/lib/spire/agent" }
   }
   WorkloadAttestor "docker" {
-    plugin_data { docker_socket_path = "unix:///var/run/docker.sock" }
+    plugin_data { docker_socket_path = "unix://{{docker}}" }
   }
 }
 `
@@ -94,16 +94,22 @@ func newBed(t *testing.T) *bed {
 	testutil.Must(t, os.WriteFile(filepath.Join(files, "trust-bundle.crt"), bundle, 0o644))
 	b.settings = agentlauncher.Settings{
 		Image: image, Container: b.prefix + "-agent", Namespace: b.prefix, Network: "host", FilesDir: files,
-		SocketVolume: b.prefix + "-socket", DataVolume: b.prefix + "-data",
-		Binds: []agentlauncher.Bind{{Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"}},
+		SocketVolume: b.prefix + "-socket", DataVolume: b.prefix + "-data", ProxyVolume: b.prefix + "-docker",
+		DockerHost: in.Docker.Host,
 	}
-	b.writeConf(token, "DEBUG")
 	t.Cleanup(b.cleanup)
+	// the launcher runs here, on the node: it serves the agent's proxy in the volume's directory on the node (in
+	// the Swarm, its task mounts the volume)
+	testutil.Must(t, b.docker.CreateVolume(ctx, b.settings.ProxyVolume, map[string]string{docker.NamespaceLabel: b.prefix}))
+	vol, err := b.docker.InspectVolume(ctx, b.settings.ProxyVolume)
+	testutil.Must(t, err)
+	b.settings.ProxyDir = vol.Mountpoint
+	b.writeConf(token, "DEBUG")
 	return b
 }
 
 func (b *bed) writeConf(token, level string) {
-	conf := strings.NewReplacer("{{level}}", level, "{{td}}", b.td, "{{token}}", token).Replace(agentConf)
+	conf := strings.NewReplacer("{{level}}", level, "{{td}}", b.td, "{{token}}", token, "{{docker}}", agentlauncher.DockerSocket).Replace(agentConf)
 	testutil.Must(b.t, os.WriteFile(filepath.Join(b.settings.FilesDir, agentlauncher.ConfigFile), []byte(conf), 0o600))
 }
 
@@ -125,7 +131,7 @@ func (b *bed) cleanup() {
 	if err := b.docker.ForceRemoveContainer(ctx, b.settings.Container); err != nil && !docker.IsNotFound(err) {
 		b.t.Errorf("cleanup: %v", err)
 	}
-	for _, v := range []string{b.settings.SocketVolume, b.settings.DataVolume} {
+	for _, v := range []string{b.settings.SocketVolume, b.settings.DataVolume, b.settings.ProxyVolume} {
 		if err := b.docker.RemoveVolume(ctx, v); err != nil && !docker.IsNotFound(err) {
 			b.t.Errorf("cleanup: %v", err)
 		}
@@ -144,12 +150,12 @@ func (b *bed) launcher() *agentlauncher.Launcher {
 	return agentlauncher.New(b.docker, b.settings, slog.New(slog.NewTextHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 }
 
-// start runs a launcher's loop, as the launcher service's task does; the returned function is its SIGTERM and
-// returns Run's error.
+// start runs a launcher (its loop and the agent's proxy), as the launcher service's task does; the returned
+// function is its SIGTERM and returns Serve's error.
 func (b *bed) start() func() error {
 	ctx, cancel := context.WithCancel(b.ctx)
 	done := make(chan error, 1)
-	go func() { done <- b.launcher().Run(ctx) }()
+	go func() { done <- b.launcher().Serve(ctx) }()
 	var once sync.Once
 	var err error
 	stop := func() error {
@@ -247,8 +253,37 @@ func TestLauncherRunsAnAgentThatAttestsContainers(t *testing.T) {
 		}
 		vols, err := b.docker.Volumes(b.ctx, b.prefix)
 		testutil.Must(t, err)
-		if len(vols) != 2 {
-			t.Errorf("volumes labelled %s=%s: %v, want the socket and data volumes", docker.NamespaceLabel, b.prefix, vols)
+		if len(vols) != 3 {
+			t.Errorf("volumes labelled %s=%s: %v, want the socket, data and Docker proxy volumes", docker.NamespaceLabel, b.prefix, vols)
+		}
+	})
+
+	t.Run("the agent has no Engine socket, only its proxy, which refuses what attestation does not need", func(t *testing.T) {
+		var proxy bool
+		for _, m := range agent.Mounts {
+			if !m.Volume && strings.HasSuffix(m.Source, ".sock") {
+				t.Errorf("the agent container binds the socket %s at %s", m.Source, m.Target)
+			}
+			proxy = proxy || m.Volume && m.Source == b.settings.ProxyVolume && m.Target == agentlauncher.DockerDir && m.ReadOnly
+		}
+		if !proxy {
+			t.Errorf("the agent container's mounts %+v: no read-only %s at %s", agent.Mounts, b.settings.ProxyVolume, agentlauncher.DockerDir)
+		}
+		via, err := docker.New("unix://"+b.settings.ProxySocket(), nil)
+		testutil.Must(t, err)
+		defer via.Close()
+		if _, err := via.InspectContainer(b.ctx, agent.ID); err != nil {
+			t.Errorf("inspect a container through the agent's proxy: %v", err)
+		}
+		_, err = via.CreateContainer(b.ctx, docker.ContainerSpec{Name: b.prefix + "-evil", Image: b.settings.Image, HostPID: true})
+		if err == nil || !strings.Contains(err.Error(), "socket proxy (policy spire-agent) refuses POST") {
+			t.Errorf("create a container through the agent's proxy: %v; want the proxy's refusal", err)
+		}
+		if _, err := b.docker.InspectContainer(b.ctx, b.prefix+"-evil"); !docker.IsNotFound(err) {
+			t.Errorf("the refused container reached the Engine: %v", err)
+		}
+		if !strings.Contains(b.log.String(), "socket proxy: refused") {
+			t.Errorf("the launcher's log does not show the refusal:\n%s", b.log.String())
 		}
 	})
 
@@ -298,11 +333,27 @@ func TestLauncherRunsAnAgentThatAttestsContainers(t *testing.T) {
 
 	t.Run("SIGTERM stops the launcher and leaves the agent running", func(t *testing.T) {
 		if err := stop1(); err != nil {
-			t.Fatalf("Run = %v, want nil", err)
+			t.Fatalf("Serve = %v, want nil", err)
 		}
-		if err := b.launcher().Check(b.ctx); err != nil {
-			t.Fatalf("after the launcher stopped: %v", err)
+		cur, err := b.docker.InspectContainer(b.ctx, agent.ID)
+		testutil.Must(t, err)
+		if !cur.Running || cur.Health != "healthy" {
+			t.Fatalf("after the launcher stopped the agent is %s, health %s", cur.Status, cur.Health)
 		}
+		// but the launcher's healthcheck covers its proxy, which went with it
+		if err := b.launcher().Check(b.ctx); err == nil || !strings.Contains(err.Error(), "the agent's Docker proxy does not answer") {
+			t.Fatalf("healthcheck without the proxy = %v, want the proxy named", err)
+		}
+	})
+	t.Run("a new launcher serves the proxy again: the same agent attests", func(t *testing.T) {
+		before := agent
+		stop := b.start()
+		agent = b.healthy("the new launcher is healthy", nil)
+		if agent.ID != before.ID || !agent.StartedAt.Equal(before.StartedAt) {
+			t.Errorf("the new launcher replaced or restarted the agent: %s started %s, before %s started %s", agent.ID, agent.StartedAt, before.ID, before.StartedAt)
+		}
+		gotSVID("through the new launcher's proxy, the workload receives its SVID")
+		testutil.Must(t, stop())
 	})
 
 	t.Run("a second ensure with nothing changed makes no mutating call", func(t *testing.T) {
@@ -326,7 +377,7 @@ func TestLauncherRunsAnAgentThatAttestsContainers(t *testing.T) {
 		if agent.Labels[agentlauncher.LabelSpec] == before.Labels[agentlauncher.LabelSpec] {
 			t.Error("the spec label did not change")
 		}
-		testutil.Must(t, stop2())
+		_ = stop2 // it keeps serving the agent's proxy for the next check; cleanup stops it
 		if !strings.Contains(b.log.String(), "reason=\"changed: files\"") {
 			t.Errorf("the launcher's log does not say why it recreated the agent:\n%s", b.log.String())
 		}

@@ -120,6 +120,8 @@ func testLauncher(t *testing.T, e Engine) (*Launcher, *testutil.SyncBuffer) {
 	}
 	s := testSettings()
 	s.FilesDir = dir
+	s.ProxyDir = t.TempDir()
+	s.DockerHost = "unix://" + filepath.Join(dir, "no-engine.sock") // nothing there: the proxy's calls that pass fail with 502
 	logs := &testutil.SyncBuffer{}
 	return New(e, s, slog.New(slog.NewTextHandler(logs, nil))), logs
 }
@@ -185,7 +187,7 @@ func TestRunBacksOffAfterFailuresThenWatchesAndLeavesTheAgentOnStop(t *testing.T
 	if f.status() != "running" {
 		t.Error("the agent is not running after the launcher stopped")
 	}
-	want := []string{"create volume sock", "create volume data", "create", "copy", "start", "start"}
+	want := []string{"create volume sock", "create volume data", "create volume docker", "create", "copy", "start", "start"}
 	if got := f.Calls(); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("calls = %v, want %v", got, want)
 	}
@@ -251,6 +253,9 @@ func TestEnsureRefusesAContainerItDoesNotOwn(t *testing.T) {
 func TestCheckSaysWhyOnOneLine(t *testing.T) {
 	f := newFake()
 	l, _ := testLauncher(t, f)
+	enginePings(t, l.Settings.ProxySocket())
+	noProxy := *l
+	noProxy.Settings.ProxyDir = t.TempDir()
 	d, err := l.Desire(t.Context(), false)
 	if err != nil {
 		t.Fatal(err)
@@ -270,6 +275,8 @@ func TestCheckSaysWhyOnOneLine(t *testing.T) {
 		{"unhealthy", &docker.ContainerInfo{Status: "running", Running: true, Health: "unhealthy",
 			HealthOutput: "Agent is unhealthy:\nunable to determine health\n"}, "health unhealthy: Agent is unhealthy: unable to determine health"},
 		{"healthy", &docker.ContainerInfo{Status: "running", Running: true, Health: "healthy"}, ""},
+		{"healthy, but no Docker proxy", &docker.ContainerInfo{Status: "running", Running: true, Health: "healthy"},
+			"the agent's Docker proxy does not answer, so no workload can be attested"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f.cur = nil
@@ -277,6 +284,10 @@ func TestCheckSaysWhyOnOneLine(t *testing.T) {
 				c := *tc.cur
 				c.ID, c.Name, c.Labels = "c1", "spire_agent", d.Spec.Labels
 				f.cur = &c
+			}
+			l := l
+			if strings.Contains(tc.name, "no Docker proxy") {
+				l = &noProxy
 			}
 			err := l.Check(t.Context())
 			if tc.want == "" {

@@ -21,6 +21,8 @@ const (
 	EnvSocketVolume = "ZB_AGENT_SOCKET_VOLUME"
 	EnvDataVolume   = "ZB_AGENT_DATA_VOLUME"
 	EnvBinds        = "ZB_AGENT_BINDS"
+	EnvProxyVolume  = "ZB_AGENT_PROXY_VOLUME"
+	EnvProxyDir     = "ZB_AGENT_PROXY_DIR"
 	EnvToolsDir     = "ZB_TOOLS_DIR"
 	EnvDockerHost   = "DOCKER_HOST"
 )
@@ -38,9 +40,16 @@ type Settings struct {
 	SocketVolume string // named volume at SocketDir: the Workload API socket
 	DataVolume   string // named volume at DataDir
 	Binds        []Bind // read-only host paths
-	ToolsDir     string // "" or a directory to copy the launcher's executable into
-	DockerHost   string
+	// ProxyVolume is the named volume mounted at DockerDir in the agent: the launcher serves the agent's Docker
+	// proxy (sockproxy.SpireAgent) in it, at ProxyDir/ProxySocketName, where the launcher has the same volume.
+	ProxyVolume string
+	ProxyDir    string
+	ToolsDir    string // "" or a directory to copy the launcher's executable into
+	DockerHost  string
 }
+
+// ProxySocket is where the launcher serves the agent's Docker proxy: in its mount of ProxyVolume.
+func (s Settings) ProxySocket() string { return filepath.Join(s.ProxyDir, ProxySocketName) }
 
 // Bind is a host path mounted read-only into the agent container.
 type Bind struct{ Source, Target string }
@@ -79,6 +88,8 @@ func FromEnv(lookup func(string) (string, bool)) (Settings, error) {
 		FilesDir:     required(EnvFilesDir, "the directory of the agent's files (agent.conf, trust bundle)"),
 		SocketVolume: name(EnvSocketVolume, "the volume of the Workload API socket, e.g. spire_spire-agent-socket"),
 		DataVolume:   name(EnvDataVolume, "the volume of the agent's data, e.g. spire_spire-agent-data"),
+		ProxyVolume:  name(EnvProxyVolume, "the volume of the agent's Docker proxy socket, e.g. spire_spire-agent-docker"),
+		ProxyDir:     required(EnvProxyDir, "where the launcher has the volume "+EnvProxyVolume+" mounted, e.g. /run/zb-docker"),
 		ToolsDir:     get(EnvToolsDir),
 		DockerHost:   get(EnvDockerHost),
 	}
@@ -87,6 +98,14 @@ func FromEnv(lookup func(string) (string, bool)) (Settings, error) {
 	}
 	if s.SocketVolume != "" && s.SocketVolume == s.DataVolume {
 		bad(EnvDataVolume, "%q is also %s: the socket and the data need two volumes", s.DataVolume, EnvSocketVolume)
+	}
+	if s.ProxyVolume != "" && (s.ProxyVolume == s.SocketVolume || s.ProxyVolume == s.DataVolume) {
+		bad(EnvProxyVolume, "%q is also %s or %s: the Docker proxy needs a volume of its own", s.ProxyVolume, EnvSocketVolume, EnvDataVolume)
+	}
+	if s.ProxyDir != "" {
+		if fi, err := os.Stat(s.ProxyDir); !filepath.IsAbs(s.ProxyDir) || err != nil || !fi.IsDir() {
+			bad(EnvProxyDir, "%q must be an absolute path to a directory (where the launcher's service mounts %s)", s.ProxyDir, EnvProxyVolume)
+		}
 	}
 	if s.FilesDir != "" {
 		if err := checkFilesDir(s.FilesDir); err != nil {
@@ -99,7 +118,11 @@ func FromEnv(lookup func(string) (string, bool)) (Settings, error) {
 	if s.DockerHost == "" {
 		s.DockerHost = DefaultDockerHost
 	}
-	binds, errs := parseBinds(get(EnvBinds))
+	engineSocket, ok := strings.CutPrefix(s.DockerHost, "unix://")
+	if !ok || !path.IsAbs(engineSocket) {
+		bad(EnvDockerHost, "%q is not a unix socket (unix:///path): the agent's Docker proxy forwards to the Engine's socket", s.DockerHost)
+	}
+	binds, errs := parseBinds(get(EnvBinds), engineSocket)
 	for _, e := range errs {
 		bad(EnvBinds, "%s", e)
 	}
@@ -125,8 +148,9 @@ func checkFilesDir(dir string) error {
 }
 
 // parseBinds reads "SRC:DST[:ro],…". Every bind is read-only whatever its suffix says; a target may not hide a
-// directory the launcher fills or mounts.
-func parseBinds(v string) ([]Bind, []string) {
+// directory the launcher fills or mounts, and no source may be the Engine's socket (engineSocket) or a directory
+// that holds it: the agent reaches the Engine only through its proxy.
+func parseBinds(v, engineSocket string) ([]Bind, []string) {
 	var out []Bind
 	var errs []string
 	seen := map[string]bool{}
@@ -147,8 +171,11 @@ func parseBinds(v string) ([]Bind, []string) {
 		switch {
 		case !path.IsAbs(f[0]) || !path.IsAbs(f[1]):
 			errs = append(errs, fmt.Sprintf("%q: both paths must be absolute", item))
-		case b.Target == ConfigDir || b.Target == SocketDir || b.Target == DataDir || b.Target == "/":
-			errs = append(errs, fmt.Sprintf("%q: %s is the launcher's (the agent's files, socket or data)", item, b.Target))
+		case b.Target == ConfigDir || b.Target == SocketDir || b.Target == DataDir || b.Target == DockerDir || b.Target == "/":
+			errs = append(errs, fmt.Sprintf("%q: %s is the launcher's (the agent's files, socket, data or Docker proxy)", item, b.Target))
+		case exposesEngine(b.Source, engineSocket):
+			errs = append(errs, fmt.Sprintf("%q: %s would give the agent the Docker Engine's socket (root on the node); it has "+
+				"the calls it needs through its proxy (%s)", item, b.Source, EnvProxyVolume))
 		case seen[b.Target]:
 			errs = append(errs, fmt.Sprintf("%q: %s is mounted twice", item, b.Target))
 		default:
@@ -157,4 +184,24 @@ func parseBinds(v string) ([]Bind, []string) {
 		}
 	}
 	return out, errs
+}
+
+// exposesEngine says whether binding src gives the Engine's socket: src is the socket or a directory above it, in
+// its /var/run or /run form (one is a link to the other on Debian and most distributions).
+func exposesEngine(src, engineSocket string) bool {
+	if engineSocket == "" {
+		return false
+	}
+	forms := []string{engineSocket}
+	if r, ok := strings.CutPrefix(engineSocket, "/var/run/"); ok {
+		forms = append(forms, "/run/"+r)
+	} else if r, ok := strings.CutPrefix(engineSocket, "/run/"); ok {
+		forms = append(forms, "/var/run/"+r)
+	}
+	for _, sock := range forms {
+		if src == sock || src == "/" || strings.HasPrefix(sock, src+"/") {
+			return true
+		}
+	}
+	return false
 }

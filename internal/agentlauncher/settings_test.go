@@ -19,6 +19,7 @@ func validEnv(t *testing.T) map[string]string {
 	return map[string]string{
 		EnvImage: "ghcr.io/spiffe/spire-agent:1.13.3", EnvContainer: "spire_agent", EnvNamespace: "spire",
 		EnvNetwork: "spire_spire", EnvFilesDir: dir, EnvSocketVolume: "spire_agent-socket", EnvDataVolume: "spire_agent-data",
+		EnvProxyVolume: "spire_agent-docker", EnvProxyDir: t.TempDir(),
 	}
 }
 
@@ -28,7 +29,7 @@ func lookup(env map[string]string) func(string) (string, bool) {
 
 func TestFromEnvValid(t *testing.T) {
 	env := validEnv(t)
-	env[EnvBinds] = "/var/run/docker.sock:/var/run/docker.sock, /var/lib/docker/swarm/certificates:/var/lib/docker/swarm/certificates:ro"
+	env[EnvBinds] = "/var/lib/docker/swarm/certificates:/var/lib/docker/swarm/certificates:ro, /var/lib/zb:/var/lib/zb"
 	s, err := FromEnv(lookup(env))
 	if err != nil {
 		t.Fatal(err)
@@ -36,9 +37,12 @@ func TestFromEnvValid(t *testing.T) {
 	if s.DockerHost != DefaultDockerHost {
 		t.Errorf("DockerHost = %q, want the default %q", s.DockerHost, DefaultDockerHost)
 	}
-	want := []Bind{{"/var/run/docker.sock", "/var/run/docker.sock"}, {"/var/lib/docker/swarm/certificates", "/var/lib/docker/swarm/certificates"}}
+	want := []Bind{{"/var/lib/docker/swarm/certificates", "/var/lib/docker/swarm/certificates"}, {"/var/lib/zb", "/var/lib/zb"}}
 	if len(s.Binds) != 2 || s.Binds[0] != want[0] || s.Binds[1] != want[1] {
 		t.Errorf("Binds = %v, want %v", s.Binds, want)
+	}
+	if got := s.ProxySocket(); got != env[EnvProxyDir]+"/docker.sock" {
+		t.Errorf("ProxySocket = %q, want docker.sock in %s", got, env[EnvProxyDir])
 	}
 }
 
@@ -57,8 +61,20 @@ func TestFromEnvNamesEveryBadVariable(t *testing.T) {
 		{"files dir relative", map[string]string{EnvFilesDir: "rel/dir"}, EnvFilesDir, "absolute"},
 		{"files dir without agent.conf", map[string]string{EnvFilesDir: "/nonexistent-zb"}, EnvFilesDir, "must hold agent.conf"},
 		{"same volume twice", map[string]string{EnvDataVolume: "spire_agent-socket"}, EnvDataVolume, "two volumes"},
-		{"bind without target", map[string]string{EnvBinds: "/var/run/docker.sock"}, EnvBinds, "HOST_PATH:CONTAINER_PATH"},
+		{"bind without target", map[string]string{EnvBinds: "/var/lib/zb"}, EnvBinds, "HOST_PATH:CONTAINER_PATH"},
 		{"bind relative", map[string]string{EnvBinds: "docker.sock:/var/run/docker.sock"}, EnvBinds, "absolute"},
+		// the agent never gets the Engine's socket: only its proxy
+		{"bind of the engine's socket", map[string]string{EnvBinds: "/var/run/docker.sock:/var/run/docker.sock"}, EnvBinds, "the Docker Engine's socket"},
+		{"bind of the engine's socket as /run", map[string]string{EnvBinds: "/run/docker.sock:/x.sock"}, EnvBinds, "the Docker Engine's socket"},
+		{"bind of the directory of the engine's socket", map[string]string{EnvBinds: "/var/run:/host-run"}, EnvBinds, "the Docker Engine's socket"},
+		{"bind of the root", map[string]string{EnvBinds: "/:/host"}, EnvBinds, "the Docker Engine's socket"},
+		{"bind of another engine socket", map[string]string{EnvDockerHost: "unix:///srv/engine.sock", EnvBinds: "/srv:/srv"}, EnvBinds, "the Docker Engine's socket"},
+		{"bind over the proxy dir", map[string]string{EnvBinds: "/tmp:" + DockerDir}, EnvBinds, "the launcher's"},
+		{"docker host not a unix socket", map[string]string{EnvDockerHost: "tcp://127.0.0.1:2375"}, EnvDockerHost, "not a unix socket"},
+		{"proxy volume missing", map[string]string{EnvProxyVolume: ""}, EnvProxyVolume, "required"},
+		{"proxy volume is the socket volume", map[string]string{EnvProxyVolume: "spire_agent-socket"}, EnvProxyVolume, "a volume of its own"},
+		{"proxy dir missing", map[string]string{EnvProxyDir: ""}, EnvProxyDir, "required"},
+		{"proxy dir not there", map[string]string{EnvProxyDir: "/nonexistent-zb"}, EnvProxyDir, "a directory"},
 		{"bind over the socket dir", map[string]string{EnvBinds: "/tmp:" + SocketDir}, EnvBinds, "the launcher's"},
 		{"bind twice", map[string]string{EnvBinds: "/a:/x,/b:/x"}, EnvBinds, "mounted twice"},
 		{"tools dir relative", map[string]string{EnvToolsDir: "tools"}, EnvToolsDir, "absolute"},
@@ -90,7 +106,7 @@ func TestFromEnvReportsAllProblemsAtOnce(t *testing.T) {
 	for _, p := range ce.Problems {
 		got[p.Var] = true
 	}
-	for _, v := range []string{EnvImage, EnvContainer, EnvNamespace, EnvNetwork, EnvFilesDir, EnvSocketVolume, EnvDataVolume} {
+	for _, v := range []string{EnvImage, EnvContainer, EnvNamespace, EnvNetwork, EnvFilesDir, EnvSocketVolume, EnvDataVolume, EnvProxyVolume, EnvProxyDir} {
 		if !got[v] {
 			t.Errorf("no problem reported for %s: %v", v, err)
 		}

@@ -17,12 +17,17 @@ import (
 
 // Paths in the agent container (those of the upstream spire-agent image) and the launcher's labels.
 const (
-	ConfigDir   = "/etc/spire/agent"
-	ConfigFile  = "agent.conf"
-	SocketDir   = "/run/spire/agent/public"
-	SocketPath  = SocketDir + "/api.sock"
-	DataDir     = "/var/lib/spire/agent"
-	AgentBinary = "/opt/spire/bin/spire-agent"
+	ConfigDir  = "/etc/spire/agent"
+	ConfigFile = "agent.conf"
+	SocketDir  = "/run/spire/agent/public"
+	SocketPath = SocketDir + "/api.sock"
+	DataDir    = "/var/lib/spire/agent"
+	// DockerDir holds the agent's Docker Engine: the socket DockerSocket of the launcher's proxy (read-only mount of
+	// the volume ProxyVolume), which agent.conf's docker WorkloadAttestor names.
+	DockerDir       = "/run/zb-docker"
+	ProxySocketName = "docker.sock"
+	DockerSocket    = DockerDir + "/" + ProxySocketName
+	AgentBinary     = "/opt/spire/bin/spire-agent"
 
 	// LabelRole marks the containers the launcher owns (value RoleAgent); it never touches another container.
 	LabelRole = "org.ziti-bootstrap.role"
@@ -84,6 +89,7 @@ func Desire(s Settings, imageID string, files []docker.File) Desired {
 		Mounts: []docker.Mount{
 			{Volume: true, Source: s.SocketVolume, Target: SocketDir},
 			{Volume: true, Source: s.DataVolume, Target: DataDir},
+			{Volume: true, Source: s.ProxyVolume, Target: DockerDir, ReadOnly: true},
 		},
 	}
 	var binds []docker.Mount

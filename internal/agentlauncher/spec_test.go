@@ -12,8 +12,8 @@ import (
 
 func testSettings() Settings {
 	return Settings{Image: "zb-local/spire-agent:1.13.3", Container: "spire_agent", Namespace: "spire", Network: "host",
-		FilesDir: "/files", SocketVolume: "sock", DataVolume: "data",
-		Binds: []Bind{{"/var/run/docker.sock", "/var/run/docker.sock"}}}
+		FilesDir: "/files", SocketVolume: "sock", DataVolume: "data", ProxyVolume: "docker", ProxyDir: "/run/zb-docker",
+		Binds: []Bind{{"/var/lib/docker/swarm/certificates", "/var/lib/docker/swarm/certificates"}}}
 }
 
 func testFiles() []docker.File {
@@ -32,7 +32,9 @@ func TestDesireContainer(t *testing.T) {
 	wantMounts := []docker.Mount{
 		{Volume: true, Source: "sock", Target: "/run/spire/agent/public"},
 		{Volume: true, Source: "data", Target: "/var/lib/spire/agent"},
-		{Source: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true},
+		// the Engine only through the launcher's proxy: its socket's volume, never the Engine's socket
+		{Volume: true, Source: "docker", Target: "/run/zb-docker", ReadOnly: true},
+		{Source: "/var/lib/docker/swarm/certificates", Target: "/var/lib/docker/swarm/certificates", ReadOnly: true},
 	}
 	if !reflect.DeepEqual(s.Mounts, wantMounts) {
 		t.Errorf("Mounts = %+v\nwant %+v", s.Mounts, wantMounts)
@@ -61,6 +63,8 @@ func TestDesireHashNamesWhatChanged(t *testing.T) {
 	otherBinds.Binds = append(otherBinds.Binds, Bind{"/certs", "/certs"})
 	otherImage := testSettings()
 	otherImage.Image = "zb-local/spire-agent:1.15.3"
+	otherProxy := testSettings()
+	otherProxy.ProxyVolume = "docker2"
 	files := testFiles()
 	files[0].Data = []byte("agent { log_level = \"DEBUG\" }")
 	for _, tc := range []struct {
@@ -74,6 +78,7 @@ func TestDesireHashNamesWhatChanged(t *testing.T) {
 		{"a file more", Desire(testSettings(), "sha256:aaa", append(testFiles(), docker.File{Name: "x", Data: []byte("y")})), []string{"files"}},
 		{"network", Desire(otherNet, "sha256:aaa", testFiles()), []string{"network"}},
 		{"binds", Desire(otherBinds, "sha256:aaa", testFiles()), []string{"binds"}},
+		{"proxy volume", Desire(otherProxy, "sha256:aaa", testFiles()), []string{"container"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.d.Hash == base.Hash {

@@ -65,6 +65,7 @@ type ContainerInfo struct {
 	Health       string
 	HealthOutput string
 	HostPID      bool
+	Mounts       []Mount // volumes by name, binds by host path
 	RestartCount int
 	StartedAt    time.Time
 	FinishedAt   time.Time
@@ -89,6 +90,13 @@ func (c *Client) InspectContainer(ctx context.Context, name string) (ContainerIn
 	}
 	if k.HostConfig != nil {
 		out.HostPID = k.HostConfig.PidMode.IsHost()
+	}
+	for _, m := range k.Mounts {
+		mt := Mount{Volume: m.Type == mount.TypeVolume, Source: m.Source, Target: m.Destination, ReadOnly: !m.RW}
+		if mt.Volume {
+			mt.Source = m.Name
+		}
+		out.Mounts = append(out.Mounts, mt)
 	}
 	out.RestartCount = k.RestartCount
 	if s := k.State; s != nil {

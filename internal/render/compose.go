@@ -10,18 +10,23 @@ import (
 	"strings"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/agentlauncher"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/sockproxy"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
 
 // Compose keys of the services the compose project treats apart.
 const (
-	launcherService  = "spire-agent-launcher" // replaced by AgentService: compose runs the agent itself
-	AgentService     = "spire-agent"
-	ToolsService     = "zb-tools" // copies the tool into the volume zb-tools, for the router's enrolment client
-	BootstrapService = "bootstrap"
-	backupService    = "backup" // Swarm only: its restore scales Swarm services
-	controller       = "ziti-controller"
-	router           = "ziti-router"
+	launcherService = "spire-agent-launcher" // replaced by AgentService: compose runs the agent itself
+	AgentService    = "spire-agent"
+	// AgentDockerService is the agent's Docker proxy (the launcher serves it in the Swarm): socket-proxy --policy
+	// spire-agent, serving docker.sock in the volume AgentDockerVolume, which the agent mounts
+	AgentDockerService = "spire-agent-docker"
+	AgentDockerVolume  = "spire-agent-docker"
+	ToolsService       = "zb-tools" // copies the tool into the volume zb-tools, for the router's enrolment client
+	BootstrapService   = "bootstrap"
+	backupService      = "backup" // Swarm only: its restore scales Swarm services
+	controller         = "ziti-controller"
+	router             = "ziti-router"
 )
 
 // The node certificate's paths in the agent container: those of a Swarm node's, which agent.conf names.
@@ -64,13 +69,17 @@ func Compose(ctx context.Context, o Options) ([]File, error) {
 			if err := c.service(name, s, l); err != nil {
 				return nil, err
 			}
+			names := []string{name}
 			if name == launcherService {
-				name = AgentService
-				c.services[name] = c.agent(s, l)
+				names = []string{AgentService, AgentDockerService}
+				c.services[AgentService] = c.agent(s, l)
+				c.services[AgentDockerService] = c.agentDocker(s)
 				delete(c.services, launcherService)
 			}
-			if _, ok := mapOf(c.services[name])["healthcheck"]; ok {
-				h = append(h, name)
+			for _, n := range names {
+				if _, ok := mapOf(c.services[n])["healthcheck"]; ok {
+					h = append(h, n)
+				}
 			}
 		}
 		slices.Sort(h)
@@ -92,6 +101,7 @@ func Compose(ctx context.Context, o Options) ([]File, error) {
 			switch name {
 			case AgentService:
 				deps["spire-server"] = map[string]any{"condition": "service_healthy"}
+				deps[AgentDockerService] = map[string]any{"condition": "service_healthy"}
 			case BootstrapService:
 				// its apply waits for the controller itself, but a one-shot service should not spend its attempts on it
 				deps[controller] = map[string]any{"condition": "service_healthy"}
@@ -236,12 +246,13 @@ func (c *composer) bootstrap(s map[string]any) {
 
 // agent is the SPIRE agent as a compose service, in place of the launcher: the container the launcher would
 // keep (image, arguments, host PID namespace, volumes, health check), with the node certificate of the dev state.
+// Its Engine is the proxy AgentDockerService, never the Engine's socket.
 func (c *composer) agent(launcher map[string]any, l loaded) map[string]any {
 	env := mapOf(launcher["environment"])
 	vols := []any{
 		map[string]any{"type": "volume", "source": "spire-agent-socket", "target": agentlauncher.SocketDir},
 		map[string]any{"type": "volume", "source": "spire-agent-data", "target": agentlauncher.DataDir},
-		map[string]any{"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock", "read_only": true},
+		map[string]any{"type": "volume", "source": AgentDockerVolume, "target": agentlauncher.DockerDir, "read_only": true},
 		map[string]any{"type": "bind", "source": "./configs/spire_node_cert", "target": nodeCertPath, "read_only": true},
 		map[string]any{"type": "bind", "source": "./secrets/spire_node_key", "target": nodeKeyPath, "read_only": true},
 	}
@@ -265,6 +276,28 @@ func (c *composer) agent(launcher map[string]any, l loaded) map[string]any {
 		"healthcheck": map[string]any{
 			"test":     append([]any{"CMD"}, toAny(h.Test)...),
 			"interval": h.Interval.String(), "timeout": h.Timeout.String(), "start_period": h.StartPeriod.String(), "retries": h.Retries,
+		},
+	}
+}
+
+// agentDocker is the agent's Docker proxy as a compose service, in place of the one the launcher serves in the
+// Swarm: the launcher's image, the Engine's socket, and the proxy's socket in the volume the agent mounts.
+func (c *composer) agentDocker(launcher map[string]any) map[string]any {
+	args := []any{"socket-proxy", "--policy", sockproxy.SpireAgent().Name, "--listen", agentlauncher.DockerSocket}
+	return map[string]any{
+		"image":        launcher["image"],
+		"command":      args,
+		"user":         "0:0", // the Engine's socket, and its own for the agent (root)
+		"restart":      "unless-stopped",
+		"network_mode": "none", // unix sockets only
+		"environment":  map[string]any{"DOCKER_HOST": agentlauncher.DefaultDockerHost},
+		"volumes": []any{
+			map[string]any{"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"},
+			map[string]any{"type": "volume", "source": AgentDockerVolume, "target": agentlauncher.DockerDir},
+		},
+		"healthcheck": map[string]any{
+			"test":     append(append([]any{"CMD", "ziti-bootstrap"}, args...), "--healthcheck"),
+			"interval": "2s", "timeout": "5s", "start_period": "10s", "retries": 15,
 		},
 	}
 }
@@ -295,6 +328,7 @@ func (c *composer) define(l loaded) {
 	if _, ok := c.services[AgentService]; ok {
 		c.volumes["spire-agent-data"] = map[string]any{}
 		c.volumes["spire-agent-socket"] = map[string]any{}
+		c.volumes[AgentDockerVolume] = map[string]any{}
 	}
 }
 

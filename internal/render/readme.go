@@ -48,7 +48,8 @@ func Readme(o Options, stackFiles, composeFiles bool) File {
 		fmt.Fprintf(&b, "```sh\ncd compose && docker-compose -p %s up -d\n```\n\n", project)
 		b.WriteString("The services of the three stacks, in one project: `depends_on` (`service_healthy`) starts each stack's\n" +
 			"services once the stack before it is healthy; `spire-agent` runs with the host's PID namespace and attests\n" +
-			"with the node certificate in `configs/spire_node_cert` (its CA is `SPIRE_NODE_CA`); `bootstrap` runs `apply`\n" +
+			"with the node certificate in `configs/spire_node_cert` (its CA is `SPIRE_NODE_CA`), and reads Docker only\n" +
+			"through `spire-agent-docker` (a filtering proxy: container and image inspection); `bootstrap` runs `apply`\n" +
 			"once (restarted on failure, at most 5 times), and again on every `up`, where it writes nothing when nothing\n" +
 			"changed: `docker-compose -p " + project + " logs bootstrap` shows its report. The scheduled backup service is\n" +
 			"Swarm-only. `docker-compose -p " + project + " down` stops the project; `-v` removes its volumes too.\n")

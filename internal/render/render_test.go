@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -220,6 +222,28 @@ func TestComposeProject(t *testing.T) {
 	agent := doc.Services[AgentService]
 	if agent["pid"] != "host" {
 		t.Errorf("spire-agent: pid %v, want host (it attests workloads by PID)", agent["pid"])
+	}
+	// its Engine is the proxy spire-agent-docker (policy spire-agent), in a volume they share; never the socket
+	for _, v := range listOf(agent["volumes"]) {
+		if src, _ := mapOf(v)["source"].(string); strings.HasSuffix(src, "docker.sock") {
+			t.Errorf("spire-agent mounts the Engine's socket: %v", v)
+		}
+	}
+	if !slices.ContainsFunc(listOf(agent["volumes"]), func(v any) bool {
+		m := mapOf(v)
+		return m["source"] == AgentDockerVolume && m["target"] == "/run/zb-docker" && m["read_only"] == true
+	}) {
+		t.Errorf("spire-agent volumes %v: no read-only %s at /run/zb-docker", agent["volumes"], AgentDockerVolume)
+	}
+	if dep := mapOf(mapOf(agent["depends_on"])[AgentDockerService]); dep["condition"] != "service_healthy" {
+		t.Errorf("spire-agent depends_on: %v", agent["depends_on"])
+	}
+	proxy := doc.Services[AgentDockerService]
+	if cmd := fmt.Sprint(proxy["command"]); cmd != "[socket-proxy --policy spire-agent --listen /run/zb-docker/docker.sock]" {
+		t.Errorf("%s command %s", AgentDockerService, cmd)
+	}
+	if _, ok := doc.Volumes[AgentDockerVolume]; !ok {
+		t.Errorf("no volume %s: %v", AgentDockerVolume, doc.Volumes)
 	}
 	boot := doc.Services[BootstrapService]
 	env := mapOf(boot["environment"])

@@ -124,6 +124,8 @@ func TestRenderComposeE2E(t *testing.T) {
 		t.Errorf("OpenZiti CAs of SPIRE's root: %+v, want one, verified", cas)
 	}
 	s.routerOnline(ctx, z) // it enrolled through router-enrol with its SVID: both got theirs from the compose agent
+	// which attested them through its Docker proxy, not the Engine's socket
+	agentDockerOnlyThroughProxy(t, s.proj.Engine, s.proj.Container("spire-agent"), s.proj.Name+"_spire-agent-docker", s.proj.Name+"-agent-escape")
 	sp := s.spireAdmin(ctx)
 	defer sp.Close()
 	entries, err := sp.ListEntries(ctx)

@@ -413,6 +413,7 @@ func TestUpDevE2E(t *testing.T) {
 	}
 
 	d.workloadIdentity()
+	d.agentReachesDockerOnlyThroughItsProxy()
 	d.routerHoldsNoAdminCredential()
 	d.backupRoundTrip()
 

@@ -242,6 +242,9 @@ func (d *devSystem) run(what string, args ...string) steps.Report {
 	t.Helper()
 	t0 := time.Now()
 	code, out, errs := cli(t, args...)
+	if code != exitcode.OK && strings.TrimSpace(out) == "" {
+		t.Fatalf("%s: exit %d, no report\n%s", what, code, lastLines(errs, 30))
+	}
 	rep := report(t, out)
 	// one line a step; the changes, notes and errors only when the run failed, so that a failure's message is not
 	// buried under hundreds of lines of successful reports (CI shows the first and last lines of a failing test)

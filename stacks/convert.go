@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"os"
 	"path"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -110,20 +111,17 @@ func (c *converter) convert() *Stack {
 		}
 		st.Volumes = append(st.Volumes, vol)
 	}
-	secrets := map[string]Object{}
-	for _, k := range sortedKeys(p.Secrets) {
-		if o, ok := c.object("secrets", k, types.FileObjectConfig(p.Secrets[k])); ok {
-			secrets[k] = o
-			st.Secrets = append(st.Secrets, o)
-		}
+	decls := map[string]types.FileObjectConfig{}
+	for k, o := range p.Secrets {
+		decls[k] = types.FileObjectConfig(o)
 	}
-	configs := map[string]Object{}
-	for _, k := range sortedKeys(p.Configs) {
-		if o, ok := c.object("configs", k, types.FileObjectConfig(p.Configs[k])); ok {
-			configs[k] = o
-			st.Configs = append(st.Configs, o)
-		}
+	st.Secrets = c.objects("secrets", decls)
+	decls = map[string]types.FileObjectConfig{}
+	for k, o := range p.Configs {
+		decls[k] = types.FileObjectConfig(o)
 	}
+	st.Configs = c.objects("configs", decls)
+	secrets, configs := byKey(st.Secrets), byKey(st.Configs)
 	for _, k := range sortedKeys(p.Services) {
 		if svc, ok := c.service(p.Services[k], st, secrets, configs); ok {
 			st.Services = append(st.Services, svc)
@@ -132,46 +130,82 @@ func (c *converter) convert() *Stack {
 	return st
 }
 
-// object converts a secret or config: its data comes from a variable or from a file of this package.
-func (c *converter) object(kind, key string, o types.FileObjectConfig) (Object, bool) {
+// objects converts the secrets or the configs (kind) of the stack file, in key order. The names of secrets, a
+// slow hash each (dataHash), are computed at once.
+func (c *converter) objects(kind string, decls map[string]types.FileObjectConfig) []Object {
+	type todo struct {
+		key    string
+		data   []byte
+		labels map[string]string
+	}
+	var todos []todo
+	for _, k := range sortedKeys(decls) {
+		if data, ok := c.data(kind, k, decls[k]); ok {
+			todos = append(todos, todo{k, data, decls[k].Labels})
+		}
+	}
+	objs := make([]Object, len(todos))
+	errs := make([]error, len(todos))
+	var wg sync.WaitGroup
+	for i, t := range todos {
+		wg.Go(func() { objs[i], errs[i] = newObject(c.ns, t.key, t.data, t.labels, kind == "secrets") })
+	}
+	wg.Wait()
+	var out []Object
+	for i, t := range todos {
+		if errs[i] != nil {
+			c.fail(kind+"."+t.key, "%v", errs[i])
+			continue
+		}
+		out = append(out, objs[i])
+	}
+	return out
+}
+
+// byKey maps the objects' compose keys to them.
+func byKey(objs []Object) map[string]Object {
+	out := make(map[string]Object, len(objs))
+	for _, o := range objs {
+		out[o.Key] = o
+	}
+	return out
+}
+
+// data is the data of a secret or config: from a variable or from a file of this package.
+func (c *converter) data(kind, key string, o types.FileObjectConfig) ([]byte, bool) {
 	at := kind + "." + key
 	var data []byte
 	switch {
 	case bool(o.External):
 		c.fail(at+".external", "external %s are not supported: Swarm %s are immutable, so ziti-bootstrap creates and versions them; give `environment:` or `file:`", kind, kind)
-		return Object{}, false
+		return nil, false
 	case o.Name != "" && o.Name != c.scope(key): // compose-go names them <project>_<key> unless told otherwise
 		c.fail(at+".name", "%s are named <stack>_<key>_<hash> by ziti-bootstrap; remove `name`", kind)
-		return Object{}, false
+		return nil, false
 	case o.Driver != "" || o.TemplateDriver != "":
 		c.fail(at, "drivers are not supported")
-		return Object{}, false
+		return nil, false
 	case o.Environment != "":
 		v, ok := c.vars[o.Environment]
 		if !ok || v == "" {
 			c.fail(at+".environment", "variable %s is not set (it holds the data of %s %s): set %s, or %s_FILE to a file holding it",
 				o.Environment, strings.TrimSuffix(kind, "s"), key, o.Environment, o.Environment)
-			return Object{}, false
+			return nil, false
 		}
 		data = []byte(v)
 	case o.File != "":
 		b, ok := c.readFile(kind, key, o.File)
 		if !ok {
-			return Object{}, false
+			return nil, false
 		}
 		data = b
 	case o.Content != "":
 		data = []byte(o.Content)
 	default:
 		c.fail(at, "no data: give `environment: VARIABLE` or `file: ./path`")
-		return Object{}, false
+		return nil, false
 	}
-	obj, err := newObject(c.ns, key, data, o.Labels, kind == "secrets")
-	if err != nil {
-		c.fail(at, "%v", err)
-		return Object{}, false
-	}
-	return obj, true
+	return data, true
 }
 
 // newObject is the secret or config key of stack namespace ns holding data: named <ns>_<key>_<hash of data>,
@@ -194,8 +228,18 @@ func newObject(ns, key string, data []byte, labels map[string]string, secret boo
 // secret's name is seen by whoever lists secrets or reads a plan, so a fast hash of it would let them test
 // guesses of a weak password offline at billions a second: a secret's digits are those of Argon2id (OWASP's
 // minimum: 19 MiB, two passes), salted with the stack namespace and key, which costs each guess tens of
-// milliseconds and 19 MiB, and gives different names to the same password in different places. Computed once
-// per process for each secret (up loads the stacks more than once).
+// milliseconds and 19 MiB, and gives different names to the same password in different places.
+//
+// It stays this function, at these parameters, although each secret costs ~20 ms of CPU (~0.1 s on a loaded
+// 2-core machine): the names of deployed secrets are made by it, so any other function (a keyed HMAC, cheaper
+// Argon2 parameters) renames every secret of every deployment on its first up, and a renamed secret is a new
+// spec for each service that mounts it (the controller, Keycloak, PostgreSQL restart; the bootstrap job runs
+// again), and stacks rendered for `docker stack deploy` would no longer be adopted with 0 writes. A keyed hash
+// would also need its key before any stack can be converted: an Engine read before the configuration is
+// checked, and none at all for `render` and compose, which have no Swarm. So the cost is cut instead: each
+// secret is hashed once per process (memoised by salt and SHA-256 of the data, in memory only), the secrets of
+// a stack at once (converter.objects) and the stacks at once (LoadStacks), at most GOMAXPROCS at a time (each
+// holds 19 MiB).
 func dataHash(ns, key string, data []byte, secret bool) string {
 	sum := sha256.Sum256(data)
 	if !secret {
@@ -206,13 +250,20 @@ func dataHash(ns, key string, data []byte, secret bool) string {
 	if h, ok := secretHashes.Load(memo); ok {
 		return h.(string)
 	}
+	argonSlots <- struct{}{}
 	h := hex.EncodeToString(argon2.IDKey(data, []byte(salt), 2, 19*1024, 1, 4))
+	<-argonSlots
 	secretHashes.Store(memo, h)
 	return h
 }
 
-// secretHashes memoises dataHash of secrets, by salt and SHA-256 of the data.
-var secretHashes sync.Map
+var (
+	// secretHashes memoises dataHash of secrets, by salt and SHA-256 of the data.
+	secretHashes sync.Map
+	// argonSlots bounds the Argon2 hashes computed at once: one per CPU (more would not finish sooner, and each
+	// takes 19 MiB).
+	argonSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+)
 
 // unsupported are compose keys Swarm services cannot honour: refusing them beats silently ignoring them as
 // `docker stack deploy` does.

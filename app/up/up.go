@@ -169,7 +169,7 @@ func (r *run) deployOnce(ctx context.Context, controllerOnly *stacks.Stack) erro
 	if r.mode() == steps.Apply {
 		// a restore killed half-way left services scaled to 0: bring them back before the deploy, which would
 		// overwrite the labels that say how
-		if err := deploy.ResumeRestores(ctx, r.c, r.sc); err != nil {
+		if err := deploy.ResumeRestores(ctx, r.c, r.sc, stacks.DefaultNames(r.o.Prefix)); err != nil {
 			return err
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"os"
 	"path"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -111,17 +110,20 @@ func (c *converter) convert() *Stack {
 		}
 		st.Volumes = append(st.Volumes, vol)
 	}
-	decls := map[string]types.FileObjectConfig{}
-	for k, o := range p.Secrets {
-		decls[k] = types.FileObjectConfig(o)
+	secrets := map[string]Object{}
+	for _, k := range sortedKeys(p.Secrets) {
+		if o, ok := c.object("secrets", k, types.FileObjectConfig(p.Secrets[k])); ok {
+			secrets[k] = o
+			st.Secrets = append(st.Secrets, o)
+		}
 	}
-	st.Secrets = c.objects("secrets", decls)
-	decls = map[string]types.FileObjectConfig{}
-	for k, o := range p.Configs {
-		decls[k] = types.FileObjectConfig(o)
+	configs := map[string]Object{}
+	for _, k := range sortedKeys(p.Configs) {
+		if o, ok := c.object("configs", k, types.FileObjectConfig(p.Configs[k])); ok {
+			configs[k] = o
+			st.Configs = append(st.Configs, o)
+		}
 	}
-	st.Configs = c.objects("configs", decls)
-	secrets, configs := byKey(st.Secrets), byKey(st.Configs)
 	for _, k := range sortedKeys(p.Services) {
 		if svc, ok := c.service(p.Services[k], st, secrets, configs); ok {
 			st.Services = append(st.Services, svc)
@@ -130,82 +132,46 @@ func (c *converter) convert() *Stack {
 	return st
 }
 
-// objects converts the secrets or the configs (kind) of the stack file, in key order. The names of secrets, a
-// slow hash each (dataHash), are computed at once.
-func (c *converter) objects(kind string, decls map[string]types.FileObjectConfig) []Object {
-	type todo struct {
-		key    string
-		data   []byte
-		labels map[string]string
-	}
-	var todos []todo
-	for _, k := range sortedKeys(decls) {
-		if data, ok := c.data(kind, k, decls[k]); ok {
-			todos = append(todos, todo{k, data, decls[k].Labels})
-		}
-	}
-	objs := make([]Object, len(todos))
-	errs := make([]error, len(todos))
-	var wg sync.WaitGroup
-	for i, t := range todos {
-		wg.Go(func() { objs[i], errs[i] = newObject(c.ns, t.key, t.data, t.labels, kind == "secrets") })
-	}
-	wg.Wait()
-	var out []Object
-	for i, t := range todos {
-		if errs[i] != nil {
-			c.fail(kind+"."+t.key, "%v", errs[i])
-			continue
-		}
-		out = append(out, objs[i])
-	}
-	return out
-}
-
-// byKey maps the objects' compose keys to them.
-func byKey(objs []Object) map[string]Object {
-	out := make(map[string]Object, len(objs))
-	for _, o := range objs {
-		out[o.Key] = o
-	}
-	return out
-}
-
-// data is the data of a secret or config: from a variable or from a file of this package.
-func (c *converter) data(kind, key string, o types.FileObjectConfig) ([]byte, bool) {
+// object converts a secret or config: its data comes from a variable or from a file of this package.
+func (c *converter) object(kind, key string, o types.FileObjectConfig) (Object, bool) {
 	at := kind + "." + key
 	var data []byte
 	switch {
 	case bool(o.External):
 		c.fail(at+".external", "external %s are not supported: Swarm %s are immutable, so ziti-bootstrap creates and versions them; give `environment:` or `file:`", kind, kind)
-		return nil, false
+		return Object{}, false
 	case o.Name != "" && o.Name != c.scope(key): // compose-go names them <project>_<key> unless told otherwise
 		c.fail(at+".name", "%s are named <stack>_<key>_<hash> by ziti-bootstrap; remove `name`", kind)
-		return nil, false
+		return Object{}, false
 	case o.Driver != "" || o.TemplateDriver != "":
 		c.fail(at, "drivers are not supported")
-		return nil, false
+		return Object{}, false
 	case o.Environment != "":
 		v, ok := c.vars[o.Environment]
 		if !ok || v == "" {
 			c.fail(at+".environment", "variable %s is not set (it holds the data of %s %s): set %s, or %s_FILE to a file holding it",
 				o.Environment, strings.TrimSuffix(kind, "s"), key, o.Environment, o.Environment)
-			return nil, false
+			return Object{}, false
 		}
 		data = []byte(v)
 	case o.File != "":
 		b, ok := c.readFile(kind, key, o.File)
 		if !ok {
-			return nil, false
+			return Object{}, false
 		}
 		data = b
 	case o.Content != "":
 		data = []byte(o.Content)
 	default:
 		c.fail(at, "no data: give `environment: VARIABLE` or `file: ./path`")
-		return nil, false
+		return Object{}, false
 	}
-	return data, true
+	obj, err := newObject(c.ns, key, data, o.Labels, kind == "secrets")
+	if err != nil {
+		c.fail(at, "%v", err)
+		return Object{}, false
+	}
+	return obj, true
 }
 
 // newObject is the secret or config key of stack namespace ns holding data: named <ns>_<key>_<hash of data>,
@@ -236,10 +202,10 @@ func newObject(ns, key string, data []byte, labels map[string]string, secret boo
 // spec for each service that mounts it (the controller, Keycloak, PostgreSQL restart; the bootstrap job runs
 // again), and stacks rendered for `docker stack deploy` would no longer be adopted with 0 writes. A keyed hash
 // would also need its key before any stack can be converted: an Engine read before the configuration is
-// checked, and none at all for `render` and compose, which have no Swarm. So the cost is cut instead: each
-// secret is hashed once per process (memoised by salt and SHA-256 of the data, in memory only), the secrets of
-// a stack at once (converter.objects) and the stacks at once (LoadStacks), at most GOMAXPROCS at a time (each
-// holds 19 MiB).
+// checked, and none at all for `render` and compose, which have no Swarm. So each secret is hashed once per
+// process (memoised by salt and SHA-256 of the data, in memory only), one hash at a time: measured on this
+// 2-core machine, 7 hashes took 155 ms one at a time and 160-180 ms two at a time, with 60-90% more CPU
+// (Argon2 is bound by memory bandwidth), so the stacks loading at once (LoadStacks) take turns here.
 func dataHash(ns, key string, data []byte, secret bool) string {
 	sum := sha256.Sum256(data)
 	if !secret {
@@ -250,9 +216,12 @@ func dataHash(ns, key string, data []byte, secret bool) string {
 	if h, ok := secretHashes.Load(memo); ok {
 		return h.(string)
 	}
-	argonSlots <- struct{}{}
+	argonTurn.Lock()
+	defer argonTurn.Unlock()
+	if h, ok := secretHashes.Load(memo); ok { // hashed while this one waited
+		return h.(string)
+	}
 	h := hex.EncodeToString(argon2.IDKey(data, []byte(salt), 2, 19*1024, 1, 4))
-	<-argonSlots
 	secretHashes.Store(memo, h)
 	return h
 }
@@ -260,9 +229,8 @@ func dataHash(ns, key string, data []byte, secret bool) string {
 var (
 	// secretHashes memoises dataHash of secrets, by salt and SHA-256 of the data.
 	secretHashes sync.Map
-	// argonSlots bounds the Argon2 hashes computed at once: one per CPU (more would not finish sooner, and each
-	// takes 19 MiB).
-	argonSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+	// argonTurn lets one Argon2 hash run at a time (see dataHash).
+	argonTurn sync.Mutex
 )
 
 // unsupported are compose keys Swarm services cannot honour: refusing them beats silently ignoring them as

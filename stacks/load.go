@@ -35,6 +35,8 @@ type Options struct {
 	// Parsed, when set, keeps what compose-go made of each embedded stack file, by the values of the variables
 	// the file reads, so that the loads of one run parse each file once (see ParseCache).
 	Parsed *ParseCache
+	// Digests, when set, remembers the slow digits of secrets' names across processes (see SecretDigests).
+	Digests SecretDigests
 }
 
 // Load reads the stack name ("spire", "keycloak", "openziti"), interpolates it and converts it. It never calls
@@ -44,7 +46,7 @@ func Load(ctx context.Context, name string, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &converter{src: p.src, ns: p.ns, project: p.project, fsys: p.fsys, vars: p.vars}
+	c := &converter{src: p.src, ns: p.ns, project: p.project, fsys: p.fsys, vars: p.vars, digests: opts.Digests}
 	st := c.convert()
 	if len(c.problems) > 0 {
 		return nil, &Error{File: p.src.file, Problems: c.problems}

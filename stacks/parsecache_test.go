@@ -161,8 +161,48 @@ func TestSecretNamesAreThoseDeployedBefore(t *testing.T) {
 		{"zb-spire", "pw", "hunter2", "zb-spire_pw_c82450af"},
 		{"dev-openziti", "ziti_admin_password", "S3cr3t-ü", "dev-openziti_ziti_admin_password_2c46202f"},
 	} {
-		if o, err := newObject(c.ns, c.key, []byte(c.data), nil, true); err != nil || o.Name != c.want {
+		if o, err := newObject(c.ns, c.key, []byte(c.data), nil, true, nil); err != nil || o.Name != c.want {
 			t.Errorf("secret %s of %s: name %s (%v), want %s", c.key, c.ns, o.Name, err, c.want)
 		}
+	}
+}
+
+// digests remembers what it is told; found answers lookups.
+type digests struct {
+	found      map[string]string
+	remembered map[string]string
+}
+
+func (d *digests) Lookup(salt string, data []byte) (string, bool) {
+	h, ok := d.found[salt+"|"+string(data)]
+	return h, ok
+}
+func (d *digests) Remember(salt string, data []byte, h string) {
+	d.remembered[salt+"|"+string(data)] = h
+}
+
+// A secret's digits come from the digests when they have them (another process computed them), and what is
+// computed is remembered; digits that are not 8 hex digits are computed again.
+func TestSecretDigestsAcrossProcesses(t *testing.T) {
+	salt := "ziti-bootstrap swarm secret name\x00t-spire\x00spire_upstream_ca_key"
+	vars := fullVars()
+	vars["SPIRE_UPSTREAM_CA_KEY"] = "a key only this test uses " + t.Name()
+	d := &digests{found: map[string]string{salt + "|" + vars["SPIRE_UPSTREAM_CA_KEY"]: "0badc0de"}, remembered: map[string]string{}}
+	st, err := Load(context.Background(), Spire, Options{Names: DefaultNames("t-"), Vars: vars, Digests: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Secrets[0].Name != "t-spire_spire_upstream_ca_key_0badc0de" {
+		t.Errorf("secret %s: the digests' digits not used", st.Secrets[0].Name)
+	}
+	vars["SPIRE_UPSTREAM_CA_KEY"] += " (another)"
+	d.found[salt+"|"+vars["SPIRE_UPSTREAM_CA_KEY"]] = "not-hex!"
+	st, err = Load(context.Background(), Spire, Options{Names: DefaultNames("t-"), Vars: vars, Digests: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := newObject("t-spire", "spire_upstream_ca_key", []byte(vars["SPIRE_UPSTREAM_CA_KEY"]), nil, true, nil)
+	if st.Secrets[0].Name != want.Name || d.remembered[salt+"|"+vars["SPIRE_UPSTREAM_CA_KEY"]] != strings.TrimPrefix(want.Name, "t-spire_spire_upstream_ca_key_") {
+		t.Errorf("secret %s, want %s; remembered %v", st.Secrets[0].Name, want.Name, d.remembered)
 	}
 }

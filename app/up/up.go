@@ -63,8 +63,9 @@ type run struct {
 	sc      *config.Stack // the configuration
 	without []string      // services left out
 	parsed  *stacks.ParseCache
-	loaded  []*stacks.Stack // the stacks of names, loaded with sc.Vars
-	again   []string        // job services run again although unchanged
+	digests *deploy.DevDigests // --dev: the digits of secrets' names kept in the state directory
+	loaded  []*stacks.Stack    // the stacks of names, loaded with sc.Vars
+	again   []string           // job services run again although unchanged
 }
 
 // configure reads the configuration (with --dev's defaults) and decides which services are left out.
@@ -77,6 +78,9 @@ func (r *run) configure() error {
 	if r.opts.Dev.Enabled {
 		if defaults, err = r.opts.Dev.Defaults(r.c); err != nil {
 			return err
+		}
+		if r.digests, err = deploy.OpenDevDigests(r.opts.Dev.Dir(), defaults); err != nil {
+			return exitcode.With(exitcode.InvalidConfig, err)
 		}
 	}
 	if r.sc, err = deploy.LoadStack(r.c, r.o, defaults); err != nil {
@@ -107,6 +111,7 @@ func (r *run) loadStacks(ctx context.Context) error {
 	if facts.NodeCA {
 		r.sc.Vars["SPIRE_NODE_CA"] = "(read from the Swarm)"
 	}
+	defer r.saveDigests()
 	if err := r.load(ctx); err != nil || !facts.NodeCA && !facts.Datastore {
 		return err
 	}
@@ -116,9 +121,24 @@ func (r *run) loadStacks(ctx context.Context) error {
 	return r.load(ctx)
 }
 
+// saveDigests keeps the digits of secrets' names computed by this run for the next (--dev); they are a cache:
+// a failure costs the next run their computing, nothing else.
+func (r *run) saveDigests() {
+	if r.digests == nil {
+		return
+	}
+	if err := r.digests.Save(); err != nil {
+		r.c.Log.Warn("dev: the digits of the secrets' names are not kept for the next run", "err", err.Error())
+	}
+}
+
 // stackOptions are the options every stack is loaded with.
 func (r *run) stackOptions() stacks.Options {
-	return stacks.Options{Names: stacks.DefaultNames(r.o.Prefix), Vars: r.sc.Vars, Without: r.without, ExternalKeycloak: r.o.ExternalKeycloak, Parsed: r.parsed}
+	o := stacks.Options{Names: stacks.DefaultNames(r.o.Prefix), Vars: r.sc.Vars, Without: r.without, ExternalKeycloak: r.o.ExternalKeycloak, Parsed: r.parsed}
+	if r.digests != nil {
+		o.Digests = r.digests
+	}
+	return o
 }
 
 // load loads the stacks with the configuration as it is now, with the files the bootstrap job reads.

@@ -21,7 +21,7 @@ func (st *Stack) AddConfig(service, key, target, env string, data []byte) error 
 	if i < 0 {
 		return fmt.Errorf("stack %s has no service %s", st.Name, service)
 	}
-	obj, err := newObject(st.Namespace, key, data, nil, false)
+	obj, err := newObject(st.Namespace, key, data, nil, false, nil)
 	if err != nil {
 		return fmt.Errorf("config %s of stack %s: %w", key, st.Name, err)
 	}

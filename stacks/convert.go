@@ -43,6 +43,7 @@ type converter struct {
 	project  *types.Project
 	fsys     fs.FS
 	vars     map[string]string
+	digests  SecretDigests
 	problems []Problem
 }
 
@@ -166,7 +167,7 @@ func (c *converter) object(kind, key string, o types.FileObjectConfig) (Object, 
 		c.fail(at, "no data: give `environment: VARIABLE` or `file: ./path`")
 		return Object{}, false
 	}
-	obj, err := newObject(c.ns, key, data, o.Labels, kind == "secrets")
+	obj, err := newObject(c.ns, key, data, o.Labels, kind == "secrets", c.digests)
 	if err != nil {
 		c.fail(at, "%v", err)
 		return Object{}, false
@@ -175,9 +176,10 @@ func (c *converter) object(kind, key string, o types.FileObjectConfig) (Object, 
 }
 
 // newObject is the secret or config key of stack namespace ns holding data: named <ns>_<key>_<hash of data>,
-// labelled with the namespace and the key. The same data always gets the same name, so a re-run finds it.
-func newObject(ns, key string, data []byte, labels map[string]string, secret bool) (Object, error) {
-	name := ns + "_" + key + "_" + dataHash(ns, key, data, secret)
+// labelled with the namespace and the key. The same data always gets the same name, so a re-run finds it. A
+// secret's digits may come from digests (nil: none).
+func newObject(ns, key string, data []byte, labels map[string]string, secret bool, digests SecretDigests) (Object, error) {
+	name := ns + "_" + key + "_" + dataHash(ns, key, data, secret, digests)
 	if len(name) > maxObjectName {
 		return Object{}, fmt.Errorf("name %s is longer than Swarm's %d characters: use a shorter key or stack name", name, maxObjectName)
 	}
@@ -194,9 +196,20 @@ func newObject(ns, key string, data []byte, labels map[string]string, secret boo
 // secret's name is seen by whoever lists secrets or reads a plan, so a fast hash of it would let them test
 // guesses of a weak password offline at billions a second: a secret's digits are those of Argon2id (OWASP's
 // minimum: 19 MiB, two passes), salted with the stack namespace and key, which costs each guess tens of
-// milliseconds and 19 MiB, and gives different names to the same password in different places. Computed once
-// per process for each secret (up loads the stacks more than once).
-func dataHash(ns, key string, data []byte, secret bool) string {
+// milliseconds and 19 MiB, and gives different names to the same password in different places.
+//
+// It stays this function, at these parameters, although each secret costs ~20 ms of CPU (~0.1 s on a loaded
+// 2-core machine): the names of deployed secrets are made by it, so any other function (a keyed HMAC, cheaper
+// Argon2 parameters) renames every secret of every deployment on its first up, and a renamed secret is a new
+// spec for each service that mounts it (the controller, Keycloak, PostgreSQL restart; the bootstrap job runs
+// again), and stacks rendered for `docker stack deploy` would no longer be adopted with 0 writes. A keyed hash
+// would also need its key before any stack can be converted: an Engine read before the configuration is
+// checked, and none at all for `render` and compose, which have no Swarm. So each secret is hashed once per
+// process (memoised by salt and SHA-256 of the data, in memory only), one hash at a time: measured on this
+// 2-core machine, 7 hashes took 155 ms one at a time and 160-180 ms two at a time, with 60-90% more CPU
+// (Argon2 is bound by memory bandwidth), so the stacks loading at once (LoadStacks) take turns here. Across
+// processes, digests (Options.Digests) may remember them where the secrets themselves are kept.
+func dataHash(ns, key string, data []byte, secret bool, digests SecretDigests) string {
 	sum := sha256.Sum256(data)
 	if !secret {
 		return hex.EncodeToString(sum[:4])
@@ -206,13 +219,45 @@ func dataHash(ns, key string, data []byte, secret bool) string {
 	if h, ok := secretHashes.Load(memo); ok {
 		return h.(string)
 	}
+	argonTurn.Lock()
+	defer argonTurn.Unlock()
+	if h, ok := secretHashes.Load(memo); ok { // hashed while this one waited
+		return h.(string)
+	}
+	if digests != nil {
+		if h, ok := digests.Lookup(salt, data); ok && validDigits(h) {
+			secretHashes.Store(memo, h)
+			return h
+		}
+	}
 	h := hex.EncodeToString(argon2.IDKey(data, []byte(salt), 2, 19*1024, 1, 4))
 	secretHashes.Store(memo, h)
+	if digests != nil {
+		digests.Remember(salt, data, h)
+	}
 	return h
 }
 
-// secretHashes memoises dataHash of secrets, by salt and SHA-256 of the data.
-var secretHashes sync.Map
+// SecretDigests remembers the digits dataHash gave secrets, across processes: by salt (stack namespace and key)
+// and data. An implementation must keep them only where whoever can read them can read the data too (the digits
+// and whatever finds them are a way to test guesses of the data), and must find them by a keyed hash of the
+// data, never a plain one.
+type SecretDigests interface {
+	Lookup(salt string, data []byte) (digits string, ok bool)
+	Remember(salt string, data []byte, digits string)
+}
+
+// validDigits reports whether h is 8 lowercase hex digits, as dataHash makes them.
+func validDigits(h string) bool {
+	return len(h) == 8 && strings.Trim(h, "0123456789abcdef") == ""
+}
+
+var (
+	// secretHashes memoises dataHash of secrets, by salt and SHA-256 of the data.
+	secretHashes sync.Map
+	// argonTurn lets one Argon2 hash run at a time (see dataHash).
+	argonTurn sync.Mutex
+)
 
 // unsupported are compose keys Swarm services cannot honour: refusing them beats silently ignoring them as
 // `docker stack deploy` does.

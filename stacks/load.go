@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/template"
@@ -31,6 +32,11 @@ type Options struct {
 	ExternalKeycloak bool
 	// FS replaces the embedded files (tests); nil means the embedded ones.
 	FS fs.FS
+	// Parsed, when set, keeps what compose-go made of each embedded stack file, by the values of the variables
+	// the file reads, so that the loads of one run parse each file once (see ParseCache).
+	Parsed *ParseCache
+	// Digests, when set, remembers the slow digits of secrets' names across processes (see SecretDigests).
+	Digests SecretDigests
 }
 
 // Load reads the stack name ("spire", "keycloak", "openziti"), interpolates it and converts it. It never calls
@@ -40,7 +46,7 @@ func Load(ctx context.Context, name string, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &converter{src: p.src, ns: p.ns, project: p.project, fsys: p.fsys, vars: p.vars}
+	c := &converter{src: p.src, ns: p.ns, project: p.project, fsys: p.fsys, vars: p.vars, digests: opts.Digests}
 	st := c.convert()
 	if len(c.problems) > 0 {
 		return nil, &Error{File: p.src.file, Problems: c.problems}
@@ -94,21 +100,13 @@ func parse(ctx context.Context, name string, opts Options) (*parsed, error) {
 	maps.Copy(vars, opts.Vars)
 	maps.Copy(vars, names.vars())
 	src := &source{file: file, content: content}
-
-	project, err := loader.LoadWithContext(ctx, types.ConfigDetails{
-		WorkingDir:  ".",
-		ConfigFiles: []types.ConfigFile{{Filename: file, Content: content}},
-		Environment: vars,
-	}, func(o *loader.Options) {
-		o.SetProjectName(ns, true)
-		o.ResolvePaths = false // files are read from this package, bind sources must be absolute
-		o.SkipInclude = true
-		o.SkipExtends = true
-		o.SkipResolveLabels = true
-		o.SkipConsistencyCheck = true // the converter checks references itself, and names their lines
-	}, loader.WithDiscardEnvFiles)
+	cache := opts.Parsed
+	if opts.FS != nil {
+		cache = nil // only the embedded files are known never to change
+	}
+	project, err := cache.project(ctx, ns, src, vars)
 	if err != nil {
-		return nil, src.locate(err)
+		return nil, err
 	}
 	var without []string
 	for _, w := range opts.Without {
@@ -129,22 +127,41 @@ func parse(ctx context.Context, name string, opts Options) (*parsed, error) {
 	return &parsed{src: src, ns: ns, project: project, fsys: fsys, vars: vars}, nil
 }
 
+// compose parses the stack file src with compose-go as project ns, interpolating it with vars.
+func compose(ctx context.Context, ns string, src *source, vars map[string]string) (*types.Project, error) {
+	project, err := loader.LoadWithContext(ctx, types.ConfigDetails{
+		WorkingDir:  ".",
+		ConfigFiles: []types.ConfigFile{{Filename: src.file, Content: src.content}},
+		Environment: vars,
+	}, func(o *loader.Options) {
+		o.SetProjectName(ns, true)
+		o.ResolvePaths = false // files are read from this package, bind sources must be absolute
+		o.SkipInclude = true
+		o.SkipExtends = true
+		o.SkipResolveLabels = true
+		o.SkipConsistencyCheck = true // the converter checks references itself, and names their lines
+	}, loader.WithDiscardEnvFiles)
+	if err != nil {
+		return nil, src.locate(err)
+	}
+	return project, nil
+}
+
 // keycloakNetwork is the key, in the stacks that use it, of the keycloak stack's network.
 const keycloakNetwork = "keycloak"
 
-// LoadAll loads every stack in deployment order; it reports the problems of all of them at once.
-func LoadAll(ctx context.Context, opts Options) ([]*Stack, error) {
-	var out []*Stack
-	var errs []error
-	for _, name := range All {
-		st, err := Load(ctx, name, opts)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		out = append(out, st)
+// LoadStacks loads the stacks names at once and returns those that loaded, in the order of names, with the
+// problems of all the others. (On this 2-core machine loading at once is no faster than one after the other,
+// 40-48 ms for the three parses either way; the secrets' slow hashes take turns: dataHash.)
+func LoadStacks(ctx context.Context, names []string, opts Options) ([]*Stack, error) {
+	loaded := make([]*Stack, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() { loaded[i], errs[i] = Load(ctx, name, opts) })
 	}
-	return out, errors.Join(errs...)
+	wg.Wait()
+	return slices.DeleteFunc(loaded, func(st *Stack) bool { return st == nil }), errors.Join(errs...)
 }
 
 var namespaceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)

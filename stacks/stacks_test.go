@@ -437,20 +437,20 @@ func TestSecretNamesCarryASaltedSlowHash(t *testing.T) {
 	pw := []byte("hunter2")
 	sum := sha256.Sum256(pw)
 	plain := hex.EncodeToString(sum[:4])
-	a, err := newObject("zb-spire", "pw", pw, nil, true)
+	a, err := newObject("zb-spire", "pw", pw, nil, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.HasSuffix(a.Name, plain) {
 		t.Errorf("secret %s carries the unsalted SHA-256 prefix %s of its data", a.Name, plain)
 	}
-	if again, _ := newObject("zb-spire", "pw", pw, nil, true); again.Name != a.Name {
+	if again, _ := newObject("zb-spire", "pw", pw, nil, true, nil); again.Name != a.Name {
 		t.Errorf("same data, names %s and %s", a.Name, again.Name)
 	}
-	if other, _ := newObject("zb-keycloak", "pw", pw, nil, true); strings.TrimPrefix(other.Name, "zb-keycloak_pw_") == strings.TrimPrefix(a.Name, "zb-spire_pw_") {
+	if other, _ := newObject("zb-keycloak", "pw", pw, nil, true, nil); strings.TrimPrefix(other.Name, "zb-keycloak_pw_") == strings.TrimPrefix(a.Name, "zb-spire_pw_") {
 		t.Errorf("same password, same digits in two stacks: %s %s", a.Name, other.Name)
 	}
-	if cfg, _ := newObject("zb-spire", "conf", pw, nil, false); cfg.Name != "zb-spire_conf_"+plain {
+	if cfg, _ := newObject("zb-spire", "conf", pw, nil, false, nil); cfg.Name != "zb-spire_conf_"+plain {
 		t.Errorf("config %s; want the plain hash %s", cfg.Name, plain)
 	}
 }

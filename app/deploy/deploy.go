@@ -16,6 +16,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app"
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
+	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/devenv"
@@ -226,14 +227,34 @@ func StateEngine(cfg stack.Config) stack.NodeEngine {
 	return nil
 }
 
-// ResumeRestores finishes, under up's lock, what an interrupted `restore --swarm` left (FinishInterruptedRestores).
-func ResumeRestores(ctx context.Context, c *command.CLI, sc *config.Stack) error {
+// ResumeRestores finishes, under up's lock, what an interrupted `restore --swarm` of these stacks (names) left
+// (FinishInterruptedRestores). Another deployment's restore on the same Swarm (another --prefix) is not this up's
+// to finish: it may be running, between its own lock's renewals.
+func ResumeRestores(ctx context.Context, c *command.CLI, sc *config.Stack, names stacks.Names) error {
 	d, err := Docker(sc)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	return FinishInterruptedRestores(ctx, c, d)
+	return FinishInterruptedRestores(ctx, c, OwnServices{LabelledServices: d, Names: names})
+}
+
+// OwnServices narrows ServicesLabelled to the services of the stacks of Names.
+type OwnServices struct {
+	backup.LabelledServices
+	Names stacks.Names
+}
+
+func (o OwnServices) ServicesLabelled(ctx context.Context, key string) ([]string, error) {
+	names, err := o.LabelledServices.ServicesLabelled(ctx, key)
+	return slices.DeleteFunc(names, func(service string) bool {
+		for _, ns := range o.Names {
+			if strings.HasPrefix(service, ns+"_") {
+				return false
+			}
+		}
+		return true
+	}), err
 }
 
 // Docker is a client of the Docker Engine at DOCKER_HOST (no call yet); a refused DOCKER_HOST is invalid

@@ -55,7 +55,7 @@ func Render(ctx context.Context, c *command.CLI, o *StackOptions, dev *DevOption
 		return nil, nil, err
 	}
 	opts := render.Options{Stack: names, Project: r.Project, Host: r.Host,
-		Stacks: stacks.Options{Names: stacks.DefaultNames(o.Prefix), Without: without, ExternalKeycloak: o.ExternalKeycloak},
+		Stacks: stacks.Options{Names: stacks.DefaultNames(o.Prefix), Without: without, ExternalKeycloak: o.ExternalKeycloak, Parsed: stacks.NewParseCache()}, // each file parsed once for both
 		// POLICIES_FILE, SPIRE_ENTRIES_FILE: checked and shipped to the bootstrap as configs, as up does
 		Adjust: func(st *stacks.Stack) error { return AddJobFiles(st, sc.Vars) },
 		// the controller's CA does not exist yet: up pins it (app/capin), rendered files trust it on first contact

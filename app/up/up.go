@@ -30,127 +30,181 @@ type Options struct {
 	WithoutSnapshot bool     // upgrade a stateful server without a snapshot first
 }
 
-// Run is up.
+// Run is up: the configuration, the stacks loaded and checked (everything before the first write), then the
+// deploy, as an upgrade when a stateful server's image changes.
 func Run(ctx context.Context, c *command.CLI, opts *Options) error {
-	o, dev, comp, without, rerun := &opts.StackOptions, &opts.Dev, &opts.Compose, slices.Clone(opts.Without), opts.Rerun
-	if comp.Enabled {
-		return Compose(ctx, c, o, dev, comp)
+	if opts.Compose.Enabled {
+		return Compose(ctx, c, &opts.StackOptions, &opts.Dev, &opts.Compose)
 	}
 	defer c.LiveView("up")() // from the start: on a terminal, the view replaces the info logs
-	names, err := o.Selected()
-	if err != nil {
+	r := &run{c: c, opts: opts, o: &opts.StackOptions, without: slices.Clone(opts.Without), parsed: stacks.NewParseCache()}
+	if err := r.configure(); err != nil {
+		return err
+	}
+	if err := r.loadStacks(ctx); err != nil {
+		return err
+	}
+	if err := deploy.Preflight(ctx, c, r.sc, r.loaded); err != nil {
+		return err
+	}
+	err := r.deploy(ctx)
+	if err == nil && !r.o.DryRun && c.Output == "text" && slices.Contains(r.names, stacks.OpenZiti) {
+		deploy.WriteSummary(c.Stdout, r.sc.Vars, r.sc.Docker.Host, deploy.SummaryStateDir(&opts.Dev))
+	}
+	return err
+}
+
+// run is one up: what its steps (configure, loadStacks, deploy) find out and share.
+type run struct {
+	c       *command.CLI
+	opts    *Options
+	o       *deploy.StackOptions
+	names   []string      // the stacks, in deployment order
+	sc      *config.Stack // the configuration
+	without []string      // services left out
+	parsed  *stacks.ParseCache
+	digests *deploy.DevDigests // --dev: the digits of secrets' names kept in the state directory
+	loaded  []*stacks.Stack    // the stacks of names, loaded with sc.Vars
+	again   []string           // job services run again although unchanged
+}
+
+// configure reads the configuration (with --dev's defaults) and decides which services are left out.
+func (r *run) configure() error {
+	var err error
+	if r.names, err = r.o.Selected(); err != nil {
 		return err
 	}
 	var defaults map[string]string
-	if dev.Enabled {
-		if defaults, err = dev.Defaults(c); err != nil {
+	if r.opts.Dev.Enabled {
+		if defaults, err = r.opts.Dev.Defaults(r.c); err != nil {
 			return err
 		}
+		if r.digests, err = deploy.OpenDevDigests(r.opts.Dev.Dir(), defaults); err != nil {
+			return exitcode.With(exitcode.InvalidConfig, err)
+		}
 	}
-	sc, err := deploy.LoadStack(c, o, defaults)
-	if err != nil {
+	if r.sc, err = deploy.LoadStack(r.c, r.o, defaults); err != nil {
 		return err
 	}
-	if slices.Contains(without, stacks.BootstrapService) {
-		without = append(without, stacks.BootstrapDockerService) // its Docker proxy serves nothing else
+	if slices.Contains(r.without, stacks.BootstrapService) {
+		r.without = append(r.without, stacks.BootstrapDockerService) // its Docker proxy serves nothing else
 	}
-	if sc.Vars["BACKUP_SCHEDULE"] == "" {
-		without = append(without, stacks.BackupService, stacks.BackupDockerService)
-	} else if err := deploy.CheckBackupService(c, sc, o.ExternalKeycloak); err != nil {
+	if r.sc.Vars["BACKUP_SCHEDULE"] == "" {
+		r.without = append(r.without, stacks.BackupService, stacks.BackupDockerService)
+	} else if err := deploy.CheckBackupService(r.c, r.sc, r.o.ExternalKeycloak); err != nil {
 		return err
 	}
-	if u, local := deploy.LocalPublicURL(sc); local && !dev.Enabled && !o.ExternalKeycloak {
-		c.Log.Warn("Keycloak's public URL is on this machine: its pages and the issuer of its tokens name it, so users on other machines cannot log in; set KEYCLOAK_PUBLIC_URL to the URL they reach", "KEYCLOAK_PUBLIC_URL", u)
+	if u, local := deploy.LocalPublicURL(r.sc); local && !r.opts.Dev.Enabled && !r.o.ExternalKeycloak {
+		r.c.Log.Warn("Keycloak's public URL is on this machine: its pages and the issuer of its tokens name it, so users on other machines cannot log in; set KEYCLOAK_PUBLIC_URL to the URL they reach", "KEYCLOAK_PUBLIC_URL", u)
 	}
-	// all stack files first: bad input fails before any call. SPIRE_NODE_CA, unless given, is read from the
-	// Swarm once everything else is known to be right.
-	load := func() ([]*stacks.Stack, error) {
-		var loaded []*stacks.Stack
-		var errs []error
-		for _, n := range names {
-			st, err := stacks.Load(ctx, n, stacks.Options{Names: stacks.DefaultNames(o.Prefix), Vars: sc.Vars, Without: without, ExternalKeycloak: o.ExternalKeycloak})
-			if err == nil {
-				err = deploy.AddJobFiles(st, sc.Vars)
-			}
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			loaded = append(loaded, st)
-		}
-		if err := errors.Join(errs...); err != nil {
-			return nil, exitcode.With(exitcode.InvalidConfig, err)
-		}
-		return loaded, nil
+	if r.opts.Rerun {
+		r.again = []string{stacks.BootstrapService}
 	}
-	facts := deploy.SwarmFacts{NodeCA: sc.Vars["SPIRE_NODE_CA"] == "", Datastore: sc.Vars["SPIRE_DATASTORE_SUFFIX"] == "" && slices.Contains(names, stacks.Spire)}
+	return nil
+}
+
+// loadStacks loads every stack file first, so that bad input fails before any call; then SPIRE_NODE_CA, unless
+// given, and SPIRE_DATASTORE_SUFFIX are read from the Swarm, and the stacks loaded again with them (each file is
+// parsed once: the second load only converts again).
+func (r *run) loadStacks(ctx context.Context) error {
+	facts := deploy.SwarmFacts{NodeCA: r.sc.Vars["SPIRE_NODE_CA"] == "", Datastore: r.sc.Vars["SPIRE_DATASTORE_SUFFIX"] == "" && slices.Contains(r.names, stacks.Spire)}
 	if facts.NodeCA {
-		sc.Vars["SPIRE_NODE_CA"] = "(read from the Swarm)"
+		r.sc.Vars["SPIRE_NODE_CA"] = "(read from the Swarm)"
 	}
-	loaded, err := load()
+	defer r.saveDigests()
+	if err := r.load(ctx); err != nil || !facts.NodeCA && !facts.Datastore {
+		return err
+	}
+	if err := facts.Read(ctx, r.c.Log, r.sc, stacks.DefaultNames(r.o.Prefix)[stacks.Spire]); err != nil {
+		return err
+	}
+	return r.load(ctx)
+}
+
+// saveDigests keeps the digits of secrets' names computed by this run for the next (--dev); they are a cache:
+// a failure costs the next run their computing, nothing else.
+func (r *run) saveDigests() {
+	if r.digests == nil {
+		return
+	}
+	if err := r.digests.Save(); err != nil {
+		r.c.Log.Warn("dev: the digits of the secrets' names are not kept for the next run", "err", err.Error())
+	}
+}
+
+// stackOptions are the options every stack is loaded with.
+func (r *run) stackOptions() stacks.Options {
+	o := stacks.Options{Names: stacks.DefaultNames(r.o.Prefix), Vars: r.sc.Vars, Without: r.without, ExternalKeycloak: r.o.ExternalKeycloak, Parsed: r.parsed}
+	if r.digests != nil {
+		o.Digests = r.digests
+	}
+	return o
+}
+
+// load loads the stacks with the configuration as it is now, with the files the bootstrap job reads.
+func (r *run) load(ctx context.Context) error {
+	loaded, err := stacks.LoadStacks(ctx, r.names, r.stackOptions())
+	errs := []error{err}
+	for _, st := range loaded {
+		errs = append(errs, deploy.AddJobFiles(st, r.sc.Vars))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return exitcode.With(exitcode.InvalidConfig, err)
+	}
+	r.loaded = loaded
+	return nil
+}
+
+// mode is how the steps run: --dry-run only plans.
+func (r *run) mode() steps.Mode {
+	if r.o.DryRun {
+		return steps.PlanOnly
+	}
+	return steps.Apply
+}
+
+// deploy deploys the stacks under the lock, as an upgrade (snapshot, deploy, checks, rollback: upgrade.go) when a
+// stateful server's image changes.
+func (r *run) deploy(ctx context.Context) error {
+	controllerOnly, err := capin.ControllerOnlyStack(ctx, r.loaded, r.stackOptions())
 	if err != nil {
 		return err
 	}
-	if facts.NodeCA || facts.Datastore {
-		if err := facts.Read(ctx, c.Log, sc, stacks.DefaultNames(o.Prefix)[stacks.Spire]); err != nil {
-			return err
-		}
-		if loaded, err = load(); err != nil {
-			return err
-		}
-	}
-	if err := deploy.Preflight(ctx, c, sc, loaded); err != nil {
-		return err
-	}
-	controllerOnly, err := capin.ControllerOnlyStack(ctx, loaded, stacks.Options{Names: stacks.DefaultNames(o.Prefix), Vars: sc.Vars, Without: without, ExternalKeycloak: o.ExternalKeycloak})
-	if err != nil {
-		return err
-	}
-	var again []string
-	if rerun {
-		again = []string{stacks.BootstrapService}
-	}
-	mode := steps.Apply
-	if o.DryRun {
-		mode = steps.PlanOnly
-	}
-	deployOnce := func(ctx context.Context) error {
-		if mode == steps.Apply {
-			// a restore killed half-way left services scaled to 0: bring them back before the deploy, which
-			// would overwrite the labels that say how
-			if err := deploy.ResumeRestores(ctx, c, sc); err != nil {
-				return err
-			}
-		}
-		return c.Exec(ctx, mode, deploy.Steps(sc, o, again, func(cfg stack.Config) []steps.Step {
-			cfg.AfterWrites = deploy.HandOverLock(c.Log)
-			if c.Live != nil {
-				cfg.Watch = c.Live.Stack
-			}
-			state := stack.NewStateNode(func() stack.NodeEngine { return deploy.StateEngine(cfg) }, config.StateLabel, app.DockerReachable)
-			out := append([]steps.Step{state}, capin.Steps(cfg, capin.DockerEngine(cfg), controllerOnly, stack.StateNodeName, loaded...)...)
-			for _, st := range loaded {
-				if st.HasService(stacks.BootstrapService) && !o.DryRun {
-					out = append(out, stack.NewJob(cfg, st, stacks.BootstrapService, loaded...))
-				}
-			}
-			return out
-		}))
-	}
-	// a stateful server's new image is an upgrade: snapshot, deploy, checks, rollback (upgrade.go)
-	err = upOrUpgrade(ctx, c, sc, o, opts.WithoutSnapshot, loaded, func(ctx context.Context, vars map[string]string, rerunJob bool) error {
-		if maps.Copy(sc.Vars, vars); rerunJob {
-			again = []string{stacks.BootstrapService}
+	return upOrUpgrade(ctx, r.c, r.sc, r.o, r.opts.WithoutSnapshot, r.loaded, func(ctx context.Context, vars map[string]string, rerunJob bool) error {
+		if maps.Copy(r.sc.Vars, vars); rerunJob {
+			r.again = []string{stacks.BootstrapService}
 		}
 		if vars != nil { // the rollback's previous versions
-			if loaded, err = load(); err != nil {
+			if err := r.load(ctx); err != nil {
 				return err
 			}
 		}
-		return deploy.UnderLock(ctx, c, sc, mode, deployOnce)
+		return deploy.UnderLock(ctx, r.c, r.sc, r.mode(), func(ctx context.Context) error { return r.deployOnce(ctx, controllerOnly) })
 	})
-	if err == nil && !o.DryRun && c.Output == "text" && slices.Contains(names, stacks.OpenZiti) {
-		deploy.WriteSummary(c.Stdout, sc.Vars, sc.Docker.Host, deploy.SummaryStateDir(dev))
+}
+
+// deployOnce runs the deploy steps once: the state node, the stacks in their order (the controller alone first
+// on a new Swarm, its CA pinned), and the bootstrap job.
+func (r *run) deployOnce(ctx context.Context, controllerOnly *stacks.Stack) error {
+	if r.mode() == steps.Apply {
+		// a restore killed half-way left services scaled to 0: bring them back before the deploy, which would
+		// overwrite the labels that say how
+		if err := deploy.ResumeRestores(ctx, r.c, r.sc, stacks.DefaultNames(r.o.Prefix)); err != nil {
+			return err
+		}
 	}
-	return err
+	return r.c.Exec(ctx, r.mode(), deploy.Steps(r.sc, r.o, r.again, func(cfg stack.Config) []steps.Step {
+		cfg.AfterWrites = deploy.HandOverLock(r.c.Log)
+		if r.c.Live != nil {
+			cfg.Watch = r.c.Live.Stack
+		}
+		state := stack.NewStateNode(func() stack.NodeEngine { return deploy.StateEngine(cfg) }, config.StateLabel, app.DockerReachable)
+		out := append([]steps.Step{state}, capin.Steps(cfg, capin.DockerEngine(cfg), controllerOnly, stack.StateNodeName, r.loaded...)...)
+		for _, st := range r.loaded {
+			if st.HasService(stacks.BootstrapService) && !r.o.DryRun {
+				out = append(out, stack.NewJob(cfg, st, stacks.BootstrapService, r.loaded...))
+			}
+		}
+		return out
+	}))
 }

@@ -109,22 +109,15 @@ func (c *Client) ListServicePolicies(ctx context.Context, filter string) ([]Serv
 
 // CreateServicePolicy creates sp and returns its id.
 func (c *Client) CreateServicePolicy(ctx context.Context, sp ServicePolicy) (string, error) {
-	var id string
-	err := c.do(ctx, "create service policy "+sp.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create service policy "+sp.Name, func(ctx context.Context) (*service_policy.CreateServicePolicyCreated, error) {
 		p := service_policy.NewCreateServicePolicyParamsWithContext(ctx)
 		p.Policy = &rest_model.ServicePolicyCreate{
 			Name: &sp.Name, Type: dialBind(sp.Type), Semantic: semantic(sp.Semantic),
 			IdentityRoles: roles(sp.IdentityRoles), ServiceRoles: roles(sp.ServiceRoles),
 			PostureCheckRoles: roles(sp.PostureCheckRoles), Tags: tagsToWire(sp.Tags),
 		}
-		resp, err := c.mgmt.ServicePolicy.CreateServicePolicy(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.ServicePolicy.CreateServicePolicy(p, c.session())
 	})
-	return id, err
 }
 
 // UpdateServicePolicy replaces every field of service policy id with those of sp (a full update).
@@ -183,21 +176,14 @@ func (c *Client) ListEdgeRouterPolicies(ctx context.Context, filter string) ([]E
 
 // CreateEdgeRouterPolicy creates erp and returns its id.
 func (c *Client) CreateEdgeRouterPolicy(ctx context.Context, erp EdgeRouterPolicy) (string, error) {
-	var id string
-	err := c.do(ctx, "create edge router policy "+erp.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create edge router policy "+erp.Name, func(ctx context.Context) (*edge_router_policy.CreateEdgeRouterPolicyCreated, error) {
 		p := edge_router_policy.NewCreateEdgeRouterPolicyParamsWithContext(ctx)
 		p.Policy = &rest_model.EdgeRouterPolicyCreate{
 			Name: &erp.Name, Semantic: semantic(erp.Semantic),
 			IdentityRoles: roles(erp.IdentityRoles), EdgeRouterRoles: roles(erp.EdgeRouterRoles), Tags: tagsToWire(erp.Tags),
 		}
-		resp, err := c.mgmt.EdgeRouterPolicy.CreateEdgeRouterPolicy(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.EdgeRouterPolicy.CreateEdgeRouterPolicy(p, c.session())
 	})
-	return id, err
 }
 
 // UpdateEdgeRouterPolicy replaces every field of edge-router policy id with those of erp (a full update).
@@ -254,21 +240,14 @@ func (c *Client) ListServiceEdgeRouterPolicies(ctx context.Context, filter strin
 
 // CreateServiceEdgeRouterPolicy creates serp and returns its id.
 func (c *Client) CreateServiceEdgeRouterPolicy(ctx context.Context, serp ServiceEdgeRouterPolicy) (string, error) {
-	var id string
-	err := c.do(ctx, "create service edge router policy "+serp.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create service edge router policy "+serp.Name, func(ctx context.Context) (*service_edge_router_policy.CreateServiceEdgeRouterPolicyCreated, error) {
 		p := service_edge_router_policy.NewCreateServiceEdgeRouterPolicyParamsWithContext(ctx)
 		p.Policy = &rest_model.ServiceEdgeRouterPolicyCreate{
 			Name: &serp.Name, Semantic: semantic(serp.Semantic),
 			ServiceRoles: roles(serp.ServiceRoles), EdgeRouterRoles: roles(serp.EdgeRouterRoles), Tags: tagsToWire(serp.Tags),
 		}
-		resp, err := c.mgmt.ServiceEdgeRouterPolicy.CreateServiceEdgeRouterPolicy(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.ServiceEdgeRouterPolicy.CreateServiceEdgeRouterPolicy(p, c.session())
 	})
-	return id, err
 }
 
 // UpdateServiceEdgeRouterPolicy replaces every field of service-edge-router policy id with those of serp.

@@ -85,8 +85,7 @@ func (c *Client) GetEdgeRouter(ctx context.Context, id string) (RouterEnrolment,
 
 // CreateEdgeRouter creates an edge router, which gets a pending one-time enrolment, and returns its id.
 func (c *Client) CreateEdgeRouter(ctx context.Context, in RouterSpec) (string, error) {
-	var id string
-	err := c.do(ctx, "create edge router "+in.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create edge router "+in.Name, func(ctx context.Context) (*edge_router.CreateEdgeRouterCreated, error) {
 		p := edge_router.NewCreateEdgeRouterParamsWithContext(ctx)
 		p.EdgeRouter = &rest_model.EdgeRouterCreate{
 			Name:              &in.Name,
@@ -94,14 +93,8 @@ func (c *Client) CreateEdgeRouter(ctx context.Context, in RouterSpec) (string, e
 			RoleAttributes:    attributes(in.RoleAttributes),
 			Tags:              tagsToWire(in.Tags),
 		}
-		resp, err := c.mgmt.EdgeRouter.CreateEdgeRouter(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.EdgeRouter.CreateEdgeRouter(p, c.session())
 	})
-	return id, err
 }
 
 // UpdateEdgeRouter patches the role attributes of edge router id, turns its tunneler on when in asks for it

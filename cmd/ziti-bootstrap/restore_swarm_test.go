@@ -27,15 +27,14 @@ import (
 // anything is touched, naming the flag.
 func TestRestoreSwarm(t *testing.T) {
 	b := newBedBackup(t)
-	backupArgs := append(b.args(b.spireDatastore), "--prefix", b.prefix, "--sources", "spire")
-	b.run(t, exitcode.OK, []string{"backup"}, backupArgs...)
+	b.spireSet(t)
 	c, err := docker.New(b.in.Docker.Host, nil)
 	mustNoErr(t, err)
 	defer c.Close()
 	service := "zb-restore-test-" + randomHex(3)
 	testbed.SleepService(t, c, service, 2)
 	target := restoreTarget(t)
-	restoreArgs := append(b.args(target), "--prefix", b.prefix, "--sources", "spire")
+	restoreArgs := b.spireOnly(target)
 	restore := []string{"restore", "latest", "--yes", "--swarm"}
 
 	t.Run("a service that does not exist changes nothing", func(t *testing.T) {
@@ -129,8 +128,7 @@ func TestRestoreSwarmKilledAtEachStep(t *testing.T) {
 	// a killed run's lock expires after ZB_LOCK_TTL; the next one waits for it
 	t.Setenv("ZB_LOCK_TTL", "6s")
 	t.Setenv("ZB_LOCK_WAIT", "2m")
-	backupArgs := append(b.args(b.spireDatastore), "--prefix", b.prefix, "--sources", "spire")
-	b.run(t, exitcode.OK, []string{"backup"}, backupArgs...)
+	b.spireSet(t)
 	c, err := docker.New(b.in.Docker.Host, nil)
 	mustNoErr(t, err)
 	defer c.Close()

@@ -99,14 +99,13 @@ func signerDiff(want, have ziti.ExtJWTSigner) steps.Diff {
 	steps.Compare(&f, FieldJWKSEndpoint, have.JWKSEndpoint, want.JWKSEndpoint)
 	steps.Compare(&f, FieldCertPEM, have.CertPEM, want.CertPEM)
 	steps.Compare(&f, FieldKid, have.Kid, want.Kid)
-	f.Add(claimsProperty(want.ClaimsProperty) != claimsProperty(have.ClaimsProperty), FieldClaimsProperty,
-		claimsProperty(have.ClaimsProperty), claimsProperty(want.ClaimsProperty))
+	steps.Compare(&f, FieldClaimsProperty, claimsProperty(have.ClaimsProperty), claimsProperty(want.ClaimsProperty))
 	steps.Compare(&f, FieldUseExternalID, have.UseExternalID, want.UseExternalID)
 	steps.Compare(&f, FieldEnabled, have.Enabled, want.Enabled)
 	steps.Compare(&f, FieldClientID, have.ClientID, want.ClientID)
 	steps.Compare(&f, FieldExternalAuthURL, have.ExternalAuthURL, want.ExternalAuthURL)
 	f.Add(!ziti.EqualSets(want.Scopes, have.Scopes), FieldScopes, have.Scopes, want.Scopes)
-	f.Add(targetToken(want.TargetToken) != targetToken(have.TargetToken), FieldTargetToken, targetToken(have.TargetToken), targetToken(want.TargetToken))
+	steps.Compare(&f, FieldTargetToken, targetToken(have.TargetToken), targetToken(want.TargetToken))
 	return f
 }
 
@@ -154,8 +153,7 @@ func policyDiff(want, have ziti.AuthPolicy) steps.Diff {
 	f.Add(!ziti.EqualSets(want.PrimaryExtJWTAllowedSigners, have.PrimaryExtJWTAllowedSigners), FieldExtJWTSigners,
 		have.PrimaryExtJWTAllowedSigners, want.PrimaryExtJWTAllowedSigners)
 	steps.Compare(&f, FieldUpdbAllowed, have.PrimaryUpdbAllowed, want.PrimaryUpdbAllowed)
-	f.Add(minLen(want.PrimaryUpdbMinPasswordLength) != minLen(have.PrimaryUpdbMinPasswordLength), FieldUpdbMinLength,
-		minLen(have.PrimaryUpdbMinPasswordLength), minLen(want.PrimaryUpdbMinPasswordLength))
+	steps.Compare(&f, FieldUpdbMinLength, minLen(have.PrimaryUpdbMinPasswordLength), minLen(want.PrimaryUpdbMinPasswordLength))
 	steps.Compare(&f, FieldUpdbSpecialChar, have.PrimaryUpdbRequireSpecialChar, want.PrimaryUpdbRequireSpecialChar)
 	steps.Compare(&f, FieldUpdbNumberChar, have.PrimaryUpdbRequireNumberChar, want.PrimaryUpdbRequireNumberChar)
 	steps.Compare(&f, FieldUpdbMixedCase, have.PrimaryUpdbRequireMixedCase, want.PrimaryUpdbRequireMixedCase)

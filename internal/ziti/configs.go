@@ -36,23 +36,17 @@ type Config struct {
 
 // ListConfigTypes returns every config type matching filter ("" for all).
 func (c *Client) ListConfigTypes(ctx context.Context, filter string) ([]ConfigType, error) {
-	var out []ConfigType
-	err := listAll(ctx, c, "list config types", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := config.NewListConfigTypesParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.Config.ListConfigTypes(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			if d != nil {
-				out = append(out, ConfigType{ID: str(d.ID), Name: str(d.Name)})
-			}
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list config types", filter, config.NewListConfigTypesParamsWithContext,
+		func(p *config.ListConfigTypesParams) (*config.ListConfigTypesOK, error) {
+			return c.mgmt.Config.ListConfigTypes(p, c.session())
+		},
+		func(r *config.ListConfigTypesOK) ([]*rest_model.ConfigTypeDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, configTypeFromWire)
+}
+
+func configTypeFromWire(d *rest_model.ConfigTypeDetail) ConfigType {
+	return ConfigType{ID: str(d.ID), Name: str(d.Name)}
 }
 
 // ListConfigs returns every config matching filter (e.g. FilterEq("name", "x"); "" for all).

@@ -80,31 +80,24 @@ type PolicyAdvice struct {
 
 // ListServicePolicies returns every service policy matching filter ("" for all).
 func (c *Client) ListServicePolicies(ctx context.Context, filter string) ([]ServicePolicy, error) {
-	var out []ServicePolicy
-	err := listAll(ctx, c, "list service policies", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := service_policy.NewListServicePoliciesParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.ServicePolicy.ListServicePolicies(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			if d == nil {
-				continue
-			}
-			out = append(out, ServicePolicy{
-				ID: str(d.ID), Name: str(d.Name), Type: enumStr(d.Type), Semantic: enumStr(d.Semantic),
-				IdentityRoles: d.IdentityRoles, ServiceRoles: d.ServiceRoles, PostureCheckRoles: d.PostureCheckRoles,
-				IdentityRoleNames:     roleNames(d.IdentityRoles, d.IdentityRolesDisplay),
-				ServiceRoleNames:      roleNames(d.ServiceRoles, d.ServiceRolesDisplay),
-				PostureCheckRoleNames: roleNames(d.PostureCheckRoles, d.PostureCheckRolesDisplay),
-				Tags:                  tagsFromWire(d.Tags),
-			})
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list service policies", filter, service_policy.NewListServicePoliciesParamsWithContext,
+		func(p *service_policy.ListServicePoliciesParams) (*service_policy.ListServicePoliciesOK, error) {
+			return c.mgmt.ServicePolicy.ListServicePolicies(p, c.session())
+		},
+		func(r *service_policy.ListServicePoliciesOK) ([]*rest_model.ServicePolicyDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, servicePolicyFromWire)
+}
+
+func servicePolicyFromWire(d *rest_model.ServicePolicyDetail) ServicePolicy {
+	return ServicePolicy{
+		ID: str(d.ID), Name: str(d.Name), Type: enumStr(d.Type), Semantic: enumStr(d.Semantic),
+		IdentityRoles: d.IdentityRoles, ServiceRoles: d.ServiceRoles, PostureCheckRoles: d.PostureCheckRoles,
+		IdentityRoleNames:     roleNames(d.IdentityRoles, d.IdentityRolesDisplay),
+		ServiceRoleNames:      roleNames(d.ServiceRoles, d.ServiceRolesDisplay),
+		PostureCheckRoleNames: roleNames(d.PostureCheckRoles, d.PostureCheckRolesDisplay),
+		Tags:                  tagsFromWire(d.Tags),
+	}
 }
 
 // CreateServicePolicy creates sp and returns its id.
@@ -147,31 +140,24 @@ func (c *Client) DeleteServicePolicy(ctx context.Context, id string) error {
 
 // ListEdgeRouterPolicies returns every edge-router policy matching filter ("" for all), system ones included.
 func (c *Client) ListEdgeRouterPolicies(ctx context.Context, filter string) ([]EdgeRouterPolicy, error) {
-	var out []EdgeRouterPolicy
-	err := listAll(ctx, c, "list edge router policies", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := edge_router_policy.NewListEdgeRouterPoliciesParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.EdgeRouterPolicy.ListEdgeRouterPolicies(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			if d == nil {
-				continue
-			}
-			out = append(out, EdgeRouterPolicy{
-				ID: str(d.ID), Name: str(d.Name), Semantic: enumStr(d.Semantic),
-				IdentityRoles: d.IdentityRoles, EdgeRouterRoles: d.EdgeRouterRoles,
-				IdentityRoleNames:   roleNames(d.IdentityRoles, d.IdentityRolesDisplay),
-				EdgeRouterRoleNames: roleNames(d.EdgeRouterRoles, d.EdgeRouterRolesDisplay),
-				IsSystem:            boolean(d.IsSystem),
-				Tags:                tagsFromWire(d.Tags),
-			})
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list edge router policies", filter, edge_router_policy.NewListEdgeRouterPoliciesParamsWithContext,
+		func(p *edge_router_policy.ListEdgeRouterPoliciesParams) (*edge_router_policy.ListEdgeRouterPoliciesOK, error) {
+			return c.mgmt.EdgeRouterPolicy.ListEdgeRouterPolicies(p, c.session())
+		},
+		func(r *edge_router_policy.ListEdgeRouterPoliciesOK) ([]*rest_model.EdgeRouterPolicyDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, edgeRouterPolicyFromWire)
+}
+
+func edgeRouterPolicyFromWire(d *rest_model.EdgeRouterPolicyDetail) EdgeRouterPolicy {
+	return EdgeRouterPolicy{
+		ID: str(d.ID), Name: str(d.Name), Semantic: enumStr(d.Semantic),
+		IdentityRoles: d.IdentityRoles, EdgeRouterRoles: d.EdgeRouterRoles,
+		IdentityRoleNames:   roleNames(d.IdentityRoles, d.IdentityRolesDisplay),
+		EdgeRouterRoleNames: roleNames(d.EdgeRouterRoles, d.EdgeRouterRolesDisplay),
+		IsSystem:            boolean(d.IsSystem),
+		Tags:                tagsFromWire(d.Tags),
+	}
 }
 
 // CreateEdgeRouterPolicy creates erp and returns its id.
@@ -212,30 +198,23 @@ func (c *Client) DeleteEdgeRouterPolicy(ctx context.Context, id string) error {
 
 // ListServiceEdgeRouterPolicies returns every service-edge-router policy matching filter ("" for all).
 func (c *Client) ListServiceEdgeRouterPolicies(ctx context.Context, filter string) ([]ServiceEdgeRouterPolicy, error) {
-	var out []ServiceEdgeRouterPolicy
-	err := listAll(ctx, c, "list service edge router policies", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := service_edge_router_policy.NewListServiceEdgeRouterPoliciesParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.ServiceEdgeRouterPolicy.ListServiceEdgeRouterPolicies(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			if d == nil {
-				continue
-			}
-			out = append(out, ServiceEdgeRouterPolicy{
-				ID: str(d.ID), Name: str(d.Name), Semantic: enumStr(d.Semantic),
-				ServiceRoles: d.ServiceRoles, EdgeRouterRoles: d.EdgeRouterRoles,
-				ServiceRoleNames:    roleNames(d.ServiceRoles, d.ServiceRolesDisplay),
-				EdgeRouterRoleNames: roleNames(d.EdgeRouterRoles, d.EdgeRouterRolesDisplay),
-				Tags:                tagsFromWire(d.Tags),
-			})
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list service edge router policies", filter, service_edge_router_policy.NewListServiceEdgeRouterPoliciesParamsWithContext,
+		func(p *service_edge_router_policy.ListServiceEdgeRouterPoliciesParams) (*service_edge_router_policy.ListServiceEdgeRouterPoliciesOK, error) {
+			return c.mgmt.ServiceEdgeRouterPolicy.ListServiceEdgeRouterPolicies(p, c.session())
+		},
+		func(r *service_edge_router_policy.ListServiceEdgeRouterPoliciesOK) ([]*rest_model.ServiceEdgeRouterPolicyDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, serviceEdgeRouterPolicyFromWire)
+}
+
+func serviceEdgeRouterPolicyFromWire(d *rest_model.ServiceEdgeRouterPolicyDetail) ServiceEdgeRouterPolicy {
+	return ServiceEdgeRouterPolicy{
+		ID: str(d.ID), Name: str(d.Name), Semantic: enumStr(d.Semantic),
+		ServiceRoles: d.ServiceRoles, EdgeRouterRoles: d.EdgeRouterRoles,
+		ServiceRoleNames:    roleNames(d.ServiceRoles, d.ServiceRolesDisplay),
+		EdgeRouterRoleNames: roleNames(d.EdgeRouterRoles, d.EdgeRouterRolesDisplay),
+		Tags:                tagsFromWire(d.Tags),
+	}
 }
 
 // CreateServiceEdgeRouterPolicy creates serp and returns its id.

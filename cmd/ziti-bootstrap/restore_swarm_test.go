@@ -28,11 +28,7 @@ import (
 func TestRestoreSwarm(t *testing.T) {
 	b := newBedBackup(t)
 	b.spireSet(t)
-	c, err := docker.New(b.in.Docker.Host, nil)
-	mustNoErr(t, err)
-	defer c.Close()
-	service := "zb-restore-test-" + randomHex(3)
-	testbed.SleepService(t, c, service, 2)
+	c, service := b.standIn(t, "zb-restore-test-")
 	target := restoreTarget(t)
 	restoreArgs := b.spireOnly(target)
 	restore := []string{"restore", "latest", "--yes", "--swarm"}
@@ -88,6 +84,18 @@ func TestRestoreSwarm(t *testing.T) {
 	})
 }
 
+// standIn starts a Swarm service of two replicas in the test bed's Swarm, named prefix + random hex, that stands
+// in for the SPIRE server: restore --swarm stops and starts it. It and the client are removed when the test ends.
+func (b *bedBackup) standIn(t *testing.T, prefix string) (*docker.Client, string) {
+	t.Helper()
+	c, err := docker.New(b.in.Docker.Host, nil)
+	mustNoErr(t, err)
+	t.Cleanup(func() { c.Close() })
+	service := prefix + randomHex(3)
+	testbed.SleepService(t, c, service, 2)
+	return c, service
+}
+
 // runningTasks lists the IDs of the service's running tasks, comma-separated.
 func runningTasks(t *testing.T, c *docker.Client, service string) string {
 	t.Helper()
@@ -129,11 +137,7 @@ func TestRestoreSwarmKilledAtEachStep(t *testing.T) {
 	t.Setenv("ZB_LOCK_TTL", "6s")
 	t.Setenv("ZB_LOCK_WAIT", "2m")
 	b.spireSet(t)
-	c, err := docker.New(b.in.Docker.Host, nil)
-	mustNoErr(t, err)
-	defer c.Close()
-	service := "zb-restore-kill-" + randomHex(3)
-	testbed.SleepService(t, c, service, 2)
+	c, service := b.standIn(t, "zb-restore-kill-")
 	ctx := context.Background()
 	for _, step := range []string{"before-stop", "after-stop", "mid-swap", "before-start"} {
 		t.Run(step, func(t *testing.T) {

@@ -60,6 +60,11 @@ func (d *Diff) Add(differs bool, field string, before, after any) {
 	}
 }
 
+// Compare records field in d when before and after differ, each value named once.
+func Compare[T comparable](d *Diff, field string, before, after T) {
+	d.Add(before != after, field, before, after)
+}
+
 // AddSecret records a secret field when differs is true; its values are never shown.
 func (d *Diff) AddSecret(differs bool, field string) { d.Add(differs, field, Redacted, Redacted) }
 

@@ -19,12 +19,11 @@ import (
 // prune --invalid. Without a key, backup warns once and restore needs --allow-unauthenticated.
 func TestForgedSetsOnTheCLI(t *testing.T) {
 	b := newBedBackup(t)
-	common := append(b.args(b.spireDatastore), "--prefix", b.prefix, "--sources", "spire")
+	common := b.spireSet(t)
 	run := func(want int, args ...string) string {
 		t.Helper()
 		return b.run(t, want, args, common...)
 	}
-	run(exitcode.OK, "backup")
 	real := b.sets(t, common...)[0].ID
 
 	c, err := bucket(b.in)

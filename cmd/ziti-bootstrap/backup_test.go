@@ -99,6 +99,20 @@ func (b *bedBackup) args(spireDatastore string) []string {
 		"--pg-bin-dir", b.in.Postgres.BinDir, "--tmp-dir", b.dir}
 }
 
+// spireOnly are the flags of a backup or restore of the SPIRE datastore at datastore alone, under the test's prefix.
+func (b *bedBackup) spireOnly(datastore string) []string {
+	return append(b.args(datastore), "--prefix", b.prefix, "--sources", "spire")
+}
+
+// spireSet backs up the test bed's SPIRE datastore alone, one set under the test's prefix, and returns the flags
+// that name it (spireOnly's).
+func (b *bedBackup) spireSet(t *testing.T) []string {
+	t.Helper()
+	args := b.spireOnly(b.spireDatastore)
+	b.run(t, exitcode.OK, []string{"backup"}, args...)
+	return args
+}
+
 // hostLock are the flags that make backup and restore take the tool's lock in a file of the test's own instead of
 // the test bed's Swarm.
 func (b *bedBackup) hostLock() []string {

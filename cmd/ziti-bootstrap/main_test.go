@@ -24,6 +24,19 @@ func cli(t testing.TB, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// mustExitSaying fails t unless a run exited with want and its stderr (errs) says every one of says.
+func mustExitSaying(t testing.TB, code, want int, errs string, says ...string) {
+	t.Helper()
+	if code != want {
+		t.Fatalf("exit %d, want %d\n%s", code, want, lastLines(errs, 20))
+	}
+	for _, s := range says {
+		if !strings.Contains(errs, s) {
+			t.Errorf("stderr does not say %q:\n%s", s, lastLines(errs, 20))
+		}
+	}
+}
+
 // lastLines is the last n lines of s.
 var lastLines = deploy.LastLines
 
@@ -153,14 +166,7 @@ func TestBadConfigurationListsEveryProblem(t *testing.T) {
 	env := filepath.Join(dir, "bad.env")
 	os.WriteFile(env, []byte("ZITI_CTRL_URL=ftp://x\nZITI_PWD_FILE="+filepath.Join(dir, "nope")+"\nZB_SECRETS_DIR="+dir+"\n"), 0o600)
 	code, out, errs := cli(t, "plan", "--env-file", env)
-	if code != exitcode.InvalidConfig {
-		t.Fatalf("exit %d, want %d\n%s%s", code, exitcode.InvalidConfig, out, errs)
-	}
-	for _, want := range []string{"ZITI_CTRL_URL", "ZITI_PWD_FILE: cannot read", "KEYCLOAK_ADMIN_PASSWORD: required", "ZITI_CA_FILE"} {
-		if !strings.Contains(errs, want) {
-			t.Errorf("error output lacks %q:\n%s", want, errs)
-		}
-	}
+	mustExitSaying(t, code, exitcode.InvalidConfig, errs, "ZITI_CTRL_URL", "ZITI_PWD_FILE: cannot read", "KEYCLOAK_ADMIN_PASSWORD: required", "ZITI_CA_FILE")
 	if out != "" {
 		t.Errorf("nothing should be written to stdout on invalid configuration, got %q", out)
 	}
@@ -201,14 +207,7 @@ func TestBadDeclarationsReportedTogetherBeforeAnyCall(t *testing.T) {
 	entries := filepath.Join(t.TempDir(), "entries.yaml")
 	os.WriteFile(entries, []byte("entries:\n  - spiffeId: spiffe://other.org/x\n    parentId: spiffe://zb.test/p\n    selectors: [\"bad\"]\n    colour: red\n"), 0o600)
 	code, out, errs := cli(t, "apply", "--env-file", env, "--set", "SPIRE_ENTRIES_FILE="+entries, "--set", "KEYCLOAK_REALM=master")
-	if code != exitcode.InvalidConfig {
-		t.Fatalf("exit %d, want %d\n%s", code, exitcode.InvalidConfig, errs)
-	}
-	for _, want := range []string{"SPIRE_ENTRIES_FILE", "colour", "KEYCLOAK_REALM", "master"} {
-		if !strings.Contains(errs, want) {
-			t.Errorf("error lacks %q:\n%s", want, errs)
-		}
-	}
+	mustExitSaying(t, code, exitcode.InvalidConfig, errs, "SPIRE_ENTRIES_FILE", "colour", "KEYCLOAK_REALM", "master")
 	if out != "" {
 		t.Errorf("no step may run on invalid declarations; stdout: %s", out)
 	}

@@ -54,10 +54,9 @@ func fileState(t *testing.T, path string) string {
 // another run holds it, naming the holder and changing nothing; a backup waits and proceeds once it is released.
 func TestRestoreAndBackupTakeTheLock(t *testing.T) {
 	b := newBedBackup(t)
-	backupArgs := append(b.args(b.spireDatastore), "--prefix", b.prefix, "--sources", "spire")
-	b.run(t, exitcode.OK, []string{"backup"}, backupArgs...)
+	backupArgs := b.spireSet(t)
 	target := restoreTarget(t)
-	restoreArgs := append(b.args(target), "--prefix", b.prefix, "--sources", "spire") // the datastore flag is the test's file
+	restoreArgs := b.spireOnly(target) // the datastore flag is the test's file
 	restore := []string{"restore", "latest", "--yes", "--services-stopped"}
 
 	t.Run("restore refused while the lock is held", func(t *testing.T) {

@@ -27,15 +27,10 @@ import (
 // anything is touched, naming the flag.
 func TestRestoreSwarm(t *testing.T) {
 	b := newBedBackup(t)
-	backupArgs := append(b.args(b.spireDatastore), "--prefix", b.prefix, "--sources", "spire")
-	b.run(t, exitcode.OK, []string{"backup"}, backupArgs...)
-	c, err := docker.New(b.in.Docker.Host, nil)
-	mustNoErr(t, err)
-	defer c.Close()
-	service := "zb-restore-test-" + randomHex(3)
-	testbed.SleepService(t, c, service, 2)
+	b.spireSet(t)
+	c, service := b.standIn(t, "zb-restore-test-")
 	target := restoreTarget(t)
-	restoreArgs := append(b.args(target), "--prefix", b.prefix, "--sources", "spire")
+	restoreArgs := b.spireOnly(target)
 	restore := []string{"restore", "latest", "--yes", "--swarm"}
 
 	t.Run("a service that does not exist changes nothing", func(t *testing.T) {
@@ -89,6 +84,18 @@ func TestRestoreSwarm(t *testing.T) {
 	})
 }
 
+// standIn starts a Swarm service of two replicas in the test bed's Swarm, named prefix + random hex, that stands
+// in for the SPIRE server: restore --swarm stops and starts it. It and the client are removed when the test ends.
+func (b *bedBackup) standIn(t *testing.T, prefix string) (*docker.Client, string) {
+	t.Helper()
+	c, err := docker.New(b.in.Docker.Host, nil)
+	mustNoErr(t, err)
+	t.Cleanup(func() { c.Close() })
+	service := prefix + randomHex(3)
+	testbed.SleepService(t, c, service, 2)
+	return c, service
+}
+
 // runningTasks lists the IDs of the service's running tasks, comma-separated.
 func runningTasks(t *testing.T, c *docker.Client, service string) string {
 	t.Helper()
@@ -129,13 +136,8 @@ func TestRestoreSwarmKilledAtEachStep(t *testing.T) {
 	// a killed run's lock expires after ZB_LOCK_TTL; the next one waits for it
 	t.Setenv("ZB_LOCK_TTL", "6s")
 	t.Setenv("ZB_LOCK_WAIT", "2m")
-	backupArgs := append(b.args(b.spireDatastore), "--prefix", b.prefix, "--sources", "spire")
-	b.run(t, exitcode.OK, []string{"backup"}, backupArgs...)
-	c, err := docker.New(b.in.Docker.Host, nil)
-	mustNoErr(t, err)
-	defer c.Close()
-	service := "zb-restore-kill-" + randomHex(3)
-	testbed.SleepService(t, c, service, 2)
+	b.spireSet(t)
+	c, service := b.standIn(t, "zb-restore-kill-")
 	ctx := context.Background()
 	for _, step := range []string{"before-stop", "after-stop", "mid-swap", "before-start"} {
 		t.Run(step, func(t *testing.T) {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -11,7 +13,7 @@ import (
 // Bad stack input fails before any call, naming the variable or the file, line and key.
 func TestUpRefusesBadInputBeforeAnyCall(t *testing.T) {
 	none := filepath.Join(t.TempDir(), "none")
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		args []string
 		want []string
 	}{
@@ -23,14 +25,23 @@ func TestUpRefusesBadInputBeforeAnyCall(t *testing.T) {
 			[]string{"spire.yml:", "secrets.spire_upstream_ca_key.environment: variable SPIRE_UPSTREAM_CA_KEY is not set", "SPIRE_UPSTREAM_CA_KEY_FILE",
 				"keycloak.yml:", "openziti.yml:", "ZITI_PWD"}},
 	} {
-		code, _, errs := cli(t, tc.args...)
-		if code != exitcode.InvalidConfig {
-			t.Errorf("%v: exit %d, want %d\n%s", tc.args, code, exitcode.InvalidConfig, errs)
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(errs, w) {
-				t.Errorf("%v: stderr lacks %q:\n%s", tc.args, w, errs)
-			}
-		}
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			code, _, errs := cli(t, tc.args...)
+			mustExitSaying(t, code, exitcode.InvalidConfig, errs, tc.want...)
+		})
+	}
+}
+
+// With BACKUP_SCHEDULE set, up checks what the backup service will read before anything is deployed: every
+// problem at once, naming its variable, exit code 2.
+func TestUpChecksTheBackupServiceSettings(t *testing.T) {
+	env := filepath.Join(t.TempDir(), ".env")
+	if err := os.WriteFile(env, []byte("BACKUP_SCHEDULE=@daily\nBACKUP_KEEP_LAST=-1\nBACKUP_ENCRYPTION_KEY=short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := cli(t, "up", "--dry-run", "--external-keycloak", "--env-file", env)
+	mustExitSaying(t, code, exitcode.InvalidConfig, errs, "BACKUP_KEEP_LAST", "S3_ENDPOINT", "BACKUP_ENCRYPTION_KEY", "openssl rand", "BACKUP_SOURCES", "--external-keycloak")
+	if strings.Contains(errs, "short") {
+		t.Errorf("the key's value is printed:\n%s", errs)
 	}
 }

@@ -181,19 +181,13 @@ func LoadWithout(src Sources, unused ...string) (*Config, error) {
 	c.Ziti.User = l.nonEmpty("ZITI_USER")
 	c.Ziti.Password = l.secret("ZITI_PWD", true)
 
-	c.Ziti.PoliciesFile = l.get("POLICIES_FILE")
-	if c.Ziti.PoliciesFile != "" {
-		l.readable("POLICIES_FILE", c.Ziti.PoliciesFile, safefile.MaxDocument, "point it at a policy file (see examples/policies) or leave it empty")
-	}
+	c.Ziti.PoliciesFile = l.optionalFile("POLICIES_FILE", safefile.MaxDocument, "point it at a policy file (see examples/policies) or leave it empty")
 
 	c.Spire.Socket = l.socket("SPIRE_SERVER_ADDRESS")
 	c.Spire.TrustDomain = l.trustDomain("TRUST_DOMAIN")
 	c.Spire.CASigner = l.get("SPIRE_CA_SIGNER")
 	c.Spire.UpstreamKey = l.secret("SPIRE_UPSTREAM_CA_KEY", c.Spire.CASigner == "") // the signer holds it otherwise
-	c.Spire.EntriesFile = l.get("SPIRE_ENTRIES_FILE")
-	if c.Spire.EntriesFile != "" {
-		l.readable("SPIRE_ENTRIES_FILE", c.Spire.EntriesFile, safefile.MaxValue, "point it at a YAML file of entries or leave it empty for the defaults")
-	}
+	c.Spire.EntriesFile = l.optionalFile("SPIRE_ENTRIES_FILE", safefile.MaxValue, "point it at a YAML file of entries or leave it empty for the defaults")
 	c.Spire.Namespace = l.nonEmpty("ZB_STACK_OPENZITI")
 	c.Spire.ComposeProject = l.get("ZB_COMPOSE_PROJECT")
 	c.Spire.NodeCA = l.get("SPIRE_NODE_CA")
@@ -221,9 +215,7 @@ func LoadWithout(src Sources, unused ...string) (*Config, error) {
 	}
 	c.Keycloak.AdminPassword = l.secret("KEYCLOAK_ADMIN_PASSWORD", c.Keycloak.AdminClientID == "")
 	c.Keycloak.Realm = l.nonEmpty("KEYCLOAK_REALM")
-	if c.Keycloak.CAFile = l.get("KEYCLOAK_CA_FILE"); c.Keycloak.CAFile != "" {
-		l.readable("KEYCLOAK_CA_FILE", c.Keycloak.CAFile, safefile.MaxValue, "point it at the PEM CA bundle of Keycloak's TLS certificate")
-	}
+	c.Keycloak.CAFile = l.optionalFile("KEYCLOAK_CA_FILE", safefile.MaxValue, "point it at the PEM CA bundle of Keycloak's TLS certificate")
 
 	c.OIDC.ClientID = l.nonEmpty("KEYCLOAK_CLIENT_ID")
 	c.OIDC.RedirectURIs = l.list("KEYCLOAK_REDIRECT_URIS")
@@ -371,6 +363,16 @@ func (l *loader) trustDomain(name string) string {
 		l.fail(name, "%q is not a trust domain; use a lower-case DNS-like name such as example.org", v)
 	}
 	return v
+}
+
+// optionalFile reads the variable name, a path: "" when unset; otherwise the file must be readable (at most max
+// bytes), else the problem is reported with fix.
+func (l *loader) optionalFile(name string, max int64, fix string) string {
+	path := l.get(name)
+	if path != "" {
+		l.readable(name, path, max, fix)
+	}
+	return path
 }
 
 // readable checks that the file path, which variable name names, is a regular file of at most max bytes that

@@ -721,46 +721,47 @@ func (v *validation) policies(f *File) {
 		nameHelp: "declare it under postureChecks:, or list it in external.postureChecks"}
 	v.routerRoles = &roleSet{kind: RefRouter}
 
-	spNames := v.c.namer("service policy")
-	for i, sp := range f.ServicePolicies {
-		path := fmt.Sprintf("servicePolicies[%d]", i)
-		okName := spNames.check(path+".name", sp.Name)
-		v.c.oneOf(path+".type", sp.Type, []string{ziti.PolicyDial, ziti.PolicyBind}, "a service policy type")
-		out := ziti.ServicePolicy{Name: sp.Name, Type: sp.Type, Semantic: semanticOf(v.c, path+".semantic", sp.Semantic),
-			IdentityRoles:     v.c.roles(path+".identityRoles", sp.IdentityRoles, v.idRoles, true, v.p),
-			ServiceRoles:      v.c.roles(path+".serviceRoles", sp.ServiceRoles, v.svcRoles, true, v.p),
-			PostureCheckRoles: v.c.roles(path+".postureCheckRoles", sp.PostureCheckRoles, v.pcRoles, false, v.p),
-		}
-		v.dialers = append(v.dialers, out.IdentityRoles...)
-		if okName {
-			v.p.ServicePolicies = append(v.p.ServicePolicies, out)
-			v.declare(KindServicePolicy, sp.Name, path)
-		}
-	}
+	section(v, "servicePolicies", KindServicePolicy, v.c.namer("service policy"), f.ServicePolicies, &v.p.ServicePolicies,
+		func(sp ServicePolicySpec) string { return sp.Name }, func(path string, sp ServicePolicySpec) ziti.ServicePolicy {
+			v.c.oneOf(path+".type", sp.Type, []string{ziti.PolicyDial, ziti.PolicyBind}, "a service policy type")
+			out := ziti.ServicePolicy{Name: sp.Name, Type: sp.Type, Semantic: semanticOf(v.c, path+".semantic", sp.Semantic),
+				IdentityRoles:     v.c.roles(path+".identityRoles", sp.IdentityRoles, v.idRoles, true, v.p),
+				ServiceRoles:      v.c.roles(path+".serviceRoles", sp.ServiceRoles, v.svcRoles, true, v.p),
+				PostureCheckRoles: v.c.roles(path+".postureCheckRoles", sp.PostureCheckRoles, v.pcRoles, false, v.p),
+			}
+			v.dialers = append(v.dialers, out.IdentityRoles...)
+			return out
+		})
 	v.erpNames = v.c.namer("edge router policy")
-	for i, e := range f.EdgeRouterPolicies {
-		path := fmt.Sprintf("edgeRouterPolicies[%d]", i)
-		okName := v.erpNames.check(path+".name", e.Name)
-		out := ziti.EdgeRouterPolicy{Name: e.Name, Semantic: semanticOf(v.c, path+".semantic", e.Semantic),
-			IdentityRoles:   v.c.roles(path+".identityRoles", e.IdentityRoles, v.idRoles, true, v.p),
-			EdgeRouterRoles: v.c.roles(path+".edgeRouterRoles", e.EdgeRouterRoles, v.routerRoles, true, v.p),
-		}
-		if okName {
-			v.p.EdgeRouterPolicies = append(v.p.EdgeRouterPolicies, out)
-			v.declare(KindEdgeRouterPolicy, e.Name, path)
-		}
-	}
+	section(v, "edgeRouterPolicies", KindEdgeRouterPolicy, v.erpNames, f.EdgeRouterPolicies, &v.p.EdgeRouterPolicies,
+		func(e EdgeRouterPolicySpec) string { return e.Name }, func(path string, e EdgeRouterPolicySpec) ziti.EdgeRouterPolicy {
+			return ziti.EdgeRouterPolicy{Name: e.Name, Semantic: semanticOf(v.c, path+".semantic", e.Semantic),
+				IdentityRoles:   v.c.roles(path+".identityRoles", e.IdentityRoles, v.idRoles, true, v.p),
+				EdgeRouterRoles: v.c.roles(path+".edgeRouterRoles", e.EdgeRouterRoles, v.routerRoles, true, v.p),
+			}
+		})
 	v.serpNames = v.c.namer("service edge router policy")
-	for i, e := range f.ServiceEdgeRouterPolicies {
-		path := fmt.Sprintf("serviceEdgeRouterPolicies[%d]", i)
-		okName := v.serpNames.check(path+".name", e.Name)
-		out := ziti.ServiceEdgeRouterPolicy{Name: e.Name, Semantic: semanticOf(v.c, path+".semantic", e.Semantic),
-			ServiceRoles:    v.c.roles(path+".serviceRoles", e.ServiceRoles, v.svcRoles, true, v.p),
-			EdgeRouterRoles: v.c.roles(path+".edgeRouterRoles", e.EdgeRouterRoles, v.routerRoles, true, v.p),
-		}
+	section(v, "serviceEdgeRouterPolicies", KindServiceEdgeRouterPolicy, v.serpNames, f.ServiceEdgeRouterPolicies, &v.p.ServiceEdgeRouterPolicies,
+		func(e ServiceEdgeRouterPolicySpec) string { return e.Name }, func(path string, e ServiceEdgeRouterPolicySpec) ziti.ServiceEdgeRouterPolicy {
+			return ziti.ServiceEdgeRouterPolicy{Name: e.Name, Semantic: semanticOf(v.c, path+".semantic", e.Semantic),
+				ServiceRoles:    v.c.roles(path+".serviceRoles", e.ServiceRoles, v.svcRoles, true, v.p),
+				EdgeRouterRoles: v.c.roles(path+".edgeRouterRoles", e.EdgeRouterRoles, v.routerRoles, true, v.p),
+			}
+		})
+}
+
+// section checks the objects of one section of the file (key, e.g. "edgeRouterPolicies"): each one's name
+// (names: valid and unique), then the rest of it (check, which returns what it becomes). Those with a good name
+// are added to into and declared as kind.
+func section[S, T any](v *validation, key, kind string, names *namer, items []S, into *[]T, name func(S) string, check func(path string, s S) T) {
+	for i, s := range items {
+		path := fmt.Sprintf("%s[%d]", key, i)
+		n := name(s)
+		okName := names.check(path+".name", n)
+		out := check(path, s)
 		if okName {
-			v.p.ServiceEdgeRouterPolicies = append(v.p.ServiceEdgeRouterPolicies, out)
-			v.declare(KindServiceEdgeRouterPolicy, e.Name, path)
+			*into = append(*into, out)
+			v.declare(kind, n, path)
 		}
 	}
 }

@@ -42,12 +42,8 @@ type Options struct {
 func Open(ctx context.Context, opts Options) (*workloadapi.X509Source, error) {
 	rec := &recorder{onError: opts.OnError}
 	start := time.Now()
-	wctx := ctx
-	if opts.Deadline > 0 {
-		var cancel context.CancelFunc
-		wctx, cancel = context.WithTimeout(ctx, opts.Deadline)
-		defer cancel()
-	}
+	wctx, cancel := wait.Within(ctx, opts.Deadline)
+	defer cancel()
 	srcOpts := []workloadapi.X509SourceOption{workloadapi.WithClientOptions(workloadapi.WithAddr(opts.Socket), workloadapi.WithLogger(rec))}
 	if !opts.Want.IsZero() {
 		srcOpts = append(srcOpts, workloadapi.WithDefaultX509SVIDPicker(func(svids []*x509svid.SVID) *x509svid.SVID {

@@ -46,6 +46,14 @@ type Target struct {
 	Wake <-chan struct{}
 }
 
+// Within returns ctx bounded to d from now, or ctx itself when d is not positive, and the function that releases it.
+func Within(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
 // For calls probe until it succeeds, returns a permanent error, ctx ends, or the deadline passes.
 func For(ctx context.Context, t Target, probe func(context.Context) error) error {
 	b := backoff.NewExponentialBackOff()
@@ -53,12 +61,8 @@ func For(ctx context.Context, t Target, probe func(context.Context) error) error
 	b.MaxInterval = orDefault(t.Max, 5*time.Second)
 	b.MaxElapsedTime = 0 // the context below carries the deadline
 	start := time.Now()
-	dctx := ctx
-	if t.Deadline > 0 {
-		var cancel context.CancelFunc
-		dctx, cancel = context.WithTimeout(ctx, t.Deadline)
-		defer cancel()
-	}
+	dctx, cancel := Within(ctx, t.Deadline)
+	defer cancel()
 	attempts := 0
 	var last error
 	permanent := false

@@ -37,37 +37,22 @@ type AuthPolicy struct {
 
 // ListAuthPolicies returns every auth policy matching filter ("" for all), the built-in "default" included.
 func (c *Client) ListAuthPolicies(ctx context.Context, filter string) ([]AuthPolicy, error) {
-	var out []AuthPolicy
-	err := listAll(ctx, c, "list auth policies", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := auth_policy.NewListAuthPoliciesParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.AuthPolicy.ListAuthPolicies(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			out = append(out, policyFromWire(d))
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list auth policies", filter, auth_policy.NewListAuthPoliciesParamsWithContext,
+		func(p *auth_policy.ListAuthPoliciesParams) (*auth_policy.ListAuthPoliciesOK, error) {
+			return c.mgmt.AuthPolicy.ListAuthPolicies(p, c.session())
+		},
+		func(r *auth_policy.ListAuthPoliciesOK) ([]*rest_model.AuthPolicyDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, policyFromWire)
 }
 
 // CreateAuthPolicy creates ap and returns its id.
 func (c *Client) CreateAuthPolicy(ctx context.Context, ap AuthPolicy) (string, error) {
-	var id string
-	err := c.do(ctx, "create auth policy "+ap.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create auth policy "+ap.Name, func(ctx context.Context) (*auth_policy.CreateAuthPolicyCreated, error) {
 		p := auth_policy.NewCreateAuthPolicyParamsWithContext(ctx)
 		p.AuthPolicy = policyToWire(ap)
-		resp, err := c.mgmt.AuthPolicy.CreateAuthPolicy(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.AuthPolicy.CreateAuthPolicy(p, c.session())
 	})
-	return id, err
 }
 
 // UpdateAuthPolicy replaces every field of auth policy id with those of ap (a full update).

@@ -70,21 +70,13 @@ type ExternalIDClaim struct {
 
 // ListCAs returns every CA matching filter (a Ziti filter expression such as FilterName("spire"); "" for all).
 func (c *Client) ListCAs(ctx context.Context, filter string) ([]CA, error) {
-	var out []CA
-	err := listAll(ctx, c, "list CAs", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := certificate_authority.NewListCasParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.CertificateAuthority.ListCas(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			out = append(out, caFromWire(d))
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list CAs", filter, certificate_authority.NewListCasParamsWithContext,
+		func(p *certificate_authority.ListCasParams) (*certificate_authority.ListCasOK, error) {
+			return c.mgmt.CertificateAuthority.ListCas(p, c.session())
+		},
+		func(r *certificate_authority.ListCasOK) ([]*rest_model.CaDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, caFromWire)
 }
 
 // GetCA returns one CA by id; IsNotFound(err) when there is none.
@@ -105,8 +97,7 @@ func (c *Client) GetCA(ctx context.Context, id string) (CA, error) {
 
 // CreateCA registers ca (ID, Fingerprint, VerificationToken and IsVerified are ignored) and returns its id.
 func (c *Client) CreateCA(ctx context.Context, ca CA) (string, error) {
-	var id string
-	err := c.do(ctx, "create CA "+ca.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create CA "+ca.Name, func(ctx context.Context) (*certificate_authority.CreateCaCreated, error) {
 		p := certificate_authority.NewCreateCaParamsWithContext(ctx)
 		p.Ca = &rest_model.CaCreate{
 			Name:                      &ca.Name,
@@ -119,14 +110,8 @@ func (c *Client) CreateCA(ctx context.Context, ca CA) (string, error) {
 			ExternalIDClaim:           claimToWire(ca.ExternalIDClaim),
 			Tags:                      tagsToWire(ca.Tags),
 		}
-		resp, err := c.mgmt.CertificateAuthority.CreateCa(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.CertificateAuthority.CreateCa(p, c.session())
 	})
-	return id, err
 }
 
 // UpdateCA replaces the mutable fields of CA id with those of ca: Name, IdentityNameFormat, IdentityRoles, the

@@ -36,49 +36,34 @@ type Config struct {
 
 // ListConfigTypes returns every config type matching filter ("" for all).
 func (c *Client) ListConfigTypes(ctx context.Context, filter string) ([]ConfigType, error) {
-	var out []ConfigType
-	err := listAll(ctx, c, "list config types", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := config.NewListConfigTypesParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.Config.ListConfigTypes(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			if d != nil {
-				out = append(out, ConfigType{ID: str(d.ID), Name: str(d.Name)})
-			}
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list config types", filter, config.NewListConfigTypesParamsWithContext,
+		func(p *config.ListConfigTypesParams) (*config.ListConfigTypesOK, error) {
+			return c.mgmt.Config.ListConfigTypes(p, c.session())
+		},
+		func(r *config.ListConfigTypesOK) ([]*rest_model.ConfigTypeDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, configTypeFromWire)
+}
+
+func configTypeFromWire(d *rest_model.ConfigTypeDetail) ConfigType {
+	return ConfigType{ID: str(d.ID), Name: str(d.Name)}
 }
 
 // ListConfigs returns every config matching filter (e.g. FilterEq("name", "x"); "" for all).
 func (c *Client) ListConfigs(ctx context.Context, filter string) ([]Config, error) {
-	var out []Config
-	err := listAll(ctx, c, "list configs", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := config.NewListConfigsParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.Config.ListConfigs(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			out = append(out, configFromWire(d))
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list configs", filter, config.NewListConfigsParamsWithContext,
+		func(p *config.ListConfigsParams) (*config.ListConfigsOK, error) {
+			return c.mgmt.Config.ListConfigs(p, c.session())
+		},
+		func(r *config.ListConfigsOK) ([]*rest_model.ConfigDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, configFromWire)
 }
 
 // CreateConfig creates cfg (Name, ConfigTypeID, Data, Tags) and returns its id. The controller checks Data
 // against the type's schema and refuses a name in use (COULD_NOT_VALIDATE).
 func (c *Client) CreateConfig(ctx context.Context, cfg Config) (string, error) {
-	var id string
-	err := c.do(ctx, "create config "+cfg.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create config "+cfg.Name, func(ctx context.Context) (*config.CreateConfigCreated, error) {
 		p := config.NewCreateConfigParamsWithContext(ctx)
 		p.Config = &rest_model.ConfigCreate{
 			Name:         &cfg.Name,
@@ -86,14 +71,8 @@ func (c *Client) CreateConfig(ctx context.Context, cfg Config) (string, error) {
 			Data:         data(cfg.Data),
 			Tags:         tagsToWire(cfg.Tags),
 		}
-		resp, err := c.mgmt.Config.CreateConfig(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.Config.CreateConfig(p, c.session())
 	})
-	return id, err
 }
 
 // UpdateConfig replaces Name, Data and Tags of config id (a full update). Its type cannot change: delete the

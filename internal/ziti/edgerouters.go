@@ -17,26 +17,23 @@ type EdgeRouter struct {
 
 // ListEdgeRouters returns every edge router matching filter ("" for all).
 func (c *Client) ListEdgeRouters(ctx context.Context, filter string) ([]EdgeRouter, error) {
-	var out []EdgeRouter
-	err := listAll(ctx, c, "list edge routers", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := edge_router.NewListEdgeRoutersParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.EdgeRouter.ListEdgeRouters(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			if d == nil {
-				continue
-			}
-			r := EdgeRouter{ID: str(d.ID), Name: str(d.Name), IsOnline: boolean(d.IsOnline)}
-			if d.RoleAttributes != nil {
-				r.RoleAttributes = []string(*d.RoleAttributes)
-			}
-			out = append(out, r)
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list edge routers", filter, edge_router.NewListEdgeRoutersParamsWithContext,
+		c.edgeRouterPage, edgeRouterItems, edgeRouterFromWire)
+}
+
+// edgeRouterPage and edgeRouterItems list one page of edge routers, for ListEdgeRouters and FindEdgeRouter.
+func (c *Client) edgeRouterPage(p *edge_router.ListEdgeRoutersParams) (*edge_router.ListEdgeRoutersOK, error) {
+	return c.mgmt.EdgeRouter.ListEdgeRouters(p, c.session())
+}
+
+func edgeRouterItems(r *edge_router.ListEdgeRoutersOK) ([]*rest_model.EdgeRouterDetail, *rest_model.Meta) {
+	return r.Payload.Data, r.Payload.Meta
+}
+
+func edgeRouterFromWire(d *rest_model.EdgeRouterDetail) EdgeRouter {
+	r := EdgeRouter{ID: str(d.ID), Name: str(d.Name), IsOnline: boolean(d.IsOnline)}
+	if d.RoleAttributes != nil {
+		r.RoleAttributes = []string(*d.RoleAttributes)
+	}
+	return r
 }

@@ -36,21 +36,13 @@ type ExtJWTSigner struct {
 
 // ListExtJWTSigners returns every external JWT signer matching filter ("" for all).
 func (c *Client) ListExtJWTSigners(ctx context.Context, filter string) ([]ExtJWTSigner, error) {
-	var out []ExtJWTSigner
-	err := listAll(ctx, c, "list external JWT signers", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := external_jwt_signer.NewListExternalJWTSignersParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.ExternalJWTSigner.ListExternalJWTSigners(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			out = append(out, signerFromWire(d))
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list external JWT signers", filter, external_jwt_signer.NewListExternalJWTSignersParamsWithContext,
+		func(p *external_jwt_signer.ListExternalJWTSignersParams) (*external_jwt_signer.ListExternalJWTSignersOK, error) {
+			return c.mgmt.ExternalJWTSigner.ListExternalJWTSigners(p, c.session())
+		},
+		func(r *external_jwt_signer.ListExternalJWTSignersOK) ([]*rest_model.ExternalJWTSignerDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, signerFromWire)
 }
 
 // CreatingSuffix ends the name of a signer that CreateExtJWTSigner created and has not yet given its tags.
@@ -62,20 +54,14 @@ const CreatingSuffix = ".zb-creating"
 // else's), the signer is created as s.Name+CreatingSuffix and renamed by the second call: a signer with that
 // suffix is an unfinished create, and the next run can finish it.
 func (c *Client) CreateExtJWTSigner(ctx context.Context, s ExtJWTSigner) (string, error) {
-	var id string
 	name := s.Name
 	if len(s.Tags) > 0 {
 		name += CreatingSuffix
 	}
-	err := c.do(ctx, "create external JWT signer "+name, func(ctx context.Context) error {
+	id, err := created(ctx, c, "create external JWT signer "+name, func(ctx context.Context) (*external_jwt_signer.CreateExternalJWTSignerCreated, error) {
 		p := external_jwt_signer.NewCreateExternalJWTSignerParamsWithContext(ctx)
 		p.ExternalJWTSigner = signerToWire(name, s)
-		resp, err := c.mgmt.ExternalJWTSigner.CreateExternalJWTSigner(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.ExternalJWTSigner.CreateExternalJWTSigner(p, c.session())
 	})
 	if err == nil && len(s.Tags) > 0 {
 		err = c.UpdateExtJWTSigner(ctx, id, s)

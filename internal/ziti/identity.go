@@ -25,21 +25,13 @@ type Identity struct {
 
 // ListIdentities returns every identity matching filter (e.g. FilterEq("externalId", id); "" for all).
 func (c *Client) ListIdentities(ctx context.Context, filter string) ([]Identity, error) {
-	var out []Identity
-	err := listAll(ctx, c, "list identities", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := identity.NewListIdentitiesParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.Identity.ListIdentities(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			out = append(out, identityFromWire(d))
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list identities", filter, identity.NewListIdentitiesParamsWithContext,
+		func(p *identity.ListIdentitiesParams) (*identity.ListIdentitiesOK, error) {
+			return c.mgmt.Identity.ListIdentities(p, c.session())
+		},
+		func(r *identity.ListIdentitiesOK) ([]*rest_model.IdentityDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, identityFromWire)
 }
 
 // GetIdentity returns one identity by id; IsNotFound(err) when there is none.
@@ -61,8 +53,7 @@ func (c *Client) GetIdentity(ctx context.Context, id string) (Identity, error) {
 // CreateIdentity creates an identity of type Default without an enrollment (it can log in through an external
 // JWT signer or a CA's ExternalIDClaim) and returns its id.
 func (c *Client) CreateIdentity(ctx context.Context, in Identity) (string, error) {
-	var id string
-	err := c.do(ctx, "create identity "+in.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create identity "+in.Name, func(ctx context.Context) (*identity.CreateIdentityCreated, error) {
 		p := identity.NewCreateIdentityParamsWithContext(ctx)
 		p.Identity = &rest_model.IdentityCreate{
 			Name:           &in.Name,
@@ -73,14 +64,8 @@ func (c *Client) CreateIdentity(ctx context.Context, in Identity) (string, error
 			AuthPolicyID:   authPolicy(in.AuthPolicyID),
 			Tags:           tagsToWire(in.Tags),
 		}
-		resp, err := c.mgmt.Identity.CreateIdentity(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.Identity.CreateIdentity(p, c.session())
 	})
-	return id, err
 }
 
 // UpdateIdentity sets Name, ExternalID ("" removes it), RoleAttributes, AuthPolicyID, IsAdmin and Tags of

@@ -80,51 +80,37 @@ type PolicyAdvice struct {
 
 // ListServicePolicies returns every service policy matching filter ("" for all).
 func (c *Client) ListServicePolicies(ctx context.Context, filter string) ([]ServicePolicy, error) {
-	var out []ServicePolicy
-	err := listAll(ctx, c, "list service policies", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := service_policy.NewListServicePoliciesParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.ServicePolicy.ListServicePolicies(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			if d == nil {
-				continue
-			}
-			out = append(out, ServicePolicy{
-				ID: str(d.ID), Name: str(d.Name), Type: enumStr(d.Type), Semantic: enumStr(d.Semantic),
-				IdentityRoles: d.IdentityRoles, ServiceRoles: d.ServiceRoles, PostureCheckRoles: d.PostureCheckRoles,
-				IdentityRoleNames:     roleNames(d.IdentityRoles, d.IdentityRolesDisplay),
-				ServiceRoleNames:      roleNames(d.ServiceRoles, d.ServiceRolesDisplay),
-				PostureCheckRoleNames: roleNames(d.PostureCheckRoles, d.PostureCheckRolesDisplay),
-				Tags:                  tagsFromWire(d.Tags),
-			})
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list service policies", filter, service_policy.NewListServicePoliciesParamsWithContext,
+		func(p *service_policy.ListServicePoliciesParams) (*service_policy.ListServicePoliciesOK, error) {
+			return c.mgmt.ServicePolicy.ListServicePolicies(p, c.session())
+		},
+		func(r *service_policy.ListServicePoliciesOK) ([]*rest_model.ServicePolicyDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, servicePolicyFromWire)
+}
+
+func servicePolicyFromWire(d *rest_model.ServicePolicyDetail) ServicePolicy {
+	return ServicePolicy{
+		ID: str(d.ID), Name: str(d.Name), Type: enumStr(d.Type), Semantic: enumStr(d.Semantic),
+		IdentityRoles: d.IdentityRoles, ServiceRoles: d.ServiceRoles, PostureCheckRoles: d.PostureCheckRoles,
+		IdentityRoleNames:     roleNames(d.IdentityRoles, d.IdentityRolesDisplay),
+		ServiceRoleNames:      roleNames(d.ServiceRoles, d.ServiceRolesDisplay),
+		PostureCheckRoleNames: roleNames(d.PostureCheckRoles, d.PostureCheckRolesDisplay),
+		Tags:                  tagsFromWire(d.Tags),
+	}
 }
 
 // CreateServicePolicy creates sp and returns its id.
 func (c *Client) CreateServicePolicy(ctx context.Context, sp ServicePolicy) (string, error) {
-	var id string
-	err := c.do(ctx, "create service policy "+sp.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create service policy "+sp.Name, func(ctx context.Context) (*service_policy.CreateServicePolicyCreated, error) {
 		p := service_policy.NewCreateServicePolicyParamsWithContext(ctx)
 		p.Policy = &rest_model.ServicePolicyCreate{
 			Name: &sp.Name, Type: dialBind(sp.Type), Semantic: semantic(sp.Semantic),
 			IdentityRoles: roles(sp.IdentityRoles), ServiceRoles: roles(sp.ServiceRoles),
 			PostureCheckRoles: roles(sp.PostureCheckRoles), Tags: tagsToWire(sp.Tags),
 		}
-		resp, err := c.mgmt.ServicePolicy.CreateServicePolicy(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.ServicePolicy.CreateServicePolicy(p, c.session())
 	})
-	return id, err
 }
 
 // UpdateServicePolicy replaces every field of service policy id with those of sp (a full update).
@@ -154,50 +140,36 @@ func (c *Client) DeleteServicePolicy(ctx context.Context, id string) error {
 
 // ListEdgeRouterPolicies returns every edge-router policy matching filter ("" for all), system ones included.
 func (c *Client) ListEdgeRouterPolicies(ctx context.Context, filter string) ([]EdgeRouterPolicy, error) {
-	var out []EdgeRouterPolicy
-	err := listAll(ctx, c, "list edge router policies", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := edge_router_policy.NewListEdgeRouterPoliciesParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.EdgeRouterPolicy.ListEdgeRouterPolicies(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			if d == nil {
-				continue
-			}
-			out = append(out, EdgeRouterPolicy{
-				ID: str(d.ID), Name: str(d.Name), Semantic: enumStr(d.Semantic),
-				IdentityRoles: d.IdentityRoles, EdgeRouterRoles: d.EdgeRouterRoles,
-				IdentityRoleNames:   roleNames(d.IdentityRoles, d.IdentityRolesDisplay),
-				EdgeRouterRoleNames: roleNames(d.EdgeRouterRoles, d.EdgeRouterRolesDisplay),
-				IsSystem:            boolean(d.IsSystem),
-				Tags:                tagsFromWire(d.Tags),
-			})
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list edge router policies", filter, edge_router_policy.NewListEdgeRouterPoliciesParamsWithContext,
+		func(p *edge_router_policy.ListEdgeRouterPoliciesParams) (*edge_router_policy.ListEdgeRouterPoliciesOK, error) {
+			return c.mgmt.EdgeRouterPolicy.ListEdgeRouterPolicies(p, c.session())
+		},
+		func(r *edge_router_policy.ListEdgeRouterPoliciesOK) ([]*rest_model.EdgeRouterPolicyDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, edgeRouterPolicyFromWire)
+}
+
+func edgeRouterPolicyFromWire(d *rest_model.EdgeRouterPolicyDetail) EdgeRouterPolicy {
+	return EdgeRouterPolicy{
+		ID: str(d.ID), Name: str(d.Name), Semantic: enumStr(d.Semantic),
+		IdentityRoles: d.IdentityRoles, EdgeRouterRoles: d.EdgeRouterRoles,
+		IdentityRoleNames:   roleNames(d.IdentityRoles, d.IdentityRolesDisplay),
+		EdgeRouterRoleNames: roleNames(d.EdgeRouterRoles, d.EdgeRouterRolesDisplay),
+		IsSystem:            boolean(d.IsSystem),
+		Tags:                tagsFromWire(d.Tags),
+	}
 }
 
 // CreateEdgeRouterPolicy creates erp and returns its id.
 func (c *Client) CreateEdgeRouterPolicy(ctx context.Context, erp EdgeRouterPolicy) (string, error) {
-	var id string
-	err := c.do(ctx, "create edge router policy "+erp.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create edge router policy "+erp.Name, func(ctx context.Context) (*edge_router_policy.CreateEdgeRouterPolicyCreated, error) {
 		p := edge_router_policy.NewCreateEdgeRouterPolicyParamsWithContext(ctx)
 		p.Policy = &rest_model.EdgeRouterPolicyCreate{
 			Name: &erp.Name, Semantic: semantic(erp.Semantic),
 			IdentityRoles: roles(erp.IdentityRoles), EdgeRouterRoles: roles(erp.EdgeRouterRoles), Tags: tagsToWire(erp.Tags),
 		}
-		resp, err := c.mgmt.EdgeRouterPolicy.CreateEdgeRouterPolicy(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.EdgeRouterPolicy.CreateEdgeRouterPolicy(p, c.session())
 	})
-	return id, err
 }
 
 // UpdateEdgeRouterPolicy replaces every field of edge-router policy id with those of erp (a full update).
@@ -226,49 +198,35 @@ func (c *Client) DeleteEdgeRouterPolicy(ctx context.Context, id string) error {
 
 // ListServiceEdgeRouterPolicies returns every service-edge-router policy matching filter ("" for all).
 func (c *Client) ListServiceEdgeRouterPolicies(ctx context.Context, filter string) ([]ServiceEdgeRouterPolicy, error) {
-	var out []ServiceEdgeRouterPolicy
-	err := listAll(ctx, c, "list service edge router policies", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := service_edge_router_policy.NewListServiceEdgeRouterPoliciesParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.ServiceEdgeRouterPolicy.ListServiceEdgeRouterPolicies(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			if d == nil {
-				continue
-			}
-			out = append(out, ServiceEdgeRouterPolicy{
-				ID: str(d.ID), Name: str(d.Name), Semantic: enumStr(d.Semantic),
-				ServiceRoles: d.ServiceRoles, EdgeRouterRoles: d.EdgeRouterRoles,
-				ServiceRoleNames:    roleNames(d.ServiceRoles, d.ServiceRolesDisplay),
-				EdgeRouterRoleNames: roleNames(d.EdgeRouterRoles, d.EdgeRouterRolesDisplay),
-				Tags:                tagsFromWire(d.Tags),
-			})
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list service edge router policies", filter, service_edge_router_policy.NewListServiceEdgeRouterPoliciesParamsWithContext,
+		func(p *service_edge_router_policy.ListServiceEdgeRouterPoliciesParams) (*service_edge_router_policy.ListServiceEdgeRouterPoliciesOK, error) {
+			return c.mgmt.ServiceEdgeRouterPolicy.ListServiceEdgeRouterPolicies(p, c.session())
+		},
+		func(r *service_edge_router_policy.ListServiceEdgeRouterPoliciesOK) ([]*rest_model.ServiceEdgeRouterPolicyDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, serviceEdgeRouterPolicyFromWire)
+}
+
+func serviceEdgeRouterPolicyFromWire(d *rest_model.ServiceEdgeRouterPolicyDetail) ServiceEdgeRouterPolicy {
+	return ServiceEdgeRouterPolicy{
+		ID: str(d.ID), Name: str(d.Name), Semantic: enumStr(d.Semantic),
+		ServiceRoles: d.ServiceRoles, EdgeRouterRoles: d.EdgeRouterRoles,
+		ServiceRoleNames:    roleNames(d.ServiceRoles, d.ServiceRolesDisplay),
+		EdgeRouterRoleNames: roleNames(d.EdgeRouterRoles, d.EdgeRouterRolesDisplay),
+		Tags:                tagsFromWire(d.Tags),
+	}
 }
 
 // CreateServiceEdgeRouterPolicy creates serp and returns its id.
 func (c *Client) CreateServiceEdgeRouterPolicy(ctx context.Context, serp ServiceEdgeRouterPolicy) (string, error) {
-	var id string
-	err := c.do(ctx, "create service edge router policy "+serp.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create service edge router policy "+serp.Name, func(ctx context.Context) (*service_edge_router_policy.CreateServiceEdgeRouterPolicyCreated, error) {
 		p := service_edge_router_policy.NewCreateServiceEdgeRouterPolicyParamsWithContext(ctx)
 		p.Policy = &rest_model.ServiceEdgeRouterPolicyCreate{
 			Name: &serp.Name, Semantic: semantic(serp.Semantic),
 			ServiceRoles: roles(serp.ServiceRoles), EdgeRouterRoles: roles(serp.EdgeRouterRoles), Tags: tagsToWire(serp.Tags),
 		}
-		resp, err := c.mgmt.ServiceEdgeRouterPolicy.CreateServiceEdgeRouterPolicy(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.ServiceEdgeRouterPolicy.CreateServiceEdgeRouterPolicy(p, c.session())
 	})
-	return id, err
 }
 
 // UpdateServiceEdgeRouterPolicy replaces every field of service-edge-router policy id with those of serp.

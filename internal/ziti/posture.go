@@ -62,22 +62,15 @@ func (c *Client) ListPostureChecks(ctx context.Context, filter string) ([]Postur
 
 // CreatePostureCheck creates pc (type OS or MAC) and returns its id.
 func (c *Client) CreatePostureCheck(ctx context.Context, pc PostureCheck) (string, error) {
-	var id string
-	err := c.do(ctx, "create posture check "+pc.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create posture check "+pc.Name, func(ctx context.Context) (*posture_checks.CreatePostureCheckCreated, error) {
 		body, err := postureCreate(pc)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		p := posture_checks.NewCreatePostureCheckParamsWithContext(ctx)
 		p.PostureCheck = body
-		resp, err := c.mgmt.PostureChecks.CreatePostureCheck(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.PostureChecks.CreatePostureCheck(p, c.session())
 	})
-	return id, err
 }
 
 // UpdatePostureCheck replaces Name, RoleAttributes, Tags and the type's fields of posture check id. The type

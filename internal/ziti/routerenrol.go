@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,26 +43,16 @@ type RouterSpec struct {
 
 // FindEdgeRouter returns the edge router called name with its enrolment state; ok is false when there is none.
 func (c *Client) FindEdgeRouter(ctx context.Context, name string) (r RouterEnrolment, ok bool, err error) {
-	var found []RouterEnrolment
-	err = listAll(ctx, c, "find edge router "+name, func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := edge_router.NewListEdgeRoutersParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(FilterEq("name", name))
-		resp, err := c.mgmt.EdgeRouter.ListEdgeRouters(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			if d != nil && str(d.Name) == name { // the filter is exact; the check guards against a wider one
-				found = append(found, routerFromWire(d))
-			}
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	if err != nil || len(found) == 0 {
+	found, err := listOf(ctx, c, "find edge router "+name, FilterEq("name", name), edge_router.NewListEdgeRoutersParamsWithContext,
+		c.edgeRouterPage, edgeRouterItems, routerFromWire)
+	if err != nil {
 		return RouterEnrolment{}, false, err
 	}
-	return found[0], true, nil
+	// the filter is exact; the check guards against a wider one
+	if i := slices.IndexFunc(found, func(r RouterEnrolment) bool { return r.Name == name }); i >= 0 {
+		return found[i], true, nil
+	}
+	return RouterEnrolment{}, false, nil
 }
 
 // GetEdgeRouter returns edge router id with its enrolment state; IsNotFound(err) when there is none.
@@ -85,8 +76,7 @@ func (c *Client) GetEdgeRouter(ctx context.Context, id string) (RouterEnrolment,
 
 // CreateEdgeRouter creates an edge router, which gets a pending one-time enrolment, and returns its id.
 func (c *Client) CreateEdgeRouter(ctx context.Context, in RouterSpec) (string, error) {
-	var id string
-	err := c.do(ctx, "create edge router "+in.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create edge router "+in.Name, func(ctx context.Context) (*edge_router.CreateEdgeRouterCreated, error) {
 		p := edge_router.NewCreateEdgeRouterParamsWithContext(ctx)
 		p.EdgeRouter = &rest_model.EdgeRouterCreate{
 			Name:              &in.Name,
@@ -94,14 +84,8 @@ func (c *Client) CreateEdgeRouter(ctx context.Context, in RouterSpec) (string, e
 			RoleAttributes:    attributes(in.RoleAttributes),
 			Tags:              tagsToWire(in.Tags),
 		}
-		resp, err := c.mgmt.EdgeRouter.CreateEdgeRouter(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.EdgeRouter.CreateEdgeRouter(p, c.session())
 	})
-	return id, err
 }
 
 // UpdateEdgeRouter patches the role attributes of edge router id, turns its tunneler on when in asks for it

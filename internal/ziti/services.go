@@ -26,27 +26,18 @@ type Service struct {
 
 // ListServices returns every service matching filter ("" for all).
 func (c *Client) ListServices(ctx context.Context, filter string) ([]Service, error) {
-	var out []Service
-	err := listAll(ctx, c, "list services", func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
-		p := service.NewListServicesParamsWithContext(ctx)
-		p.Limit, p.Offset = &limit, &offset
-		p.Filter = optString(filter)
-		resp, err := c.mgmt.Service.ListServices(p, c.session())
-		if err != nil {
-			return 0, nil, err
-		}
-		for _, d := range resp.Payload.Data {
-			out = append(out, serviceFromWire(d))
-		}
-		return len(resp.Payload.Data), resp.Payload.Meta, nil
-	})
-	return out, err
+	return listOf(ctx, c, "list services", filter, service.NewListServicesParamsWithContext,
+		func(p *service.ListServicesParams) (*service.ListServicesOK, error) {
+			return c.mgmt.Service.ListServices(p, c.session())
+		},
+		func(r *service.ListServicesOK) ([]*rest_model.ServiceDetail, *rest_model.Meta) {
+			return r.Payload.Data, r.Payload.Meta
+		}, serviceFromWire)
 }
 
 // CreateService creates s and returns its id.
 func (c *Client) CreateService(ctx context.Context, s Service) (string, error) {
-	var id string
-	err := c.do(ctx, "create service "+s.Name, func(ctx context.Context) error {
+	return created(ctx, c, "create service "+s.Name, func(ctx context.Context) (*service.CreateServiceCreated, error) {
 		p := service.NewCreateServiceParamsWithContext(ctx)
 		p.Service = &rest_model.ServiceCreate{
 			Name:               &s.Name,
@@ -57,14 +48,8 @@ func (c *Client) CreateService(ctx context.Context, s Service) (string, error) {
 			MaxIdleTimeMillis:  s.MaxIdleTimeMillis,
 			Tags:               tagsToWire(s.Tags),
 		}
-		resp, err := c.mgmt.Service.CreateService(p, c.session())
-		if err != nil {
-			return err
-		}
-		id, err = createdID(resp.Payload)
-		return err
+		return c.mgmt.Service.CreateService(p, c.session())
 	})
-	return id, err
 }
 
 // UpdateService replaces every field of service id with those of s (a full update).

@@ -115,6 +115,55 @@ func EqualSets(a, b []string) bool {
 	return len(seen) == len(other)
 }
 
+// pageParams are the paging and filter parameters of every list call of the management API.
+type pageParams interface {
+	SetLimit(*int64)
+	SetOffset(*int64)
+	SetFilter(*string)
+}
+
+// listOf returns every object matching filter ("" for all), page by page (listAll): params makes a page's
+// parameters, call sends them, page takes the items and the page's meta from the answer, and conv turns each
+// item into T; null items are passed over.
+func listOf[P pageParams, R, W, T any](ctx context.Context, c *Client, op, filter string, params func(context.Context) P,
+	call func(P) (R, error), page func(R) ([]*W, *rest_model.Meta), conv func(*W) T) ([]T, error) {
+	var out []T
+	err := listAll(ctx, c, op, func(ctx context.Context, limit, offset int64) (int, *rest_model.Meta, error) {
+		p := params(ctx)
+		p.SetLimit(&limit)
+		p.SetOffset(&offset)
+		p.SetFilter(optString(filter))
+		resp, err := call(p)
+		if err != nil {
+			return 0, nil, err
+		}
+		items, meta := page(resp)
+		for _, d := range items {
+			if d != nil {
+				out = append(out, conv(d))
+			}
+		}
+		return len(items), meta, nil
+	})
+	return out, err
+}
+
+// created sends a create call and returns the id of the object the controller made.
+func created[R interface {
+	GetPayload() *rest_model.CreateEnvelope
+}](ctx context.Context, c *Client, op string, call func(context.Context) (R, error)) (string, error) {
+	var id string
+	err := c.do(ctx, op, func(ctx context.Context) error {
+		resp, err := call(ctx)
+		if err != nil {
+			return err
+		}
+		id, err = createdID(resp.GetPayload())
+		return err
+	})
+	return id, err
+}
+
 // listAll fetches every page of a list call. fetch returns the number of items on the page and the page's meta.
 // listNotFoundAttempts bounds how often listAll asks again for a page that answered 404.
 const listNotFoundAttempts = 4

@@ -105,12 +105,12 @@ func (d Declaration) wantClients() []keycloak.OIDCClient {
 // not managed.
 func clientDiff(want, have keycloak.OIDCClient) steps.Diff {
 	var f steps.Diff
-	f.Add(want.Enabled != have.Enabled, keycloak.ClientEnabled, have.Enabled, want.Enabled)
-	f.Add(want.Public != have.Public, keycloak.ClientPublic, have.Public, want.Public)
-	f.Add(want.StandardFlow != have.StandardFlow, keycloak.ClientStandardFlow, have.StandardFlow, want.StandardFlow)
-	f.Add(want.ImplicitFlow != have.ImplicitFlow, keycloak.ClientImplicitFlow, have.ImplicitFlow, want.ImplicitFlow)
-	f.Add(want.DirectAccessGrants != have.DirectAccessGrants, keycloak.ClientDirectAccessGrants, have.DirectAccessGrants, want.DirectAccessGrants)
-	f.Add(want.ServiceAccounts != have.ServiceAccounts, keycloak.ClientServiceAccounts, have.ServiceAccounts, want.ServiceAccounts)
+	steps.Compare(&f, keycloak.ClientEnabled, have.Enabled, want.Enabled)
+	steps.Compare(&f, keycloak.ClientPublic, have.Public, want.Public)
+	steps.Compare(&f, keycloak.ClientStandardFlow, have.StandardFlow, want.StandardFlow)
+	steps.Compare(&f, keycloak.ClientImplicitFlow, have.ImplicitFlow, want.ImplicitFlow)
+	steps.Compare(&f, keycloak.ClientDirectAccessGrants, have.DirectAccessGrants, want.DirectAccessGrants)
+	steps.Compare(&f, keycloak.ClientServiceAccounts, have.ServiceAccounts, want.ServiceAccounts)
 	f.Add(!sameSet(want.RedirectURIs, have.RedirectURIs), keycloak.ClientRedirectURIs, have.RedirectURIs, want.RedirectURIs)
 	f.Add(want.WebOrigins != nil && !sameSet(want.WebOrigins, have.WebOrigins), keycloak.ClientWebOrigins, have.WebOrigins, want.WebOrigins)
 	f.AddSecret(!want.Public && want.Secret.IsSet() && want.Secret.Value() != have.Secret.Value(), keycloak.ClientSecret)
@@ -188,11 +188,11 @@ func wantUser(u DevUser) keycloak.User {
 // userDiff lists the fields of have that differ from want; attributes not declared are left alone.
 func userDiff(want, have keycloak.User) steps.Diff {
 	var f steps.Diff
-	f.Add(want.Email != have.Email, keycloak.UserEmail, have.Email, want.Email)
-	f.Add(want.FirstName != have.FirstName, keycloak.UserFirstName, have.FirstName, want.FirstName)
-	f.Add(want.LastName != have.LastName, keycloak.UserLastName, have.LastName, want.LastName)
-	f.Add(want.Enabled != have.Enabled, keycloak.UserEnabled, have.Enabled, want.Enabled)
-	f.Add(want.EmailVerified != have.EmailVerified, keycloak.UserEmailVerified, have.EmailVerified, want.EmailVerified)
+	steps.Compare(&f, keycloak.UserEmail, have.Email, want.Email)
+	steps.Compare(&f, keycloak.UserFirstName, have.FirstName, want.FirstName)
+	steps.Compare(&f, keycloak.UserLastName, have.LastName, want.LastName)
+	steps.Compare(&f, keycloak.UserEnabled, have.Enabled, want.Enabled)
+	steps.Compare(&f, keycloak.UserEmailVerified, have.EmailVerified, want.EmailVerified)
 	for _, k := range slices.Sorted(maps.Keys(want.Attributes)) {
 		f.Add(!slices.Equal(want.Attributes[k], have.Attributes[k]), keycloak.AttributeField(k), have.Attributes[k], want.Attributes[k])
 	}

@@ -147,38 +147,23 @@ func (b *bed) ownedFilter() string { return "tags." + policies.OwnerTag + " = " 
 func (b *bed) cleanup() {
 	c, f := b.admin, b.ownedFilter()
 	bg := context.Background()
-	if sps, err := c.ListServicePolicies(bg, f); err == nil {
-		for _, x := range sps {
-			_ = c.DeleteServicePolicy(bg, x.ID)
-		}
-	}
-	if erps, err := c.ListEdgeRouterPolicies(bg, f); err == nil {
-		for _, x := range erps {
-			_ = c.DeleteEdgeRouterPolicy(bg, x.ID)
-		}
-	}
-	if serps, err := c.ListServiceEdgeRouterPolicies(bg, f); err == nil {
-		for _, x := range serps {
-			_ = c.DeleteServiceEdgeRouterPolicy(bg, x.ID)
-		}
-	}
-	if pcs, err := c.ListPostureChecks(bg, f); err == nil {
-		for _, x := range pcs {
-			_ = c.DeletePostureCheck(bg, x.ID)
-		}
-	}
-	if svcs, err := c.ListServices(bg, f); err == nil {
-		for _, x := range svcs {
-			_ = c.DeleteService(bg, x.ID)
-		}
-	}
-	if cfgs, err := c.ListConfigs(bg, f); err == nil {
-		for _, x := range cfgs {
-			_ = c.DeleteConfig(bg, x.ID)
-		}
-	}
+	deleteEach(f, c.ListServicePolicies, c.DeleteServicePolicy, func(x ziti.ServicePolicy) string { return x.ID })
+	deleteEach(f, c.ListEdgeRouterPolicies, c.DeleteEdgeRouterPolicy, func(x ziti.EdgeRouterPolicy) string { return x.ID })
+	deleteEach(f, c.ListServiceEdgeRouterPolicies, c.DeleteServiceEdgeRouterPolicy, func(x ziti.ServiceEdgeRouterPolicy) string { return x.ID })
+	deleteEach(f, c.ListPostureChecks, c.DeletePostureCheck, func(x ziti.PostureCheck) string { return x.ID })
+	deleteEach(f, c.ListServices, c.DeleteService, func(x ziti.Service) string { return x.ID })
+	deleteEach(f, c.ListConfigs, c.DeleteConfig, func(x ziti.Config) string { return x.ID })
 	for _, id := range b.idents {
 		_ = c.DeleteIdentity(bg, id)
+	}
+}
+
+// deleteEach deletes, as well as it can (a cleanup), every object that list finds with filter.
+func deleteEach[T any](filter string, list func(context.Context, string) ([]T, error), del func(context.Context, string) error, id func(T) string) {
+	bg := context.Background()
+	xs, _ := list(bg, filter)
+	for _, x := range xs {
+		_ = del(bg, id(x))
 	}
 }
 

@@ -327,12 +327,12 @@ func diff(s Settings, td string, bundle []*x509.Certificate, current []ziti.CA, 
 // differingFields lists the settings of have that differ from want (names as in the management API).
 func differingFields(want, have ziti.CA) steps.Diff {
 	var f steps.Diff
-	f.Add(want.Name != have.Name, "name", have.Name, want.Name)
-	f.Add(want.IdentityNameFormat != have.IdentityNameFormat, "identityNameFormat", have.IdentityNameFormat, want.IdentityNameFormat)
+	steps.Compare(&f, "name", have.Name, want.Name)
+	steps.Compare(&f, "identityNameFormat", have.IdentityNameFormat, want.IdentityNameFormat)
 	f.Add(!ziti.EqualSets(want.IdentityRoles, have.IdentityRoles), "identityRoles", have.IdentityRoles, want.IdentityRoles)
-	f.Add(want.IsAuthEnabled != have.IsAuthEnabled, "isAuthEnabled", have.IsAuthEnabled, want.IsAuthEnabled)
-	f.Add(want.IsAutoCaEnrollmentEnabled != have.IsAutoCaEnrollmentEnabled, "isAutoCaEnrollmentEnabled", have.IsAutoCaEnrollmentEnabled, want.IsAutoCaEnrollmentEnabled)
-	f.Add(want.IsOttCaEnrollmentEnabled != have.IsOttCaEnrollmentEnabled, "isOttCaEnrollmentEnabled", have.IsOttCaEnrollmentEnabled, want.IsOttCaEnrollmentEnabled)
+	steps.Compare(&f, "isAuthEnabled", have.IsAuthEnabled, want.IsAuthEnabled)
+	steps.Compare(&f, "isAutoCaEnrollmentEnabled", have.IsAutoCaEnrollmentEnabled, want.IsAutoCaEnrollmentEnabled)
+	steps.Compare(&f, "isOttCaEnrollmentEnabled", have.IsOttCaEnrollmentEnabled, want.IsOttCaEnrollmentEnabled)
 	f.Add(!sameClaim(want.ExternalIDClaim, have.ExternalIDClaim), "externalIdClaim", have.ExternalIDClaim, want.ExternalIDClaim)
 	tagsDiffer := false
 	for k, v := range want.Tags {

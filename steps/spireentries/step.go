@@ -165,16 +165,16 @@ func diff(prefix string, desired, current []spire.Entry, keep func(spire.Entry) 
 // differingFields lists the fields of have that differ from want (names as in the declaration).
 func differingFields(want, have spire.Entry) steps.Diff {
 	var f steps.Diff
-	f.Add(want.SpiffeID != have.SpiffeID, "spiffeId", have.SpiffeID, want.SpiffeID)
-	f.Add(want.ParentID != have.ParentID, "parentId", have.ParentID, want.ParentID)
+	steps.Compare(&f, "spiffeId", have.SpiffeID, want.SpiffeID)
+	steps.Compare(&f, "parentId", have.ParentID, want.ParentID)
 	f.Add(!sameSelectors(want.Selectors, have.Selectors), "selectors", selectorStrings(have.Selectors), selectorStrings(want.Selectors))
-	f.Add(want.X509SVIDTTL != have.X509SVIDTTL, "x509SvidTtl", have.X509SVIDTTL, want.X509SVIDTTL)
-	f.Add(want.JWTSVIDTTL != have.JWTSVIDTTL, "jwtSvidTtl", have.JWTSVIDTTL, want.JWTSVIDTTL)
+	steps.Compare(&f, "x509SvidTtl", have.X509SVIDTTL, want.X509SVIDTTL)
+	steps.Compare(&f, "jwtSvidTtl", have.JWTSVIDTTL, want.JWTSVIDTTL)
 	f.Add(!slices.Equal(want.DNSNames, have.DNSNames), "dnsNames", have.DNSNames, want.DNSNames) // ordered: the first is the certificate's CN
 	f.Add(!sameSet(want.FederatesWith, have.FederatesWith), "federatesWith", have.FederatesWith, want.FederatesWith)
-	f.Add(want.Admin != have.Admin, "admin", have.Admin, want.Admin)
-	f.Add(want.Downstream != have.Downstream, "downstream", have.Downstream, want.Downstream)
-	f.Add(want.Hint != have.Hint, "hint", have.Hint, want.Hint)
+	steps.Compare(&f, "admin", have.Admin, want.Admin)
+	steps.Compare(&f, "downstream", have.Downstream, want.Downstream)
+	steps.Compare(&f, "hint", have.Hint, want.Hint)
 	return f
 }
 

@@ -94,19 +94,18 @@ func wantSigner(name string, src keycloakrealm.ZitiSigner, scopes []string, keep
 // signerDiff lists the fields of have that differ from want, in a fixed order.
 func signerDiff(want, have ziti.ExtJWTSigner) steps.Diff {
 	var f steps.Diff
-	f.Add(want.Issuer != have.Issuer, FieldIssuer, have.Issuer, want.Issuer)
-	f.Add(want.Audience != have.Audience, FieldAudience, have.Audience, want.Audience)
-	f.Add(want.JWKSEndpoint != have.JWKSEndpoint, FieldJWKSEndpoint, have.JWKSEndpoint, want.JWKSEndpoint)
-	f.Add(want.CertPEM != have.CertPEM, FieldCertPEM, have.CertPEM, want.CertPEM)
-	f.Add(want.Kid != have.Kid, FieldKid, have.Kid, want.Kid)
-	f.Add(claimsProperty(want.ClaimsProperty) != claimsProperty(have.ClaimsProperty), FieldClaimsProperty,
-		claimsProperty(have.ClaimsProperty), claimsProperty(want.ClaimsProperty))
-	f.Add(want.UseExternalID != have.UseExternalID, FieldUseExternalID, have.UseExternalID, want.UseExternalID)
-	f.Add(want.Enabled != have.Enabled, FieldEnabled, have.Enabled, want.Enabled)
-	f.Add(want.ClientID != have.ClientID, FieldClientID, have.ClientID, want.ClientID)
-	f.Add(want.ExternalAuthURL != have.ExternalAuthURL, FieldExternalAuthURL, have.ExternalAuthURL, want.ExternalAuthURL)
+	steps.Compare(&f, FieldIssuer, have.Issuer, want.Issuer)
+	steps.Compare(&f, FieldAudience, have.Audience, want.Audience)
+	steps.Compare(&f, FieldJWKSEndpoint, have.JWKSEndpoint, want.JWKSEndpoint)
+	steps.Compare(&f, FieldCertPEM, have.CertPEM, want.CertPEM)
+	steps.Compare(&f, FieldKid, have.Kid, want.Kid)
+	steps.Compare(&f, FieldClaimsProperty, claimsProperty(have.ClaimsProperty), claimsProperty(want.ClaimsProperty))
+	steps.Compare(&f, FieldUseExternalID, have.UseExternalID, want.UseExternalID)
+	steps.Compare(&f, FieldEnabled, have.Enabled, want.Enabled)
+	steps.Compare(&f, FieldClientID, have.ClientID, want.ClientID)
+	steps.Compare(&f, FieldExternalAuthURL, have.ExternalAuthURL, want.ExternalAuthURL)
 	f.Add(!ziti.EqualSets(want.Scopes, have.Scopes), FieldScopes, have.Scopes, want.Scopes)
-	f.Add(targetToken(want.TargetToken) != targetToken(have.TargetToken), FieldTargetToken, targetToken(have.TargetToken), targetToken(want.TargetToken))
+	steps.Compare(&f, FieldTargetToken, targetToken(have.TargetToken), targetToken(want.TargetToken))
 	return f
 }
 
@@ -148,21 +147,20 @@ func wantPolicy(name, signerID string, keepTags map[string]any) ziti.AuthPolicy 
 func policyDiff(want, have ziti.AuthPolicy) steps.Diff {
 	var f steps.Diff
 	minLen := func(n int64) int64 { return max(n, ziti.MinPasswordLength) }
-	f.Add(want.PrimaryCertAllowed != have.PrimaryCertAllowed, FieldCertAllowed, have.PrimaryCertAllowed, want.PrimaryCertAllowed)
-	f.Add(want.PrimaryCertAllowExpiredCerts != have.PrimaryCertAllowExpiredCerts, FieldCertAllowExpired, have.PrimaryCertAllowExpiredCerts, want.PrimaryCertAllowExpiredCerts)
-	f.Add(want.PrimaryExtJWTAllowed != have.PrimaryExtJWTAllowed, FieldExtJWTAllowed, have.PrimaryExtJWTAllowed, want.PrimaryExtJWTAllowed)
+	steps.Compare(&f, FieldCertAllowed, have.PrimaryCertAllowed, want.PrimaryCertAllowed)
+	steps.Compare(&f, FieldCertAllowExpired, have.PrimaryCertAllowExpiredCerts, want.PrimaryCertAllowExpiredCerts)
+	steps.Compare(&f, FieldExtJWTAllowed, have.PrimaryExtJWTAllowed, want.PrimaryExtJWTAllowed)
 	f.Add(!ziti.EqualSets(want.PrimaryExtJWTAllowedSigners, have.PrimaryExtJWTAllowedSigners), FieldExtJWTSigners,
 		have.PrimaryExtJWTAllowedSigners, want.PrimaryExtJWTAllowedSigners)
-	f.Add(want.PrimaryUpdbAllowed != have.PrimaryUpdbAllowed, FieldUpdbAllowed, have.PrimaryUpdbAllowed, want.PrimaryUpdbAllowed)
-	f.Add(minLen(want.PrimaryUpdbMinPasswordLength) != minLen(have.PrimaryUpdbMinPasswordLength), FieldUpdbMinLength,
-		minLen(have.PrimaryUpdbMinPasswordLength), minLen(want.PrimaryUpdbMinPasswordLength))
-	f.Add(want.PrimaryUpdbRequireSpecialChar != have.PrimaryUpdbRequireSpecialChar, FieldUpdbSpecialChar, have.PrimaryUpdbRequireSpecialChar, want.PrimaryUpdbRequireSpecialChar)
-	f.Add(want.PrimaryUpdbRequireNumberChar != have.PrimaryUpdbRequireNumberChar, FieldUpdbNumberChar, have.PrimaryUpdbRequireNumberChar, want.PrimaryUpdbRequireNumberChar)
-	f.Add(want.PrimaryUpdbRequireMixedCase != have.PrimaryUpdbRequireMixedCase, FieldUpdbMixedCase, have.PrimaryUpdbRequireMixedCase, want.PrimaryUpdbRequireMixedCase)
-	f.Add(want.PrimaryUpdbMaxAttempts != have.PrimaryUpdbMaxAttempts, FieldUpdbMaxAttempts, have.PrimaryUpdbMaxAttempts, want.PrimaryUpdbMaxAttempts)
+	steps.Compare(&f, FieldUpdbAllowed, have.PrimaryUpdbAllowed, want.PrimaryUpdbAllowed)
+	steps.Compare(&f, FieldUpdbMinLength, minLen(have.PrimaryUpdbMinPasswordLength), minLen(want.PrimaryUpdbMinPasswordLength))
+	steps.Compare(&f, FieldUpdbSpecialChar, have.PrimaryUpdbRequireSpecialChar, want.PrimaryUpdbRequireSpecialChar)
+	steps.Compare(&f, FieldUpdbNumberChar, have.PrimaryUpdbRequireNumberChar, want.PrimaryUpdbRequireNumberChar)
+	steps.Compare(&f, FieldUpdbMixedCase, have.PrimaryUpdbRequireMixedCase, want.PrimaryUpdbRequireMixedCase)
+	steps.Compare(&f, FieldUpdbMaxAttempts, have.PrimaryUpdbMaxAttempts, want.PrimaryUpdbMaxAttempts)
 	f.Add(want.PrimaryUpdbLockoutDurationMinutes != have.PrimaryUpdbLockoutDurationMinutes, FieldUpdbLockout,
 		have.PrimaryUpdbLockoutDurationMinutes, want.PrimaryUpdbLockoutDurationMinutes)
-	f.Add(want.SecondaryRequireTOTP != have.SecondaryRequireTOTP, FieldSecondaryTOTP, have.SecondaryRequireTOTP, want.SecondaryRequireTOTP)
-	f.Add(want.SecondaryRequireExtJWTSigner != have.SecondaryRequireExtJWTSigner, FieldSecondaryExtJWT, have.SecondaryRequireExtJWTSigner, want.SecondaryRequireExtJWTSigner)
+	steps.Compare(&f, FieldSecondaryTOTP, have.SecondaryRequireTOTP, want.SecondaryRequireTOTP)
+	steps.Compare(&f, FieldSecondaryExtJWT, have.SecondaryRequireExtJWTSigner, want.SecondaryRequireExtJWTSigner)
 	return f
 }

@@ -1,6 +1,7 @@
 package zitioidc_test
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto"
@@ -8,7 +9,10 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -475,3 +479,96 @@ func forge(t *testing.T, jwt string) string {
 	testutil.Must(t, err)
 	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
+
+// TestJWKSEndpointIsTheControllersSetting: the signer's JWKS endpoint is where the controller reaches Keycloak
+// (KEYCLOAK_JWKS_URL), not where the process that plans reaches it. As in the Swarm (Keycloak's hostname fixes
+// the issuer; back-channel URLs such as the JWKS follow the address a request came in on), the bootstrap job
+// applies at one address of Keycloak (here localhost) and an operator plans at another (127.0.0.1): the
+// operator's plan changes nothing, and logins work with the keys the controller fetches at its own address.
+func TestJWKSEndpointIsTheControllersSetting(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "jwks")
+	in := e.identity()
+	e.set.AttachIdentities = []string{in.Name}
+	bedURL, err := url.Parse(e.kc.URL())
+	testutil.Must(t, err)
+	other := *bedURL
+	other.Host = strings.Replace(other.Host, "127.0.0.1", "localhost", 1)
+	if other.Host == bedURL.Host {
+		t.Fatalf("the test bed's Keycloak is not at 127.0.0.1: %s", bedURL)
+	}
+	jwks := other.String() + "/realms/" + e.realm + "/protocol/openid-connect/certs"
+	e.set.JWKSEndpoint = jwks
+
+	// the realm with its frontend URL fixed (KC_HOSTNAME in the stack), then the job's apply at its address
+	d := e.decl()
+	e.kcURL = &other
+	r := e.run(d, steps.Apply)
+	testutil.MustStatus(t, r.realm, steps.Changed)
+	c := ctx(t)
+	testutil.Must(t, e.kc.UpdateRealm(c, keycloak.Realm{Name: e.realm, Attributes: map[string]string{"frontendUrl": bedURL.String()}},
+		keycloak.AttributeField("frontendUrl")))
+	r = e.run(d, steps.Apply)
+	ss, err := e.admin.ListExtJWTSigners(c, ziti.FilterEq("name", e.set.SignerName))
+	testutil.Must(t, err)
+	if len(ss) != 1 || ss[0].JWKSEndpoint != jwks || !strings.HasPrefix(ss[0].Issuer, bedURL.String()+"/") {
+		t.Fatalf("signers %+v; want one with the JWKS endpoint %s and the issuer under %s", ss, jwks, bedURL)
+	}
+
+	// the operator's plan, at the other address: nothing to change
+	e.kcURL = bedURL
+	r = e.run(d, steps.PlanOnly)
+	if got := changeStrings(r.oidc); len(got) != 0 || r.oidc.Status != steps.Unchanged {
+		t.Errorf("the plan at %s wants %q (%s); want no change to the signer the job configured", bedURL, got, r.oidc.Status)
+	}
+	// the controller fetches the keys at its own address: a login works
+	sess, _ := login(t, e.admin.ClientAPI(), func() string { return e.token(e.realm, "openziti") })
+	if sess.IdentityID != in.ID {
+		t.Errorf("logged in as %s, want %s", sess.IdentityName, in.Name)
+	}
+}
+
+// TestEmailChangeTakesNoIdentity: with the default identity claim (email), a user who sets their own e-mail
+// address to the externalId of an identity that is not theirs (one no Keycloak user holds yet) through Keycloak's
+// account API is refused, and their next token still logs in as nobody: the realm lets only administrators set
+// the claim.
+func TestEmailChangeTakesNoIdentity(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "takeover")
+	victim := e.identity() // externalId e.email; no Keycloak user has that address
+	e.set.AttachIdentities = []string{victim.Name}
+	mallory, malloryMail := "mallory", "mallory-"+e.sfx+"@zb.test"
+	d := keycloakrealm.Declaration{Realm: e.realm, Public: keycloakrealm.PublicClient{DirectAccessGrants: true},
+		DevUsers: []keycloakrealm.DevUser{{Username: mallory, Password: config.NewSecret(password), Email: malloryMail}}}
+	r := e.run(d, steps.Apply)
+	testutil.MustStatus(t, r.oidc, steps.Changed)
+
+	c := ctx(t)
+	tok, err := e.kc.Token(c, e.realm, "openziti", "", mallory, password)
+	testutil.Must(t, err)
+	// the account console's own call: the user's profile with another e-mail address
+	body, _ := json.Marshal(map[string]any{"username": mallory, "email": e.email, "firstName": mallory, "lastName": "Dev"})
+	req, err := http.NewRequestWithContext(c, http.MethodPost, e.kc.URL()+"/realms/"+e.realm+"/account/", bytes.NewReader(body))
+	testutil.Must(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	testutil.Must(t, err)
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	t.Logf("account API: e-mail change to %s: HTTP %d %s", e.email, resp.StatusCode, answer)
+
+	u, err := e.kc.GetUser(c, e.realm, mallory)
+	testutil.Must(t, err)
+	if u.Email != malloryMail {
+		t.Errorf("mallory changed their e-mail address to %s (account API: HTTP %d %s); want it to stay %s", u.Email, resp.StatusCode, answer, malloryMail)
+	}
+	tok, err = e.kc.Token(c, e.realm, "openziti", "", mallory, password)
+	testutil.Must(t, err)
+	if sess, err := e.admin.ClientAPI().AuthenticateJWT(c, tok); err == nil {
+		t.Errorf("mallory logged in as %s (%s)", sess.IdentityName, describe(sess))
+	}
+}
+
+func describe(s ziti.Session) string { return fmt.Sprintf("identity %s", s.IdentityID) }

@@ -21,7 +21,7 @@ func fullVars() map[string]string {
 	return map[string]string{
 		"SPIRE_UPSTREAM_CA_CERT": "upstream cert", "SPIRE_UPSTREAM_CA_KEY": "upstream key",
 		"SPIRE_NODE_CA":        "swarm root ca",
-		"KEYCLOAK_DB_PASSWORD": "db", "KEYCLOAK_ADMIN_PASSWORD": "admin", "ZITI_PWD": "ziti",
+		"KEYCLOAK_DB_PASSWORD": "db", "KEYCLOAK_ADMIN_PASSWORD": "admin", "ZITI_PWD": "ziti", "KEYCLOAK_ADMIN_CLIENT_SECRET": "admin client",
 		"S3_SECRET_ACCESS_KEY": "s3", "BACKUP_ENCRYPTION_KEY": "key", "BACKUP_SCHEDULE": "@daily",
 		"KEYCLOAK_CA": "keycloak ca", "KEYCLOAK_TLS_CERT": "keycloak cert", "KEYCLOAK_TLS_KEY": "keycloak key",
 	}
@@ -271,7 +271,7 @@ func TestVariablesList(t *testing.T) {
 			t.Errorf("Variables() lists the shell variable %s", not)
 		}
 	}
-	if got := strings.Join(SecretVariables(), " "); got != "BACKUP_ENCRYPTION_KEY KEYCLOAK_ADMIN_PASSWORD KEYCLOAK_DB_PASSWORD KEYCLOAK_TLS_KEY S3_SECRET_ACCESS_KEY SPIRE_UPSTREAM_CA_KEY ZITI_PWD" {
+	if got := strings.Join(SecretVariables(), " "); got != "BACKUP_ENCRYPTION_KEY KEYCLOAK_ADMIN_CLIENT_SECRET KEYCLOAK_ADMIN_PASSWORD KEYCLOAK_DB_PASSWORD KEYCLOAK_TLS_KEY S3_SECRET_ACCESS_KEY SPIRE_UPSTREAM_CA_KEY ZITI_PWD" {
 		t.Errorf("SecretVariables() = %s", got)
 	}
 }

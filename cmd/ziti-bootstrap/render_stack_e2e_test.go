@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/capin"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/devenv"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
@@ -133,7 +134,7 @@ func (d *devSystem) planInTheSwarm(ctx context.Context) {
 	env := strings.Join([]string{"ZITI_CTRL_URL=https://ziti-controller:1280", "ZITI_CA_TOFU=true", "KEYCLOAK_URL=https://keycloak:8443",
 		"KEYCLOAK_CA_FILE=/etc/zb/keycloak-ca.crt",
 		"SPIRE_SERVER_ADDRESS=unix:///run/spire-server/api.sock", "ZB_STACK_OPENZITI=" + d.names[stacks.OpenZiti],
-		"SPIRE_NODE_CA_FILE=/etc/zb/node-ca.crt", "ZB_SECRETS_DIR=/run/secrets", ""}, "\n")
+		"SPIRE_NODE_CA_FILE=/etc/zb/node-ca.crt", "ZB_SECRETS_DIR=/run/secrets", "KEYCLOAK_ADMIN_CLIENT_ID=" + config.StackAdminClientID, ""}, "\n")
 	envFile := filepath.Join(dir, "plan.env")
 	testutil.Must(t, os.WriteFile(envFile, []byte(env), 0o644))
 	secret := func(state, name string) docker.Mount {
@@ -148,7 +149,7 @@ func (d *devSystem) planInTheSwarm(ctx context.Context) {
 			{Source: envFile, Target: "/etc/zb/plan.env", ReadOnly: true},
 			{Source: filepath.Join(d.state, devenv.KeycloakCAFile), Target: "/etc/zb/keycloak-ca.crt", ReadOnly: true},
 			secret("ziti_admin_password", "ziti_admin_password"), secret("keycloak_admin_password", "keycloak_admin_password"),
-			secret("spire_upstream_ca.key", "spire_upstream_ca_key"),
+			secret("spire_upstream_ca.key", "spire_upstream_ca_key"), secret(devenv.KeycloakAdminClientSecretFile, "keycloak_admin_client_secret"),
 		},
 	}
 	id, err := d.c.CreateContainer(ctx, spec)

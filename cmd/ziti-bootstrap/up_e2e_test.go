@@ -242,7 +242,7 @@ func (d *devSystem) run(what string, args ...string) steps.Report {
 	t.Helper()
 	t0 := time.Now()
 	code, out, errs := cli(t, args...)
-	if code != exitcode.OK && strings.TrimSpace(out) == "" {
+	if code != exitcode.OK && strings.TrimSpace(out) == "" { // no report at all: the error is on stderr
 		t.Fatalf("%s: exit %d, no report\n%s", what, code, lastLines(errs, 30))
 	}
 	rep := report(t, out)
@@ -378,6 +378,13 @@ func TestUpDevE2E(t *testing.T) {
 	// the operator's POLICIES_FILE reached the job, which applied it
 	if !slices.ContainsFunc(d.notes(rep, jobStep), regexp.MustCompile(`^\| ziti/policies +changed .* write\(s\)$`).MatchString) {
 		t.Errorf("the bootstrap job did not apply POLICIES_FILE: %v", d.notes(rep, jobStep))
+	}
+	// the job logged in to Keycloak with the stack's admin service account, whose secret it read from
+	// /run/secrets: no password hash for Keycloak to compute
+	if !slices.ContainsFunc(d.notes(rep, jobStep), func(n string) bool {
+		return strings.Contains(n, "admin token by client credentials of "+config.StackAdminClientID)
+	}) {
+		t.Errorf("the bootstrap job did not log in to Keycloak with its service account %s: %v", config.StackAdminClientID, d.notes(rep, jobStep))
 	}
 	since, _ := d.sinceHealthy(rep)
 	t.Logf("up --dev from an empty Swarm to 3 stacks healthy and the bootstrap converged: %s, %d mutating call(s); "+

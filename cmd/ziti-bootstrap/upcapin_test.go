@@ -28,7 +28,7 @@ func otherCA(t *testing.T) []byte {
 func openZitiStack(t *testing.T) *stacks.Stack {
 	t.Helper()
 	st, err := stacks.Load(context.Background(), stacks.OpenZiti, stacks.Options{Names: stacks.DefaultNames("t-"), Vars: map[string]string{
-		"ZITI_PWD": "ziti", "SPIRE_NODE_CA": "ca", "KEYCLOAK_ADMIN_PASSWORD": "kc", "SPIRE_UPSTREAM_CA_KEY": "key",
+		"ZITI_PWD": "ziti", "SPIRE_NODE_CA": "ca", "KEYCLOAK_ADMIN_PASSWORD": "kc", "KEYCLOAK_ADMIN_CLIENT_SECRET": "kcc", "SPIRE_UPSTREAM_CA_KEY": "key",
 		"KEYCLOAK_DB_PASSWORD": "db", "S3_SECRET_ACCESS_KEY": "s3", "BACKUP_ENCRYPTION_KEY": "bk", "BACKUP_SCHEDULE": "@daily", "KEYCLOAK_CA": "kc ca"}})
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +207,7 @@ func (d *devSystem) controllerCAPinned(rep steps.Report, from string) {
 // up's steps start each stack on what it needs: SPIRE and Keycloak at once, the controller alone (and the pin of
 // its CA) beside them, the rest of OpenZiti once SPIRE is healthy and the CA pinned; the order stays the report's.
 func TestUpStepsStartEachStackOnWhatItNeeds(t *testing.T) {
-	vars := map[string]string{"ZITI_PWD": "ziti", "SPIRE_NODE_CA": "ca", "KEYCLOAK_ADMIN_PASSWORD": "kc", "SPIRE_UPSTREAM_CA_KEY": "key",
+	vars := map[string]string{"ZITI_PWD": "ziti", "SPIRE_NODE_CA": "ca", "KEYCLOAK_ADMIN_PASSWORD": "kc", "KEYCLOAK_ADMIN_CLIENT_SECRET": "kcc", "SPIRE_UPSTREAM_CA_KEY": "key",
 		"SPIRE_UPSTREAM_CA_CERT": "cert", "KEYCLOAK_DB_PASSWORD": "db", "S3_SECRET_ACCESS_KEY": "s3", "BACKUP_ENCRYPTION_KEY": "bk",
 		"KEYCLOAK_CA": "keycloak ca", "KEYCLOAK_TLS_CERT": "keycloak cert", "KEYCLOAK_TLS_KEY": "keycloak key"}
 	var loaded []*stacks.Stack

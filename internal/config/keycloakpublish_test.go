@@ -27,3 +27,23 @@ func TestKeycloakPublish(t *testing.T) {
 		t.Errorf("KEYCLOAK_PUBLISH=none: %v; want an invalid configuration", err)
 	}
 }
+
+// The stacks always name Keycloak's admin service account: KEYCLOAK_ADMIN_CLIENT_ID when set, else theirs
+// (StackAdminClientID); a name that would need quoting is refused.
+func TestStackAdminClientID(t *testing.T) {
+	names := []string{"KEYCLOAK_ADMIN_CLIENT_ID"}
+	for set, want := range map[string]string{"": StackAdminClientID, "  ": StackAdminClientID, "ops-admin": "ops-admin"} {
+		env := map[string]string{"KEYCLOAK_ADMIN_CLIENT_ID": set}
+		st, err := LoadStack(Sources{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Vars["KEYCLOAK_ADMIN_CLIENT_ID"]; got != want {
+			t.Errorf("KEYCLOAK_ADMIN_CLIENT_ID=%q: the stacks get %q, want %q", set, got, want)
+		}
+	}
+	env := map[string]string{"KEYCLOAK_ADMIN_CLIENT_ID": "a b"}
+	if _, err := LoadStack(Sources{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}, names); !IsInvalid(err) {
+		t.Errorf("KEYCLOAK_ADMIN_CLIENT_ID=%q: %v; want an invalid configuration", "a b", err)
+	}
+}

@@ -66,6 +66,11 @@ var StackVars = []Var{
 	{Name: "ZB_PUBLISH_MODE", Default: "ingress", Help: "ingress, or host together with ZB_ENDPOINT_MODE=dnsrr"},
 }
 
+// StackAdminClientID is the client_id of Keycloak's admin service account in the stacks unless
+// KEYCLOAK_ADMIN_CLIENT_ID names another: Keycloak makes it on its first start (KC_BOOTSTRAP_ADMIN_CLIENT_ID), the
+// bootstrap job and the converge service log in with it (its secret: KEYCLOAK_ADMIN_CLIENT_SECRET).
+const StackAdminClientID = "ziti-bootstrap"
+
 // StateLabel is the node label that marks the state node: the stateful services (SPIRE server, Keycloak's
 // database, the OpenZiti controller) and what must sit beside their volumes (the bootstrap job, the backup
 // service) are placed there by default. up sets it on the manager it talks to when no node has it.
@@ -85,6 +90,7 @@ var stackChecks = map[string]func(string) error{
 	"KEYCLOAK_REALM":                 plainName,
 	"KEYCLOAK_DB_USER":               plainName,
 	"KEYCLOAK_ADMIN_USER":            plainName,
+	"KEYCLOAK_ADMIN_CLIENT_ID":       plainName,
 	"KEYCLOAK_CLIENT_ID":             plainName,
 	"ZITI_USER":                      plainName,
 	"ZITI_ROUTER_NAME":               plainName,
@@ -264,6 +270,10 @@ func LoadStack(src Sources, names []string) (*Stack, error) {
 				out.Vars["KEYCLOAK_PUBLIC_URL"] = scheme + "://localhost:" + p
 			}
 		}
+	}
+	// the stacks always have Keycloak's admin service account: the one named, else theirs
+	if slices.Contains(names, "KEYCLOAK_ADMIN_CLIENT_ID") && out.Vars["KEYCLOAK_ADMIN_CLIENT_ID"] == "" {
+		out.Vars["KEYCLOAK_ADMIN_CLIENT_ID"] = StackAdminClientID
 	}
 	out.Docker.Host = l.nonEmpty("DOCKER_HOST")
 	out.Docker.Enabled = true

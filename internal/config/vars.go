@@ -43,8 +43,8 @@ var coreVars = []Var{
 	{Name: "KEYCLOAK_URL", Default: "http://keycloak:8080", Help: "Keycloak base URL"},
 	{Name: "KEYCLOAK_ADMIN_USER", Default: "admin", Help: "Keycloak admin user (master realm)"},
 	{Name: "KEYCLOAK_ADMIN_PASSWORD", Secret: true, SecretName: "keycloak_admin_password", Help: "Keycloak admin password (not needed with an admin service account)"},
-	{Name: "KEYCLOAK_ADMIN_CLIENT_ID", Help: "client_id of an admin service account of the master realm (Keycloak's KC_BOOTSTRAP_ADMIN_CLIENT_ID): ziti-bootstrap then logs in with its client secret, no password hashing; falls back to the password when Keycloak does not know it"},
-	{Name: "KEYCLOAK_ADMIN_CLIENT_SECRET", Secret: true, SecretName: "keycloak_admin_client_secret", Help: "secret of that service account (KC_BOOTSTRAP_ADMIN_CLIENT_SECRET)"},
+	{Name: "KEYCLOAK_ADMIN_CLIENT_ID", Help: "client_id of an admin service account of the master realm (Keycloak's KC_BOOTSTRAP_ADMIN_CLIENT_ID): ziti-bootstrap then logs in with its client secret, no password hashing; falls back to the password when Keycloak does not know it. The stacks: unset means " + StackAdminClientID + ", the account the Keycloak stack makes on its first start and the bootstrap job and converge service log in with"},
+	{Name: "KEYCLOAK_ADMIN_CLIENT_SECRET", Secret: true, SecretName: "keycloak_admin_client_secret", Help: "secret of that service account (KC_BOOTSTRAP_ADMIN_CLIENT_SECRET; required by the Keycloak and OpenZiti stacks, `up --dev` generates it); unset: the password login"},
 	{Name: "KEYCLOAK_REALM", Default: "openziti", Help: "realm ziti-bootstrap manages for OpenZiti users"},
 	{Name: "KEYCLOAK_CA_FILE", Help: "PEM CA bundle that verifies Keycloak's TLS certificate (KEYCLOAK_URL https://…): the only roots ziti-bootstrap trusts for it; empty: the system's roots. In the Swarm the stacks ship it (KEYCLOAK_CA) to the bootstrap job, the converge service and the OpenZiti controller's JWKS fetch"},
 

@@ -95,7 +95,7 @@ func Ensure(dir string) (*State, error) {
 	}
 	st := &State{Dir: abs}
 	if _, err := os.Stat(abs); err == nil {
-		if err := st.ensureKeycloakTLS(); err != nil {
+		if err := errors.Join(st.ensureKeycloakTLS(), st.ensureAdminClientSecret()); err != nil {
 			return st, err
 		}
 		return st, st.check()
@@ -191,12 +191,12 @@ func writePrivate(path string, data []byte) error {
 // generate makes the contents of every file.
 func generate() (map[string][]byte, error) {
 	out := map[string][]byte{}
-	for _, name := range []string{"ziti_admin_password", "keycloak_admin_password", "keycloak_db_password"} {
-		b := make([]byte, 24)
-		if _, err := rand.Read(b); err != nil {
+	for _, name := range []string{"ziti_admin_password", "keycloak_admin_password", "keycloak_db_password", KeycloakAdminClientSecretFile} {
+		p, err := password()
+		if err != nil {
 			return nil, err
 		}
-		out[name] = []byte(base64.RawURLEncoding.EncodeToString(b) + "\n")
+		out[name] = p
 	}
 	const validity = 10 * 365 * 24 * time.Hour
 	up, err := newCert("ziti-bootstrap dev SPIRE upstream root", nil, validity)
@@ -210,6 +210,15 @@ func generate() (map[string][]byte, error) {
 	}
 	maps.Copy(out, kc)
 	return out, nil
+}
+
+// password is a random password of 192 bits, base64url, on one line.
+func password() ([]byte, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return []byte(base64.RawURLEncoding.EncodeToString(b) + "\n"), nil
 }
 
 type cert struct {

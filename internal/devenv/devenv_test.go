@@ -114,29 +114,47 @@ func TestKeycloakTLSVerifiesUnderItsCAOnly(t *testing.T) {
 	}
 }
 
-func TestAnOlderStateGetsKeycloakTLS(t *testing.T) {
-	st, err := Ensure(filepath.Join(t.TempDir(), "dev"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pwd, _ := os.ReadFile(st.Path("ziti_admin_password"))
-	for _, f := range keycloakTLSFiles {
-		os.Remove(st.Path(f.Name))
-	}
-	again, err := Ensure(st.Dir)
-	if err != nil {
-		t.Fatalf("a state without Keycloak's TLS files: %v", err)
-	}
-	for _, f := range keycloakTLSFiles {
-		if fi, err := os.Stat(again.Path(f.Name)); err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: %v %v", f.Name, fi, err)
-		}
-	}
-	if b, _ := os.ReadFile(again.Path("ziti_admin_password")); string(b) != string(pwd) {
-		t.Error("the passwords changed")
-	}
-	if entries, _ := os.ReadDir(st.Dir); len(entries) != len(Files)+1 {
-		t.Errorf("state holds %d entries, want %d (no temporary files left)", len(entries), len(Files)+1)
+// TestAnOlderStateGetsTheNewFiles: a state made before Keycloak's TLS, or before the admin service account's
+// secret, gets them on its next run, private, without any other file changing; a later run keeps them.
+func TestAnOlderStateGetsTheNewFiles(t *testing.T) {
+	for name, added := range map[string][]File{"Keycloak's TLS": keycloakTLSFiles, "the admin service account": adminClientFiles} {
+		t.Run(name, func(t *testing.T) {
+			st, err := Ensure(filepath.Join(t.TempDir(), "dev"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pwd, _ := os.ReadFile(st.Path("ziti_admin_password"))
+			for _, f := range added {
+				os.Remove(st.Path(f.Name))
+			}
+			again, err := Ensure(st.Dir)
+			if err != nil {
+				t.Fatalf("a state without %s: %v", name, err)
+			}
+			made := map[string]string{}
+			for _, f := range added {
+				if fi, err := os.Stat(again.Path(f.Name)); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() == 0 {
+					t.Errorf("%s: %v %v", f.Name, fi, err)
+				}
+				b, _ := os.ReadFile(again.Path(f.Name))
+				made[f.Name] = string(b)
+			}
+			if b, _ := os.ReadFile(again.Path("ziti_admin_password")); string(b) != string(pwd) {
+				t.Error("the passwords changed")
+			}
+			if entries, _ := os.ReadDir(st.Dir); len(entries) != len(Files)+1 {
+				t.Errorf("state holds %d entries, want %d (no temporary files left)", len(entries), len(Files)+1)
+			}
+			third, err := Ensure(st.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range added {
+				if b, _ := os.ReadFile(third.Path(f.Name)); string(b) != made[f.Name] {
+					t.Errorf("%s changed on a later run", f.Name)
+				}
+			}
+		})
 	}
 }
 

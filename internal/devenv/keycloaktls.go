@@ -63,20 +63,27 @@ func newServerCert(cn string, ca *cert, names []string, validity time.Duration) 
 	})
 }
 
-// ensureKeycloakTLS adds Keycloak's TLS files to a state made before they existed. All three are written to
-// temporary files first and renamed in place, the CA last, so that an interrupted run leaves either no CA (and
-// the next run makes all three again) or a complete set.
+// ensureKeycloakTLS adds Keycloak's TLS files to a state made before they existed.
 func (s *State) ensureKeycloakTLS() error {
-	if _, err := os.Stat(s.Path(KeycloakCAFile)); err == nil {
+	return s.addMissing([]string{KeycloakKeyFile, KeycloakCertFile, KeycloakCAFile}, func() (map[string][]byte, error) {
+		return keycloakTLS(10 * 365 * 24 * time.Hour)
+	})
+}
+
+// addMissing adds the files names, whose contents make returns, to a state made before they existed: unless the
+// last of them exists, each is written to a temporary file first and renamed in place, the last one last, so that
+// an interrupted run leaves either no last file (and the next run makes them all again) or a complete set.
+func (s *State) addMissing(names []string, make func() (map[string][]byte, error)) error {
+	if _, err := os.Stat(s.Path(names[len(names)-1])); err == nil {
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("dev state: %w", err)
 	}
-	data, err := keycloakTLS(10 * 365 * 24 * time.Hour)
+	data, err := make()
 	if err != nil {
 		return err
 	}
-	for _, f := range []string{KeycloakKeyFile, KeycloakCertFile, KeycloakCAFile} {
+	for _, f := range names {
 		tmp := filepath.Join(s.Dir, "."+f+".new-"+randSuffix())
 		if err := writePrivate(tmp, data[f]); err != nil {
 			return err

@@ -220,7 +220,8 @@ func (c *Client) login(ctx context.Context) error {
 			return c.clientLoginError(oe)
 		}
 		slog.Info("Keycloak refused the admin service account; logging in with the admin password instead",
-			"url", c.base, "client", c.opts.AdminClientID, "error", oe.Error())
+			"url", c.base, "client", c.opts.AdminClientID, "error", oe.Error(),
+			"note", "Keycloak makes its bootstrap service account (KC_BOOTSTRAP_ADMIN_CLIENT_ID) on its first start only: a database made before keeps the password login")
 		c.mu.Lock()
 		c.byClient = false
 		c.mu.Unlock()

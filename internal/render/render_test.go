@@ -24,7 +24,7 @@ var embedded = []string{"spire.yml", "keycloak.yml", "openziti.yml", "config/spi
 func vars() map[string]string {
 	return map[string]string{
 		"SPIRE_UPSTREAM_CA_CERT": "upstream cert", "SPIRE_UPSTREAM_CA_KEY": "upstream key", "SPIRE_NODE_CA": "node ca",
-		"KEYCLOAK_DB_PASSWORD": "db pw", "KEYCLOAK_ADMIN_PASSWORD": "admin pw", "ZITI_PWD": "ziti pw",
+		"KEYCLOAK_DB_PASSWORD": "db pw", "KEYCLOAK_ADMIN_PASSWORD": "admin pw", "ZITI_PWD": "ziti pw", "KEYCLOAK_ADMIN_CLIENT_SECRET": "admin client pw",
 		"KEYCLOAK_PUBLISHED_PORT": "18080",
 		"KEYCLOAK_CA":             "keycloak ca", "KEYCLOAK_TLS_CERT": "keycloak cert", "KEYCLOAK_TLS_KEY": "keycloak key",
 	}

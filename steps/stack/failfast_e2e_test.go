@@ -29,6 +29,7 @@ func TestDeployFailFastPortInUseE2E(t *testing.T) {
 	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 	e.vars["KEYCLOAK_PUBLISHED_PORT"] = port
 	e.vars["KEYCLOAK_DB_PASSWORD"], e.vars["KEYCLOAK_ADMIN_PASSWORD"] = "db-"+randHex(t, 8), "adm-"+randHex(t, 8)
+	e.vars["KEYCLOAK_ADMIN_CLIENT_SECRET"] = "admc-" + randHex(t, 8)
 	e.vars["KEYCLOAK_DB_CONSTRAINT"] = "node.role == manager"
 	tls := newCert(t, "keycloak", newCert(t, "zbt keycloak ca", nil)) // Keycloak never starts here: its port is taken
 	e.vars["KEYCLOAK_TLS_CERT"], e.vars["KEYCLOAK_TLS_KEY"] = tls.certPEM, tls.keyPEM

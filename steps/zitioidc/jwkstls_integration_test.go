@@ -154,7 +154,7 @@ func stackController(t *testing.T, dockerHost, keycloakCA string, watch func(pwd
 	image := controllerImage(t)
 	pwd := "Zb-" + testutil.RandHex(t, 12)
 	st, err := stacks.Load(c, stacks.OpenZiti, stacks.Options{Names: stacks.DefaultNames("zbtest-"), Vars: map[string]string{
-		"ZITI_PWD": pwd, "SPIRE_NODE_CA": "-", "KEYCLOAK_ADMIN_PASSWORD": "-", "SPIRE_UPSTREAM_CA_KEY": "-", "KEYCLOAK_CA": keycloakCA,
+		"ZITI_PWD": pwd, "SPIRE_NODE_CA": "-", "KEYCLOAK_ADMIN_PASSWORD": "-", "KEYCLOAK_ADMIN_CLIENT_SECRET": "-", "SPIRE_UPSTREAM_CA_KEY": "-", "KEYCLOAK_CA": keycloakCA,
 		"KEYCLOAK_DB_PASSWORD": "-", "S3_SECRET_ACCESS_KEY": "-", "BACKUP_ENCRYPTION_KEY": "-"}})
 	testutil.Must(t, err)
 	var spec *swarm.ContainerSpec

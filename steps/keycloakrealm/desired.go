@@ -61,7 +61,7 @@ func realmDiff(d Declaration, have *keycloak.Realm) steps.Diff {
 	f.Add(want.AccessTokenLifespan > 0 && have.AccessTokenLifespan != want.AccessTokenLifespan, keycloak.RealmAccessTokenLifespan,
 		have.AccessTokenLifespan.String(), want.AccessTokenLifespan.String())
 	f.Add(d.IdentityClaim == "email" && have.DuplicateEmailsAllowed, keycloak.RealmDuplicateEmailsAllowed, have.DuplicateEmailsAllowed, false)
-	f.Add(have.Attributes[ManagedAttribute] != managed, keycloak.AttributeField(ManagedAttribute), have.Attributes[ManagedAttribute], managed)
+	steps.Compare(&f, keycloak.AttributeField(ManagedAttribute), have.Attributes[ManagedAttribute], managed)
 	return f
 }
 
@@ -115,7 +115,7 @@ func clientDiff(want, have keycloak.OIDCClient) steps.Diff {
 	f.Add(want.WebOrigins != nil && !sameSet(want.WebOrigins, have.WebOrigins), keycloak.ClientWebOrigins, have.WebOrigins, want.WebOrigins)
 	f.AddSecret(!want.Public && want.Secret.IsSet() && want.Secret.Value() != have.Secret.Value(), keycloak.ClientSecret)
 	for _, k := range slices.Sorted(maps.Keys(want.Attributes)) {
-		f.Add(have.Attributes[k] != want.Attributes[k], keycloak.AttributeField(k), have.Attributes[k], want.Attributes[k])
+		steps.Compare(&f, keycloak.AttributeField(k), have.Attributes[k], want.Attributes[k])
 	}
 	return f
 }
@@ -149,7 +149,7 @@ func mapperDiff(want, have keycloak.ProtocolMapper) (f steps.Diff, replace bool)
 		return f, true
 	}
 	for _, k := range slices.Sorted(maps.Keys(want.Config)) {
-		f.Add(have.Config[k] != want.Config[k], keycloak.ConfigPrefix+k, have.Config[k], want.Config[k])
+		steps.Compare(&f, keycloak.ConfigPrefix+k, have.Config[k], want.Config[k])
 	}
 	return f, false
 }

@@ -158,8 +158,7 @@ func policyDiff(want, have ziti.AuthPolicy) steps.Diff {
 	steps.Compare(&f, FieldUpdbNumberChar, have.PrimaryUpdbRequireNumberChar, want.PrimaryUpdbRequireNumberChar)
 	steps.Compare(&f, FieldUpdbMixedCase, have.PrimaryUpdbRequireMixedCase, want.PrimaryUpdbRequireMixedCase)
 	steps.Compare(&f, FieldUpdbMaxAttempts, have.PrimaryUpdbMaxAttempts, want.PrimaryUpdbMaxAttempts)
-	f.Add(want.PrimaryUpdbLockoutDurationMinutes != have.PrimaryUpdbLockoutDurationMinutes, FieldUpdbLockout,
-		have.PrimaryUpdbLockoutDurationMinutes, want.PrimaryUpdbLockoutDurationMinutes)
+	steps.Compare(&f, FieldUpdbLockout, have.PrimaryUpdbLockoutDurationMinutes, want.PrimaryUpdbLockoutDurationMinutes)
 	steps.Compare(&f, FieldSecondaryTOTP, have.SecondaryRequireTOTP, want.SecondaryRequireTOTP)
 	steps.Compare(&f, FieldSecondaryExtJWT, have.SecondaryRequireExtJWTSigner, want.SecondaryRequireExtJWTSigner)
 	return f

@@ -52,13 +52,22 @@ func IsNotFound(err error) bool {
 }
 
 // IsConflict reports whether err is the controller refusing a duplicate (a name or other unique value in use).
+// Controller 1.7.2 answers a create whose name is taken with 400 COULD_NOT_VALIDATE, cause "name must be unique".
 func IsConflict(err error) bool {
 	var e *APIError
 	if !errors.As(err, &e) {
 		return false
 	}
-	return e.Status == http.StatusConflict || strings.Contains(strings.ToLower(e.Cause), "duplicate") ||
-		strings.Contains(strings.ToLower(e.Message), "duplicate")
+	if e.Status == http.StatusConflict {
+		return true
+	}
+	for _, s := range []string{e.Cause, e.Message} {
+		s = strings.ToLower(s)
+		if strings.Contains(s, "duplicate") || strings.Contains(s, "must be unique") {
+			return true
+		}
+	}
+	return false
 }
 
 // payloadError is what every generated error answer implements.

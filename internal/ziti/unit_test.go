@@ -67,6 +67,13 @@ func TestWrapAPI(t *testing.T) {
 	if !IsConflict(err) || IsNotFound(err) {
 		t.Errorf("IsConflict=%v IsNotFound=%v", IsConflict(err), IsNotFound(err))
 	}
+	// what controller 1.7.2 answers a create whose name is taken
+	taken := &rest_model.APIErrorEnvelope{Error: &rest_model.APIError{Code: "COULD_NOT_VALIDATE",
+		Message: "The supplied request contains an invalid document or no valid accept content were available, see cause",
+		Cause:   &rest_model.APIErrorCause{APIFieldError: rest_model.APIFieldError{Field: "name", Reason: "name must be unique", Value: "x"}}}}
+	if err := wrapAPI("create config x", &status{code: 400}, fakePayloadErr{taken}); !IsConflict(err) {
+		t.Errorf("IsConflict=false for %v", err)
+	}
 	// values are left out when asked (logins)
 	err = wrapAPIValues("log in", &status{code: 400}, fakePayloadErr{env}, false)
 	if strings.Contains(err.Error(), "spire-ca") {

@@ -417,3 +417,59 @@ func TestPlanFailsOnRolesNamingMissingObjects(t *testing.T) {
 		t.Fatalf("%s: %s", res.Status, res.Error)
 	}
 }
+
+// TestCreateCollidingWithAnEarlierRunsWriteTakesItOver plans the example, then makes two of its objects behind
+// the plan's back, as the controller does when it carries out the write of a run that was killed with that write
+// in flight after the next run has listed: a config tagged with this owner (with other data), and a posture
+// check without the tag. The apply takes the config over (same id, updated to the file's data) and fails on the
+// posture check only, saying it is not this file's; once that is gone, an apply converges and the next writes
+// nothing.
+func TestCreateCollidingWithAnEarlierRunsWriteTakesItOver(t *testing.T) {
+	b := newBed(t)
+	b.devices()
+	c, x := b.admin, ctx(t)
+	pol := b.parse(b.example())
+	plan, err := b.step(c, pol).Plan(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types, err := c.ListConfigTypes(x, ziti.FilterEq("name", ziti.ConfigTypeIntercept))
+	if err != nil || len(types) != 1 {
+		t.Fatalf("config type %s: %v %v", ziti.ConfigTypeIntercept, types, err)
+	}
+	cfgName := b.prefix + "iot-sensor-data.intercept.v1"
+	early, err := c.CreateConfig(x, ziti.Config{Name: cfgName, ConfigTypeID: types[0].ID, Tags: map[string]any{policies.OwnerTag: b.owner},
+		Data: map[string]any{"protocols": []string{"tcp"}, "addresses": []string{"elsewhere.iot"}, "portRanges": []map[string]int{{"low": 1, "high": 1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcName := b.prefix + "iot-linux-gateways"
+	hand, err := c.CreatePostureCheck(x, ziti.PostureCheck{Name: pcName, Type: ziti.PostureCheckOS,
+		OperatingSystems: []ziti.OperatingSystem{{Type: "Linux", Versions: []string{">=5.10.0"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.DeletePostureCheck(context.Background(), hand) })
+	err = plan.Apply(x)
+	if err == nil || !strings.Contains(err.Error(), "ziti-posture-check "+pcName) || !strings.Contains(err.Error(), "not tagged "+policies.OwnerTag+"="+b.owner) ||
+		strings.Contains(err.Error(), cfgName+":") {
+		t.Fatalf("apply: want only the untagged posture check to fail it, got: %v", err)
+	}
+	t.Logf("apply with two names taken since the plan: %v", err)
+	cfgs, err := c.ListConfigs(x, ziti.FilterEq("name", cfgName))
+	if err != nil || len(cfgs) != 1 || cfgs[0].ID != early || !ziti.EqualJSON(cfgs[0].Data["addresses"], []string{"sensor-data.kitchen.iot"}) ||
+		!ziti.EqualJSON(cfgs[0].Data["allowedSourceAddresses"], []string{"192.168.20.0/24"}) {
+		t.Fatalf("config %s after apply (want id %s with the file's data): %+v %v", cfgName, early, cfgs, err)
+	}
+	svc, err := c.ListServices(x, ziti.FilterEq("name", b.prefix+"iot-sensor-data"))
+	if err != nil || len(svc) != 1 || !slices.Contains(svc[0].Configs, early) {
+		t.Fatalf("service iot-sensor-data does not use the config taken over (%s): %+v %v", early, svc, err)
+	}
+	if err := c.DeletePostureCheck(x, hand); err != nil {
+		t.Fatal(err)
+	}
+	b.mustApply(pol)
+	if rep, res := b.mustApply(pol); rep.MutatingCalls != 0 {
+		t.Fatalf("apply after converging: %d writes\n%s", rep.MutatingCalls, changes(res))
+	}
+}

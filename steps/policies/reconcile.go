@@ -241,13 +241,15 @@ type kindRules[T any] struct {
 	missing func(want T) string
 	// system, when set, tells objects of the controller's own that are never owned (optional).
 	system func(have T) bool
-	// conflict, when set, checks that have can become want; false means it reported a problem (optional).
-	conflict func(have, want T) bool
+	// mismatch, when set, says why have cannot become want ("" when it can; optional).
+	mismatch func(have, want T) string
 	// diff records the fields that differ between have and want.
 	diff func(f *diffs, have, want T)
 	// write creates want (have is the zero T) or updates have to want, with these tags.
 	write func(want, have T, tags map[string]any) runFn
 	del   func(api API, ctx context.Context, id string) error
+	// list lists the objects of the kind that match a filter (to look up the one a create collided with).
+	list func(api API, ctx context.Context, filter string) ([]T, error)
 }
 
 // runFn is the write of one op.
@@ -256,10 +258,10 @@ type runFn = func(ctx context.Context, api API, ids *resolver) error
 // reconcileKind plans the creates and updates of the declared objects of one kind (in the file's order), then
 // the deletes of the owned ones it no longer declares.
 func reconcileKind[T any](d *differ, r kindRules[T], observed, declaredObjs []T) {
-	system := func(T) bool { return false }
-	if r.system != nil {
-		system = r.system
+	if r.system == nil {
+		r.system = func(T) bool { return false }
 	}
+	system := r.system
 	have := map[string]T{}
 	for _, h := range observed {
 		name, _, _ := r.ident(h)
@@ -272,14 +274,15 @@ func reconcileKind[T any](d *differ, r kindRules[T], observed, declaredObjs []T)
 		h, ok := have[name]
 		if !ok {
 			d.add(r.phase, steps.Change{Action: steps.Create, Kind: r.kind, Key: name, Reason: r.missing(want)},
-				r.write(want, *new(T), map[string]any{OwnerTag: d.owner}))
+				r.createOrAdopt(d, want))
 			continue
 		}
 		_, id, tags := r.ident(h)
 		switch {
 		case system(h) || !d.owns(tags):
 			d.foreign(r.kind, name, id, tags)
-		case r.conflict != nil && !r.conflict(h, want):
+		case r.mismatch != nil && r.mismatch(h, want) != "":
+			d.problem(d.pol.Declared(r.kind, name), "%s", r.mismatch(h, want))
 		default:
 			var f diffs
 			r.diff(&f, h, want)
@@ -298,6 +301,42 @@ func reconcileKind[T any](d *differ, r kindRules[T], observed, declaredObjs []T)
 		}, r.del)
 }
 
+// createOrAdopt is the write that creates want. When the controller refuses it because the name is taken by
+// an object the plan did not see, it looks that object up by name. One this owner tagged is the create of an
+// earlier run, killed while that write was in flight, which the controller carried out after this run had
+// listed: it is taken over, and updated when it differs from want. Any other keeps the error, saying whose it is.
+func (r kindRules[T]) createOrAdopt(d *differ, want T) runFn {
+	create := r.write(want, *new(T), map[string]any{OwnerTag: d.owner})
+	return func(ctx context.Context, api API, ids *resolver) error {
+		err := create(ctx, api, ids)
+		if err == nil || !ziti.IsConflict(err) {
+			return err
+		}
+		name, _, _ := r.ident(want)
+		found, lerr := r.list(api, ctx, ziti.FilterEq("name", name))
+		if lerr != nil || len(found) != 1 {
+			return fmt.Errorf("%w; an object of this name appeared since the plan, and looking it up found %d (%v): re-run to see who owns it", err, len(found), lerr)
+		}
+		h := found[0]
+		_, id, tags := r.ident(h)
+		if r.system(h) || !d.owns(tags) {
+			return fmt.Errorf("%w; an object of this name (id %s) appeared since the plan, not tagged %s=%s: re-run to see who owns it", err, id, OwnerTag, d.owner)
+		}
+		if r.mismatch != nil {
+			if m := r.mismatch(h, want); m != "" {
+				return fmt.Errorf("%w; it appeared since the plan, and %s", err, m)
+			}
+		}
+		ids.set(r.kind, name, id)
+		var f diffs
+		r.diff(&f, h, want)
+		if len(f.diff) == 0 {
+			return nil
+		}
+		return r.write(want, h, d.tags(tags))(ctx, api, ids)
+	}
+}
+
 // Configs.
 
 func (d *differ) configs() {
@@ -305,13 +344,8 @@ func (d *differ) configs() {
 		kind: KindConfig, phase: phaseConfigs, delPhase: phaseDeleteConfigs,
 		ident:   func(c ziti.Config) (string, string, map[string]any) { return c.Name, c.ID, c.Tags },
 		missing: func(want ziti.Config) string { return "missing (" + want.ConfigTypeName + ")" },
-		conflict: func(h, want ziti.Config) bool {
-			if h.ConfigTypeName == want.ConfigTypeName {
-				return true
-			}
-			d.problem(d.pol.Declared(KindConfig, want.Name), "config %q is of type %s on the controller, and %s in the file: a config's type cannot change; give it a new name",
-				want.Name, h.ConfigTypeName, want.ConfigTypeName)
-			return false
+		mismatch: func(h, want ziti.Config) string {
+			return typeChange("config", want.Name, h.ConfigTypeName, want.ConfigTypeName)
 		},
 		diff: func(f *diffs, h, want ziti.Config) {
 			keys := slices.Sorted(maps.Keys(want.Data))
@@ -343,7 +377,8 @@ func (d *differ) configs() {
 				return err
 			}
 		},
-		del: API.DeleteConfig,
+		del:  API.DeleteConfig,
+		list: API.ListConfigs,
 	}, d.obs.configs, d.pol.Configs)
 }
 
@@ -354,13 +389,8 @@ func (d *differ) postureChecks() {
 		kind: KindPostureCheck, phase: phaseConfigs, delPhase: phaseDeleteServices,
 		ident:   func(c ziti.PostureCheck) (string, string, map[string]any) { return c.Name, c.ID, c.Tags },
 		missing: func(want ziti.PostureCheck) string { return "missing (" + want.Type + ")" },
-		conflict: func(h, want ziti.PostureCheck) bool {
-			if h.Type == want.Type {
-				return true
-			}
-			d.problem(d.pol.Declared(KindPostureCheck, want.Name), "posture check %q is of type %s on the controller, and %s in the file: a posture check's type cannot change; give it a new name",
-				want.Name, h.Type, want.Type)
-			return false
+		mismatch: func(h, want ziti.PostureCheck) string {
+			return typeChange("posture check", want.Name, h.Type, want.Type)
 		},
 		diff: func(f *diffs, h, want ziti.PostureCheck) {
 			f.check("roleAttributes", !ziti.EqualSets(h.RoleAttributes, want.RoleAttributes), sortedCopy(h.RoleAttributes), sortedCopy(want.RoleAttributes))
@@ -383,8 +413,18 @@ func (d *differ) postureChecks() {
 				return err
 			}
 		},
-		del: API.DeletePostureCheck,
+		del:  API.DeletePostureCheck,
+		list: API.ListPostureChecks,
 	}, d.obs.posture, d.pol.PostureChecks)
+}
+
+// typeChange is the problem of an object whose type differs from the file's, which the controller cannot change
+// ("" when it does not differ).
+func typeChange(kind, name, have, want string) string {
+	if have == want {
+		return ""
+	}
+	return fmt.Sprintf("%s %q is of type %s on the controller, and %s in the file: a %s's type cannot change; give it a new name", kind, name, have, want, kind)
 }
 
 // osList is the comparable form of an OS check's systems: versions sorted, no nil lists.
@@ -424,6 +464,7 @@ func (d *differ) services() {
 		},
 		write: func(want, h ziti.Service, tags map[string]any) runFn { return writeService(want, h.ID, tags) },
 		del:   API.DeleteService,
+		list:  API.ListServices,
 	}, d.obs.services, d.pol.Services)
 }
 
@@ -589,7 +630,8 @@ func (d *differ) servicePolicies() {
 				return err
 			}, API.CreateServicePolicy, API.UpdateServicePolicy)
 		},
-		del: API.DeleteServicePolicy,
+		del:  API.DeleteServicePolicy,
+		list: API.ListServicePolicies,
 	}, d.obs.sps, d.pol.ServicePolicies)
 }
 
@@ -614,7 +656,8 @@ func (d *differ) edgeRouterPolicies() {
 				return err
 			}, API.CreateEdgeRouterPolicy, API.UpdateEdgeRouterPolicy)
 		},
-		del: API.DeleteEdgeRouterPolicy,
+		del:  API.DeleteEdgeRouterPolicy,
+		list: API.ListEdgeRouterPolicies,
 	}, d.obs.erps, d.pol.EdgeRouterPolicies)
 }
 
@@ -638,7 +681,8 @@ func (d *differ) serviceEdgeRouterPolicies() {
 				return err
 			}, API.CreateServiceEdgeRouterPolicy, API.UpdateServiceEdgeRouterPolicy)
 		},
-		del: API.DeleteServiceEdgeRouterPolicy,
+		del:  API.DeleteServiceEdgeRouterPolicy,
+		list: API.ListServiceEdgeRouterPolicies,
 	}, d.obs.serps, d.pol.ServiceEdgeRouterPolicies)
 }
 

@@ -279,9 +279,6 @@ func runPhase(ctx context.Context, api API, ops []op, ids *resolver, parallel in
 				err = nil // already gone is what we wanted
 			}
 			if err != nil {
-				if o.change.Action == steps.Create && ziti.IsConflict(err) {
-					err = fmt.Errorf("%w; an object of this name appeared since the plan: re-run to see who owns it", err)
-				}
 				mu.Lock()
 				errs[i] = fmt.Errorf("%s %s %s: %w", o.change.Action, o.change.Kind, o.change.Key, err)
 				mu.Unlock()

@@ -160,10 +160,29 @@ func (d *DevOptions) Dir() string {
 // running SPIRE server (stacks.PlanSpireDatastore).
 type SwarmFacts struct{ NodeCA, Datastore bool }
 
+// Read reads the facts from the Swarm and sets them in sc.Vars.
 func (f SwarmFacts) Read(ctx context.Context, log *slog.Logger, sc *config.Stack, spireNamespace string) error {
-	c, err := Docker(sc)
+	found, err := f.Fetch(ctx, sc, spireNamespace)
 	if err != nil {
 		return err
+	}
+	return found.Apply(log, sc)
+}
+
+// FoundFacts is what Fetch read from the Swarm, for Apply.
+type FoundFacts struct {
+	f      SwarmFacts
+	spire  string // the SPIRE stack's namespace
+	ca     string
+	server []swarm.Service
+}
+
+// Fetch reads from the Swarm what the facts need; it only reads sc (its Docker settings), so that it can run
+// while the stacks load.
+func (f SwarmFacts) Fetch(ctx context.Context, sc *config.Stack, spireNamespace string) (FoundFacts, error) {
+	c, err := Docker(sc)
+	if err != nil {
+		return FoundFacts{}, err
 	}
 	defer c.Close()
 	var ca string
@@ -187,17 +206,22 @@ func (f SwarmFacts) Read(ctx context.Context, log *slog.Logger, sc *config.Stack
 		return err
 	})
 	if err != nil {
-		return exitcode.With(exitcode.For(err), err)
+		return FoundFacts{}, exitcode.With(exitcode.For(err), err)
 	}
-	if f.NodeCA {
-		sc.Vars["SPIRE_NODE_CA"] = ca
+	return FoundFacts{f: f, spire: spireNamespace, ca: ca, server: server}, nil
+}
+
+// Apply sets the facts found in sc.Vars.
+func (ff FoundFacts) Apply(log *slog.Logger, sc *config.Stack) error {
+	if ff.f.NodeCA {
+		sc.Vars["SPIRE_NODE_CA"] = ff.ca
 	}
-	if !f.Datastore {
+	if !ff.f.Datastore {
 		return nil
 	}
 	var image, suffix string
-	for _, s := range server {
-		if s.Spec.Name == spireNamespace+"_spire-server" && s.Spec.TaskTemplate.ContainerSpec != nil {
+	for _, s := range ff.server {
+		if s.Spec.Name == ff.spire+"_spire-server" && s.Spec.TaskTemplate.ContainerSpec != nil {
 			image = s.Spec.TaskTemplate.ContainerSpec.Image
 			for _, kv := range s.Spec.TaskTemplate.ContainerSpec.Env {
 				if v, ok := strings.CutPrefix(kv, "SPIRE_DATASTORE_SUFFIX="); ok {

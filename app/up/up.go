@@ -112,10 +112,30 @@ func (r *run) loadStacks(ctx context.Context) error {
 		r.sc.Vars["SPIRE_NODE_CA"] = "(read from the Swarm)"
 	}
 	defer r.saveDigests()
-	if err := r.load(ctx); err != nil || !facts.NodeCA && !facts.Datastore {
+	if !facts.NodeCA && !facts.Datastore {
+		return r.load(ctx)
+	}
+	// The Swarm is read while the files load (reads only; a bad file fails before any write, and stops the reads).
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		found deploy.FoundFacts
+		ferr  error
+		read  = make(chan struct{})
+	)
+	go func() {
+		defer close(read)
+		found, ferr = facts.Fetch(fctx, r.sc, stacks.DefaultNames(r.o.Prefix)[stacks.Spire])
+	}()
+	if err := r.load(ctx); err != nil {
+		cancel()
+		<-read
 		return err
 	}
-	if err := facts.Read(ctx, r.c.Log, r.sc, stacks.DefaultNames(r.o.Prefix)[stacks.Spire]); err != nil {
+	if <-read; ferr != nil {
+		return ferr
+	}
+	if err := found.Apply(r.c.Log, r.sc); err != nil {
 		return err
 	}
 	return r.load(ctx)

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +44,7 @@ func BenchmarkUpDev(b *testing.B) {
 	if !ok {
 		b.Fatalf("up reported no time from services healthy to bootstrap converged: %v", d.notes(rep, jobStep))
 	}
+	b.Logf("first up --dev: %s; the job:\n%s", first.Round(100*time.Millisecond), strings.Join(d.notes(rep, jobStep), "\n"))
 	bin := buildTool(b)
 	var noop, floor, process []time.Duration
 	for b.Loop() {

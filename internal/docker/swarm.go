@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/filters"
@@ -205,13 +206,43 @@ func (c *Client) RemoveService(ctx context.Context, id string) error {
 	return nil
 }
 
-// Tasks lists the tasks of a service (all of them, including finished ones Swarm still keeps).
-func (c *Client) Tasks(ctx context.Context, serviceID string) ([]swarm.Task, error) {
-	list, err := c.api.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", serviceID))})
+// Tasks lists the tasks of the services serviceIDs (IDs or names; all of their tasks, including finished ones
+// Swarm still keeps), in one call; none for no service.
+func (c *Client) Tasks(ctx context.Context, serviceIDs ...string) ([]swarm.Task, error) {
+	if len(serviceIDs) == 0 {
+		return nil, nil
+	}
+	f := filters.NewArgs()
+	for _, id := range serviceIDs {
+		f.Add("service", id)
+	}
+	list, err := c.api.TaskList(ctx, swarm.TaskListOptions{Filters: f})
 	if err != nil {
-		return nil, fmt.Errorf("list tasks of service %s: %w", serviceID, err)
+		return nil, fmt.Errorf("list tasks of service %s: %w", strings.Join(serviceIDs, ", "), err)
 	}
 	return list, nil
+}
+
+// TaskLister lists the tasks of services, in one call; *Client has it.
+type TaskLister interface {
+	Tasks(ctx context.Context, serviceIDs ...string) ([]swarm.Task, error)
+}
+
+// TasksByService lists the tasks of svcs in one call, by service ID.
+func TasksByService(ctx context.Context, e TaskLister, svcs []swarm.Service) (map[string][]swarm.Task, error) {
+	ids := make([]string, len(svcs))
+	for i, s := range svcs {
+		ids[i] = s.ID
+	}
+	tasks, err := e.Tasks(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
+	by := make(map[string][]swarm.Task, len(svcs))
+	for _, t := range tasks {
+		by[t.ServiceID] = append(by[t.ServiceID], t)
+	}
+	return by, nil
 }
 
 // NamespaceTasks lists the tasks of every service of namespace (tasks carry their service's labels).

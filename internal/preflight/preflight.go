@@ -5,12 +5,14 @@
 package preflight
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/docker/docker/api/types/swarm"
@@ -66,19 +68,37 @@ func (e *Error) Error() string {
 // Check runs every check and returns an *Error listing the problems, nil when there are none, or another error
 // when the engine could not be read.
 func Check(ctx context.Context, e Engine, in Input) error {
-	info, err := e.Swarm(ctx)
-	if err != nil {
-		return err
+	// The reads are independent: made at once (on a worker node, Nodes and Services fail where Swarm says why).
+	var (
+		info      docker.SwarmInfo
+		nodes     []docker.Node
+		live      []swarm.Service
+		infoErr   error
+		nodesErr  error
+		listErr   error
+		wg        sync.WaitGroup
+		imageErrs = map[string]error{}
+		mu        sync.Mutex
+	)
+	wg.Go(func() { info, infoErr = e.Swarm(ctx) })
+	wg.Go(func() { nodes, nodesErr = e.Nodes(ctx) })
+	wg.Go(func() { live, listErr = e.Services(ctx, "") })
+	for _, ref := range imageRefs(in.Stacks) {
+		wg.Go(func() {
+			_, err := e.ImageID(ctx, ref)
+			mu.Lock()
+			imageErrs[ref] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if infoErr != nil {
+		return infoErr
 	}
 	if info.NodeState != "active" || !info.Manager {
 		return &Error{Problems: []Problem{{What: "swarm", Msg: fmt.Sprintf("the engine is not an active Swarm manager (node state %q, manager %v): run `docker swarm init` or point DOCKER_HOST at a manager", info.NodeState, info.Manager)}}}
 	}
-	nodes, err := e.Nodes(ctx)
-	if err != nil {
-		return err
-	}
-	live, err := e.Services(ctx, "")
-	if err != nil {
+	if err := cmp.Or(nodesErr, listErr); err != nil {
 		return err
 	}
 	var local *docker.Node
@@ -122,7 +142,7 @@ func Check(ctx context.Context, e Engine, in Input) error {
 	}
 	sort.Strings(refs)
 	for _, ref := range refs {
-		_, err := e.ImageID(ctx, ref)
+		err := imageErrs[ref]
 		if err == nil {
 			continue
 		}
@@ -149,6 +169,19 @@ func Check(ctx context.Context, e Engine, in Input) error {
 		return &Error{Problems: probs}
 	}
 	return nil
+}
+
+// imageRefs lists the images of the stacks' services, each once.
+func imageRefs(sts []*stacks.Stack) []string {
+	var refs []string
+	for _, st := range sts {
+		for _, s := range st.Services {
+			if c := s.Spec.TaskTemplate.ContainerSpec; c != nil && c.Image != "" && !slices.Contains(refs, c.Image) {
+				refs = append(refs, c.Image)
+			}
+		}
+	}
+	return refs
 }
 
 // IsProblems reports whether err lists preflight problems.

@@ -95,7 +95,7 @@ func NewBackups(now time.Time, prefix, schedule string, sets []backup.SetInfo, l
 type Engine interface {
 	Nodes(ctx context.Context) ([]docker.Node, error)
 	Services(ctx context.Context, namespace string) ([]swarm.Service, error)
-	Tasks(ctx context.Context, serviceID string) ([]swarm.Task, error)
+	Tasks(ctx context.Context, serviceIDs ...string) ([]swarm.Task, error)
 }
 
 // GetSwarm lists, per node, the current tasks of the stacks' services (namespaces) and the SPIRE agents whose ID
@@ -132,13 +132,13 @@ func GetSwarm(ctx context.Context, e Engine, namespaces []string, agents []spire
 			errs = append(errs, err.Error())
 			continue
 		}
+		byService, err := docker.TasksByService(ctx, e, svcs)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
 		for _, svc := range svcs {
-			tasks, err := e.Tasks(ctx, svc.ID)
-			if err != nil {
-				errs = append(errs, err.Error())
-				continue
-			}
-			for _, t := range current(svc, tasks) {
+			for _, t := range current(svc, byService[svc.ID]) {
 				if n := byID[t.NodeID]; n != nil {
 					n.Tasks = append(n.Tasks, Task{Stack: ns, Service: svc.Spec.Name, State: string(t.Status.State), Since: t.Status.Timestamp, Error: t.Status.Err})
 				}

@@ -26,8 +26,15 @@ func (f fakeEngine) Nodes(context.Context) ([]docker.Node, error) { return f.nod
 func (f fakeEngine) Services(_ context.Context, ns string) ([]swarm.Service, error) {
 	return f.services[ns], nil
 }
-func (f fakeEngine) Tasks(_ context.Context, id string) ([]swarm.Task, error) {
-	return f.tasks[id], nil
+func (f fakeEngine) Tasks(_ context.Context, ids ...string) ([]swarm.Task, error) {
+	var out []swarm.Task
+	for _, id := range ids {
+		for _, t := range f.tasks[id] {
+			t.ServiceID = id
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 // Agents go to the node their ID names; a job shows its current run only; old tasks are not shown.

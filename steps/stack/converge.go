@@ -188,6 +188,10 @@ func (d *Deploy) check(ctx context.Context, e Engine, rule *taskwatch.Rule, sinc
 	if err != nil {
 		return nil, false, err
 	}
+	byService, err := docker.TasksByService(ctx, e, live)
+	if err != nil {
+		return nil, false, err
+	}
 	var out []ServiceState
 	view := taskwatch.Stack{Namespace: d.stack.Namespace, Step: d.Name(), Since: since, Done: true}
 	permanent := false
@@ -200,10 +204,7 @@ func (d *Deploy) check(ctx context.Context, e Engine, rule *taskwatch.Rule, sinc
 			view.Done = false
 			continue
 		}
-		tasks, err := e.Tasks(ctx, svc.ID)
-		if err != nil {
-			return nil, false, err
-		}
+		tasks := byService[svc.ID]
 		st, perm := Assess(*svc, want, tasks)
 		permanent = permanent || perm
 		out = append(out, st)

@@ -48,7 +48,7 @@ type Engine interface {
 	CreateService(ctx context.Context, spec swarm.ServiceSpec) (string, []string, error)
 	UpdateService(ctx context.Context, id string, version uint64, spec swarm.ServiceSpec) ([]string, error)
 	RemoveService(ctx context.Context, id string) error
-	Tasks(ctx context.Context, serviceID string) ([]swarm.Task, error)
+	Tasks(ctx context.Context, serviceIDs ...string) ([]swarm.Task, error)
 	Volumes(ctx context.Context, namespace string) ([]docker.Volume, error)
 	RemoveVolume(ctx context.Context, name string) error
 }

@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -158,14 +159,15 @@ func InspectJob(ctx context.Context, e Engine, st *stacks.Stack, service string,
 		if err != nil {
 			return run, err
 		}
+		svcs = slices.DeleteFunc(svcs, func(s swarm.Service) bool {
+			return s.Spec.Mode.ReplicatedJob != nil || s.Spec.Mode.GlobalJob != nil
+		})
+		byService, err := docker.TasksByService(ctx, e, svcs)
+		if err != nil {
+			return run, err
+		}
 		for _, s := range svcs {
-			if s.Spec.Mode.ReplicatedJob != nil || s.Spec.Mode.GlobalJob != nil {
-				continue
-			}
-			ts, err := e.Tasks(ctx, s.ID)
-			if err != nil {
-				return run, err
-			}
+			ts := byService[s.ID]
 			var healthy time.Time
 			for _, t := range ts {
 				if t.DesiredState == swarm.TaskStateRunning && t.Status.State == swarm.TaskStateRunning &&

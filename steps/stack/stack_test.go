@@ -203,7 +203,19 @@ func (f *fakeEngine) RemoveService(_ context.Context, id string) error {
 }
 
 // Tasks: one task per service, running (or complete for jobs), made from the current spec.
-func (f *fakeEngine) Tasks(_ context.Context, id string) ([]swarm.Task, error) {
+func (f *fakeEngine) Tasks(ctx context.Context, ids ...string) ([]swarm.Task, error) {
+	var out []swarm.Task
+	for _, id := range ids {
+		ts, err := f.tasksOf(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ts...)
+	}
+	return out, nil
+}
+
+func (f *fakeEngine) tasksOf(_ context.Context, id string) ([]swarm.Task, error) {
 	if f.hold != nil {
 		f.mu.Lock()
 		i := slices.IndexFunc(f.services, func(s swarm.Service) bool { return s.ID == id })

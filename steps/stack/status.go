@@ -7,13 +7,14 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
 // StatusEngine is what the status step reads.
 type StatusEngine interface {
 	Services(ctx context.Context, namespace string) ([]swarm.Service, error)
-	Tasks(ctx context.Context, serviceID string) ([]swarm.Task, error)
+	Tasks(ctx context.Context, serviceIDs ...string) ([]swarm.Task, error)
 }
 
 // ServiceStatus is one service of a stack as `status --stacks` shows it.
@@ -69,12 +70,13 @@ func Status(ctx context.Context, e StatusEngine, namespace string) ([]ServiceSta
 	if err != nil {
 		return nil, fmt.Errorf("list services of stack %s: %w", namespace, err)
 	}
+	byService, err := docker.TasksByService(ctx, e, svcs)
+	if err != nil {
+		return nil, fmt.Errorf("list tasks of stack %s: %w", namespace, err)
+	}
 	out := make([]ServiceStatus, 0, len(svcs))
 	for _, svc := range svcs {
-		tasks, err := e.Tasks(ctx, svc.ID)
-		if err != nil {
-			return nil, fmt.Errorf("list tasks of service %s: %w", svc.Spec.Name, err)
-		}
+		tasks := byService[svc.ID]
 		st := ServiceStatus{Service: svc.Spec.Name, Mode: serviceMode(svc), Desired: desiredTasks(svc), Problem: latestError(tasks)}
 		if cs := svc.Spec.TaskTemplate.ContainerSpec; cs != nil {
 			st.Image = cs.Image

@@ -27,6 +27,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store/s3test"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
@@ -54,28 +55,10 @@ func tempDir(t testing.TB, name string) string {
 // s3Bucket returns a Store on a new bucket of the test bed's S3 server, emptied and removed at the end.
 func s3Bucket(t testing.TB) (backup.Store, *s3store.Client) {
 	t.Helper()
-	in := testbed.Require(t, "s3")
-	u, err := url.Parse(in.S3.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: "zb-backup-" + hexID(4),
-		AccessKey: in.S3.AccessKey, SecretKey: redact.NewSecret(in.S3.SecretKey)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := s3test.Client(t, "zb-backup-", nil)
 	if _, err := c.EnsureBucket(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		objs, _ := c.List(ctx, "")
-		for _, o := range objs {
-			_ = c.Remove(ctx, o.Key)
-		}
-		_ = c.RemoveBucket(ctx)
-	})
 	return backup.NewS3Store(c), c
 }
 

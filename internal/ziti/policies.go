@@ -100,6 +100,15 @@ func servicePolicyFromWire(d *rest_model.ServicePolicyDetail) ServicePolicy {
 	}
 }
 
+// servicePolicyToWire is the body of a create of sp; an update has the same fields.
+func servicePolicyToWire(sp ServicePolicy) *rest_model.ServicePolicyCreate {
+	return &rest_model.ServicePolicyCreate{
+		Name: &sp.Name, Type: dialBind(sp.Type), Semantic: semantic(sp.Semantic),
+		IdentityRoles: roles(sp.IdentityRoles), ServiceRoles: roles(sp.ServiceRoles),
+		PostureCheckRoles: roles(sp.PostureCheckRoles), Tags: tagsToWire(sp.Tags),
+	}
+}
+
 // CreateServicePolicy creates sp and returns its id.
 func (c *Client) CreateServicePolicy(ctx context.Context, sp ServicePolicy) (string, error) {
 	return created(ctx, c, "create service policy "+sp.Name, func(ctx context.Context) (*service_policy.CreateServicePolicyCreated, error) {
@@ -125,15 +134,6 @@ func (c *Client) DeleteServicePolicy(ctx context.Context, id string) error {
 	})
 }
 
-// servicePolicyToWire is the body of a create of sp; an update has the same fields.
-func servicePolicyToWire(sp ServicePolicy) *rest_model.ServicePolicyCreate {
-	return &rest_model.ServicePolicyCreate{
-		Name: &sp.Name, Type: dialBind(sp.Type), Semantic: semantic(sp.Semantic),
-		IdentityRoles: roles(sp.IdentityRoles), ServiceRoles: roles(sp.ServiceRoles),
-		PostureCheckRoles: roles(sp.PostureCheckRoles), Tags: tagsToWire(sp.Tags),
-	}
-}
-
 // ListEdgeRouterPolicies returns every edge-router policy matching filter ("" for all), system ones included.
 func (c *Client) ListEdgeRouterPolicies(ctx context.Context, filter string) ([]EdgeRouterPolicy, error) {
 	return listOf(ctx, c, "list edge router policies", filter, edge_router_policy.NewListEdgeRouterPoliciesParamsWithContext,
@@ -153,6 +153,14 @@ func edgeRouterPolicyFromWire(d *rest_model.EdgeRouterPolicyDetail) EdgeRouterPo
 		EdgeRouterRoleNames: roleNames(d.EdgeRouterRoles, d.EdgeRouterRolesDisplay),
 		IsSystem:            boolean(d.IsSystem),
 		Tags:                tagsFromWire(d.Tags),
+	}
+}
+
+// edgeRouterPolicyToWire is the body of a create of erp; an update has the same fields.
+func edgeRouterPolicyToWire(erp EdgeRouterPolicy) *rest_model.EdgeRouterPolicyCreate {
+	return &rest_model.EdgeRouterPolicyCreate{
+		Name: &erp.Name, Semantic: semantic(erp.Semantic),
+		IdentityRoles: roles(erp.IdentityRoles), EdgeRouterRoles: roles(erp.EdgeRouterRoles), Tags: tagsToWire(erp.Tags),
 	}
 }
 
@@ -181,14 +189,6 @@ func (c *Client) DeleteEdgeRouterPolicy(ctx context.Context, id string) error {
 	})
 }
 
-// edgeRouterPolicyToWire is the body of a create of erp; an update has the same fields.
-func edgeRouterPolicyToWire(erp EdgeRouterPolicy) *rest_model.EdgeRouterPolicyCreate {
-	return &rest_model.EdgeRouterPolicyCreate{
-		Name: &erp.Name, Semantic: semantic(erp.Semantic),
-		IdentityRoles: roles(erp.IdentityRoles), EdgeRouterRoles: roles(erp.EdgeRouterRoles), Tags: tagsToWire(erp.Tags),
-	}
-}
-
 // ListServiceEdgeRouterPolicies returns every service-edge-router policy matching filter ("" for all).
 func (c *Client) ListServiceEdgeRouterPolicies(ctx context.Context, filter string) ([]ServiceEdgeRouterPolicy, error) {
 	return listOf(ctx, c, "list service edge router policies", filter, service_edge_router_policy.NewListServiceEdgeRouterPoliciesParamsWithContext,
@@ -207,6 +207,14 @@ func serviceEdgeRouterPolicyFromWire(d *rest_model.ServiceEdgeRouterPolicyDetail
 		ServiceRoleNames:    roleNames(d.ServiceRoles, d.ServiceRolesDisplay),
 		EdgeRouterRoleNames: roleNames(d.EdgeRouterRoles, d.EdgeRouterRolesDisplay),
 		Tags:                tagsFromWire(d.Tags),
+	}
+}
+
+// serviceEdgeRouterPolicyToWire is the body of a create of serp; an update has the same fields.
+func serviceEdgeRouterPolicyToWire(serp ServiceEdgeRouterPolicy) *rest_model.ServiceEdgeRouterPolicyCreate {
+	return &rest_model.ServiceEdgeRouterPolicyCreate{
+		Name: &serp.Name, Semantic: semantic(serp.Semantic),
+		ServiceRoles: roles(serp.ServiceRoles), EdgeRouterRoles: roles(serp.EdgeRouterRoles), Tags: tagsToWire(serp.Tags),
 	}
 }
 
@@ -233,14 +241,6 @@ func (c *Client) DeleteServiceEdgeRouterPolicy(ctx context.Context, id string) e
 		p := service_edge_router_policy.NewDeleteServiceEdgeRouterPolicyParamsWithContext(ctx).WithID(id)
 		return discard(c.mgmt.ServiceEdgeRouterPolicy.DeleteServiceEdgeRouterPolicy(p, c.session()))
 	})
-}
-
-// serviceEdgeRouterPolicyToWire is the body of a create of serp; an update has the same fields.
-func serviceEdgeRouterPolicyToWire(serp ServiceEdgeRouterPolicy) *rest_model.ServiceEdgeRouterPolicyCreate {
-	return &rest_model.ServiceEdgeRouterPolicyCreate{
-		Name: &serp.Name, Semantic: semantic(serp.Semantic),
-		ServiceRoles: roles(serp.ServiceRoles), EdgeRouterRoles: roles(serp.EdgeRouterRoles), Tags: tagsToWire(serp.Tags),
-	}
 }
 
 // PolicyAdvice asks the controller whether identity identityID can dial and bind service serviceID, and

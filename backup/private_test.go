@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -28,8 +27,10 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store/s3test"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
@@ -38,16 +39,6 @@ func hexID(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // tempDir is a short directory (unix socket paths are limited to 108 bytes), removed at the end.
@@ -64,28 +55,10 @@ func tempDir(t testing.TB, name string) string {
 // s3Bucket returns a Store on a new bucket of the test bed's S3 server, emptied and removed at the end.
 func s3Bucket(t testing.TB) (backup.Store, *s3store.Client) {
 	t.Helper()
-	in := testbed.Require(t, "s3")
-	u, err := url.Parse(in.S3.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: "zb-backup-" + hexID(4),
-		AccessKey: in.S3.AccessKey, SecretKey: redact.NewSecret(in.S3.SecretKey)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := s3test.Client(t, "zb-backup-", nil)
 	if _, err := c.EnsureBucket(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		objs, _ := c.List(ctx, "")
-		for _, o := range objs {
-			_ = c.Remove(ctx, o.Key)
-		}
-		_ = c.RemoveBucket(ctx)
-	})
 	return backup.NewS3Store(c), c
 }
 
@@ -126,7 +99,7 @@ func startSpire(t testing.TB, in *testbed.Info) *privSpire {
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	conf := strings.NewReplacer("{{dir}}", dir, "{{port}}", strconv.Itoa(freePort(t))).Replace(privSpireConf)
+	conf := strings.NewReplacer("{{dir}}", dir, "{{port}}", strconv.Itoa(testutil.FreePort(t))).Replace(privSpireConf)
 	if err := os.WriteFile(filepath.Join(dir, "server.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +161,7 @@ func startPostgres(t testing.TB, in *testbed.Info) *privPostgres {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v: %s", err, out)
 	}
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	pg := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories="+root)
 	pg.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
@@ -250,7 +223,7 @@ func startZiti(t testing.TB, in *testbed.Info) *privZiti {
 	t.Helper()
 	root := tempDir(t, "ziti")
 	home := filepath.Join(root, "home")
-	ctrlPort, routerPort := freePort(t), freePort(t)
+	ctrlPort, routerPort := testutil.FreePort(t), testutil.FreePort(t)
 	pw := "Pw-" + hexID(8)
 	u, _ := url.Parse(fmt.Sprintf("https://127.0.0.1:%d", ctrlPort))
 	z := &privZiti{home: home, dbPath: filepath.Join(home, "db", "ctrl.db"), log: filepath.Join(root, "ziti.log"),
@@ -347,7 +320,7 @@ func startKeycloak(t testing.TB, pg *privPostgres) *privKeycloak {
 	t.Helper()
 	dir := tempDir(t, "kc")
 	db := testbed.PostgresInfo{Host: pg.db.Host, Port: pg.db.Port, User: pg.db.User, Password: pg.db.Password.Value(), Database: pg.db.Database}
-	proc, err := testbed.PrepareKeycloak(context.Background(), dir, db, freePort(t), freePort(t), "512m")
+	proc, err := testbed.PrepareKeycloak(context.Background(), dir, db, testutil.FreePort(t), testutil.FreePort(t), "512m")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
 
 // Every backup setting is read from the environment, as a scheduled backup service is configured (which has
@@ -102,10 +102,7 @@ func containerEnv(t *testing.T, in *testbed.Info) string {
 // and health on that address until it is stopped.
 func TestScheduledJobFromTheEnvironment(t *testing.T) {
 	b := newBedBackup(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	mustNoErr(t, err)
-	addr := l.Addr().String()
-	l.Close()
+	addr := testutil.FreeAddr(t)
 	for k, v := range map[string]string{"BACKUP_PREFIX": b.prefix, "BACKUP_SOURCES": "spire", "SPIRE_DATASTORE_PATH": b.spireDatastore,
 		"BACKUP_SCHEDULE": "@every 24h", "BACKUP_LISTEN": addr} {
 		t.Setenv(k, v)

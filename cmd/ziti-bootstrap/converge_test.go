@@ -111,7 +111,7 @@ func (b *convergeBed) cleanup() {
 
 // start runs `converge` in-process with the extra --set values until the test (or stop) ends.
 func (b *convergeBed) start(set ...string) (stop func()) {
-	b.listen = freeAddr(b.t)
+	b.listen = testutil.FreeAddr(b.t)
 	args := []string{"converge", "--env-file", b.env, "--set", "ZB_CONVERGE_LISTEN=" + b.listen}
 	for _, s := range set {
 		args = append(args, "--set", s)

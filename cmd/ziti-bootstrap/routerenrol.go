@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
-
 	"github.com/spf13/cobra"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/services"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 )
 
 func newRouterEnrolServerCommand(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
+	return newServiceCommand(g, &cobra.Command{
 		Use:   "router-enrol-server",
 		Short: "Serve edge routers their one-time enrolment JWTs, to callers that prove with an X509-SVID that they are that router",
 		Long: `Run an HTTPS server (ZB_ROUTER_ENROL_LISTEN, default :8443) with this process's X509-SVID from the SPIRE agent's
@@ -23,25 +20,11 @@ A caller presenting an X509-SVID of the server's trust domain whose SPIFFE ID ZB
 is created (tunneler enabled, the mapped role attributes) when missing, its pending JWT returned, or, when it is
 enrolled and the caller asks to re-enrol (it lost its identity), re-enrolled. Any other caller gets 403 with the
 reason, logged; nothing is written for it. See internal/routerenrol for the protocol.`,
-		Args: cobra.NoArgs,
-		RunE: loaded(g, config.LoadRouterEnrolServer, func(ctx context.Context, c *command.CLI, cfg config.RouterEnrolServer) error {
-			return services.ExitFor(services.RouterEnrolServer(ctx, c, cfg))
-		}),
-	}
-	cmd.AddCommand(newRouterEnrolServerHealthcheckCommand(g))
-	return cmd
-}
-
-// newRouterEnrolServerHealthcheckCommand checks the server in this container over its own TLS: it must answer
-// /healthz presenting this container's SPIFFE ID (the healthcheck runs in the server's container, so the agent
-// gives it the same SVID and bundle).
-func newRouterEnrolServerHealthcheckCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "healthcheck",
-		Short: "Exit 0 if the router enrolment server in this container answers over TLS with this container's SPIFFE ID",
-		Args:  cobra.NoArgs,
-		RunE:  loaded(g, config.LoadRouterEnrolServerHealth, services.RouterEnrolServerHealth),
-	}
+	}, config.LoadRouterEnrolServer, services.RouterEnrolServer,
+		// The healthcheck checks the server over its own TLS: it must answer /healthz presenting this container's
+		// SPIFFE ID (it runs in the server's container, so the agent gives it the same SVID and bundle).
+		"Exit 0 if the router enrolment server in this container answers over TLS with this container's SPIFFE ID",
+		config.LoadRouterEnrolServerHealth, services.RouterEnrolServerHealth)
 }
 
 type routerEnrolOptions struct {

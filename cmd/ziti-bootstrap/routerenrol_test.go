@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,14 +39,6 @@ func child(gid int, env []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	testutil.Must(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // The router enrolment server and a router's `router-enrol` as separate processes, each with the SVID the test
 // bed's agent gives its group: the router gets its JWT in a private file, then the pending one again; a
 // workload that is not a router is refused with exit code 4; the server's healthcheck passes; SIGTERM stops it.
@@ -74,7 +65,7 @@ func TestRouterEnrolCommands(t *testing.T) {
 	dir := t.TempDir()
 	pwd := filepath.Join(dir, "ziti_pwd")
 	testutil.Must(t, os.WriteFile(pwd, []byte(in.Ziti.Password), 0o600))
-	listen := freeAddr(t)
+	listen := testutil.FreeAddr(t)
 	common := []string{"SPIFFE_ENDPOINT_SOCKET=" + agenttest.Socket(t), "ZB_WAIT_TIMEOUT=2m"}
 	serverEnv := append([]string{"ZITI_CTRL_URL=" + in.Ziti.URL, "ZITI_CA_FILE=" + in.Ziti.CAFile, "ZITI_USER=" + in.Ziti.User,
 		"ZITI_PWD_FILE=" + pwd, "ZB_ROUTER_IDS=" + routerID.String() + "=" + name + ":public,zbt-" + sfx,

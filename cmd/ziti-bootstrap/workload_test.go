@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +21,8 @@ import (
 func TestWorkloadCommandLogsInAndIsHealthy(t *testing.T) {
 	in := testbed.Require(t, "ziti")
 	admin := bedziti.Admin(t)
-	_, roles := bedziti.BindSpireRoot(t, admin)
-	id := agenttest.Register(t, "zbt-cli-"+testutil.RandHex(t, 3), 0)
-	bedziti.DeleteIdentityAtEnd(t, admin, id.String())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	testutil.Must(t, err)
-	listen := ln.Addr().String()
-	ln.Close()
+	_, roles, id := bedziti.SpireWorkload(t, admin, "zbt-cli-"+testutil.RandHex(t, 3), 0)
+	listen := testutil.FreeAddr(t)
 	args := []string{"workload", "--set", "ZITI_CTRL_URL=" + in.Ziti.URL, "--set", "ZITI_CA_FILE=" + in.Ziti.CAFile,
 		"--set", "SPIFFE_ENDPOINT_SOCKET=" + agenttest.Socket(t), "--set", "ZB_WORKLOAD_SPIFFE_ID=" + id.String(),
 		"--set", "ZB_WORKLOAD_LISTEN=" + listen, "--set", "ZB_WAIT_TIMEOUT=2m"}

@@ -3,7 +3,6 @@ package keycloak
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -50,9 +50,7 @@ func TestConnect503IsUnreachableNamingKeycloakAndStatus(t *testing.T) {
 }
 
 func TestConnectionRefusedIsRetryable(t *testing.T) {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
+	addr := testutil.FreeAddr(t)
 	u, _ := url.Parse("http://" + addr)
 	_, err := New(context.Background(), Options{URL: u, AdminUser: "admin", AdminPassword: redact.NewSecret(secretPassword)})
 	var perm *backoff.PermanentError

@@ -293,9 +293,7 @@ func (c *checker) intercept(path string, in *InterceptSpec) map[string]any {
 func (c *checker) host(path string, h *HostSpec) map[string]any {
 	d := map[string]any{}
 	if h.ForwardProtocol {
-		if h.Protocol != "" {
-			c.bad(path+".protocol", "not used with forwardProtocol: true; remove it, or remove forwardProtocol")
-		}
+		c.unusedWith(h.Protocol != "", path, "protocol", "forwardProtocol")
 		if len(h.AllowedProtocols) == 0 {
 			c.bad(path+".allowedProtocols", "missing; forwardProtocol: true needs the protocols it may forward, e.g. [tcp]")
 		} else {
@@ -306,14 +304,10 @@ func (c *checker) host(path string, h *HostSpec) map[string]any {
 		if c.oneOf(path+".protocol", h.Protocol, []string{"tcp", "udp"}, "a protocol") {
 			d["protocol"] = h.Protocol
 		}
-		if len(h.AllowedProtocols) > 0 {
-			c.bad(path+".allowedProtocols", "only used with forwardProtocol: true")
-		}
+		c.onlyWith(len(h.AllowedProtocols) > 0, path, "allowedProtocols", "forwardProtocol")
 	}
 	if h.ForwardAddress {
-		if h.Address != "" {
-			c.bad(path+".address", "not used with forwardAddress: true; remove it, or remove forwardAddress")
-		}
+		c.unusedWith(h.Address != "", path, "address", "forwardAddress")
 		if len(h.AllowedAddresses) == 0 {
 			c.bad(path+".allowedAddresses", "missing; forwardAddress: true needs the addresses it may forward to")
 		} else {
@@ -330,14 +324,10 @@ func (c *checker) host(path string, h *HostSpec) map[string]any {
 			c.bad(path+".address", "%s; expected one host name or IP address", msg)
 		}
 		d["address"] = h.Address
-		if len(h.AllowedAddresses) > 0 {
-			c.bad(path+".allowedAddresses", "only used with forwardAddress: true")
-		}
+		c.onlyWith(len(h.AllowedAddresses) > 0, path, "allowedAddresses", "forwardAddress")
 	}
 	if h.ForwardPort {
-		if h.Port != nil {
-			c.bad(path+".port", "not used with forwardPort: true; remove it, or remove forwardPort")
-		}
+		c.unusedWith(h.Port != nil, path, "port", "forwardPort")
 		d["allowedPortRanges"] = c.portRanges(path+".allowedPortRanges", h.AllowedPortRanges, true)
 		d["forwardPort"] = true
 	} else {
@@ -345,14 +335,26 @@ func (c *checker) host(path string, h *HostSpec) map[string]any {
 		if h.Port != nil {
 			d["port"] = *h.Port
 		}
-		if len(h.AllowedPortRanges) > 0 {
-			c.bad(path+".allowedPortRanges", "only used with forwardPort: true")
-		}
+		c.onlyWith(len(h.AllowedPortRanges) > 0, path, "allowedPortRanges", "forwardPort")
 	}
 	if len(h.AllowedSourceAddresses) > 0 {
 		d["allowedSourceAddresses"] = c.addresses(path+".allowedSourceAddresses", h.AllowedSourceAddresses, false, false)
 	}
 	return d
+}
+
+// unusedWith refuses field of the host config at path when it is set although flag (forwardProtocol, …) is true.
+func (c *checker) unusedWith(set bool, path, field, flag string) {
+	if set {
+		c.bad(path+"."+field, "not used with %s: true; remove it, or remove %s", flag, flag)
+	}
+}
+
+// onlyWith refuses field of the host config at path when it is set although flag is not true.
+func (c *checker) onlyWith(set bool, path, field, flag string) {
+	if set {
+		c.bad(path+"."+field, "only used with %s: true", flag)
+	}
 }
 
 func semanticOf(c *checker, path, s string) string {

@@ -295,10 +295,7 @@ func TestClientChecksTheServerAndWaitsWithADeadline(t *testing.T) {
 		t.Error("a router was created although the client refused the server")
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	testutil.Must(t, err)
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := testutil.FreeAddr(t) // nothing listens there now
 	c = b.client(b.router)
 	c.URL, c.Deadline = &url.URL{Scheme: "https", Host: addr}, 2*time.Second
 	_, err = c.Enrol(ctxT(t), false)

@@ -2,8 +2,6 @@ package s3store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/url"
 	"strings"
@@ -16,24 +14,14 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/s3store/s3test"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 )
 
 // client returns a client of a new bucket on the test bed's S3 server, removed (with its objects) at the end.
 func client(t *testing.T, counter *calls.Counter) *s3store.Client {
 	t.Helper()
-	in := testbed.Require(t, "s3")
-	u, err := url.Parse(in.S3.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	c, err := s3store.New(s3store.Options{Endpoint: u, Region: in.S3.Region, Bucket: "zb-s3store-" + hex.EncodeToString(b),
-		AccessKey: in.S3.AccessKey, SecretKey: redact.NewSecret(in.S3.SecretKey), Counter: counter})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := s3test.Client(t, "zb-s3store-", counter)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	created, err := c.EnsureBucket(ctx)
@@ -43,15 +31,6 @@ func client(t *testing.T, counter *calls.Counter) *s3store.Client {
 	if again, err := c.EnsureBucket(ctx); err != nil || again {
 		t.Fatalf("EnsureBucket twice: created=%v err=%v", again, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		objs, _ := c.List(ctx, "")
-		for _, o := range objs {
-			_ = c.Remove(ctx, o.Key)
-		}
-		_ = c.RemoveBucket(ctx)
-	})
 	return c
 }
 

@@ -3,11 +3,12 @@ package testbed
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
 
 // Keycloak 26 makes the admin service account of KC_BOOTSTRAP_ADMIN_CLIENT_ID/SECRET on its first start (an empty
@@ -32,7 +33,7 @@ func TestKeycloakBootstrapServiceAccount(t *testing.T) {
 	pg := in.Postgres
 	pg.Database = db
 	dir := t.TempDir()
-	k, err := PrepareKeycloak(ctx, dir, pg, freePort(t), freePort(t), "512m")
+	k, err := PrepareKeycloak(ctx, dir, pg, testutil.FreePort(t), testutil.FreePort(t), "512m")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,14 +58,4 @@ func TestKeycloakBootstrapServiceAccount(t *testing.T) {
 	if err := kcToken(ctx, k.URL, form); err == nil {
 		t.Fatal("a wrong secret was accepted")
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,10 +11,7 @@ import (
 
 // StateDir is where `testbed up` keeps its servers' data and StateFile.
 func StateDir() string {
-	if d := os.Getenv("ZB_TESTBED_DIR"); d != "" {
-		return d
-	}
-	return "/tmp/zb-testbed"
+	return cmp.Or(os.Getenv("ZB_TESTBED_DIR"), "/tmp/zb-testbed")
 }
 
 // StateFile is the JSON Info written by `testbed up`.

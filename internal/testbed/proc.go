@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,10 +20,7 @@ import (
 
 // CacheDir is where scripts/build-servers.sh keeps the server builds, keyed by version.
 func CacheDir() string {
-	if d := os.Getenv("ZB_CACHE"); d != "" {
-		return d
-	}
-	return "/var/cache/ziti-bootstrap"
+	return cmp.Or(os.Getenv("ZB_CACHE"), "/var/cache/ziti-bootstrap")
 }
 
 // Versions reads scripts/versions.env (found by walking up from the working directory).

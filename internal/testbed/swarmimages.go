@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -15,10 +16,7 @@ import (
 // LocalImageFilter is the reference filter of the images LoadLocalImages copies into every node: zb-local/*, or
 // $ZB_TESTBED_IMAGES (e.g. the images of another ZB_IMAGE_PREFIX of scripts/images.sh).
 func LocalImageFilter() string {
-	if f := os.Getenv("ZB_TESTBED_IMAGES"); f != "" {
-		return f
-	}
-	return "zb-local/*"
+	return cmp.Or(os.Getenv("ZB_TESTBED_IMAGES"), "zb-local/*")
 }
 
 // imageIDs returns tag → image ID of the images of the engine at host.

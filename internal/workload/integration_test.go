@@ -27,10 +27,8 @@ import (
 func TestWorkloadEnrolsAndLogsInAgainAfterTheAgentRotatesItsSVID(t *testing.T) {
 	in := testbed.Require(t, "ziti")
 	admin := bedziti.Admin(t)
-	caName, roles := bedziti.BindSpireRoot(t, admin)
 	app := "zbt-wl-" + testutil.RandHex(t, 3)
-	id := agenttest.Register(t, "workloads/"+app, 30*time.Second)
-	bedziti.DeleteIdentityAtEnd(t, admin, id.String())
+	caName, roles, id := bedziti.SpireWorkload(t, admin, "workloads/"+app, 30*time.Second)
 	src := agenttest.Source(t, id)
 
 	u, err := url.Parse(in.Ziti.URL)
@@ -176,9 +174,7 @@ func (r *raced) AuthenticateCert(ctx context.Context, cert tls.Certificate) (zit
 func TestEnrolmentRaceWithAnotherReplica(t *testing.T) {
 	in := testbed.Require(t, "ziti")
 	admin := bedziti.Admin(t)
-	_, roles := bedziti.BindSpireRoot(t, admin)
-	id := agenttest.Register(t, "workloads/zbt-race-"+testutil.RandHex(t, 3), 0)
-	bedziti.DeleteIdentityAtEnd(t, admin, id.String())
+	_, roles, id := bedziti.SpireWorkload(t, admin, "workloads/zbt-race-"+testutil.RandHex(t, 3), 0)
 	src := agenttest.Source(t, id)
 	svid, err := src.GetX509SVID()
 	testutil.Must(t, err)

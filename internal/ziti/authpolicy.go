@@ -58,21 +58,17 @@ func (c *Client) CreateAuthPolicy(ctx context.Context, ap AuthPolicy) (string, e
 // UpdateAuthPolicy replaces every field of auth policy id with those of ap (a full update).
 func (c *Client) UpdateAuthPolicy(ctx context.Context, id string, ap AuthPolicy) error {
 	return c.do(ctx, "update auth policy "+nameOr(ap.Name, id), func(ctx context.Context) error {
-		p := auth_policy.NewUpdateAuthPolicyParamsWithContext(ctx)
-		p.ID = id
+		p := auth_policy.NewUpdateAuthPolicyParamsWithContext(ctx).WithID(id)
 		p.AuthPolicy = &rest_model.AuthPolicyUpdate{AuthPolicyCreate: *policyToWire(ap)}
-		_, err := c.mgmt.AuthPolicy.UpdateAuthPolicy(p, c.session())
-		return err
+		return discard(c.mgmt.AuthPolicy.UpdateAuthPolicy(p, c.session()))
 	})
 }
 
 // DeleteAuthPolicy removes auth policy id. The controller refuses while identities use it.
 func (c *Client) DeleteAuthPolicy(ctx context.Context, id string) error {
 	return c.do(ctx, "delete auth policy "+id, func(ctx context.Context) error {
-		p := auth_policy.NewDeleteAuthPolicyParamsWithContext(ctx)
-		p.ID = id
-		_, err := c.mgmt.AuthPolicy.DeleteAuthPolicy(p, c.session())
-		return err
+		p := auth_policy.NewDeleteAuthPolicyParamsWithContext(ctx).WithID(id)
+		return discard(c.mgmt.AuthPolicy.DeleteAuthPolicy(p, c.session()))
 	})
 }
 

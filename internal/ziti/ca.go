@@ -83,8 +83,7 @@ func (c *Client) ListCAs(ctx context.Context, filter string) ([]CA, error) {
 func (c *Client) GetCA(ctx context.Context, id string) (CA, error) {
 	var out CA
 	err := c.do(ctx, "get CA "+id, func(ctx context.Context) error {
-		p := certificate_authority.NewDetailCaParamsWithContext(ctx)
-		p.ID = id
+		p := certificate_authority.NewDetailCaParamsWithContext(ctx).WithID(id)
 		resp, err := c.mgmt.CertificateAuthority.DetailCa(p, c.session())
 		if err != nil {
 			return err
@@ -119,8 +118,7 @@ func (c *Client) CreateCA(ctx context.Context, ca CA) (string, error) {
 // be changed: delete and create the CA instead.
 func (c *Client) UpdateCA(ctx context.Context, id string, ca CA) error {
 	return c.do(ctx, "update CA "+nameOr(ca.Name, id), func(ctx context.Context) error {
-		p := certificate_authority.NewUpdateCaParamsWithContext(ctx)
-		p.ID = id
+		p := certificate_authority.NewUpdateCaParamsWithContext(ctx).WithID(id)
 		p.Ca = &rest_model.CaUpdate{
 			Name:                      &ca.Name,
 			IdentityNameFormat:        &ca.IdentityNameFormat,
@@ -131,8 +129,7 @@ func (c *Client) UpdateCA(ctx context.Context, id string, ca CA) error {
 			ExternalIDClaim:           claimToWire(ca.ExternalIDClaim),
 			Tags:                      tagsToWire(ca.Tags),
 		}
-		_, err := c.mgmt.CertificateAuthority.UpdateCa(p, c.session())
-		return err
+		return discard(c.mgmt.CertificateAuthority.UpdateCa(p, c.session()))
 	})
 }
 
@@ -141,21 +138,17 @@ func (c *Client) UpdateCA(ctx context.Context, id string, ca CA) error {
 // *APIError with code CA_ALREADY_VERIFIED.
 func (c *Client) VerifyCA(ctx context.Context, id, certPEM string) error {
 	return c.do(ctx, "verify CA "+id, func(ctx context.Context) error {
-		p := certificate_authority.NewVerifyCaParamsWithContext(ctx)
-		p.ID = id
+		p := certificate_authority.NewVerifyCaParamsWithContext(ctx).WithID(id)
 		p.Certificate = certPEM
-		_, err := c.mgmt.CertificateAuthority.VerifyCa(p, c.session())
-		return err
+		return discard(c.mgmt.CertificateAuthority.VerifyCa(p, c.session()))
 	})
 }
 
 // DeleteCA removes CA id. Identities enrolled through it stay.
 func (c *Client) DeleteCA(ctx context.Context, id string) error {
 	return c.do(ctx, "delete CA "+id, func(ctx context.Context) error {
-		p := certificate_authority.NewDeleteCaParamsWithContext(ctx)
-		p.ID = id
-		_, err := c.mgmt.CertificateAuthority.DeleteCa(p, c.session())
-		return err
+		p := certificate_authority.NewDeleteCaParamsWithContext(ctx).WithID(id)
+		return discard(c.mgmt.CertificateAuthority.DeleteCa(p, c.session()))
 	})
 }
 

@@ -79,21 +79,17 @@ func (c *Client) CreateConfig(ctx context.Context, cfg Config) (string, error) {
 // config and create another.
 func (c *Client) UpdateConfig(ctx context.Context, id string, cfg Config) error {
 	return c.do(ctx, "update config "+nameOr(cfg.Name, id), func(ctx context.Context) error {
-		p := config.NewUpdateConfigParamsWithContext(ctx)
-		p.ID = id
+		p := config.NewUpdateConfigParamsWithContext(ctx).WithID(id)
 		p.Config = &rest_model.ConfigUpdate{Name: &cfg.Name, Data: data(cfg.Data), Tags: tagsToWire(cfg.Tags)}
-		_, err := c.mgmt.Config.UpdateConfig(p, c.session())
-		return err
+		return discard(c.mgmt.Config.UpdateConfig(p, c.session()))
 	})
 }
 
 // DeleteConfig removes config id.
 func (c *Client) DeleteConfig(ctx context.Context, id string) error {
 	return c.do(ctx, "delete config "+id, func(ctx context.Context) error {
-		p := config.NewDeleteConfigParamsWithContext(ctx)
-		p.ID = id
-		_, err := c.mgmt.Config.DeleteConfig(p, c.session())
-		return err
+		p := config.NewDeleteConfigParamsWithContext(ctx).WithID(id)
+		return discard(c.mgmt.Config.DeleteConfig(p, c.session()))
 	})
 }
 

@@ -72,22 +72,18 @@ func (c *Client) CreateExtJWTSigner(ctx context.Context, s ExtJWTSigner) (string
 // UpdateExtJWTSigner replaces every field of signer id with those of s (a full update).
 func (c *Client) UpdateExtJWTSigner(ctx context.Context, id string, s ExtJWTSigner) error {
 	return c.do(ctx, "update external JWT signer "+nameOr(s.Name, id), func(ctx context.Context) error {
-		p := external_jwt_signer.NewUpdateExternalJWTSignerParamsWithContext(ctx)
-		p.ID = id
+		p := external_jwt_signer.NewUpdateExternalJWTSignerParamsWithContext(ctx).WithID(id)
 		u := rest_model.ExternalJWTSignerUpdate(*signerToWire(s.Name, s)) // the same fields
 		p.ExternalJWTSigner = &u
-		_, err := c.mgmt.ExternalJWTSigner.UpdateExternalJWTSigner(p, c.session())
-		return err
+		return discard(c.mgmt.ExternalJWTSigner.UpdateExternalJWTSigner(p, c.session()))
 	})
 }
 
 // DeleteExtJWTSigner removes signer id. The controller refuses while an auth policy names it.
 func (c *Client) DeleteExtJWTSigner(ctx context.Context, id string) error {
 	return c.do(ctx, "delete external JWT signer "+id, func(ctx context.Context) error {
-		p := external_jwt_signer.NewDeleteExternalJWTSignerParamsWithContext(ctx)
-		p.ID = id
-		_, err := c.mgmt.ExternalJWTSigner.DeleteExternalJWTSigner(p, c.session())
-		return err
+		p := external_jwt_signer.NewDeleteExternalJWTSignerParamsWithContext(ctx).WithID(id)
+		return discard(c.mgmt.ExternalJWTSigner.DeleteExternalJWTSigner(p, c.session()))
 	})
 }
 

@@ -38,8 +38,7 @@ func (c *Client) ListIdentities(ctx context.Context, filter string) ([]Identity,
 func (c *Client) GetIdentity(ctx context.Context, id string) (Identity, error) {
 	var out Identity
 	err := c.do(ctx, "get identity "+id, func(ctx context.Context) error {
-		p := identity.NewDetailIdentityParamsWithContext(ctx)
-		p.ID = id
+		p := identity.NewDetailIdentityParamsWithContext(ctx).WithID(id)
 		resp, err := c.mgmt.Identity.DetailIdentity(p, c.session())
 		if err != nil {
 			return err
@@ -74,8 +73,7 @@ func (c *Client) CreateIdentity(ctx context.Context, in Identity) (string, error
 // controller's PATCH cannot clear tags).
 func (c *Client) UpdateIdentity(ctx context.Context, id string, in Identity) error {
 	return c.do(ctx, "update identity "+nameOr(in.Name, id), func(ctx context.Context) error {
-		p := identity.NewPatchIdentityParamsWithContext(ctx)
-		p.ID = id
+		p := identity.NewPatchIdentityParamsWithContext(ctx).WithID(id)
 		ext := in.ExternalID // the controller stores "" as no externalId
 		p.Identity = &rest_model.IdentityPatch{
 			Name:           optString(in.Name),
@@ -87,18 +85,15 @@ func (c *Client) UpdateIdentity(ctx context.Context, id string, in Identity) err
 		if len(in.Tags) > 0 {
 			p.Identity.Tags = tagsToWire(in.Tags)
 		}
-		_, err := c.mgmt.Identity.PatchIdentity(p, c.session())
-		return err
+		return discard(c.mgmt.Identity.PatchIdentity(p, c.session()))
 	})
 }
 
 // DeleteIdentity removes identity id.
 func (c *Client) DeleteIdentity(ctx context.Context, id string) error {
 	return c.do(ctx, "delete identity "+id, func(ctx context.Context) error {
-		p := identity.NewDeleteIdentityParamsWithContext(ctx)
-		p.ID = id
-		_, err := c.mgmt.Identity.DeleteIdentity(p, c.session())
-		return err
+		p := identity.NewDeleteIdentityParamsWithContext(ctx).WithID(id)
+		return discard(c.mgmt.Identity.DeleteIdentity(p, c.session()))
 	})
 }
 

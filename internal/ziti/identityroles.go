@@ -12,13 +12,11 @@ import (
 // identity is sent, so a concurrent change of its name, auth policy or externalId is not undone.
 func (c *Client) SetIdentityRoleAttributes(ctx context.Context, id string, attrs []string, tags map[string]any) error {
 	return c.do(ctx, "set role attributes of identity "+id, func(ctx context.Context) error {
-		p := identity.NewPatchIdentityParamsWithContext(ctx)
-		p.ID = id
+		p := identity.NewPatchIdentityParamsWithContext(ctx).WithID(id)
 		p.Identity = &rest_model.IdentityPatch{RoleAttributes: attributes(attrs)}
 		if len(tags) > 0 {
 			p.Identity.Tags = tagsToWire(tags)
 		}
-		_, err := c.mgmt.Identity.PatchIdentity(p, c.session())
-		return err
+		return discard(c.mgmt.Identity.PatchIdentity(p, c.session()))
 	})
 }

@@ -100,15 +100,19 @@ func servicePolicyFromWire(d *rest_model.ServicePolicyDetail) ServicePolicy {
 	}
 }
 
+// servicePolicyToWire is the body of a create of sp; an update has the same fields.
+func servicePolicyToWire(sp ServicePolicy) *rest_model.ServicePolicyCreate {
+	return &rest_model.ServicePolicyCreate{
+		Name: &sp.Name, Type: dialBind(sp.Type), Semantic: semantic(sp.Semantic),
+		IdentityRoles: roles(sp.IdentityRoles), ServiceRoles: roles(sp.ServiceRoles),
+		PostureCheckRoles: roles(sp.PostureCheckRoles), Tags: tagsToWire(sp.Tags),
+	}
+}
+
 // CreateServicePolicy creates sp and returns its id.
 func (c *Client) CreateServicePolicy(ctx context.Context, sp ServicePolicy) (string, error) {
 	return created(ctx, c, "create service policy "+sp.Name, func(ctx context.Context) (*service_policy.CreateServicePolicyCreated, error) {
-		p := service_policy.NewCreateServicePolicyParamsWithContext(ctx)
-		p.Policy = &rest_model.ServicePolicyCreate{
-			Name: &sp.Name, Type: dialBind(sp.Type), Semantic: semantic(sp.Semantic),
-			IdentityRoles: roles(sp.IdentityRoles), ServiceRoles: roles(sp.ServiceRoles),
-			PostureCheckRoles: roles(sp.PostureCheckRoles), Tags: tagsToWire(sp.Tags),
-		}
+		p := service_policy.NewCreateServicePolicyParamsWithContext(ctx).WithPolicy(servicePolicyToWire(sp))
 		return c.mgmt.ServicePolicy.CreateServicePolicy(p, c.session())
 	})
 }
@@ -116,25 +120,17 @@ func (c *Client) CreateServicePolicy(ctx context.Context, sp ServicePolicy) (str
 // UpdateServicePolicy replaces every field of service policy id with those of sp (a full update).
 func (c *Client) UpdateServicePolicy(ctx context.Context, id string, sp ServicePolicy) error {
 	return c.do(ctx, "update service policy "+nameOr(sp.Name, id), func(ctx context.Context) error {
-		p := service_policy.NewUpdateServicePolicyParamsWithContext(ctx)
-		p.ID = id
-		p.Policy = &rest_model.ServicePolicyUpdate{
-			Name: &sp.Name, Type: dialBind(sp.Type), Semantic: semantic(sp.Semantic),
-			IdentityRoles: roles(sp.IdentityRoles), ServiceRoles: roles(sp.ServiceRoles),
-			PostureCheckRoles: roles(sp.PostureCheckRoles), Tags: tagsToWire(sp.Tags),
-		}
-		_, err := c.mgmt.ServicePolicy.UpdateServicePolicy(p, c.session())
-		return err
+		p := service_policy.NewUpdateServicePolicyParamsWithContext(ctx).WithID(id).
+			WithPolicy((*rest_model.ServicePolicyUpdate)(servicePolicyToWire(sp))) // the same fields
+		return discard(c.mgmt.ServicePolicy.UpdateServicePolicy(p, c.session()))
 	})
 }
 
 // DeleteServicePolicy removes service policy id.
 func (c *Client) DeleteServicePolicy(ctx context.Context, id string) error {
 	return c.do(ctx, "delete service policy "+id, func(ctx context.Context) error {
-		p := service_policy.NewDeleteServicePolicyParamsWithContext(ctx)
-		p.ID = id
-		_, err := c.mgmt.ServicePolicy.DeleteServicePolicy(p, c.session())
-		return err
+		p := service_policy.NewDeleteServicePolicyParamsWithContext(ctx).WithID(id)
+		return discard(c.mgmt.ServicePolicy.DeleteServicePolicy(p, c.session()))
 	})
 }
 
@@ -160,14 +156,18 @@ func edgeRouterPolicyFromWire(d *rest_model.EdgeRouterPolicyDetail) EdgeRouterPo
 	}
 }
 
+// edgeRouterPolicyToWire is the body of a create of erp; an update has the same fields.
+func edgeRouterPolicyToWire(erp EdgeRouterPolicy) *rest_model.EdgeRouterPolicyCreate {
+	return &rest_model.EdgeRouterPolicyCreate{
+		Name: &erp.Name, Semantic: semantic(erp.Semantic),
+		IdentityRoles: roles(erp.IdentityRoles), EdgeRouterRoles: roles(erp.EdgeRouterRoles), Tags: tagsToWire(erp.Tags),
+	}
+}
+
 // CreateEdgeRouterPolicy creates erp and returns its id.
 func (c *Client) CreateEdgeRouterPolicy(ctx context.Context, erp EdgeRouterPolicy) (string, error) {
 	return created(ctx, c, "create edge router policy "+erp.Name, func(ctx context.Context) (*edge_router_policy.CreateEdgeRouterPolicyCreated, error) {
-		p := edge_router_policy.NewCreateEdgeRouterPolicyParamsWithContext(ctx)
-		p.Policy = &rest_model.EdgeRouterPolicyCreate{
-			Name: &erp.Name, Semantic: semantic(erp.Semantic),
-			IdentityRoles: roles(erp.IdentityRoles), EdgeRouterRoles: roles(erp.EdgeRouterRoles), Tags: tagsToWire(erp.Tags),
-		}
+		p := edge_router_policy.NewCreateEdgeRouterPolicyParamsWithContext(ctx).WithPolicy(edgeRouterPolicyToWire(erp))
 		return c.mgmt.EdgeRouterPolicy.CreateEdgeRouterPolicy(p, c.session())
 	})
 }
@@ -175,24 +175,17 @@ func (c *Client) CreateEdgeRouterPolicy(ctx context.Context, erp EdgeRouterPolic
 // UpdateEdgeRouterPolicy replaces every field of edge-router policy id with those of erp (a full update).
 func (c *Client) UpdateEdgeRouterPolicy(ctx context.Context, id string, erp EdgeRouterPolicy) error {
 	return c.do(ctx, "update edge router policy "+nameOr(erp.Name, id), func(ctx context.Context) error {
-		p := edge_router_policy.NewUpdateEdgeRouterPolicyParamsWithContext(ctx)
-		p.ID = id
-		p.Policy = &rest_model.EdgeRouterPolicyUpdate{
-			Name: &erp.Name, Semantic: semantic(erp.Semantic),
-			IdentityRoles: roles(erp.IdentityRoles), EdgeRouterRoles: roles(erp.EdgeRouterRoles), Tags: tagsToWire(erp.Tags),
-		}
-		_, err := c.mgmt.EdgeRouterPolicy.UpdateEdgeRouterPolicy(p, c.session())
-		return err
+		p := edge_router_policy.NewUpdateEdgeRouterPolicyParamsWithContext(ctx).WithID(id).
+			WithPolicy((*rest_model.EdgeRouterPolicyUpdate)(edgeRouterPolicyToWire(erp))) // the same fields
+		return discard(c.mgmt.EdgeRouterPolicy.UpdateEdgeRouterPolicy(p, c.session()))
 	})
 }
 
 // DeleteEdgeRouterPolicy removes edge-router policy id.
 func (c *Client) DeleteEdgeRouterPolicy(ctx context.Context, id string) error {
 	return c.do(ctx, "delete edge router policy "+id, func(ctx context.Context) error {
-		p := edge_router_policy.NewDeleteEdgeRouterPolicyParamsWithContext(ctx)
-		p.ID = id
-		_, err := c.mgmt.EdgeRouterPolicy.DeleteEdgeRouterPolicy(p, c.session())
-		return err
+		p := edge_router_policy.NewDeleteEdgeRouterPolicyParamsWithContext(ctx).WithID(id)
+		return discard(c.mgmt.EdgeRouterPolicy.DeleteEdgeRouterPolicy(p, c.session()))
 	})
 }
 
@@ -217,14 +210,18 @@ func serviceEdgeRouterPolicyFromWire(d *rest_model.ServiceEdgeRouterPolicyDetail
 	}
 }
 
+// serviceEdgeRouterPolicyToWire is the body of a create of serp; an update has the same fields.
+func serviceEdgeRouterPolicyToWire(serp ServiceEdgeRouterPolicy) *rest_model.ServiceEdgeRouterPolicyCreate {
+	return &rest_model.ServiceEdgeRouterPolicyCreate{
+		Name: &serp.Name, Semantic: semantic(serp.Semantic),
+		ServiceRoles: roles(serp.ServiceRoles), EdgeRouterRoles: roles(serp.EdgeRouterRoles), Tags: tagsToWire(serp.Tags),
+	}
+}
+
 // CreateServiceEdgeRouterPolicy creates serp and returns its id.
 func (c *Client) CreateServiceEdgeRouterPolicy(ctx context.Context, serp ServiceEdgeRouterPolicy) (string, error) {
 	return created(ctx, c, "create service edge router policy "+serp.Name, func(ctx context.Context) (*service_edge_router_policy.CreateServiceEdgeRouterPolicyCreated, error) {
-		p := service_edge_router_policy.NewCreateServiceEdgeRouterPolicyParamsWithContext(ctx)
-		p.Policy = &rest_model.ServiceEdgeRouterPolicyCreate{
-			Name: &serp.Name, Semantic: semantic(serp.Semantic),
-			ServiceRoles: roles(serp.ServiceRoles), EdgeRouterRoles: roles(serp.EdgeRouterRoles), Tags: tagsToWire(serp.Tags),
-		}
+		p := service_edge_router_policy.NewCreateServiceEdgeRouterPolicyParamsWithContext(ctx).WithPolicy(serviceEdgeRouterPolicyToWire(serp))
 		return c.mgmt.ServiceEdgeRouterPolicy.CreateServiceEdgeRouterPolicy(p, c.session())
 	})
 }
@@ -232,24 +229,17 @@ func (c *Client) CreateServiceEdgeRouterPolicy(ctx context.Context, serp Service
 // UpdateServiceEdgeRouterPolicy replaces every field of service-edge-router policy id with those of serp.
 func (c *Client) UpdateServiceEdgeRouterPolicy(ctx context.Context, id string, serp ServiceEdgeRouterPolicy) error {
 	return c.do(ctx, "update service edge router policy "+nameOr(serp.Name, id), func(ctx context.Context) error {
-		p := service_edge_router_policy.NewUpdateServiceEdgeRouterPolicyParamsWithContext(ctx)
-		p.ID = id
-		p.Policy = &rest_model.ServiceEdgeRouterPolicyUpdate{
-			Name: &serp.Name, Semantic: semantic(serp.Semantic),
-			ServiceRoles: roles(serp.ServiceRoles), EdgeRouterRoles: roles(serp.EdgeRouterRoles), Tags: tagsToWire(serp.Tags),
-		}
-		_, err := c.mgmt.ServiceEdgeRouterPolicy.UpdateServiceEdgeRouterPolicy(p, c.session())
-		return err
+		p := service_edge_router_policy.NewUpdateServiceEdgeRouterPolicyParamsWithContext(ctx).WithID(id).
+			WithPolicy((*rest_model.ServiceEdgeRouterPolicyUpdate)(serviceEdgeRouterPolicyToWire(serp))) // the same fields
+		return discard(c.mgmt.ServiceEdgeRouterPolicy.UpdateServiceEdgeRouterPolicy(p, c.session()))
 	})
 }
 
 // DeleteServiceEdgeRouterPolicy removes service-edge-router policy id.
 func (c *Client) DeleteServiceEdgeRouterPolicy(ctx context.Context, id string) error {
 	return c.do(ctx, "delete service edge router policy "+id, func(ctx context.Context) error {
-		p := service_edge_router_policy.NewDeleteServiceEdgeRouterPolicyParamsWithContext(ctx)
-		p.ID = id
-		_, err := c.mgmt.ServiceEdgeRouterPolicy.DeleteServiceEdgeRouterPolicy(p, c.session())
-		return err
+		p := service_edge_router_policy.NewDeleteServiceEdgeRouterPolicyParamsWithContext(ctx).WithID(id)
+		return discard(c.mgmt.ServiceEdgeRouterPolicy.DeleteServiceEdgeRouterPolicy(p, c.session()))
 	})
 }
 

@@ -86,21 +86,17 @@ func (c *Client) UpdatePostureCheck(ctx context.Context, id string, pc PostureCh
 		default:
 			return unsupportedPosture(pc.Type)
 		}
-		p := posture_checks.NewUpdatePostureCheckParamsWithContext(ctx)
-		p.ID = id
+		p := posture_checks.NewUpdatePostureCheckParamsWithContext(ctx).WithID(id)
 		p.PostureCheck = body
-		_, err := c.mgmt.PostureChecks.UpdatePostureCheck(p, c.session())
-		return err
+		return discard(c.mgmt.PostureChecks.UpdatePostureCheck(p, c.session()))
 	})
 }
 
 // DeletePostureCheck removes posture check id.
 func (c *Client) DeletePostureCheck(ctx context.Context, id string) error {
 	return c.do(ctx, "delete posture check "+id, func(ctx context.Context) error {
-		p := posture_checks.NewDeletePostureCheckParamsWithContext(ctx)
-		p.ID = id
-		_, err := c.mgmt.PostureChecks.DeletePostureCheck(p, c.session())
-		return err
+		p := posture_checks.NewDeletePostureCheckParamsWithContext(ctx).WithID(id)
+		return discard(c.mgmt.PostureChecks.DeletePostureCheck(p, c.session()))
 	})
 }
 

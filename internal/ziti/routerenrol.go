@@ -59,8 +59,7 @@ func (c *Client) FindEdgeRouter(ctx context.Context, name string) (r RouterEnrol
 func (c *Client) GetEdgeRouter(ctx context.Context, id string) (RouterEnrolment, error) {
 	var out RouterEnrolment
 	err := c.do(ctx, "get edge router "+id, func(ctx context.Context) error {
-		p := edge_router.NewDetailEdgeRouterParamsWithContext(ctx)
-		p.ID = id
+		p := edge_router.NewDetailEdgeRouterParamsWithContext(ctx).WithID(id)
 		resp, err := c.mgmt.EdgeRouter.DetailEdgeRouter(p, c.session())
 		if err != nil {
 			return err
@@ -92,14 +91,12 @@ func (c *Client) CreateEdgeRouter(ctx context.Context, in RouterSpec) (string, e
 // (the controller's PATCH cannot turn it off), and replaces its tags when in.Tags is not empty.
 func (c *Client) UpdateEdgeRouter(ctx context.Context, id string, in RouterSpec) error {
 	return c.do(ctx, "update edge router "+nameOr(in.Name, id), func(ctx context.Context) error {
-		p := edge_router.NewPatchEdgeRouterParamsWithContext(ctx)
-		p.ID = id
+		p := edge_router.NewPatchEdgeRouterParamsWithContext(ctx).WithID(id)
 		p.EdgeRouter = &rest_model.EdgeRouterPatch{RoleAttributes: attributes(in.RoleAttributes), IsTunnelerEnabled: in.IsTunnelerEnabled}
 		if len(in.Tags) > 0 {
 			p.EdgeRouter.Tags = tagsToWire(in.Tags)
 		}
-		_, err := c.mgmt.EdgeRouter.PatchEdgeRouter(p, c.session())
-		return err
+		return discard(c.mgmt.EdgeRouter.PatchEdgeRouter(p, c.session()))
 	})
 }
 
@@ -107,20 +104,16 @@ func (c *Client) UpdateEdgeRouter(ctx context.Context, id string, in RouterSpec)
 // enrolled router loses its certificate and is disconnected until it enrols again with the new JWT.
 func (c *Client) ReEnrollEdgeRouter(ctx context.Context, id string) error {
 	return c.do(ctx, "re-enrol edge router "+id, func(ctx context.Context) error {
-		p := edge_router.NewReEnrollEdgeRouterParamsWithContext(ctx)
-		p.ID = id
-		_, err := c.mgmt.EdgeRouter.ReEnrollEdgeRouter(p, c.session())
-		return err
+		p := edge_router.NewReEnrollEdgeRouterParamsWithContext(ctx).WithID(id)
+		return discard(c.mgmt.EdgeRouter.ReEnrollEdgeRouter(p, c.session()))
 	})
 }
 
 // DeleteEdgeRouter removes edge router id.
 func (c *Client) DeleteEdgeRouter(ctx context.Context, id string) error {
 	return c.do(ctx, "delete edge router "+id, func(ctx context.Context) error {
-		p := edge_router.NewDeleteEdgeRouterParamsWithContext(ctx)
-		p.ID = id
-		_, err := c.mgmt.EdgeRouter.DeleteEdgeRouter(p, c.session())
-		return err
+		p := edge_router.NewDeleteEdgeRouterParamsWithContext(ctx).WithID(id)
+		return discard(c.mgmt.EdgeRouter.DeleteEdgeRouter(p, c.session()))
 	})
 }
 

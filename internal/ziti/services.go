@@ -55,8 +55,7 @@ func (c *Client) CreateService(ctx context.Context, s Service) (string, error) {
 // UpdateService replaces every field of service id with those of s (a full update).
 func (c *Client) UpdateService(ctx context.Context, id string, s Service) error {
 	return c.do(ctx, "update service "+nameOr(s.Name, id), func(ctx context.Context) error {
-		p := service.NewUpdateServiceParamsWithContext(ctx)
-		p.ID = id
+		p := service.NewUpdateServiceParamsWithContext(ctx).WithID(id)
 		p.Service = &rest_model.ServiceUpdate{
 			Name:               &s.Name,
 			Configs:            list(s.Configs),
@@ -66,18 +65,15 @@ func (c *Client) UpdateService(ctx context.Context, id string, s Service) error 
 			MaxIdleTimeMillis:  s.MaxIdleTimeMillis,
 			Tags:               tagsToWire(s.Tags),
 		}
-		_, err := c.mgmt.Service.UpdateService(p, c.session())
-		return err
+		return discard(c.mgmt.Service.UpdateService(p, c.session()))
 	})
 }
 
 // DeleteService removes service id. Policies that name it by id lose that role.
 func (c *Client) DeleteService(ctx context.Context, id string) error {
 	return c.do(ctx, "delete service "+id, func(ctx context.Context) error {
-		p := service.NewDeleteServiceParamsWithContext(ctx)
-		p.ID = id
-		_, err := c.mgmt.Service.DeleteService(p, c.session())
-		return err
+		p := service.NewDeleteServiceParamsWithContext(ctx).WithID(id)
+		return discard(c.mgmt.Service.DeleteService(p, c.session()))
 	})
 }
 

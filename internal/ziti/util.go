@@ -164,6 +164,9 @@ func created[R interface {
 	return id, err
 }
 
+// discard returns the error of a call whose answer this package does not need (an update, a patch, a delete).
+func discard[R any](_ R, err error) error { return err }
+
 // listAll fetches every page of a list call. fetch returns the number of items on the page and the page's meta.
 // listNotFoundAttempts bounds how often listAll asks again for a page that answered 404.
 const listNotFoundAttempts = 4

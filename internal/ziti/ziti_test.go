@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/invalid"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 )
 
@@ -169,15 +169,10 @@ func TestTOFU(t *testing.T) {
 }
 
 func TestUnreachableIsRetryable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens here now
+	addr := testutil.FreeAddr(t) // nothing listens here now
 	opts := optionsFor(t, bed(t), nil)
 	opts.URL = &url.URL{Scheme: "https", Host: addr}
-	_, err = New(ctxFor(t), opts)
+	_, err := New(ctxFor(t), opts)
 	if err == nil || invalid.Is(err) {
 		t.Fatalf("New against a closed port: want a plain (retryable) error, got %v", err)
 	}

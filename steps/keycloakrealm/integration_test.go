@@ -345,23 +345,28 @@ func TestWrongAdminPasswordFailsTheStepAsInvalidConfig(t *testing.T) {
 	}
 }
 
-func jwksHasKid(t *testing.T, jwksURL, kid string) bool {
+// jwk is a key of a JSON Web Key Set, with the members the tests look at.
+type jwk struct {
+	Kid string `json:"kid"`
+	Alg string `json:"alg"`
+}
+
+// jwks returns the keys of the JSON Web Key Set at url.
+func jwks(t *testing.T, url string) []jwk {
 	t.Helper()
-	resp, err := http.Get(jwksURL)
+	resp, err := http.Get(url)
 	testutil.Must(t, err)
 	defer resp.Body.Close()
 	var set struct {
-		Keys []struct {
-			Kid string `json:"kid"`
-		} `json:"keys"`
+		Keys []jwk `json:"keys"`
 	}
 	testutil.Must(t, json.NewDecoder(resp.Body).Decode(&set))
-	for _, k := range set.Keys {
-		if kid != "" && k.Kid == kid {
-			return true
-		}
-	}
-	return false
+	return set.Keys
+}
+
+func jwksHasKid(t *testing.T, jwksURL, kid string) bool {
+	t.Helper()
+	return kid != "" && slices.ContainsFunc(jwks(t, jwksURL), func(k jwk) bool { return k.Kid == kid })
 }
 
 // TestServiceAccountCreatesRealm: logged in as the admin service account (client credentials), the step creates a
@@ -384,16 +389,8 @@ func TestServiceAccountCreatesRealm(t *testing.T) {
 		}
 	}
 	// Made with one RSA key pair (RS256 signing), not Keycloak's default second one for RSA-OAEP encryption.
-	resp, err := http.Get(keycloaktest.Options(t, nil).URL.String() + "/realms/" + realm + "/protocol/openid-connect/certs")
-	testutil.Must(t, err)
-	defer resp.Body.Close()
-	var set struct {
-		Keys []struct {
-			Alg string `json:"alg"`
-		} `json:"keys"`
-	}
-	testutil.Must(t, json.NewDecoder(resp.Body).Decode(&set))
-	if len(set.Keys) != 1 || set.Keys[0].Alg != "RS256" {
-		t.Errorf("published keys %+v, want one RS256 key", set.Keys)
+	keys := jwks(t, keycloaktest.Options(t, nil).URL.String()+"/realms/"+realm+"/protocol/openid-connect/certs")
+	if len(keys) != 1 || keys[0].Alg != "RS256" {
+		t.Errorf("published keys %+v, want one RS256 key", keys)
 	}
 }

@@ -55,16 +55,21 @@ func (f *fakeEngine) CreateNetwork(_ context.Context, s docker.NetworkSpec) (str
 	return id, nil
 }
 func (f *fakeEngine) RemoveNetwork(_ context.Context, id string) error {
+	return removeOne(f, "network", id, &f.networks, func(n docker.Network) string { return n.ID })
+}
+
+// removeOne records the call "remove KIND ID" and removes the object with that id from list, or fails as the
+// engine does when there is none.
+func removeOne[T any](f *fakeEngine, kind, id string, list *[]T, idOf func(T) string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, "remove network "+id)
-	for i, n := range f.networks {
-		if n.ID == id {
-			f.networks = append(f.networks[:i], f.networks[i+1:]...)
-			return nil
-		}
+	f.calls = append(f.calls, "remove "+kind+" "+id)
+	i := slices.IndexFunc(*list, func(o T) bool { return idOf(o) == id })
+	if i < 0 {
+		return fmt.Errorf("no %s %s", kind, id)
 	}
-	return fmt.Errorf("no network %s", id)
+	*list = append((*list)[:i], (*list)[i+1:]...)
+	return nil
 }
 func objects(list []docker.Object, ns string) []docker.Object {
 	var out []docker.Object
@@ -86,47 +91,37 @@ func (f *fakeEngine) Configs(_ context.Context, ns string) ([]docker.Object, err
 	return objects(f.configs, ns), nil
 }
 func (f *fakeEngine) CreateSecret(_ context.Context, name string, _ []byte, labels map[string]string) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "create secret "+name)
-	id := f.id()
-	f.secrets = append(f.secrets, docker.Object{ID: id, Name: name, Labels: labels})
-	return id, nil
+	return f.createObject(&f.secrets, "secret", name, labels), nil
 }
 func (f *fakeEngine) CreateConfig(_ context.Context, name string, _ []byte, labels map[string]string) (string, error) {
+	return f.createObject(&f.configs, "config", name, labels), nil
+}
+
+// createObject records the call "create KIND NAME" and adds a secret or config to list; it returns its id.
+func (f *fakeEngine) createObject(list *[]docker.Object, kind, name string, labels map[string]string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, "create config "+name)
+	f.calls = append(f.calls, "create "+kind+" "+name)
 	id := f.id()
-	f.configs = append(f.configs, docker.Object{ID: id, Name: name, Labels: labels})
-	return id, nil
-}
-func remove(list *[]docker.Object, id string) {
-	for i, o := range *list {
-		if o.ID == id {
-			*list = append((*list)[:i], (*list)[i+1:]...)
-			return
-		}
-	}
+	*list = append(*list, docker.Object{ID: id, Name: name, Labels: labels})
+	return id
 }
 func (f *fakeEngine) RemoveSecret(_ context.Context, id string) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.inUse > 0 {
+	inUse := f.inUse > 0
+	if inUse {
 		f.inUse--
+	}
+	f.mu.Unlock()
+	if inUse {
 		return fmt.Errorf("rpc error: secret %s is in use by the following service: x", id)
 	}
-	f.calls = append(f.calls, "remove secret "+id)
-	remove(&f.secrets, id)
-	return nil
+	return removeOne(f, "secret", id, &f.secrets, objectID)
 }
 func (f *fakeEngine) RemoveConfig(_ context.Context, id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "remove config "+id)
-	remove(&f.configs, id)
-	return nil
+	return removeOne(f, "config", id, &f.configs, objectID)
 }
+func objectID(o docker.Object) string { return o.ID }
 func (f *fakeEngine) Services(_ context.Context, ns string) ([]swarm.Service, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -190,16 +185,7 @@ func (f *fakeEngine) UpdateService(_ context.Context, id string, version uint64,
 	return nil, fmt.Errorf("no service %s", id)
 }
 func (f *fakeEngine) RemoveService(_ context.Context, id string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, "remove service "+id)
-	for i, s := range f.services {
-		if s.ID == id {
-			f.services = append(f.services[:i], f.services[i+1:]...)
-			return nil
-		}
-	}
-	return fmt.Errorf("no service %s", id)
+	return removeOne(f, "service", id, &f.services, func(s swarm.Service) string { return s.ID })
 }
 
 // Tasks: one task per service, running (or complete for jobs), made from the current spec.

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -166,7 +167,7 @@ func stackController(t *testing.T, dockerHost, keycloakCA string, watch func(pwd
 	if spec == nil {
 		t.Fatal("the OpenZiti stack has no ziti-controller service")
 	}
-	port := freeTCPPort(t)
+	port := strconv.Itoa(testutil.FreePort(t))
 	env := map[string]string{}
 	for _, kv := range spec.Env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -252,13 +253,6 @@ func controllerImage(t *testing.T) string {
 	}
 	t.Fatalf("scripts/images.sh ziti printed no ZITI_CONTROLLER_IMAGE:\n%s", out.String())
 	return ""
-}
-
-func freeTCPPort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	testutil.Must(t, err)
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 }
 
 // TestControllerFirstStartKeepsThePasswordOffTheProcessList: the controller, run as the OpenZiti stack runs it,

@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire/spiretest"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spireagent/agenttest"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
@@ -47,6 +50,18 @@ func BindSpireRoot(t testing.TB, admin *ziti.Client) (caName string, roles []str
 	})
 	testutil.Must(t, plan.Apply(ctx))
 	return spireca.CAName(prefix, root), roles
+}
+
+// SpireWorkload makes this test process a workload that can enrol in the test bed's controller through SPIRE:
+// BindSpireRoot, then an entry for spiffe://TD/path served by the test bed's agent (agenttest.Register, SVIDs of
+// ttl; 0: the server's default). The identity the workload enrols as is deleted when the test ends. It returns
+// the CA's name and role attributes, and the workload's SPIFFE ID.
+func SpireWorkload(t testing.TB, admin *ziti.Client, path string, ttl time.Duration) (caName string, roles []string, id spiffeid.ID) {
+	t.Helper()
+	caName, roles = BindSpireRoot(t, admin)
+	id = agenttest.Register(t, path, ttl)
+	DeleteIdentityAtEnd(t, admin, id.String())
+	return caName, roles, id
 }
 
 // DeleteIdentityAtEnd deletes, when the test ends, the identities whose externalId is externalID (a workload the

@@ -2,6 +2,7 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
+	"github.com/docker/docker/api"
+	"github.com/docker/docker/api/types/versions"
 	"github.com/docker/docker/client"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
@@ -39,13 +43,42 @@ func New(host string, counter *calls.Counter) (*Client, error) {
 		return nil, fmt.Errorf("docker host %q: scheme %q not supported; use unix:// or tcp://", host, u.Scheme)
 	}
 	// WithHost first (it configures the default transport), then our counting client replaces that transport.
-	api, err := client.NewClientWithOpts(client.WithHost(host),
-		client.WithHTTPClient(&http.Client{Transport: calls.Transport(counter, "docker", calls.Bound(base, 0))}),
-		client.WithAPIVersionNegotiation())
+	opts := []client.Opt{client.WithHost(host),
+		client.WithHTTPClient(&http.Client{Transport: calls.Transport(counter, "docker", pingMemo{host: host, base: calls.Bound(base, 0)})})}
+	if v, ok := apiVersions.Load(host); ok {
+		opts = append(opts, client.WithVersion(v.(string)))
+	} else {
+		opts = append(opts, client.WithAPIVersionNegotiation())
+	}
+	api, err := client.NewClientWithOpts(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client for %s: %w", host, err)
 	}
 	return &Client{api: api, host: host}, nil
+}
+
+// apiVersions keeps, per engine address, the API version this process agreed with the engine (the lower of the
+// engine's and this client's): the clients made after the first use it instead of negotiating again (a /_ping
+// each; up makes several clients in one run).
+var apiVersions sync.Map
+
+// pingMemo records in apiVersions the version an engine's /_ping answer offers, as the client's negotiation
+// reads it (no header: 1.24).
+type pingMemo struct {
+	host string
+	base http.RoundTripper
+}
+
+func (m pingMemo) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := m.base.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusOK && strings.HasSuffix(r.URL.Path, "/_ping") {
+		v := cmp.Or(resp.Header.Get("Api-Version"), "1.24")
+		if versions.LessThan(api.DefaultVersion, v) {
+			v = api.DefaultVersion
+		}
+		apiVersions.Store(m.host, v)
+	}
+	return resp, err
 }
 
 // SwarmInfo is what the engine says about itself and its Swarm.

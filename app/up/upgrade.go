@@ -109,11 +109,16 @@ func upgradeSummary(p upgrade.Plan) []string {
 // planUpgrade compares the stateful servers' running images with those of the loaded stacks.
 func planUpgrade(ctx context.Context, c *docker.Client, loaded []*stacks.Stack) (upgrade.Plan, error) {
 	var running []upgrade.Running
+	namespaces := make([]string, len(loaded))
+	for i, st := range loaded {
+		namespaces[i] = st.Namespace
+	}
+	live, err := docker.ServicesByNamespace(ctx, c, namespaces...)
+	if err != nil {
+		return upgrade.Plan{}, fmt.Errorf("list the services of the stacks: %w", err)
+	}
 	for _, st := range loaded {
-		svcs, err := c.Services(ctx, st.Namespace)
-		if err != nil {
-			return upgrade.Plan{}, fmt.Errorf("list the services of stack %s: %w", st.Namespace, err)
-		}
+		svcs := live[st.Namespace]
 		for _, srv := range upgrade.Servers {
 			if srv.Stack != st.Name {
 				continue

@@ -2,8 +2,10 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/filters"
@@ -226,6 +228,30 @@ func (c *Client) Tasks(ctx context.Context, serviceIDs ...string) ([]swarm.Task,
 // TaskLister lists the tasks of services, in one call; *Client has it.
 type TaskLister interface {
 	Tasks(ctx context.Context, serviceIDs ...string) ([]swarm.Task, error)
+}
+
+// ServiceLister lists the services of a stack namespace; *Client has it.
+type ServiceLister interface {
+	Services(ctx context.Context, namespace string) ([]swarm.Service, error)
+}
+
+// ServicesByNamespace lists the services of each namespace, the namespaces at once.
+func ServicesByNamespace(ctx context.Context, e ServiceLister, namespaces ...string) (map[string][]swarm.Service, error) {
+	lists := make([][]swarm.Service, len(namespaces))
+	errs := make([]error, len(namespaces))
+	var wg sync.WaitGroup
+	for i, ns := range namespaces {
+		wg.Go(func() { lists[i], errs[i] = e.Services(ctx, ns) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	by := make(map[string][]swarm.Service, len(namespaces))
+	for i, ns := range namespaces {
+		by[ns] = lists[i]
+	}
+	return by, nil
 }
 
 // TasksByService lists the tasks of svcs in one call, by service ID.

@@ -107,21 +107,36 @@ func (j *Job) Plan(ctx context.Context) (*steps.Plan, error) {
 func InspectJob(ctx context.Context, e Engine, st *stacks.Stack, service string, among ...*stacks.Stack) (JobRun, error) {
 	name := st.Namespace + "_" + service
 	run := JobRun{Service: name}
-	live, err := e.Services(ctx, st.Namespace)
+	// Three round trips: the services of every stack at once, the tasks of the job and of the others' services
+	// in one list, then the job's output.
+	namespaces := []string{st.Namespace}
+	for _, other := range among {
+		if !slices.Contains(namespaces, other.Namespace) {
+			namespaces = append(namespaces, other.Namespace)
+		}
+	}
+	byNamespace, err := docker.ServicesByNamespace(ctx, e, namespaces...)
 	if err != nil {
 		return run, err
 	}
-	svc := findService(live, name)
+	svc := findService(byNamespace[st.Namespace], name)
 	if svc == nil {
 		return run, fmt.Errorf("job service %s does not exist", name)
 	}
 	if svc.Spec.Mode.ReplicatedJob == nil && svc.Spec.Mode.GlobalJob == nil {
 		return run, fmt.Errorf("service %s is not a job (mode %s)", name, modeString(svc.Spec.Mode))
 	}
-	tasks, err := e.Tasks(ctx, svc.ID)
+	others := []swarm.Service{}
+	for _, other := range among {
+		others = append(others, slices.DeleteFunc(slices.Clone(byNamespace[other.Namespace]), func(s swarm.Service) bool {
+			return s.Spec.Mode.ReplicatedJob != nil || s.Spec.Mode.GlobalJob != nil
+		})...)
+	}
+	byService, err := docker.TasksByService(ctx, e, append([]swarm.Service{*svc}, others...))
 	if err != nil {
 		return run, err
 	}
+	tasks := byService[svc.ID]
 	if svc.JobStatus != nil {
 		run.Iteration = svc.JobStatus.JobIteration.Index
 	}
@@ -154,34 +169,21 @@ func InspectJob(ctx context.Context, e Engine, st *stacks.Stack, service string,
 		}
 		run.Output = out
 	}
-	for _, other := range among {
-		svcs, err := e.Services(ctx, other.Namespace)
-		if err != nil {
-			return run, err
-		}
-		svcs = slices.DeleteFunc(svcs, func(s swarm.Service) bool {
-			return s.Spec.Mode.ReplicatedJob != nil || s.Spec.Mode.GlobalJob != nil
-		})
-		byService, err := docker.TasksByService(ctx, e, svcs)
-		if err != nil {
-			return run, err
-		}
-		for _, s := range svcs {
-			ts := byService[s.ID]
-			var healthy time.Time
-			for _, t := range ts {
-				if t.DesiredState == swarm.TaskStateRunning && t.Status.State == swarm.TaskStateRunning &&
-					sameTaskSpec(t.Spec, s.Spec.TaskTemplate) && t.Status.Timestamp.After(healthy) {
-					healthy = t.Status.Timestamp
-				}
+	for _, s := range others {
+		ts := byService[s.ID]
+		var healthy time.Time
+		for _, t := range ts {
+			if t.DesiredState == swarm.TaskStateRunning && t.Status.State == swarm.TaskStateRunning &&
+				sameTaskSpec(t.Spec, s.Spec.TaskTemplate) && t.Status.Timestamp.After(healthy) {
+				healthy = t.Status.Timestamp
 			}
-			switch {
-			case healthy.IsZero():
-			case healthy.After(run.Completed):
-				run.Later = append(run.Later, s.Spec.Name)
-			case healthy.After(run.HealthyAt):
-				run.HealthyAt, run.LastHealthy = healthy, s.Spec.Name
-			}
+		}
+		switch {
+		case healthy.IsZero():
+		case healthy.After(run.Completed):
+			run.Later = append(run.Later, s.Spec.Name)
+		case healthy.After(run.HealthyAt):
+			run.HealthyAt, run.LastHealthy = healthy, s.Spec.Name
 		}
 	}
 	return run, nil

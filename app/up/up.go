@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"os"
+	"runtime/debug"
 	"slices"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app"
@@ -37,6 +39,11 @@ func Run(ctx context.Context, c *command.CLI, opts *Options) error {
 		return Compose(ctx, c, &opts.StackOptions, &opts.Dev, &opts.Compose)
 	}
 	defer c.LiveView("up")() // from the start: on a terminal, the view replaces the info logs
+	if os.Getenv("GOGC") == "" {
+		// up is short and allocates most while it loads the stack files: collecting a fifth as often saves
+		// about a fifth of a no-op run's CPU time, for about 15 MB more at the peak
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	r := &run{c: c, opts: opts, o: &opts.StackOptions, without: slices.Clone(opts.Without), parsed: stacks.NewParseCache()}
 	if err := r.configure(); err != nil {
 		return err

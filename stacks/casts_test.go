@@ -58,8 +58,9 @@ func TestEmbeddedCastsCoverTheFiles(t *testing.T) {
 	}
 }
 
-// TestEmbeddedCastsLoadAsTheFullTable loads every embedded stack with the cut-down table and with compose-go's
-// whole table (the same files given as Options.FS): the stacks are the same.
+// TestEmbeddedCastsLoadAsTheFullTable loads every embedded stack with the cut-down table and without schema
+// validation, and with compose-go's whole table and validation (the same files given as Options.FS): the files
+// are valid, and the stacks are the same.
 func TestEmbeddedCastsLoadAsTheFullTable(t *testing.T) {
 	for _, name := range All {
 		opts := Options{Vars: fullVars()}

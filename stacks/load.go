@@ -144,6 +144,10 @@ func compose(ctx context.Context, ns string, src *source, vars map[string]string
 		o.SkipConsistencyCheck = true // the converter checks references itself, and names their lines
 		if src.embedded {
 			o.Interpolate.TypeCastMapping = embeddedCasts()
+			// the built-in files hold to compose's schema (TestEmbeddedCastsLoadAsTheFullTable loads them as
+			// other files, validated), and the variables that fill typed fields are checked by the configuration
+			// (ports, modes): compiling the schema and validating cost a third of a parse
+			o.SkipValidation = true
 		}
 	}, loader.WithDiscardEnvFiles)
 	if err != nil {

@@ -52,7 +52,8 @@ func IsNotFound(err error) bool {
 }
 
 // IsConflict reports whether err is the controller refusing a duplicate (a name or other unique value in use).
-// Controller 1.7.2 answers a create whose name is taken with 400 COULD_NOT_VALIDATE, cause "name must be unique".
+// Controller 1.7.2 answers a create whose name is taken with 400 COULD_NOT_VALIDATE, cause "name must be unique";
+// a CA whose certificate another CA holds with cause "certificate already used as CA <id>".
 func IsConflict(err error) bool {
 	var e *APIError
 	if !errors.As(err, &e) {
@@ -63,7 +64,7 @@ func IsConflict(err error) bool {
 	}
 	for _, s := range []string{e.Cause, e.Message} {
 		s = strings.ToLower(s)
-		if strings.Contains(s, "duplicate") || strings.Contains(s, "must be unique") {
+		if strings.Contains(s, "duplicate") || strings.Contains(s, "must be unique") || strings.Contains(s, "already used") {
 			return true
 		}
 	}

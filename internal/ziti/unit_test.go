@@ -74,6 +74,10 @@ func TestWrapAPI(t *testing.T) {
 	if err := wrapAPI("create config x", &status{code: 400}, fakePayloadErr{taken}); !IsConflict(err) {
 		t.Errorf("IsConflict=false for %v", err)
 	}
+	taken.Error.Cause.APIFieldError = rest_model.APIFieldError{Field: "certPem", Reason: "certificate already used as CA 6yB1GIcyRZutuhlWFAEcCa"}
+	if err := wrapAPI("create CA x", &status{code: 400}, fakePayloadErr{taken}); !IsConflict(err) {
+		t.Errorf("IsConflict=false for %v", err)
+	}
 	// values are left out when asked (logins)
 	err = wrapAPIValues("log in", &status{code: 400}, fakePayloadErr{env}, false)
 	if strings.Contains(err.Error(), "spire-ca") {

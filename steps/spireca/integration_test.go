@@ -534,6 +534,53 @@ func TestCrashBetweenCreateAndVerifyIsRepaired(t *testing.T) {
 	}
 }
 
+// 5b. A create that collides with an earlier run's create (killed while the write was in flight, carried out by
+// the controller after this run's plan listed the CAs) takes that CA over and verifies it; a CA of the same
+// name with another certificate keeps the error.
+func TestCreateCollidingWithAnEarlierRunsCAIsVerified(t *testing.T) {
+	b := newBed(t)
+	root, key, _ := b.realRoot()
+	ctx := ctxFor(t)
+	name := spireca.CAName(b.prefix, root)
+	earlier := func() {
+		// what the step's create leaves behind
+		if _, err := b.admin.CreateCA(ctx, ziti.CA{
+			Name: name, CertPEM: testutil.CertPEM(root),
+			IdentityNameFormat: spireca.DefaultNameFormat, IdentityRoles: b.roles,
+			IsAuthEnabled: true, IsAutoCaEnrollmentEnabled: true,
+			ExternalIDClaim: &ziti.ExternalIDClaim{Location: ziti.ClaimLocationSANURI, Matcher: ziti.ClaimMatcherScheme, MatcherCriteria: "spiffe", Parser: ziti.ClaimParserNone},
+			Tags:            map[string]any{spireca.TagOwner: spireca.OwnerValue, spireca.TagInstance: b.prefix, spireca.TagTrustDomain: "zb.test"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, res := b.runWith(steps.Apply, func(src spireca.BundleSource, cas spireca.CAStore) steps.Step {
+		return afterPlan{Step: spireca.New(src, cas, b.settings(key)), then: earlier}
+	}, nil)
+	if res.Status != steps.Changed || rep.MutatingCalls != 2 || !strings.HasSuffix(rep.Writes[1], "/verify") {
+		t.Fatalf("apply with the CA created since the plan: %s, %d writes %v, %s", res.Status, rep.MutatingCalls, rep.Writes, res.Error)
+	}
+	ca, _ := b.ca(name)
+	b.checkCA(ca, root)
+	if rep, res = b.run(steps.Apply, nil, b.settings(key)); res.Status != steps.Unchanged || rep.MutatingCalls != 0 {
+		t.Errorf("after taking it over: %s, %d writes", res.Status, rep.MutatingCalls)
+	}
+}
+
+// afterPlan is a step that does then once its plan is made, before the plan is applied.
+type afterPlan struct {
+	steps.Step
+	then func()
+}
+
+func (a afterPlan) Plan(ctx context.Context) (*steps.Plan, error) {
+	p, err := a.Step.Plan(ctx)
+	if err == nil {
+		a.then()
+	}
+	return p, err
+}
+
 // 6. Without the root's key (none, or a key of another root) planning fails, naming SPIRE_UPSTREAM_CA_KEY and
 // the root, and nothing is written.
 func TestMissingOrWrongKeyFailsWithoutWriting(t *testing.T) {

@@ -388,6 +388,11 @@ func (r *reconciliation) apply(store CAStore) func(context.Context) error {
 		var errs []error
 		for _, c := range r.create {
 			id, err := store.CreateCA(ctx, c.want)
+			if ziti.IsConflict(err) {
+				if earlier := createdEarlier(ctx, store, c); earlier != "" {
+					id, err = earlier, nil
+				}
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("create %s %s: %w", Kind, c.want.Name, err))
 				continue
@@ -424,6 +429,23 @@ func (r *reconciliation) apply(store CAStore) func(context.Context) error {
 		}
 		return errors.Join(errs...)
 	}
+}
+
+// createdEarlier is the id of the CA that took c's name since the plan when it is c's own CA (the same
+// certificate and owner tags): the create of an earlier run, killed while that write was in flight, which the
+// controller carried out after this run had listed. It is then verified as if this run had created it. "" for
+// any other (the create's error stands).
+func createdEarlier(ctx context.Context, store CAStore, c root) string {
+	found, err := store.ListCAs(ctx, ziti.FilterEq("name", c.want.Name))
+	if err != nil || len(found) != 1 {
+		return ""
+	}
+	prefix, _ := c.want.Tags[TagInstance].(string)
+	cert, err := parseCert(found[0].CertPEM)
+	if err != nil || !Owned(prefix, found[0]) || Fingerprint(cert) != Fingerprint(c.cert) {
+		return ""
+	}
+	return found[0].ID
 }
 
 // verify proves possession of rt's key to CA id. A CA verified meanwhile (by a concurrent run) is success.

@@ -63,6 +63,13 @@ func (c *Client) CreateExtJWTSigner(ctx context.Context, s ExtJWTSigner) (string
 		p.ExternalJWTSigner = signerToWire(name, s)
 		return c.mgmt.ExternalJWTSigner.CreateExternalJWTSigner(p, c.session())
 	})
+	if IsConflict(err) && len(s.Tags) > 0 {
+		// the unfinished create of an earlier process, killed while it was in flight, that the controller
+		// carried out after the caller had listed: finished here as if this create had made it
+		if found, lerr := c.ListExtJWTSigners(ctx, FilterEq("name", name)); lerr == nil && len(found) == 1 {
+			id, err = found[0].ID, nil
+		}
+	}
 	if err == nil && len(s.Tags) > 0 {
 		err = c.UpdateExtJWTSigner(ctx, id, s)
 	}

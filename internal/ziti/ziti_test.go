@@ -690,3 +690,31 @@ func TestExtJWTSignerAuthPolicyAndLogin(t *testing.T) {
 		t.Errorf("signer still listed after delete: %+v, %v", got, err)
 	}
 }
+
+// TestCreateExtJWTSignerFinishesAnUnfinishedCreate: the first write of an earlier process's create (the signer
+// under its unfinished name) landed after the caller listed; the create takes that signer over and finishes it
+// (name and tags), instead of failing on the taken name.
+func TestCreateExtJWTSignerFinishesAnUnfinishedCreate(t *testing.T) {
+	c, _ := login(t)
+	ctx := ctxFor(t)
+	sfx := suffix(t)
+	s := ExtJWTSigner{Name: "zb-signer-" + sfx, Issuer: "https://idp.zb.test/unfinished/" + sfx, Audience: "ziti",
+		CertPEM: newCert(t, nil, "zb jwt signer "+sfx, nil, true).pem(), Kid: "kid-" + sfx, ClaimsProperty: "email", UseExternalID: true,
+		Enabled: true, Tags: map[string]any{"managedBy": "zb-test"}}
+	unfinished := s
+	unfinished.Tags = nil
+	unfinished.Name += CreatingSuffix
+	earlier, err := c.CreateExtJWTSigner(ctx, unfinished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.DeleteExtJWTSigner(context.Background(), earlier) })
+	id, err := c.CreateExtJWTSigner(ctx, s)
+	if err != nil || id != earlier {
+		t.Fatalf("CreateExtJWTSigner over an unfinished create: id %s (the unfinished one: %s), %v", id, earlier, err)
+	}
+	got, err := c.ListExtJWTSigners(ctx, FilterEq("issuer", s.Issuer))
+	if err != nil || len(got) != 1 || got[0].Name != s.Name || got[0].Tags["managedBy"] != "zb-test" {
+		t.Fatalf("signers of the issuer: %+v, %v", got, err)
+	}
+}

@@ -555,7 +555,7 @@ func TestCreateCollidingWithAnEarlierRunsCAIsVerified(t *testing.T) {
 		}
 	}
 	rep, res := b.runWith(steps.Apply, func(src spireca.BundleSource, cas spireca.CAStore) steps.Step {
-		return afterPlan{Step: spireca.New(src, cas, b.settings(key)), then: earlier}
+		return testutil.AfterPlan(spireca.New(src, cas, b.settings(key)), earlier)
 	}, nil)
 	if res.Status != steps.Changed || rep.MutatingCalls != 2 || !strings.HasSuffix(rep.Writes[1], "/verify") {
 		t.Fatalf("apply with the CA created since the plan: %s, %d writes %v, %s", res.Status, rep.MutatingCalls, rep.Writes, res.Error)
@@ -565,20 +565,6 @@ func TestCreateCollidingWithAnEarlierRunsCAIsVerified(t *testing.T) {
 	if rep, res = b.run(steps.Apply, nil, b.settings(key)); res.Status != steps.Unchanged || rep.MutatingCalls != 0 {
 		t.Errorf("after taking it over: %s, %d writes", res.Status, rep.MutatingCalls)
 	}
-}
-
-// afterPlan is a step that does then once its plan is made, before the plan is applied.
-type afterPlan struct {
-	steps.Step
-	then func()
-}
-
-func (a afterPlan) Plan(ctx context.Context) (*steps.Plan, error) {
-	p, err := a.Step.Plan(ctx)
-	if err == nil {
-		a.then()
-	}
-	return p, err
 }
 
 // 6. Without the root's key (none, or a key of another root) planning fails, naming SPIRE_UPSTREAM_CA_KEY and

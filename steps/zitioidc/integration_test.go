@@ -47,6 +47,8 @@ type env struct {
 	kc    *keycloak.Client // tokens, counted nowhere
 	set   zitioidc.Settings
 	kcURL *url.URL // where run reaches Keycloak; nil: the test bed's URL
+	// afterPlan, when set, runs once ziti/oidc has planned, before its plan is applied
+	afterPlan func()
 }
 
 func newEnv(t *testing.T, prefix string) *env {
@@ -144,8 +146,12 @@ func (e *env) run(d keycloakrealm.Declaration, mode steps.Mode) runResult {
 	testutil.Must(t, err)
 	rs, err := keycloakrealm.New(kc, d)
 	testutil.Must(t, err)
-	oidc, err := zitioidc.New(rs, z, e.set)
+	var oidc steps.Step
+	oidc, err = zitioidc.New(rs, z, e.set)
 	testutil.Must(t, err)
+	if e.afterPlan != nil {
+		oidc = testutil.AfterPlan(oidc, e.afterPlan)
+	}
 	kcReach := reach.New(keycloakrealm.Reachable, "Keycloak", kc.URL(), time.Minute, nil, keycloaktest.Probe(kc))
 	zReach := reach.New(zitioidc.ZitiReachable, "OpenZiti controller", z.URL().String(), time.Minute, nil, z.Ping)
 	start := time.Now()
@@ -200,6 +206,31 @@ func refused(t *testing.T, api ziti.ClientAPI, what, tok string) {
 }
 
 func changeStrings(r steps.Result) []string { return testutil.ChangeStrings(r.Changes) }
+
+// TestAuthPolicyCreatedSinceThePlanIsTakenOver: an earlier run's create of the auth policy, killed while in
+// flight, lands after this run's plan listed the policies: the create takes that policy over (it carries the
+// owner tag) and sets it as planned, the user logs in, and the next apply writes nothing.
+func TestAuthPolicyCreatedSinceThePlanIsTakenOver(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "oidc-late")
+	in := e.identity()
+	e.set.AttachIdentities = []string{in.Name}
+	e.afterPlan = func() {
+		_, err := e.admin.CreateAuthPolicy(ctx(t), ziti.AuthPolicy{Name: e.set.AuthPolicyName, Tags: map[string]any{zitioidc.OwnerTag: zitioidc.OwnerValue}})
+		testutil.Must(t, err)
+	}
+	r := e.run(e.decl(), steps.Apply)
+	testutil.MustStatus(t, r.oidc, steps.Changed)
+	e.afterPlan = nil
+	sess, _ := login(t, e.admin.ClientAPI(), func() string { return e.token(e.realm, "openziti") })
+	if sess.IdentityID != in.ID {
+		t.Fatalf("logged in as %s, want %s", sess.IdentityName, in.Name)
+	}
+	r = e.run(e.decl(), steps.Apply)
+	if r.rep.MutatingCalls != 0 {
+		t.Fatalf("apply after taking the policy over: %d mutating calls %v", r.rep.MutatingCalls, r.rep.Writes)
+	}
+}
 
 // TestLoginEndToEnd: both steps applied from scratch, an existing identity attached by name, a Keycloak token
 // logs in as that identity, and a second apply writes nothing on either system.

@@ -322,7 +322,15 @@ func diff(set Settings, o observed) ([]op, []string, error) {
 	if havePolicy == nil {
 		add(steps.Change{Action: steps.Create, Kind: KindAuthPolicy, Key: pname, Reason: "missing"},
 			steps.After(signer, func(ctx context.Context, z ZitiAPI, sid string) error {
-				id, err := z.CreateAuthPolicy(ctx, wantPolicy(pname, sid, nil))
+				want := wantPolicy(pname, sid, nil)
+				id, err := z.CreateAuthPolicy(ctx, want)
+				if ziti.IsConflict(err) {
+					// an earlier run's create, killed in flight, landed after this run listed: take it over
+					if found, lerr := z.ListAuthPolicies(ctx, ziti.FilterEq("name", pname)); lerr == nil && len(found) == 1 && owned(found[0].Tags) {
+						id = found[0].ID
+						err = z.UpdateAuthPolicy(ctx, id, wantPolicy(pname, sid, found[0].Tags))
+					}
+				}
 				policy.Set(id)
 				return err
 			}))

@@ -64,3 +64,20 @@ func (s standIn) DependsOn() []string { return nil }
 func (s standIn) Plan(ctx context.Context) (*steps.Plan, error) {
 	return steps.NewPlan(nil, nil), s.probe(ctx)
 }
+
+// AfterPlan returns step, which calls then once its plan is made, before the plan is applied: a test makes there
+// what another writer (such as an earlier run's write still in flight) adds behind the plan's back.
+func AfterPlan(step steps.Step, then func()) steps.Step { return afterPlan{step, then} }
+
+type afterPlan struct {
+	steps.Step
+	then func()
+}
+
+func (a afterPlan) Plan(ctx context.Context) (*steps.Plan, error) {
+	p, err := a.Step.Plan(ctx)
+	if err == nil {
+		a.then()
+	}
+	return p, err
+}

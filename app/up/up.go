@@ -48,13 +48,19 @@ func Run(ctx context.Context, c *command.CLI, opts *Options) error {
 	if err := r.configure(); err != nil {
 		return err
 	}
+	// preflight reads the engine while the stack files load (reads only; a bad file still fails before any write)
+	pre, err := deploy.StartPreflight(ctx, r.sc)
+	if err != nil {
+		return err
+	}
 	if err := r.loadStacks(ctx); err != nil {
+		pre.Stop()
 		return err
 	}
-	if err := deploy.Preflight(ctx, c, r.sc, r.loaded); err != nil {
+	if err := pre.Check(ctx, c, r.sc, r.loaded); err != nil {
 		return err
 	}
-	err := r.deploy(ctx)
+	err = r.deploy(ctx)
 	if err == nil && !r.o.DryRun && c.Output == "text" && slices.Contains(r.names, stacks.OpenZiti) {
 		deploy.WriteSummary(c.Stdout, r.sc.Vars, r.sc.Docker.Host, deploy.SummaryStateDir(&opts.Dev))
 	}

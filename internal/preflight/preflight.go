@@ -68,21 +68,53 @@ func (e *Error) Error() string {
 // Check runs every check and returns an *Error listing the problems, nil when there are none, or another error
 // when the engine could not be read.
 func Check(ctx context.Context, e Engine, in Input) error {
-	// The reads are independent: made at once (on a worker node, Nodes and Services fail where Swarm says why).
+	o, err := Observe(ctx, e)
+	if err != nil {
+		return err
+	}
+	return CheckObserved(ctx, e, o, in)
+}
+
+// Observed is what the checks read of the engine before they look at the stacks: its Swarm state, nodes and
+// services. Observe reads it; up does while it loads the stack files.
+type Observed struct {
+	info  docker.SwarmInfo
+	nodes []docker.Node
+	live  []swarm.Service
+}
+
+// Observe reads the engine's Swarm state, nodes and services, at once. On an engine that is not a Swarm manager
+// only the state is kept (the others fail there; CheckObserved says why).
+func Observe(ctx context.Context, e Engine) (Observed, error) {
 	var (
-		info      docker.SwarmInfo
-		nodes     []docker.Node
-		live      []swarm.Service
-		infoErr   error
-		nodesErr  error
-		listErr   error
-		wg        sync.WaitGroup
-		imageErrs = map[string]error{}
-		mu        sync.Mutex
+		o                         Observed
+		infoErr, nodesErr, svcErr error
+		wg                        sync.WaitGroup
 	)
-	wg.Go(func() { info, infoErr = e.Swarm(ctx) })
-	wg.Go(func() { nodes, nodesErr = e.Nodes(ctx) })
-	wg.Go(func() { live, listErr = e.Services(ctx, "") })
+	wg.Go(func() { o.info, infoErr = e.Swarm(ctx) })
+	wg.Go(func() { o.nodes, nodesErr = e.Nodes(ctx) })
+	wg.Go(func() { o.live, svcErr = e.Services(ctx, "") })
+	wg.Wait()
+	switch {
+	case infoErr != nil:
+		return Observed{}, infoErr
+	case o.info.NodeState != "active" || !o.info.Manager:
+		return Observed{info: o.info}, nil
+	}
+	return o, cmp.Or(nodesErr, svcErr)
+}
+
+// CheckObserved runs every check on what Observe read, and reads the stacks' images (at once).
+func CheckObserved(ctx context.Context, e Engine, o Observed, in Input) error {
+	info, nodes, live := o.info, o.nodes, o.live
+	if info.NodeState != "active" || !info.Manager {
+		return &Error{Problems: []Problem{{What: "swarm", Msg: fmt.Sprintf("the engine is not an active Swarm manager (node state %q, manager %v): run `docker swarm init` or point DOCKER_HOST at a manager", info.NodeState, info.Manager)}}}
+	}
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		imageErrs = map[string]error{}
+	)
 	for _, ref := range imageRefs(in.Stacks) {
 		wg.Go(func() {
 			_, err := e.ImageID(ctx, ref)
@@ -92,15 +124,6 @@ func Check(ctx context.Context, e Engine, in Input) error {
 		})
 	}
 	wg.Wait()
-	if infoErr != nil {
-		return infoErr
-	}
-	if info.NodeState != "active" || !info.Manager {
-		return &Error{Problems: []Problem{{What: "swarm", Msg: fmt.Sprintf("the engine is not an active Swarm manager (node state %q, manager %v): run `docker swarm init` or point DOCKER_HOST at a manager", info.NodeState, info.Manager)}}}
-	}
-	if err := cmp.Or(nodesErr, listErr); err != nil {
-		return err
-	}
 	var local *docker.Node
 	for i := range nodes {
 		if nodes[i].ID == info.NodeID {

@@ -86,59 +86,57 @@ type Object struct {
 // Secrets lists the secrets of namespace.
 func (c *Client) Secrets(ctx context.Context, namespace string) ([]Object, error) {
 	list, err := c.api.SecretList(ctx, swarm.SecretListOptions{Filters: byNamespace(namespace)})
-	if err != nil {
-		return nil, fmt.Errorf("list secrets: %w", err)
-	}
-	out := make([]Object, 0, len(list))
-	for _, s := range list {
-		out = append(out, Object{ID: s.ID, Name: s.Spec.Name, Labels: s.Spec.Labels, CreatedAt: s.CreatedAt})
-	}
-	return out, nil
+	return objects("secrets", list, err, func(s swarm.Secret) Object {
+		return Object{ID: s.ID, Name: s.Spec.Name, Labels: s.Spec.Labels, CreatedAt: s.CreatedAt}
+	})
 }
 
 // CreateSecret creates a secret and returns its ID.
 func (c *Client) CreateSecret(ctx context.Context, name string, data []byte, labels map[string]string) (string, error) {
 	resp, err := c.api.SecretCreate(ctx, swarm.SecretSpec{Annotations: swarm.Annotations{Name: name, Labels: labels}, Data: data})
-	if err != nil {
-		return "", fmt.Errorf("create secret %s: %w", name, err)
-	}
-	return resp.ID, nil
+	return resp.ID, wrapObject(err, "create secret", name)
 }
 
 // RemoveSecret removes a secret by ID.
 func (c *Client) RemoveSecret(ctx context.Context, id string) error {
-	if err := c.api.SecretRemove(ctx, id); err != nil {
-		return fmt.Errorf("remove secret %s: %w", id, err)
-	}
-	return nil
+	return wrapObject(c.api.SecretRemove(ctx, id), "remove secret", id)
 }
 
 // Configs lists the configs of namespace.
 func (c *Client) Configs(ctx context.Context, namespace string) ([]Object, error) {
 	list, err := c.api.ConfigList(ctx, swarm.ConfigListOptions{Filters: byNamespace(namespace)})
-	if err != nil {
-		return nil, fmt.Errorf("list configs: %w", err)
-	}
-	out := make([]Object, 0, len(list))
-	for _, s := range list {
-		out = append(out, Object{ID: s.ID, Name: s.Spec.Name, Labels: s.Spec.Labels, CreatedAt: s.CreatedAt})
-	}
-	return out, nil
+	return objects("configs", list, err, func(s swarm.Config) Object {
+		return Object{ID: s.ID, Name: s.Spec.Name, Labels: s.Spec.Labels, CreatedAt: s.CreatedAt}
+	})
 }
 
 // CreateConfig creates a config and returns its ID.
 func (c *Client) CreateConfig(ctx context.Context, name string, data []byte, labels map[string]string) (string, error) {
 	resp, err := c.api.ConfigCreate(ctx, swarm.ConfigSpec{Annotations: swarm.Annotations{Name: name, Labels: labels}, Data: data})
-	if err != nil {
-		return "", fmt.Errorf("create config %s: %w", name, err)
-	}
-	return resp.ID, nil
+	return resp.ID, wrapObject(err, "create config", name)
 }
 
 // RemoveConfig removes a config by ID.
 func (c *Client) RemoveConfig(ctx context.Context, id string) error {
-	if err := c.api.ConfigRemove(ctx, id); err != nil {
-		return fmt.Errorf("remove config %s: %w", id, err)
+	return wrapObject(c.api.ConfigRemove(ctx, id), "remove config", id)
+}
+
+// objects is a list of secrets or configs (kind) as Objects, or its error.
+func objects[T any](kind string, list []T, err error, object func(T) Object) ([]Object, error) {
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", kind, err)
+	}
+	out := make([]Object, 0, len(list))
+	for _, x := range list {
+		out = append(out, object(x))
+	}
+	return out, nil
+}
+
+// wrapObject prefixes err (nil stays nil) with the operation and the object.
+func wrapObject(err error, op, what string) error {
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, what, err)
 	}
 	return nil
 }

@@ -507,17 +507,7 @@ func TestCrashBetweenCreateAndVerifyIsRepaired(t *testing.T) {
 	root, key, _ := b.realRoot()
 	ctx := ctxFor(t)
 	name := spireca.CAName(b.prefix, root)
-	// what the step's create leaves behind
-	_, err := b.admin.CreateCA(ctx, ziti.CA{
-		Name: name, CertPEM: testutil.CertPEM(root),
-		IdentityNameFormat: spireca.DefaultNameFormat, IdentityRoles: b.roles,
-		IsAuthEnabled: true, IsAutoCaEnrollmentEnabled: true,
-		ExternalIDClaim: &ziti.ExternalIDClaim{Location: ziti.ClaimLocationSANURI, Matcher: ziti.ClaimMatcherScheme, MatcherCriteria: "spiffe", Parser: ziti.ClaimParserNone},
-		Tags:            map[string]any{spireca.TagOwner: spireca.OwnerValue, spireca.TagInstance: b.prefix, spireca.TagTrustDomain: "zb.test"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b.createAsTheStep(ctx, name, root)
 	rep, res := b.run(steps.PlanOnly, nil, b.settings(key))
 	if res.Status != steps.Planned || rep.MutatingCalls != 0 || len(res.Changes) != 1 || res.Changes[0].Action != steps.Update ||
 		res.Changes[0].Key != name || !slices.Equal(res.Changes[0].Fields, []string{"isVerified"}) {
@@ -527,10 +517,31 @@ func TestCrashBetweenCreateAndVerifyIsRepaired(t *testing.T) {
 	if res.Status != steps.Changed || rep.MutatingCalls != 1 || !strings.HasSuffix(rep.Writes[0], "/verify") {
 		t.Fatalf("apply: %s, %d writes %v, %s", res.Status, rep.MutatingCalls, rep.Writes, res.Error)
 	}
+	b.boundAndConverged(name, root, b.settings(key), "after repair")
+}
+
+// boundAndConverged checks that CA name holds root as the step leaves it (verified), and that the next apply
+// writes nothing.
+func (b *bed) boundAndConverged(name string, root *x509.Certificate, s spireca.Settings, when string) {
+	b.t.Helper()
 	ca, _ := b.ca(name)
 	b.checkCA(ca, root)
-	if rep, res = b.run(steps.Apply, nil, b.settings(key)); res.Status != steps.Unchanged || rep.MutatingCalls != 0 {
-		t.Errorf("after repair: %s, %d writes", res.Status, rep.MutatingCalls)
+	if rep, res := b.run(steps.Apply, nil, s); res.Status != steps.Unchanged || rep.MutatingCalls != 0 {
+		b.t.Errorf("%s: %s, %d writes", when, res.Status, rep.MutatingCalls)
+	}
+}
+
+// createAsTheStep creates the CA of root as the step's create leaves it (not verified yet).
+func (b *bed) createAsTheStep(ctx context.Context, name string, root *x509.Certificate) {
+	b.t.Helper()
+	if _, err := b.admin.CreateCA(ctx, ziti.CA{
+		Name: name, CertPEM: testutil.CertPEM(root),
+		IdentityNameFormat: spireca.DefaultNameFormat, IdentityRoles: b.roles,
+		IsAuthEnabled: true, IsAutoCaEnrollmentEnabled: true,
+		ExternalIDClaim: &ziti.ExternalIDClaim{Location: ziti.ClaimLocationSANURI, Matcher: ziti.ClaimMatcherScheme, MatcherCriteria: "spiffe", Parser: ziti.ClaimParserNone},
+		Tags:            map[string]any{spireca.TagOwner: spireca.OwnerValue, spireca.TagInstance: b.prefix, spireca.TagTrustDomain: "zb.test"},
+	}); err != nil {
+		b.t.Fatal(err)
 	}
 }
 
@@ -542,29 +553,14 @@ func TestCreateCollidingWithAnEarlierRunsCAIsVerified(t *testing.T) {
 	root, key, _ := b.realRoot()
 	ctx := ctxFor(t)
 	name := spireca.CAName(b.prefix, root)
-	earlier := func() {
-		// what the step's create leaves behind
-		if _, err := b.admin.CreateCA(ctx, ziti.CA{
-			Name: name, CertPEM: testutil.CertPEM(root),
-			IdentityNameFormat: spireca.DefaultNameFormat, IdentityRoles: b.roles,
-			IsAuthEnabled: true, IsAutoCaEnrollmentEnabled: true,
-			ExternalIDClaim: &ziti.ExternalIDClaim{Location: ziti.ClaimLocationSANURI, Matcher: ziti.ClaimMatcherScheme, MatcherCriteria: "spiffe", Parser: ziti.ClaimParserNone},
-			Tags:            map[string]any{spireca.TagOwner: spireca.OwnerValue, spireca.TagInstance: b.prefix, spireca.TagTrustDomain: "zb.test"},
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	earlier := func() { b.createAsTheStep(ctx, name, root) }
 	rep, res := b.runWith(steps.Apply, func(src spireca.BundleSource, cas spireca.CAStore) steps.Step {
 		return testutil.AfterPlan(spireca.New(src, cas, b.settings(key)), earlier)
 	}, nil)
 	if res.Status != steps.Changed || rep.MutatingCalls != 2 || !strings.HasSuffix(rep.Writes[1], "/verify") {
 		t.Fatalf("apply with the CA created since the plan: %s, %d writes %v, %s", res.Status, rep.MutatingCalls, rep.Writes, res.Error)
 	}
-	ca, _ := b.ca(name)
-	b.checkCA(ca, root)
-	if rep, res = b.run(steps.Apply, nil, b.settings(key)); res.Status != steps.Unchanged || rep.MutatingCalls != 0 {
-		t.Errorf("after taking it over: %s, %d writes", res.Status, rep.MutatingCalls)
-	}
+	b.boundAndConverged(name, root, b.settings(key), "after taking it over")
 }
 
 // 6. Without the root's key (none, or a key of another root) planning fails, naming SPIRE_UPSTREAM_CA_KEY and

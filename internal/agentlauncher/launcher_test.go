@@ -440,6 +440,7 @@ func TestLauncherRunsAnAgentThatAttestsContainers(t *testing.T) {
 		refused("create the agent container with the Engine's socket", err, "POST /v")
 		if _, err := b.docker.InspectContainer(b.ctx, evil); !docker.IsNotFound(err) {
 			t.Errorf("the refused container reached the Engine: %v", err)
+			_ = b.docker.ForceRemoveContainer(context.WithoutCancel(b.ctx), evil)
 		}
 		_, err = via.Secrets(b.ctx, "")
 		refused("list secrets", err, "GET /v")

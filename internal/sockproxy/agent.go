@@ -278,8 +278,8 @@ func minus(a, b []string) string {
 }
 
 // filesInto accepts an archive of regular files directly in dir (as the launcher copies the agent's files), put
-// at the container's root: no link, device, directory or file elsewhere (such as the agent's binary), no
-// compressed archive.
+// at the container's root: no link, device, directory or file elsewhere (such as the agent's binary), no extended
+// attribute, no compressed archive.
 func filesInto(dir string) func(context.Context, *Call) error {
 	rel := strings.TrimPrefix(path.Clean(dir), "/")
 	return func(_ context.Context, c *Call) error {
@@ -300,6 +300,11 @@ func filesInto(dir string) func(context.Context, *Call) error {
 			}
 			if h.Typeflag != tar.TypeReg || path.Dir(path.Clean(h.Name)) != rel || path.Clean(h.Name) != h.Name {
 				return fmt.Errorf("archive entry %q (type %q): only regular files directly in %s", h.Name, h.Typeflag, dir)
+			}
+			for k := range h.PAXRecords {
+				if strings.Contains(k, "xattr.") {
+					return fmt.Errorf("archive entry %q: extended attribute %s (e.g. file capabilities): the launcher sets none", h.Name, k)
+				}
 			}
 		}
 	}

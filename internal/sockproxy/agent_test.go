@@ -1,6 +1,7 @@
 package sockproxy_test
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -172,6 +173,20 @@ func TestAgentLauncherPolicy(t *testing.T) {
 	}
 	if _, err := direct.InspectContainer(ctx, victim); err != nil {
 		t.Errorf("the container the proxy refused to remove: %v", err)
+	}
+	for what, h := range map[string]tar.Header{
+		"a link in the agent's files": {Name: "etc/spire/agent/agent.conf", Typeflag: tar.TypeSymlink, Linkname: "/etc/shadow", Mode: 0o777},
+		"a file with a capability":    {Name: "etc/spire/agent/x", Typeflag: tar.TypeReg, Mode: 0o755, PAXRecords: map[string]string{"SCHILY.xattr.security.capability": "x"}},
+		"a file outside them":         {Name: "etc/spire/agent/../../../opt/spire/bin/spire-agent", Typeflag: tar.TypeReg, Mode: 0o755},
+	} {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		testutil.Must(t, tw.WriteHeader(&h))
+		testutil.Must(t, tw.Close())
+		status, answer := rawBody(t, sock, "PUT", "/v1.41/containers/"+id+"/archive?path=%2F", "application/x-tar", b.Bytes())
+		if status != http.StatusForbidden || !strings.Contains(answer, "socket proxy (policy agent-launcher) refuses PUT") {
+			t.Errorf("copy %s into the agent: HTTP %d %s; want the proxy's refusal", what, status, answer)
+		}
 	}
 
 	// and the launcher's stop and removal of its agent, which its event stream sees

@@ -29,12 +29,14 @@ func (d *devSystem) agentReachesDockerOnlyThroughItsProxy() {
 func launcherDockerOnlyThroughProxy(t testing.TB, c *docker.Client, ns, evil string) {
 	t.Helper()
 	ctx := testutil.Context(t, 2*time.Minute)
+	vol := ns + "_spire-agent-launcher-docker"
 	launcher := runningTask(t, c, ns, ns+"_spire-agent-launcher")
+	noEngineSocket(t, launcher, vol, "/run/zb-docker")
 	proxy := runningTask(t, c, ns, ns+"_spire-agent-launcher-docker")
 	if o, e, err := c.ContainerLogs(ctx, proxy.ID); err != nil || strings.Contains(o+e, "socket proxy: refused") {
 		t.Errorf("the launcher's proxy refused a call of the launcher's (%v):\n%s%s", err, o, e)
 	}
-	via := onlyThroughProxy(t, c, launcher, ns+"_spire-agent-launcher-docker", "/run/zb-docker", "agent-launcher", evil, proxy.ID)
+	via := onlyThroughProxy(t, c, launcher, vol, "agent-launcher", evil, proxy.ID)
 	if _, err := via.InspectContainer(ctx, ns+"_spire-agent"); err != nil {
 		t.Errorf("inspect the agent through the launcher's proxy: %v", err)
 	}
@@ -69,19 +71,16 @@ func agentDockerOnlyThroughProxy(t testing.TB, c *docker.Client, agentName, vol,
 	ctx := testutil.Context(t, 2*time.Minute)
 	agent, err := c.InspectContainer(ctx, agentName)
 	testutil.Must(t, err)
-	via := onlyThroughProxy(t, c, agent, vol, agentlauncher.DockerDir, "spire-agent", evil, agent.ID)
+	noEngineSocket(t, agent, vol, agentlauncher.DockerDir)
+	via := onlyThroughProxy(t, c, agent, vol, "spire-agent", evil, agent.ID)
 	if _, err := via.InspectContainer(ctx, agent.ID); err != nil {
 		t.Errorf("inspect a container through the agent's proxy (what its attestor does): %v", err)
 	}
 }
 
-// onlyThroughProxy checks container k on c's node: it binds no Engine socket, and has the volume vol read-only at
-// dir, where a proxy of policy serves; that proxy, called as k calls it (its socket in the volume, on the node),
-// refuses to create a container named evil (host PID namespace, the node's root bound), to list secrets and to
-// stop the container stop, before they reach the Engine. It returns a client of the proxy.
-func onlyThroughProxy(t testing.TB, c *docker.Client, k docker.ContainerInfo, vol, dir, policy, evil, stop string) *docker.Client {
+// noEngineSocket checks that container k binds no Engine socket, and has the volume vol read-only at dir.
+func noEngineSocket(t testing.TB, k docker.ContainerInfo, vol, dir string) {
 	t.Helper()
-	ctx := testutil.Context(t, 2*time.Minute)
 	var viaProxy bool
 	for _, m := range k.Mounts {
 		if !m.Volume && (strings.Contains(m.Source, "docker.sock") || slices.Contains([]string{"/", "/run", "/var/run"}, m.Source)) {
@@ -92,6 +91,15 @@ func onlyThroughProxy(t testing.TB, c *docker.Client, k docker.ContainerInfo, vo
 	if !viaProxy {
 		t.Errorf("the container %s's mounts %+v: no read-only volume %s at %s", k.Name, k.Mounts, vol, dir)
 	}
+}
+
+// onlyThroughProxy checks that the proxy of policy serving in the volume vol, called as container k calls it (its
+// socket in the volume, on c's node), refuses to create a container named evil (host PID namespace, the node's
+// root bound), to list secrets and to stop the container stop, before they reach the Engine. It returns a client
+// of the proxy.
+func onlyThroughProxy(t testing.TB, c *docker.Client, k docker.ContainerInfo, vol, policy, evil, stop string) *docker.Client {
+	t.Helper()
+	ctx := testutil.Context(t, 2*time.Minute)
 	v, err := c.InspectVolume(ctx, vol)
 	testutil.Must(t, err)
 	via, err := docker.New("unix://"+path.Join(v.Mountpoint, agentlauncher.ProxySocketName), nil)
@@ -113,6 +121,6 @@ func onlyThroughProxy(t testing.TB, c *docker.Client, k docker.ContainerInfo, vo
 	_, err = via.Secrets(ctx, "")
 	refused("list secrets", err, "GET")
 	refused("stop "+stop, via.StopContainer(ctx, stop, time.Second), "POST")
-	t.Logf("%s mounts %s at %s, no Engine socket; its proxy (policy %s) refuses create, secrets and stop", k.Name, vol, dir, policy)
+	t.Logf("%s: no Engine socket, its proxy (policy %s, volume %s) refuses create, secrets and stop", k.Name, policy, vol)
 	return via
 }

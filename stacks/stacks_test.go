@@ -119,7 +119,7 @@ func TestConversion(t *testing.T) {
 		{"launcher memory limit", service(t, spire, "spire-agent-launcher").TaskTemplate.Resources.Limits.MemoryBytes, int64(128 << 20)},
 		{"server data volume", service(t, spire, "spire-server").TaskTemplate.ContainerSpec.Mounts[0], mount.Mount{Type: mount.TypeVolume,
 			Source: "t-spire_spire-server-data", Target: "/var/lib/spire/server", VolumeOptions: &mount.VolumeOptions{Labels: map[string]string{LabelNamespace: "t-spire"}}}},
-		{"launcher docker socket", service(t, spire, "spire-agent-launcher").TaskTemplate.ContainerSpec.Mounts[0], mount.Mount{Type: mount.TypeBind,
+		{"launcher's proxy holds the docker socket", service(t, spire, "spire-agent-launcher-docker").TaskTemplate.ContainerSpec.Mounts[0], mount.Mount{Type: mount.TypeBind,
 			Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"}},
 		{"router has no admin password", len(service(t, oz, "ziti-router").TaskTemplate.ContainerSpec.Secrets), 0},
 		{"router mounts the agent socket of the spire stack", service(t, oz, "ziti-router").TaskTemplate.ContainerSpec.Mounts[1], mount.Mount{Type: mount.TypeVolume,
@@ -173,6 +173,54 @@ func TestSpireAgentDockerIsTheLaunchersProxy(t *testing.T) {
 	}
 	if want := `docker_socket_path = "unix://` + agentlauncher.DockerSocket + `"`; !strings.Contains(conf, want) || strings.Count(conf, "docker_socket_path") != 1 {
 		t.Errorf("agent.conf lacks %s:\n%s", want, conf)
+	}
+}
+
+// The launcher reaches the Engine only through its proxy spire-agent-launcher-docker (policy agent-launcher), on
+// the same node (both global), in a volume they share; the proxy is given the same agent container as the
+// launcher (the same variables), so it allows what the launcher creates.
+func TestSpireAgentLauncherDockerIsItsProxy(t *testing.T) {
+	st := load(t, Spire, fullVars())
+	launcher, proxy := service(t, st, "spire-agent-launcher"), service(t, st, "spire-agent-launcher-docker")
+	for _, m := range launcher.TaskTemplate.ContainerSpec.Mounts {
+		if m.Type == mount.TypeBind {
+			t.Errorf("the launcher binds %s at %s: it has the Engine only through its proxy", m.Source, m.Target)
+		}
+	}
+	le, pe := envOf(launcher), envOf(proxy)
+	if le["DOCKER_HOST"] != "unix:///run/zb-docker/docker.sock" || pe["DOCKER_HOST"] != "unix:///var/run/docker.sock" {
+		t.Errorf("DOCKER_HOST: launcher %q, proxy %q", le["DOCKER_HOST"], pe["DOCKER_HOST"])
+	}
+	want := []string{"socket-proxy", "--policy", "agent-launcher", "--listen", "/run/zb-docker/docker.sock"}
+	if got := proxy.TaskTemplate.ContainerSpec.Args; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("proxy command %q, want %q", got, want)
+	}
+	shared := func(s swarm.ServiceSpec) string {
+		for _, m := range s.TaskTemplate.ContainerSpec.Mounts {
+			if m.Type == mount.TypeVolume && m.Target == "/run/zb-docker" {
+				return m.Source
+			}
+		}
+		return ""
+	}
+	if shared(launcher) != "t-spire_spire-agent-launcher-docker" || shared(proxy) != shared(launcher) {
+		t.Errorf("volume at /run/zb-docker: launcher %q, proxy %q; want both t-spire_spire-agent-launcher-docker", shared(launcher), shared(proxy))
+	}
+	// no network of another service's: the stack's default, which only these two join (compose adds it)
+	if nets := proxy.TaskTemplate.Networks; proxy.Mode.Global == nil || len(nets) != 1 || nets[0].Target != "t-spire_default" ||
+		proxy.EndpointSpec != nil && len(proxy.EndpointSpec.Ports) != 0 {
+		t.Errorf("proxy: mode %+v, networks %v, endpoint %+v; want global, the stack's default network only, no port", proxy.Mode, proxy.TaskTemplate.Networks, proxy.EndpointSpec)
+	}
+	ls, err := agentlauncher.AgentFromEnv(func(k string) (string, bool) { v, ok := le[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("launcher: %v", err)
+	}
+	ps, err := agentlauncher.AgentFromEnv(func(k string) (string, bool) { v, ok := pe[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("proxy: %v", err)
+	}
+	if a, b := dump(agentlauncher.Desire(ls, "", nil).Spec), dump(agentlauncher.Desire(ps, "", nil).Spec); a != b {
+		t.Errorf("the agent container: the launcher's settings make\n%s\nits proxy's\n%s", a, b)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app"
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/agentlauncher"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/sockproxy"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
@@ -26,12 +27,22 @@ func newSocketProxyCommand(g *globals) *cobra.Command {
 unix:///var/run/docker.sock) only the Engine API calls of the policy --policy; any other call is answered with
 HTTP 403 and a message naming the policy and the call, and never reaches the Engine. The stacks run it as the only
 service that mounts the Engine's socket for a service that needs a few calls (the bootstrap job: the apply lock).
+The policy agent-launcher reads the agent container it allows from the launcher's variables (ZB_AGENT_IMAGE,
+ZB_AGENT_CONTAINER, ZB_AGENT_NAMESPACE, ZB_AGENT_NETWORK, ZB_AGENT_*_VOLUME, ZB_AGENT_BINDS).
 --describe prints what the policy allows; --healthcheck (the service's Docker healthcheck) pings the Engine through
 the proxy at --listen and exits 0 when it answers. Exit codes: 0 stopped by a signal, 2 invalid settings, 1 otherwise.
 Policies: ` + strings.Join(sockproxy.Names(), ", "),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, ok := sockproxy.Policies(restoreServers(), restoreLabels)[policy]
+			if policy == sockproxy.AgentLauncherPolicy {
+				// the agent container it may make: from the launcher's own settings (the same variables)
+				s, err := agentlauncher.AgentFromEnv(os.LookupEnv)
+				if err != nil {
+					return err
+				}
+				p, ok = agentlauncher.ProxyPolicy(s), true
+			}
 			if !ok {
 				return &exitError{exitcode.InvalidConfig, fmt.Errorf("--policy %q: use one of %s", policy, strings.Join(sockproxy.Names(), ", "))}
 			}

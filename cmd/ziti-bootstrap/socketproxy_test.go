@@ -54,3 +54,29 @@ func TestServicesReachDockerThroughTheirProxy(t *testing.T) {
 		}
 	}
 }
+
+// The launcher's proxy takes the agent container it allows from the launcher's variables: without them it exits 2
+// naming them; with them, it describes the agent container's calls.
+func TestSocketProxyAgentLauncherPolicyReadsTheLaunchersSettings(t *testing.T) {
+	for _, k := range []string{"ZB_AGENT_IMAGE", "ZB_AGENT_CONTAINER", "ZB_AGENT_NAMESPACE", "ZB_AGENT_NETWORK", "ZB_AGENT_SOCKET_VOLUME",
+		"ZB_AGENT_DATA_VOLUME", "ZB_AGENT_PROXY_VOLUME", "ZB_AGENT_BINDS", "DOCKER_HOST"} {
+		t.Setenv(k, "")
+	}
+	code, _, errs := cli(t, "socket-proxy", "--policy", "agent-launcher", "--describe")
+	mustExitSaying(t, code, 2, errs, "ZB_AGENT_IMAGE", "ZB_AGENT_CONTAINER", "ZB_AGENT_PROXY_VOLUME")
+
+	for k, v := range map[string]string{"ZB_AGENT_IMAGE": "ghcr.io/spiffe/spire-agent:1.15.3", "ZB_AGENT_CONTAINER": "spire_spire-agent",
+		"ZB_AGENT_NAMESPACE": "spire", "ZB_AGENT_NETWORK": "spire_spire", "ZB_AGENT_SOCKET_VOLUME": "spire_spire-agent-socket",
+		"ZB_AGENT_DATA_VOLUME": "spire_spire-agent-data", "ZB_AGENT_PROXY_VOLUME": "spire_spire-agent-docker"} {
+		t.Setenv(k, v)
+	}
+	t.Setenv("ZB_AGENT_BINDS", "/var/run/docker.sock:/var/run/docker.sock")
+	code, _, errs = cli(t, "socket-proxy", "--policy", "agent-launcher", "--describe")
+	mustExitSaying(t, code, 2, errs, "ZB_AGENT_BINDS", "the Docker Engine's socket")
+
+	t.Setenv("ZB_AGENT_BINDS", "/var/lib/docker/swarm/certificates:/var/lib/docker/swarm/certificates")
+	code, out, errs := cli(t, "socket-proxy", "--policy", "agent-launcher", "--describe")
+	if code != 0 || !strings.Contains(out, "create the agent container spire_spire-agent") || !strings.Contains(out, "pull the agent's image (ghcr.io/spiffe/spire-agent:1.15.3)") {
+		t.Errorf("--describe: exit %d\n%s%s", code, out, errs)
+	}
+}

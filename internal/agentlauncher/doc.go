@@ -2,8 +2,8 @@
 // namespace, which a Swarm service cannot have (moby/swarmkit#1605): SPIRE's workload attestation resolves a
 // caller's PID (SO_PEERCRED), and a caller in another PID namespace shows as PID 0 and is refused.
 //
-// `ziti-bootstrap agent-launcher` runs it as a global Swarm service of the tool's own image with the node's Docker
-// socket mounted; on each node it ensures the container named ZB_AGENT_CONTAINER:
+// `ziti-bootstrap agent-launcher` runs it as a global Swarm service of the tool's own image; on each node it ensures
+// the container named ZB_AGENT_CONTAINER:
 //
 //   - the image ZB_AGENT_IMAGE (pulled when the node lacks it) with `-config /etc/spire/agent/agent.conf`, user
 //     0:0, --pid host, restart policy unless-stopped (a rebooted node gets its agent back before the launcher
@@ -21,6 +21,12 @@
 // facts (ping, version, info) and container and image inspection only, and refuses every other call with 403. A
 // new launcher task serves the socket again in the same directory, so the agent, which dials it for each call,
 // attests again; while no launcher runs on the node (a rolling update), new workloads are not attested.
+//
+// The launcher's Docker Engine: in the stack it has no Engine socket either. DOCKER_HOST is the socket of the global
+// service spire-agent-launcher-docker (`socket-proxy --policy agent-launcher`, ProxyPolicy), given the same
+// ZB_AGENT_* settings (AgentFromEnv): it forwards the calls of Ensure, Run and Check on the agent container those
+// settings make, and only those (a create of any other container, or of this one with anything else set, is
+// refused), and the agent proxy's inspections, which go through it too.
 //
 // Ownership: the container carries org.ziti-bootstrap.role=spire-agent and com.docker.stack.namespace; a
 // container of that name without them is never touched (the ensure fails and says so). Its volumes carry the

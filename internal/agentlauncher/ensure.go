@@ -185,7 +185,7 @@ func (l *Launcher) Ensure(ctx context.Context) (Result, error) {
 // create makes the volumes (when missing), the container, copies the files in and starts it. A container that
 // could not be completed is removed, so none is left half made.
 func (l *Launcher) create(ctx context.Context, d Desired) (string, error) {
-	labels := map[string]string{docker.NamespaceLabel: l.Settings.Namespace}
+	labels := l.Settings.volumeLabels()
 	for _, v := range []string{l.Settings.SocketVolume, l.Settings.DataVolume, l.Settings.ProxyVolume} {
 		_, err := l.Engine.InspectVolume(ctx, v)
 		if docker.IsNotFound(err) {

@@ -15,6 +15,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/agentlauncher"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/sockproxy"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/spire"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
@@ -48,9 +49,13 @@ plugins {
 
 // bed is one run of the launcher against the test bed's engine and SPIRE server.
 type bed struct {
-	t        *testing.T
-	ctx      context.Context
+	t   *testing.T
+	ctx context.Context
+	// docker is the Engine, for the test's own setup and checks; the launcher has only engine, its Docker proxy
+	// (policy agent-launcher, as the service spire-agent-launcher-docker serves it), whose log is proxyLog
 	docker   *docker.Client
+	engine   *docker.Client
+	proxyLog *testutil.SyncBuffer
 	counter  *calls.Counter
 	spire    *spire.Client
 	settings agentlauncher.Settings
@@ -105,7 +110,34 @@ func newBed(t *testing.T) *bed {
 	testutil.Must(t, err)
 	b.settings.ProxyDir = vol.Mountpoint
 	b.writeConf(token, "DEBUG")
+	b.settings.DockerHost = b.serveLaunchersProxy(in.Docker.Host)
+	b.engine, err = docker.New(b.settings.DockerHost, b.counter)
+	testutil.Must(t, err)
+	t.Cleanup(func() { b.engine.Close() })
 	return b
+}
+
+// serveLaunchersProxy serves the launcher's Docker proxy (policy agent-launcher of the bed's settings) in front
+// of the Engine at host until the test ends, as the service spire-agent-launcher-docker does, and returns its
+// DOCKER_HOST.
+func (b *bed) serveLaunchersProxy(host string) string {
+	b.proxyLog = &testutil.SyncBuffer{}
+	sock := filepath.Join(b.t.TempDir(), "docker.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	h := sockproxy.Handler(agentlauncher.ProxyPolicy(b.settings), strings.TrimPrefix(host, "unix://"), slog.New(slog.NewTextHandler(b.proxyLog, nil)))
+	go func() { done <- sockproxy.Serve(ctx, sock, h) }()
+	b.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.t.Errorf("the launcher's Docker proxy: %v", err)
+		}
+	})
+	b.waitFor("the launcher's Docker proxy answers", func() (bool, string) {
+		err := sockproxy.Ping(b.ctx, sock)
+		return err == nil, fmt.Sprint(err)
+	})
+	return sockproxy.UnixURL(sock)
 }
 
 func (b *bed) writeConf(token, level string) {
@@ -127,6 +159,7 @@ func (b *bed) cleanup() {
 			b.t.Logf("agent container logs:\n%s%s", o, tailLines(e, 60))
 		}
 		b.t.Logf("launcher log:\n%s", b.log.String())
+		b.t.Logf("the launcher's Docker proxy's log:\n%s", b.proxyLog.String())
 	}
 	if err := b.docker.ForceRemoveContainer(ctx, b.settings.Container); err != nil && !docker.IsNotFound(err) {
 		b.t.Errorf("cleanup: %v", err)
@@ -147,7 +180,7 @@ func tailLines(s string, n int) string {
 }
 
 func (b *bed) launcher() *agentlauncher.Launcher {
-	return agentlauncher.New(b.docker, b.settings, slog.New(slog.NewTextHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return agentlauncher.New(b.engine, b.settings, slog.New(slog.NewTextHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 }
 
 // start runs a launcher (its loop and the agent's proxy), as the launcher service's task does; the returned
@@ -383,6 +416,41 @@ func TestLauncherRunsAnAgentThatAttestsContainers(t *testing.T) {
 		}
 	})
 	gotSVID("with the new agent.conf, the workload receives its SVID")
+
+	t.Run("the launcher reaches the Engine only through its proxy, which refuses what the launcher does not do", func(t *testing.T) {
+		// everything the launcher did above (create, copy, start, stop, remove, events, the agent's attestation)
+		// went through its proxy: none of it was refused
+		if strings.Contains(b.proxyLog.String(), "socket proxy: refused") {
+			t.Errorf("the launcher's proxy refused a call of the launcher's:\n%s", b.proxyLog.String())
+		}
+		via := b.engine
+		refused := func(what string, err error, call string) {
+			t.Helper()
+			if err == nil || !strings.Contains(err.Error(), "socket proxy (policy agent-launcher) refuses "+call) {
+				t.Errorf("%s through the launcher's proxy: %v; want its refusal (403)", what, err)
+			}
+		}
+		evil := b.prefix + "-evil"
+		_, err := via.CreateContainer(b.ctx, docker.ContainerSpec{Name: evil, Image: b.settings.Image, HostPID: true,
+			Mounts: []docker.Mount{{Source: "/", Target: "/host"}}})
+		refused("create another container", err, "POST /v")
+		spec := agentlauncher.Desire(b.settings, "", nil).Spec
+		spec.Mounts = append(spec.Mounts, docker.Mount{Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"})
+		_, err = via.CreateContainer(b.ctx, spec)
+		refused("create the agent container with the Engine's socket", err, "POST /v")
+		if _, err := b.docker.InspectContainer(b.ctx, evil); !docker.IsNotFound(err) {
+			t.Errorf("the refused container reached the Engine: %v", err)
+			_ = b.docker.ForceRemoveContainer(context.WithoutCancel(b.ctx), evil)
+		}
+		_, err = via.Secrets(b.ctx, "")
+		refused("list secrets", err, "GET /v")
+		_, err = via.Services(b.ctx, "")
+		refused("list services", err, "GET /v")
+		refused("kill the agent", via.KillContainer(b.ctx, b.settings.Container), "POST /v")
+		if !strings.Contains(b.proxyLog.String(), "socket proxy: refused") {
+			t.Errorf("the launcher's proxy's log does not show the refusals:\n%s", b.proxyLog.String())
+		}
+	})
 }
 
 func deleteEntries(t *testing.T, c *spire.Client, spiffeID string) {

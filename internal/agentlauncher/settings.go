@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
@@ -60,7 +61,16 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
 // FromEnv reads and validates the settings from lookup (os.LookupEnv). Every problem is reported at once, as a
 // *config.Error naming the variable (exit code 2).
-func FromEnv(lookup func(string) (string, bool)) (Settings, error) {
+func FromEnv(lookup func(string) (string, bool)) (Settings, error) { return fromEnv(lookup, true) }
+
+// AgentFromEnv reads and validates the settings that make the agent container (the image, names, network, volumes
+// and binds, and DOCKER_HOST), not the launcher's own directories: what the launcher's Docker proxy (ProxyPolicy)
+// is given, from the same variables as the launcher, so that it lets the launcher create that container only.
+func AgentFromEnv(lookup func(string) (string, bool)) (Settings, error) {
+	return fromEnv(lookup, false)
+}
+
+func fromEnv(lookup func(string) (string, bool), launcher bool) (Settings, error) {
 	var problems []config.Problem
 	bad := func(v, format string, args ...any) {
 		problems = append(problems, config.Problem{Var: v, Msg: fmt.Sprintf(format, args...)})
@@ -85,13 +95,15 @@ func FromEnv(lookup func(string) (string, bool)) (Settings, error) {
 		Container:    name(EnvContainer, "the agent container's name, e.g. spire_agent"),
 		Namespace:    name(EnvNamespace, "the SPIRE stack's namespace (label com.docker.stack.namespace), e.g. spire"),
 		Network:      name(EnvNetwork, `"host", or an attachable overlay network of the SPIRE stack, e.g. spire_spire`),
-		FilesDir:     required(EnvFilesDir, "the directory of the agent's files (agent.conf, trust bundle)"),
 		SocketVolume: name(EnvSocketVolume, "the volume of the Workload API socket, e.g. spire_spire-agent-socket"),
 		DataVolume:   name(EnvDataVolume, "the volume of the agent's data, e.g. spire_spire-agent-data"),
 		ProxyVolume:  name(EnvProxyVolume, "the volume of the agent's Docker proxy socket, e.g. spire_spire-agent-docker"),
-		ProxyDir:     required(EnvProxyDir, "where the launcher has the volume "+EnvProxyVolume+" mounted, e.g. /run/zb-docker"),
-		ToolsDir:     get(EnvToolsDir),
 		DockerHost:   get(EnvDockerHost),
+	}
+	if launcher {
+		s.FilesDir = required(EnvFilesDir, "the directory of the agent's files (agent.conf, trust bundle)")
+		s.ProxyDir = required(EnvProxyDir, "where the launcher has the volume "+EnvProxyVolume+" mounted, e.g. /run/zb-agent-docker")
+		s.ToolsDir = get(EnvToolsDir)
 	}
 	if strings.ContainsAny(s.Image, " \t\n") {
 		bad(EnvImage, "%q contains white space: give one image reference", s.Image)
@@ -122,7 +134,9 @@ func FromEnv(lookup func(string) (string, bool)) (Settings, error) {
 	if !ok || !path.IsAbs(engineSocket) {
 		bad(EnvDockerHost, "%q is not a unix socket (unix:///path): the agent's Docker proxy forwards to the Engine's socket", s.DockerHost)
 	}
-	binds, errs := parseBinds(get(EnvBinds), engineSocket)
+	// the launcher's DOCKER_HOST is its own proxy's socket in the stack; the node's Engine listens at the default
+	defaultSocket := strings.TrimPrefix(DefaultDockerHost, "unix://")
+	binds, errs := parseBinds(get(EnvBinds), engineSocket, defaultSocket)
 	for _, e := range errs {
 		bad(EnvBinds, "%s", e)
 	}
@@ -148,9 +162,10 @@ func checkFilesDir(dir string) error {
 }
 
 // parseBinds reads "SRC:DST[:ro],…". Every bind is read-only whatever its suffix says; a target may not hide a
-// directory the launcher fills or mounts, and no source may be the Engine's socket (engineSocket) or a directory
-// that holds it: the agent reaches the Engine only through its proxy.
-func parseBinds(v, engineSocket string) ([]Bind, []string) {
+// directory the launcher fills or mounts, and no source may be an Engine's socket (engineSockets: the one the
+// launcher is given and the node's default) or a directory that holds it: the agent reaches the Engine only
+// through its proxy.
+func parseBinds(v string, engineSockets ...string) ([]Bind, []string) {
 	var out []Bind
 	var errs []string
 	seen := map[string]bool{}
@@ -173,7 +188,7 @@ func parseBinds(v, engineSocket string) ([]Bind, []string) {
 			errs = append(errs, fmt.Sprintf("%q: both paths must be absolute", item))
 		case b.Target == ConfigDir || b.Target == SocketDir || b.Target == DataDir || b.Target == DockerDir || b.Target == "/":
 			errs = append(errs, fmt.Sprintf("%q: %s is the launcher's (the agent's files, socket, data or Docker proxy)", item, b.Target))
-		case exposesEngine(b.Source, engineSocket):
+		case slices.ContainsFunc(engineSockets, func(sock string) bool { return exposesEngine(b.Source, sock) }):
 			errs = append(errs, fmt.Sprintf("%q: %s would give the agent the Docker Engine's socket (root on the node); it has "+
 				"the calls it needs through its proxy (%s)", item, b.Source, EnvProxyVolume))
 		case seen[b.Target]:

@@ -69,6 +69,9 @@ func TestFromEnvNamesEveryBadVariable(t *testing.T) {
 		{"bind of the directory of the engine's socket", map[string]string{EnvBinds: "/var/run:/host-run"}, EnvBinds, "the Docker Engine's socket"},
 		{"bind of the root", map[string]string{EnvBinds: "/:/host"}, EnvBinds, "the Docker Engine's socket"},
 		{"bind of another engine socket", map[string]string{EnvDockerHost: "unix:///srv/engine.sock", EnvBinds: "/srv:/srv"}, EnvBinds, "the Docker Engine's socket"},
+		// behind its own proxy (DOCKER_HOST its socket), the node's Engine socket is still refused
+		{"bind of the node's engine socket behind a proxy", map[string]string{EnvDockerHost: "unix:///run/zb-docker/docker.sock", EnvBinds: "/var/run/docker.sock:/x.sock"}, EnvBinds, "the Docker Engine's socket"},
+		{"bind of the proxy's socket", map[string]string{EnvDockerHost: "unix:///run/zb-docker/docker.sock", EnvBinds: "/run/zb-docker:/x"}, EnvBinds, "the Docker Engine's socket"},
 		{"bind over the proxy dir", map[string]string{EnvBinds: "/tmp:" + DockerDir}, EnvBinds, "the launcher's"},
 		{"docker host not a unix socket", map[string]string{EnvDockerHost: "tcp://127.0.0.1:2375"}, EnvDockerHost, "not a unix socket"},
 		{"proxy volume missing", map[string]string{EnvProxyVolume: ""}, EnvProxyVolume, "required"},
@@ -110,5 +113,30 @@ func TestFromEnvReportsAllProblemsAtOnce(t *testing.T) {
 		if !got[v] {
 			t.Errorf("no problem reported for %s: %v", v, err)
 		}
+	}
+}
+
+// The launcher's Docker proxy reads the agent container's settings from the same variables, without the
+// launcher's own directories, and refuses the same bad ones.
+func TestAgentFromEnv(t *testing.T) {
+	env := validEnv(t)
+	env[EnvBinds] = "/var/lib/docker/swarm/certificates:/var/lib/docker/swarm/certificates"
+	want, err := FromEnv(lookup(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{EnvFilesDir, EnvProxyDir, EnvToolsDir} {
+		delete(env, k)
+	}
+	got, err := AgentFromEnv(lookup(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := digest(Desire(got, "img", nil)), digest(Desire(want, "img", nil)); a != b {
+		t.Errorf("AgentFromEnv makes another container than FromEnv:\n%+v\n%+v", got, want)
+	}
+	env[EnvBinds] = "/:/host"
+	if _, err := AgentFromEnv(lookup(env)); !config.IsInvalid(err) || !strings.Contains(err.Error(), EnvBinds+": ") {
+		t.Errorf("AgentFromEnv with a bind of /: %v, want %s named", err, EnvBinds)
 	}
 }

@@ -54,7 +54,7 @@ func Compose(ctx context.Context, o Options) ([]File, error) {
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	o.Stacks.Without = append(slices.Clone(o.Stacks.Without), backupService, backupService+"-docker")
+	o.Stacks.Without = append(slices.Clone(o.Stacks.Without), backupService, backupService+"-docker", launcherService+"-docker")
 	all, err := load(ctx, o)
 	if err != nil {
 		return nil, err

@@ -48,9 +48,9 @@ func Policies(servers []string, labelPrefix string) map[string]Policy {
 	}
 }
 
-// Names are the policies' names, sorted.
+// Names are the policies' names, sorted: those of Policies and AgentLauncherPolicy.
 func Names() []string {
-	var out []string
+	out := []string{AgentLauncherPolicy}
 	for n := range Policies(nil, "") {
 		out = append(out, n)
 	}

@@ -1,9 +1,7 @@
 package sockproxy_test
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -136,19 +134,5 @@ func TestBootstrapPolicy(t *testing.T) {
 // raw sends one request with exactly path p (no client cleans it) to the socket and returns the answer.
 func raw(t *testing.T, sock, method, p string) (int, string) {
 	t.Helper()
-	c, err := net.Dial("unix", sock)
-	testutil.Must(t, err)
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n", method, p)
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return 0, "connection closed"
-		}
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return rawBody(t, sock, method, p, "", nil)
 }

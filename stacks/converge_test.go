@@ -18,7 +18,7 @@ func TestConvergeServiceHasTheBootstrapJobsSettings(t *testing.T) {
 			t.Errorf("converge lacks the bootstrap job's %s", kv)
 		}
 	}
-	for _, want := range []string{"ZB_CONVERGE_LISTEN=:9109", "ZB_CONVERGE_INTERVAL=5m", "ZB_WAIT_TIMEOUT=2m", "ZB_DOCKER=true"} {
+	for _, want := range []string{"ZB_CONVERGE_LISTEN=127.0.0.1:9109", "ZB_CONVERGE_INTERVAL=5m", "ZB_WAIT_TIMEOUT=2m", "ZB_DOCKER=true"} {
 		if !slices.Contains(conv.Env, want) {
 			t.Errorf("converge env lacks %s: %v", want, conv.Env)
 		}
@@ -63,5 +63,26 @@ func TestRootKeyStaysInTheSpireStack(t *testing.T) {
 	vars["SPIRE_UPSTREAM_CA_CERT"] = "another cert"
 	if a, b := dump(oz), dump(load(t, OpenZiti, vars)); a != b {
 		t.Errorf("a new SPIRE root changes the OpenZiti stack:\n%s\nthen\n%s", a, b)
+	}
+}
+
+// The backup and converge services serve /metrics, /healthz and /status on the loopback (their health checks run
+// in their containers), not on every address of their overlay networks, which are attachable: any container
+// attached there could read them. ZB_METRICS_ADDRESS opens both, together, for scraping.
+func TestMetricsListenOnTheLoopbackUnlessOpened(t *testing.T) {
+	for _, tc := range []struct{ address, backup, converge string }{
+		{"", "BACKUP_LISTEN=127.0.0.1:9108", "ZB_CONVERGE_LISTEN=127.0.0.1:9109"},
+		{"0.0.0.0", "BACKUP_LISTEN=0.0.0.0:9108", "ZB_CONVERGE_LISTEN=0.0.0.0:9109"},
+	} {
+		vars := fullVars()
+		if tc.address != "" {
+			vars["ZB_METRICS_ADDRESS"] = tc.address
+		}
+		oz := load(t, OpenZiti, vars)
+		for svc, want := range map[string]string{"backup": tc.backup, "converge": tc.converge} {
+			if env := service(t, oz, svc).TaskTemplate.ContainerSpec.Env; !slices.Contains(env, want) {
+				t.Errorf("ZB_METRICS_ADDRESS=%q: %s's environment lacks %s: %v", tc.address, svc, want, env)
+			}
+		}
 	}
 }

@@ -34,7 +34,7 @@ var BackupVars = []Var{
 	{Name: "KEYCLOAK_DB_NAME", Default: "keycloak", Help: "Keycloak's database"},
 	{Name: "PG_BIN_DIR", Help: "directory of pg_dump, pg_restore and psql (the server's major version or newer); empty: PATH"},
 	{Name: "BACKUP_SCHEDULE", Help: `backup runs as a long-lived job taking a set on this cron schedule ("0 3 * * *", "@every 6h"); empty: one run`},
-	{Name: "BACKUP_LISTEN", Default: ":9108", Help: "address of the scheduled job's /metrics and /healthz"},
+	{Name: "BACKUP_LISTEN", Default: "127.0.0.1:9108", Help: "address of the scheduled job's /metrics and /healthz (in the stack: ZB_METRICS_ADDRESS:9108)"},
 }
 
 // Backup is the configuration of backup and restore.

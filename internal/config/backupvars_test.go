@@ -32,7 +32,7 @@ func TestLoadBackup(t *testing.T) {
 		if c.Prefix != "ziti-bootstrap" || c.KeepLast != 7 || c.KeepDaily != 7 || c.KeepWeekly != 4 || c.IncompleteGrace != 6*time.Hour ||
 			!slices.Equal(c.Sources, BackupSources) || c.PartSize != 6<<20 || c.ZitiDBPath != "/ziti-controller/bbolt.db" ||
 			c.DB != (BackupDB{Host: "keycloak-db", Port: 5432, User: "keycloak", Name: "keycloak"}) || c.EncryptionKey.IsSet() ||
-			c.Schedule != "" || c.Listen != ":9108" {
+			c.Schedule != "" || c.Listen != "127.0.0.1:9108" {
 			t.Fatalf("defaults: %+v", c)
 		}
 	})

@@ -11,7 +11,7 @@ var ConvergeVars = []Var{
 	{Name: "ZB_CONVERGE_INTERVAL", Default: "5m", Help: "converge: time between passes on a converged system (Go duration); a pass also runs at once when SPIRE's trust bundle changes"},
 	{Name: "ZB_CONVERGE_BUNDLE_POLL", Default: "5s", Help: "converge: how often SPIRE's trust bundle is read to see a new or dropped root"},
 	{Name: "ZB_CONVERGE_BACKOFF", Default: "5s", Help: "converge: wait after a failed pass, doubled after each next failure in a row, up to ZB_CONVERGE_INTERVAL"},
-	{Name: "ZB_CONVERGE_LISTEN", Default: ":9109", Help: "converge: address of /metrics, /healthz and /status"},
+	{Name: "ZB_CONVERGE_LISTEN", Default: "127.0.0.1:9109", Help: "converge: address of /metrics, /healthz and /status (in the stack: ZB_METRICS_ADDRESS:9109)"},
 	{Name: "ZB_CONVERGE_START_AFTER", Default: "0s", Help: "converge: wait before the first pass (0s: at once); in the Swarm the bootstrap job makes the first apply, and the service's first pass comes an interval later"},
 	{Name: "ZB_CONVERGE_URL", Help: "status: base URL of the converge service's /status (e.g. http://127.0.0.1:9109); empty: not asked"},
 }

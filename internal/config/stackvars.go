@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -64,6 +65,7 @@ var StackVars = []Var{
 	{Name: "ZITI_ROUTER_CONSTRAINT", Default: "node.platform.os == linux", Help: "placement of the edge router (any node: it enrols by itself with its SVID wherever it starts)"},
 	{Name: "ZB_ENDPOINT_MODE", Default: "vip", Help: "vip, or dnsrr where the kernel has no IPVS (Swarm's virtual IPs and routing mesh need it)"},
 	{Name: "ZB_PUBLISH_MODE", Default: "ingress", Help: "ingress, or host together with ZB_ENDPOINT_MODE=dnsrr"},
+	{Name: "ZB_METRICS_ADDRESS", Default: "127.0.0.1", Help: "the address on which the backup and converge services serve /metrics, /healthz and /status (ports 9108, 9109): 127.0.0.1, the default, for their own health checks only; 0.0.0.0 (or one of their addresses) to scrape them from the overlay networks, where every container on those networks, attachable ones included, can then read them"},
 }
 
 // StackAdminClientID is the client_id of Keycloak's admin service account in the stacks unless
@@ -98,6 +100,7 @@ var stackChecks = map[string]func(string) error{
 	"ZITI_ROUTER_ADVERTISED_ADDRESS": hostName,
 	"ZB_ENDPOINT_MODE":               oneOf("vip", "dnsrr"),
 	"ZB_PUBLISH_MODE":                oneOf("ingress", "host"),
+	"ZB_METRICS_ADDRESS":             ipAddress,
 	"KEYCLOAK_PUBLISHED_PORT":        port,
 	"ZITI_CTRL_PUBLISHED_PORT":       port,
 	"ZITI_ROUTER_PUBLISHED_PORT":     port,
@@ -183,6 +186,13 @@ func oneOf(values ...string) func(string) error {
 		}
 		return fmt.Errorf("use %s", strings.Join(values, " or "))
 	}
+}
+
+func ipAddress(v string) error {
+	if net.ParseIP(v) == nil {
+		return errors.New("not an IP address: use 127.0.0.1 (the default), 0.0.0.0 or one of the service's addresses")
+	}
+	return nil
 }
 
 func port(v string) error {

@@ -30,11 +30,20 @@ func run(t *testing.T, d keycloakrealm.Declaration, mode steps.Mode) (steps.Resu
 
 // runWith is run with a given client and its counter.
 func runWith(t *testing.T, kc *keycloak.Client, counter *calls.Counter, d keycloakrealm.Declaration, mode steps.Mode) (steps.Result, *steps.Report, *keycloakrealm.Step) {
+	return runAfterPlan(t, kc, counter, d, mode, nil)
+}
+
+// runAfterPlan is runWith, calling then (when set) once the step has planned, before its plan is applied.
+func runAfterPlan(t *testing.T, kc *keycloak.Client, counter *calls.Counter, d keycloakrealm.Declaration, mode steps.Mode, then func()) (steps.Result, *steps.Report, *keycloakrealm.Step) {
 	t.Helper()
 	st, err := keycloakrealm.New(kc, d)
 	testutil.Must(t, err)
+	var step steps.Step = st
+	if then != nil {
+		step = testutil.AfterPlan(st, then)
+	}
 	probe := reach.New(keycloakrealm.Reachable, "Keycloak", kc.URL(), time.Minute, nil, keycloaktest.Probe(kc))
-	rep, err := (&steps.Runner{Steps: []steps.Step{st, probe}, Counter: counter}).Run(context.Background(), mode)
+	rep, err := (&steps.Runner{Steps: []steps.Step{step, probe}, Counter: counter}).Run(context.Background(), mode)
 	testutil.Must(t, err)
 	return testutil.StepResult(t, rep, keycloakrealm.Name), rep, st
 }
@@ -278,6 +287,37 @@ func TestExistingRealmAdopted(t *testing.T) {
 	testutil.MustStatus(t, r, steps.Unchanged)
 	if rep.MutatingCalls != 0 {
 		t.Fatalf("second apply: %d mutating calls %v", rep.MutatingCalls, rep.Writes)
+	}
+}
+
+// TestCreatesCollidingWithAnEarlierRunsCreates: the client and the dev user appear after the plan listed them, as
+// the creates of a run killed mid-call that Keycloak finished after its caller was gone: Keycloak answers 409,
+// the apply succeeds, the next one converges what differs from the declaration, and the one after writes nothing.
+func TestCreatesCollidingWithAnEarlierRunsCreates(t *testing.T) {
+	realm := keycloaktest.RealmName(t, "late")
+	kc := keycloaktest.Connect(t, nil)
+	ctx := context.Background()
+	testutil.Must(t, kc.CreateRealm(ctx, keycloak.Realm{Name: realm, Enabled: true}))
+	d := keycloakrealm.Declaration{Realm: realm, DevUsers: []keycloakrealm.DevUser{{Username: "dave", Email: "dave@example.test", Password: config.NewSecret("D4ve-pw")}}}
+	earlier := func() {
+		_, err := kc.CreateClient(ctx, realm, keycloak.OIDCClient{ClientID: "openziti", Enabled: true, Public: true})
+		testutil.Must(t, err)
+		_, err = kc.CreateUser(ctx, realm, keycloak.User{Username: "dave", Email: "dave@example.test", Enabled: true}, config.Secret{})
+		testutil.Must(t, err)
+	}
+	counter := calls.New()
+	r, _, _ := runAfterPlan(t, keycloaktest.Dial(t, counter), counter, d, steps.Apply, earlier)
+	testutil.MustStatus(t, r, steps.Changed)
+	if !hasChange(r, "create keycloak-client "+realm+"/openziti") || !hasChange(r, "create keycloak-user "+realm+"/dave") {
+		t.Fatalf("the apply did not plan the two creates: %v", changeStrings(r))
+	}
+	r, _, _ = run(t, d, steps.Apply)
+	testutil.MustStatus(t, r, steps.Changed)
+	t.Logf("the next apply converged what the earlier creates left different: %v", changeStrings(r))
+	r, rep, _ := run(t, d, steps.Apply)
+	testutil.MustStatus(t, r, steps.Unchanged)
+	if rep.MutatingCalls != 0 {
+		t.Fatalf("third apply: %d mutating calls %v", rep.MutatingCalls, rep.Writes)
 	}
 }
 

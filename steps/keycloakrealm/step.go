@@ -218,7 +218,7 @@ func diff(d Declaration, o observed) ([]op, []string) {
 				withMappers.ProtocolMappers = d.wantMappers()
 				run, why = func(ctx context.Context, api API) error {
 					_, err := api.CreateClient(ctx, d.Realm, withMappers)
-					return err
+					return createdMeanwhile(err)
 				}, "missing"
 			}
 			add(steps.Change{Action: steps.Create, Kind: KindClient, Key: key, Reason: why}, run)
@@ -252,7 +252,7 @@ func diff(d Declaration, o observed) ([]op, []string) {
 		have, ok := o.users[u.Username]
 		if !ok {
 			add(steps.Change{Action: steps.Create, Kind: KindUser, Key: key, Reason: "missing (development user)"},
-				func(ctx context.Context, api API) error { _, err := api.CreateUser(ctx, d.Realm, want, pw); return err })
+				func(ctx context.Context, api API) error { _, err := api.CreateUser(ctx, d.Realm, want, pw); return createdMeanwhile(err) })
 			continue
 		}
 		if have.note != "" {
@@ -292,7 +292,7 @@ func mapperOps(d Declaration, client *steps.Ref, clientKey string, have []keyclo
 	create := func(want keycloak.ProtocolMapper) func(context.Context, API) error {
 		return steps.After(client, func(ctx context.Context, api API, clientUUID string) error {
 			_, err := api.CreateProtocolMapper(ctx, d.Realm, clientUUID, want)
-			return err
+			return createdMeanwhile(err)
 		})
 	}
 	del := func(mapperID string) func(context.Context, API) error {
@@ -337,6 +337,17 @@ func reason(attrs map[string]string) string {
 		return "exists, not managed by ziti-bootstrap: adopting it"
 	}
 	return "differs"
+}
+
+// createdMeanwhile is the outcome of a create that Keycloak answered err: its 409 says that the object appeared
+// since the plan, typically the same create of a run killed mid-call, which Keycloak finished after its caller
+// was gone (the realm's case: createRealm). The create then has the effect wanted; whatever differs is the next
+// plan's to converge (it adopts what it finds under the declared name).
+func createdMeanwhile(err error) error {
+	if keycloak.IsConflict(err) {
+		return nil
+	}
+	return err
 }
 
 // createRealm creates the realm want. Keycloak answers 409 when a realm of that name appeared since the plan:

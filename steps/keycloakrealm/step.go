@@ -252,7 +252,10 @@ func diff(d Declaration, o observed) ([]op, []string) {
 		have, ok := o.users[u.Username]
 		if !ok {
 			add(steps.Change{Action: steps.Create, Kind: KindUser, Key: key, Reason: "missing (development user)"},
-				func(ctx context.Context, api API) error { _, err := api.CreateUser(ctx, d.Realm, want, pw); return createdMeanwhile(err) })
+				func(ctx context.Context, api API) error {
+					_, err := api.CreateUser(ctx, d.Realm, want, pw)
+					return createdMeanwhile(err)
+				})
 			continue
 		}
 		if have.note != "" {

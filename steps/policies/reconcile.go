@@ -278,11 +278,11 @@ func reconcileKind[T any](d *differ, r kindRules[T], observed, declaredObjs []T)
 			continue
 		}
 		_, id, tags := r.ident(h)
-		switch {
+		switch m := r.mismatched(h, want); {
 		case system(h) || !d.owns(tags):
 			d.foreign(r.kind, name, id, tags)
-		case r.mismatch != nil && r.mismatch(h, want) != "":
-			d.problem(d.pol.Declared(r.kind, name), "%s", r.mismatch(h, want))
+		case m != "":
+			d.problem(d.pol.Declared(r.kind, name), "%s", m)
 		default:
 			var f diffs
 			r.diff(&f, h, want)
@@ -301,6 +301,14 @@ func reconcileKind[T any](d *differ, r kindRules[T], observed, declaredObjs []T)
 		}, r.del)
 }
 
+// mismatched says why have cannot become want ("" when it can, or the kind has no such rule).
+func (r kindRules[T]) mismatched(have, want T) string {
+	if r.mismatch == nil {
+		return ""
+	}
+	return r.mismatch(have, want)
+}
+
 // createOrAdopt is the write that creates want. When the controller refuses it because the name is taken by
 // an object the plan did not see, it looks that object up by name. One this owner tagged is the create of an
 // earlier run, killed while that write was in flight, which the controller carried out after this run had
@@ -314,18 +322,19 @@ func (r kindRules[T]) createOrAdopt(d *differ, want T) runFn {
 		}
 		name, _, _ := r.ident(want)
 		found, lerr := r.list(api, ctx, ziti.FilterEq("name", name))
-		if lerr != nil || len(found) != 1 {
-			return fmt.Errorf("%w; an object of this name appeared since the plan, and looking it up found %d (%v): re-run to see who owns it", err, len(found), lerr)
+		if lerr != nil {
+			return fmt.Errorf("%w; an object of this name appeared since the plan, and looking it up failed: %w", err, lerr)
+		}
+		if len(found) != 1 {
+			return fmt.Errorf("%w; an object of this name appeared since the plan, and looking it up found %d: re-run to see who owns it", err, len(found))
 		}
 		h := found[0]
 		_, id, tags := r.ident(h)
 		if r.system(h) || !d.owns(tags) {
 			return fmt.Errorf("%w; an object of this name (id %s) appeared since the plan, not tagged %s=%s: re-run to see who owns it", err, id, OwnerTag, d.owner)
 		}
-		if r.mismatch != nil {
-			if m := r.mismatch(h, want); m != "" {
-				return fmt.Errorf("%w; it appeared since the plan, and %s", err, m)
-			}
+		if m := r.mismatched(h, want); m != "" {
+			return fmt.Errorf("%w; it appeared since the plan, and %s", err, m)
 		}
 		ids.set(r.kind, name, id)
 		var f diffs

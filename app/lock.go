@@ -19,7 +19,15 @@ import (
 // fn must use the context it is given, which ends when the lock is lost. apply, up, down, backup and restore run
 // under it, so that none of them writes, or copies, a state another is changing. Errors carry their exit code
 // (*exitcode.Error: Locked, Unreachable, Internal) or are invalid-configuration errors.
+//
+// Within fn, WithLock runs its own fn at once under the lease fn holds (up's upgrade holds the lock across its
+// rollback, whose deploy takes it again).
 func WithLock(ctx context.Context, log *slog.Logger, cfg *config.Config, lcfg config.Lock, fn func(ctx context.Context) error) error {
+	if l := lock.FromContext(ctx); l != nil && l.Check() == nil {
+		if _, swarm := l.Store().(*lock.Swarm); swarm == cfg.Docker.Enabled {
+			return fn(ctx)
+		}
+	}
 	lease, closeStore, err := takeLock(ctx, log, cfg, lcfg)
 	if err != nil {
 		return err
@@ -57,7 +65,7 @@ func takeLock(ctx context.Context, log *slog.Logger, cfg *config.Config, lcfg co
 		store, what = lock.NewFile(lcfg.File), "ziti-bootstrap lock file"
 	}
 	lastLog := time.Time{}
-	lease, err = lock.Acquire(ctx, store, lock.Options{Wait: lcfg.Wait, TTL: lcfg.TTL, What: what,
+	lease, err = lock.Acquire(ctx, store, lock.Options{Wait: lcfg.Wait, TTL: lcfg.TTL, What: what, Parent: lcfg.Parent,
 		Waiting: func(h *lock.Holder, waited time.Duration, err error) {
 			if h != nil && lcfg.Wait > 0 {
 				progress.Report(ctx, progress.Event{Stage: progress.Lock, Detail: fmt.Sprintf("held by %s (%s of %s)", h, waited.Round(time.Second), lcfg.Wait)})

@@ -47,6 +47,10 @@ type JobConfig struct {
 	// (it is retried like a failure, but never makes the job unhealthy, so Swarm does not replace the container a
 	// restore runs in).
 	Busy func(error) bool
+	// InUse, when set, says what else runs in the job's container and must not be killed with it (a restore run
+	// there with docker exec, see RestoreIn); while it says something, a failed job still reports healthy, so
+	// that Swarm does not replace the container under it.
+	InUse func() string
 }
 
 type jobState struct {
@@ -127,7 +131,13 @@ func (j *Job) Health() (bool, string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	s := j.state
+	inUse := ""
+	if j.InUse != nil && s.failed {
+		inUse = j.InUse()
+	}
 	switch {
+	case s.failed && inUse != "":
+		return true, fmt.Sprintf("ok while %s (the container must not be replaced under it); the last run failed at %s: %s", inUse, s.lastFailure.Format(time.RFC3339), s.lastError)
 	case s.failed:
 		return false, fmt.Sprintf("unhealthy: the last run failed at %s after %d retries: %s", s.lastFailure.Format(time.RFC3339), j.Retries, s.lastError)
 	case s.lastSuccess.IsZero():

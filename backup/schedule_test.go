@@ -137,3 +137,23 @@ func TestJobBusyRunIsSkippedAndHealthy(t *testing.T) {
 		t.Fatal("skipped run not counted")
 	}
 }
+
+// A failed job reports healthy while a restore runs in its container (InUse), so Swarm does not replace the
+// container and kill the restore; unhealthy again once it has ended.
+func TestJobFailedStaysHealthyWhileARestoreRunsBesideIt(t *testing.T) {
+	restoring := "a restore (pid 42)"
+	j, err := NewJob(JobConfig{Schedule: "@every 1h", Retries: 1, Backoff: time.Millisecond, Run: func(context.Context) (*Manifest, error) {
+		return nil, errors.New("the controller is stopped")
+	}, InUse: func() string { return restoring }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.runOnce(context.Background(), time.Now)
+	if body := scrape(t, j, "/healthz", 200); !strings.Contains(body, "a restore (pid 42)") || !strings.Contains(body, "the controller is stopped") {
+		t.Fatalf("health during a restore: %s", body)
+	}
+	restoring = ""
+	if body := scrape(t, j, "/healthz", 503); !strings.Contains(body, "the controller is stopped") {
+		t.Fatalf("health after the restore: %s", body)
+	}
+}

@@ -26,13 +26,22 @@ func Schedule(ctx context.Context, c *command.CLI, env *app.Backup, tool string,
 	job, err := backup.NewJob(backup.JobConfig{Schedule: env.Settings.Schedule, Log: c.Log, Run: func(ctx context.Context) (*backup.Manifest, error) {
 		m, _, err := env.RunOnce(ctx, c.Locker(), tool, noPrune)
 		return m, err
-	}, Busy: func(err error) bool { return errors.Is(err, lock.ErrHeld) }})
+	}, Busy: func(err error) bool { return errors.Is(err, lock.ErrHeld) }, InUse: inUse()})
 	if err != nil {
 		return exitcode.With(exitcode.InvalidConfig, err)
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return job.Serve(ctx, env.Settings.Listen)
+}
+
+// inUse is what keeps the scheduled job's container in use when the job is its init (pid 1: the backup service
+// of the Swarm): a restore run there with docker exec (up's upgrade rollback, or an operator's).
+func inUse() func() string {
+	if os.Getpid() != 1 {
+		return nil
+	}
+	return func() string { return backup.RestoreIn("/proc") }
 }
 
 // Once takes one snapshot set and prints it, and the sets the retention policy deleted.

@@ -23,6 +23,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/upgrade"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/wait"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
+	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 )
 
 // UpgradeCheckFault, when set (by tests only), fails the post-upgrade check of a service: a new version that
@@ -191,13 +192,18 @@ func (e *swarmUpgrade) backupContainer(ctx context.Context) (string, error) {
 	return cs[j].ID, nil
 }
 
-// exec runs ziti-bootstrap with args in the backup service's container.
+// exec runs ziti-bootstrap with args in the backup service's container; under the lock up holds (Hold), the
+// command acts under it (ZB_LOCK_PARENT).
 func (e *swarmUpgrade) exec(ctx context.Context, args ...string) (string, error) {
 	id, err := e.backupContainer(ctx)
 	if err != nil {
 		return "", err
 	}
-	res, err := e.d.Exec(ctx, id, append([]string{"ziti-bootstrap"}, args...))
+	var env []string
+	if l := lock.FromContext(ctx); l != nil && l.Check() == nil {
+		env = append(env, "ZB_LOCK_PARENT="+l.Holder().Run)
+	}
+	res, err := e.d.Exec(ctx, id, append([]string{"ziti-bootstrap"}, args...), env...)
 	if err != nil {
 		return "", err
 	}
@@ -223,6 +229,21 @@ func (e *swarmUpgrade) Snapshot(ctx context.Context, sources []string) (string, 
 
 func (e *swarmUpgrade) Restore(ctx context.Context, set string, sources []string) error {
 	_, err := e.exec(ctx, "restore", set, "--yes", "--services-stopped", "--sources", strings.Join(sources, ","))
+	return err
+}
+
+// Hold runs fn under the lock in the Swarm (the one apply, up, backup and restore share), or without it, with a
+// warning, when it cannot be had: the rollback must run all the same.
+func (e *swarmUpgrade) Hold(ctx context.Context, fn func(context.Context) error) error {
+	ran := false
+	err := deploy.UnderLock(ctx, e.c, e.sc, steps.Apply, func(ctx context.Context) error {
+		ran = true
+		return fn(ctx)
+	})
+	if !ran {
+		e.c.Log.Warn("upgrade: the check and the rollback run without the lock, which could not be taken", "error", err)
+		return fn(ctx)
+	}
 	return err
 }
 

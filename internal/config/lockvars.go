@@ -13,6 +13,7 @@ var LockVars = []Var{
 	{Name: "ZB_LOCK_WAIT", Default: "2m", Help: "how long apply, up, down, backup and restore wait for the lock another run holds (Go duration); 0: refuse at once (exit code 5)"},
 	{Name: "ZB_LOCK_TTL", Default: "60s", Help: "lifetime of the lock unless renewed (its holder renews it every third of it): a lock left by a dead run expires after this"},
 	{Name: "ZB_LOCK_FILE", Default: "/tmp/ziti-bootstrap.lock", Help: "with ZB_DOCKER=false only: the file apply locks (flock), which keeps out runs on this host only"},
+	{Name: "ZB_LOCK_PARENT", Help: "set by up, not by hand: the run id of up's lock, under which the backup and restore it runs in the backup service's container during an upgrade act (they wait for nothing while up holds it)"},
 }
 
 // Lock is the configuration of the apply lock.
@@ -20,6 +21,8 @@ type Lock struct {
 	Wait time.Duration // 0: refuse at once when another run holds the lock
 	TTL  time.Duration
 	File string // the lock file when Docker is not used
+	// Parent is the run whose lock this one acts under while that run holds it (ZB_LOCK_PARENT; lock.Options).
+	Parent string
 }
 
 // MinLockTTL is the shortest ZB_LOCK_TTL accepted: the lock is renewed every third of it.
@@ -50,6 +53,7 @@ func LoadLock(src Sources) (Lock, error) {
 	if c.File == "" || !filepath.IsAbs(c.File) || strings.HasSuffix(c.File, "/") {
 		l.fail("ZB_LOCK_FILE", "%q is not an absolute file path; use e.g. /tmp/ziti-bootstrap.lock", c.File)
 	}
+	c.Parent = l.get("ZB_LOCK_PARENT")
 	if err := l.err(); err != nil {
 		return Lock{}, err
 	}

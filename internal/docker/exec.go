@@ -18,10 +18,10 @@ type ExecResult struct {
 
 // Exec runs argv in the running container id of this node (as `docker exec` does, without a terminal) and
 // returns its exit code and output once it has ended. An error means it could not be run; a command that
-// failed is an ExecResult with a non-zero ExitCode.
-func (c *Client) Exec(ctx context.Context, id string, argv []string) (ExecResult, error) {
+// failed is an ExecResult with a non-zero ExitCode. env (NAME=value) is added to the container's environment.
+func (c *Client) Exec(ctx context.Context, id string, argv []string, env ...string) (ExecResult, error) {
 	what := fmt.Sprintf("exec %q in container %s", strings.Join(argv, " "), ShortID(id))
-	created, err := c.api.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: argv, AttachStdout: true, AttachStderr: true})
+	created, err := c.api.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: argv, Env: env, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		return ExecResult{}, fmt.Errorf("%s: %w", what, err)
 	}

@@ -86,6 +86,12 @@ type Options struct {
 	Waiting func(holder *Holder, waited time.Duration, err error)
 	// What names the store's system in "unreachable" errors, e.g. "Docker Engine (apply lock)".
 	What string
+	// Parent, when set, is the run id of the run that started this one to act under its lock (ZB_LOCK_PARENT:
+	// up runs a restore in the backup service's container during an upgrade's rollback and keeps holding the
+	// lock meanwhile, so no scheduled backup or converge pass comes between). While that run holds the lock,
+	// Acquire returns a borrowed lease at once: it neither renews nor releases, and is lost as soon as the lock
+	// is no longer the parent's. When the lock is free or another run's, Acquire takes it as usual.
+	Parent string
 }
 
 // HeldError says another run holds the lock and did not release it within Options.Wait.
@@ -151,6 +157,7 @@ func Acquire(ctx context.Context, store Store, opts Options) (*Lease, error) {
 		target.What = "apply lock store"
 	}
 	var confirmed time.Time // when the successful attempt started: the lock holds at least one TTL from then
+	var borrowed Holder     // the parent's hold, when the lock is the parent's
 	err := wait.For(ctx, target, func(ctx context.Context) error {
 		held = nil
 		confirmed = time.Now()
@@ -159,6 +166,10 @@ func Acquire(ctx context.Context, store Store, opts Options) (*Lease, error) {
 		cctx, cancel := callCtx(ctx, opts.TTL)
 		h, err := store.TryAcquire(cctx, me)
 		cancel()
+		if errors.Is(err, ErrHeld) && opts.Parent != "" && h.Run == opts.Parent {
+			borrowed = h
+			return nil
+		}
 		if errors.Is(err, ErrHeld) {
 			held = &h
 		}
@@ -184,6 +195,12 @@ func Acquire(ctx context.Context, store Store, opts Options) (*Lease, error) {
 	}
 	lctx, cancel := context.WithCancelCause(ctx)
 	l := &Lease{store: store, me: me, ttl: opts.TTL, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{}), confirmed: confirmed}
+	if borrowed.Run != "" {
+		l.me, l.parent = borrowed, me
+		if borrowed.TTL > 0 {
+			l.ttl = borrowed.TTL
+		}
+	}
 	l.ctx = calls.WithFence(context.WithValue(lctx, leaseKey{}, l), l.Check)
 	if store.Expires() {
 		go l.renew()
@@ -208,17 +225,21 @@ type Lease struct {
 	done   chan struct{}
 
 	mu        sync.Mutex
-	me        Holder
+	me        Holder // the holder as the lock shows it: this run, or the parent of a borrowed lease
+	parent    Holder // a borrowed lease's own description (Run empty: the lease is this run's own)
 	lost      error
 	freed     bool      // released or handed over
 	confirmed time.Time // start of the last successful take or renewal (monotonic): others wait a TTL from there
 	once      sync.Once
 }
 
+// Store is where the lock is held.
+func (l *Lease) Store() Store { return l.store }
+
 // Context is cancelled, with a *LostError as its cause, when the lock is lost; the run must use it.
 func (l *Lease) Context() context.Context { return l.ctx }
 
-// Holder describes this run as the lock shows it.
+// Holder describes the run the lock shows: this one, or the parent whose lock a borrowed lease acts under.
 func (l *Lease) Holder() Holder {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -285,7 +306,13 @@ func (l *Lease) renew() {
 		started := time.Now()
 		me.Expires = started.UTC().Add(l.ttl)
 		cctx, cancel := callCtx(l.ownCtx(), l.ttl)
-		err := l.store.Renew(cctx, me)
+		var err error
+		if l.borrowed() {
+			err = l.confirmParent(cctx)
+			me.Expires = l.Holder().Expires
+		} else {
+			err = l.store.Renew(cctx, me)
+		}
 		cancel()
 		switch {
 		case err == nil:
@@ -295,7 +322,11 @@ func (l *Lease) renew() {
 			l.mu.Unlock()
 			next = every
 		case errors.Is(err, ErrLost):
-			l.lose(&LostError{Where: l.store.Where(), Reason: "another run took it over", Err: err})
+			reason := "another run took it over"
+			if l.borrowed() {
+				reason = "the run it acted under no longer holds it"
+			}
+			l.lose(&LostError{Where: l.store.Where(), Reason: reason, Err: err})
 			return
 		default:
 			// Keep trying while the lock still stands; stop writing before it expires (others may take it
@@ -335,10 +366,33 @@ func (l *Lease) free(ctx context.Context) error {
 		l.mu.Lock()
 		l.freed = true
 		l.mu.Unlock()
-		if l.Lost() == nil {
+		if l.Lost() == nil && !l.borrowed() { // a borrowed lock stays the parent's
 			err = l.store.Release(calls.WithFence(ctx, nil), l.Holder())
 		}
 	})
+	return err
+}
+
+// borrowed reports whether the lease acts under its parent's lock (Options.Parent).
+func (l *Lease) borrowed() bool { return l.parent.Run != "" }
+
+// confirmParent checks that the lock is still the parent's: ErrLost when it is free (then taken by this attempt,
+// and released at once) or another run's.
+func (l *Lease) confirmParent(ctx context.Context) error {
+	parent := l.Holder()
+	h, err := l.store.TryAcquire(ctx, l.parent)
+	switch {
+	case errors.Is(err, ErrHeld) && h.Run == parent.Run:
+		l.mu.Lock()
+		l.me.Expires = h.Expires
+		l.mu.Unlock()
+		return nil
+	case errors.Is(err, ErrHeld):
+		return fmt.Errorf("%w: the lock of run %s, which this one acts under, is now held by %s", ErrLost, parent.Run, h)
+	case err == nil: // free: the parent released it or lost it; do not keep what this attempt took
+		_ = l.store.Release(ctx, l.parent)
+		return fmt.Errorf("%w: run %s, which this one acts under, no longer holds the lock", ErrLost, parent.Run)
+	}
 	return err
 }
 

@@ -527,3 +527,45 @@ func TestLeaseFenceStopsWritesOfALateOrFreedLease(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A run started by the holder to act under its lock (Options.Parent: up's restore during an upgrade's rollback)
+// gets it at once while the parent holds it, frees nothing when done, and loses it when the parent lets go; a
+// run naming a parent that does not hold the lock waits like any other.
+func TestSwarmChildActsUnderItsParentsLock(t *testing.T) {
+	c, name := swarmLock(t)
+	ctx := testutil.Context(t, time.Minute)
+	parent := mustAcquire(t, ctx, NewSwarm(c, name, "e"), Options{TTL: 3 * time.Second})
+	run := parent.Holder().Run
+	if _, err := Acquire(ctx, NewSwarm(c, name, "e"), Options{TTL: 3 * time.Second, Parent: "notmyparent00000"}); !errors.Is(err, ErrHeld) {
+		t.Fatalf("a run naming another parent: %v, want held", err)
+	}
+	child := mustAcquire(t, ctx, NewSwarm(c, name, "e"), Options{TTL: 3 * time.Second, Parent: run})
+	if child.Holder().Run != run || child.Check() != nil {
+		t.Fatalf("the child's lease: holder %s, check %v; want its parent's lock, usable", child.Holder(), child.Check())
+	}
+	time.Sleep(4 * time.Second) // past a TTL: the parent renews, the child confirms
+	if err := child.Check(); err != nil {
+		t.Fatalf("the child's lease after a TTL under a live parent: %v", err)
+	}
+	testutil.Must(t, child.Release(ctx))
+	if cur, err := c.InspectConfig(ctx, name); err != nil || holderOf(cur).Run != run || IsFree(cur.Labels) {
+		t.Fatalf("the child's release changed its parent's lock: %v %v", cur.Labels, err)
+	}
+	if parent.Check() != nil {
+		t.Fatalf("the parent after its child's release: %v", parent.Check())
+	}
+
+	child = mustAcquire(t, ctx, NewSwarm(c, name, "e"), Options{TTL: 3 * time.Second, Parent: run})
+	testutil.Must(t, parent.Release(ctx))
+	select {
+	case <-child.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the child did not notice its parent let the lock go")
+	}
+	if err := child.Check(); !errors.Is(err, ErrLost) || !strings.Contains(err.Error(), run) {
+		t.Fatalf("the child's fence after its parent let go: %v, want lost naming run %s", err, run)
+	}
+	if cur, err := c.InspectConfig(ctx, name); err != nil || !IsFree(cur.Labels) {
+		t.Fatalf("the lock after the parent's release and the child's check: %v %v; want it free", cur.Labels, err)
+	}
+}

@@ -23,6 +23,10 @@ type Env interface {
 	Stop(ctx context.Context, service string) error
 	// Restore puts the data of sources back from the set; their servers are stopped.
 	Restore(ctx context.Context, set string, sources []string) error
+	// Hold runs fn holding the tool's lock, which the Restore and Deploy fn calls act under: from the check of
+	// the deployed upgrade to the rollback's deploy, no other run (a scheduled backup, a converge pass) takes it
+	// and meets a server stopped or half-restored. When the lock cannot be had, fn runs without it.
+	Hold(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
 // CheckError is a failed post-upgrade check of one server.
@@ -75,6 +79,7 @@ func (f *Failed) Unwrap() error { return f.Cause }
 // the bootstrap job, the checks; on a failure the rollback: the servers that migrate data in place stopped, their
 // data put back from the set, every upgraded server deployed again at its previous image, and checked again. The
 // error is a *Failed naming the server and the cause. A failed snapshot stops the upgrade before any change.
+// From the check to the rollback's deploy the lock is held (Env.Hold): the restore and the deploy act under it.
 func Run(ctx context.Context, p Plan, env Env, log *slog.Logger) (string, error) {
 	var set string
 	if p.Snapshot() {
@@ -89,19 +94,35 @@ func Run(ctx context.Context, p Plan, env Env, log *slog.Logger) (string, error)
 	if errors.As(cause, &ns) {
 		return set, cause
 	}
-	if cause == nil {
-		cause = env.Check(ctx, p, false)
+	var f *Failed
+	held := env.Hold(ctx, func(ctx context.Context) error {
+		if cause == nil {
+			cause = env.Check(ctx, p, false)
+		}
+		if cause == nil {
+			return nil
+		}
+		f = &Failed{Step: p.culprit(cause), Cause: cause, Set: set}
+		log.Error("upgrade failed: rolling back", "service", f.Step.Service, "cause", cause.Error())
+		f.Restored, f.Rollback = rollback(ctx, p, env, set, log)
+		return nil
+	})
+	switch {
+	case f == nil:
+		return set, held // nil, or the lock lost during the check
+	case held != nil && f.Rollback == nil:
+		f.Rollback = held
 	}
-	if cause == nil {
-		return set, nil
+	if f.Rollback == nil {
+		if err := env.Check(ctx, p, true); err != nil {
+			f.Rollback = fmt.Errorf("the previous versions: %w", err)
+		}
 	}
-	f := &Failed{Step: p.culprit(cause), Cause: cause, Set: set}
-	log.Error("upgrade failed: rolling back", "service", f.Step.Service, "cause", cause.Error())
-	f.Restored, f.Rollback = rollback(ctx, p, env, set, log)
 	return set, f
 }
 
-// rollback brings the previous versions back, on their pre-upgrade data.
+// rollback brings the previous versions back, on their pre-upgrade data: the servers that migrate data in place
+// stopped, their data put back from the set, every upgraded server deployed again at its previous image.
 func rollback(ctx context.Context, p Plan, env Env, set string, log *slog.Logger) ([]string, error) {
 	images := map[string]string{}
 	for _, st := range p.Steps {
@@ -128,9 +149,6 @@ func rollback(ctx context.Context, p Plan, env Env, set string, log *slog.Logger
 	}
 	if err := env.Deploy(ctx, images); err != nil {
 		return restored, fmt.Errorf("deploy the previous versions: %w", err)
-	}
-	if err := env.Check(ctx, p, true); err != nil {
-		return restored, fmt.Errorf("the previous versions: %w", err)
 	}
 	return restored, nil
 }

@@ -90,6 +90,12 @@ func (f *fakeEnv) Restore(_ context.Context, set string, src []string) error {
 	f.calls = append(f.calls, "restore "+set+" "+strings.Join(src, ","))
 	return nil
 }
+func (f *fakeEnv) Hold(ctx context.Context, fn func(context.Context) error) error {
+	f.calls = append(f.calls, "lock[")
+	err := fn(ctx)
+	f.calls = append(f.calls, "]")
+	return err
+}
 
 func TestRun(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -103,7 +109,7 @@ func TestRun(t *testing.T) {
 	if set, err := Run(ctx, p, ok, log); err != nil || set != "set1" {
 		t.Fatalf("Run: %q, %v", set, err)
 	}
-	if got := strings.Join(ok.calls, "; "); got != "snapshot keycloak; deploy; check" {
+	if got := strings.Join(ok.calls, "; "); got != "snapshot keycloak; deploy; lock[; check; ]" {
 		t.Errorf("calls %s", got)
 	}
 
@@ -113,7 +119,7 @@ func TestRun(t *testing.T) {
 	if !errors.As(err, &f) || f.Step.Service != kc.Service || f.Rollback != nil {
 		t.Fatalf("Run with a failing check: %v", err)
 	}
-	if got := strings.Join(bad.calls, "; "); got != "snapshot keycloak; deploy; check; stop zb_keycloak_keycloak; restore set1 keycloak; deploy previous; check" {
+	if got := strings.Join(bad.calls, "; "); got != "snapshot keycloak; deploy; lock[; check; stop zb_keycloak_keycloak; restore set1 keycloak; deploy previous; ]; check" {
 		t.Errorf("calls %s", got)
 	}
 	if bad.rollbackTo["KEYCLOAK_IMAGE"] != kc.From {

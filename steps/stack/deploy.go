@@ -396,10 +396,7 @@ func (d *Deploy) Plan(ctx context.Context) (pl *steps.Plan, err error) {
 			return err
 		})
 	}
-	for _, n := range notes {
-		pl.Note("%s", n)
-	}
-	return pl, nil
+	return pl.AddNotes(notes...), nil
 }
 
 // reruns adds to p the jobs of Config.Rerun that no other change starts again, as updates of their force-update

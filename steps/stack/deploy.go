@@ -321,12 +321,6 @@ func diff(st *stacks.Stack, o *observed) (*plan, []steps.Change, []string, error
 	return p, changes, notes, nil
 }
 
-func modeKind(m swarm.ServiceMode) string {
-	s := modeString(m)
-	k, _, _ := strings.Cut(s, ":")
-	return k
-}
-
 func findNetwork(ns []docker.Network, name string) *docker.Network {
 	for i := range ns {
 		if ns[i].Name == name {

@@ -108,6 +108,14 @@ func (e *env) decl() keycloakrealm.Declaration {
 }
 
 // identity creates an identity whose externalId is the user's e-mail, on the default auth policy.
+// attachedIdentity is identity, named in the settings' AttachIdentities.
+func (e *env) attachedIdentity() ziti.Identity {
+	e.t.Helper()
+	in := e.identity()
+	e.set.AttachIdentities = []string{in.Name}
+	return in
+}
+
 func (e *env) identity() ziti.Identity {
 	e.t.Helper()
 	in := ziti.Identity{Name: "zbtest-alice-" + e.sfx, ExternalID: e.email}
@@ -213,8 +221,7 @@ func changeStrings(r steps.Result) []string { return testutil.ChangeStrings(r.Ch
 func TestAuthPolicyCreatedSinceThePlanIsTakenOver(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "oidc-late")
-	in := e.identity()
-	e.set.AttachIdentities = []string{in.Name}
+	in := e.attachedIdentity()
 	e.afterPlan = func() {
 		_, err := e.admin.CreateAuthPolicy(ctx(t), ziti.AuthPolicy{Name: e.set.AuthPolicyName, Tags: map[string]any{zitioidc.OwnerTag: zitioidc.OwnerValue}})
 		testutil.Must(t, err)
@@ -237,8 +244,7 @@ func TestAuthPolicyCreatedSinceThePlanIsTakenOver(t *testing.T) {
 func TestLoginEndToEnd(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "oidc")
-	in := e.identity()
-	e.set.AttachIdentities = []string{in.Name}
+	in := e.attachedIdentity()
 
 	r := e.run(e.decl(), steps.Apply)
 	testutil.MustStatus(t, r.realm, steps.Changed)
@@ -305,8 +311,7 @@ func TestLoginEndToEnd(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "refuse")
-	in := e.identity()
-	e.set.AttachIdentities = []string{in.Name}
+	in := e.attachedIdentity()
 	d := e.decl()
 	d.AccessTokenLifespan = 3 * time.Second // keeps the wait for an expired token short
 	r := e.run(d, steps.Apply)
@@ -366,8 +371,7 @@ func TestRefusals(t *testing.T) {
 func TestAudienceChange(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "aud")
-	in := e.identity()
-	e.set.AttachIdentities = []string{in.Name}
+	in := e.attachedIdentity()
 	d := e.decl()
 	r := e.run(d, steps.Apply)
 	testutil.MustStatus(t, r.oidc, steps.Changed)
@@ -519,8 +523,7 @@ func forge(t *testing.T, jwt string) string {
 func TestJWKSEndpointIsTheControllersSetting(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "jwks")
-	in := e.identity()
-	e.set.AttachIdentities = []string{in.Name}
+	in := e.attachedIdentity()
 	bedURL, err := url.Parse(e.kc.URL())
 	testutil.Must(t, err)
 	other := *bedURL

@@ -24,7 +24,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak/keycloaktest"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/bedziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
@@ -53,22 +53,20 @@ type env struct {
 
 func newEnv(t *testing.T, prefix string) *env {
 	t.Helper()
-	in := testbed.Require(t, "ziti")
-	u, err := url.Parse(in.Ziti.URL)
-	testutil.Must(t, err)
 	sfx := testutil.RandHex(t, 4)
 	e := &env{
 		t:     t,
 		sfx:   sfx,
 		realm: keycloaktest.RealmName(t, prefix),
 		email: "alice-" + sfx + "@zb.test",
-		zOpts: ziti.Options{URL: u, User: in.Ziti.User, Password: config.NewSecret(in.Ziti.Password), CAFile: in.Ziti.CAFile},
+		zOpts: bedziti.Options(t, nil),
 		kc:    keycloaktest.Connect(t, nil),
 		set: zitioidc.Settings{
 			SignerName:     "zbtest-" + prefix + "-" + sfx,
 			AuthPolicyName: "zbtest-" + prefix + "-" + sfx,
 		},
 	}
+	var err error
 	e.admin, err = ziti.New(ctx(t), e.zOpts)
 	testutil.Must(t, err)
 	// Registered before anything is created, so it runs after the identities' cleanups: the policy cannot go

@@ -74,26 +74,25 @@ func newEnv(t *testing.T, prefix string) *env {
 	t.Cleanup(func() {
 		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		ps, err := e.admin.ListAuthPolicies(c, ziti.FilterEq("name", e.set.AuthPolicyName))
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, p := range ps {
-			if err := e.admin.DeleteAuthPolicy(c, p.ID); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-		ss, err := e.admin.ListExtJWTSigners(c, ziti.FilterEq("name", e.set.SignerName))
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, s := range ss {
-			if err := e.admin.DeleteExtJWTSigner(c, s.ID); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
+		deleteNamed(t, c, e.set.AuthPolicyName, e.admin.ListAuthPolicies, func(p ziti.AuthPolicy) string { return p.ID }, e.admin.DeleteAuthPolicy)
+		deleteNamed(t, c, e.set.SignerName, e.admin.ListExtJWTSigners, func(s ziti.ExtJWTSigner) string { return s.ID }, e.admin.DeleteExtJWTSigner)
 	})
 	return e
+}
+
+// deleteNamed deletes every object named name that list finds (id gives its id), reporting what fails.
+func deleteNamed[T any](t *testing.T, ctx context.Context, name string, list func(context.Context, string) ([]T, error),
+	id func(T) string, del func(context.Context, string) error) {
+	t.Helper()
+	found, err := list(ctx, ziti.FilterEq("name", name))
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	for _, o := range found {
+		if err := del(ctx, id(o)); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	}
 }
 
 // decl is a realm with the public client allowing the password grant (for the test) and one dev user.

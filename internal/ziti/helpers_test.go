@@ -162,3 +162,13 @@ func (m *writeMeter) delta() int64 {
 	m.last = n
 	return d
 }
+
+// onlyNamed returns the one object named name that list finds, and fails the test unless it finds exactly one.
+func onlyNamed[T any](t *testing.T, ctx context.Context, name string, list func(context.Context, string) ([]T, error)) T {
+	t.Helper()
+	found, err := list(ctx, FilterEq("name", name))
+	if err != nil || len(found) != 1 {
+		t.Fatalf("list by name %q = %+v, %v; want one", name, found, err)
+	}
+	return found[0]
+}

@@ -12,16 +12,13 @@ import (
 
 func TestJobRetriesThenSucceeds(t *testing.T) {
 	calls := 0
-	j, err := NewJob(JobConfig{Schedule: "@every 1h", Backoff: time.Millisecond, Run: func(context.Context) (*Manifest, error) {
+	j := mustJob(t, JobConfig{Schedule: "@every 1h", Backoff: time.Millisecond, Run: func(context.Context) (*Manifest, error) {
 		calls++
 		if calls < 3 {
 			return nil, errors.New("S3 unreachable")
 		}
 		return &Manifest{Objects: []Object{{Source: "spire", Size: 42}}}, nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	j.runOnce(context.Background(), time.Now)
 	if calls != 3 {
 		t.Fatalf("%d attempts, want 3", calls)
@@ -47,13 +44,7 @@ func TestJobRetriesThenSucceeds(t *testing.T) {
 
 func TestJobFailureAfterRetriesIsUnhealthy(t *testing.T) {
 	calls := 0
-	j, err := NewJob(JobConfig{Schedule: "@every 1h", Retries: 2, Backoff: time.Millisecond, Run: func(context.Context) (*Manifest, error) {
-		calls++
-		return nil, errors.New("pg_dump: connection refused")
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := mustJob(t, JobConfig{Schedule: "@every 1h", Retries: 2, Backoff: time.Millisecond, Run: failing(&calls, "pg_dump: connection refused")})
 	j.runOnce(context.Background(), time.Now)
 	if calls != 3 {
 		t.Fatalf("%d attempts, want 1 + 2 retries", calls)
@@ -69,13 +60,7 @@ func TestJobFailureAfterRetriesIsUnhealthy(t *testing.T) {
 // No retry runs into the next scheduled run.
 func TestJobStopsRetryingWhenTheNextRunIsDue(t *testing.T) {
 	calls := 0
-	j, err := NewJob(JobConfig{Schedule: "@every 1m", Backoff: 2 * time.Minute, Run: func(context.Context) (*Manifest, error) {
-		calls++
-		return nil, errors.New("fails")
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := mustJob(t, JobConfig{Schedule: "@every 1m", Backoff: 2 * time.Minute, Run: failing(&calls, "fails")})
 	j.runOnce(context.Background(), time.Now)
 	if calls != 1 {
 		t.Fatalf("%d attempts; want 1: the retry would start after the next run is due", calls)
@@ -91,16 +76,13 @@ func TestJobRefusesBadSchedule(t *testing.T) {
 func TestJobLoopRunsOnSchedule(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runs := 0
-	j, err := NewJob(JobConfig{Schedule: "@every 1s", Run: func(context.Context) (*Manifest, error) {
+	j := mustJob(t, JobConfig{Schedule: "@every 1s", Run: func(context.Context) (*Manifest, error) {
 		runs++
 		if runs == 2 {
 			cancel()
 		}
 		return &Manifest{}, nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
 	if err := j.Loop(ctx, time.Now); err != nil {
 		t.Fatal(err)
@@ -125,12 +107,9 @@ func scrape(t *testing.T, j *Job, path string, status int) string {
 // so Swarm does not replace the container under the restore.
 func TestJobBusyRunIsSkippedAndHealthy(t *testing.T) {
 	errHeld := errors.New("the ziti-bootstrap lock is held by restore")
-	j, err := NewJob(JobConfig{Schedule: "@every 1h", Retries: 1, Backoff: time.Millisecond,
+	j := mustJob(t, JobConfig{Schedule: "@every 1h", Retries: 1, Backoff: time.Millisecond,
 		Run:  func(context.Context) (*Manifest, error) { return nil, errHeld },
 		Busy: func(err error) bool { return errors.Is(err, errHeld) }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	j.runOnce(context.Background(), time.Now)
 	scrape(t, j, "/healthz", 200)
 	if body := scrape(t, j, "/metrics", 200); !strings.Contains(body, `ziti_bootstrap_backup_runs_total{result="skipped"} 1`) {
@@ -138,16 +117,31 @@ func TestJobBusyRunIsSkippedAndHealthy(t *testing.T) {
 	}
 }
 
+// mustJob is NewJob, failing the test on an error.
+func mustJob(t *testing.T, cfg JobConfig) *Job {
+	t.Helper()
+	j, err := NewJob(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// failing is a run that counts its calls in calls and fails every one with msg.
+func failing(calls *int, msg string) func(context.Context) (*Manifest, error) {
+	return func(context.Context) (*Manifest, error) {
+		*calls++
+		return nil, errors.New(msg)
+	}
+}
+
 // A failed job reports healthy while a restore runs in its container (InUse), so Swarm does not replace the
 // container and kill the restore; unhealthy again once it has ended.
 func TestJobFailedStaysHealthyWhileARestoreRunsBesideIt(t *testing.T) {
 	restoring := "a restore (pid 42)"
-	j, err := NewJob(JobConfig{Schedule: "@every 1h", Retries: 1, Backoff: time.Millisecond, Run: func(context.Context) (*Manifest, error) {
-		return nil, errors.New("the controller is stopped")
-	}, InUse: func() string { return restoring }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	calls := 0
+	j := mustJob(t, JobConfig{Schedule: "@every 1h", Retries: 1, Backoff: time.Millisecond, Run: failing(&calls, "the controller is stopped"),
+		InUse: func() string { return restoring }})
 	j.runOnce(context.Background(), time.Now)
 	if body := scrape(t, j, "/healthz", 200); !strings.Contains(body, "a restore (pid 42)") || !strings.Contains(body, "the controller is stopped") {
 		t.Fatalf("health during a restore: %s", body)

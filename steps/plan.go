@@ -123,6 +123,12 @@ func (p *Plan) Note(format string, args ...any) *Plan {
 	return p
 }
 
+// AddNotes adds observations, each as it is, to the plan and returns it.
+func (p *Plan) AddNotes(notes ...string) *Plan {
+	p.Notes = append(p.Notes, notes...)
+	return p
+}
+
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool { return p == nil || len(p.Changes) == 0 }
 

@@ -62,11 +62,7 @@ func TestApplyTwiceSecondRunWritesNothing(t *testing.T) {
 	if rep.MutatingCalls != 0 || !rep.Converged() {
 		t.Fatalf("second run: %+v", rep)
 	}
-	for _, s := range rep.Steps {
-		if s.Status != Unchanged {
-			t.Errorf("%s: %s, want unchanged", s.Name, s.Status)
-		}
-	}
+	everyStatus(t, rep, Unchanged)
 }
 
 func TestPlanWritesNothing(t *testing.T) {
@@ -200,11 +196,7 @@ func TestIndependentStepsRunAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range rep.Steps {
-		if s.Status != Changed {
-			t.Errorf("%s: %s %s", s.Name, s.Status, s.Error)
-		}
-	}
+	everyStatus(t, rep, Changed)
 	if got := []string{rep.Steps[0].Name, rep.Steps[1].Name}; !slices.Equal(got, []string{"a", "b"}) {
 		t.Errorf("report order %v, want plan order [a b]", got)
 	}
@@ -246,9 +238,15 @@ func TestDependantWaitsForItsDependencies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	everyStatus(t, rep, Unchanged)
+}
+
+// everyStatus checks that every step of rep ended with want.
+func everyStatus(t *testing.T, rep *Report, want Status) {
+	t.Helper()
 	for _, s := range rep.Steps {
-		if s.Status != Unchanged {
-			t.Errorf("%s: %s %s", s.Name, s.Status, s.Error)
+		if s.Status != want {
+			t.Errorf("%s: %s %s, want %s", s.Name, s.Status, s.Error, want)
 		}
 	}
 }

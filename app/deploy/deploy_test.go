@@ -1,16 +1,24 @@
 package deploy
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
+	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
@@ -168,5 +176,117 @@ func TestJobFilesShippedToTheBootstrapJob(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "missing.yaml") || len(st4.Configs) != 0 {
 		t.Errorf("broken files: %v; configs added: %v", err, st4.Configs)
+	}
+}
+
+// The digits of a secret whose data is one of the dev state's files are kept (0600) for the next process, found
+// by a keyed hash: the file holds neither the data nor a plain hash of it. Other data is never kept.
+func TestDevDigestsKeepOnlyTheStatesOwnSecrets(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(dir, "ziti_admin_password")
+	if err := os.WriteFile(pw, []byte("generated-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defaults := map[string]string{"ZITI_PWD_FILE": pw, "ZB_PUBLISH_MODE": "host"}
+	d, err := OpenDevDigests(dir, defaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Remember("salt-a", []byte("generated-pw"), "0123abcd")
+	d.Remember("salt-a", []byte("operator-given"), "89abcdef")
+	if err := d.Save(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, DigestsFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("digests file: %v, mode %v", err, fi)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, DigestsFile))
+	for _, leak := range []string{"generated-pw", "operator-given", "89abcdef", sha("generated-pw"), sha("salt-a\x00generated-pw")} {
+		if strings.Contains(string(b), leak) {
+			t.Errorf("the digests file holds %q:\n%s", leak, b)
+		}
+	}
+	again, err := OpenDevDigests(dir, defaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := again.Lookup("salt-a", []byte("generated-pw")); !ok || h != "0123abcd" {
+		t.Errorf("next process: %q %v, want 0123abcd", h, ok)
+	}
+	if h, ok := again.Lookup("salt-b", []byte("generated-pw")); ok {
+		t.Errorf("another salt found %q", h)
+	}
+	if h, ok := again.Lookup("salt-a", []byte("operator-given")); ok {
+		t.Errorf("data not in the state found %q", h)
+	}
+	// a damaged file is a cache miss, not an error
+	if err := os.WriteFile(filepath.Join(dir, DigestsFile), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := OpenDevDigests(dir, defaults); err != nil {
+		t.Fatal(err)
+	} else if _, ok := d.Lookup("salt-a", []byte("generated-pw")); ok {
+		t.Error("found in a damaged file")
+	}
+}
+
+func sha(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// journalled is a Swarm whose services an interrupted restore left at 0 replicas, journalled.
+type journalled struct {
+	labels map[string]map[string]string
+	scaled []string
+}
+
+func (j *journalled) ServicesLabelled(_ context.Context, key string) ([]string, error) {
+	var out []string
+	for s, l := range j.labels {
+		if l[key] != "" {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+func (j *journalled) Replicas(context.Context, string) (uint64, error) { return 0, nil }
+func (j *journalled) Scale(_ context.Context, service string, _ uint64) error {
+	j.scaled = append(j.scaled, service)
+	return nil
+}
+func (j *journalled) ServiceLabels(_ context.Context, service string) (map[string]string, error) {
+	return j.labels[service], nil
+}
+func (j *journalled) SetServiceLabels(_ context.Context, service string, labels map[string]string) error {
+	for k, v := range labels {
+		if v == "" {
+			delete(j.labels[service], k)
+		}
+	}
+	return nil
+}
+
+// up brings back the services of its own stacks that an interrupted restore stopped, and leaves another
+// deployment's (another --prefix on the same Swarm: its restore may be running) alone.
+func TestResumeRestoresOnlyOwnStacks(t *testing.T) {
+	j := &journalled{labels: map[string]map[string]string{
+		"dev-openziti_ziti-controller":   {backup.LabelReplicas: "1"},
+		"dev-spire_spire-server":         {backup.LabelReplicas: "1"},
+		"other-openziti_ziti-controller": {backup.LabelReplicas: "1"},
+		"dev-openzitix_svc":              {backup.LabelReplicas: "1"},
+	}}
+	var out bytes.Buffer
+	c := &command.CLI{Stdout: &out, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := FinishInterruptedRestores(context.Background(), c, OwnServices{LabelledServices: j, Names: stacks.DefaultNames("dev-")}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"dev-openziti_ziti-controller", "dev-spire_spire-server"}; !slices.Equal(j.scaled, want) {
+		t.Errorf("brought back %v, want %v", j.scaled, want)
 	}
 }

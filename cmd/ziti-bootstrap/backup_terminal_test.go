@@ -62,17 +62,7 @@ func normFrame(frame string, replace ...string) string {
 // checkGolden compares got with testdata/name (ZB_UPDATE_GOLDEN=1 rewrites it).
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	golden := filepath.Join("testdata", name)
-	if os.Getenv("ZB_UPDATE_GOLDEN") != "" {
-		os.WriteFile(golden, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("last frame (normalised):\n%s\nwant (%s):\n%s", got, golden, want)
-	}
+	testutil.Golden(t, "last frame (normalised)", filepath.Join("testdata", name), got, os.Getenv("ZB_UPDATE_GOLDEN") != "")
 }
 
 // frameShows reports whether a frame matches re.

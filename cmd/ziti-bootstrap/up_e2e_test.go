@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/capin"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/agentlauncher"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/devenv"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
@@ -606,4 +608,193 @@ func (d *devSystem) oidcLoginAs(ctx context.Context, u oidcUser) {
 	if len(signers) != 1 || !strings.HasPrefix(signers[0].JWKSEndpoint, "https://keycloak:8443/") {
 		t.Errorf("the signer's JWKS endpoint: %+v, want https://keycloak:8443/…", signers)
 	}
+}
+
+// sampleProcesses records the command line of every process on this host, as `ps` shows them to any user
+// (the stacks' containers are processes of this host too), every 200 ms until the returned function is called,
+// which returns the distinct lines and how many samples were taken.
+func sampleProcesses(t testing.TB) func() ([]string, int) {
+	t.Helper()
+	seen := map[string]bool{}
+	var mu sync.Mutex
+	samples := 0
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			out, err := exec.Command("ps", "-e", "-ww", "-o", "args=").Output()
+			mu.Lock()
+			if err == nil {
+				samples++
+				for _, l := range strings.Split(string(out), "\n") {
+					seen[strings.TrimSpace(l)] = true
+				}
+			}
+			mu.Unlock()
+			select {
+			case <-done:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	return func() ([]string, int) {
+		close(done)
+		<-stopped
+		mu.Lock()
+		defer mu.Unlock()
+		lines := make([]string, 0, len(seen))
+		for l := range seen {
+			lines = append(lines, l)
+		}
+		slices.Sort(lines)
+		return lines, samples
+	}
+}
+
+// noSecretInProcesses checks the command lines sampled during an up --dev for the generated secrets of its
+// state directory (passwords, and the lines of the SPIRE upstream key's PEM body).
+func (d *devSystem) noSecretInProcesses(lines []string, samples int) {
+	t := d.tb
+	t.Helper()
+	secrets := map[string]string{}
+	for _, f := range devenv.Files {
+		if strings.HasSuffix(f.Name, ".crt") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(d.state, f.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if l = strings.TrimSpace(l); len(l) >= 8 && !strings.HasPrefix(l, "-----") {
+				secrets[fmt.Sprintf("%s (line %d)", f.Name, i+1)] = l
+			}
+		}
+	}
+	if samples < 10 || !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "ziti") && strings.Contains(l, "run") }) {
+		t.Fatalf("the process scan saw too little (%d samples, %d lines, no ziti process): it would miss things", samples, len(lines))
+	}
+	found := 0
+	for name, s := range secrets {
+		for _, l := range lines {
+			if !strings.Contains(l, s) {
+				continue
+			}
+			found++
+			t.Errorf("%s appears in a process's command line on the host during up --dev: %.60q…", name, l)
+		}
+	}
+	t.Logf("ps during up --dev: %d samples, %d distinct command lines, %d with one of %d secrets", samples, len(lines), found, len(secrets))
+}
+
+// agentReachesDockerOnlyThroughItsProxy checks the node's SPIRE agent (which workloadIdentity showed attests
+// workloads by their containers' labels): see agentDockerOnlyThroughProxy.
+func (d *devSystem) agentReachesDockerOnlyThroughItsProxy() {
+	ns := d.names[stacks.Spire]
+	agentDockerOnlyThroughProxy(d.tb, d.c, ns+"_spire-agent", ns+"_spire-agent-docker", d.prefix+"agent-escape")
+	launcherDockerOnlyThroughProxy(d.tb, d.c, ns, d.prefix+"launcher-escape")
+}
+
+// launcherDockerOnlyThroughProxy checks the agent launcher's task on c's node (stack ns): it mounts no socket of
+// the Engine's, only the volume spire-agent-launcher-docker where its proxy (policy agent-launcher) serves; that
+// proxy refused none of the launcher's calls (it made the agent, which attests), inspects the agent, and refuses
+// anything else (see onlyThroughProxy; a container named evil among them) before it reaches the Engine.
+func launcherDockerOnlyThroughProxy(t testing.TB, c *docker.Client, ns, evil string) {
+	t.Helper()
+	ctx := testutil.Context(t, 2*time.Minute)
+	vol := ns + "_spire-agent-launcher-docker"
+	launcher := runningTask(t, c, ns, ns+"_spire-agent-launcher")
+	noEngineSocket(t, launcher, vol, "/run/zb-docker")
+	proxy := runningTask(t, c, ns, ns+"_spire-agent-launcher-docker")
+	if o, e, err := c.ContainerLogs(ctx, proxy.ID); err != nil || strings.Contains(o+e, "socket proxy: refused") {
+		t.Errorf("the launcher's proxy refused a call of the launcher's (%v):\n%s%s", err, o, e)
+	}
+	via := onlyThroughProxy(t, c, launcher, vol, "agent-launcher", evil, proxy.ID)
+	if _, err := via.InspectContainer(ctx, ns+"_spire-agent"); err != nil {
+		t.Errorf("inspect the agent through the launcher's proxy: %v", err)
+	}
+	if o, e, err := c.ContainerLogs(ctx, proxy.ID); err != nil || !strings.Contains(o+e, "socket proxy: refused") {
+		t.Errorf("the launcher's proxy's log does not show the refusals (%v):\n%s%s", err, o, e)
+	}
+}
+
+// runningTask is the running container of a task of service on c's node (stack ns).
+func runningTask(t testing.TB, c *docker.Client, ns, service string) docker.ContainerInfo {
+	t.Helper()
+	ctx := testutil.Context(t, time.Minute)
+	list, err := c.Containers(ctx, ns)
+	testutil.Must(t, err)
+	for _, k := range list {
+		if strings.HasPrefix(k.Name, service+".") && k.State == "running" {
+			info, err := c.InspectContainer(ctx, k.ID)
+			testutil.Must(t, err)
+			return info
+		}
+	}
+	t.Fatalf("no running task of %s on this node: %+v", service, list)
+	return docker.ContainerInfo{}
+}
+
+// agentDockerOnlyThroughProxy checks the SPIRE agent container agentName on c's node: it mounts no socket of the
+// Engine's, only the volume vol where its proxy of policy spire-agent serves (the launcher in the Swarm, the
+// service spire-agent-docker in a compose project), and that proxy inspects containers but refuses anything else
+// (see onlyThroughProxy; a container named evil among them) before it reaches the Engine.
+func agentDockerOnlyThroughProxy(t testing.TB, c *docker.Client, agentName, vol, evil string) {
+	t.Helper()
+	ctx := testutil.Context(t, 2*time.Minute)
+	agent, err := c.InspectContainer(ctx, agentName)
+	testutil.Must(t, err)
+	noEngineSocket(t, agent, vol, agentlauncher.DockerDir)
+	via := onlyThroughProxy(t, c, agent, vol, "spire-agent", evil, agent.ID)
+	if _, err := via.InspectContainer(ctx, agent.ID); err != nil {
+		t.Errorf("inspect a container through the agent's proxy (what its attestor does): %v", err)
+	}
+}
+
+// noEngineSocket checks that container k binds no Engine socket, and has the volume vol read-only at dir.
+func noEngineSocket(t testing.TB, k docker.ContainerInfo, vol, dir string) {
+	t.Helper()
+	var viaProxy bool
+	for _, m := range k.Mounts {
+		if !m.Volume && (strings.Contains(m.Source, "docker.sock") || slices.Contains([]string{"/", "/run", "/var/run"}, m.Source)) {
+			t.Errorf("the container %s mounts the Engine's socket: %s at %s", k.Name, m.Source, m.Target)
+		}
+		viaProxy = viaProxy || m.Volume && m.Source == vol && m.Target == dir && m.ReadOnly
+	}
+	if !viaProxy {
+		t.Errorf("the container %s's mounts %+v: no read-only volume %s at %s", k.Name, k.Mounts, vol, dir)
+	}
+}
+
+// onlyThroughProxy checks that the proxy of policy serving in the volume vol, called as container k calls it (its
+// socket in the volume, on c's node), refuses to create a container named evil (host PID namespace, the node's
+// root bound), to list secrets and to stop the container stop, before they reach the Engine. It returns a client
+// of the proxy.
+func onlyThroughProxy(t testing.TB, c *docker.Client, k docker.ContainerInfo, vol, policy, evil, stop string) *docker.Client {
+	t.Helper()
+	ctx := testutil.Context(t, 2*time.Minute)
+	v, err := c.InspectVolume(ctx, vol)
+	testutil.Must(t, err)
+	via, err := docker.New("unix://"+path.Join(v.Mountpoint, agentlauncher.ProxySocketName), nil)
+	testutil.Must(t, err)
+	t.Cleanup(func() { via.Close() })
+	refused := func(what string, err error, method string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "socket proxy (policy "+policy+") refuses "+method+" ") {
+			t.Errorf("%s through the proxy of %s: %v; want the proxy's refusal", what, k.Name, err)
+		}
+	}
+	_, err = via.CreateContainer(ctx, docker.ContainerSpec{Name: evil, Image: k.Image, HostPID: true,
+		Mounts: []docker.Mount{{Source: "/", Target: "/host"}}})
+	refused("create a container", err, "POST")
+	if _, err := c.InspectContainer(ctx, evil); !docker.IsNotFound(err) {
+		t.Errorf("the refused container reached the Engine: %v", err)
+		_ = c.ForceRemoveContainer(context.WithoutCancel(ctx), evil)
+	}
+	_, err = via.Secrets(ctx, "")
+	refused("list secrets", err, "GET")
+	refused("stop "+stop, via.StopContainer(ctx, stop, time.Second), "POST")
+	t.Logf("%s: no Engine socket, its proxy (policy %s, volume %s) refuses create, secrets and stop", k.Name, policy, vol)
+	return via
 }

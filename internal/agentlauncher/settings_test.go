@@ -23,17 +23,24 @@ func validEnv(t *testing.T) map[string]string {
 	}
 }
 
+// validWithBinds returns validEnv with EnvBinds set to binds, and the settings FromEnv reads from it.
+func validWithBinds(t *testing.T, binds string) (map[string]string, Settings) {
+	t.Helper()
+	env := validEnv(t)
+	env[EnvBinds] = binds
+	s, err := FromEnv(lookup(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, s
+}
+
 func lookup(env map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 }
 
 func TestFromEnvValid(t *testing.T) {
-	env := validEnv(t)
-	env[EnvBinds] = "/var/lib/docker/swarm/certificates:/var/lib/docker/swarm/certificates:ro, /var/lib/zb:/var/lib/zb"
-	s, err := FromEnv(lookup(env))
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, s := validWithBinds(t, "/var/lib/docker/swarm/certificates:/var/lib/docker/swarm/certificates:ro, /var/lib/zb:/var/lib/zb")
 	if s.DockerHost != DefaultDockerHost {
 		t.Errorf("DockerHost = %q, want the default %q", s.DockerHost, DefaultDockerHost)
 	}
@@ -119,12 +126,7 @@ func TestFromEnvReportsAllProblemsAtOnce(t *testing.T) {
 // The launcher's Docker proxy reads the agent container's settings from the same variables, without the
 // launcher's own directories, and refuses the same bad ones.
 func TestAgentFromEnv(t *testing.T) {
-	env := validEnv(t)
-	env[EnvBinds] = "/var/lib/docker/swarm/certificates:/var/lib/docker/swarm/certificates"
-	want, err := FromEnv(lookup(env))
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, want := validWithBinds(t, "/var/lib/docker/swarm/certificates:/var/lib/docker/swarm/certificates")
 	for _, k := range []string{EnvFilesDir, EnvProxyDir, EnvToolsDir} {
 		delete(env, k)
 	}

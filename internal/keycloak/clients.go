@@ -3,7 +3,6 @@ package keycloak
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/Nerzal/gocloak/v13"
 	"github.com/go-resty/resty/v2"
@@ -212,41 +211,25 @@ func (c *Client) UpdateClient(ctx context.Context, realm string, k OIDCClient, f
 	}
 	rep := gocloak.Client{ID: gocloak.StringP(k.ID), ClientID: gocloak.StringP(k.ClientID)}
 	attrs := map[string]string{}
-	for _, f := range fields {
-		switch {
-		case f == ClientName:
-			rep.Name = gocloak.StringP(k.Name)
-		case f == ClientEnabled:
-			rep.Enabled = gocloak.BoolP(k.Enabled)
-		case f == ClientPublic:
-			rep.PublicClient = gocloak.BoolP(k.Public)
-		case f == ClientStandardFlow:
-			rep.StandardFlowEnabled = gocloak.BoolP(k.StandardFlow)
-		case f == ClientImplicitFlow:
-			rep.ImplicitFlowEnabled = gocloak.BoolP(k.ImplicitFlow)
-		case f == ClientDirectAccessGrants:
-			rep.DirectAccessGrantsEnabled = gocloak.BoolP(k.DirectAccessGrants)
-		case f == ClientServiceAccounts:
-			rep.ServiceAccountsEnabled = gocloak.BoolP(k.ServiceAccounts)
-		case f == ClientRedirectURIs:
-			v := append([]string{}, k.RedirectURIs...)
-			rep.RedirectURIs = &v
-		case f == ClientWebOrigins:
-			v := append([]string{}, k.WebOrigins...)
-			rep.WebOrigins = &v
-		case f == ClientSecret:
-			rep.Secret = gocloak.StringP(k.Secret.Value())
-		case strings.HasPrefix(f, attributePrefix):
-			key := strings.TrimPrefix(f, attributePrefix)
-			attrs[key] = k.Attributes[key]
-		default:
-			return fmt.Errorf("keycloak: update client %s in realm %s: unknown field %q", k.ClientID, realm, f)
-		}
+	err := applyMask(fields, map[string]func(){
+		ClientName:               func() { rep.Name = gocloak.StringP(k.Name) },
+		ClientEnabled:            func() { rep.Enabled = gocloak.BoolP(k.Enabled) },
+		ClientPublic:             func() { rep.PublicClient = gocloak.BoolP(k.Public) },
+		ClientStandardFlow:       func() { rep.StandardFlowEnabled = gocloak.BoolP(k.StandardFlow) },
+		ClientImplicitFlow:       func() { rep.ImplicitFlowEnabled = gocloak.BoolP(k.ImplicitFlow) },
+		ClientDirectAccessGrants: func() { rep.DirectAccessGrantsEnabled = gocloak.BoolP(k.DirectAccessGrants) },
+		ClientServiceAccounts:    func() { rep.ServiceAccountsEnabled = gocloak.BoolP(k.ServiceAccounts) },
+		ClientRedirectURIs:       func() { rep.RedirectURIs = listP(k.RedirectURIs) },
+		ClientWebOrigins:         func() { rep.WebOrigins = listP(k.WebOrigins) },
+		ClientSecret:             func() { rep.Secret = gocloak.StringP(k.Secret.Value()) },
+	}, attributePrefix, func(key string) { attrs[key] = k.Attributes[key] })
+	if err != nil {
+		return fmt.Errorf("keycloak: update client %s in realm %s: %w", k.ClientID, realm, err)
 	}
 	if len(attrs) > 0 {
 		rep.Attributes = &attrs
 	}
-	err := c.authed(ctx, func(tok string) error { return c.gc.UpdateClient(ctx, tok, realm, rep) })
+	err = c.authed(ctx, func(tok string) error { return c.gc.UpdateClient(ctx, tok, realm, rep) })
 	return c.wrap(err, "update client %s in realm %s (fields %v)", k.ClientID, realm, fields)
 }
 
@@ -312,12 +295,8 @@ func (c *Client) UpdateProtocolMapper(ctx context.Context, realm, clientUUID str
 		if cur.Config != nil {
 			cfg = *cur.Config
 		}
-		for _, f := range fields {
-			key, ok := strings.CutPrefix(f, ConfigPrefix)
-			if !ok {
-				return fmt.Errorf("unknown field %q", f)
-			}
-			cfg[key] = m.Config[key]
+		if err := applyMask(fields, nil, ConfigPrefix, func(key string) { cfg[key] = m.Config[key] }); err != nil {
+			return err
 		}
 		cur.Config = &cfg
 		return c.gc.UpdateClientProtocolMapper(ctx, tok, realm, clientUUID, m.ID, cur)

@@ -75,6 +75,27 @@ const attributePrefix = "attributes."
 // AttributeField is the update-mask name of attribute key: "attributes." + key.
 func AttributeField(key string) string { return attributePrefix + key }
 
+// applyMask applies an update mask, in its order: a field named in set runs its setter, a field prefix+KEY runs
+// keyed(KEY); any other name is refused.
+func applyMask(fields []string, set map[string]func(), prefix string, keyed func(key string)) error {
+	for _, f := range fields {
+		if s, ok := set[f]; ok {
+			s()
+		} else if key, ok := strings.CutPrefix(f, prefix); ok {
+			keyed(key)
+		} else {
+			return fmt.Errorf("unknown field %q", f)
+		}
+	}
+	return nil
+}
+
+// listP returns a pointer to a copy of l, never to nil: the representation of a list field that is sent.
+func listP(l []string) *[]string {
+	v := append([]string{}, l...)
+	return &v
+}
+
 // GetRealm reads a realm. A missing realm is an error satisfying IsNotFound.
 func (c *Client) GetRealm(ctx context.Context, name string) (*Realm, error) {
 	if err := checkName("realm", name); err != nil {
@@ -153,21 +174,14 @@ func (c *Client) UpdateRealm(ctx context.Context, want Realm, fields ...string) 
 	}
 	rep := gocloak.RealmRepresentation{Realm: gocloak.StringP(want.Name)}
 	var attrs []string
-	for _, f := range fields {
-		switch {
-		case f == RealmEnabled:
-			rep.Enabled = gocloak.BoolP(want.Enabled)
-		case f == RealmDisplayName:
-			rep.DisplayName = gocloak.StringP(want.DisplayName)
-		case f == RealmAccessTokenLifespan:
-			rep.AccessTokenLifespan = gocloak.IntP(seconds(want.AccessTokenLifespan))
-		case f == RealmDuplicateEmailsAllowed:
-			rep.DuplicateEmailsAllowed = gocloak.BoolP(want.DuplicateEmailsAllowed)
-		case strings.HasPrefix(f, attributePrefix):
-			attrs = append(attrs, strings.TrimPrefix(f, attributePrefix))
-		default:
-			return fmt.Errorf("keycloak: update realm %s: unknown field %q", want.Name, f)
-		}
+	err := applyMask(fields, map[string]func(){
+		RealmEnabled:                func() { rep.Enabled = gocloak.BoolP(want.Enabled) },
+		RealmDisplayName:            func() { rep.DisplayName = gocloak.StringP(want.DisplayName) },
+		RealmAccessTokenLifespan:    func() { rep.AccessTokenLifespan = gocloak.IntP(seconds(want.AccessTokenLifespan)) },
+		RealmDuplicateEmailsAllowed: func() { rep.DuplicateEmailsAllowed = gocloak.BoolP(want.DuplicateEmailsAllowed) },
+	}, attributePrefix, func(key string) { attrs = append(attrs, key) })
+	if err != nil {
+		return fmt.Errorf("keycloak: update realm %s: %w", want.Name, err)
 	}
 	if len(attrs) > 0 {
 		cur, err := c.GetRealm(ctx, want.Name)
@@ -179,7 +193,7 @@ func (c *Client) UpdateRealm(ctx context.Context, want Realm, fields ...string) 
 		}
 		rep.Attributes = &cur.Attributes
 	}
-	err := c.authed(ctx, func(tok string) error { return c.gc.UpdateRealm(ctx, tok, rep) })
+	err = c.authed(ctx, func(tok string) error { return c.gc.UpdateRealm(ctx, tok, rep) })
 	return c.wrap(err, "update realm %s (fields %v)", want.Name, fields)
 }
 

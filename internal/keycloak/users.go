@@ -118,28 +118,21 @@ func (c *Client) UpdateUser(ctx context.Context, realm string, u User, fields ..
 		if cur.Attributes != nil {
 			attrs = *cur.Attributes
 		}
-		for _, f := range fields {
-			switch {
-			case f == UserEmail:
-				cur.Email = gocloak.StringP(u.Email)
-			case f == UserFirstName:
-				cur.FirstName = gocloak.StringP(u.FirstName)
-			case f == UserLastName:
-				cur.LastName = gocloak.StringP(u.LastName)
-			case f == UserEnabled:
-				cur.Enabled = gocloak.BoolP(u.Enabled)
-			case f == UserEmailVerified:
-				cur.EmailVerified = gocloak.BoolP(u.EmailVerified)
-			case strings.HasPrefix(f, attributePrefix):
-				key := strings.TrimPrefix(f, attributePrefix)
-				if v, ok := u.Attributes[key]; ok && len(v) > 0 {
-					attrs[key] = v
-				} else {
-					delete(attrs, key)
-				}
-			default:
-				return fmt.Errorf("unknown field %q", f)
+		err = applyMask(fields, map[string]func(){
+			UserEmail:         func() { cur.Email = gocloak.StringP(u.Email) },
+			UserFirstName:     func() { cur.FirstName = gocloak.StringP(u.FirstName) },
+			UserLastName:      func() { cur.LastName = gocloak.StringP(u.LastName) },
+			UserEnabled:       func() { cur.Enabled = gocloak.BoolP(u.Enabled) },
+			UserEmailVerified: func() { cur.EmailVerified = gocloak.BoolP(u.EmailVerified) },
+		}, attributePrefix, func(key string) {
+			if v, ok := u.Attributes[key]; ok && len(v) > 0 {
+				attrs[key] = v
+			} else {
+				delete(attrs, key)
 			}
+		})
+		if err != nil {
+			return err
 		}
 		cur.Attributes = &attrs
 		cur.Access, cur.Credentials = nil, nil

@@ -3,29 +3,19 @@ package liveview
 import (
 	"bytes"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/progress"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
 
 // golden compares frame with testdata/name (rewritten with -update) and checks no line would wrap on a terminal
 // of cols columns.
 func golden(t *testing.T, name, frame string, cols int) {
 	t.Helper()
-	path := "testdata/" + name
-	if *update {
-		os.WriteFile(path, []byte(frame), 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if frame != string(want) {
-		t.Errorf("frame:\n%s\nwant (%s):\n%s", frame, path, want)
-	}
+	testutil.Golden(t, "frame", "testdata/"+name, frame, *update)
 	for _, l := range strings.Split(frame, "\n") {
 		if n := len([]rune(l)); n >= cols {
 			t.Errorf("line of %d runes on a %d-column terminal (it would wrap and break the redraw): %q", n, cols, l)

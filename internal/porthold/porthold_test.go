@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
 
 // A port this test listens on is held by this very process; a closed one by nobody.
@@ -33,16 +35,12 @@ func TestListeningFindsThisProcess(t *testing.T) {
 }
 
 func TestHexAddr(t *testing.T) {
-	for in, want := range map[string]string{
+	testutil.Cases(t, "hexAddr", hexAddr, map[string]string{
 		"0100007F":                         "127.0.0.1",
 		"00000000":                         "0.0.0.0",
 		"00000000000000000000000000000000": "[::]",
 		"00000000000000000000000001000000": "[0:0:0:0:0:0:0:1]",
-	} {
-		if got := hexAddr(in); got != want {
-			t.Errorf("hexAddr(%s) = %s, want %s", in, got, want)
-		}
-	}
+	})
 }
 
 // A socket whose process cannot be seen is still reported, without a PID.

@@ -50,7 +50,6 @@ type bed struct {
 
 func newBed(t *testing.T) *bed {
 	t.Helper()
-	in := testbed.Require(t, "ziti")
 	sfx := testutil.RandHex(t, 3)
 	b := &bed{t: t, admin: bedziti.Admin(t), counter: calls.New(), routerName: "zbt-er-" + sfx, roles: []string{"public", "zbt-" + sfx},
 		logs: &testutil.SyncBuffer{}}
@@ -60,11 +59,7 @@ func newBed(t *testing.T) *bed {
 	serverSrc := agenttest.Source(t, b.serverID)
 	b.router, b.app = agenttest.Source(t, b.routerID), agenttest.Source(t, b.otherID)
 
-	u, err := url.Parse(in.Ziti.URL)
-	testutil.Must(t, err)
-	zc, err := ziti.New(testutil.Context(t, time.Minute), ziti.Options{URL: u, User: in.Ziti.User, Password: config.NewSecret(in.Ziti.Password),
-		CAFile: in.Ziti.CAFile, Counter: b.counter})
-	testutil.Must(t, err)
+	zc := bedziti.Client(t, b.counter)
 	routers, problems := config.ParseRouterIDs(b.routerID.String() + "=" + b.routerName + ":" + strings.Join(b.roles, ","))
 	if len(problems) > 0 {
 		t.Fatal(problems)

@@ -149,6 +149,23 @@ func password() string {
 	return "Zb-" + hex.EncodeToString(b)
 }
 
+// prepare returns the paths of a tool's cached binaries bins (see built) and the fresh directory dir/sub the server
+// starts in (see fresh): what every Start function does first.
+func prepare(dir, sub, tool, versionKey string, bins ...string) (paths []string, home string, err error) {
+	for _, b := range bins {
+		p, err := built(tool, versionKey, b)
+		if err != nil {
+			return nil, "", err
+		}
+		paths = append(paths, p)
+	}
+	home = filepath.Join(dir, sub)
+	if err := fresh(home); err != nil {
+		return nil, "", err
+	}
+	return paths, home, nil
+}
+
 // fresh empties dir: a server the test bed (re)starts begins from a clean state, so its credentials always match.
 func fresh(dir string) error {
 	if err := os.RemoveAll(dir); err != nil {

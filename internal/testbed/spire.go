@@ -85,18 +85,11 @@ plugins {
 // StartSpire starts a SPIRE server with a disk UpstreamAuthority (a root generated here) and one agent attested
 // with a join token, in dir/spire.
 func StartSpire(ctx context.Context, dir string) (SpireInfo, error) {
-	server, err := built("spire", "SPIRE_VERSION", "spire-server")
+	bins, sd, err := prepare(dir, "spire", "spire", "SPIRE_VERSION", "spire-server", "spire-agent")
 	if err != nil {
 		return SpireInfo{}, err
 	}
-	agent, err := built("spire", "SPIRE_VERSION", "spire-agent")
-	if err != nil {
-		return SpireInfo{}, err
-	}
-	sd := filepath.Join(dir, "spire")
-	if err := fresh(sd); err != nil {
-		return SpireInfo{}, err
-	}
+	server, agent := bins[0], bins[1]
 	for _, d := range []string{filepath.Join(sd, "server-data"), filepath.Join(sd, "agent-data")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return SpireInfo{}, err

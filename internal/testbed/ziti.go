@@ -13,14 +13,11 @@ import (
 
 // StartZiti starts `ziti edge quickstart` (controller on 1280, edge router on 3022) in dir/ziti.
 func StartZiti(ctx context.Context, dir string) (ZitiInfo, error) {
-	bin, err := built("ziti", "ZITI_VERSION", "ziti")
+	bins, home, err := prepare(dir, "ziti", "ziti", "ZITI_VERSION", "ziti")
 	if err != nil {
 		return ZitiInfo{}, err
 	}
-	home := filepath.Join(dir, "ziti")
-	if err := fresh(home); err != nil {
-		return ZitiInfo{}, err
-	}
+	bin := bins[0]
 	in := ZitiInfo{URL: "https://127.0.0.1:1280", User: "admin", Password: password(), Home: home, Bin: bin}
 	// quickstart 1.7.2 takes the admin password only as a flag (it ignores ZITI_PWD): a test-bed-only credential.
 	p, err := start("ziti", dir, bin, nil,

@@ -313,16 +313,12 @@ func TestHealthz(t *testing.T) {
 }
 
 func TestDefaultName(t *testing.T) {
-	for in, want := range map[string]string{
+	testutil.Cases(t, "DefaultName", DefaultName, map[string]string{
 		"spiffe://zb.test/ns/app":  "ns-app",
 		"spiffe://zb.test/app":     "app",
 		"spiffe://zb.test":         "zb.test",
 		"spiffe://zb.test/a/b/c/d": "a-b-c-d",
-	} {
-		if got := DefaultName(in); got != want {
-			t.Errorf("DefaultName(%s) = %q, want %q", in, got, want)
-		}
-	}
+	})
 }
 
 // A refused enrolment followed by a refused login (no CA bound yet) is a failure of stage enrol, retried.

@@ -81,17 +81,10 @@ func (c *Client) ListCAs(ctx context.Context, filter string) ([]CA, error) {
 
 // GetCA returns one CA by id; IsNotFound(err) when there is none.
 func (c *Client) GetCA(ctx context.Context, id string) (CA, error) {
-	var out CA
-	err := c.do(ctx, "get CA "+id, func(ctx context.Context) error {
+	return fetched(ctx, c, "get CA "+id, func(ctx context.Context) (*certificate_authority.DetailCaOK, error) {
 		p := certificate_authority.NewDetailCaParamsWithContext(ctx).WithID(id)
-		resp, err := c.mgmt.CertificateAuthority.DetailCa(p, c.session())
-		if err != nil {
-			return err
-		}
-		out = caFromWire(resp.Payload.Data)
-		return nil
-	})
-	return out, err
+		return c.mgmt.CertificateAuthority.DetailCa(p, c.session())
+	}, func(r *certificate_authority.DetailCaOK) (CA, error) { return caFromWire(r.Payload.Data), nil })
 }
 
 // CreateCA registers ca (ID, Fingerprint, VerificationToken and IsVerified are ignored) and returns its id.

@@ -54,67 +54,33 @@ func TestFilterFindsHardNamesOfEveryKind(t *testing.T) {
 		list   func(filter string) ([]string, error)
 		del    func(id string) error
 	}
-	names := func(n int, get func(int) string) []string {
-		out := make([]string, n)
-		for i := range out {
-			out[i] = get(i)
-		}
-		return out
-	}
 	kinds := []kind{
 		{"identity", func(n string, _ int) (string, error) { return c.CreateIdentity(ctx, Identity{Name: n}) },
-			func(f string) ([]string, error) {
-				l, err := c.ListIdentities(ctx, f)
-				return names(len(l), func(i int) string { return l[i].Name }), err
-			}, func(id string) error { return c.DeleteIdentity(context.Background(), id) }},
+			namesOf(ctx, c.ListIdentities, func(x Identity) string { return x.Name }), func(id string) error { return c.DeleteIdentity(context.Background(), id) }},
 		{"service", func(n string, _ int) (string, error) { return c.CreateService(ctx, Service{Name: n}) },
-			func(f string) ([]string, error) {
-				l, err := c.ListServices(ctx, f)
-				return names(len(l), func(i int) string { return l[i].Name }), err
-			}, func(id string) error { return c.DeleteService(context.Background(), id) }},
+			namesOf(ctx, c.ListServices, func(x Service) string { return x.Name }), func(id string) error { return c.DeleteService(context.Background(), id) }},
 		{"config", func(n string, _ int) (string, error) {
 			return c.CreateConfig(ctx, Config{Name: n, ConfigTypeID: types[0].ID, Data: map[string]any{"protocol": "tcp", "address": "localhost", "port": 80}})
-		}, func(f string) ([]string, error) {
-			l, err := c.ListConfigs(ctx, f)
-			return names(len(l), func(i int) string { return l[i].Name }), err
-		}, func(id string) error { return c.DeleteConfig(context.Background(), id) }},
+		}, namesOf(ctx, c.ListConfigs, func(x Config) string { return x.Name }), func(id string) error { return c.DeleteConfig(context.Background(), id) }},
 		{"service policy", func(n string, _ int) (string, error) {
 			return c.CreateServicePolicy(ctx, ServicePolicy{Name: n, Type: PolicyDial})
-		}, func(f string) ([]string, error) {
-			l, err := c.ListServicePolicies(ctx, f)
-			return names(len(l), func(i int) string { return l[i].Name }), err
-		}, func(id string) error { return c.DeleteServicePolicy(context.Background(), id) }},
+		}, namesOf(ctx, c.ListServicePolicies, func(x ServicePolicy) string { return x.Name }), func(id string) error { return c.DeleteServicePolicy(context.Background(), id) }},
 		{"edge router policy", func(n string, _ int) (string, error) { return c.CreateEdgeRouterPolicy(ctx, EdgeRouterPolicy{Name: n}) },
-			func(f string) ([]string, error) {
-				l, err := c.ListEdgeRouterPolicies(ctx, f)
-				return names(len(l), func(i int) string { return l[i].Name }), err
-			}, func(id string) error { return c.DeleteEdgeRouterPolicy(context.Background(), id) }},
+			namesOf(ctx, c.ListEdgeRouterPolicies, func(x EdgeRouterPolicy) string { return x.Name }), func(id string) error { return c.DeleteEdgeRouterPolicy(context.Background(), id) }},
 		{"service edge router policy", func(n string, _ int) (string, error) {
 			return c.CreateServiceEdgeRouterPolicy(ctx, ServiceEdgeRouterPolicy{Name: n})
-		}, func(f string) ([]string, error) {
-			l, err := c.ListServiceEdgeRouterPolicies(ctx, f)
-			return names(len(l), func(i int) string { return l[i].Name }), err
-		}, func(id string) error { return c.DeleteServiceEdgeRouterPolicy(context.Background(), id) }},
+		}, namesOf(ctx, c.ListServiceEdgeRouterPolicies, func(x ServiceEdgeRouterPolicy) string { return x.Name }), func(id string) error { return c.DeleteServiceEdgeRouterPolicy(context.Background(), id) }},
 		{"posture check", func(n string, _ int) (string, error) {
 			return c.CreatePostureCheck(ctx, PostureCheck{Name: n, Type: PostureCheckMAC, MACAddresses: []string{"AA:BB:CC:DD:EE:FF"}})
-		}, func(f string) ([]string, error) {
-			l, err := c.ListPostureChecks(ctx, f)
-			return names(len(l), func(i int) string { return l[i].Name }), err
-		}, func(id string) error { return c.DeletePostureCheck(context.Background(), id) }},
+		}, namesOf(ctx, c.ListPostureChecks, func(x PostureCheck) string { return x.Name }), func(id string) error { return c.DeletePostureCheck(context.Background(), id) }},
 		{"auth policy", func(n string, _ int) (string, error) {
 			return c.CreateAuthPolicy(ctx, AuthPolicy{Name: n, PrimaryUpdbAllowed: true, PrimaryUpdbMaxAttempts: 5})
-		}, func(f string) ([]string, error) {
-			l, err := c.ListAuthPolicies(ctx, f)
-			return names(len(l), func(i int) string { return l[i].Name }), err
-		}, func(id string) error { return c.DeleteAuthPolicy(context.Background(), id) }},
+		}, namesOf(ctx, c.ListAuthPolicies, func(x AuthPolicy) string { return x.Name }), func(id string) error { return c.DeleteAuthPolicy(context.Background(), id) }},
 		{"external JWT signer", func(n string, i int) (string, error) {
 			key := newCert(t, nil, fmt.Sprintf("zb filter %s %d", sfx, i), nil, true)
 			return c.CreateExtJWTSigner(ctx, ExtJWTSigner{Name: n, Issuer: fmt.Sprintf("https://idp.zb.test/%s/%d/%s", sfx, i, n), Audience: "ziti",
 				CertPEM: key.pem(), Kid: fmt.Sprintf("kid-%s-%d", sfx, i), Enabled: true})
-		}, func(f string) ([]string, error) {
-			l, err := c.ListExtJWTSigners(ctx, f)
-			return names(len(l), func(i int) string { return l[i].Name }), err
-		}, func(id string) error { return c.DeleteExtJWTSigner(context.Background(), id) }},
+		}, namesOf(ctx, c.ListExtJWTSigners, func(x ExtJWTSigner) string { return x.Name }), func(id string) error { return c.DeleteExtJWTSigner(context.Background(), id) }},
 	}
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
@@ -137,5 +103,17 @@ func TestFilterFindsHardNamesOfEveryKind(t *testing.T) {
 				t.Errorf("list %s by FilterIn: %q, %v; want all %d", k.name, got, err, len(made))
 			}
 		})
+	}
+}
+
+// namesOf returns a lister of names: what list finds with a filter, by name.
+func namesOf[T any](ctx context.Context, list func(context.Context, string) ([]T, error), name func(T) string) func(string) ([]string, error) {
+	return func(filter string) ([]string, error) {
+		l, err := list(ctx, filter)
+		out := make([]string, len(l))
+		for i, x := range l {
+			out[i] = name(x)
+		}
+		return out, err
 	}
 }

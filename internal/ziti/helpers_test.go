@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"math/big"
@@ -21,6 +20,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
 
 // bed returns the test bed's controller (testbed.Require fails without one, skips with -short).
@@ -29,12 +29,7 @@ func bed(t *testing.T) testbed.ZitiInfo {
 	return testbed.Require(t, "ziti").Ziti
 }
 
-func ctxFor(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxFor(t *testing.T) context.Context { return testutil.Context(t, 2*time.Minute) }
 
 func optionsFor(t *testing.T, z testbed.ZitiInfo, counter *calls.Counter) Options {
 	t.Helper()
@@ -57,14 +52,7 @@ func login(t *testing.T) (*Client, *calls.Counter) {
 }
 
 // suffix makes names unique per test run.
-func suffix(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
+func suffix(t *testing.T) string { return testutil.RandHex(t, 4) }
 
 type keyPair struct {
 	cert *x509.Certificate
@@ -161,4 +149,14 @@ func (m *writeMeter) delta() int64 {
 	d := n - m.last
 	m.last = n
 	return d
+}
+
+// onlyNamed returns the one object named name that list finds, and fails the test unless it finds exactly one.
+func onlyNamed[T any](t *testing.T, ctx context.Context, name string, list func(context.Context, string) ([]T, error)) T {
+	t.Helper()
+	found, err := list(ctx, FilterEq("name", name))
+	if err != nil || len(found) != 1 {
+		t.Fatalf("list by name %q = %+v, %v; want one", name, found, err)
+	}
+	return found[0]
 }

@@ -36,17 +36,10 @@ func (c *Client) ListIdentities(ctx context.Context, filter string) ([]Identity,
 
 // GetIdentity returns one identity by id; IsNotFound(err) when there is none.
 func (c *Client) GetIdentity(ctx context.Context, id string) (Identity, error) {
-	var out Identity
-	err := c.do(ctx, "get identity "+id, func(ctx context.Context) error {
+	return fetched(ctx, c, "get identity "+id, func(ctx context.Context) (*identity.DetailIdentityOK, error) {
 		p := identity.NewDetailIdentityParamsWithContext(ctx).WithID(id)
-		resp, err := c.mgmt.Identity.DetailIdentity(p, c.session())
-		if err != nil {
-			return err
-		}
-		out = identityFromWire(resp.Payload.Data)
-		return nil
-	})
-	return out, err
+		return c.mgmt.Identity.DetailIdentity(p, c.session())
+	}, func(r *identity.DetailIdentityOK) (Identity, error) { return identityFromWire(r.Payload.Data), nil })
 }
 
 // CreateIdentity creates an identity of type Default without an enrollment (it can log in through an external

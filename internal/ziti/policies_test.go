@@ -70,11 +70,7 @@ func TestPolicyObjectsRoundTrip(t *testing.T) {
 	if err := c.UpdateService(ctx, svc.ID, svc); err != nil {
 		t.Fatal(err)
 	}
-	ss, err := c.ListServices(ctx, FilterEq("name", svc.Name))
-	if err != nil || len(ss) != 1 {
-		t.Fatalf("list service: %v %v", ss, err)
-	}
-	if s := ss[0]; s.EncryptionRequired || !slices.Equal(s.Configs, []string{icpt.ID}) || !slices.Equal(s.RoleAttributes, []string{"a", "b"}) ||
+	if s := onlyNamed(t, ctx, svc.Name, c.ListServices); s.EncryptionRequired || !slices.Equal(s.Configs, []string{icpt.ID}) || !slices.Equal(s.RoleAttributes, []string{"a", "b"}) ||
 		s.TerminatorStrategy != DefaultTerminatorStrategy {
 		t.Fatalf("service %+v", s)
 	}
@@ -147,11 +143,7 @@ func TestPolicyObjectsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	cleanup = append(cleanup, func() { _ = c.DeleteServicePolicy(ctx, sp.ID) })
-	sps, err := c.ListServicePolicies(ctx, FilterEq("name", sp.Name))
-	if err != nil || len(sps) != 1 {
-		t.Fatalf("list service policies %v %v", sps, err)
-	}
-	if g := sps[0]; g.Type != PolicyDial || g.Semantic != SemanticAllOf || !slices.Equal(g.ServiceRoleNames, []string{"@" + svc.Name}) ||
+	if g := onlyNamed(t, ctx, sp.Name, c.ListServicePolicies); g.Type != PolicyDial || g.Semantic != SemanticAllOf || !slices.Equal(g.ServiceRoleNames, []string{"@" + svc.Name}) ||
 		!slices.Equal(g.ServiceRoles, []string{"@" + svc.ID}) || !slices.Equal(g.PostureCheckRoleNames, []string{"@" + osc.Name}) ||
 		!slices.Equal(g.IdentityRoleNames, []string{"#seg-" + sfx}) {
 		t.Fatalf("service policy %+v", g)

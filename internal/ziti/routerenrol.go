@@ -57,20 +57,15 @@ func (c *Client) FindEdgeRouter(ctx context.Context, name string) (r RouterEnrol
 
 // GetEdgeRouter returns edge router id with its enrolment state; IsNotFound(err) when there is none.
 func (c *Client) GetEdgeRouter(ctx context.Context, id string) (RouterEnrolment, error) {
-	var out RouterEnrolment
-	err := c.do(ctx, "get edge router "+id, func(ctx context.Context) error {
+	return fetched(ctx, c, "get edge router "+id, func(ctx context.Context) (*edge_router.DetailEdgeRouterOK, error) {
 		p := edge_router.NewDetailEdgeRouterParamsWithContext(ctx).WithID(id)
-		resp, err := c.mgmt.EdgeRouter.DetailEdgeRouter(p, c.session())
-		if err != nil {
-			return err
+		return c.mgmt.EdgeRouter.DetailEdgeRouter(p, c.session())
+	}, func(r *edge_router.DetailEdgeRouterOK) (RouterEnrolment, error) {
+		if r.Payload == nil || r.Payload.Data == nil {
+			return RouterEnrolment{}, fmt.Errorf("empty answer")
 		}
-		if resp.Payload == nil || resp.Payload.Data == nil {
-			return fmt.Errorf("empty answer")
-		}
-		out = routerFromWire(resp.Payload.Data)
-		return nil
+		return routerFromWire(r.Payload.Data), nil
 	})
-	return out, err
 }
 
 // CreateEdgeRouter creates an edge router, which gets a pending one-time enrolment, and returns its id.

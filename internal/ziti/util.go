@@ -164,6 +164,21 @@ func created[R interface {
 	return id, err
 }
 
+// fetched sends a call that reads one object and returns what conv makes of the answer (conv may refuse it).
+func fetched[R, T any](ctx context.Context, c *Client, op string, call func(context.Context) (R, error),
+	conv func(R) (T, error)) (T, error) {
+	var out T
+	err := c.do(ctx, op, func(ctx context.Context) error {
+		resp, err := call(ctx)
+		if err != nil {
+			return err
+		}
+		out, err = conv(resp)
+		return err
+	})
+	return out, err
+}
+
 // discard returns the error of a call whose answer this package does not need (an update, a patch, a delete).
 func discard[R any](_ R, err error) error { return err }
 

@@ -224,11 +224,7 @@ func TestCARoundTrip(t *testing.T) {
 		t.Errorf("CreateCA counted %d writes, want 1", d)
 	}
 
-	cas, err := c.ListCAs(ctx, FilterEq("name", name))
-	if err != nil || len(cas) != 1 {
-		t.Fatalf("ListCAs(name) = %+v, %v; want one", cas, err)
-	}
-	ca := cas[0]
+	ca := onlyNamed(t, ctx, name, c.ListCAs)
 	if ca.ID != id || ca.IsVerified || ca.VerificationToken == "" || !ca.IsAuthEnabled || !ca.IsAutoCaEnrollmentEnabled ||
 		ca.IsOttCaEnrollmentEnabled || !slices.Equal(ca.IdentityRoles, []string{"zb-test"}) || ca.Tags["managedBy"] != "zb-test" ||
 		ca.IdentityNameFormat != DefaultIdentityNameFormat || ca.Fingerprint == "" || ca.ExternalIDClaim != nil {
@@ -380,20 +376,17 @@ func TestEnrollAndAuthenticateWithCommonName(t *testing.T) {
 		t.Errorf("EnrollWithCA counted %d writes, want 1", d)
 	}
 	want := ca.Name + "-device-1"
-	ids, err := c.ListIdentities(ctx, FilterEq("name", want))
-	if err != nil || len(ids) != 1 {
-		t.Fatalf("ListIdentities(name=%s) = %+v, %v", want, ids, err)
-	}
-	if !slices.Equal(ids[0].RoleAttributes, []string{"zb-devices"}) || ids[0].IsAdmin || ids[0].ExternalID != "" {
-		t.Errorf("enrolled identity = %+v", ids[0])
+	enrolled := onlyNamed(t, ctx, want, c.ListIdentities)
+	if !slices.Equal(enrolled.RoleAttributes, []string{"zb-devices"}) || enrolled.IsAdmin || enrolled.ExternalID != "" {
+		t.Errorf("enrolled identity = %+v", enrolled)
 	}
 
 	s, err := api.AuthenticateCert(ctx, tlsCert(leaf))
 	if err != nil {
 		t.Fatalf("AuthenticateCert: %v", err)
 	}
-	if s.IdentityID != ids[0].ID || s.IdentityName != want || s.ID == "" || !s.Token.IsSet() {
-		t.Errorf("session = %+v, want identity %s (%s)", s, ids[0].ID, want)
+	if s.IdentityID != enrolled.ID || s.IdentityName != want || s.ID == "" || !s.Token.IsSet() {
+		t.Errorf("session = %+v, want identity %s (%s)", s, enrolled.ID, want)
 	}
 	if d := m.delta(); d != 0 {
 		t.Errorf("AuthenticateCert counted %d writes, want 0 (logins are reads)", d)
@@ -584,11 +577,7 @@ func TestExtJWTSignerAuthPolicyAndLogin(t *testing.T) {
 		t.Fatalf("CreateExtJWTSigner: %v", err)
 	}
 	t.Cleanup(func() { _ = c.DeleteExtJWTSigner(context.Background(), sid) })
-	signers, err := c.ListExtJWTSigners(ctx, FilterEq("name", "zb-signer-"+sfx))
-	if err != nil || len(signers) != 1 {
-		t.Fatalf("ListExtJWTSigners = %+v, %v", signers, err)
-	}
-	s := signers[0]
+	s := onlyNamed(t, ctx, "zb-signer-"+sfx, c.ListExtJWTSigners)
 	if s.ID != sid || s.Issuer != issuer || s.Audience != "ziti" || s.Kid != kid || s.ClaimsProperty != "email" || !s.UseExternalID ||
 		!s.Enabled || s.ClientID != "ziti-client" || !EqualSets(s.Scopes, []string{"openid", "email"}) || s.JWKSEndpoint != "" ||
 		s.Tags["managedBy"] != "zb-test" {
@@ -603,13 +592,10 @@ func TestExtJWTSignerAuthPolicyAndLogin(t *testing.T) {
 		t.Fatalf("CreateAuthPolicy: %v", err)
 	}
 	t.Cleanup(func() { _ = c.DeleteAuthPolicy(context.Background(), pid) })
-	pols, err := c.ListAuthPolicies(ctx, FilterEq("name", "zb-policy-"+sfx))
-	if err != nil || len(pols) != 1 {
-		t.Fatalf("ListAuthPolicies = %+v, %v", pols, err)
-	}
-	if p := pols[0]; !p.PrimaryExtJWTAllowed || !slices.Equal(p.PrimaryExtJWTAllowedSigners, []string{sid}) || p.PrimaryUpdbAllowed ||
-		p.PrimaryCertAllowed || p.PrimaryUpdbMinPasswordLength != MinPasswordLength {
-		t.Errorf("listed policy = %+v", p)
+	pol := onlyNamed(t, ctx, "zb-policy-"+sfx, c.ListAuthPolicies)
+	if !pol.PrimaryExtJWTAllowed || !slices.Equal(pol.PrimaryExtJWTAllowedSigners, []string{sid}) || pol.PrimaryUpdbAllowed ||
+		pol.PrimaryCertAllowed || pol.PrimaryUpdbMinPasswordLength != MinPasswordLength {
+		t.Errorf("listed policy = %+v", pol)
 	}
 
 	email := "user-" + sfx + "@zb.test"
@@ -659,7 +645,7 @@ func TestExtJWTSignerAuthPolicyAndLogin(t *testing.T) {
 	if _, err := api.AuthenticateJWT(ctx, signJWT(t, signerKey.key, kid, claims("ziti-2"))); err == nil {
 		t.Error("a disabled signer's token logged in")
 	}
-	p := pols[0]
+	p := pol
 	p.PrimaryCertAllowed = true
 	p.PrimaryUpdbAllowed = true
 	p.PrimaryUpdbMinPasswordLength = 12

@@ -96,11 +96,7 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	}
 	ops, notes := diff(s.d, o)
 	// A failed realm change stops everything: the rest lives in the realm.
-	p := steps.OpsPlan(s.api, ops, func(c steps.Change) bool { return c.Kind == KindRealm })
-	for _, n := range notes {
-		p.Note("%s", n)
-	}
-	return p, nil
+	return steps.OpsPlan(s.api, ops, func(c steps.Change) bool { return c.Kind == KindRealm }).AddNotes(notes...), nil
 }
 
 // observe reads what the declaration manages.

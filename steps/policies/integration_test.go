@@ -2,7 +2,6 @@ package policies_test
 
 import (
 	"context"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -10,9 +9,9 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/policyfile"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/bedziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
@@ -50,16 +49,8 @@ func ctx(t testing.TB) context.Context { return testutil.Context(t, 5*time.Minut
 // client logs in with a fresh counter.
 func (b *bed) client() (*ziti.Client, *calls.Counter) {
 	b.t.Helper()
-	u, err := url.Parse(b.info.URL)
-	if err != nil {
-		b.t.Fatal(err)
-	}
 	counter := calls.New()
-	c, err := ziti.New(ctx(b.t), ziti.Options{URL: u, User: b.info.User, Password: config.NewSecret(b.info.Password), CAFile: b.info.CAFile, Counter: counter})
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return c, counter
+	return bedziti.Client(b.t, counter), counter
 }
 
 // example returns the example file's text with this test's names and SPIFFE IDs.

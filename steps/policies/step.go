@@ -169,11 +169,7 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 		changes[i] = o.change
 	}
 	ops, res, parallel := r.ops, r.ids, s.parallel
-	p := steps.NewPlan(changes, func(ctx context.Context) error { return apply(ctx, api, ops, res, parallel) })
-	for _, n := range r.notes {
-		p.Note("%s", n)
-	}
-	return p, nil
+	return steps.NewPlan(changes, func(ctx context.Context) error { return apply(ctx, api, ops, res, parallel) }).AddNotes(r.notes...), nil
 }
 
 // observed is the controller's state, as far as the step looks at it.

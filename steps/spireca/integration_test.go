@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -53,16 +52,7 @@ func ctxFor(t *testing.T) context.Context { return testutil.Context(t, 3*time.Mi
 
 func (b *bed) zitiClient(counter *calls.Counter) *ziti.Client {
 	b.t.Helper()
-	u, err := url.Parse(b.in.Ziti.URL)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	c, err := ziti.New(ctxFor(b.t), ziti.Options{URL: u, User: b.in.Ziti.User, Password: config.NewSecret(b.in.Ziti.Password),
-		CAFile: b.in.Ziti.CAFile, Counter: counter})
-	if err != nil {
-		b.t.Fatalf("ziti.New: %v", err)
-	}
-	return c
+	return bedziti.Client(b.t, counter)
 }
 
 func (b *bed) spireClient(counter *calls.Counter) *spire.Client {

@@ -149,11 +149,7 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := steps.NewPlan(r.changes(), r.apply(s.cas))
-	for _, n := range r.notes {
-		p.Note("%s", n)
-	}
-	return p, nil
+	return steps.NewPlan(r.changes(), r.apply(s.cas)).AddNotes(r.notes...), nil
 }
 
 // root is one authority of SPIRE's bundle with what the step wants for it.

@@ -86,11 +86,7 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := steps.NewPlan(d.changes(), d.apply(s.api))
-	for _, n := range d.notes {
-		p.Note("%s", n)
-	}
-	return p, nil
+	return steps.NewPlan(d.changes(), d.apply(s.api)).AddNotes(d.notes...), nil
 }
 
 // reconciliation is the outcome of diff: what to write, in which order.

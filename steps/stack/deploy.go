@@ -321,12 +321,6 @@ func diff(st *stacks.Stack, o *observed) (*plan, []steps.Change, []string, error
 	return p, changes, notes, nil
 }
 
-func modeKind(m swarm.ServiceMode) string {
-	s := modeString(m)
-	k, _, _ := strings.Cut(s, ":")
-	return k
-}
-
 func findNetwork(ns []docker.Network, name string) *docker.Network {
 	for i := range ns {
 		if ns[i].Name == name {
@@ -396,10 +390,7 @@ func (d *Deploy) Plan(ctx context.Context) (pl *steps.Plan, err error) {
 			return err
 		})
 	}
-	for _, n := range notes {
-		pl.Note("%s", n)
-	}
-	return pl, nil
+	return pl.AddNotes(notes...), nil
 }
 
 // reruns adds to p the jobs of Config.Rerun that no other change starts again, as updates of their force-update

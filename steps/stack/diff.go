@@ -140,17 +140,31 @@ func modeString(m swarm.ServiceMode) string {
 		}
 		return fmt.Sprint(*p)
 	}
+	switch k := modeKind(m); k {
+	case "replicated-job":
+		return k + ":" + n(m.ReplicatedJob.TotalCompletions) + "/" + n(m.ReplicatedJob.MaxConcurrent)
+	case "replicated":
+		var replicas *uint64
+		if m.Replicated != nil {
+			replicas = m.Replicated.Replicas
+		}
+		return k + ":" + n(replicas)
+	default:
+		return k
+	}
+}
+
+// modeKind is the kind of a service mode: global, global-job, replicated-job or replicated (also when none is set).
+func modeKind(m swarm.ServiceMode) string {
 	switch {
 	case m.Global != nil:
 		return "global"
 	case m.GlobalJob != nil:
 		return "global-job"
 	case m.ReplicatedJob != nil:
-		return "replicated-job:" + n(m.ReplicatedJob.TotalCompletions) + "/" + n(m.ReplicatedJob.MaxConcurrent)
-	case m.Replicated != nil:
-		return "replicated:" + n(m.Replicated.Replicas)
+		return "replicated-job"
 	}
-	return "replicated:1"
+	return "replicated"
 }
 
 func mounts(ms []mount.Mount) []string {

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -26,6 +25,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/stack"
@@ -57,14 +57,6 @@ func images(t *testing.T, targets ...string) map[string]string {
 		}
 	}
 	return vars
-}
-
-func randHex(t testing.TB, n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }
 
 // pki makes a CA (self-signed) or a leaf signed by parent; it returns PEM certificate and PKCS#8 key.
@@ -131,7 +123,7 @@ type e2e struct {
 
 func newE2E(t *testing.T) *e2e {
 	in := testbed.Require(t, "docker")
-	prefix := "zbt" + randHex(t, 3) + "-"
+	prefix := "zbt" + testutil.RandHex(t, 3) + "-"
 	e := &e2e{t: t, host: in.Docker.Host, names: stacks.DefaultNames(prefix), vars: map[string]string{}}
 	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
 		// this kernel has no IPVS, so Swarm's virtual IPs and routing mesh do not work: DNS round robin and ports
@@ -305,7 +297,7 @@ func TestSpireStackE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer api.Close()
-	newTag := e.vars["SPIRE_SERVER_IMAGE"] + "-zbt" + randHex(t, 2)
+	newTag := e.vars["SPIRE_SERVER_IMAGE"] + "-zbt" + testutil.RandHex(t, 2)
 	if err := api.ImageTag(context.Background(), e.vars["SPIRE_SERVER_IMAGE"], newTag); err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func Status(ctx context.Context, e StatusEngine, namespace string) ([]ServiceSta
 	out := make([]ServiceStatus, 0, len(svcs))
 	for _, svc := range svcs {
 		tasks := byService[svc.ID]
-		st := ServiceStatus{Service: svc.Spec.Name, Mode: serviceMode(svc), Desired: desiredTasks(svc), Problem: latestError(tasks)}
+		st := ServiceStatus{Service: svc.Spec.Name, Mode: modeKind(svc.Spec.Mode), Desired: desiredTasks(svc), Problem: latestError(tasks)}
 		if cs := svc.Spec.TaskTemplate.ContainerSpec; cs != nil {
 			st.Image = cs.Image
 		}
@@ -96,19 +96,6 @@ func Status(ctx context.Context, e StatusEngine, namespace string) ([]ServiceSta
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service })
 	return out, nil
-}
-
-func serviceMode(svc swarm.Service) string {
-	m := svc.Spec.Mode
-	switch {
-	case m.Global != nil:
-		return "global"
-	case m.ReplicatedJob != nil:
-		return "replicated-job"
-	case m.GlobalJob != nil:
-		return "global-job"
-	}
-	return "replicated"
 }
 
 // StatusStep is the read-only step "stacks/status": after docker/reachable, it notes every service of the

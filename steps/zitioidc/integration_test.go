@@ -24,7 +24,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/keycloak/keycloaktest"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/bedziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
@@ -53,22 +53,20 @@ type env struct {
 
 func newEnv(t *testing.T, prefix string) *env {
 	t.Helper()
-	in := testbed.Require(t, "ziti")
-	u, err := url.Parse(in.Ziti.URL)
-	testutil.Must(t, err)
 	sfx := testutil.RandHex(t, 4)
 	e := &env{
 		t:     t,
 		sfx:   sfx,
 		realm: keycloaktest.RealmName(t, prefix),
 		email: "alice-" + sfx + "@zb.test",
-		zOpts: ziti.Options{URL: u, User: in.Ziti.User, Password: config.NewSecret(in.Ziti.Password), CAFile: in.Ziti.CAFile},
+		zOpts: bedziti.Options(t, nil),
 		kc:    keycloaktest.Connect(t, nil),
 		set: zitioidc.Settings{
 			SignerName:     "zbtest-" + prefix + "-" + sfx,
 			AuthPolicyName: "zbtest-" + prefix + "-" + sfx,
 		},
 	}
+	var err error
 	e.admin, err = ziti.New(ctx(t), e.zOpts)
 	testutil.Must(t, err)
 	// Registered before anything is created, so it runs after the identities' cleanups: the policy cannot go
@@ -76,26 +74,25 @@ func newEnv(t *testing.T, prefix string) *env {
 	t.Cleanup(func() {
 		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		ps, err := e.admin.ListAuthPolicies(c, ziti.FilterEq("name", e.set.AuthPolicyName))
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, p := range ps {
-			if err := e.admin.DeleteAuthPolicy(c, p.ID); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-		ss, err := e.admin.ListExtJWTSigners(c, ziti.FilterEq("name", e.set.SignerName))
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, s := range ss {
-			if err := e.admin.DeleteExtJWTSigner(c, s.ID); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
+		deleteNamed(t, c, e.set.AuthPolicyName, e.admin.ListAuthPolicies, func(p ziti.AuthPolicy) string { return p.ID }, e.admin.DeleteAuthPolicy)
+		deleteNamed(t, c, e.set.SignerName, e.admin.ListExtJWTSigners, func(s ziti.ExtJWTSigner) string { return s.ID }, e.admin.DeleteExtJWTSigner)
 	})
 	return e
+}
+
+// deleteNamed deletes every object named name that list finds (id gives its id), reporting what fails.
+func deleteNamed[T any](t *testing.T, ctx context.Context, name string, list func(context.Context, string) ([]T, error),
+	id func(T) string, del func(context.Context, string) error) {
+	t.Helper()
+	found, err := list(ctx, ziti.FilterEq("name", name))
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	for _, o := range found {
+		if err := del(ctx, id(o)); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	}
 }
 
 // decl is a realm with the public client allowing the password grant (for the test) and one dev user.
@@ -108,6 +105,14 @@ func (e *env) decl() keycloakrealm.Declaration {
 }
 
 // identity creates an identity whose externalId is the user's e-mail, on the default auth policy.
+// attachedIdentity is identity, named in the settings' AttachIdentities.
+func (e *env) attachedIdentity() ziti.Identity {
+	e.t.Helper()
+	in := e.identity()
+	e.set.AttachIdentities = []string{in.Name}
+	return in
+}
+
 func (e *env) identity() ziti.Identity {
 	e.t.Helper()
 	in := ziti.Identity{Name: "zbtest-alice-" + e.sfx, ExternalID: e.email}
@@ -213,8 +218,7 @@ func changeStrings(r steps.Result) []string { return testutil.ChangeStrings(r.Ch
 func TestAuthPolicyCreatedSinceThePlanIsTakenOver(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "oidc-late")
-	in := e.identity()
-	e.set.AttachIdentities = []string{in.Name}
+	in := e.attachedIdentity()
 	e.afterPlan = func() {
 		_, err := e.admin.CreateAuthPolicy(ctx(t), ziti.AuthPolicy{Name: e.set.AuthPolicyName, Tags: map[string]any{zitioidc.OwnerTag: zitioidc.OwnerValue}})
 		testutil.Must(t, err)
@@ -237,8 +241,7 @@ func TestAuthPolicyCreatedSinceThePlanIsTakenOver(t *testing.T) {
 func TestLoginEndToEnd(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "oidc")
-	in := e.identity()
-	e.set.AttachIdentities = []string{in.Name}
+	in := e.attachedIdentity()
 
 	r := e.run(e.decl(), steps.Apply)
 	testutil.MustStatus(t, r.realm, steps.Changed)
@@ -305,8 +308,7 @@ func TestLoginEndToEnd(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "refuse")
-	in := e.identity()
-	e.set.AttachIdentities = []string{in.Name}
+	in := e.attachedIdentity()
 	d := e.decl()
 	d.AccessTokenLifespan = 3 * time.Second // keeps the wait for an expired token short
 	r := e.run(d, steps.Apply)
@@ -366,8 +368,7 @@ func TestRefusals(t *testing.T) {
 func TestAudienceChange(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "aud")
-	in := e.identity()
-	e.set.AttachIdentities = []string{in.Name}
+	in := e.attachedIdentity()
 	d := e.decl()
 	r := e.run(d, steps.Apply)
 	testutil.MustStatus(t, r.oidc, steps.Changed)
@@ -519,8 +520,7 @@ func forge(t *testing.T, jwt string) string {
 func TestJWKSEndpointIsTheControllersSetting(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "jwks")
-	in := e.identity()
-	e.set.AttachIdentities = []string{in.Name}
+	in := e.attachedIdentity()
 	bedURL, err := url.Parse(e.kc.URL())
 	testutil.Must(t, err)
 	other := *bedURL

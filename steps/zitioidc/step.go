@@ -168,11 +168,7 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 	}
 	// The signer and the policy are needed by what follows them, so a failure there stops the apply; failures
 	// of single identities are collected.
-	p := steps.OpsPlan(s.z, ops, func(c steps.Change) bool { return c.Kind != KindIdentity })
-	for _, n := range notes {
-		p.Note("%s", n)
-	}
-	return p, nil
+	return steps.OpsPlan(s.z, ops, func(c steps.Change) bool { return c.Kind != KindIdentity }).AddNotes(notes...), nil
 }
 
 func (s *Step) observe(ctx context.Context) (observed, error) {

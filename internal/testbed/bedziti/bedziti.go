@@ -13,26 +13,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/calls"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ziti"
 )
 
 // Admin returns an uncounted admin client of the test bed's controller.
-func Admin(t testing.TB) *ziti.Client {
+func Admin(t testing.TB) *ziti.Client { return Client(t, nil) }
+
+// Client returns an admin client of the test bed's controller, logged in, that counts its calls in counter (nil:
+// uncounted).
+func Client(t testing.TB, counter *calls.Counter) *ziti.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := ziti.New(ctx, Options(t, counter))
+	if err != nil {
+		t.Fatalf("test bed controller: %v", err)
+	}
+	return c
+}
+
+// Options are the options of an admin client of the test bed's controller that counts its calls in counter (nil:
+// uncounted).
+func Options(t testing.TB, counter *calls.Counter) ziti.Options {
 	t.Helper()
 	in := testbed.Require(t, "ziti")
 	u, err := url.Parse(in.Ziti.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := ziti.New(ctx, ziti.Options{URL: u, User: in.Ziti.User, Password: config.NewSecret(in.Ziti.Password), CAFile: in.Ziti.CAFile})
-	if err != nil {
-		t.Fatalf("test bed controller: %v", err)
-	}
-	return c
+	return ziti.Options{URL: u, User: in.Ziti.User, Password: config.NewSecret(in.Ziti.Password), CAFile: in.Ziti.CAFile, Counter: counter}
 }
 
 // ClaimSpireRoot gives the calling test the test bed's SPIRE root for its duration (and, first, the Swarm's apply

@@ -35,3 +35,13 @@ func RandHex(t testing.TB, n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// Cases checks, for every case, that f(in) is want; a failure names f by name, with the input and both values.
+func Cases[I, O comparable](t testing.TB, name string, f func(I) O, cases map[I]O) {
+	t.Helper()
+	for in, want := range cases {
+		if got := f(in); got != want {
+			t.Errorf("%s(%v) = %v, want %v", name, in, got, want)
+		}
+	}
+}

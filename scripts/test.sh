@@ -15,7 +15,7 @@ servers() {
   phase build-servers nice -n 10 scripts/build-servers.sh ziti spire spire_previous weed &
   local builds=$! rc=0
   { phase docker go run ./internal/testbed/cmd/testbed up docker &&
-    phase keycloak-dist scripts/build-servers.sh keycloak keycloak_next &&
+    phase keycloak-dist scripts/build-servers.sh keycloak keycloak_testbed keycloak_next &&
     phase testbed-keycloak go run ./internal/testbed/cmd/testbed up postgres keycloak &&
     phase base-images scripts/images.sh base postgres keycloak node >/dev/null; } || rc=1
   wait "$builds" || rc=1

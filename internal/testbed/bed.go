@@ -87,11 +87,13 @@ func Up(ctx context.Context, names []string, log io.Writer) (*Info, error) {
 			if err != nil || !want["keycloak"] {
 				return err
 			}
+			prev := in.Keycloak // its administrator is in the database kept
 			if !pgUp {
 				stop(in.Keycloak.PID, 15*time.Second) // its database is new: start it afresh
+				prev = KeycloakInfo{}
 			}
 			if err := launch("keycloak", pgUp && running(in.Keycloak.PID), func() (func(*Info), error) {
-				kc, err := StartKeycloak(ctx, dir, in.Postgres)
+				kc, err := StartKeycloak(ctx, dir, in.Postgres, prev)
 				return func(i *Info) { i.Keycloak = kc }, err
 			}); err != nil {
 				return err

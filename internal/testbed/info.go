@@ -44,7 +44,7 @@ type SpireInfo struct {
 	AgentPID     int    `json:"agentPid"`
 }
 
-// KeycloakInfo: Keycloak from its Maven Central distribution (start-dev, embedded H2 unless Postgres given).
+// KeycloakInfo: Keycloak from its Maven Central distribution, built for PostgreSQL (start --optimized).
 type KeycloakInfo struct {
 	URL           string `json:"url"` // http://127.0.0.1:8180
 	AdminUser     string `json:"adminUser"`

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // KeycloakProcess is how to run a private Keycloak of the cached distribution: the command, the environment
@@ -13,22 +14,24 @@ import (
 // it again itself (e.g. as a backup.ProcessService).
 type KeycloakProcess struct {
 	KeycloakInfo          // URL, admin user and password, Home
-	Command      []string // kc.sh start-dev …
+	Command      []string // kc.sh start --optimized …
 	Env          []string
 	HealthURL    string // the management interface's readiness endpoint
 }
 
-// PrepareKeycloak copies the cached Keycloak distribution into dir/keycloak and returns how to run it in dev mode
-// on 127.0.0.1:httpPort (management and health on mgmtPort), with a heap of at most maxHeap (a JVM size, e.g.
+// PrepareKeycloak copies the cached Keycloak distribution, built for PostgreSQL (scripts/build-servers.sh
+// keycloak_testbed), into dir/keycloak and returns how to run it (start --optimized: no Quarkus build at each start;
+// plain HTTP, the host name taken from each request and a local cache, as start-dev has them) on
+// 127.0.0.1:httpPort (management and health on mgmtPort), with a heap of at most maxHeap (a JVM size, e.g.
 // "512m") and its data in the PostgreSQL database pg. It does not start it.
 func PrepareKeycloak(ctx context.Context, dir string, pg PostgresInfo, httpPort, mgmtPort int, maxHeap string) (*KeycloakProcess, error) {
 	v, err := Versions()
 	if err != nil {
 		return nil, err
 	}
-	dist := filepath.Join(CacheDir(), "keycloak-"+v["KEYCLOAK_VERSION"])
-	if _, err := os.Stat(filepath.Join(dist, "bin", "kc.sh")); err != nil {
-		return nil, fmt.Errorf("keycloak %s is not downloaded (%s): run scripts/build-servers.sh keycloak", v["KEYCLOAK_VERSION"], dist)
+	dist := filepath.Join(CacheDir(), "keycloak-"+v["KEYCLOAK_VERSION"]+"-pg")
+	if _, err := os.Stat(filepath.Join(dist, ".done")); err != nil {
+		return nil, fmt.Errorf("keycloak %s is not downloaded and built (%s): run scripts/build-servers.sh keycloak_testbed", v["KEYCLOAK_VERSION"], dist)
 	}
 	home := filepath.Join(dir, "keycloak")
 	if err := os.RemoveAll(home); err != nil {
@@ -40,8 +43,8 @@ func PrepareKeycloak(ctx context.Context, dir string, pg PostgresInfo, httpPort,
 	k := &KeycloakProcess{
 		KeycloakInfo: KeycloakInfo{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), AdminUser: "admin", AdminPassword: password(),
 			AdminClientID: KeycloakAdminClientID, AdminClientSecret: password(), Home: home},
-		Command: []string{filepath.Join(home, "bin", "kc.sh"), "start-dev", "--http-host", "127.0.0.1", "--http-port", strconv.Itoa(httpPort),
-			"--http-management-port", strconv.Itoa(mgmtPort)},
+		Command: []string{filepath.Join(home, "bin", "kc.sh"), "start", "--optimized", "--http-enabled=true", "--hostname-strict=false", "--cache=local",
+			"--http-host", "127.0.0.1", "--http-port", strconv.Itoa(httpPort), "--http-management-port", strconv.Itoa(mgmtPort)},
 		HealthURL: fmt.Sprintf("http://127.0.0.1:%d/health/ready", mgmtPort),
 	}
 	k.Env = []string{
@@ -53,6 +56,24 @@ func PrepareKeycloak(ctx context.Context, dir string, pg PostgresInfo, httpPort,
 		"KC_HEALTH_ENABLED=true", "JAVA_OPTS_KC_HEAP=-Xms64m -Xmx" + maxHeap,
 	}
 	return k, nil
+}
+
+// keep makes k use prev's administrator and service account (user, password, client id and secret).
+func (k *KeycloakProcess) keep(prev KeycloakInfo) {
+	k.AdminUser, k.AdminPassword, k.AdminClientID, k.AdminClientSecret = prev.AdminUser, prev.AdminPassword, prev.AdminClientID, prev.AdminClientSecret
+	for i, kv := range k.Env {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "KC_BOOTSTRAP_ADMIN_USERNAME":
+			k.Env[i] = name + "=" + k.AdminUser
+		case "KC_BOOTSTRAP_ADMIN_PASSWORD":
+			k.Env[i] = name + "=" + k.AdminPassword
+		case "KC_BOOTSTRAP_ADMIN_CLIENT_ID":
+			k.Env[i] = name + "=" + k.AdminClientID
+		case "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET":
+			k.Env[i] = name + "=" + k.AdminClientSecret
+		}
+	}
 }
 
 // Ready answers nil once Keycloak is ready (its management interface says so).

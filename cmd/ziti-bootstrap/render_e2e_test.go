@@ -194,6 +194,7 @@ type composeSystem struct {
 func newComposeSystem(t *testing.T) *composeSystem {
 	t.Helper()
 	in := testbed.Require(t, "docker")
+	testbed.LockSideSystem(t) // not beside the three-node Swarm's up: both start a whole system
 	if _, err := exec.LookPath("docker-compose"); err != nil {
 		t.Fatalf("docker-compose is not installed (scripts/install-deps.sh installs it): %v", err)
 	}

@@ -65,3 +65,14 @@ func LockSwarmApply(t testing.TB) {
 	t.Helper()
 	lockFile(t, "swarm-apply.lock")
 }
+
+// LockSideSystem serialises, across test processes, the tests that bring up a whole system (SPIRE, Keycloak,
+// OpenZiti) outside the test bed's Swarm: the compose project, the three-node Swarm's up. Each such start keeps
+// both cores of a CI machine busy for minutes; beside the test bed's Swarm (whose tests serialise on
+// LockSwarmApply) at most two whole systems then start at once. Three at once (compose, three nodes, a Keycloak
+// upgrade) left a Keycloak unready past its health check's grace in CI, and Swarm killed it. Released when the
+// test ends.
+func LockSideSystem(t testing.TB) {
+	t.Helper()
+	lockFile(t, "side-system.lock")
+}

@@ -109,7 +109,7 @@ func (d *Deploy) converge(ctx context.Context, e Engine) error {
 			err = &NotConvergedError{Namespace: ns, Waited: ue.Waited, Services: bad}
 		}
 	}
-	d.addJobOutput(ctx, e, err)
+	d.addTaskOutput(ctx, e, err)
 	return err
 }
 
@@ -158,9 +158,9 @@ func nodeNames(ctx context.Context, e Engine) func(string) string {
 	return func(id string) string { return names[id] }
 }
 
-// addJobOutput adds to the problem of each job that did not converge the last lines its latest finished task
-// printed: why the job failed is in its output.
-func (d *Deploy) addJobOutput(ctx context.Context, e Engine, err error) {
+// addTaskOutput adds to the problem of each service that did not converge the last lines its latest finished
+// task printed: why a job failed, or why a server's task exited or never became healthy, is in its output.
+func (d *Deploy) addTaskOutput(ctx context.Context, e Engine, err error) {
 	var nce *NotConvergedError
 	if !errors.As(err, &nce) {
 		return
@@ -170,12 +170,10 @@ func (d *Deploy) addJobOutput(ctx context.Context, e Engine, err error) {
 		return
 	}
 	for i, st := range nce.Services {
-		svc := findService(live, st.Service)
-		if svc == nil || (svc.Spec.Mode.ReplicatedJob == nil && svc.Spec.Mode.GlobalJob == nil) {
-			continue
-		}
-		if out := jobOutput(ctx, e, *svc); out != "" {
-			nce.Services[i].Problem += "; " + out
+		if svc := findService(live, st.Service); svc != nil {
+			if out := taskOutput(ctx, e, *svc); out != "" {
+				nce.Services[i].Problem += "; " + out
+			}
 		}
 	}
 }

@@ -189,8 +189,9 @@ func InspectJob(ctx context.Context, e Engine, st *stacks.Stack, service string,
 	return run, nil
 }
 
-// jobOutput returns the last lines a failed job printed, for the error that says it did not converge.
-func jobOutput(ctx context.Context, e Engine, svc swarm.Service) string {
+// taskOutput returns the last lines printed by the latest task of svc that ended (failed; for a job, completed
+// too), for the error that says it did not converge.
+func taskOutput(ctx context.Context, e Engine, svc swarm.Service) string {
 	r, ok := e.(LogReader)
 	if !ok {
 		return ""
@@ -199,9 +200,10 @@ func jobOutput(ctx context.Context, e Engine, svc swarm.Service) string {
 	if err != nil || len(tasks) == 0 {
 		return ""
 	}
+	job := svc.Spec.Mode.ReplicatedJob != nil || svc.Spec.Mode.GlobalJob != nil
 	sort.Slice(tasks, func(i, k int) bool { return tasks[i].Status.Timestamp.After(tasks[k].Status.Timestamp) })
 	for _, t := range tasks {
-		if t.Status.State != swarm.TaskStateFailed && t.Status.State != swarm.TaskStateComplete {
+		if t.Status.State != swarm.TaskStateFailed && (!job || t.Status.State != swarm.TaskStateComplete) {
 			continue
 		}
 		out, errs, err := r.TaskLogs(ctx, t.ID, 8)

@@ -66,7 +66,7 @@ func (p *Preflight) Facts(ctx context.Context, f SwarmFacts, spireNamespace stri
 	}
 	found := FoundFacts{f: f, spire: spireNamespace}
 	if f.Datastore {
-		found.server = p.obs.Services(spireNamespace)
+		found.server, _ = p.obs.Services(ctx, spireNamespace)
 	}
 	if !f.NodeCA {
 		return found, nil
@@ -81,8 +81,8 @@ func (p *Preflight) Facts(ctx context.Context, f SwarmFacts, spireNamespace stri
 	return found, nil
 }
 
-// Swarm is the engine's Swarm state as the preflight read it (after Check).
-func (p *Preflight) Swarm() docker.SwarmInfo { return p.obs.Swarm() }
+// Observed is what the preflight read of the engine (after Check): its Swarm state and services.
+func (p *Preflight) Observed() preflight.Observed { return p.obs }
 
 // Stop ends the reads (when up fails before its checks) and closes the client.
 func (p *Preflight) Stop() {

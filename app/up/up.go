@@ -18,6 +18,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/preflight"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/stack"
@@ -61,8 +62,7 @@ func Run(ctx context.Context, c *command.CLI, opts *Options) error {
 	if err := pre.Check(ctx, c, r.sc, r.loaded); err != nil {
 		return err
 	}
-	seen := pre.Swarm()
-	r.seen = &seen
+	r.seen = pre.Observed()
 	err = r.deploy(ctx)
 	if err == nil && !r.o.DryRun && c.Output == "text" && slices.Contains(r.names, stacks.OpenZiti) {
 		deploy.WriteSummary(c.Stdout, r.sc.Vars, r.sc.Docker.Host, deploy.SummaryStateDir(&opts.Dev))
@@ -81,7 +81,7 @@ type run struct {
 	parsed  *stacks.ParseCache
 	digests *deploy.DevDigests // --dev: the digits of secrets' names kept in the state directory
 	loaded  []*stacks.Stack    // the stacks of names, loaded with sc.Vars
-	seen    *docker.SwarmInfo  // the engine's Swarm state as the preflight read it
+	seen    preflight.Observed // the engine's Swarm state and services as the preflight read them
 	again   []string           // job services run again although unchanged
 }
 
@@ -207,7 +207,7 @@ func (r *run) deploy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return upOrUpgrade(ctx, r.c, r.sc, r.o, r.opts.WithoutSnapshot, r.loaded, func(ctx context.Context, vars map[string]string, rerunJob bool) error {
+	return upOrUpgrade(ctx, r.c, r.sc, r.o, r.opts.WithoutSnapshot, r.loaded, r.seen, func(ctx context.Context, vars map[string]string, rerunJob bool) error {
 		if maps.Copy(r.sc.Vars, vars); rerunJob {
 			r.again = []string{stacks.BootstrapService}
 		}
@@ -216,9 +216,10 @@ func (r *run) deploy(ctx context.Context) error {
 				return err
 			}
 		}
-		seen := r.seen // docker/reachable reports the preflight's read, unless an upgrade came in between
-		if vars != nil || rerunJob {
-			seen = nil
+		var seen *docker.SwarmInfo // docker/reachable reports the preflight's read, unless an upgrade came in between
+		if vars == nil && !rerunJob {
+			info := r.seen.Swarm()
+			seen = &info
 		}
 		return deploy.UnderLock(ctx, r.c, r.sc, r.mode(), func(ctx context.Context) error { return r.deployOnce(ctx, controllerOnly, seen) })
 	})

@@ -87,15 +87,15 @@ type Observed struct {
 func (o Observed) Swarm() docker.SwarmInfo { return o.info }
 
 // Services are the services Observe read of the stack namespace (the label docker.NamespaceLabel), as the engine
-// lists them with that filter.
-func (o Observed) Services(namespace string) []swarm.Service {
+// lists them with that filter (a docker.ServiceLister that reads nothing more).
+func (o Observed) Services(_ context.Context, namespace string) ([]swarm.Service, error) {
 	var out []swarm.Service
 	for _, s := range o.live {
 		if s.Spec.Labels[docker.NamespaceLabel] == namespace {
 			out = append(out, s)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // Observe reads the engine's Swarm state, nodes and services, at once. On an engine that is not a Swarm manager

@@ -99,6 +99,11 @@ func (r *run) configure() error {
 		if r.digests, err = deploy.OpenDevDigests(r.opts.Dev.Dir(), defaults); err != nil {
 			return exitcode.With(exitcode.InvalidConfig, err)
 		}
+		models, err := deploy.OpenDevModels(r.opts.Dev.Dir())
+		if err != nil {
+			return exitcode.With(exitcode.InvalidConfig, err)
+		}
+		r.parsed.KeepModels(models) // the stack files' parses start from those kept by the previous run
 	}
 	if r.sc, err = deploy.LoadStack(r.c, r.o, defaults); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"sync"
 
 	"github.com/compose-spec/compose-go/v2/consts"
 	"github.com/compose-spec/compose-go/v2/loader"
@@ -25,8 +26,9 @@ import (
 // tables). Model returns the model kept for file under key; KeepModel keeps one in place of the file's previous
 // one. A model is kept only when it gives back the very project the parse made, under a key of everything the
 // parse read: this executable's Go build ID (the code of compose-go and of this package, and the embedded files),
-// the file, the project name and the values of the variables the file reads. The variables are never secrets:
-// those reach the stacks through the `environment:` sources of secrets, read by the conversion, not the parse.
+// the file, the project name and the values of the variables the file reads. Those are not secrets (secrets reach
+// the stacks through the `environment:` sources of secrets, read by the conversion, not the parse); a file that
+// read one (SecretVariables) would be parsed every time, its key and model never written.
 type Models interface {
 	Model(file, key string) ([]byte, bool)
 	KeepModel(file, key string, model []byte)
@@ -36,7 +38,7 @@ type Models interface {
 // whose model is kept if it gives the same project back. Without a build ID it is compose.
 func composeKept(ctx context.Context, ns string, src *source, vars map[string]string, models Models) (*types.Project, error) {
 	build := buildid.Self()
-	if build == "" {
+	if build == "" || slices.ContainsFunc(slices.Collect(maps.Keys(vars)), secretVariable) {
 		return compose(ctx, ns, src, vars)
 	}
 	key := modelKey(build, ns, src, vars)
@@ -63,6 +65,17 @@ func composeKept(ctx context.Context, ns string, src *source, vars map[string]st
 	}
 	return project, nil
 }
+
+// secretVariable reports whether name is one of SecretVariables.
+func secretVariable(name string) bool { return secretVariables()[name] }
+
+var secretVariables = sync.OnceValue(func() map[string]bool {
+	out := map[string]bool{}
+	for _, v := range SecretVariables() {
+		out[v] = true
+	}
+	return out
+})
 
 // modelKey is the key of src's model: a hash of the build ID, the file and its text, the project name ns and the
 // variables (vars: only those the file reads).

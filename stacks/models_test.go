@@ -136,3 +136,21 @@ func TestModelKey(t *testing.T) {
 		}
 	}
 }
+
+// A file that reads a secret variable is parsed every time: no key or model derived from the secret is kept.
+func TestKeptModelsNeverOfASecret(t *testing.T) {
+	src := &source{file: File(Spire), content: []byte("services:\n  a:\n    image: x${ZITI_PWD}\n"), embedded: true}
+	m := newMemModels()
+	for range 2 {
+		p, err := composeKept(context.Background(), "t-spire", src, map[string]string{"ZITI_PWD": "pw"}, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img := p.Services["a"].Image; img != "xpw" {
+			t.Fatalf("image %q", img)
+		}
+	}
+	if m.keeps != 0 || m.hits != 0 {
+		t.Errorf("%d model(s) kept, %d found for a file that reads ZITI_PWD", m.keeps, m.hits)
+	}
+}

@@ -39,7 +39,8 @@ type Systems struct {
 	S3       *s3store.Client
 	Docker   *docker.Client
 
-	s3Err, dockerErr error // why S3 or Docker is nil, for their probes
+	s3Err, dockerErr error             // why S3 or Docker is nil, for their probes
+	dockerSeen       *docker.SwarmInfo // the engine's Swarm state as the run read it already (DockerStep)
 }
 
 // Close releases the clients' connections.
@@ -225,6 +226,12 @@ func (s *Systems) dialDocker() {
 func (s *Systems) dockerProbe(ctx context.Context) (string, error) {
 	if s.dockerErr != nil {
 		return "", s.dockerErr
+	}
+	if s.dockerSeen != nil {
+		if err := s.dockerSeen.RequireManager(s.Config.Docker.Host); err != nil {
+			return "", wait.Permanent(err)
+		}
+		return s.dockerSeen.String(), nil
 	}
 	info, err := s.Docker.RequireManager(ctx)
 	if errors.Is(err, docker.ErrNotManager) {

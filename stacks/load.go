@@ -131,11 +131,22 @@ func parse(ctx context.Context, name string, opts Options) (*parsed, error) {
 
 // compose parses the stack file src with compose-go as project ns, interpolating it with vars.
 func compose(ctx context.Context, ns string, src *source, vars map[string]string) (*types.Project, error) {
-	project, err := loader.LoadWithContext(ctx, types.ConfigDetails{
+	details, opts := composeInput(ns, src, vars)
+	project, err := loader.LoadWithContext(ctx, details, opts...)
+	if err != nil {
+		return nil, src.locate(err)
+	}
+	return project, nil
+}
+
+// composeInput is what compose gives compose-go: the file, a copy of vars, and the options.
+func composeInput(ns string, src *source, vars map[string]string) (types.ConfigDetails, []func(*loader.Options)) {
+	details := types.ConfigDetails{
 		WorkingDir:  ".",
 		ConfigFiles: []types.ConfigFile{{Filename: src.file, Content: src.content}},
-		Environment: vars,
-	}, func(o *loader.Options) {
+		Environment: maps.Clone(vars),
+	}
+	return details, []func(*loader.Options){func(o *loader.Options) {
 		o.SetProjectName(ns, true)
 		o.ResolvePaths = false // files are read from this package, bind sources must be absolute
 		o.SkipInclude = true
@@ -149,11 +160,7 @@ func compose(ctx context.Context, ns string, src *source, vars map[string]string
 			// (ports, modes): compiling the schema and validating cost a third of a parse
 			o.SkipValidation = true
 		}
-	}, loader.WithDiscardEnvFiles)
-	if err != nil {
-		return nil, src.locate(err)
-	}
-	return project, nil
+	}, loader.WithDiscardEnvFiles}
 }
 
 // castPatterns are the entries of compose-go's table of values it casts from strings after interpolation

@@ -17,10 +17,12 @@ import (
 // is given only those variables, so that what it sees and what the key holds are the same. Variables read by
 // the conversion alone (the `environment:` sources of secrets and configs, the `file:` sources) do not enter
 // it: SPIRE_NODE_CA, read from the Swarm after the first load, reuses the first parse. Every load gets its own
-// deep copy. A nil *ParseCache parses every time.
+// deep copy. A nil *ParseCache parses every time. With KeepModels, a parse starts from compose-go's model kept by
+// an earlier process, when it has one for the same key (see Models).
 type ParseCache struct {
 	mu     sync.Mutex
 	parsed map[string]*parseResult
+	models Models
 }
 
 // parseResult is one parse, made once however many loads ask for it at the same time.
@@ -32,6 +34,9 @@ type parseResult struct {
 
 // NewParseCache returns an empty cache, for the loads of one run.
 func NewParseCache() *ParseCache { return &ParseCache{parsed: map[string]*parseResult{}} }
+
+// KeepModels makes the cache's parses of embedded files start from the models m keeps, and keep theirs there.
+func (c *ParseCache) KeepModels(m Models) { c.models = m }
 
 // Parses is the number of parses made (each once, whatever the number of loads).
 func (c *ParseCache) Parses() int {
@@ -63,7 +68,13 @@ func (c *ParseCache) project(ctx context.Context, ns string, src *source, vars m
 		c.parsed[key.String()] = r
 	}
 	c.mu.Unlock()
-	r.once.Do(func() { r.project, r.err = compose(ctx, ns, src, env) })
+	r.once.Do(func() {
+		if c.models != nil && src.embedded {
+			r.project, r.err = composeKept(ctx, ns, src, env, c.models)
+		} else {
+			r.project, r.err = compose(ctx, ns, src, env)
+		}
+	})
 	if r.err != nil {
 		return nil, r.err
 	}

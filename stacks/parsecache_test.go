@@ -76,6 +76,45 @@ func TestParseCacheChangesNothingLoaded(t *testing.T) {
 	cache := NewParseCache()
 	vars := fullVars()
 	vars["ZB_ENDPOINT_MODE"], vars["ZITI_CTRL_PUBLISHED_PORT"], vars["UNUSED"] = "dnsrr", "21280", "x"
+	eachLoad(vars, func(name string, o Options) {
+		want, err := Load(ctx, name, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Parsed = cache
+		for range 2 {
+			got, err := Load(ctx, name, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dump(got) != dump(want) {
+				t.Errorf("%s (%+v): the cached load differs:\n%s\n%s", name, o.ExternalKeycloak, dump(got), dump(want))
+			}
+		}
+		o.Parsed = nil
+		src := &source{file: File(name)}
+		if src.content, err = files.ReadFile(src.file); err != nil {
+			t.Fatal(err)
+		}
+		all := maps.Clone(vars)
+		maps.Copy(all, o.Names.vars())
+		full, err := compose(ctx, o.Names[name], src, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		given, err := (*ParseCache)(nil).project(ctx, o.Names[name], src, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dump(full) != dump(given) {
+			t.Errorf("%s: parsed with the variables it reads, not as parsed with all", name)
+		}
+	})
+}
+
+// eachLoad calls f with each stack and the options of the loads up makes (the Keycloak stack, external, apart),
+// then each stack as loaded first again.
+func eachLoad(vars map[string]string, f func(name string, o Options)) {
 	for _, o := range []Options{
 		{Names: DefaultNames("t-"), Vars: vars},
 		{Names: DefaultNames("t-"), Vars: vars, ExternalKeycloak: true},
@@ -83,40 +122,8 @@ func TestParseCacheChangesNothingLoaded(t *testing.T) {
 		{Names: DefaultNames("t-"), Vars: vars},
 	} {
 		for _, name := range All {
-			if name == Keycloak && o.ExternalKeycloak {
-				continue
-			}
-			want, err := Load(ctx, name, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			o.Parsed = cache
-			for range 2 {
-				got, err := Load(ctx, name, o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if dump(got) != dump(want) {
-					t.Errorf("%s (%+v): the cached load differs:\n%s\n%s", name, o.ExternalKeycloak, dump(got), dump(want))
-				}
-			}
-			o.Parsed = nil
-			src := &source{file: File(name)}
-			if src.content, err = files.ReadFile(src.file); err != nil {
-				t.Fatal(err)
-			}
-			all := maps.Clone(vars)
-			maps.Copy(all, o.Names.vars())
-			full, err := compose(ctx, o.Names[name], src, all)
-			if err != nil {
-				t.Fatal(err)
-			}
-			given, err := (*ParseCache)(nil).project(ctx, o.Names[name], src, all)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if dump(full) != dump(given) {
-				t.Errorf("%s: parsed with the variables it reads, not as parsed with all", name)
+			if name != Keycloak || !o.ExternalKeycloak {
+				f(name, o)
 			}
 		}
 	}

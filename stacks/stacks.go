@@ -20,6 +20,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 //go:embed *.yml config
@@ -71,8 +72,14 @@ func (n Names) vars() map[string]string {
 }
 
 // Variables lists the variables the stack files and their configs read (${NAME…}), sorted; the ZB_STACK_*
-// variables are set by Load from the stack names.
+// variables are set by Load from the stack names. The caller may change the list.
 func Variables() ([]string, error) {
+	vs, err := variables()
+	return slices.Clone(vs), err
+}
+
+// variables is Variables, read once a process: the embedded files never change.
+var variables = sync.OnceValues(func() ([]string, error) {
 	seen := map[string]bool{}
 	var walk func(dir string) error
 	walk = func(dir string) error {
@@ -124,7 +131,7 @@ func Variables() ([]string, error) {
 	}
 	sort.Strings(out)
 	return slices.Compact(out), nil
-}
+})
 
 // Stack is one stack file converted to Swarm objects: what `docker stack deploy` would create.
 type Stack struct {

@@ -111,10 +111,11 @@ func HandOverLock(log *slog.Logger) func(context.Context) error {
 }
 
 // Steps returns a command.Builder of docker/reachable followed by the steps more makes from the stack steps'
-// configuration (its Engine is the client docker/reachable made).
-func Steps(sc *config.Stack, o *StackOptions, rerun []string, more func(cfg stack.Config) []steps.Step) command.Builder {
+// configuration (its Engine is the client docker/reachable made). seen, when set, is the engine's Swarm state as
+// the run has read it already (up's preflight): docker/reachable reports it instead of reading it again.
+func Steps(sc *config.Stack, o *StackOptions, rerun []string, seen *docker.SwarmInfo, more func(cfg stack.Config) []steps.Step) command.Builder {
 	return func(counter *calls.Counter, progress wait.Progress) ([]steps.Step, func(), error) {
-		sys, reachable := app.DockerStep(DockerConfig(sc), counter, progress)
+		sys, reachable := app.DockerStep(DockerConfig(sc), counter, progress, seen)
 		cfg := stack.Config{Engine: func() stack.Engine { return sys.Docker }, Timeout: o.Timeout, Progress: progress, Rerun: rerun}
 		return append([]steps.Step{reachable}, more(cfg)...), sys.Close, nil
 	}

@@ -121,7 +121,17 @@ func (d *DevDigests) Save() error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(d.path), "."+DigestsFile+".*")
+	if err := replaceFile(d.path, b); err != nil {
+		return err
+	}
+	d.changed = false
+	return nil
+}
+
+// replaceFile writes b to path (mode 0600) through a temporary file renamed over it: a reader sees the old
+// file or the new one, whole.
+func replaceFile(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
@@ -133,9 +143,5 @@ func (d *DevDigests) Save() error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), d.path); err != nil {
-		return err
-	}
-	d.changed = false
-	return nil
+	return os.Rename(tmp.Name(), path)
 }

@@ -49,6 +49,41 @@ func StartPreflight(ctx context.Context, sc *config.Stack) (*Preflight, error) {
 	return p, nil
 }
 
+// Facts reads what f needs from the Swarm for up (see SwarmFacts.Fetch) from what the preflight reads, which it
+// waits for: the engine's Swarm state and the SPIRE stack's services from the preflight's, and the Swarm's root CA
+// by the preflight's client. Call it before Check (which closes that client).
+func (p *Preflight) Facts(ctx context.Context, f SwarmFacts, spireNamespace string) (FoundFacts, error) {
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return FoundFacts{}, ctx.Err()
+	}
+	if p.err != nil {
+		return FoundFacts{}, exitcode.With(exitcode.For(p.err), p.err)
+	}
+	if err := p.obs.Swarm().RequireManager(p.target.Where); err != nil {
+		return FoundFacts{}, exitcode.With(exitcode.For(err), err)
+	}
+	found := FoundFacts{f: f, spire: spireNamespace}
+	if f.Datastore {
+		found.server, _ = p.obs.Services(ctx, spireNamespace)
+	}
+	if !f.NodeCA {
+		return found, nil
+	}
+	err := wait.For(ctx, wait.Target{What: "the Swarm's root CA", Where: p.target.Where, Deadline: p.target.Deadline}, func(ctx context.Context) (err error) {
+		found.ca, err = p.d.SwarmRootCA(ctx)
+		return err
+	})
+	if err != nil {
+		return FoundFacts{}, exitcode.With(exitcode.For(err), err)
+	}
+	return found, nil
+}
+
+// Observed is what the preflight read of the engine (after Check): its Swarm state and services.
+func (p *Preflight) Observed() preflight.Observed { return p.obs }
+
 // Stop ends the reads (when up fails before its checks) and closes the client.
 func (p *Preflight) Stop() {
 	p.cancel()

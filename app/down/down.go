@@ -58,7 +58,7 @@ func Run(ctx context.Context, c *command.CLI, opts *Options) error {
 	}
 	return deploy.UnderLock(ctx, c, sc, mode, func(ctx context.Context) error {
 		defer c.LiveView("down")()
-		return c.Exec(ctx, mode, deploy.Steps(sc, o, nil, func(cfg stack.Config) []steps.Step {
+		return c.Exec(ctx, mode, deploy.Steps(sc, o, nil, nil, func(cfg stack.Config) []steps.Step {
 			// volumes=false: the stack steps would remove this node's volumes while a plain container of
 			// the stacks (a per-node SPIRE agent) still holds one; nodesStep removes the containers first,
 			// then the volumes, on every node

@@ -28,7 +28,7 @@ func Stacks(ctx context.Context, c *command.CLI, o *deploy.StackOptions) error {
 	if err != nil {
 		return err
 	}
-	return c.Exec(ctx, steps.PlanOnly, deploy.Steps(sc, o, nil, func(cfg stack.Config) []steps.Step {
+	return c.Exec(ctx, steps.PlanOnly, deploy.Steps(sc, o, nil, nil, func(cfg stack.Config) []steps.Step {
 		return []steps.Step{stack.StatusStep(func() stack.StatusEngine { return cfg.Engine() }, app.DockerReachable, status.Namespaces(o.Prefix)...)}
 	}))
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/command"
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/deploy"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/preflight"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/stack"
@@ -53,13 +55,14 @@ func Run(ctx context.Context, c *command.CLI, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if err := r.loadStacks(ctx); err != nil {
+	if err := r.loadStacks(ctx, pre); err != nil {
 		pre.Stop()
 		return err
 	}
 	if err := pre.Check(ctx, c, r.sc, r.loaded); err != nil {
 		return err
 	}
+	r.seen = pre.Observed()
 	err = r.deploy(ctx)
 	if err == nil && !r.o.DryRun && c.Output == "text" && slices.Contains(r.names, stacks.OpenZiti) {
 		deploy.WriteSummary(c.Stdout, r.sc.Vars, r.sc.Docker.Host, deploy.SummaryStateDir(&opts.Dev))
@@ -78,6 +81,7 @@ type run struct {
 	parsed  *stacks.ParseCache
 	digests *deploy.DevDigests // --dev: the digits of secrets' names kept in the state directory
 	loaded  []*stacks.Stack    // the stacks of names, loaded with sc.Vars
+	seen    preflight.Observed // the engine's Swarm state and services as the preflight read them
 	again   []string           // job services run again although unchanged
 }
 
@@ -95,6 +99,11 @@ func (r *run) configure() error {
 		if r.digests, err = deploy.OpenDevDigests(r.opts.Dev.Dir(), defaults); err != nil {
 			return exitcode.With(exitcode.InvalidConfig, err)
 		}
+		models, err := deploy.OpenDevModels(r.opts.Dev.Dir())
+		if err != nil {
+			return exitcode.With(exitcode.InvalidConfig, err)
+		}
+		r.parsed.KeepModels(models) // the stack files' parses start from those kept by the previous run
 	}
 	if r.sc, err = deploy.LoadStack(r.c, r.o, defaults); err != nil {
 		return err
@@ -117,9 +126,9 @@ func (r *run) configure() error {
 }
 
 // loadStacks loads every stack file first, so that bad input fails before any call; then SPIRE_NODE_CA, unless
-// given, and SPIRE_DATASTORE_SUFFIX are read from the Swarm, and the stacks loaded again with them (each file is
-// parsed once: the second load only converts again).
-func (r *run) loadStacks(ctx context.Context) error {
+// given, and SPIRE_DATASTORE_SUFFIX are read from the Swarm (from what the preflight reads, and the Swarm's root
+// CA), and the stacks loaded again with them (each file is parsed once: the second load only converts again).
+func (r *run) loadStacks(ctx context.Context, pre *deploy.Preflight) error {
 	facts := deploy.SwarmFacts{NodeCA: r.sc.Vars["SPIRE_NODE_CA"] == "", Datastore: r.sc.Vars["SPIRE_DATASTORE_SUFFIX"] == "" && slices.Contains(r.names, stacks.Spire)}
 	if facts.NodeCA {
 		r.sc.Vars["SPIRE_NODE_CA"] = "(read from the Swarm)"
@@ -138,7 +147,7 @@ func (r *run) loadStacks(ctx context.Context) error {
 	)
 	go func() {
 		defer close(read)
-		found, ferr = facts.Fetch(fctx, r.sc, stacks.DefaultNames(r.o.Prefix)[stacks.Spire])
+		found, ferr = pre.Facts(fctx, facts, stacks.DefaultNames(r.o.Prefix)[stacks.Spire])
 	}()
 	if err := r.load(ctx); err != nil {
 		cancel()
@@ -203,7 +212,7 @@ func (r *run) deploy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return upOrUpgrade(ctx, r.c, r.sc, r.o, r.opts.WithoutSnapshot, r.loaded, func(ctx context.Context, vars map[string]string, rerunJob bool) error {
+	return upOrUpgrade(ctx, r.c, r.sc, r.o, r.opts.WithoutSnapshot, r.loaded, r.seen, func(ctx context.Context, vars map[string]string, rerunJob bool) error {
 		if maps.Copy(r.sc.Vars, vars); rerunJob {
 			r.again = []string{stacks.BootstrapService}
 		}
@@ -212,13 +221,18 @@ func (r *run) deploy(ctx context.Context) error {
 				return err
 			}
 		}
-		return deploy.UnderLock(ctx, r.c, r.sc, r.mode(), func(ctx context.Context) error { return r.deployOnce(ctx, controllerOnly) })
+		var seen *docker.SwarmInfo // docker/reachable reports the preflight's read, unless an upgrade came in between
+		if vars == nil && !rerunJob {
+			info := r.seen.Swarm()
+			seen = &info
+		}
+		return deploy.UnderLock(ctx, r.c, r.sc, r.mode(), func(ctx context.Context) error { return r.deployOnce(ctx, controllerOnly, seen) })
 	})
 }
 
 // deployOnce runs the deploy steps once: the state node, the stacks in their order (the controller alone first
 // on a new Swarm, its CA pinned), and the bootstrap job.
-func (r *run) deployOnce(ctx context.Context, controllerOnly *stacks.Stack) error {
+func (r *run) deployOnce(ctx context.Context, controllerOnly *stacks.Stack, seen *docker.SwarmInfo) error {
 	if r.mode() == steps.Apply {
 		// a restore killed half-way left services scaled to 0: bring them back before the deploy, which would
 		// overwrite the labels that say how
@@ -226,7 +240,7 @@ func (r *run) deployOnce(ctx context.Context, controllerOnly *stacks.Stack) erro
 			return err
 		}
 	}
-	return r.c.Exec(ctx, r.mode(), deploy.Steps(r.sc, r.o, r.again, func(cfg stack.Config) []steps.Step {
+	return r.c.Exec(ctx, r.mode(), deploy.Steps(r.sc, r.o, r.again, seen, func(cfg stack.Config) []steps.Step {
 		cfg.AfterWrites = deploy.HandOverLock(r.c.Log)
 		if r.c.Live != nil {
 			cfg.Watch = r.c.Live.Stack

@@ -36,14 +36,15 @@ type deployFunc func(ctx context.Context, vars map[string]string, rerunJob bool)
 
 // upOrUpgrade is up's deploy, as an upgrade (internal/upgrade) when a stateful server's image changes: the plan is
 // shown (and only shown with --dry-run), a snapshot set taken first by the backup service, the stacks deployed
-// with the bootstrap job run again, the result checked, and everything rolled back on a failure.
-func upOrUpgrade(ctx context.Context, c *command.CLI, sc *config.Stack, o *deploy.StackOptions, withoutSnapshot bool, loaded []*stacks.Stack, run deployFunc) error {
+// with the bootstrap job run again, the result checked, and everything rolled back on a failure. The running
+// images are those of live (the services the preflight read, before the lock as this is).
+func upOrUpgrade(ctx context.Context, c *command.CLI, sc *config.Stack, o *deploy.StackOptions, withoutSnapshot bool, loaded []*stacks.Stack, live docker.ServiceLister, run deployFunc) error {
 	d, err := deploy.Docker(sc)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	plan, err := planUpgrade(ctx, d, loaded)
+	plan, err := planUpgrade(ctx, live, loaded)
 	var ref *upgrade.Refused
 	switch {
 	case errors.As(err, &ref):
@@ -108,7 +109,7 @@ func upgradeSummary(p upgrade.Plan) []string {
 }
 
 // planUpgrade compares the stateful servers' running images with those of the loaded stacks.
-func planUpgrade(ctx context.Context, c *docker.Client, loaded []*stacks.Stack) (upgrade.Plan, error) {
+func planUpgrade(ctx context.Context, c docker.ServiceLister, loaded []*stacks.Stack) (upgrade.Plan, error) {
 	var running []upgrade.Running
 	namespaces := make([]string, len(loaded))
 	for i, st := range loaded {

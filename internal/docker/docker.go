@@ -113,11 +113,16 @@ func (c *Client) RequireManager(ctx context.Context) (SwarmInfo, error) {
 	if err != nil {
 		return s, err
 	}
+	return s, s.RequireManager(c.host)
+}
+
+// RequireManager returns an error unless s is the state of an active Swarm manager (the engine at host).
+func (s SwarmInfo) RequireManager(host string) error {
 	if s.NodeState != "active" || !s.Manager {
-		return s, fmt.Errorf("docker %s at %s is %w (node state %q, manager %v): run `docker swarm init` or point DOCKER_HOST at a manager",
-			s.ServerVersion, c.host, ErrNotManager, s.NodeState, s.Manager)
+		return fmt.Errorf("docker %s at %s is %w (node state %q, manager %v): run `docker swarm init` or point DOCKER_HOST at a manager",
+			s.ServerVersion, host, ErrNotManager, s.NodeState, s.Manager)
 	}
-	return s, nil
+	return nil
 }
 
 // Describe renders SwarmInfo for a report.

@@ -83,6 +83,21 @@ type Observed struct {
 	live  []swarm.Service
 }
 
+// Swarm is the engine's Swarm state, as Observe read it.
+func (o Observed) Swarm() docker.SwarmInfo { return o.info }
+
+// Services are the services Observe read of the stack namespace (the label docker.NamespaceLabel), as the engine
+// lists them with that filter (a docker.ServiceLister that reads nothing more).
+func (o Observed) Services(_ context.Context, namespace string) ([]swarm.Service, error) {
+	var out []swarm.Service
+	for _, s := range o.live {
+		if s.Spec.Labels[docker.NamespaceLabel] == namespace {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
 // Observe reads the engine's Swarm state, nodes and services, at once. On an engine that is not a Swarm manager
 // only the state is kept (the others fail there; CheckObserved says why).
 func Observe(ctx context.Context, e Engine) (Observed, error) {

@@ -139,7 +139,9 @@ func echo(in <-chan struct{}, lags []time.Duration, after func(time.Duration, fu
 	return out
 }
 
-// nodeNames returns a function from node ID to hostname, read once from engines that list nodes; nil otherwise.
+// nodeNames returns a function from node ID to hostname, read once from engines that list nodes (while the
+// caller reads on: the function waits for the read when first called; "" for every node if it failed); nil
+// otherwise.
 func nodeNames(ctx context.Context, e Engine) func(string) string {
 	ne, ok := e.(interface {
 		Nodes(ctx context.Context) ([]docker.Node, error)
@@ -147,15 +149,22 @@ func nodeNames(ctx context.Context, e Engine) func(string) string {
 	if !ok {
 		return nil
 	}
-	nodes, err := ne.Nodes(ctx)
-	if err != nil {
-		return nil
-	}
 	names := map[string]string{}
-	for _, n := range nodes {
-		names[n.ID] = n.Hostname
+	read := make(chan struct{})
+	go func() { // while the first check reads the services and their tasks
+		defer close(read)
+		nodes, err := ne.Nodes(ctx)
+		if err != nil {
+			return // every name "": the IDs are shown
+		}
+		for _, n := range nodes {
+			names[n.ID] = n.Hostname
+		}
+	}()
+	return func(id string) string {
+		<-read
+		return names[id]
 	}
-	return func(id string) string { return names[id] }
 }
 
 // addTaskOutput adds to the problem of each service that did not converge the last lines its latest finished

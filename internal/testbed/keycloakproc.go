@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
-	"strings"
 )
 
 // KeycloakProcess is how to run a private Keycloak of the cached distribution: the command, the environment
@@ -15,8 +15,9 @@ import (
 type KeycloakProcess struct {
 	KeycloakInfo          // URL, admin user and password, Home
 	Command      []string // kc.sh start --optimized …
-	Env          []string
-	HealthURL    string // the management interface's readiness endpoint
+	Env          []string // serverEnv, then the administrator's (setEnv)
+	HealthURL    string   // the management interface's readiness endpoint
+	serverEnv    []string // database, health, heap
 }
 
 // PrepareKeycloak copies the cached Keycloak distribution, built for PostgreSQL (scripts/build-servers.sh
@@ -47,33 +48,27 @@ func PrepareKeycloak(ctx context.Context, dir string, pg PostgresInfo, httpPort,
 			"--http-host", "127.0.0.1", "--http-port", strconv.Itoa(httpPort), "--http-management-port", strconv.Itoa(mgmtPort)},
 		HealthURL: fmt.Sprintf("http://127.0.0.1:%d/health/ready", mgmtPort),
 	}
-	k.Env = []string{
-		"KC_BOOTSTRAP_ADMIN_USERNAME=" + k.AdminUser, "KC_BOOTSTRAP_ADMIN_PASSWORD=" + k.AdminPassword,
-		// and an admin service account: ziti-bootstrap's faster login (client credentials, no password hash)
-		"KC_BOOTSTRAP_ADMIN_CLIENT_ID=" + k.AdminClientID, "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET=" + k.AdminClientSecret,
+	k.serverEnv = []string{
 		"KC_DB=postgres", fmt.Sprintf("KC_DB_URL=jdbc:postgresql://%s:%d/%s", pg.Host, pg.Port, pg.Database),
 		"KC_DB_USERNAME=" + pg.User, "KC_DB_PASSWORD=" + pg.Password,
 		"KC_HEALTH_ENABLED=true", "JAVA_OPTS_KC_HEAP=-Xms64m -Xmx" + maxHeap,
 	}
+	k.setEnv()
 	return k, nil
+}
+
+// setEnv sets Env from serverEnv and the administrator Keycloak creates at its first start.
+func (k *KeycloakProcess) setEnv() {
+	k.Env = append(slices.Clone(k.serverEnv),
+		"KC_BOOTSTRAP_ADMIN_USERNAME="+k.AdminUser, "KC_BOOTSTRAP_ADMIN_PASSWORD="+k.AdminPassword,
+		// and an admin service account: ziti-bootstrap's faster login (client credentials, no password hash)
+		"KC_BOOTSTRAP_ADMIN_CLIENT_ID="+k.AdminClientID, "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET="+k.AdminClientSecret)
 }
 
 // keep makes k use prev's administrator and service account (user, password, client id and secret).
 func (k *KeycloakProcess) keep(prev KeycloakInfo) {
 	k.AdminUser, k.AdminPassword, k.AdminClientID, k.AdminClientSecret = prev.AdminUser, prev.AdminPassword, prev.AdminClientID, prev.AdminClientSecret
-	for i, kv := range k.Env {
-		name, _, _ := strings.Cut(kv, "=")
-		switch name {
-		case "KC_BOOTSTRAP_ADMIN_USERNAME":
-			k.Env[i] = name + "=" + k.AdminUser
-		case "KC_BOOTSTRAP_ADMIN_PASSWORD":
-			k.Env[i] = name + "=" + k.AdminPassword
-		case "KC_BOOTSTRAP_ADMIN_CLIENT_ID":
-			k.Env[i] = name + "=" + k.AdminClientID
-		case "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET":
-			k.Env[i] = name + "=" + k.AdminClientSecret
-		}
-	}
+	k.setEnv()
 }
 
 // Ready answers nil once Keycloak is ready (its management interface says so).

@@ -216,7 +216,9 @@ func newDevSystemOn(tb testing.TB, withBackup bool, dockerHost, addr, gateway st
 
 // up is the `up --dev` command line, with more flags.
 func (d *devSystem) up(more ...string) []string {
-	return append(append([]string{"up", "--dev", "--state-dir", d.state}, d.common...), more...)
+	// --timeout 10m: a stack whose servers start slowly on a loaded machine (CI's 2 cores) converges late
+	// rather than not at all; more may set another
+	return append(append([]string{"up", "--dev", "--state-dir", d.state, "--timeout", "10m"}, d.common...), more...)
 }
 
 // leftovers describes what exists of the stacks.

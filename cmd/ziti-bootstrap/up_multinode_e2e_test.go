@@ -30,8 +30,9 @@ import (
 // worker, attests there and logs in again; the stopped node comes back and its agent runs again; `down --volumes`
 // leaves nothing of ours on any engine.
 func TestUpDevSwarm3E2E(t *testing.T) {
-	t.Parallel()              // beside the other Swarm end-to-end tests: each waits for its Swarm's lock, and they mostly wait
-	testbed.LockSideSystem(t) // not beside the compose end-to-end test: both start a whole system
+	t.Parallel() // beside the other Swarm end-to-end tests: each waits for its Swarm's lock, and they mostly wait
+	// not beside the compose end-to-end test: both start a whole system
+	testbed.LockSideSystem(t)
 	bed := testbed.RequireSwarm(t, "swarm3")
 	ctx := testutil.Context(t, 40*time.Minute)
 	mgr := bed.Manager()

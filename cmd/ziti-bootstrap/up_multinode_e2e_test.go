@@ -288,6 +288,15 @@ plugins {
 }
 `
 	}
+	// a fresh directory: an agent keeps its trust bundle in its data_dir, and one left by an earlier run on this
+	// node (another deployment, another root) would be trusted instead of insecure_bootstrap's
+	clean := func() {
+		if out, err := exec.CommandContext(context.WithoutCancel(ctx), "docker", "exec", thief.Container, "rm", "-rf", "/tmp/zb-thief").CombinedOutput(); err != nil {
+			t.Errorf("remove /tmp/zb-thief on %s: %v: %s", thief.Hostname, err, out)
+		}
+	}
+	clean()
+	defer clean()
 	put := func(name, data string) {
 		cmd := exec.CommandContext(ctx, "docker", "exec", "-i", thief.Container, "sh", "-c", "mkdir -p /tmp/zb-thief && cat > /tmp/zb-thief/"+name)
 		cmd.Stdin = strings.NewReader(data)

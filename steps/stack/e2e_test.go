@@ -135,6 +135,17 @@ func newE2E(t *testing.T) *e2e {
 	return e
 }
 
+// keycloakStack gives the Keycloak stack its required variables (random secrets, a certificate of a throwaway CA)
+// and removes the stack when the test ends.
+func (e *e2e) keycloakStack() {
+	t := e.t
+	e.vars["KEYCLOAK_DB_PASSWORD"], e.vars["KEYCLOAK_ADMIN_PASSWORD"] = "db-"+testutil.RandHex(t, 8), "adm-"+testutil.RandHex(t, 8)
+	e.vars["KEYCLOAK_ADMIN_CLIENT_SECRET"] = "admc-" + testutil.RandHex(t, 8)
+	tls := newCert(t, "keycloak", newCert(t, "zbt keycloak ca", nil))
+	e.vars["KEYCLOAK_TLS_CERT"], e.vars["KEYCLOAK_TLS_KEY"] = tls.certPEM, tls.keyPEM
+	t.Cleanup(func() { e.down(stacks.Keycloak) })
+}
+
 // client returns a Docker client counting into counter.
 func (e *e2e) client(counter *calls.Counter) *docker.Client {
 	c, err := docker.New(e.host, counter)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/stack"
@@ -29,12 +28,8 @@ func TestDeployFailFastPortInUseE2E(t *testing.T) {
 	defer l.Close()
 	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 	e.vars["KEYCLOAK_PUBLISHED_PORT"] = port
-	e.vars["KEYCLOAK_DB_PASSWORD"], e.vars["KEYCLOAK_ADMIN_PASSWORD"] = "db-"+testutil.RandHex(t, 8), "adm-"+testutil.RandHex(t, 8)
-	e.vars["KEYCLOAK_ADMIN_CLIENT_SECRET"] = "admc-" + testutil.RandHex(t, 8)
 	e.vars["KEYCLOAK_DB_CONSTRAINT"] = "node.role == manager"
-	tls := newCert(t, "keycloak", newCert(t, "zbt keycloak ca", nil)) // Keycloak never starts here: its port is taken
-	e.vars["KEYCLOAK_TLS_CERT"], e.vars["KEYCLOAK_TLS_KEY"] = tls.certPEM, tls.keyPEM
-	t.Cleanup(func() { e.down(stacks.Keycloak) })
+	e.keycloakStack() // Keycloak never starts here: its port is taken
 
 	sts := e.load(stacks.Keycloak)
 	t0 := time.Now()

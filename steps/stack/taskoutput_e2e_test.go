@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
-	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/stack"
@@ -19,12 +18,8 @@ func TestNotConvergedSaysWhatTheFailedTaskPrintedE2E(t *testing.T) {
 	e := newE2E(t)
 	images(t, "base")
 	e.vars["KEYCLOAK_IMAGE"] = testbed.SleepImage
-	e.vars["KEYCLOAK_DB_PASSWORD"], e.vars["KEYCLOAK_ADMIN_PASSWORD"] = "db-"+testutil.RandHex(t, 8), "adm-"+testutil.RandHex(t, 8)
-	e.vars["KEYCLOAK_ADMIN_CLIENT_SECRET"] = "admc-" + testutil.RandHex(t, 8)
-	tls := newCert(t, "keycloak", newCert(t, "zbt keycloak ca", nil))
-	e.vars["KEYCLOAK_TLS_CERT"], e.vars["KEYCLOAK_TLS_KEY"] = tls.certPEM, tls.keyPEM
+	e.keycloakStack()
 	e.without = []string{"keycloak-db"} // Keycloak's task fails before it would look for its database
-	t.Cleanup(func() { e.down(stacks.Keycloak) })
 
 	sts := e.load(stacks.Keycloak)
 	rep := e.run(steps.Apply, func(cfg stack.Config) []steps.Step {

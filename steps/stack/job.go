@@ -206,20 +206,50 @@ func taskOutput(ctx context.Context, e Engine, svc swarm.Service) string {
 		if t.Status.State != swarm.TaskStateFailed && (!job || t.Status.State != swarm.TaskStateComplete) {
 			continue
 		}
-		out, errs, err := r.TaskLogs(ctx, t.ID, 8)
+		out, errs, err := r.TaskLogs(ctx, t.ID, outputScan)
 		if err != nil {
 			return ""
 		}
-		var lines []string
-		for _, l := range strings.Split(strings.TrimSpace(errs+"\n"+out), "\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				lines = append(lines, l)
-			}
-		}
+		lines := telling(errs+"\n"+out, outputTail)
 		if len(lines) == 0 {
 			return ""
 		}
 		return fmt.Sprintf("output of task %s: %s", docker.ShortID(t.ID), strings.Join(lines, " ⏎ "))
 	}
 	return ""
+}
+
+// outputScan lines of a failed task are read; outputTail of them end the error, after the first that names a
+// cause if it is earlier.
+const (
+	outputScan = 200
+	outputTail = 8
+)
+
+// causePrefixes start the line that says why a program stopped: a Go panic or fatal error (whose stack trace fills
+// the last lines), or an error a program or script printed.
+var causePrefixes = []string{"panic:", "fatal error:", "error:", "error ", "fatal:", "level=error", "level=fatal"}
+
+// telling returns the last tail non-blank lines of out, preceded by the first line that names a cause when that
+// line is earlier (a panic's message sits above its stack trace) followed by "…".
+func telling(out string, tail int) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) <= tail {
+		return lines
+	}
+	last := lines[len(lines)-tail:]
+	for _, l := range lines[:len(lines)-tail] {
+		low := strings.ToLower(l)
+		for _, p := range causePrefixes {
+			if strings.HasPrefix(low, p) {
+				return append([]string{l, "…"}, last...)
+			}
+		}
+	}
+	return last
 }

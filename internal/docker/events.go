@@ -69,10 +69,12 @@ func (c *Client) ContainerEvents(ctx context.Context, name string, actions ...st
 	return out, outErr
 }
 
-// StackEvents sends a value whenever a container or service of stack namespace has an event (a task's container
-// created, started, died, became healthy; a service updated), until ctx ends or the stream breaks (then the
-// channel closes). A reader that is busy misses nothing it needs: one pending value stands for any number of
-// events. Only the containers of this engine's node are seen; callers poll too.
+// StackEvents sends a value whenever a container or service of stack namespace has an event that can change a
+// task's state (a task's container created, started, died, became healthy or unhealthy; a service updated), until
+// ctx ends or the stream breaks (then the channel closes). A health check's own runs (exec_create, exec_start,
+// exec_die: one set every few seconds per container) are not sent: they change nothing a waiter reads, and woke
+// it several times a second. A reader that is busy misses nothing it needs: one pending value stands for any
+// number of events. Only the containers of this engine's node are seen; callers poll too.
 func (c *Client) StackEvents(ctx context.Context, namespace string) <-chan struct{} {
 	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("type", string(events.ServiceEventType)))
 	msgs, errs := c.api.Events(ctx, events.ListOptions{Filters: f})
@@ -83,7 +85,7 @@ func (c *Client) StackEvents(ctx context.Context, namespace string) <-chan struc
 			select {
 			case m := <-msgs:
 				a := m.Actor.Attributes
-				if a[NamespaceLabel] != namespace && !strings.HasPrefix(a["name"], namespace+"_") {
+				if a[NamespaceLabel] != namespace && !strings.HasPrefix(a["name"], namespace+"_") || !changesTask(m) {
 					continue
 				}
 				select {
@@ -98,4 +100,18 @@ func (c *Client) StackEvents(ctx context.Context, namespace string) <-chan struc
 		}
 	}()
 	return out
+}
+
+// changesTask reports whether event m can change the state of a Swarm task: every service event, and the events
+// of a container's life and health; not a health check's exec runs, an attach, a copy or a resize.
+func changesTask(m events.Message) bool {
+	if m.Type != events.ContainerEventType {
+		return true
+	}
+	switch a := string(m.Action); a {
+	case "create", "start", "restart", "die", "kill", "oom", "stop", "destroy", "pause", "unpause":
+		return true
+	default:
+		return strings.HasPrefix(a, "health_status")
+	}
 }

@@ -44,7 +44,8 @@ func Open(ctx context.Context, opts Options) (*workloadapi.X509Source, error) {
 	start := time.Now()
 	wctx, cancel := wait.Within(ctx, opts.Deadline)
 	defer cancel()
-	srcOpts := []workloadapi.X509SourceOption{workloadapi.WithClientOptions(workloadapi.WithAddr(opts.Socket), workloadapi.WithLogger(rec))}
+	srcOpts := []workloadapi.X509SourceOption{workloadapi.WithClientOptions(workloadapi.WithAddr(opts.Socket), workloadapi.WithLogger(rec),
+		workloadapi.WithBackoffStrategy(retries{}))}
 	if !opts.Want.IsZero() {
 		srcOpts = append(srcOpts, workloadapi.WithDefaultX509SVIDPicker(func(svids []*x509svid.SVID) *x509svid.SVID {
 			for _, s := range svids {
@@ -137,6 +138,33 @@ func (r *recorder) count() int {
 	defer r.mu.Unlock()
 	return r.n
 }
+
+// retries is how often a source asks the agent again after a failed read. A workload that starts before its
+// entry exists (the router, the router enrolment service: their entries are registered by the bootstrap job)
+// asks every second for a minute, so it has its SVID within a second of the agent's: go-spiffe's default waits 1,
+// 2, 3, … s, and 6 s had passed between two attempts when the SVID came. The agent is local and its answer cheap.
+// After a minute of failures (an agent down) the wait grows by a second an attempt, up to 30 s, as the default.
+type retries struct{}
+
+func (retries) NewBackoff() workloadapi.Backoff { return &retry{} }
+
+type retry struct{ n int }
+
+const (
+	retryFast  = 60               // attempts at most retryEvery apart
+	retryEvery = time.Second      // their cap; the first waits are 250 ms, 500 ms
+	retryMax   = 30 * time.Second // the cap after them
+)
+
+func (b *retry) Next() time.Duration {
+	b.n++
+	if b.n <= retryFast {
+		return min(retryEvery, 125*time.Millisecond<<min(b.n, 4))
+	}
+	return min(time.Duration(b.n-retryFast)*time.Second, retryMax)
+}
+
+func (b *retry) Reset() { b.n = 0 }
 
 // Certificate is svid as a TLS client or server certificate: the leaf, then the intermediates SPIRE sent.
 func Certificate(svid *x509svid.SVID) tls.Certificate {

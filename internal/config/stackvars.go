@@ -38,6 +38,7 @@ var StackVars = []Var{
 	{Name: "SPIRE_LOG_LEVEL", Default: "INFO", Help: "log level of the SPIRE server and agents"},
 	{Name: "SPIRE_CA_TTL", Default: "24h", Help: "TTL of the SPIRE server's signing CA"},
 	{Name: "SPIRE_X509_SVID_TTL", Default: "1h", Help: "default TTL of X.509 SVIDs"},
+	{Name: "SPIRE_AGENT_SYNC_INTERVAL", Default: "1s", Help: "how often each SPIRE agent asks the server for new and changed entries (SPIRE's experimental sync_interval; its default is 5s): a workload started before its entry exists gets its SVID that much later at most"},
 
 	{Name: "KEYCLOAK_DB_USER", Default: "keycloak", Help: "PostgreSQL user of Keycloak"},
 	{Name: "KEYCLOAK_DB_PASSWORD", Secret: true, SecretName: "keycloak_db_password", Help: "PostgreSQL password of Keycloak"},
@@ -89,6 +90,7 @@ var stackChecks = map[string]func(string) error{
 	"SPIRE_LOG_LEVEL":                oneOf("DEBUG", "INFO", "WARN", "ERROR"),
 	"SPIRE_CA_TTL":                   positiveDuration,
 	"SPIRE_X509_SVID_TTL":            positiveDuration,
+	"SPIRE_AGENT_SYNC_INTERVAL":      positiveDuration,
 	"KEYCLOAK_REALM":                 plainName,
 	"KEYCLOAK_DB_USER":               plainName,
 	"KEYCLOAK_ADMIN_USER":            plainName,

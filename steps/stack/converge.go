@@ -52,7 +52,8 @@ func (e *NotConvergedError) Error() string {
 
 // converge waits until every service of the stack has converged: all tasks of the current spec running (Swarm
 // reports a task with a health check "running" only once healthy), every job run to completion. It checks again
-// at each Docker event of the stack (engines with StackEvents), and at least every few seconds. On failure it
+// at each Docker event of the stack (engines with StackEvents), and at least every 2 s: the events are of this
+// node's containers only, so a task on another node is seen by these checks. On failure it
 // returns a *NotConvergedError naming each service, its task state and the last task error, or, as soon as a
 // task error that will not heal repeats (the fail-fast rule, taskwatch.Rule), a *taskwatch.Failure.
 func (d *Deploy) converge(ctx context.Context, e Engine) error {
@@ -69,7 +70,7 @@ func (d *Deploy) converge(ctx context.Context, e Engine) error {
 		wake = echo(ev.StackEvents(wctx, ns), taskStateLag, func(d time.Duration, f func()) { time.AfterFunc(d, f) })
 	}
 	err := wait.For(ctx, wait.Target{What: "stack " + ns + " to converge", Where: "Docker Swarm", Deadline: d.cfg.timeout(),
-		Initial: time.Second, Max: 5 * time.Second, Progress: d.cfg.Progress, Wake: wake}, func(ctx context.Context) error {
+		Initial: time.Second, Max: 2 * time.Second, Progress: d.cfg.Progress, Wake: wake}, func(ctx context.Context) error {
 		states, permanent, err := d.check(ctx, e, rule, t0)
 		if err != nil {
 			var f *taskwatch.Failure

@@ -1,11 +1,13 @@
 package keycloakrealm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
@@ -110,13 +112,15 @@ func observe(ctx context.Context, api API, d Declaration) (observed, error) {
 		return o, err
 	}
 	o.realm = realm
-	// The user profile declares the custom attributes, or Keycloak drops them.
-	if len(d.profileAttributes()) > 0 {
-		if o.profile, err = api.UserProfileAttributes(ctx, d.Realm); err != nil {
-			return o, err
-		}
+	// The user profile and the clients are read at once: independent reads, one round trip less.
+	var profileErr, clientsErr error
+	var wg sync.WaitGroup
+	if len(d.profileAttributes()) > 0 { // the user profile declares the custom attributes, or Keycloak drops them
+		wg.Go(func() { o.profile, profileErr = api.UserProfileAttributes(ctx, d.Realm) })
 	}
-	if o.clients, err = api.ListClients(ctx, d.Realm); err != nil {
+	wg.Go(func() { o.clients, clientsErr = api.ListClients(ctx, d.Realm) })
+	wg.Wait()
+	if err := cmp.Or(profileErr, clientsErr); err != nil {
 		return o, err
 	}
 	o.users = map[string]observedUser{}

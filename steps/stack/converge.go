@@ -115,8 +115,12 @@ func (d *Deploy) converge(ctx context.Context, e Engine) error {
 }
 
 // taskStateLag is how long after a container's event (a health check passed, an exit) the manager has usually
-// recorded its task's new state, which is what a check reads: a check at the event may still see the old one.
-var taskStateLag = []time.Duration{300 * time.Millisecond, time.Second}
+// recorded its task's new state, which is what a check reads: a check at the event may still see the old one. The
+// manager's dispatcher writes the task states its agents report in batches, at least every 100 ms (swarmkit's
+// maxBatchInterval; measured on Engine 20.10: a health_status event to its task "running" in the API 18-97 ms),
+// so the first check after the event comes just after that, the others for a loaded machine. Every stage gated on
+// a health (the bootstrap job on the last one) starts that much after the health check passed.
+var taskStateLag = []time.Duration{120 * time.Millisecond, 300 * time.Millisecond, time.Second}
 
 // echo passes on every signal of in at once and again after each of lags, timed by after (time.AfterFunc's
 // shape; a signal pending is not doubled). It is never closed: once in is, it only stays quiet (as a closed wake

@@ -716,8 +716,19 @@ func launcherDockerOnlyThroughProxy(t testing.TB, c *docker.Client, ns, evil str
 	if _, err := via.InspectContainer(ctx, ns+"_spire-agent"); err != nil {
 		t.Errorf("inspect the agent through the launcher's proxy: %v", err)
 	}
-	if o, e, err := c.ContainerLogs(ctx, proxy.ID); err != nil || !strings.Contains(o+e, "socket proxy: refused") {
-		t.Errorf("the launcher's proxy's log does not show the refusals (%v):\n%s%s", err, o, e)
+	// the proxy answered the refusals already; its log line reaches the container's log a moment later (the
+	// Engine copies a container's output asynchronously: on a loaded machine the read came first once)
+	var logs string
+	var err error
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		var o, e string
+		o, e, err = c.ContainerLogs(ctx, proxy.ID)
+		if logs = o + e; err == nil && strings.Contains(logs, "socket proxy: refused") || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || !strings.Contains(logs, "socket proxy: refused") {
+		t.Errorf("the launcher's proxy's log does not show the refusals within a minute (%v):\n%s", err, logs)
 	}
 }
 

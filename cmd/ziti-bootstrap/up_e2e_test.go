@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -719,16 +720,16 @@ func launcherDockerOnlyThroughProxy(t testing.TB, c *docker.Client, ns, evil str
 	// the proxy answered the refusals already; its log line reaches the container's log a moment later (the
 	// Engine copies a container's output asynchronously: on a loaded machine the read came first once)
 	var logs string
-	var err error
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		var o, e string
-		o, e, err = c.ContainerLogs(ctx, proxy.ID)
-		if logs = o + e; err == nil && strings.Contains(logs, "socket proxy: refused") || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil || !strings.Contains(logs, "socket proxy: refused") {
-		t.Errorf("the launcher's proxy's log does not show the refusals within a minute (%v):\n%s", err, logs)
+	err := wait.For(ctx, wait.Target{What: "the refusals in the launcher's proxy's log", Where: proxy.ID, Deadline: time.Minute},
+		func(ctx context.Context) error {
+			o, e, err := c.ContainerLogs(ctx, proxy.ID)
+			if logs = o + e; err == nil && !strings.Contains(logs, "socket proxy: refused") {
+				err = errors.New(`no line "socket proxy: refused"`)
+			}
+			return err
+		})
+	if err != nil {
+		t.Errorf("the launcher's proxy's log does not show the refusals: %v\n%s", err, logs)
 	}
 }
 

@@ -42,6 +42,12 @@ func TestKeycloakAdminServiceAccountIsASecret(t *testing.T) {
 		!strings.Contains(entry, "export KC_DB_PASSWORD KC_BOOTSTRAP_ADMIN_PASSWORD KC_BOOTSTRAP_ADMIN_CLIENT_SECRET") {
 		t.Errorf("Keycloak's entrypoint does not export KC_BOOTSTRAP_ADMIN_CLIENT_SECRET from %s: %s", file, entry)
 	}
+	// its health check warms the job's path with the same service account (stacks/keycloak.yml): it reads the
+	// secret in the container, where Keycloak's entrypoint reads it
+	if check := strings.Join(kc.Healthcheck.Test, " "); !strings.Contains(check, "$(< "+file+")") ||
+		!strings.Contains(check, "client_id=$id") {
+		t.Errorf("Keycloak's health check does not log in with the service account whose secret it reads from %s: %s", file, check)
+	}
 	oz := load(t, OpenZiti, vars)
 	for name, cs := range map[string]*swarm.ContainerSpec{"keycloak": kc,
 		"bootstrap": service(t, oz, "bootstrap").TaskTemplate.ContainerSpec, "converge": service(t, oz, "converge").TaskTemplate.ContainerSpec} {
@@ -53,7 +59,11 @@ func TestKeycloakAdminServiceAccountIsASecret(t *testing.T) {
 		if name != "keycloak" && !slices.Contains(cs.Env, "KEYCLOAK_ADMIN_CLIENT_ID=zb-admin") {
 			t.Errorf("%s's environment lacks KEYCLOAK_ADMIN_CLIENT_ID=zb-admin: %v", name, cs.Env)
 		}
-		for _, s := range slices.Concat(cs.Env, cs.Args, cs.Command) {
+		var check []string
+		if cs.Healthcheck != nil {
+			check = cs.Healthcheck.Test
+		}
+		for _, s := range slices.Concat(cs.Env, cs.Args, cs.Command, check) {
 			if strings.Contains(s, vars["KEYCLOAK_ADMIN_CLIENT_SECRET"]) {
 				t.Errorf("%s shows the service account's secret in %q", name, s)
 			}

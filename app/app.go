@@ -62,6 +62,9 @@ const (
 	DockerReachable   = reach.Docker
 )
 
+// RealmVars names the variables of the realm's declaration (RealmDeclaration) in its problems.
+const RealmVars = "KEYCLOAK_REALM/KEYCLOAK_CLIENT_ID/KEYCLOAK_REDIRECT_URIS/ZITI_OIDC_*"
+
 // Steps returns the systems of a run and its steps, in order. progress is told about every failed wait attempt.
 // Declarations are validated here, before any call; every problem found is reported in one invalid-configuration
 // error.
@@ -73,15 +76,8 @@ func Steps(cfg *config.Config, counter *calls.Counter, progress wait.Progress) (
 		AdminClientSecret: cfg.Keycloak.AdminClientSecret, CAFile: cfg.Keycloak.CAFile, Counter: counter})
 	problems.add("KEYCLOAK_URL", err)
 	sys.Keycloak = kc
-	realm, err := keycloakrealm.New(kc, keycloakrealm.Declaration{
-		Realm:         cfg.Keycloak.Realm,
-		Public:        keycloakrealm.PublicClient{ClientID: cfg.OIDC.ClientID, RedirectURIs: cfg.OIDC.RedirectURIs},
-		Audience:      cfg.OIDC.Audience,
-		IdentityClaim: cfg.OIDC.Claim,
-		Confidential:  confidentialClient(cfg.OIDC),
-		DevUsers:      devUsers(cfg.OIDC),
-	})
-	problems.add("KEYCLOAK_REALM/KEYCLOAK_CLIENT_ID/KEYCLOAK_REDIRECT_URIS/ZITI_OIDC_*", err)
+	realm, err := keycloakrealm.New(kc, RealmDeclaration(cfg))
+	problems.add(RealmVars, err)
 	sp, err := spire.Dial(context.Background(), cfg.Spire.Socket, counter)
 	problems.add("SPIRE_SERVER_ADDRESS", err)
 	sys.Spire = sp

@@ -5,6 +5,20 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps/keycloakrealm"
 )
 
+// RealmDeclaration is the realm of cfg that the keycloak/realm step converges: the realm, its public client (with
+// the audience and identity-claim mappers), the confidential client and development users when configured. Up
+// renders the realm file Keycloak imports at its first start from it too (keycloakrealm.ImportFile).
+func RealmDeclaration(cfg *config.Config) keycloakrealm.Declaration {
+	return keycloakrealm.Declaration{
+		Realm:         cfg.Keycloak.Realm,
+		Public:        keycloakrealm.PublicClient{ClientID: cfg.OIDC.ClientID, RedirectURIs: cfg.OIDC.RedirectURIs},
+		Audience:      cfg.OIDC.Audience,
+		IdentityClaim: cfg.OIDC.Claim,
+		Confidential:  confidentialClient(cfg.OIDC),
+		DevUsers:      devUsers(cfg.OIDC),
+	}
+}
+
 // confidentialClient is the realm's confidential client of KEYCLOAK_CONFIDENTIAL_CLIENT_ID (client credentials
 // grant), nil when none is configured.
 func confidentialClient(c config.OIDC) *keycloakrealm.ConfidentialClient {

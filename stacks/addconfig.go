@@ -16,14 +16,36 @@ import (
 // the controller's pinned CA to every service that calls the controller. Several services may share one key
 // when they are given the same data.
 func (st *Stack) AddConfig(service, key, target, env string, data []byte) error {
+	obj, err := newObject(st.Namespace, key, data, nil, false, nil)
+	if err != nil {
+		return fmt.Errorf("config %s of stack %s: %w", key, st.Name, err)
+	}
+	return st.addConfig(service, obj, target, env)
+}
+
+// AddSeedConfig is AddConfig for a file that seeds a server's first start only: the config is named
+// <namespace>_<key>, without a hash of data, so it is created when missing and never replaced. A later change
+// of data changes neither the config nor the service's spec (which would restart the service for a file it no
+// longer reads); whatever the file seeded is kept up to date by other means. up ships Keycloak's realm import
+// file so.
+func (st *Stack) AddSeedConfig(service, key, target, env string, data []byte) error {
+	obj, err := newObject(st.Namespace, key, data, map[string]string{LabelSeed: "true"}, false, nil)
+	if err != nil {
+		return fmt.Errorf("config %s of stack %s: %w", key, st.Name, err)
+	}
+	if obj.Name = st.Namespace + "_" + key; len(obj.Name) > MaxObjectName {
+		return fmt.Errorf("config %s of stack %s: name %s is longer than Swarm's %d characters", key, st.Name, obj.Name, MaxObjectName)
+	}
+	return st.addConfig(service, obj, target, env)
+}
+
+// addConfig mounts the config obj in the service with compose key service at target, and sets env=target.
+func (st *Stack) addConfig(service string, obj Object, target, env string) error {
+	key := obj.Key
 	name := st.Namespace + "_" + service
 	i := slices.IndexFunc(st.Services, func(s Service) bool { return s.Spec.Name == name })
 	if i < 0 {
 		return fmt.Errorf("stack %s has no service %s", st.Name, service)
-	}
-	obj, err := newObject(st.Namespace, key, data, nil, false, nil)
-	if err != nil {
-		return fmt.Errorf("config %s of stack %s: %w", key, st.Name, err)
 	}
 	shared := false
 	if j := slices.IndexFunc(st.Configs, func(o Object) bool { return o.Key == key }); j >= 0 {

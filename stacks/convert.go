@@ -62,8 +62,8 @@ func (c *converter) labels(extra map[string]string) map[string]string {
 	return out
 }
 
-// maxObjectName is Swarm's limit for names of secrets, configs and services.
-const maxObjectName = 64
+// MaxObjectName is Swarm's limit for names of secrets, configs and services.
+const MaxObjectName = 64
 
 func (c *converter) convert() *Stack {
 	p := c.project
@@ -180,8 +180,8 @@ func (c *converter) object(kind, key string, o types.FileObjectConfig) (Object, 
 // secret's digits may come from digests (nil: none).
 func newObject(ns, key string, data []byte, labels map[string]string, secret bool, digests SecretDigests) (Object, error) {
 	name := ns + "_" + key + "_" + dataHash(ns, key, data, secret, digests)
-	if len(name) > maxObjectName {
-		return Object{}, fmt.Errorf("name %s is longer than Swarm's %d characters: use a shorter key or stack name", name, maxObjectName)
+	if len(name) > MaxObjectName {
+		return Object{}, fmt.Errorf("name %s is longer than Swarm's %d characters: use a shorter key or stack name", name, MaxObjectName)
 	}
 	lbl := map[string]string{}
 	for k, v := range labels {
@@ -306,8 +306,8 @@ func (c *converter) service(s types.ServiceConfig, st *Stack, secrets, configs m
 		deploy = *s.Deploy
 	}
 	name := c.scope(s.Name)
-	if len(name) > maxObjectName {
-		c.fail(at, "service name %s is longer than Swarm's %d characters", name, maxObjectName)
+	if len(name) > MaxObjectName {
+		c.fail(at, "service name %s is longer than Swarm's %d characters", name, MaxObjectName)
 	}
 
 	mode, err := convertMode(deploy.Mode, deploy.Replicas)

@@ -48,6 +48,9 @@ const (
 	LabelImage     = "com.docker.stack.image"
 	// LabelKey names the compose key a secret or config was made from (its name also carries a data hash).
 	LabelKey = "org.ziti-bootstrap.key"
+	// LabelSeed marks a config that seeds a server's first start (AddSeedConfig): named without a data hash,
+	// never replaced.
+	LabelSeed = "org.ziti-bootstrap.seed"
 )
 
 // Names maps each stack to its namespace on the Swarm (the name `docker stack ls` shows).

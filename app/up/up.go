@@ -188,7 +188,7 @@ func (r *run) load(ctx context.Context) error {
 	loaded, err := stacks.LoadStacks(ctx, r.names, r.stackOptions())
 	errs := []error{err}
 	for _, st := range loaded {
-		errs = append(errs, deploy.AddJobFiles(st, r.sc.Vars))
+		errs = append(errs, deploy.AddJobFiles(st, r.sc.Vars), deploy.AddRealmSeed(st, r.sc.Vars))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return exitcode.With(exitcode.InvalidConfig, err)

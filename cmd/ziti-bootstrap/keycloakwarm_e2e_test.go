@@ -7,8 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-
-	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 )
 
 // keycloakWarmedBeforeHealthy checks what Keycloak's health check (stacks/keycloak.yml) did before it first said
@@ -19,32 +17,8 @@ import (
 func (d *devSystem) keycloakWarmedBeforeHealthy() {
 	t := d.tb
 	t.Helper()
-	ctx := context.Background()
-	ns := d.names[stacks.Keycloak]
-	svcs, err := d.c.Services(ctx, ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var svcID string
-	for _, s := range svcs {
-		if s.Spec.Name == ns+"_keycloak" {
-			svcID = s.ID
-		}
-	}
-	cs, err := d.c.Containers(ctx, ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var id string
-	for _, c := range cs {
-		if c.ServiceID == svcID && c.State == "running" {
-			id = c.ID
-		}
-	}
-	if svcID == "" || id == "" {
-		t.Fatalf("no running container of %s_keycloak", ns)
-	}
-	res, err := d.c.Exec(ctx, id, []string{"cat", "/tmp/zb-warm"})
+	svcID, id := d.keycloakContainer(context.Background())
+	res, err := d.c.Exec(context.Background(), id, []string{"cat", "/tmp/zb-warm"})
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("Keycloak's health check left no /tmp/zb-warm (it did not warm the server before saying healthy): %v %+v", err, res)
 	}

@@ -392,6 +392,7 @@ func TestUpDevE2E(t *testing.T) {
 		t.Errorf("the bootstrap job did not log in to Keycloak with its service account %s: %v", config.StackAdminClientID, d.notes(rep, jobStep))
 	}
 	d.keycloakWarmedBeforeHealthy()
+	d.realmImported(rep)
 	since, _ := d.sinceHealthy(rep)
 	t.Logf("up --dev from an empty Swarm to 3 stacks healthy and the bootstrap converged: %s, %d mutating call(s); "+
 		"services healthy → bootstrap converged: %s (BenchmarkUpDev measures these)", total.Round(time.Millisecond), rep.MutatingCalls, since)
@@ -447,6 +448,7 @@ func TestUpDevE2E(t *testing.T) {
 
 	d.jobWaitsForTheLock()
 	d.oidcLogin()
+	d.changedRealmKeepsKeycloak(ctx)
 
 	// down --volumes: nothing of ours is left
 	t0 = time.Now()

@@ -214,13 +214,9 @@ func LoadWithout(src Sources, unused ...string) (*Config, error) {
 		c.Keycloak.AdminClientSecret = l.secret("KEYCLOAK_ADMIN_CLIENT_SECRET", true)
 	}
 	c.Keycloak.AdminPassword = l.secret("KEYCLOAK_ADMIN_PASSWORD", c.Keycloak.AdminClientID == "")
-	c.Keycloak.Realm = l.nonEmpty("KEYCLOAK_REALM")
+	l.realm(c)
 	c.Keycloak.CAFile = l.optionalFile("KEYCLOAK_CA_FILE", safefile.MaxValue, "point it at the PEM CA bundle of Keycloak's TLS certificate")
 
-	c.OIDC.ClientID = l.nonEmpty("KEYCLOAK_CLIENT_ID")
-	c.OIDC.RedirectURIs = l.list("KEYCLOAK_REDIRECT_URIS")
-	c.OIDC.Audience = l.nonEmpty("ZITI_OIDC_AUDIENCE")
-	c.OIDC.Claim = l.nonEmpty("ZITI_OIDC_CLAIM")
 	c.OIDC.SignerName = l.nonEmpty("ZITI_JWT_SIGNER_NAME")
 	c.OIDC.AuthPolicyName = l.nonEmpty("ZITI_AUTH_POLICY_NAME")
 	if u := l.url("KEYCLOAK_JWKS_URL", "", false); u != nil {
@@ -416,4 +412,27 @@ func (l *loader) secret(name string, required bool) Secret {
 		l.fail(name, "required; set %s, %s_FILE, or the Docker secret %s (%s)", name, name, meta.SecretName, filepath.Join(dir, meta.SecretName))
 	}
 	return Secret{}
+}
+
+// realm reads what declares the Keycloak realm and its public client: its name, the client, its redirect URIs,
+// the audience and the identity claim its mappers put in tokens.
+func (l *loader) realm(c *Config) {
+	c.Keycloak.Realm = l.nonEmpty("KEYCLOAK_REALM")
+	c.OIDC.ClientID = l.nonEmpty("KEYCLOAK_CLIENT_ID")
+	c.OIDC.RedirectURIs = l.list("KEYCLOAK_REDIRECT_URIS")
+	c.OIDC.Audience = l.nonEmpty("ZITI_OIDC_AUDIENCE")
+	c.OIDC.Claim = l.nonEmpty("ZITI_OIDC_CLAIM")
+}
+
+// StackRealm reads, from stack variables (Stack.Vars), the realm the bootstrap job declares, as Load reads it
+// in the job (the same variables and defaults): Keycloak.Realm and the OIDC client, redirect URIs, audience and
+// claim. The other fields stay zero.
+func StackRealm(vars map[string]string) (*Config, error) {
+	l := newLoader(Sources{Env: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }})
+	c := &Config{}
+	l.realm(c)
+	if err := l.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }

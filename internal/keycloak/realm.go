@@ -130,6 +130,21 @@ func (c *Client) CreateRealm(ctx context.Context, r Realm) error {
 	if err := checkName("realm", r.Name); err != nil {
 		return err
 	}
+	rep := realmRep(r)
+	var used string
+	err := c.authed(ctx, func(tok string) error {
+		used = tok
+		_, err := c.gc.CreateRealm(ctx, tok, rep)
+		return err
+	})
+	if err == nil && c.loggedInByClient() {
+		c.dropToken(used)
+	}
+	return c.wrap(err, "create realm %s", r.Name)
+}
+
+// realmRep is the representation that creates r (CreateRealm's body, an import file's content).
+func realmRep(r Realm) gocloak.RealmRepresentation {
 	rep := gocloak.RealmRepresentation{
 		Realm:                  gocloak.StringP(r.Name),
 		Enabled:                gocloak.BoolP(r.Enabled),
@@ -150,16 +165,7 @@ func (c *Client) CreateRealm(ctx context.Context, r Realm) error {
 		}
 		rep.Clients = &cs
 	}
-	var used string
-	err := c.authed(ctx, func(tok string) error {
-		used = tok
-		_, err := c.gc.CreateRealm(ctx, tok, rep)
-		return err
-	})
-	if err == nil && c.loggedInByClient() {
-		c.dropToken(used)
-	}
-	return c.wrap(err, "create realm %s", r.Name)
+	return rep
 }
 
 // UpdateRealm writes the named fields of want to realm want.Name and nothing else. Attribute fields

@@ -171,12 +171,7 @@ func diff(d Declaration, o observed) ([]op, []string) {
 	// are carried by it).
 	realmMissing := o.realm == nil
 	if realmMissing {
-		want := d.wantRealm()
-		want.KeyProviders = keycloak.SigningKeys() // one RSA key pair to generate, not two
-		for _, c := range d.wantClients() {
-			c.ProtocolMappers = d.wantMappers()
-			want.Clients = append(want.Clients, c)
-		}
+		want := d.newRealm(d.wantClients())
 		add(steps.Change{Action: steps.Create, Kind: KindRealm, Key: d.Realm, Reason: "missing"},
 			func(ctx context.Context, api API) error { return createRealm(ctx, api, want) })
 	} else if f := realmDiff(d, o.realm); len(f) > 0 {

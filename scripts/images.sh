@@ -264,7 +264,9 @@ keycloak_image() {
   ctx=$(mktemp -d)
   cp -a "$dist" "$ctx/keycloak"
   rm -f "$ctx/keycloak/.done"
-  # Like quay.io/keycloak/keycloak: /opt/keycloak, uid 1000, entrypoint kc.sh. Pre-built for PostgreSQL with health
+  # Like quay.io/keycloak/keycloak: /opt/keycloak, uid 1000, entrypoint kc.sh, /opt/keycloak/data made and owned by
+  # that user (a config mounted below it, the realm file up ships, would otherwise make Docker create it as root:
+  # Keycloak then cannot write its transaction logs there, and waits 3 x 10 s at its start). Pre-built for PostgreSQL with health
   # enabled, so `start` (which rebuilds only when build options differ) starts without an augmentation step.
   cat >"$ctx/Dockerfile" <<EOF
 FROM $jre_base_tag AS build
@@ -272,7 +274,7 @@ RUN groupadd -g 1000 keycloak && useradd -u 1000 -g 1000 -d /opt/keycloak -M -s 
 COPY --chown=1000:1000 keycloak/ /opt/keycloak/
 USER 1000
 ENV LANG=en_US.UTF-8
-RUN /opt/keycloak/bin/kc.sh build --db=postgres --health-enabled=true >/dev/null
+RUN /opt/keycloak/bin/kc.sh build --db=postgres --health-enabled=true >/dev/null && mkdir -p /opt/keycloak/data
 FROM scratch
 COPY --from=build / /
 ENV PATH=$std_path LANG=en_US.UTF-8

@@ -104,22 +104,22 @@ func (s *Step) Plan(ctx context.Context) (*steps.Plan, error) {
 // observe reads what the declaration manages.
 func observe(ctx context.Context, api API, d Declaration) (observed, error) {
 	var o observed
-	realm, err := api.GetRealm(ctx, d.Realm)
-	switch {
-	case keycloak.IsNotFound(err):
-		return o, nil // nothing else exists
-	case err != nil:
-		return o, err
-	}
-	o.realm = realm
-	// The user profile and the clients are read at once: independent reads, one round trip less.
-	var profileErr, clientsErr error
+	// The realm, its user profile and its clients are read at once: independent reads, one round trip. A missing
+	// realm makes the others fail too, and means nothing else exists.
+	var realmErr, profileErr, clientsErr error
 	var wg sync.WaitGroup
+	wg.Go(func() { o.realm, realmErr = api.GetRealm(ctx, d.Realm) })
 	if len(d.profileAttributes()) > 0 { // the user profile declares the custom attributes, or Keycloak drops them
 		wg.Go(func() { o.profile, profileErr = api.UserProfileAttributes(ctx, d.Realm) })
 	}
 	wg.Go(func() { o.clients, clientsErr = api.ListClients(ctx, d.Realm) })
 	wg.Wait()
+	switch {
+	case keycloak.IsNotFound(realmErr):
+		return observed{}, nil
+	case realmErr != nil:
+		return observed{}, realmErr
+	}
 	if err := cmp.Or(profileErr, clientsErr); err != nil {
 		return o, err
 	}

@@ -23,7 +23,10 @@ func (d *devSystem) keycloakWarmedBeforeHealthy() {
 		t.Fatalf("Keycloak's health check left no /tmp/zb-warm (it did not warm the server before saying healthy): %v %+v", err, res)
 	}
 	for _, want := range []string{"/realms/master/protocol/openid-connect/token 200", "/admin/serverinfo 200", "/admin/realms/master 200",
-		"/realms/master/.well-known/openid-configuration 200", "TLS handshake to 8443: "} {
+		"/realms/master/.well-known/openid-configuration 200", "TLS handshake to 8443: ",
+		// the realm up seeded: the job's first reads of it
+		"/admin/realms/openziti 200", "/admin/realms/openziti/clients 200", "/admin/realms/openziti/users/profile 200",
+		"/realms/openziti/.well-known/openid-configuration 200"} {
 		if !strings.Contains(res.Stdout, want) {
 			t.Errorf("Keycloak's warm-up before healthy: %q lacks %q", strings.TrimSpace(res.Stdout), want)
 		}

@@ -52,11 +52,11 @@ type JobRun struct {
 	Failed     int
 	FirstStart time.Time // creation of the run's first task
 	Completed  time.Time
-	// HealthyAt is when the last of the other services of the stacks that were healthy before the job completed
+	// HealthyAt is when the last of the other services of the stacks that were healthy before the run's first task
 	// became so (running, and healthy where a health check exists): the job's dependencies are among them.
 	HealthyAt   time.Time
 	LastHealthy string // that service
-	// Later lists the services that became healthy only after the job had completed (the job did not need them).
+	// Later lists the services that became healthy only after the run's first task (the job did not need them).
 	Later  []string
 	Output string // standard output of the completed task
 }
@@ -92,7 +92,7 @@ func (j *Job) Plan(ctx context.Context) (*steps.Plan, error) {
 	}
 	if len(run.Later) > 0 {
 		sort.Strings(run.Later)
-		p.Note("healthy only after the job completed: %s", strings.Join(run.Later, ", "))
+		p.Note("healthy only after the job started: %s", strings.Join(run.Later, ", "))
 	}
 	if run.Output != "" {
 		p.Note("output of run %d:", run.Iteration)
@@ -178,15 +178,22 @@ func InspectJob(ctx context.Context, e Engine, st *stacks.Stack, service string,
 				healthy = t.Status.Timestamp
 			}
 		}
-		switch {
-		case healthy.IsZero():
-		case healthy.After(run.Completed):
-			run.Later = append(run.Later, s.Spec.Name)
-		case healthy.After(run.HealthyAt):
-			run.HealthyAt, run.LastHealthy = healthy, s.Spec.Name
-		}
+		run.noteHealthy(s.Spec.Name, healthy)
 	}
 	return run, nil
+}
+
+// noteHealthy counts service, healthy since at (zero: not healthy), in HealthyAt when it was healthy before the
+// run's first task: the job starts once the services it needs are healthy, so one that became healthy only after
+// that (router-enrol, the router, which wait for the job's SPIRE entries) is not among them and goes to Later.
+func (r *JobRun) noteHealthy(service string, at time.Time) {
+	switch {
+	case at.IsZero():
+	case at.After(r.FirstStart):
+		r.Later = append(r.Later, service)
+	case at.After(r.HealthyAt):
+		r.HealthyAt, r.LastHealthy = at, service
+	}
 }
 
 // taskOutput returns the last lines printed by the latest task of svc that ended (failed; for a job, completed

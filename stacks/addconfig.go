@@ -36,7 +36,46 @@ func (st *Stack) AddSeedConfig(service, key, target, env string, data []byte) er
 	if obj.Name = st.Namespace + "_" + key; len(obj.Name) > MaxObjectName {
 		return fmt.Errorf("config %s of stack %s: name %s is longer than Swarm's %d characters", key, st.Name, obj.Name, MaxObjectName)
 	}
-	return st.addConfig(service, obj, target, env)
+	if err := st.addConfig(service, obj, target, env); err != nil {
+		return err
+	}
+	st.Seeds = append(st.Seeds, Seed{Service: st.Namespace + "_" + service, Config: obj.Name, Env: env})
+	return nil
+}
+
+// WithoutSeeds returns the stack without the seeds drop picks: their services neither mount the config nor get
+// its variable, and a config no seed kept is left out. st itself is not changed.
+func (st *Stack) WithoutSeeds(drop func(Seed) bool) *Stack {
+	var dropped, kept []Seed
+	for _, s := range st.Seeds {
+		if drop(s) {
+			dropped = append(dropped, s)
+		} else {
+			kept = append(kept, s)
+		}
+	}
+	if len(dropped) == 0 {
+		return st
+	}
+	out := *st
+	out.Seeds = kept
+	out.Services = slices.Clone(st.Services)
+	for i := range out.Services {
+		for _, s := range dropped {
+			if out.Services[i].Spec.Name != s.Service {
+				continue
+			}
+			cs := *out.Services[i].Spec.TaskTemplate.ContainerSpec
+			cs.Configs = slices.DeleteFunc(slices.Clone(cs.Configs), func(r *swarm.ConfigReference) bool { return r.ConfigName == s.Config })
+			cs.Env = slices.DeleteFunc(slices.Clone(cs.Env), func(kv string) bool { return strings.HasPrefix(kv, s.Env+"=") })
+			out.Services[i].Spec.TaskTemplate.ContainerSpec = &cs
+		}
+	}
+	out.Configs = slices.DeleteFunc(slices.Clone(st.Configs), func(o Object) bool {
+		used := func(s Seed) bool { return s.Config == o.Name }
+		return slices.ContainsFunc(dropped, used) && !slices.ContainsFunc(kept, used)
+	})
+	return &out
 }
 
 // addConfig mounts the config obj in the service with compose key service at target, and sets env=target.

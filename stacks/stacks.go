@@ -146,7 +146,13 @@ type Stack struct {
 	Configs   []Object
 	Volumes   []Volume
 	Services  []Service
+	// Seeds are the configs AddSeedConfig mounted.
+	Seeds []Seed
 }
+
+// Seed is a config that seeds a server's first start (AddSeedConfig): Config mounted in Service (its full name),
+// whose environment names the file with Env.
+type Seed struct{ Service, Config, Env string }
 
 // Network is an overlay network of the stack, or an external one that must exist.
 type Network struct {

@@ -191,6 +191,18 @@ type serviceUpdate struct {
 	force bool // bump the force-update counter: a job runs again (Config.Rerun)
 }
 
+// withoutLateSeeds drops from st the seeds (stacks.AddSeedConfig) of services that run without them: a seed
+// serves a server's first start only, so adding one to a running service (deployed by docker stack deploy, or by
+// a ziti-bootstrap before the seed) would restart the server for a file it ignores.
+func withoutLateSeeds(st *stacks.Stack, live []swarm.Service) *stacks.Stack {
+	return st.WithoutSeeds(func(s stacks.Seed) bool {
+		svc := findService(live, s.Service)
+		return svc != nil && svc.Spec.TaskTemplate.ContainerSpec != nil && !slices.ContainsFunc(svc.Spec.TaskTemplate.ContainerSpec.Configs, func(r *swarm.ConfigReference) bool {
+			return r.ConfigName == s.Config
+		})
+	})
+}
+
 // diff compares the stack with what is observed; it is pure.
 func diff(st *stacks.Stack, o *observed) (*plan, []steps.Change, []string, error) {
 	p := &plan{secretIDs: map[string]string{}, configIDs: map[string]string{}}
@@ -370,7 +382,7 @@ func (d *Deploy) Plan(ctx context.Context) (pl *steps.Plan, err error) {
 	if err != nil {
 		return nil, err
 	}
-	p, changes, notes, err := diff(d.stack, o)
+	p, changes, notes, err := diff(withoutLateSeeds(d.stack, o.services), o)
 	if err != nil {
 		return nil, err
 	}

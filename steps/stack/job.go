@@ -88,7 +88,7 @@ func (j *Job) Plan(ctx context.Context) (*steps.Plan, error) {
 		p.Note("services were healthy before this run started (the last: %s at %s)", run.LastHealthy, run.HealthyAt.Format(time.RFC3339))
 	case !run.HealthyAt.IsZero():
 		p.Note("bootstrap converged %s after services healthy (the last: %s at %s)",
-			run.SinceHealthy().Round(100*time.Millisecond), run.LastHealthy, run.HealthyAt.Format(time.RFC3339))
+			run.SinceHealthy().Round(10*time.Millisecond), run.LastHealthy, run.HealthyAt.Format(time.RFC3339))
 	}
 	if len(run.Later) > 0 {
 		sort.Strings(run.Later)

@@ -49,6 +49,9 @@ func TestRealmSeedShippedToKeycloak(t *testing.T) {
 		!slices.Equal(file.Clients[0].RedirectURIs, []string{"http://localhost:20314/auth/callback"}) || len(file.Clients[0].ProtocolMappers) != 2 {
 		t.Errorf("realm file: %+v; want realm zt with client tunnelers, its redirect URI and its 2 mappers (the confidential client is left to the job)", file)
 	}
+	if !strings.Contains(string(data), "org.keycloak.userprofile.UserProfileProvider") || !strings.Contains(string(data), `\"edit\":[\"admin\"]`) {
+		t.Errorf("the realm file declares no user profile with the claim's attribute editable by administrators only:\n%s", data)
+	}
 	for _, leak := range []string{"s3cret-value", "svc"} {
 		if strings.Contains(string(data), leak) {
 			t.Errorf("the realm file (a config anyone who lists configs may read) holds %q", leak)

@@ -11,7 +11,7 @@ import (
 
 // realmImported checks the first bootstrap of a new system (rep): Keycloak had imported, at its first start, the
 // realm the job declares (app/deploy.AddRealmSeed), so the job's keycloak/realm step found the realm, its public
-// client and the client's mappers, and created none of them.
+// client, the client's mappers and the user profile as declared, and wrote none of them.
 func (d *devSystem) realmImported(rep steps.Report) {
 	d.tb.Helper()
 	notes := d.notes(rep, jobStep)
@@ -19,9 +19,9 @@ func (d *devSystem) realmImported(rep steps.Report) {
 		d.tb.Fatalf("the bootstrap job's output has no keycloak/realm step: %v", notes)
 	}
 	for _, n := range notes {
-		for _, kind := range []string{"keycloak-realm", "keycloak-client", "keycloak-protocol-mapper"} {
-			if strings.Contains(n, "+ create "+kind+" ") {
-				d.tb.Errorf("the first bootstrap created a %s: Keycloak did not import the realm file at its start: %q", kind, n)
+		for _, kind := range []string{"keycloak-realm", "keycloak-client", "keycloak-protocol-mapper", "keycloak-user-profile-attribute"} {
+			if strings.Contains(n, "+ create "+kind+" ") || strings.Contains(n, "~ update "+kind+" ") {
+				d.tb.Errorf("the first bootstrap wrote a %s: Keycloak did not import the declared realm at its start: %q", kind, n)
 			}
 		}
 	}

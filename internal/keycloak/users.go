@@ -200,7 +200,17 @@ func (c *Client) PutUserProfileAttribute(ctx context.Context, realm string, a Us
 		if err := c.adminGet(ctx, tok, &doc, u); err != nil {
 			return err
 		}
-		attrs := profileAttrs(doc)
+		declareProfileAttrs(doc, a)
+		return c.adminPut(ctx, tok, doc, u)
+	})
+	return c.wrap(err, "declare attribute %s in the user profile of realm %s", a.Name, realm)
+}
+
+// declareProfileAttrs declares each of as in doc, a user profile: an attribute of that name is added when
+// missing, and its display name, permissions and multivalued flag set; everything else is kept.
+func declareProfileAttrs(doc map[string]any, as ...UserProfileAttribute) {
+	attrs := profileAttrs(doc)
+	for _, a := range as {
 		i := slices.IndexFunc(attrs, func(m map[string]any) bool { return m["name"] == a.Name })
 		if i < 0 {
 			attrs = append(attrs, map[string]any{"name": a.Name})
@@ -212,14 +222,12 @@ func (c *Client) PutUserProfileAttribute(ctx context.Context, realm string, a Us
 		}
 		m["permissions"] = map[string]any{"view": nonNil(a.ViewRoles), "edit": nonNil(a.EditRoles)}
 		m["multivalued"] = a.Multivalued
-		list := make([]any, len(attrs))
-		for j := range attrs {
-			list[j] = attrs[j]
-		}
-		doc["attributes"] = list
-		return c.adminPut(ctx, tok, doc, u)
-	})
-	return c.wrap(err, "declare attribute %s in the user profile of realm %s", a.Name, realm)
+	}
+	list := make([]any, len(attrs))
+	for j := range attrs {
+		list[j] = attrs[j]
+	}
+	doc["attributes"] = list
 }
 
 func profileAttrs(doc map[string]any) []map[string]any {

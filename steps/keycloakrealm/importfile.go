@@ -20,11 +20,12 @@ func (d Declaration) newRealm(clients []keycloak.OIDCClient) keycloak.Realm {
 
 // ImportFile renders the declaration as a realm file for Keycloak's import at its first start (kc.sh start
 // --import-realm, the file in /opt/keycloak/data/import): the realm the step would create, with the public client
-// and its two mappers, so that the bootstrap job finds them there instead of creating them on a server that has
-// just started (the realm's create is the slowest call of a first run: 1-2 s on a cold Keycloak). It makes no
-// call. What is left out, the step adds on its first run: the user profile's attribute of the identity claim
-// (the file would have to carry Keycloak's whole default profile, of one Keycloak version), the confidential
-// client (its secret must not be in a Swarm config) and the development users (their passwords).
+// and its two mappers, and the user profile declaring the identity claim's attribute (Keycloak's default profile,
+// embedded from Keycloak 26.4.7, with that attribute as the step declares it), so that the bootstrap job finds
+// them there instead of creating them on a server that has just started (the realm's create is the slowest call
+// of a first run: 1-2 s on a cold Keycloak). It makes no call. What is left out, the step adds on its first run:
+// the confidential client (its secret must not be in a Swarm config) and the development users (their
+// passwords).
 //
 // Keycloak imports a realm only when none of that name exists (its default strategy, IGNORE_EXISTING): the file
 // seeds the first start, and the step stays what converges every later change.
@@ -34,5 +35,9 @@ func ImportFile(d Declaration) ([]byte, error) {
 		return nil, fmt.Errorf("%s: declaration: %w", Name, err)
 	}
 	public := d.wantClients()[:1]
-	return keycloak.ImportJSON(d.newRealm(public))
+	var profile []keycloak.UserProfileAttribute
+	for _, name := range d.profileAttributes() {
+		profile = append(profile, wantProfileAttribute(name))
+	}
+	return keycloak.ImportJSON(d.newRealm(public), profile...)
 }

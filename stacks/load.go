@@ -259,8 +259,6 @@ var (
 	interpPath  = regexp.MustCompile(`^error while interpolating (\S+): (.*)$`)
 	formatPath  = regexp.MustCompile(`(?s)^invalid interpolation format for (\S+)\.\n.*?\n(.*)$`)
 	extraKey    = regexp.MustCompile(`additional properties? '([^']+)'`)
-	varRef      = regexp.MustCompile(`(?:^|[^$])\$(?:\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))`) // not $$: a literal $
-	envSource   = regexp.MustCompile(`(?m)^\s+environment:\s+([A-Z_][A-Z0-9_]*)\s*$`)
 	yamlLineErr = regexp.MustCompile(`line (\d+): (.*)`)
 )
 

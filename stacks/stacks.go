@@ -105,12 +105,8 @@ var variables = sync.OnceValues(func() ([]string, error) {
 			if err != nil {
 				return err
 			}
-			for _, m := range varRef.FindAllStringSubmatch(string(b), -1) {
-				if m[1] != "" {
-					seen[m[1]] = true
-				} else if m[2] != "" {
-					seen[m[2]] = true
-				}
+			for _, v := range readVars(b) {
+				seen[v] = true
 			}
 		}
 		return nil
@@ -124,8 +120,10 @@ var variables = sync.OnceValues(func() ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, m := range envSource.FindAllStringSubmatch(string(b), -1) {
-			seen[m[1]] = true
+		for l := range strings.Lines(string(b)) {
+			if v, ok := envSource(l); ok {
+				seen[v] = true
+			}
 		}
 	}
 	out := make([]string, 0, len(seen))
@@ -135,6 +133,25 @@ var variables = sync.OnceValues(func() ([]string, error) {
 	sort.Strings(out)
 	return slices.Compact(out), nil
 })
+
+// envSource returns the variable an indented `environment: NAME` line of a stack file names (the source of a
+// secret or config), if line is one.
+func envSource(line string) (string, bool) {
+	if line == "" || line[0] != ' ' && line[0] != '\t' {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(strings.TrimLeft(line, " \t"), "environment:")
+	name := strings.TrimSpace(rest)
+	if !ok || len(rest) == len(strings.TrimLeft(rest, " \t")) || name == "" || '0' <= name[0] && name[0] <= '9' {
+		return "", false
+	}
+	for _, c := range []byte(name) {
+		if c != '_' && (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return "", false
+		}
+	}
+	return name, true
+}
 
 // Stack is one stack file converted to Swarm objects: what `docker stack deploy` would create.
 type Stack struct {
@@ -206,8 +223,8 @@ func SecretVariables() []string {
 				in = strings.HasPrefix(l, "secrets:")
 				continue
 			}
-			if m := envSource.FindStringSubmatch(l); in && m != nil {
-				seen[m[1]] = true
+			if v, ok := envSource(l); in && ok {
+				seen[v] = true
 			}
 		}
 	}

@@ -324,6 +324,25 @@ func TestVariablesList(t *testing.T) {
 	}
 }
 
+func TestEnvSourceLines(t *testing.T) {
+	for line, want := range map[string]string{
+		"    environment: ZITI_PWD\n":    "ZITI_PWD",
+		"\tenvironment:\tS3_KEY_2 ":      "S3_KEY_2",
+		"environment: ZITI_PWD":          "", // not indented: a top-level key
+		"    environment: ziti_pwd":      "", // not a variable of ours
+		"    environment: 2FA":           "",
+		"    environment:ZITI_PWD":       "",
+		"    environment:":               "",
+		"    environment: A B":           "",
+		"    environment_file: ZITI_PWD": "",
+	} {
+		got, ok := envSource(line)
+		if got != want || ok != (want != "") {
+			t.Errorf("envSource(%q) = %q, %v; want %q", line, got, ok, want)
+		}
+	}
+}
+
 // TestBadInput: every problem is reported before any write, naming file, line and key.
 func TestBadInput(t *testing.T) {
 	const ok = `services:

@@ -172,7 +172,7 @@ func Steps(cfg stack.Config, engine func() (Engine, error), controllerOnly *stac
 			return []steps.Step{pin}
 		}
 		cf := &controllerFirst{Deploy: g.Deploy(controllerOnly), engine: engine, ns: st.Namespace, deps: deps}
-		pin.deps = []string{cf.Name()}
+		pin.deps, pin.first = []string{cf.Name()}, cf
 		return []steps.Step{cf, pin}
 	})
 }
@@ -206,6 +206,7 @@ type controllerFirst struct {
 	engine func() (Engine, error)
 	ns     string
 	deps   []string
+	pinned *Pin // the pin its plan found, which the pinning step, next, takes rather than read it again
 }
 
 func (c *controllerFirst) Name() string        { return ControllerFirstStep }
@@ -217,7 +218,7 @@ func (c *controllerFirst) Plan(ctx context.Context) (*steps.Plan, error) {
 		return nil, err
 	}
 	pin, err := Pinned(ctx, e, c.ns)
-	if err != nil || pin != nil {
+	if c.pinned = pin; err != nil || pin != nil {
 		return steps.NewPlan(nil, nil), err
 	}
 	svcs, err := e.Services(ctx, c.ns)
@@ -242,7 +243,8 @@ type ctrlCAPin struct {
 	deps     []string
 	timeout  time.Duration
 	progress wait.Progress
-	given    *Pin // the pin given to stack (a plan made again gives it once)
+	given    *Pin             // the pin given to stack (a plan made again gives it once)
+	first    *controllerFirst // the step before it, if any: the pin that step found is not read again
 }
 
 func (p *ctrlCAPin) Name() string        { return StepName }
@@ -253,7 +255,13 @@ func (p *ctrlCAPin) Plan(ctx context.Context) (*steps.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pin, err := Pinned(ctx, e, p.stack.Namespace)
+	var pin *Pin
+	if p.first != nil {
+		pin = p.first.pinned
+	}
+	if pin == nil {
+		pin, err = Pinned(ctx, e, p.stack.Namespace)
+	}
 	if err == nil && pin == nil {
 		pin, err = FromController(ctx, e, p.stack.Namespace, p.timeout, p.progress)
 	}

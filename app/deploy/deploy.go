@@ -116,7 +116,7 @@ func HandOverLock(log *slog.Logger) func(context.Context) error {
 func Steps(sc *config.Stack, o *StackOptions, rerun []string, seen *docker.SwarmInfo, more func(cfg stack.Config) []steps.Step) command.Builder {
 	return func(counter *calls.Counter, progress wait.Progress) ([]steps.Step, func(), error) {
 		sys, reachable := app.DockerStep(DockerConfig(sc), counter, progress, seen)
-		cfg := stack.Config{Engine: func() stack.Engine { return sys.Docker }, Timeout: o.Timeout, Progress: progress, Rerun: rerun}
+		cfg := stack.Config{Engine: func() stack.Engine { return sys.Docker }, Timeout: o.Timeout, Progress: progress, Rerun: rerun, Seen: stack.NewSeen()}
 		return append([]steps.Step{reachable}, more(cfg)...), sys.Close, nil
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
@@ -56,11 +57,24 @@ func (e *NotConvergedError) Error() string {
 // node's containers only, so a task on another node is seen by these checks. On failure it
 // returns a *NotConvergedError naming each service, its task state and the last task error, or, as soon as a
 // task error that will not heal repeats (the fail-fast rule, taskwatch.Rule), a *taskwatch.Failure.
-func (d *Deploy) converge(ctx context.Context, e Engine) error {
+//
+// live, when not nil, is the stack's services as the caller has just read them, with nothing written since (a
+// plan found nothing to change): the first check reads only their tasks. Only a stack that has not converged at
+// that first check is watched (the events, and a fresh check once they are subscribed, so that none is missed),
+// so a converged stack costs one read of its tasks.
+func (d *Deploy) converge(ctx context.Context, e Engine, live []swarm.Service) error {
 	t0 := time.Now()
 	ns := d.stack.Namespace
 	var last []ServiceState
-	rule := &taskwatch.Rule{N: d.cfg.FailFastAfter, NodeName: nodeNames(ctx, e)}
+	names := nodeNames(ctx, e, d.cfg.Watch != nil)
+	first := &taskwatch.Rule{N: d.cfg.FailFastAfter, NodeName: names} // its count of checks is not the loop's
+	if states, tasks, _, err := d.check(ctx, e, first, t0, live); err == nil && len(notConverged(states)) == 0 {
+		if live != nil { // read with nothing written: the job's report needs no read of its own
+			d.cfg.Seen.put(ns, live, tasks)
+		}
+		return nil
+	}
+	rule := &taskwatch.Rule{N: d.cfg.FailFastAfter, NodeName: names}
 	var wake <-chan struct{}
 	if ev, ok := e.(interface {
 		StackEvents(ctx context.Context, namespace string) <-chan struct{}
@@ -71,7 +85,7 @@ func (d *Deploy) converge(ctx context.Context, e Engine) error {
 	}
 	err := wait.For(ctx, wait.Target{What: "stack " + ns + " to converge", Where: "Docker Swarm", Deadline: d.cfg.timeout(),
 		Initial: time.Second, Max: 2 * time.Second, Progress: d.cfg.Progress, Wake: wake}, func(ctx context.Context) error {
-		states, permanent, err := d.check(ctx, e, rule, t0)
+		states, _, permanent, err := d.check(ctx, e, rule, t0, nil)
 		if err != nil {
 			var f *taskwatch.Failure
 			if errors.As(err, &f) {
@@ -80,12 +94,7 @@ func (d *Deploy) converge(ctx context.Context, e Engine) error {
 			return err
 		}
 		last = states
-		var bad []ServiceState
-		for _, s := range states {
-			if !s.Converged {
-				bad = append(bad, s)
-			}
-		}
+		bad := notConverged(states)
 		if len(bad) == 0 {
 			return nil
 		}
@@ -100,13 +109,7 @@ func (d *Deploy) converge(ctx context.Context, e Engine) error {
 	}
 	var ue *wait.UnreachableError
 	if errors.As(err, &ue) {
-		var bad []ServiceState
-		for _, s := range last {
-			if !s.Converged {
-				bad = append(bad, s)
-			}
-		}
-		if len(bad) > 0 {
+		if bad := notConverged(last); len(bad) > 0 {
 			err = &NotConvergedError{Namespace: ns, Waited: ue.Waited, Services: bad}
 		}
 	}
@@ -144,32 +147,43 @@ func echo(in <-chan struct{}, lags []time.Duration, after func(time.Duration, fu
 	return out
 }
 
-// nodeNames returns a function from node ID to hostname, read once from engines that list nodes (while the
-// caller reads on: the function waits for the read when first called; "" for every node if it failed); nil
-// otherwise.
-func nodeNames(ctx context.Context, e Engine) func(string) string {
+// notConverged returns the states of the services that have not converged.
+func notConverged(states []ServiceState) []ServiceState {
+	var bad []ServiceState
+	for _, s := range states {
+		if !s.Converged {
+			bad = append(bad, s)
+		}
+	}
+	return bad
+}
+
+// nodeNames returns a function from node ID to hostname, read once from engines that list nodes ("" for every
+// node if the read failed), or nil for other engines. With early (a live view shows the nodes at every check),
+// the nodes are read at once, while the caller reads on; otherwise only when a name is first asked for (a
+// failure's message), so that a check that needs none reads no nodes.
+func nodeNames(ctx context.Context, e Engine, early bool) func(string) string {
 	ne, ok := e.(interface {
 		Nodes(ctx context.Context) ([]docker.Node, error)
 	})
 	if !ok {
 		return nil
 	}
-	names := map[string]string{}
-	read := make(chan struct{})
-	go func() { // while the first check reads the services and their tasks
-		defer close(read)
+	read := sync.OnceValue(func() map[string]string {
+		names := map[string]string{}
 		nodes, err := ne.Nodes(ctx)
 		if err != nil {
-			return // every name "": the IDs are shown
+			return names // every name "": the IDs are shown
 		}
 		for _, n := range nodes {
 			names[n.ID] = n.Hostname
 		}
-	}()
-	return func(id string) string {
-		<-read
-		return names[id]
+		return names
+	})
+	if early {
+		go read()
 	}
+	return func(id string) string { return read()[id] }
 }
 
 // addTaskOutput adds to the problem of each service that did not converge the last lines its latest finished
@@ -192,21 +206,20 @@ func (d *Deploy) addTaskOutput(ctx context.Context, e Engine, err error) {
 	}
 }
 
-// check reads the services and tasks of the stack once, tells Config.Watch what it saw, and applies the
-// fail-fast rule (its *taskwatch.Failure is returned as the error). permanent reports a failure that waiting
-// cannot cure.
-func (d *Deploy) check(ctx context.Context, e Engine, rule *taskwatch.Rule, since time.Time) ([]ServiceState, bool, error) {
-	live, err := e.Services(ctx, d.stack.Namespace)
-	if err != nil {
-		return nil, false, err
+// check reads the services (unless live has them) and tasks of the stack once, tells Config.Watch what it saw,
+// and applies the fail-fast rule (its *taskwatch.Failure is returned as the error). It returns each service's
+// state and the tasks it read, by service ID; permanent reports a failure that waiting cannot cure.
+func (d *Deploy) check(ctx context.Context, e Engine, rule *taskwatch.Rule, since time.Time, live []swarm.Service) (states []ServiceState, byService map[string][]swarm.Task, permanent bool, err error) {
+	if live == nil {
+		if live, err = e.Services(ctx, d.stack.Namespace); err != nil {
+			return nil, nil, false, err
+		}
 	}
-	byService, err := docker.TasksByService(ctx, e, live)
-	if err != nil {
-		return nil, false, err
+	if byService, err = docker.TasksByService(ctx, e, live); err != nil {
+		return nil, nil, false, err
 	}
 	var out []ServiceState
 	view := taskwatch.Stack{Namespace: d.stack.Namespace, Step: d.Name(), Since: since, Done: true}
-	permanent := false
 	var stuck *taskwatch.Failure
 	for _, want := range d.stack.Services {
 		svc := findService(live, want.Spec.Name)
@@ -221,9 +234,11 @@ func (d *Deploy) check(ctx context.Context, e Engine, rule *taskwatch.Rule, sinc
 		permanent = permanent || perm
 		out = append(out, st)
 		current := currentTasks(*svc, tasks)
-		nodes, starting := taskwatch.Tally(current, rule.NodeName)
-		view.Services = append(view.Services, taskwatch.Service{Name: st.Service, Job: want.Job(), Running: max(st.Running, st.Completed),
-			Desired: st.Desired, Starting: starting, Converged: st.Converged, Problem: st.Problem, Nodes: nodes})
+		if d.cfg.Watch != nil { // the view's nodes are named: only a live view reads them
+			nodes, starting := taskwatch.Tally(current, rule.NodeName)
+			view.Services = append(view.Services, taskwatch.Service{Name: st.Service, Job: want.Job(), Running: max(st.Running, st.Completed),
+				Desired: st.Desired, Starting: starting, Converged: st.Converged, Problem: st.Problem, Nodes: nodes})
+		}
 		view.Done = view.Done && st.Converged
 		if !st.Converged && stuck == nil {
 			stuck = rule.Check(*svc, current, time.Now())
@@ -233,9 +248,9 @@ func (d *Deploy) check(ctx context.Context, e Engine, rule *taskwatch.Rule, sinc
 		d.cfg.Watch(view)
 	}
 	if stuck != nil {
-		return out, true, fmt.Errorf("stack %s: %w", d.stack.Namespace, stuck)
+		return out, byService, true, fmt.Errorf("stack %s: %w", d.stack.Namespace, stuck)
 	}
-	return out, permanent, nil
+	return out, byService, permanent, nil
 }
 
 // currentTasks returns the tasks made from the service's current task template (an update replaces the others).

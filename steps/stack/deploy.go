@@ -76,6 +76,9 @@ type Config struct {
 	Progress wait.Progress
 	// Watch, when set, is told what every convergence check saw (a live view draws it).
 	Watch func(taskwatch.Stack)
+	// Seen, when set, is shared by the run's deploy and job steps: a stack found converged without a write is
+	// recorded there, and the job's report reads no stack recorded again.
+	Seen *Seen
 	// FailFastAfter is N of the fail-fast rule (taskwatch.Rule): a task error that will not heal, seen on N
 	// attempts in a row, stops the wait; 0 means 3.
 	FailFastAfter int
@@ -389,7 +392,7 @@ func (d *Deploy) Plan(ctx context.Context) (pl *steps.Plan, err error) {
 	changes = append(changes, d.reruns(p, o)...)
 	if len(changes) == 0 {
 		t0 := time.Now()
-		if err := d.converge(ctx, e); err != nil {
+		if err := d.converge(ctx, e, o.services); err != nil {
 			return nil, err
 		}
 		pl = steps.NewPlan(nil, nil).Note("stack %s (%s): %d service(s) converged in %s", d.stack.Namespace, d.stack.File,
@@ -555,7 +558,7 @@ func (d *Deploy) apply(ctx context.Context, e Engine, p *plan) error {
 	if d.own != nil {
 		d.own.written.close(nil)
 	}
-	return d.converge(ctx, e)
+	return d.converge(ctx, e, nil)
 }
 
 // resolve fills in the IDs of the secrets and configs a service spec refers to by name.

@@ -75,7 +75,7 @@ func (j *Job) Plan(ctx context.Context) (*steps.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	run, err := InspectJob(ctx, e, j.stack, j.service, j.among...)
+	run, err := inspectJob(ctx, e, j.cfg.Seen, j.stack, j.service, j.among...)
 	if err != nil {
 		return nil, err
 	}
@@ -105,19 +105,27 @@ func (j *Job) Plan(ctx context.Context) (*steps.Plan, error) {
 
 // InspectJob finds the completed task of the job's current run and the time the other services became healthy.
 func InspectJob(ctx context.Context, e Engine, st *stacks.Stack, service string, among ...*stacks.Stack) (JobRun, error) {
+	return inspectJob(ctx, e, nil, st, service, among...)
+}
+
+// inspectJob is InspectJob, with the services and tasks of stacks the run's deploys found converged without a
+// write taken from seen. Three round trips: the services of every stack at once, the tasks of the job and of the
+// others' services in one list, then the job's output; only the last when seen has every stack.
+func inspectJob(ctx context.Context, e Engine, seen *Seen, st *stacks.Stack, service string, among ...*stacks.Stack) (JobRun, error) {
 	name := st.Namespace + "_" + service
 	run := JobRun{Service: name}
-	// Three round trips: the services of every stack at once, the tasks of the job and of the others' services
-	// in one list, then the job's output.
 	namespaces := []string{st.Namespace}
 	for _, other := range among {
 		if !slices.Contains(namespaces, other.Namespace) {
 			namespaces = append(namespaces, other.Namespace)
 		}
 	}
-	byNamespace, err := docker.ServicesByNamespace(ctx, e, namespaces...)
-	if err != nil {
-		return run, err
+	byNamespace, byService, found := seen.get(namespaces)
+	if !found {
+		var err error
+		if byNamespace, err = docker.ServicesByNamespace(ctx, e, namespaces...); err != nil {
+			return run, err
+		}
 	}
 	svc := findService(byNamespace[st.Namespace], name)
 	if svc == nil {
@@ -132,9 +140,11 @@ func InspectJob(ctx context.Context, e Engine, st *stacks.Stack, service string,
 			return s.Spec.Mode.ReplicatedJob != nil || s.Spec.Mode.GlobalJob != nil
 		})...)
 	}
-	byService, err := docker.TasksByService(ctx, e, append([]swarm.Service{*svc}, others...))
-	if err != nil {
-		return run, err
+	if !found {
+		var err error
+		if byService, err = docker.TasksByService(ctx, e, append([]swarm.Service{*svc}, others...)); err != nil {
+			return run, err
+		}
 	}
 	tasks := byService[svc.ID]
 	if svc.JobStatus != nil {

@@ -6,18 +6,21 @@ import (
 	"log/slog"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 )
 
-// IsTerminal reports whether w is a character device (a terminal).
+// IsTerminal reports whether w is a terminal: a file with terminal attributes. Other character devices, such as
+// /dev/null (`up 2>/dev/null` in a cron job), are not: output sent there is neither drawn nor coloured.
 func IsTerminal(w io.Writer) bool {
 	f, ok := redact.Unwrap(w).(*os.File)
 	if !ok {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // NewLogger logs at level (--log-level) on w: text on a terminal, JSON otherwise.

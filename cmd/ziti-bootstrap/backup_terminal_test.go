@@ -15,6 +15,7 @@ import (
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/backup"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/ptytest"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/redact"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
@@ -25,7 +26,7 @@ import (
 // terminal received, \r\n as \n) split into the frames of the live view.
 func onPTY(t *testing.T, cols uint16, shared bool, args ...string) (code int, stdout, screen string, frames []string) {
 	t.Helper()
-	master, slave := openPTY(t, cols)
+	master, slave := ptytest.Open(t, cols)
 	var capture testutil.SyncBuffer
 	copied := make(chan struct{})
 	go func() { io.Copy(&capture, master); close(copied) }()

@@ -7,11 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ziti-bootstrap/ziti-bootstrap/app/deploy"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
@@ -72,31 +69,6 @@ func TestUpFailFastPortTakenE2E(t *testing.T) {
 	if final := lastLines(errs, 1); !strings.HasPrefix(final, "error: ") || strings.Contains(final, "did not converge in") {
 		t.Errorf("up did not end with the fail-fast error: %s", final)
 	}
-}
-
-// openPTY opens a pseudo-terminal of cols columns: the master end (what a terminal emulator reads) and the slave
-// end (what a program writes to as its terminal).
-func openPTY(t *testing.T, cols uint16) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 60, Col: cols}); err != nil {
-		t.Fatal(err)
-	}
-	return m, s
 }
 
 var (

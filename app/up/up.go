@@ -51,7 +51,7 @@ func Run(ctx context.Context, c *command.CLI, opts *Options) error {
 		return err
 	}
 	// preflight reads the engine while the stack files load (reads only; a bad file still fails before any write)
-	pre, err := deploy.StartPreflight(ctx, r.sc)
+	pre, err := deploy.StartPreflight(ctx, r.sc, r.facts().NodeCA)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func (r *run) configure() error {
 // given, and SPIRE_DATASTORE_SUFFIX are read from the Swarm (from what the preflight reads, and the Swarm's root
 // CA), and the stacks loaded again with them (each file is parsed once: the second load only converts again).
 func (r *run) loadStacks(ctx context.Context, pre *deploy.Preflight) error {
-	facts := deploy.SwarmFacts{NodeCA: r.sc.Vars["SPIRE_NODE_CA"] == "", Datastore: r.sc.Vars["SPIRE_DATASTORE_SUFFIX"] == "" && slices.Contains(r.names, stacks.Spire)}
+	facts := r.facts()
 	if facts.NodeCA {
 		r.sc.Vars["SPIRE_NODE_CA"] = "(read from the Swarm)"
 	}
@@ -154,6 +154,7 @@ func (r *run) loadStacks(ctx context.Context, pre *deploy.Preflight) error {
 		<-read
 		return err
 	}
+	pre.ReadImages(r.loaded) // what the Swarm tells changes no image
 	if <-read; ferr != nil {
 		return ferr
 	}
@@ -161,6 +162,12 @@ func (r *run) loadStacks(ctx context.Context, pre *deploy.Preflight) error {
 		return err
 	}
 	return r.load(ctx)
+}
+
+// facts are what up reads from the Swarm before it loads the stacks again: the node CA unless SPIRE_NODE_CA is
+// given, and the SPIRE datastore's suffix unless given.
+func (r *run) facts() deploy.SwarmFacts {
+	return deploy.SwarmFacts{NodeCA: r.sc.Vars["SPIRE_NODE_CA"] == "", Datastore: r.sc.Vars["SPIRE_DATASTORE_SUFFIX"] == "" && slices.Contains(r.names, stacks.Spire)}
 }
 
 // saveDigests keeps the digits of secrets' names computed by this run for the next (--dev); they are a cache:

@@ -50,6 +50,24 @@ func TestUpPreflightTakenPortE2E(t *testing.T) {
 	t.Logf("stderr:\n%s", lastLines(errs, 6))
 }
 
+// An image that is not on the node and cannot be pulled: preflight, which reads the images while up loads the
+// stacks again, names it and the service that uses it, exit code 2, before any write.
+func TestUpPreflightMissingImageE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	d := newDevSystemOn(t, false, testbed.Require(t, "docker").Docker.Host, "127.0.0.1", "")
+	code, _, errs := cli(t, append([]string{"--set", "ZITI_ROUTER_IMAGE=zb-local/does-not-exist:0"}, d.up()...)...)
+	mustExitSaying(t, code, exitcode.InvalidConfig, errs, "preflight found", "image zb-local/does-not-exist:0: not on this node and cannot be pulled",
+		d.names[stacks.OpenZiti]+"_ziti-router", `"msg":"preflight","ok":false,"mutatingCalls":0`)
+	if strings.Contains(errs, "step start") {
+		t.Errorf("up went past preflight:\n%s", lastLines(errs, 20))
+	}
+	if l := d.leftovers(); l != "" {
+		t.Errorf("objects of the stacks exist: %s", l)
+	}
+}
+
 // A port taken after preflight (a bind failure when the task starts): up stops by the fail-fast rule, naming the
 // service, the cause and the fix, long before its (here 30-minute) stack timeout.
 func TestUpFailFastPortTakenE2E(t *testing.T) {

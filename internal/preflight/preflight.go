@@ -130,7 +130,7 @@ func CheckObserved(ctx context.Context, e Engine, o Observed, in Input) error {
 		mu        sync.Mutex
 		imageErrs = map[string]error{}
 	)
-	for _, ref := range imageRefs(in.Stacks) {
+	for _, ref := range ImageRefs(in.Stacks) {
 		wg.Go(func() {
 			_, err := e.ImageID(ctx, ref)
 			mu.Lock()
@@ -209,8 +209,8 @@ func CheckObserved(ctx context.Context, e Engine, o Observed, in Input) error {
 	return nil
 }
 
-// imageRefs lists the images of the stacks' services, each once.
-func imageRefs(sts []*stacks.Stack) []string {
+// ImageRefs lists the images of the stacks' services, each once.
+func ImageRefs(sts []*stacks.Stack) []string {
 	var refs []string
 	for _, st := range sts {
 		for _, s := range st.Services {

@@ -45,24 +45,63 @@ func WithLock(ctx context.Context, log *slog.Logger, cfg *config.Config, lcfg co
 	return runErr
 }
 
+// lockStore is the store of the tool's lock: in the Swarm when Docker is used, else the local lock file; what
+// names its system for messages, and closeStore releases its connections.
+func lockStore(cfg *config.Config, lcfg config.Lock) (store lock.Store, what string, closeStore func(), err error) {
+	if !cfg.Docker.Enabled {
+		return lock.NewFile(lcfg.File), "ziti-bootstrap lock file", func() {}, nil
+	}
+	c, err := docker.New(cfg.Docker.Host, nil) // lock calls are not configuration: not counted
+	if err != nil {
+		return nil, "", nil, &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}
+	}
+	return lock.NewSwarm(c, lock.Name, cfg.Docker.Host), "Docker Engine (ziti-bootstrap lock)", func() { c.Close() }, nil
+}
+
+// ReadOnlyPass runs fn as a read-only pass (see internal/lock's Peek): without the lock, when it is free, with
+// every write fn would make refused (lock.ErrNeedsLock) and every wait cut at its first attempt
+// (wait.WithoutWaiting). It reports whether the pass stands: fn found everything as wanted (ok), and the lock
+// was free, and unchanged, from before fn to after it, so that fn read no state another run was changing. When
+// it does not stand (the lock held or taken meanwhile, a write or a wait needed, an error reading the lock), the
+// caller runs again under the lock (WithLock). Within a run that holds the lock already, it runs nothing.
+func ReadOnlyPass(ctx context.Context, log *slog.Logger, cfg *config.Config, lcfg config.Lock, fn func(ctx context.Context) (ok bool)) bool {
+	if lock.FromContext(ctx) != nil {
+		return false
+	}
+	store, _, closeStore, err := lockStore(cfg, lcfg)
+	if err != nil {
+		return false
+	}
+	defer closeStore()
+	return readOnlyPass(ctx, log, store, fn)
+}
+
+// readOnlyPass is ReadOnlyPass with the lock in store. It logs why a pass did not stand.
+func readOnlyPass(ctx context.Context, log *slog.Logger, store lock.Store, fn func(ctx context.Context) (ok bool)) bool {
+	snap, free, err := lock.Peek(ctx, store)
+	switch {
+	case err != nil || !free:
+		log.Info("read-only pass: not run, the lock is not free", "lock", store.Where())
+		return false
+	case !fn(wait.WithoutWaiting(lock.ReadOnly(ctx))):
+		log.Info("read-only pass: something to change or to wait for: running under the lock", "lock", store.Where())
+		return false
+	}
+	unchanged, err := snap.Unchanged(ctx)
+	if err != nil || !unchanged {
+		log.Info("read-only pass: another run took the lock meanwhile: running again under the lock", "lock", store.Where())
+		return false
+	}
+	return true
+}
+
 // takeLock takes the tool's lock (the apply lock, which apply, up, down, backup and restore share): in the Swarm
 // when Docker is used, else in the local lock file. closeStore releases the store's connections once the lease
 // is released.
 func takeLock(ctx context.Context, log *slog.Logger, cfg *config.Config, lcfg config.Lock) (lease *lock.Lease, closeStore func(), err error) {
-	var (
-		store lock.Store
-		what  string
-	)
-	closeStore = func() {}
-	if cfg.Docker.Enabled {
-		c, err := docker.New(cfg.Docker.Host, nil) // lock calls are not configuration: not counted
-		if err != nil {
-			return nil, nil, &config.Error{Problems: []config.Problem{{Var: "DOCKER_HOST", Msg: err.Error()}}}
-		}
-		closeStore = func() { c.Close() }
-		store, what = lock.NewSwarm(c, lock.Name, cfg.Docker.Host), "Docker Engine (ziti-bootstrap lock)"
-	} else {
-		store, what = lock.NewFile(lcfg.File), "ziti-bootstrap lock file"
+	store, what, closeStore, err := lockStore(cfg, lcfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	lastLog := time.Time{}
 	lease, err = lock.Acquire(ctx, store, lock.Options{Wait: lcfg.Wait, TTL: lcfg.TTL, What: what, Parent: lcfg.Parent,

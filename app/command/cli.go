@@ -150,6 +150,15 @@ func (c *CLI) WithLock(ctx context.Context, cfg *config.Config, fn func(ctx cont
 	return app.WithLock(ctx, c.Log, cfg, lcfg, fn)
 }
 
+// ReadOnlyPass runs fn as a read-only pass, without the lock (app.ReadOnlyPass): true when the pass stands.
+func (c *CLI) ReadOnlyPass(ctx context.Context, cfg *config.Config, fn func(ctx context.Context) bool) bool {
+	lcfg, err := config.LoadLock(c.Sources())
+	if err != nil {
+		return false // the run under the lock reports it
+	}
+	return app.ReadOnlyPass(ctx, c.Log, cfg, lcfg, fn)
+}
+
 // Locker is WithLock for the application layer (app.Locker).
 func (c *CLI) Locker() app.Locker { return c.WithLock }
 

@@ -94,9 +94,23 @@ func UnderLock(ctx context.Context, c *command.CLI, sc *config.Stack, mode steps
 	if mode == steps.PlanOnly {
 		return fn(ctx)
 	}
+	return c.WithLock(ctx, lockConfig(sc), fn)
+}
+
+// lockConfig is the configuration of the lock of runs on sc's Docker Engine: the lock is in its Swarm.
+func lockConfig(sc *config.Stack) *config.Config {
 	cfg := DockerConfig(sc)
 	cfg.Docker.Enabled = true
-	return c.WithLock(ctx, cfg, fn)
+	return cfg
+}
+
+// ReadOnlyPass runs fn as a read-only pass of a run in mode (app.ReadOnlyPass), on sc's Docker Engine; true when
+// it stands. A dry run writes nothing anyway: it runs none.
+func ReadOnlyPass(ctx context.Context, c *command.CLI, sc *config.Stack, mode steps.Mode, fn func(context.Context) bool) bool {
+	if mode == steps.PlanOnly {
+		return false
+	}
+	return c.ReadOnlyPass(ctx, lockConfig(sc), fn)
 }
 
 // HandOverLock frees up's lock for the bootstrap job it has started, after up's last write

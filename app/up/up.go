@@ -233,8 +233,36 @@ func (r *run) deploy(ctx context.Context) error {
 			info := r.seen.Swarm()
 			seen = &info
 		}
+		if vars == nil && !rerunJob && len(r.again) == 0 {
+			if done, err := r.readOnly(ctx, controllerOnly, seen); done || err != nil {
+				return err
+			}
+		}
 		return deploy.UnderLock(ctx, r.c, r.sc, r.mode(), func(ctx context.Context) error { return r.deployOnce(ctx, controllerOnly, seen) })
 	})
+}
+
+// readOnly runs the deploy as a read-only pass (deploy.ReadOnlyPass): on a converged system it finds nothing to
+// change and makes no write, not even the lock's two. done reports that the pass stood; its report is then up's,
+// err what the report says. A pass that does not stand (a write or a wait needed, or another run took the lock
+// meanwhile) leaves nothing (no report, no logs) but the stacks loaded again for the run under the lock: it gave
+// them the controller's CA pin, which that run gives them again.
+func (r *run) readOnly(ctx context.Context, controllerOnly *stacks.Stack, seen *docker.SwarmInfo) (done bool, err error) {
+	held, replay := r.c.Held()
+	var rep *steps.Report
+	done = deploy.ReadOnlyPass(ctx, r.c, r.sc, r.mode(), func(ctx context.Context) bool {
+		if err := deploy.ResumeRestores(ctx, held, r.sc, stacks.DefaultNames(r.o.Prefix)); err != nil {
+			return false
+		}
+		var err error
+		rep, err = held.RunReport(ctx, steps.Apply, r.steps(held, controllerOnly, seen))
+		return err == nil && rep.Converged() && rep.MutatingCalls == 0
+	})
+	if !done {
+		return false, r.load(ctx)
+	}
+	replay()
+	return true, r.c.FinishReport(rep)
 }
 
 // deployOnce runs the deploy steps once: the state node, the stacks in their order (the controller alone first
@@ -247,10 +275,15 @@ func (r *run) deployOnce(ctx context.Context, controllerOnly *stacks.Stack, seen
 			return err
 		}
 	}
-	return r.c.Exec(ctx, r.mode(), deploy.Steps(r.sc, r.o, r.again, seen, func(cfg stack.Config) []steps.Step {
-		cfg.AfterWrites = deploy.HandOverLock(r.c.Log)
-		if r.c.Live != nil {
-			cfg.Watch = r.c.Live.Stack
+	return r.c.Exec(ctx, r.mode(), r.steps(r.c, controllerOnly, seen))
+}
+
+// steps are the deploy steps, logged, and drawn in the live view, by c.
+func (r *run) steps(c *command.CLI, controllerOnly *stacks.Stack, seen *docker.SwarmInfo) command.Builder {
+	return deploy.Steps(r.sc, r.o, r.again, seen, func(cfg stack.Config) []steps.Step {
+		cfg.AfterWrites = deploy.HandOverLock(c.Log)
+		if c.Live != nil {
+			cfg.Watch = c.Live.Stack
 		}
 		state := stack.NewStateNode(func() stack.NodeEngine { return deploy.StateEngine(cfg) }, config.StateLabel, app.DockerReachable)
 		out := append([]steps.Step{state}, capin.Steps(cfg, capin.DockerEngine(cfg), controllerOnly, stack.StateNodeName, r.loaded...)...)
@@ -260,5 +293,5 @@ func (r *run) deployOnce(ctx context.Context, controllerOnly *stacks.Stack, seen
 			}
 		}
 		return out
-	}))
+	})
 }

@@ -243,6 +243,13 @@ func (d *devSystem) leftovers() string {
 
 // run runs the command line, logs its report and fails unless it converged.
 func (d *devSystem) run(what string, args ...string) steps.Report {
+	d.tb.Helper()
+	rep, _ := d.runLogged(what, args...)
+	return rep
+}
+
+// runLogged is run that returns the command's log (stderr) too.
+func (d *devSystem) runLogged(what string, args ...string) (steps.Report, string) {
 	t := d.tb
 	t.Helper()
 	t0 := time.Now()
@@ -273,7 +280,7 @@ func (d *devSystem) run(what string, args ...string) steps.Report {
 		t.Fatalf("%s: exit %d, converged %v\n%s", what, code, rep.Converged(), lastLines(errs, 30))
 	}
 	t.Logf("%s: %s, %d mutating call(s)", what, time.Since(t0).Round(time.Millisecond), rep.MutatingCalls)
-	return rep
+	return rep, errs
 }
 
 // notes are the notes of step in rep.
@@ -402,10 +409,15 @@ func TestUpDevE2E(t *testing.T) {
 		}
 	}
 
-	// again: nothing to do
-	rep = d.run("up --dev again", d.up()...)
+	// again: nothing to do, and no write at all, not even the lock's: a read-only pass stands (unless another
+	// test's run held the lock meanwhile, which the log then says)
+	rep, logs := d.runLogged("up --dev again", d.up("--log-level", "debug")...)
 	if rep.MutatingCalls != 0 {
 		t.Fatalf("up --dev again made %d mutating call(s): %v", rep.MutatingCalls, rep.Writes)
+	}
+	if strings.Contains(logs, `"msg":"lock taken"`) && !strings.Contains(logs, "read-only pass: not run, the lock is not free") &&
+		!strings.Contains(logs, "read-only pass: another run took the lock meanwhile") {
+		t.Errorf("up --dev again took the lock, with nothing to change and no other run holding it:\n%s", lastLines(logs, 20))
 	}
 	d.controllerCAPinned(rep, "pinned in the Swarm config")
 

@@ -46,6 +46,15 @@ type Target struct {
 	Wake <-chan struct{}
 }
 
+type noWaitKey struct{}
+
+// WithoutWaiting returns ctx in which For makes one attempt and returns its error: a pass that only looks
+// (up's read-only pass, which gives way to a run under the lock when anything is not as wanted) learns at once
+// that it would have to wait, rather than wait.
+func WithoutWaiting(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noWaitKey{}, true)
+}
+
 // Within returns ctx bounded to d from now, or ctx itself when d is not positive, and the function that releases it.
 func Within(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if d <= 0 {
@@ -54,8 +63,12 @@ func Within(ctx context.Context, d time.Duration) (context.Context, context.Canc
 	return context.WithTimeout(ctx, d)
 }
 
-// For calls probe until it succeeds, returns a permanent error, ctx ends, or the deadline passes.
+// For calls probe until it succeeds, returns a permanent error, ctx ends, or the deadline passes. In a context
+// of WithoutWaiting it makes one attempt.
 func For(ctx context.Context, t Target, probe func(context.Context) error) error {
+	if ctx.Value(noWaitKey{}) != nil {
+		t.Deadline = 0
+	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = orDefault(t.Initial, 200*time.Millisecond)
 	b.MaxInterval = orDefault(t.Max, 5*time.Second)

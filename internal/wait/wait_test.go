@@ -24,6 +24,23 @@ func TestForSucceedsAfterRetries(t *testing.T) {
 	}
 }
 
+// Without waiting, For makes one attempt: its error comes back at once, a success is a success.
+func TestForWithoutWaitingMakesOneAttempt(t *testing.T) {
+	ctx := WithoutWaiting(context.Background())
+	n := 0
+	t0 := time.Now()
+	err := For(ctx, Target{What: "thing", Where: "here", Deadline: time.Minute, Initial: time.Second}, func(context.Context) error {
+		n++
+		return errors.New("not yet")
+	})
+	if err == nil || !strings.Contains(err.Error(), "not yet") || n != 1 || time.Since(t0) > 30*time.Second {
+		t.Fatalf("err=%v attempts=%d after %s, want the first attempt's error at once", err, n, time.Since(t0))
+	}
+	if err := For(ctx, Target{Deadline: time.Minute}, func(context.Context) error { return nil }); err != nil {
+		t.Fatalf("a first attempt that succeeds: %v", err)
+	}
+}
+
 func TestForDeadlineNamesWhatWhereAndLastError(t *testing.T) {
 	var progress int
 	err := For(context.Background(), Target{What: "SPIRE server", Where: "unix:///x.sock", Deadline: 300 * time.Millisecond,

@@ -60,11 +60,12 @@ func lockStore(cfg *config.Config, lcfg config.Lock) (store lock.Store, what str
 
 // ReadOnlyPass runs fn as a read-only pass (see internal/lock's Peek): without the lock, when it is free, with
 // every write fn would make refused (lock.ErrNeedsLock) and every wait cut at its first attempt
-// (wait.WithoutWaiting). It reports whether the pass stands: fn found everything as wanted (ok), and the lock
-// was free, and unchanged, from before fn to after it, so that fn read no state another run was changing. When
-// it does not stand (the lock held or taken meanwhile, a write or a wait needed, an error reading the lock), the
-// caller runs again under the lock (WithLock). Within a run that holds the lock already, it runs nothing.
-func ReadOnlyPass(ctx context.Context, log *slog.Logger, cfg *config.Config, lcfg config.Lock, fn func(ctx context.Context) (ok bool)) bool {
+// (wait.WithoutWaiting). It reports whether the pass stands: fn found everything as wanted (it returns ""), and
+// the lock was free, and unchanged, from before fn to after it, so that fn read no state another run was
+// changing. When it does not stand (the lock held or taken meanwhile, fn saying why not, an error reading the
+// lock), it logs why and the caller runs again under the lock (WithLock). Within a run that holds the lock
+// already, it runs nothing.
+func ReadOnlyPass(ctx context.Context, log *slog.Logger, cfg *config.Config, lcfg config.Lock, fn func(ctx context.Context) (whyNot string)) bool {
 	if lock.FromContext(ctx) != nil {
 		return false
 	}
@@ -77,14 +78,14 @@ func ReadOnlyPass(ctx context.Context, log *slog.Logger, cfg *config.Config, lcf
 }
 
 // readOnlyPass is ReadOnlyPass with the lock in store. It logs why a pass did not stand.
-func readOnlyPass(ctx context.Context, log *slog.Logger, store lock.Store, fn func(ctx context.Context) (ok bool)) bool {
+func readOnlyPass(ctx context.Context, log *slog.Logger, store lock.Store, fn func(ctx context.Context) (whyNot string)) bool {
 	snap, free, err := lock.Peek(ctx, store)
-	switch {
-	case err != nil || !free:
+	if err != nil || !free {
 		log.Info("read-only pass: not run, the lock is not free", "lock", store.Where())
 		return false
-	case !fn(wait.WithoutWaiting(lock.ReadOnly(ctx))):
-		log.Info("read-only pass: something to change or to wait for: running under the lock", "lock", store.Where())
+	}
+	if why := fn(wait.WithoutWaiting(lock.ReadOnly(ctx))); why != "" {
+		log.Info("read-only pass: "+why+": running under the lock", "lock", store.Where())
 		return false
 	}
 	unchanged, err := snap.Unchanged(ctx)

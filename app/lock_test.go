@@ -42,7 +42,7 @@ func TestReadOnlyPass(t *testing.T) {
 	}
 
 	attempts := 0
-	stood := readOnlyPass(ctx, log, store(), func(ctx context.Context) bool {
+	stood := readOnlyPass(ctx, log, store(), func(ctx context.Context) string {
 		if err := calls.Fence(ctx); !errors.Is(err, lock.ErrNeedsLock) {
 			t.Errorf("a write in the pass: fence says %v", err)
 		}
@@ -50,21 +50,21 @@ func TestReadOnlyPass(t *testing.T) {
 		if err == nil || attempts != 1 {
 			t.Errorf("a wait in the pass: %d attempt(s), %v", attempts, err)
 		}
-		return true
+		return ""
 	})
 	if !stood {
 		t.Error("a pass that found everything as wanted, the lock free throughout: did not stand")
 	}
-	if readOnlyPass(ctx, log, store(), func(context.Context) bool { return false }) {
+	if readOnlyPass(ctx, log, store(), func(context.Context) string { return "x would write" }) {
 		t.Error("a pass that needs a write stood")
 	}
-	if readOnlyPass(ctx, log, store(), func(context.Context) bool { testutil.Must(t, other().Release(ctx)); return true }) {
+	if readOnlyPass(ctx, log, store(), func(context.Context) string { testutil.Must(t, other().Release(ctx)); return "" }) {
 		t.Error("a pass during which another run took and released the lock stood")
 	}
 	held := other()
 	defer held.Release(ctx)
 	ran := false
-	if readOnlyPass(ctx, log, store(), func(context.Context) bool { ran = true; return true }) || ran {
+	if readOnlyPass(ctx, log, store(), func(context.Context) string { ran = true; return "" }) || ran {
 		t.Errorf("the lock held by another run: the pass stood or ran (%v)", ran)
 	}
 }

@@ -151,7 +151,7 @@ func (c *CLI) WithLock(ctx context.Context, cfg *config.Config, fn func(ctx cont
 }
 
 // ReadOnlyPass runs fn as a read-only pass, without the lock (app.ReadOnlyPass): true when the pass stands.
-func (c *CLI) ReadOnlyPass(ctx context.Context, cfg *config.Config, fn func(ctx context.Context) bool) bool {
+func (c *CLI) ReadOnlyPass(ctx context.Context, cfg *config.Config, fn func(ctx context.Context) (whyNot string)) bool {
 	lcfg, err := config.LoadLock(c.Sources())
 	if err != nil {
 		return false // the run under the lock reports it

@@ -106,7 +106,7 @@ func lockConfig(sc *config.Stack) *config.Config {
 
 // ReadOnlyPass runs fn as a read-only pass of a run in mode (app.ReadOnlyPass), on sc's Docker Engine; true when
 // it stands. A dry run writes nothing anyway: it runs none.
-func ReadOnlyPass(ctx context.Context, c *command.CLI, sc *config.Stack, mode steps.Mode, fn func(context.Context) bool) bool {
+func ReadOnlyPass(ctx context.Context, c *command.CLI, sc *config.Stack, mode steps.Mode, fn func(context.Context) (whyNot string)) bool {
 	if mode == steps.PlanOnly {
 		return false
 	}

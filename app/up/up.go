@@ -6,6 +6,7 @@ package up
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"runtime/debug"
@@ -18,6 +19,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/config"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/exitcode"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/preflight"
 	"github.com/ziti-bootstrap/ziti-bootstrap/stacks"
 	"github.com/ziti-bootstrap/ziti-bootstrap/steps"
@@ -250,19 +252,35 @@ func (r *run) deploy(ctx context.Context) error {
 func (r *run) readOnly(ctx context.Context, controllerOnly *stacks.Stack, seen *docker.SwarmInfo) (done bool, err error) {
 	held, replay := r.c.Held()
 	var rep *steps.Report
-	done = deploy.ReadOnlyPass(ctx, r.c, r.sc, r.mode(), func(ctx context.Context) bool {
+	done = deploy.ReadOnlyPass(ctx, r.c, r.sc, r.mode(), func(ctx context.Context) string {
 		if err := deploy.ResumeRestores(ctx, held, r.sc, stacks.DefaultNames(r.o.Prefix)); err != nil {
-			return false
+			return whyNot("a restore to resume", err)
 		}
 		var err error
-		rep, err = held.RunReport(ctx, steps.Apply, r.steps(held, controllerOnly, seen))
-		return err == nil && rep.Converged() && rep.MutatingCalls == 0
+		if rep, err = held.RunReport(ctx, steps.Apply, r.steps(held, controllerOnly, seen)); err != nil {
+			return whyNot("the steps", err)
+		}
+		for _, s := range rep.Steps {
+			if s.Status != steps.Unchanged {
+				return whyNot(s.Name, s.Err())
+			}
+		}
+		return ""
 	})
 	if !done {
 		return false, r.load(ctx)
 	}
 	replay()
 	return true, r.c.FinishReport(rep)
+}
+
+// whyNot says why a read-only pass does not stand, from what of it failed with err: it would write (the pass
+// refused its first write), or did not find its state as wanted (a wait, cut to one check, an error).
+func whyNot(what string, err error) string {
+	if errors.Is(err, lock.ErrNeedsLock) {
+		return what + " would write"
+	}
+	return fmt.Sprintf("%s would wait or failed (%v)", what, err)
 }
 
 // deployOnce runs the deploy steps once: the state node, the stacks in their order (the controller alone first

@@ -247,8 +247,8 @@ func (r *run) deploy(ctx context.Context) error {
 // readOnly runs the deploy as a read-only pass (deploy.ReadOnlyPass): on a converged system it finds nothing to
 // change and makes no write, not even the lock's two. done reports that the pass stood; its report is then up's,
 // err what the report says. A pass that does not stand (a write or a wait needed, or another run took the lock
-// meanwhile) leaves nothing (no report, no logs) but the stacks loaded again for the run under the lock: it gave
-// them the controller's CA pin, which that run gives them again.
+// meanwhile) leaves nothing (no report, no logs); when its steps ran, the stacks are loaded again for the run under
+// the lock: the steps gave them the controller's CA pin, which that run gives them again.
 func (r *run) readOnly(ctx context.Context, controllerOnly *stacks.Stack, seen *docker.SwarmInfo) (done bool, err error) {
 	held, replay := r.c.Held()
 	var rep *steps.Report
@@ -267,7 +267,10 @@ func (r *run) readOnly(ctx context.Context, controllerOnly *stacks.Stack, seen *
 		}
 		return ""
 	})
-	if !done {
+	switch {
+	case !done && rep == nil: // no step ran (the lock not free, a dry run, a restore to resume): nothing to undo
+		return false, nil
+	case !done:
 		return false, r.load(ctx)
 	}
 	replay()

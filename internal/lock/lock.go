@@ -151,7 +151,7 @@ func Acquire(ctx context.Context, store Store, opts Options) (*Lease, error) {
 	me := Self()
 	me.TTL = opts.TTL
 	start := time.Now()
-	var held *Holder
+	var lastHeld *Holder // the holder the last refused attempt named
 	target := wait.Target{What: opts.What, Where: store.Where(), Deadline: opts.Wait, Initial: 250 * time.Millisecond, Max: 2 * time.Second}
 	if target.What == "" {
 		target.What = "apply lock store"
@@ -159,7 +159,7 @@ func Acquire(ctx context.Context, store Store, opts Options) (*Lease, error) {
 	var confirmed time.Time // when the successful attempt started: the lock holds at least one TTL from then
 	var borrowed Holder     // the parent's hold, when the lock is the parent's
 	err := wait.For(ctx, target, func(ctx context.Context) error {
-		held = nil
+		var held *Holder
 		confirmed = time.Now()
 		me.Acquired = time.Now().UTC()
 		me.Expires = me.Acquired.Add(opts.TTL)
@@ -171,7 +171,7 @@ func Acquire(ctx context.Context, store Store, opts Options) (*Lease, error) {
 			return nil
 		}
 		if errors.Is(err, ErrHeld) {
-			held = &h
+			held, lastHeld = &h, &h
 		}
 		if err != nil && opts.Waiting != nil {
 			opts.Waiting(held, time.Since(start), err)
@@ -179,13 +179,15 @@ func Acquire(ctx context.Context, store Store, opts Options) (*Lease, error) {
 		return err
 	})
 	if err != nil {
+		// The error wait.For reports is the last attempt's, or the one before it when the deadline cut the last
+		// short: the lock counts as held when that attempt found it held.
 		var ue *wait.UnreachableError
-		if errors.As(err, &ue) && held != nil {
+		if errors.As(err, &ue) && errors.Is(ue.Last, ErrHeld) && lastHeld != nil {
 			var waited time.Duration
 			if opts.Wait > 0 {
 				waited = time.Since(start)
 			}
-			he := &HeldError{Where: store.Where(), Holder: *held, Waited: waited, Expiry: store.Expires()}
+			he := &HeldError{Where: store.Where(), Holder: *lastHeld, Waited: waited, Expiry: store.Expires()}
 			if r, ok := store.(interface{ RemoveHint() string }); ok {
 				he.Remove = r.RemoveHint()
 			}

@@ -569,3 +569,37 @@ func TestSwarmChildActsUnderItsParentsLock(t *testing.T) {
 		t.Fatalf("the lock after the parent's release and the child's check: %v %v; want it free", cur.Labels, err)
 	}
 }
+
+// slowHeldStore refuses every attempt, naming its holder; attempts after the first answer only when their
+// context ends, as a loaded engine does when the wait's deadline cuts the last attempt short.
+type slowHeldStore struct {
+	holder   Holder
+	attempts int
+}
+
+func (s *slowHeldStore) Where() string { return "slow store" }
+func (s *slowHeldStore) TryAcquire(ctx context.Context, _ Holder) (Holder, error) {
+	s.attempts++
+	if s.attempts > 1 {
+		<-ctx.Done()
+		return Holder{}, ctx.Err()
+	}
+	return s.holder, fmt.Errorf("config zb-lock: %w", ErrHeld)
+}
+func (s *slowHeldStore) Renew(context.Context, Holder) error   { return nil }
+func (s *slowHeldStore) Release(context.Context, Holder) error { return nil }
+func (s *slowHeldStore) Expires() bool                         { return true }
+
+// A wait whose last attempt the deadline cut short still reports the holder the attempt before it found (CI saw
+// "unreachable ... last error: held by another run" here, on a loaded machine).
+func TestWaitCutShortStillNamesTheHolder(t *testing.T) {
+	s := &slowHeldStore{holder: Holder{Run: "run-other", PID: 42, Host: "elsewhere"}}
+	_, err := Acquire(testutil.Context(t, time.Minute), s, Options{TTL: 30 * time.Second, Wait: 600 * time.Millisecond})
+	var he *HeldError
+	if !errors.As(err, &he) || he.Holder.Run != "run-other" || he.Waited < 500*time.Millisecond {
+		t.Fatalf("acquire: %v; want a HeldError naming run-other after waiting", err)
+	}
+	if s.attempts < 2 {
+		t.Fatalf("%d attempts; the test needs the deadline to cut a second one short", s.attempts)
+	}
+}

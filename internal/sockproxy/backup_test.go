@@ -10,6 +10,7 @@ import (
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/docker"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/lock"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/sockproxy"
+	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed"
 	"github.com/ziti-bootstrap/ziti-bootstrap/internal/testbed/testutil"
 )
 
@@ -97,13 +98,16 @@ func TestBackupPolicy(t *testing.T) {
 func TestSpireAgentPolicy(t *testing.T) {
 	via, direct, _ := proxy(t, sockproxy.SpireAgent())
 	ctx := testutil.Context(t, 2*time.Minute)
-	all, err := direct.Containers(ctx, "")
+	// a container of the test's own: the Engine may run no other at this moment
+	name := "zbtest-sockproxy-" + testutil.RandHex(t, 4)
+	own, err := direct.CreateContainer(ctx, docker.ContainerSpec{Name: name, Image: testbed.SleepImage, Cmd: []string{"sleep", "infinity"}, Network: "none"})
 	testutil.Must(t, err)
-	if len(all) == 0 {
-		t.Fatal("no container on the test bed's Engine to inspect")
+	t.Cleanup(func() { direct.ForceRemoveContainer(context.Background(), own) })
+	c, err := via.InspectContainer(ctx, own)
+	testutil.Must(t, err)
+	if c.ID != own || c.Name != name || c.Image != testbed.SleepImage {
+		t.Errorf("inspected %s %q (image %s) through the proxy; want %s %q (%s)", c.ID, c.Name, c.Image, own, name, testbed.SleepImage)
 	}
-	c, err := via.InspectContainer(ctx, all[0].ID)
-	testutil.Must(t, err)
 	if _, err := via.ImageID(ctx, c.Image); err != nil {
 		t.Errorf("inspect image %s through the proxy: %v", c.Image, err)
 	}
@@ -112,6 +116,6 @@ func TestSpireAgentPolicy(t *testing.T) {
 	_, err = via.Exec(ctx, c.ID, []string{"true"})
 	refusedBy(t, "spire-agent", "exec in a container", err, "POST /v")
 	refusedBy(t, "spire-agent", "remove a container", via.ForceRemoveContainer(ctx, c.ID), "DELETE /v")
-	_, err = via.CreateContainer(ctx, docker.ContainerSpec{Name: "zbtest-sockproxy-" + testutil.RandHex(t, 4), Image: c.Image})
+	_, err = via.CreateContainer(ctx, docker.ContainerSpec{Name: name + "-2", Image: c.Image})
 	refusedBy(t, "spire-agent", "create a container", err, "POST /v")
 }

@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"maps"
 	"slices"
@@ -193,7 +194,8 @@ func (d *digests) Remember(salt string, data []byte, h string) {
 func TestSecretDigestsAcrossProcesses(t *testing.T) {
 	salt := "ziti-bootstrap swarm secret name\x00t-spire\x00spire_upstream_ca_key"
 	vars := fullVars()
-	vars["SPIRE_UPSTREAM_CA_KEY"] = "a key only this test uses " + t.Name()
+	// a key of this run's own: a digest computed by an earlier run in this process is memoized, and never asked for
+	vars["SPIRE_UPSTREAM_CA_KEY"] = "a key only this test uses " + t.Name() + " " + rand.Text()
 	d := &digests{found: map[string]string{salt + "|" + vars["SPIRE_UPSTREAM_CA_KEY"]: "0badc0de"}, remembered: map[string]string{}}
 	st, err := Load(context.Background(), Spire, Options{Names: DefaultNames("t-"), Vars: vars, Digests: d})
 	if err != nil {

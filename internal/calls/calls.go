@@ -22,9 +22,13 @@ type Counter struct {
 	log    []string
 }
 
-// beforeWrite is called by Counter.Write before each write is recorded, and so before it is sent: nothing,
+// beforeWrite is called by Counter.Write before each write is recorded, and so before it is sent, and
+// afterWrite when a write Transport or UnaryInterceptor recorded has been answered (or has failed): nothing,
 // unless the binary was built with the crash hook (crashhook_on.go).
-var beforeWrite = func(system, what string) {}
+var (
+	beforeWrite = func(system, what string) {}
+	afterWrite  = func() {}
+)
 
 // New returns an empty counter.
 func New() *Counter {
@@ -41,6 +45,13 @@ func (c *Counter) Write(system, what string) {
 	defer c.mu.Unlock()
 	c.writes[system]++
 	c.log = append(c.log, system+" "+what)
+}
+
+// answered tells the crash hook that a write this counter recorded has its answer (or its error).
+func (c *Counter) answered() {
+	if c != nil {
+		afterWrite()
+	}
 }
 
 // Read records one non-mutating call to system.
@@ -128,6 +139,7 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		t.c.WriteCtx(r.Context(), t.system, r.Method+" "+r.URL.Path)
+		defer t.c.answered()
 	} else {
 		t.c.Read(t.system)
 	}
@@ -178,6 +190,7 @@ func UnaryInterceptor(c *Counter, system string) grpc.UnaryClientInterceptor {
 				return err
 			}
 			c.WriteCtx(ctx, system, method)
+			defer c.answered()
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}

@@ -5,4 +5,4 @@ package calls
 import "os"
 
 // Built with -tags zbcrashhook (the crash tests' binary only): the crash hook reads its variable.
-func init() { beforeWrite = crashHook(os.Getenv(CrashAfterWritesEnv)) }
+func init() { beforeWrite, afterWrite = crashHook(os.Getenv(CrashAfterWritesEnv)) }

@@ -373,6 +373,7 @@ func newHTTPClient(roots *x509.CertPool, counter *calls.Counter, cert *tls.Certi
 func newRuntime(base *url.URL, apiPath string, hc *http.Client) *httptransport.Runtime {
 	rt := httptransport.NewWithClient(base.Host, base.Path+apiPath, []string{base.Scheme}, hc)
 	rt.SetDebug(false) // the runtime would dump requests (passwords included) when DEBUG is set
+	rt.Consumers[runtime.JSONMime] = listConsumer(rt.Consumers[runtime.JSONMime])
 	return rt
 }
 

@@ -255,11 +255,15 @@ func (c *Client) login(ctx context.Context) error {
 // session returns the auth writer of management calls: it sets the zt-session header to the current token.
 func (c *Client) session() runtime.ClientAuthInfoWriter {
 	return runtime.ClientAuthInfoWriterFunc(func(r runtime.ClientRequest, _ strfmt.Registry) error {
-		c.mu.Lock()
-		tok := c.token
-		c.mu.Unlock()
-		return r.SetHeaderParam("zt-session", tok)
+		return r.SetHeaderParam("zt-session", c.sessionToken())
 	})
+}
+
+// sessionToken is the current session's token ("" before the first login).
+func (c *Client) sessionToken() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.token
 }
 
 // do runs one API call, logging in first when there is no session; on 401 (an expired session) it logs in

@@ -2,6 +2,7 @@ package ziti
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,50 +41,38 @@ func TestListPagesDecodeAsTheGeneratedClientDoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.DeleteService(ctx, svc) })
-	for _, create := range []func() (string, error){
-		func() (string, error) {
+	for _, p := range []struct {
+		create func() (string, error)
+		remove func(context.Context, string) error
+	}{
+		{func() (string, error) {
 			return c.CreateServicePolicy(ctx, ServicePolicy{Name: name, Type: PolicyDial, IdentityRoles: []string{"#x"}, ServiceRoles: []string{"@" + svc}, Tags: tags})
-		},
-		func() (string, error) {
+		}, c.DeleteServicePolicy},
+		{func() (string, error) {
 			return c.CreateEdgeRouterPolicy(ctx, EdgeRouterPolicy{Name: name, IdentityRoles: []string{"#x"}, EdgeRouterRoles: []string{"#all"}, Tags: tags})
-		},
-		func() (string, error) {
+		}, c.DeleteEdgeRouterPolicy},
+		{func() (string, error) {
 			return c.CreateServiceEdgeRouterPolicy(ctx, ServiceEdgeRouterPolicy{Name: name, ServiceRoles: []string{"@" + svc}, EdgeRouterRoles: []string{"#all"}, Tags: tags})
-		},
+		}, c.DeleteServiceEdgeRouterPolicy},
 	} {
-		if _, err := create(); err != nil {
+		id, err := p.create()
+		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _ = p.remove(ctx, id) })
 	}
-	t.Cleanup(func() {
-		sps, _ := c.ListServicePolicies(ctx, FilterEq("name", name))
-		for _, p := range sps {
-			_ = c.DeleteServicePolicy(ctx, p.ID)
-		}
-		erps, _ := c.ListEdgeRouterPolicies(ctx, FilterEq("name", name))
-		for _, p := range erps {
-			_ = c.DeleteEdgeRouterPolicy(ctx, p.ID)
-		}
-		serps, _ := c.ListServiceEdgeRouterPolicies(ctx, FilterEq("name", name))
-		for _, p := range serps {
-			_ = c.DeleteServiceEdgeRouterPolicy(ctx, p.ID)
-		}
-	})
 
 	for _, k := range []struct {
 		path   string
 		filter string
 		env    func() any // a fresh envelope of the kind
-		items  func(any) int
 	}{
-		{"configs", FilterEq("name", name), func() any { return new(rest_model.ListConfigsEnvelope) }, func(e any) int { return len(e.(*rest_model.ListConfigsEnvelope).Data) }},
-		{"services", FilterEq("name", name), func() any { return new(rest_model.ListServicesEnvelope) }, func(e any) int { return len(e.(*rest_model.ListServicesEnvelope).Data) }},
-		{"service-policies", FilterEq("name", name), func() any { return new(rest_model.ListServicePoliciesEnvelope) }, func(e any) int { return len(e.(*rest_model.ListServicePoliciesEnvelope).Data) }},
-		{"edge-router-policies", FilterEq("name", name), func() any { return new(rest_model.ListEdgeRouterPoliciesEnvelope) }, func(e any) int { return len(e.(*rest_model.ListEdgeRouterPoliciesEnvelope).Data) }},
-		{"service-edge-router-policies", FilterEq("name", name), func() any { return new(rest_model.ListServiceEdgeRouterPoliciesEnvelope) }, func(e any) int {
-			return len(e.(*rest_model.ListServiceEdgeRouterPoliciesEnvelope).Data)
-		}},
-		{"identities", "", func() any { return new(rest_model.ListIdentitiesEnvelope) }, func(e any) int { return len(e.(*rest_model.ListIdentitiesEnvelope).Data) }},
+		{"configs", FilterEq("name", name), func() any { return new(rest_model.ListConfigsEnvelope) }},
+		{"services", FilterEq("name", name), func() any { return new(rest_model.ListServicesEnvelope) }},
+		{"service-policies", FilterEq("name", name), func() any { return new(rest_model.ListServicePoliciesEnvelope) }},
+		{"edge-router-policies", FilterEq("name", name), func() any { return new(rest_model.ListEdgeRouterPoliciesEnvelope) }},
+		{"service-edge-router-policies", FilterEq("name", name), func() any { return new(rest_model.ListServiceEdgeRouterPoliciesEnvelope) }},
+		{"identities", "", func() any { return new(rest_model.ListIdentitiesEnvelope) }},
 	} {
 		body := rawList(t, c, k.path, k.filter)
 		generated, onePass := k.env(), k.env()
@@ -93,7 +82,7 @@ func TestListPagesDecodeAsTheGeneratedClientDoes(t *testing.T) {
 		if err := listConsumer(runtime.JSONConsumer()).Consume(bytes.NewReader(body), onePass); err != nil {
 			t.Fatalf("%s: one-pass decoding: %v", k.path, err)
 		}
-		if k.items(generated) == 0 {
+		if dataOf(generated).Len() == 0 {
 			t.Fatalf("%s: the controller listed nothing: %s", k.path, body)
 		}
 		if !reflect.DeepEqual(generated, onePass) {
@@ -123,9 +112,7 @@ func rawList(t *testing.T, c *Client, path, filter string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.mu.Lock()
-	req.Header.Set("zt-session", c.token)
-	c.mu.Unlock()
+	req.Header.Set("zt-session", c.sessionToken())
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -138,9 +125,12 @@ func rawList(t *testing.T, c *Client, path, filter string) []byte {
 	return body
 }
 
-// items shows the items of a list envelope (its Data) field by field, pointers followed.
+// dataOf is the items of a list envelope (its Data).
+func dataOf(env any) reflect.Value { return reflect.ValueOf(env).Elem().FieldByName("Data") }
+
+// items shows the items of a list envelope field by field, pointers followed.
 func items(env any) string {
-	data := reflect.ValueOf(env).Elem().FieldByName("Data")
+	data := dataOf(env)
 	var b strings.Builder
 	for i := range data.Len() {
 		fmt.Fprintf(&b, "\n  %+v", data.Index(i).Elem().Interface())

@@ -62,9 +62,7 @@ func (c *Client) snapshotOnce(ctx context.Context, body []byte) (path string, st
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	c.mu.Lock()
-	req.Header.Set("zt-session", c.token)
-	c.mu.Unlock()
+	req.Header.Set("zt-session", c.sessionToken())
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if cerr := classifyTLS(err, c.base, c.opts.CAFile == ""); cerr != nil {
